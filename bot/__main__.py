@@ -1,0 +1,140 @@
+"""`python -m bot [serve|socket|shell|simulate-vps|db|audit]` — with no command: the right mode for the settings.
+
+No Slack tokens configured → the local shell against the built-in VPS.org simulator; tokens → HTTP mode (or
+Socket Mode when SLACK_APP_TOKEN is set).
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from collections.abc import Sequence
+
+from bot.config import ConfigError, Settings, load_settings
+from bot.logging_setup import configure_logging
+
+log = logging.getLogger("bot")
+
+
+def _settings() -> Settings:
+    try:
+        return load_settings()
+    except ConfigError as error:
+        print(f"snapshot-bot: configuration error: {error}", file=sys.stderr)
+        raise SystemExit(2) from None
+
+
+def cmd_default(args: argparse.Namespace) -> int:
+    settings = _settings()
+    if settings.slack_bot_token is None:
+        return cmd_shell(args)
+    if settings.slack_app_token is not None:
+        return cmd_socket(args)
+    return cmd_serve(args)
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    settings = _settings()
+    _require(settings, "SLACK_BOT_TOKEN", "SLACK_SIGNING_SECRET", "VPS_API_TOKEN")
+    from bot.server import serve
+
+    return serve(settings, workers=getattr(args, "workers", None), threads=getattr(args, "threads", None))
+
+
+def cmd_socket(args: argparse.Namespace) -> int:
+    settings = _settings()
+    _require(settings, "SLACK_BOT_TOKEN", "SLACK_APP_TOKEN", "VPS_API_TOKEN")
+    from slack_bolt.adapter.socket_mode import SocketModeHandler
+
+    from bot.server import start_bot
+
+    bot = start_bot(settings)
+    app_token = settings.slack_app_token.reveal() if settings.slack_app_token else ""
+    log.info("Socket Mode: connecting to Slack")
+    try:
+        SocketModeHandler(bot.app, app_token).start()
+    finally:
+        bot.close()
+    return 0
+
+
+def cmd_shell(args: argparse.Namespace) -> int:
+    settings = _settings()
+    try:
+        from bot.shell.repl import run_shell
+    except ImportError:
+        return _simulator_preview(settings)
+    return run_shell(settings)
+
+
+def _simulator_preview(settings: Settings) -> int:
+    """Until the shell lands: show what the simulator holds."""
+    from bot.vps.client import VpsClient
+    from bot.vps.simulator import VpsSimulator
+
+    sim = VpsSimulator()
+    with VpsClient("http://simulator/api/v1/", "vps_simulator_token", transport=sim.transport()) as client:
+        for snap in client.list_snapshots():
+            print(f"{snap.server.name:<16} #{snap.id:<5} {snap.name:<32} {snap.status}")
+    return 0
+
+
+def cmd_simulate_vps(args: argparse.Namespace) -> int:
+    from bot.vps.simulator import serve
+
+    print(f"VPS.org simulator on http://{args.host}:{args.port}/api/v1/ (token: {args.token})", file=sys.stderr)
+    serve(host=args.host, port=args.port, token=args.token, completion_delay=args.completion_delay)
+    return 0
+
+
+def _require(settings: Settings, *names: str) -> None:
+    try:
+        settings.require(*names)
+    except ConfigError as error:
+        print(f"snapshot-bot: configuration error: {error}", file=sys.stderr)
+        raise SystemExit(2) from None
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="snapshot-bot", description="VPS.org snapshots from Slack")
+    parser.set_defaults(func=cmd_default)
+    sub = parser.add_subparsers(dest="command")
+    serve = sub.add_parser("serve", help="HTTP mode under gunicorn on $PORT (POST /slack/events, GET /healthz)")
+    serve.add_argument("--workers", type=int, default=None, help="gunicorn worker processes (default $WEB_CONCURRENCY or 2)")
+    serve.add_argument("--threads", type=int, default=None, help="threads per worker (default 16)")
+    serve.set_defaults(func=cmd_serve)
+    sub.add_parser("socket", help="Socket Mode (needs SLACK_APP_TOKEN)").set_defaults(func=cmd_socket)
+    sub.add_parser("shell", help="the local shell: the whole bot in your terminal").set_defaults(func=cmd_shell)
+    sim = sub.add_parser("simulate-vps", help="serve the VPS.org simulator on loopback")
+    sim.add_argument("--host", default="127.0.0.1")
+    sim.add_argument("--port", type=int, default=8089)
+    sim.add_argument("--token", default="vps_simulator_token")
+    sim.add_argument("--completion-delay", type=float, default=5.0, help="seconds until a new snapshot completes")
+    sim.set_defaults(func=cmd_simulate_vps)
+    try:
+        from storage.cli import add_commands
+    except ImportError:  # pragma: no cover - storage always ships with the bot
+        pass
+    else:
+        add_commands(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    level = "INFO"
+    try:
+        level = load_settings().log_level
+    except ConfigError:
+        pass
+    configure_logging(level)
+    if getattr(args, "command", None) in ("db", "audit"):
+        settings = _settings()
+        return int(args.func(args, settings.database_url))
+    return int(args.func(args) or 0)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,256 @@
+"""Settings from the environment (and `.env`), validated once at start-up.
+
+Every setting a user may configure is read here and documented in `.env.example` and the README.
+Secrets are wrapped in `Secret` so they never show up in `repr`, logs or error messages.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from dotenv import dotenv_values
+
+DEFAULT_SLACK_API_URL = "https://slack.com/api/"
+DEFAULT_VPS_API_URL = "https://admin.vps.org/api/v1/"
+DEFAULT_DATABASE_URL = "sqlite:///snapshot-bot.db"
+
+_SLACK_USER_ID = re.compile(r"^[UW][A-Z0-9]{2,}$")
+_SLACK_GROUP_ID = re.compile(r"^S[A-Z0-9]{2,}$")
+_SLACK_CHANNEL_ID = re.compile(r"^[CGD][A-Z0-9]{2,}$")
+_RATE_LIMIT = re.compile(r"^\s*(\d+)\s*/\s*(second|minute|hour|day)\s*$")
+_PERIOD_SECONDS = {"second": 1, "minute": 60, "hour": 3600, "day": 86400}
+
+
+class ConfigError(Exception):
+    """A setting is missing or malformed. The message names the variable and what is expected."""
+
+
+class Secret:
+    """A string that refuses to be printed: `repr`/`str` show a mask, `.reveal()` gives the value."""
+
+    __slots__ = ("_value",)
+
+    def __init__(self, value: str) -> None:
+        self._value = value
+
+    def reveal(self) -> str:
+        return self._value
+
+    def __repr__(self) -> str:
+        return "Secret('***')"
+
+    __str__ = __repr__
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Secret) and other._value == self._value
+
+    def __hash__(self) -> int:
+        return hash(self._value)
+
+
+@dataclass(frozen=True)
+class RateLimit:
+    count: int
+    period_seconds: int
+
+    def describe(self) -> str:
+        unit = {1: "second", 60: "minute", 3600: "hour", 86400: "day"}[self.period_seconds]
+        return f"{self.count}/{unit}"
+
+
+@dataclass(frozen=True)
+class Settings:
+    slack_bot_token: Secret | None = None
+    slack_signing_secret: Secret | None = None
+    slack_app_token: Secret | None = None
+    slack_api_url: str = DEFAULT_SLACK_API_URL
+    slack_team_id: str | None = None
+    vps_api_url: str = DEFAULT_VPS_API_URL
+    vps_api_token: Secret | None = None
+    vps_timeout_seconds: float = 10.0
+    database_url: str = DEFAULT_DATABASE_URL
+    port: int = 3000
+    approval_channel: str | None = None
+    notify_channel: str | None = None
+    restore_approval_ttl_minutes: int = 60
+    restore_approvals_required: int = 1
+    approval_required_for: frozenset[str] = frozenset({"restore"})
+    viewers: tuple[str, ...] = ()
+    operators: tuple[str, ...] = ()
+    approvers: tuple[str, ...] = ()
+    admins: tuple[str, ...] = ()
+    allowed_channels: tuple[str, ...] = ()
+    rate_limit: RateLimit | None = None
+    poll_seconds: float = 30.0
+    track_timeout_minutes: int = 60
+    worker_threads: int = 16
+    log_level: str = "INFO"
+    extra: Mapping[str, str] = field(default_factory=dict, repr=False)
+
+    @property
+    def access_control_enabled(self) -> bool:
+        return bool(self.viewers or self.operators or self.approvers or self.admins)
+
+    def require(self, *names: str) -> None:
+        """Stop with a clear message when a mode needs a setting that is not there."""
+        for name in names:
+            attr = _ENV_TO_ATTR[name]
+            if getattr(self, attr) in (None, ""):
+                raise ConfigError(f"{name} is required for this mode: {_EXPECTED[name]}")
+
+
+_ENV_TO_ATTR = {
+    "SLACK_BOT_TOKEN": "slack_bot_token",
+    "SLACK_SIGNING_SECRET": "slack_signing_secret",
+    "SLACK_APP_TOKEN": "slack_app_token",
+    "VPS_API_TOKEN": "vps_api_token",
+}
+_EXPECTED = {
+    "SLACK_BOT_TOKEN": "a bot token starting with xoxb-",
+    "SLACK_SIGNING_SECRET": "the app's signing secret (Basic Information page)",
+    "SLACK_APP_TOKEN": "an app-level token starting with xapp- (Socket Mode)",
+    "VPS_API_TOKEN": "a VPS.org API token",
+}
+
+
+def _text(env: Mapping[str, str], name: str) -> str | None:
+    value = env.get(name)
+    if value is None:
+        return None
+    value = value.strip()
+    return value or None
+
+
+def _secret(env: Mapping[str, str], name: str, prefix: str | None = None) -> Secret | None:
+    value = _text(env, name)
+    if value is None:
+        return None
+    if prefix and not value.startswith(prefix):
+        # Never echo the value itself: it may be a real secret pasted in the wrong place.
+        raise ConfigError(f"{name} is malformed: expected {_EXPECTED[name]}")
+    if any(ch.isspace() for ch in value):
+        raise ConfigError(f"{name} is malformed: it must not contain spaces")
+    return Secret(value)
+
+
+def _url(env: Mapping[str, str], name: str, default: str) -> str:
+    value = _text(env, name) or default
+    if not re.match(r"^https?://[^\s/]+", value):
+        raise ConfigError(f"{name} is malformed: expected an http(s) URL, got {value!r}")
+    return value if value.endswith("/") else value + "/"
+
+
+def _int(env: Mapping[str, str], name: str, default: int, minimum: int, maximum: int) -> int:
+    raw = _text(env, name)
+    if raw is None:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ConfigError(f"{name} is malformed: expected a whole number, got {raw!r}") from None
+    if not minimum <= value <= maximum:
+        raise ConfigError(f"{name} is out of range: expected {minimum}..{maximum}, got {value}")
+    return value
+
+
+def _float(env: Mapping[str, str], name: str, default: float, minimum: float, maximum: float) -> float:
+    raw = _text(env, name)
+    if raw is None:
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ConfigError(f"{name} is malformed: expected a number, got {raw!r}") from None
+    if not minimum <= value <= maximum:
+        raise ConfigError(f"{name} is out of range: expected {minimum}..{maximum}, got {value}")
+    return value
+
+
+def _id_list(env: Mapping[str, str], name: str, *patterns: re.Pattern[str], what: str) -> tuple[str, ...]:
+    raw = _text(env, name)
+    if raw is None:
+        return ()
+    items = tuple(item.strip() for item in raw.split(",") if item.strip())
+    for item in items:
+        if not any(p.match(item) for p in patterns):
+            raise ConfigError(f"{name} is malformed: {item!r} is not {what}")
+    return items
+
+
+def _channel(env: Mapping[str, str], name: str) -> str | None:
+    value = _text(env, name)
+    if value is not None and not _SLACK_CHANNEL_ID.match(value):
+        raise ConfigError(f"{name} is malformed: expected a channel id like C0123ABCD, got {value!r}")
+    return value
+
+
+def _rate_limit(env: Mapping[str, str], name: str) -> RateLimit | None:
+    raw = _text(env, name)
+    if raw is None:
+        return None
+    match = _RATE_LIMIT.match(raw.lower())
+    if not match or int(match.group(1)) < 1:
+        raise ConfigError(f"{name} is malformed: expected e.g. 10/hour (per second|minute|hour|day), got {raw!r}")
+    return RateLimit(int(match.group(1)), _PERIOD_SECONDS[match.group(2)])
+
+
+def _approval_kinds(env: Mapping[str, str], name: str) -> frozenset[str]:
+    raw = _text(env, name)
+    if raw is None:
+        return frozenset({"restore"})
+    kinds = frozenset(k.strip().lower() for k in raw.split(",") if k.strip())
+    unknown = kinds - {"restore", "delete"}
+    if unknown or "restore" not in kinds:
+        raise ConfigError(f"{name} is malformed: expected 'restore' or 'restore,delete', got {raw!r}")
+    return kinds
+
+
+def load_settings(environ: Mapping[str, str] | None = None, dotenv_path: str | Path | None = ".env") -> Settings:
+    """Read settings: the process environment wins over `.env`."""
+    env: dict[str, str] = {}
+    if dotenv_path is not None and Path(dotenv_path).is_file():
+        env.update({k: v for k, v in dotenv_values(dotenv_path).items() if v is not None})
+    env.update(os.environ if environ is None else environ)
+
+    log_level = (_text(env, "LOG_LEVEL") or "INFO").upper()
+    if log_level not in {"DEBUG", "INFO", "WARNING", "ERROR"}:
+        raise ConfigError(f"LOG_LEVEL is malformed: expected DEBUG, INFO, WARNING or ERROR, got {log_level!r}")
+    team_id = _text(env, "SLACK_TEAM_ID")
+    if team_id is not None and not re.match(r"^[TE][A-Z0-9]{2,}$", team_id):
+        raise ConfigError(f"SLACK_TEAM_ID is malformed: expected a workspace id like T0123ABCD, got {team_id!r}")
+
+    return Settings(
+        slack_bot_token=_secret(env, "SLACK_BOT_TOKEN", "xoxb-"),
+        slack_signing_secret=_secret(env, "SLACK_SIGNING_SECRET"),
+        slack_app_token=_secret(env, "SLACK_APP_TOKEN", "xapp-"),
+        slack_api_url=_url(env, "SLACK_API_URL", DEFAULT_SLACK_API_URL),
+        slack_team_id=team_id,
+        vps_api_url=_url(env, "VPS_API_URL", DEFAULT_VPS_API_URL),
+        vps_api_token=_secret(env, "VPS_API_TOKEN"),
+        vps_timeout_seconds=_float(env, "VPS_TIMEOUT_SECONDS", 10.0, 0.1, 300.0),
+        database_url=_text(env, "DATABASE_URL") or DEFAULT_DATABASE_URL,
+        port=_int(env, "PORT", 3000, 1, 65535),
+        approval_channel=_channel(env, "SNAPSHOT_APPROVAL_CHANNEL"),
+        notify_channel=_channel(env, "SNAPSHOT_NOTIFY_CHANNEL"),
+        restore_approval_ttl_minutes=_int(env, "RESTORE_APPROVAL_TTL_MINUTES", 60, 1, 7 * 24 * 60),
+        restore_approvals_required=_int(env, "RESTORE_APPROVALS_REQUIRED", 1, 1, 10),
+        approval_required_for=_approval_kinds(env, "APPROVAL_REQUIRED_FOR"),
+        viewers=_id_list(env, "SNAPSHOT_VIEWERS", _SLACK_USER_ID, _SLACK_GROUP_ID, what="a user (U…/W…) or group (S…) id"),
+        operators=_id_list(
+            env, "SNAPSHOT_OPERATORS", _SLACK_USER_ID, _SLACK_GROUP_ID, what="a user (U…/W…) or group (S…) id"
+        ),
+        approvers=_id_list(
+            env, "SNAPSHOT_APPROVERS", _SLACK_USER_ID, _SLACK_GROUP_ID, what="a user (U…/W…) or group (S…) id"
+        ),
+        admins=_id_list(env, "SNAPSHOT_ADMINS", _SLACK_USER_ID, _SLACK_GROUP_ID, what="a user (U…/W…) or group (S…) id"),
+        allowed_channels=_id_list(env, "SNAPSHOT_ALLOWED_CHANNELS", _SLACK_CHANNEL_ID, what="a channel id (C…/G…)"),
+        rate_limit=_rate_limit(env, "SNAPSHOT_RATE_LIMIT"),
+        poll_seconds=_float(env, "SNAPSHOT_POLL_SECONDS", 30.0, 0.01, 3600.0),
+        track_timeout_minutes=_int(env, "SNAPSHOT_TRACK_TIMEOUT_MINUTES", 60, 1, 24 * 60),
+        worker_threads=_int(env, "SNAPSHOT_WORKER_THREADS", 16, 1, 256),
+        log_level=log_level,
+    )

@@ -1,0 +1,104 @@
+"""Process-wide logging: one stderr handler whose output never contains a token.
+
+Redaction happens on the fully formatted text (message, interpolated args, traceback, stack), so a token
+that reaches a log call by any route — an f-string, a `%s` argument, an exception message, a local
+variable shown in a traceback line — is masked before it is written.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from types import TracebackType
+from typing import TextIO, TypeAlias
+
+from bot.redaction import redact
+
+ExcInfo: TypeAlias = tuple[type[BaseException], BaseException, TracebackType | None] | tuple[None, None, None]
+
+LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+
+# Libraries that log every request (and, at DEBUG, headers and payloads). At INFO they drown the bot's
+# own lines; at DEBUG they are let through because the formatter still masks what they print.
+NOISY_LOGGERS = ("httpx", "httpcore", "slack_bolt", "slack_sdk", "urllib3")
+
+
+class RedactingFormatter(logging.Formatter):
+    """A `logging.Formatter` whose every output has been passed through `redact`."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        return redact(super().format(record))
+
+    # These two are overridden too because `logging.Formatter` caches the traceback text on the record
+    # (`record.exc_text`): another handler formatting the same record later reuses it, masked.
+    def formatException(self, ei: ExcInfo) -> str:
+        return redact(super().formatException(ei))
+
+    def formatStack(self, stack_info: str) -> str:
+        return redact(super().formatStack(stack_info))
+
+
+class RedactingFilter(logging.Filter):
+    """Masks a record in place so any handler it is attached to, whatever its formatter, writes no token.
+
+    The message is interpolated with its args and redacted (args are then dropped), and the traceback and
+    stack text are rendered and redacted into the fields formatters read them from.
+    """
+
+    _formatter = logging.Formatter()
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        try:
+            message = record.getMessage()
+        except Exception:  # a broken format string: let the handler report it, but not with raw args
+            message = f"{record.msg!s} (unformattable args)"
+        record.msg = redact(message)
+        record.args = None
+        if record.exc_info and not record.exc_text:
+            record.exc_text = self._formatter.formatException(record.exc_info)
+        if record.exc_text:
+            record.exc_text = redact(record.exc_text)
+        if record.stack_info:
+            record.stack_info = redact(record.stack_info)
+        return True
+
+
+class _StderrHandler(logging.StreamHandler):
+    """Writes to whatever `sys.stderr` is at the time of the write (test runners and daemons swap it)."""
+
+    def __init__(self) -> None:
+        super().__init__(sys.stderr)
+
+    @property  # type: ignore[override]
+    def stream(self) -> TextIO:
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, _value: TextIO) -> None:
+        pass  # always follow sys.stderr
+
+
+def _level_number(level: str) -> int:
+    number = logging.getLevelNamesMapping().get(level.strip().upper())
+    if number is None:
+        raise ValueError(f"unknown log level {level!r}: expected DEBUG, INFO, WARNING or ERROR")
+    return number
+
+
+def configure_logging(level: str = "INFO") -> None:
+    """Send all logging to stderr through a `RedactingFormatter`. Calling it again only changes the level."""
+    number = _level_number(level)
+    root = logging.getLogger()
+    handler = next((h for h in root.handlers if isinstance(h, _StderrHandler)), None)
+    if handler is None:
+        handler = _StderrHandler()
+        handler.setFormatter(RedactingFormatter(LOG_FORMAT))
+        root.addHandler(handler)
+    # Handlers someone else installed (a process manager, a test harness) get the filter, so they do not
+    # become the way round the redaction.
+    for other in root.handlers:
+        if other is not handler and not any(isinstance(f, RedactingFilter) for f in other.filters):
+            other.addFilter(RedactingFilter())
+    root.setLevel(number)
+    for name in NOISY_LOGGERS:
+        logging.getLogger(name).setLevel(logging.NOTSET if number <= logging.DEBUG else logging.WARNING)

@@ -1,0 +1,62 @@
+"""Buttons on list, confirmation and quota messages."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from slack_bolt import Ack, App, Respond
+from slack_sdk import WebClient
+
+from bot.runtime import Services
+from bot.slack import blocks as ui
+from bot.slack.listeners import flows
+from bot.slack.listeners.common import actor_from_payload, first_action, run_for_user
+from bot.slack.replies import Reply
+
+
+def register(app: App, services: Services) -> None:
+    def context(body: dict[str, Any], respond: Respond, client: WebClient) -> tuple[Any, Reply, str]:
+        actor = actor_from_payload(body)
+        reply = Reply(client=client, user_id=actor.user_id, channel_id=actor.channel_id, respond=respond)
+        return actor, reply, str(first_action(body).get("value") or "")
+
+    @app.action(ui.LIST_MORE)
+    def list_more(ack: Ack, body: dict[str, Any], respond: Respond, client: WebClient) -> None:
+        actor, reply, value = context(body, respond, client)
+        args, page = flows.list_page_args(value)
+        run_for_user(services, reply, lambda: flows.show_list(services, client, reply, actor, args, page=page), ack)
+
+    @app.action(ui.OPEN_CREATE)
+    def open_create(ack: Ack, body: dict[str, Any], respond: Respond, client: WebClient) -> None:
+        ack()
+        actor, reply, value = context(body, respond, client)
+        server_id = int(value) if value.isdigit() and len(value) < 16 else None
+        flows.open_create_form(services, client, reply, actor, body.get("trigger_id"), server_id=server_id)
+
+    @app.action(ui.ASK_DELETE)
+    def ask_delete(ack: Ack, body: dict[str, Any], respond: Respond, client: WebClient) -> None:
+        actor, reply, value = context(body, respond, client)
+        run_for_user(
+            services, reply, lambda: flows.ask_delete(services, client, reply, actor, {"snapshot_id": value}), ack
+        )
+
+    @app.action(ui.CONFIRM_DELETE)
+    def confirm_delete(ack: Ack, body: dict[str, Any], respond: Respond, client: WebClient) -> None:
+        actor, reply, value = context(body, respond, client)
+        run_for_user(
+            services, reply, lambda: flows.confirm_delete(services, client, reply, actor, {"snapshot_id": value}), ack
+        )
+
+    @app.action(ui.DISMISS)
+    def dismiss(ack: Ack, respond: Respond) -> None:
+        ack()
+        respond(delete_original=True)
+
+    @app.action(ui.ASK_RESTORE)
+    def ask_restore(ack: Ack, body: dict[str, Any], respond: Respond, client: WebClient) -> None:
+        actor, reply, value = context(body, respond, client)
+        run_for_user(
+            services, reply, lambda: flows.request_restore(services, client, reply, actor, {"snapshot_id": value}), ack
+        )
+
+

@@ -1,0 +1,175 @@
+"""The approval card and its buttons: Approve, Reject (with an optional reason), Cancel."""
+
+from __future__ import annotations
+
+import json
+import logging
+from typing import Any
+
+from slack_bolt import Ack, App, Respond
+from slack_sdk import WebClient
+from slack_sdk.errors import SlackApiError
+
+from bot.runtime import Services
+from bot.slack import blocks as ui
+from bot.slack.listeners.common import actor_from_payload, first_action, run_for_user
+from bot.slack.notify import Notifier
+from bot.slack.replies import Reply
+from bot.usecases.approvals import ApprovalService, DecisionResult, RequestView
+from bot.usecases.context import Actor, utcnow
+
+log = logging.getLogger(__name__)
+
+
+def _approvals(services: Services) -> ApprovalService:
+    return services.extras["approvals"]
+
+
+def notifier(services: Services, client: WebClient) -> Notifier:
+    existing = services.extras.get("notifier")
+    if existing is None:
+        existing = services.extras["notifier"] = Notifier(client, services.settings.notify_channel)
+    return existing
+
+
+def start_request(services: Services, client: WebClient, reply: Reply, actor: Actor, snapshot_id: str,
+                  *, kind: str) -> None:
+    request = _approvals(services).request(actor, snapshot_id, kind)
+    channel = services.settings.approval_channel or actor.channel_id
+    text, blocks = ui.approval_card(request, utcnow())
+    posted = reply.to_channel(text, blocks, channel=channel)
+    if posted and posted.get("ts"):
+        _approvals(services).attach_card(request.id, str(posted.get("channel") or channel), str(posted["ts"]))
+        where = f" in <#{channel}>" if channel != actor.channel_id else ""
+        reply.ephemeral(
+            f"Your {kind} request #{request.id} is waiting for approval{where}. "
+            "Someone else has to approve it; you can cancel it from the card."
+        )
+    else:
+        # The request is safely stored; it shows in `/snapshot pending` even without its card.
+        reply.ephemeral(
+            f"Your {kind} request #{request.id} is recorded, but I couldn't post its approval card. "
+            "Approvers can find it with `/snapshot pending`."
+        )
+    notifier(services, client).line(
+        f":inbox_tray: {ui.mention(actor.user_id)} requested a {kind} of {ui.code(request.snapshot_name)} "
+        f"(#{request.snapshot_id}) on *{ui.escape(request.server_name)}* — request #{request.id}.",
+        fallback_channel=None if channel == actor.channel_id else actor.channel_id,
+    )
+
+
+def publish_outcome(services: Services, client: WebClient, result: DecisionResult) -> None:
+    """Card updated in place; requester told in a thread reply; one line to the notification channel."""
+    req = result.request
+    refresh_card(client, req)
+    if result.outcome == "vote_recorded":
+        return
+    verb = {
+        "executed": "was approved and carried out" if req.kind == "delete" else "was approved — the restore has started",
+        "failed": "was approved but *failed*",
+        "needs_check": "was approved but its outcome is *unknown* — check before retrying",
+        "rejected": "was rejected",
+        "cancelled": "was cancelled",
+        "expired": "expired",
+    }.get(result.outcome, result.outcome)
+    by = f" by {ui.mention(req.decided_by)}" if req.decided_by and req.decided_by != "system" else ""
+    line = f"{req.kind.title()} request #{req.id} ({ui.code(req.snapshot_name)} → *{ui.escape(req.server_name)}*) {verb}{by}."
+    if req.card_channel and req.card_ts:
+        detail = f"\n{ui.escape(result.message)}" if result.outcome in ("executed", "failed", "needs_check") else ""
+        try:
+            client.chat_postMessage(
+                channel=req.card_channel, thread_ts=req.card_ts, text=f"{ui.mention(req.requester_id)} {line}{detail}"
+            )
+        except SlackApiError as error:
+            log.warning("thread reply failed: %s", error.response.get("error"))
+    notifier(services, client).line(line, fallback_channel=None)
+    tracker = services.extras.get("tracker")
+    if tracker is not None and result.outcome == "executed" and req.kind == "restore":
+        tracker.track_restore(req)
+
+
+def refresh_card(client: WebClient, req: RequestView) -> None:
+    if not (req.card_channel and req.card_ts):
+        return
+    text, blocks = ui.approval_card(req, utcnow())
+    try:
+        client.chat_update(channel=req.card_channel, ts=req.card_ts, text=text, blocks=blocks)
+    except SlackApiError as error:
+        # The outcome is already stored and audited; the card is only its picture.
+        log.warning("could not update card of request #%s: %s", req.id, error.response.get("error"))
+
+
+def show_pending(services: Services, client: WebClient, reply: Reply, actor: Actor) -> None:
+    requests = _approvals(services).open_requests()
+    links: dict[int, str] = {}
+    for req in requests[:40]:
+        if req.card_channel and req.card_ts:
+            try:
+                links[req.id] = str(client.chat_getPermalink(channel=req.card_channel, message_ts=req.card_ts)["permalink"])
+            except (SlackApiError, KeyError):
+                pass
+    text, blocks = ui.pending_list(requests, links, utcnow())
+    reply.ephemeral(text, blocks)
+
+
+def register(app: App, services: Services) -> None:
+    def decide(ack: Ack, body: dict[str, Any], respond: Respond, client: WebClient, how: str) -> None:
+        actor = actor_from_payload(body)
+        reply = Reply(client=client, user_id=actor.user_id, channel_id=actor.channel_id, respond=respond)
+        value = str(first_action(body).get("value") or "")
+
+        def job() -> None:
+            approvals = _approvals(services)
+            result = approvals.approve(actor, value) if how == "approve" else approvals.cancel(actor, value)
+            if result.outcome == "vote_recorded":
+                reply.ephemeral(":ballot_box_with_check: " + result.message)
+            publish_outcome(services, client, result)
+
+        run_for_user(services, reply, job, ack)
+
+    @app.action(ui.APPROVE)
+    def approve(ack: Ack, body: dict[str, Any], respond: Respond, client: WebClient) -> None:
+        decide(ack, body, respond, client, "approve")
+
+    @app.action(ui.CANCEL)
+    def cancel(ack: Ack, body: dict[str, Any], respond: Respond, client: WebClient) -> None:
+        decide(ack, body, respond, client, "cancel")
+
+    @app.action(ui.REJECT)
+    def reject(ack: Ack, body: dict[str, Any], respond: Respond, client: WebClient) -> None:
+        ack()
+        value = str(first_action(body).get("value") or "")
+        if not value.isdigit() or len(value) > 15:
+            return
+        message = body.get("message") or {}
+        container = body.get("container") or {}
+        try:
+            client.views_open(
+                trigger_id=body.get("trigger_id", ""),
+                view=ui.reject_modal(int(value), container.get("channel_id"), message.get("ts")),
+            )
+        except SlackApiError as error:
+            log.warning("views.open for reject failed: %s", error.response.get("error"))
+
+    @app.view(ui.REJECT_VIEW)
+    def reject_submitted(ack: Ack, body: dict[str, Any], view: dict[str, Any], client: WebClient) -> None:
+        actor = actor_from_payload(body)
+        try:
+            meta = json.loads(view.get("private_metadata") or "{}")
+            request_id = int(meta["request_id"])
+        except (ValueError, KeyError, TypeError):
+            ack()
+            return
+        channel = meta.get("channel") if isinstance(meta.get("channel"), str) else None
+        actor = Actor(actor.user_id, actor.name, actor.team_id, channel)
+        try:
+            reason = view["state"]["values"]["reason"]["value"].get("value") or ""
+        except (KeyError, TypeError, AttributeError):
+            reason = ""
+        reply = Reply(client=client, user_id=actor.user_id, channel_id=channel)
+
+        def job() -> None:
+            result = _approvals(services).reject(actor, request_id, str(reason))
+            publish_outcome(services, client, result)
+
+        run_for_user(services, reply, job, ack)

@@ -1,0 +1,40 @@
+"""`/snapshot audit …` and its "Older" button."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from slack_bolt import Ack, App, Respond
+from slack_sdk import WebClient
+
+from bot.runtime import Services
+from bot.slack import blocks as ui
+from bot.slack.listeners.common import actor_from_payload, first_action, run_for_user
+from bot.slack.replies import Reply
+from bot.usecases.audit_view import AuditReader
+from bot.usecases.context import Actor, utcnow
+
+
+def show(services: Services, reply: Reply, actor: Actor, filters: dict[str, str], before_id: int | None = None) -> None:
+    page = AuditReader(services.audit, services.guard).recent(actor, filters, before_id)
+    more = json.dumps({"f": page.filters, "b": page.next_before_id}) if page.next_before_id else None
+    if more and len(more) > 2000:
+        more = None
+    text, blocks = ui.audit_message(page.records, page.filters, utcnow(), more)
+    reply.ephemeral(text, blocks)
+
+
+def register(app: App, services: Services) -> None:
+    @app.action(ui.AUDIT_MORE)
+    def older(ack: Ack, body: dict[str, Any], respond: Respond, client: WebClient) -> None:
+        actor = actor_from_payload(body)
+        reply = Reply(client=client, user_id=actor.user_id, channel_id=actor.channel_id, respond=respond)
+        try:
+            data = json.loads(str(first_action(body).get("value") or "{}"))
+            filters = {str(k): str(v) for k, v in dict(data.get("f") or {}).items()}
+            before = int(data["b"])
+        except (ValueError, TypeError, KeyError, AttributeError):
+            ack()
+            return
+        run_for_user(services, reply, lambda: show(services, reply, actor, filters, before), ack)

@@ -1,0 +1,42 @@
+"""`/snapshot …`: parse, acknowledge at once, hand the work to a use case in the background."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from slack_bolt import Ack, App, Respond
+from slack_sdk import WebClient
+
+from bot.runtime import Services
+from bot.slack import blocks as ui
+from bot.slack.listeners import flows
+from bot.slack.listeners.common import actor_from_command, run_for_user
+from bot.slack.parsing import UsageError, parse_command
+from bot.slack.replies import Reply
+
+
+def register(app: App, services: Services) -> None:
+    @app.command("/snapshot")
+    def snapshot_command(ack: Ack, body: dict[str, Any], respond: Respond, client: WebClient) -> None:
+        actor = actor_from_command(body)
+        try:
+            command = parse_command(body.get("text"))
+        except UsageError as error:
+            ack(response_type="ephemeral", text=f":warning: {error}")
+            services.work.submit(services.snapshots.record_invalid_command, actor, str(error))
+            return
+        if command.name == "help":
+            ack(
+                response_type="ephemeral",
+                text="Snapshot bot help",
+                blocks=ui.help_blocks(services.access.describe(), services.settings.restore_approvals_required),
+            )
+            return
+        reply = Reply(client=client, user_id=actor.user_id, channel_id=actor.channel_id, respond=respond)
+        if command.name == "create" and not command.args:
+            ack()
+            # trigger_id is valid for 3 s: open the form right here, not in the queue
+            flows.open_create_form(services, client, reply, actor, body.get("trigger_id"), server_id=None)
+            return
+        handler = flows.COMMANDS[command.name]
+        run_for_user(services, reply, lambda: handler(services, client, reply, actor, command.args), ack)

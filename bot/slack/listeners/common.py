@@ -1,0 +1,80 @@
+"""What every listener needs: who is acting, and running the slow part after ack with honest error replies."""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import Callable
+from typing import Any
+
+from sqlalchemy.exc import SQLAlchemyError
+
+from bot.runtime import Services
+from bot.slack import blocks as ui
+from bot.slack.replies import Reply
+from bot.usecases.context import Actor
+from bot.usecases.errors import QuotaReached, StorageUnavailable, UserFacingError
+
+log = logging.getLogger(__name__)
+
+DATABASE_DOWN = (
+    ":x: The bot's database is unavailable, so nothing was done (every action is recorded before it happens). "
+    "Try again in a minute; if it persists, tell an admin."
+)
+
+
+def actor_from_command(body: dict[str, Any]) -> Actor:
+    return Actor(
+        user_id=str(body.get("user_id") or ""),
+        name=str(body.get("user_name") or ""),
+        team_id=body.get("team_id") or None,
+        channel_id=body.get("channel_id") or None,
+    )
+
+
+def actor_from_payload(body: dict[str, Any]) -> Actor:
+    user = body.get("user") or {}
+    team = body.get("team") or {}
+    channel = body.get("channel") or {}
+    container = body.get("container") or {}
+    return Actor(
+        user_id=str(user.get("id") or ""),
+        name=str(user.get("username") or user.get("name") or ""),
+        team_id=team.get("id") or user.get("team_id") or None,
+        channel_id=channel.get("id") or container.get("channel_id") or None,
+    )
+
+
+def first_action(body: dict[str, Any]) -> dict[str, Any]:
+    actions = body.get("actions") or [{}]
+    return actions[0] if isinstance(actions[0], dict) else {}
+
+
+def run_for_user(services: Services, reply: Reply, job: Callable[[], None], ack: Callable[[], Any] | None = None) -> None:
+    """Run `job` in the background; whatever goes wrong, the user gets a plain answer and the process stays up.
+
+    With `ack`, Slack is acknowledged right after the job is queued (so anyone waiting for "work done" once the
+    HTTP answer arrives finds the job already queued).
+    """
+
+    def guarded() -> None:
+        try:
+            job()
+        except QuotaReached as error:
+            reply.ephemeral(error.message, ui.quota_reached(error.message, error.oldest_snapshot_id))
+        except UserFacingError as error:
+            reply.ephemeral(":warning: " + error.message)
+        except (SQLAlchemyError, StorageUnavailable):
+            log.exception("database error while handling a request")
+            reply.ephemeral(DATABASE_DOWN)
+        except Exception:
+            reference = uuid.uuid4().hex[:8]
+            log.exception("unexpected error (ref %s)", reference)
+            reply.ephemeral(
+                f":x: Something went wrong on the bot's side (ref `{reference}`). "
+                "Check `/snapshot audit` before retrying anything."
+            )
+
+    services.work.submit(guarded)
+    if ack is not None:
+        ack()

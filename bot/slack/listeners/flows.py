@@ -1,0 +1,132 @@
+"""The work behind commands and buttons, run after ack: call a use case, render its result.
+
+Commands and buttons that do the same thing share one function here, so there is one path per action.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Callable
+from typing import Any
+
+from slack_sdk import WebClient
+from slack_sdk.errors import SlackApiError
+
+from bot.runtime import Services
+from bot.slack import blocks as ui
+from bot.slack.replies import Reply
+from bot.usecases.access import Permission
+from bot.usecases.context import Actor, utcnow
+from bot.usecases.errors import UserFacingError
+from bot.usecases.validation import parse_id
+
+log = logging.getLogger(__name__)
+
+Handler = Callable[[Services, WebClient, Reply, Actor, dict[str, str]], None]
+
+
+def show_list(services: Services, client: WebClient, reply: Reply, actor: Actor, args: dict[str, str],
+              page: int = 0) -> None:
+    server_id = parse_id(args["server_id"], "server id") if args.get("server_id") else None
+    overview = services.snapshots.overview(actor, server_id)
+    text, blocks = ui.list_message(overview, utcnow(), page)
+    reply.ephemeral(text, blocks)
+
+
+def create(services: Services, client: WebClient, reply: Reply, actor: Actor, args: dict[str, str]) -> None:
+    result = services.snapshots.create(actor, args.get("server_id"), args.get("name"), args.get("description", ""))
+    text, blocks = ui.create_started(result, actor.user_id)
+    posted = reply.to_channel(text, blocks)
+    if posted is None:
+        reply.ephemeral(text, blocks)
+    tracker = services.extras.get("tracker")
+    if tracker is not None:
+        tracker.track_create(actor, result, message_channel=posted and posted.get("channel"),
+                             message_ts=posted and posted.get("ts"))
+
+
+def ask_delete(services: Services, client: WebClient, reply: Reply, actor: Actor, args: dict[str, str]) -> None:
+    snapshot = services.snapshots.prepare_delete(actor, args["snapshot_id"])
+    text, blocks = ui.delete_confirmation(snapshot, utcnow())
+    reply.ephemeral(text, blocks)
+
+
+def confirm_delete(services: Services, client: WebClient, reply: Reply, actor: Actor, args: dict[str, str]) -> None:
+    approvals = services.extras.get("approvals")
+    if approvals is not None and approvals.required_for("delete"):
+        request_approval(services, client, reply, actor, args, kind="delete")
+        return
+    result = services.snapshots.delete(actor, args["snapshot_id"])
+    text = ui.deleted_announcement(result.snapshot, actor.user_id)
+    reply.ephemeral(text, replace=True)
+    reply.to_channel(text)
+
+
+def request_restore(services: Services, client: WebClient, reply: Reply, actor: Actor, args: dict[str, str]) -> None:
+    request_approval(services, client, reply, actor, args, kind="restore")
+
+
+def request_approval(services: Services, client: WebClient, reply: Reply, actor: Actor, args: dict[str, str],
+                     *, kind: str) -> None:
+    approvals = services.extras.get("approvals")
+    if approvals is None:  # never call the restore endpoint without the approval flow
+        raise UserFacingError("Restores need a second person's approval, and approvals are not enabled here.")
+    from bot.slack.listeners import approvals as approval_flow
+
+    approval_flow.start_request(services, client, reply, actor, args["snapshot_id"], kind=kind)
+
+
+def show_pending(services: Services, client: WebClient, reply: Reply, actor: Actor, args: dict[str, str]) -> None:
+    from bot.slack.listeners import approvals as approval_flow
+
+    approval_flow.show_pending(services, client, reply, actor)
+
+
+def show_audit(services: Services, client: WebClient, reply: Reply, actor: Actor, args: dict[str, str]) -> None:
+    from bot.slack.listeners import audit as audit_view
+
+    audit_view.show(services, reply, actor, args)
+
+
+def open_create_form(services: Services, client: WebClient, reply: Reply, actor: Actor, trigger_id: str | None,
+                     *, server_id: int | None) -> None:
+    try:
+        services.guard.require(actor, Permission.CREATE, server_id=server_id)
+    except UserFacingError as error:
+        reply.ephemeral(":warning: " + error.message)
+        return
+    if not trigger_id:
+        reply.ephemeral("Slack did not send what is needed to open a form. " + "Use `/snapshot create <server_id> <name>`.")
+        return
+    try:
+        client.views_open(
+            trigger_id=trigger_id, view=ui.create_modal(channel_id=actor.channel_id or "", server_id=server_id)
+        )
+    except SlackApiError as error:
+        log.warning("views.open failed: %s", error.response.get("error"))
+        reply.ephemeral("I couldn't open the form. Use `/snapshot create <server_id> <name> [description…]`.")
+
+
+def list_page_args(value: str) -> tuple[dict[str, str], int]:
+    """Decode a "Show more" button's value; anything odd falls back to page 0 of everything."""
+    try:
+        data = json.loads(value)
+        server_id = data.get("server_id")
+        page = int(data.get("page", 0))
+    except (ValueError, TypeError, AttributeError):
+        return {}, 0
+    args = {"server_id": str(int(server_id))} if isinstance(server_id, int) else {}
+    return args, max(0, min(page, 1000))
+
+
+COMMANDS: dict[str, Handler] = {
+    "list": show_list,
+    "create": create,
+    "delete": ask_delete,
+    "restore": request_restore,
+    "pending": show_pending,
+    "audit": show_audit,
+}
+
+

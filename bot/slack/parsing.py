@@ -1,0 +1,107 @@
+"""`/snapshot …` text → a command, or a usage error. Pure and total: any text gives one or the other."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+MAX_COMMAND_TEXT = 2000  # Slack allows more; nothing we accept needs it, and oversized input never reaches the API
+
+USAGE = {
+    "help": "`/snapshot help` — this help",
+    "list": "`/snapshot list [server_id]` — snapshots of one server, or of all servers",
+    "create": "`/snapshot create <server_id> <name> [description…]` — take a snapshot (no arguments: a form)",
+    "delete": "`/snapshot delete <snapshot_id>` — delete a snapshot (asks you to confirm)",
+    "restore": "`/snapshot restore <snapshot_id>` — ask for a restore; a second person must approve it",
+    "pending": "`/snapshot pending` — restore requests waiting for approval",
+    "audit": "`/snapshot audit [server:<id>] [snapshot:<id>] [user:@someone] [action:<name>] [limit:<n>]` — "
+    "who did what",
+}
+AUDIT_KEYS = ("server", "snapshot", "user", "action", "limit")
+_USER_MENTION = re.compile(r"^<@([UW][A-Z0-9]+)(?:\|[^>]*)?>$")
+_USER_ID = re.compile(r"^@?([UW][A-Z0-9]{2,})$")
+
+
+class UsageError(Exception):
+    """What the user typed can't be understood; the message says why and shows the right usage."""
+
+
+@dataclass(frozen=True)
+class Command:
+    name: str  # help | list | create | delete | restore | pending | audit
+    args: dict[str, str] = field(default_factory=dict)
+
+
+def usage_for(name: str) -> str:
+    return "Usage: " + USAGE[name]
+
+
+def parse_command(text: str | None) -> Command:
+    text = (text or "").strip()
+    if len(text) > MAX_COMMAND_TEXT:
+        raise UsageError(f"That command is too long ({len(text)} characters). " + usage_for("help"))
+    if not text:
+        return Command("help")
+    head, _, rest = text.partition(" ")
+    name = head.lower()
+    rest = rest.strip()
+    words = rest.split()
+    if name in ("help", "?"):
+        return Command("help")
+    if name in ("list", "ls"):
+        if len(words) > 1:
+            raise UsageError("`list` takes at most one server id. " + usage_for("list"))
+        if words:
+            _require_id(words[0], "server id", "list")
+        return Command("list", {"server_id": words[0]} if words else {})
+    if name == "create":
+        if not words:
+            return Command("create")  # no arguments: the form
+        if len(words) < 2:
+            raise UsageError("`create` needs a server id and a name. " + usage_for("create"))
+        _require_id(words[0], "server id", "create")
+        description = rest.split(None, 2)[2] if len(words) > 2 else ""
+        return Command("create", {"server_id": words[0], "name": words[1], "description": description})
+    if name in ("delete", "restore"):
+        if len(words) != 1:
+            raise UsageError(f"`{name}` needs exactly one snapshot id. " + usage_for(name))
+        _require_id(words[0], "snapshot id", name)
+        return Command(name, {"snapshot_id": words[0]})
+    if name == "pending":
+        if words:
+            raise UsageError("`pending` takes no arguments. " + usage_for("pending"))
+        return Command("pending")
+    if name == "audit":
+        return Command("audit", _audit_filters(words))
+    shown = head if len(head) <= 30 else head[:30] + "…"
+    raise UsageError(f"I don't know `{shown}`. Commands:\n" + "\n".join(USAGE.values()))
+
+
+def _require_id(word: str, what: str, command: str) -> None:
+    text = word.lstrip("#")
+    if not (text.isascii() and text.isdigit() and 0 < int(text) <= 2**53):
+        shown = word if len(word) <= 30 else word[:30] + "…"
+        raise UsageError(f"The {what} must be a whole number, like 12345 — got `{shown}`. " + usage_for(command))
+
+
+def _audit_filters(words: list[str]) -> dict[str, str]:
+    filters: dict[str, str] = {}
+    for word in words:
+        key, sep, value = word.partition(":")
+        key = key.lower()
+        if not sep or key not in AUDIT_KEYS or not value:
+            raise UsageError(f"I don't understand the filter `{word[:40]}`. " + usage_for("audit"))
+        if key in filters:
+            raise UsageError(f"The filter `{key}:` is given twice. " + usage_for("audit"))
+        if key in ("server", "snapshot", "limit"):
+            _require_id(value, f"{key} in `{key}:`", "audit")
+        if key == "user":
+            match = _USER_MENTION.match(value) or _USER_ID.match(value)
+            if not match:
+                raise UsageError(
+                    "`user:` takes a mention like `user:@alice` (or a user id like `user:U0123ABC`). "
+                    + usage_for("audit")
+                )
+            value = match.group(1)
+        filters[key] = value
+    return filters

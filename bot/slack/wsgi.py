@@ -1,0 +1,41 @@
+"""The HTTP face of the bot: `POST /slack/events` for Slack, `GET /healthz` for load balancers."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from slack_bolt import App
+from slack_bolt.adapter.wsgi import SlackRequestHandler
+
+from bot.runtime import Services
+
+MAX_BODY_BYTES = 1_000_000  # Slack's payloads are far smaller; refuse anything bigger before parsing
+
+
+def create_wsgi_app(app: App, services: Services) -> Any:
+    slack = SlackRequestHandler(app, path="/slack/events")
+
+    def wsgi(environ: dict[str, Any], start_response: Any) -> Iterable[bytes]:
+        path = environ.get("PATH_INFO", "")
+        method = environ.get("REQUEST_METHOD", "GET")
+        if path == "/healthz" and method in ("GET", "HEAD"):
+            healthy = services.db.ping()
+            status = "200 OK" if healthy else "503 Service Unavailable"
+            body = b"ok\n" if healthy else b"database unavailable\n"
+            start_response(status, [("Content-Type", "text/plain"), ("Content-Length", str(len(body)))])
+            return [body]
+        if path == "/slack/events" and method == "POST":
+            try:
+                length = int(environ.get("CONTENT_LENGTH") or 0)
+            except ValueError:
+                length = -1
+            if length < 0 or length > MAX_BODY_BYTES:
+                body = b"request body too large\n"
+                start_response("413 Payload Too Large", [("Content-Type", "text/plain")])
+                return [body]
+            return slack(environ, start_response)
+        start_response("404 Not Found", [("Content-Type", "text/plain")])
+        return [b"not found\n"]
+
+    return wsgi

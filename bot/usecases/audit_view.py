@@ -1,0 +1,49 @@
+"""Reading the audit trail from Slack: admins see everyone's events, others only their own."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from bot.usecases.access import Permission
+from bot.usecases.context import Actor
+from bot.usecases.errors import Refused
+from bot.usecases.guard import Guard
+from bot.usecases.validation import parse_id
+from storage.audit import AuditLog, AuditRecord
+
+DEFAULT_LIMIT = 20
+MAX_LIMIT = 100
+
+
+@dataclass(frozen=True)
+class AuditPage:
+    records: list[AuditRecord]
+    filters: dict[str, str]
+    next_before_id: int | None  # for an "Older" button
+
+
+class AuditReader:
+    def __init__(self, audit: AuditLog, guard: Guard) -> None:
+        self.audit = audit
+        self.guard = guard
+
+    def recent(self, actor: Actor, filters: dict[str, str], before_id: int | None = None) -> AuditPage:
+        self.guard.require(actor, Permission.AUDIT_READ)
+        filters = dict(filters)
+        sees_all = self.guard.access.check(actor.user_id, Permission.AUDIT_READ_ALL).allowed
+        if not sees_all:
+            if filters.get("user") not in (None, actor.user_id):
+                raise Refused("Only admins can read other people's audit events. Try `/snapshot audit` for your own.")
+            filters["user"] = actor.user_id
+        limit = min(parse_id(filters["limit"], "limit"), MAX_LIMIT) if "limit" in filters else DEFAULT_LIMIT
+        records = self.audit.query(
+            server_id=parse_id(filters["server"], "server id") if "server" in filters else None,
+            snapshot_id=parse_id(filters["snapshot"], "snapshot id") if "snapshot" in filters else None,
+            actor_id=filters.get("user"),
+            action=filters.get("action"),
+            limit=limit + 1,
+            before_id=before_id,
+        )
+        more = len(records) > limit
+        records = records[:limit]
+        return AuditPage(records, filters, records[-1].id if more and records else None)

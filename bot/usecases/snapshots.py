@@ -1,0 +1,340 @@
+"""Listing, creating and deleting snapshots: audit intent, call VPS.org, audit outcome."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+
+from bot.usecases.access import Permission
+from bot.usecases.context import Actor, new_operation_id, utcnow
+from bot.usecases.errors import InvalidInput, NotFoundError, QuotaReached, explain_vps_error
+from bot.usecases.guard import Guard
+from bot.usecases.validation import parse_id, validate_description, validate_name
+from bot.vps.client import VpsClient
+from bot.vps.errors import NotFound, Unavailable, VpsError
+from bot.vps.models import SNAPSHOTS_PER_SERVER, Server, ServerRef, Snapshot
+from storage.audit import Action, AuditLog, Outcome
+
+
+@dataclass(frozen=True)
+class ServerGroup:
+    server: ServerRef
+    status: str  # the server's status from the servers list ("" when unknown)
+    snapshots: list[Snapshot]
+
+    @property
+    def quota_used(self) -> int:
+        return len(self.snapshots)
+
+    @property
+    def at_limit(self) -> bool:
+        return len(self.snapshots) >= SNAPSHOTS_PER_SERVER
+
+
+@dataclass(frozen=True)
+class Overview:
+    groups: list[ServerGroup]
+    fetched_at: datetime
+    server_id: int | None = None  # the filter, if any
+    api_total: int | None = None  # what VPS.org said the total was, when it says more than it returned
+
+    @property
+    def snapshot_count(self) -> int:
+        return sum(len(g.snapshots) for g in self.groups)
+
+
+@dataclass(frozen=True)
+class CreateResult:
+    snapshot: Snapshot
+    server: ServerRef
+    api_message: str
+    operation_id: str
+
+
+@dataclass(frozen=True)
+class DeleteResult:
+    snapshot: Snapshot
+    operation_id: str
+
+
+@dataclass
+class SnapshotService:
+    vps: VpsClient
+    audit: AuditLog
+    guard: Guard
+    clock: Callable[[], datetime] = utcnow
+    limit_per_server: int = SNAPSHOTS_PER_SERVER
+
+    def record_invalid_command(self, actor: Actor, error: str, operation: str = "command") -> None:
+        """A command that could not be understood is a validation refusal: audited, nothing else happens."""
+        self.audit.append(
+            actor.entry(
+                Action.REFUSED_VALIDATION, Outcome.REFUSED, details={"operation": operation, "error": error[:500]}
+            )
+        )
+
+    # ---- reading -------------------------------------------------------------------------------------------
+    def overview(self, actor: Actor, server_id: int | None = None) -> Overview:
+        """Snapshots of one server, or of all servers grouped by server (servers without snapshots included)."""
+        self.guard.require(actor, Permission.LIST, server_id=server_id)
+        started = time.monotonic()
+        try:
+            servers = self.vps.list_servers()
+            snapshots = self.vps.list_snapshots(server_id)
+        except VpsError as error:
+            self.audit.append(
+                actor.entry(
+                    Action.LIST,
+                    Outcome.FAILED,
+                    server_id=server_id,
+                    details={"status_code": error.status_code, "error": str(error)},
+                )
+            )
+            raise explain_vps_error(error, "listing snapshots") from error
+        by_id: dict[int, Server] = {s.id: s for s in servers}
+        if server_id is not None and server_id not in by_id and not snapshots:
+            raise NotFoundError(f"Server {server_id} does not exist (or the bot's token can't see it).")
+        groups = _group(servers, snapshots, only=server_id)
+        total = getattr(snapshots, "total", None)
+        self.audit.append(
+            actor.entry(
+                Action.LIST,
+                Outcome.OK,
+                server_id=server_id,
+                details={
+                    "snapshots": sum(len(g.snapshots) for g in groups),
+                    "servers": len(groups),
+                    "duration_ms": round((time.monotonic() - started) * 1000),
+                },
+            )
+        )
+        return Overview(
+            groups=groups,
+            fetched_at=self.clock(),
+            server_id=server_id,
+            api_total=total if isinstance(total, int) and total > len(snapshots) else None,
+        )
+
+    def find_snapshot(self, snapshot_id: int) -> Snapshot:
+        """There is no GET for one snapshot: list them all and pick it out."""
+        try:
+            snapshots = self.vps.list_snapshots()
+        except VpsError as error:
+            raise explain_vps_error(error, "looking up the snapshot") from error
+        for snapshot in snapshots:
+            if snapshot.id == snapshot_id:
+                return snapshot
+        raise NotFoundError(f"Snapshot {snapshot_id} does not exist. `/snapshot list` shows the ids.")
+
+    def server_names(self) -> dict[int, str]:
+        try:
+            return {s.id: s.name for s in self.vps.list_servers()}
+        except VpsError:
+            return {}
+
+    # ---- create --------------------------------------------------------------------------------------------
+    def validate_create(self, server_id: str | int | None, name: str | None, description: str | None) -> tuple[
+        int, str, str
+    ]:
+        """Purely local checks (no API call): usable inside Slack's 3-second window, e.g. on modal submit."""
+        return parse_id(server_id, "server id"), validate_name(name), validate_description(description)
+
+    def create(self, actor: Actor, server_id: str | int | None, name: str | None, description: str | None = "") -> (
+        CreateResult
+    ):
+        try:
+            sid, clean_name, clean_description = self.validate_create(server_id, name, description)
+        except InvalidInput as error:
+            self.audit.append(
+                actor.entry(
+                    Action.REFUSED_VALIDATION,
+                    Outcome.REFUSED,
+                    details={"operation": "create", "field": error.field, "error": str(error)},
+                )
+            )
+            raise
+        self.guard.require(actor, Permission.CREATE, mutating=True, server_id=sid)
+        server, existing = self._server_and_snapshots(sid)
+        if len(existing) >= self.limit_per_server:
+            oldest = min(existing, key=lambda s: (s.created_at is None, s.created_at or self.clock(), s.id))
+            self.audit.append(
+                actor.entry(
+                    Action.REFUSED_VALIDATION,
+                    Outcome.REFUSED,
+                    server_id=sid,
+                    details={"operation": "create", "error": "snapshot limit reached", "count": len(existing)},
+                )
+            )
+            raise QuotaReached(
+                f"*{server.name}* already has {len(existing)} of {self.limit_per_server} snapshots, the most "
+                "VPS.org allows. Delete one first — the oldest is "
+                f"`{oldest.name}` (#{oldest.id}).",
+                server_id=sid,
+                oldest_snapshot_id=oldest.id,
+            )
+        operation_id = new_operation_id()
+        # Intent first, committed: if this write fails, VPS.org is never called.
+        self.audit.append(
+            actor.entry(
+                Action.CREATE_REQUESTED,
+                Outcome.INTENT,
+                server_id=sid,
+                operation_id=operation_id,
+                details={"name": clean_name, "description": clean_description},
+            )
+        )
+        started = time.monotonic()
+        try:
+            created = self.vps.create_snapshot(sid, clean_name, clean_description)
+        except VpsError as error:
+            unknown = isinstance(error, Unavailable) and error.outcome_unknown
+            self.audit.append(
+                actor.entry(
+                    Action.CREATE_FAILED,
+                    Outcome.UNKNOWN if unknown else Outcome.FAILED,
+                    server_id=sid,
+                    operation_id=operation_id,
+                    details=_error_details(error, started, name=clean_name),
+                )
+            )
+            raise explain_vps_error(error, f"creating snapshot `{clean_name}`") from error
+        self.audit.append(
+            actor.entry(
+                Action.CREATE_SUCCEEDED,
+                Outcome.OK,
+                server_id=sid,
+                snapshot_id=created.snapshot.id,
+                operation_id=operation_id,
+                details={
+                    "name": clean_name,
+                    "status_code": 201,
+                    "api_message": created.message,
+                    "duration_ms": _ms(started),
+                },
+            )
+        )
+        ref = created.snapshot.server if created.snapshot.server.name else server
+        return CreateResult(snapshot=created.snapshot, server=ref, api_message=created.message,
+                            operation_id=operation_id)
+
+    def _server_and_snapshots(self, server_id: int) -> tuple[ServerRef, list[Snapshot]]:
+        try:
+            servers = self.vps.list_servers()
+            snapshots = self.vps.list_snapshots(server_id)
+        except VpsError as error:
+            raise explain_vps_error(error, "checking the server") from error
+        match = next((s for s in servers if s.id == server_id), None)
+        if match is None:
+            raise NotFoundError(f"Server {server_id} does not exist. `/snapshot list` shows the servers.")
+        return ServerRef(match.id, match.name), [s for s in snapshots if s.server.id == server_id]
+
+    # ---- delete --------------------------------------------------------------------------------------------
+    def prepare_delete(self, actor: Actor, snapshot_id: str | int | None) -> Snapshot:
+        """What a delete would remove, for the confirmation message. Checks permission; changes nothing."""
+        sid = self._parse_snapshot_id(actor, snapshot_id, "delete")
+        self.guard.require(actor, Permission.DELETE, snapshot_id=sid)
+        return self.find_snapshot(sid)
+
+    def delete(self, actor: Actor, snapshot_id: str | int | None) -> DeleteResult:
+        sid = self._parse_snapshot_id(actor, snapshot_id, "delete")
+        self.guard.require(actor, Permission.DELETE, mutating=True, snapshot_id=sid)
+        snapshot = self.find_snapshot(sid)
+        return self.execute_delete(actor, snapshot)
+
+    def execute_delete(self, actor: Actor, snapshot: Snapshot, *, request_id: int | None = None) -> DeleteResult:
+        """The delete itself, after every check (and, when configured, after approval)."""
+        operation_id = new_operation_id()
+        self.audit.append(
+            actor.entry(
+                Action.DELETE_REQUESTED,
+                Outcome.INTENT,
+                server_id=snapshot.server.id,
+                snapshot_id=snapshot.id,
+                request_id=request_id,
+                operation_id=operation_id,
+                details={"name": snapshot.name},
+            )
+        )
+        started = time.monotonic()
+        try:
+            self.vps.delete_snapshot(snapshot.id)
+        except VpsError as error:
+            unknown = isinstance(error, Unavailable) and error.outcome_unknown
+            self.audit.append(
+                actor.entry(
+                    Action.DELETE_FAILED,
+                    Outcome.UNKNOWN if unknown else Outcome.FAILED,
+                    server_id=snapshot.server.id,
+                    snapshot_id=snapshot.id,
+                    request_id=request_id,
+                    operation_id=operation_id,
+                    details=_error_details(error, started, name=snapshot.name),
+                )
+            )
+            if isinstance(error, NotFound):
+                raise NotFoundError(f"Snapshot {snapshot.id} no longer exists — someone may have deleted it.") from error
+            raise explain_vps_error(error, f"deleting snapshot `{snapshot.name}`") from error
+        self.audit.append(
+            actor.entry(
+                Action.DELETE_SUCCEEDED,
+                Outcome.OK,
+                server_id=snapshot.server.id,
+                snapshot_id=snapshot.id,
+                request_id=request_id,
+                operation_id=operation_id,
+                details={"name": snapshot.name, "status_code": 204, "duration_ms": _ms(started)},
+            )
+        )
+        return DeleteResult(snapshot=snapshot, operation_id=operation_id)
+
+    def _parse_snapshot_id(self, actor: Actor, raw: str | int | None, operation: str) -> int:
+        try:
+            return parse_id(raw, "snapshot id")
+        except InvalidInput as error:
+            self.audit.append(
+                actor.entry(
+                    Action.REFUSED_VALIDATION,
+                    Outcome.REFUSED,
+                    details={"operation": operation, "field": error.field, "error": str(error)},
+                )
+            )
+            raise
+
+
+def _group(servers: list[Server], snapshots: list[Snapshot], *, only: int | None) -> list[ServerGroup]:
+    known = {s.id: s for s in servers}
+    buckets: dict[int, list[Snapshot]] = {}
+    refs: dict[int, ServerRef] = {}
+    for server in servers:
+        if only is None or server.id == only:
+            buckets.setdefault(server.id, [])
+            refs[server.id] = ServerRef(server.id, server.name)
+    for snapshot in snapshots:
+        if only is not None and snapshot.server.id != only:
+            continue
+        buckets.setdefault(snapshot.server.id, []).append(snapshot)
+        if snapshot.server.id not in refs or not refs[snapshot.server.id].name:
+            refs[snapshot.server.id] = snapshot.server
+    groups = []
+    for server_id in sorted(buckets, key=lambda i: (refs[i].name.lower(), i)):
+        items = sorted(buckets[server_id], key=lambda s: (s.created_at is not None, s.created_at, s.id), reverse=True)
+        status = known[server_id].status if server_id in known else ""
+        groups.append(ServerGroup(server=refs[server_id], status=status, snapshots=items))
+    return groups
+
+
+def _ms(started: float) -> int:
+    return round((time.monotonic() - started) * 1000)
+
+
+def _error_details(error: VpsError, started: float, **extra: object) -> dict[str, object]:
+    return {
+        "status_code": error.status_code,
+        "api_message": error.api_message,
+        "error": type(error).__name__,
+        "outcome_unknown": getattr(error, "outcome_unknown", False),
+        "duration_ms": _ms(started),
+        **extra,
+    }

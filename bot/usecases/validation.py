@@ -1,0 +1,56 @@
+"""Input rules checked before anything reaches VPS.org. Messages say exactly what is wrong."""
+
+from __future__ import annotations
+
+import re
+
+from bot.usecases.errors import InvalidInput
+
+NAME_PATTERN = re.compile(r"^[A-Za-z0-9_-]+$")
+NAME_MAX = 64
+DESCRIPTION_MAX = 500
+MAX_ID = 2**53  # larger than any id VPS.org hands out; keeps ids exact in JSON everywhere
+
+
+def parse_id(raw: str | int | None, what: str) -> int:
+    """A positive integer id; `what` is e.g. "server id" or "snapshot id"."""
+    if isinstance(raw, int) and not isinstance(raw, bool):
+        value = raw
+    else:
+        text = (raw or "").strip().lstrip("#")
+        if not text:
+            raise InvalidInput(f"The {what} is missing.", field=what)
+        if not text.isascii() or not text.isdigit():
+            shown = text if len(text) <= 40 else text[:40] + "…"
+            raise InvalidInput(f"The {what} must be a whole number, like 12345 — got `{shown}`.", field=what)
+        value = int(text)
+    if not 1 <= value <= MAX_ID:
+        raise InvalidInput(f"The {what} must be a positive whole number.", field=what)
+    return value
+
+
+def validate_name(raw: str | None) -> str:
+    name = (raw or "").strip()
+    if not name:
+        raise InvalidInput("The snapshot name is missing.", field="name")
+    if len(name) > NAME_MAX:
+        raise InvalidInput(f"The snapshot name is too long: {len(name)} characters, at most {NAME_MAX}.", field="name")
+    if not NAME_PATTERN.match(name):
+        raise InvalidInput(
+            "The snapshot name may contain only letters, digits, hyphens and underscores "
+            "(e.g. `before-update_2025`).",
+            field="name",
+        )
+    return name
+
+
+def validate_description(raw: str | None) -> str:
+    description = (raw or "").strip()
+    if len(description) > DESCRIPTION_MAX:
+        raise InvalidInput(
+            f"The description is too long: {len(description)} characters, at most {DESCRIPTION_MAX}.",
+            field="description",
+        )
+    if any(ord(ch) < 32 and ch not in "\n\t" for ch in description):
+        raise InvalidInput("The description contains control characters.", field="description")
+    return description

@@ -1,0 +1,48 @@
+"""Builds the whole bot (services, Web API client, Bolt app, WSGI app) from Settings."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+from slack_bolt import App
+from slack_sdk import WebClient
+
+from bot.config import Settings
+from bot.runtime import Services, build_services
+from bot.slack.app import create_app, make_web_client, slack_group_resolver
+from bot.slack.wsgi import create_wsgi_app
+from bot.usecases.approvals import ApprovalService
+from storage.db import Database
+
+
+@dataclass
+class Bot:
+    settings: Settings
+    services: Services
+    client: WebClient
+    app: App
+    wsgi: Any
+
+    def close(self) -> None:
+        background = self.services.extras.get("background")
+        if background is not None:
+            background.stop()
+        self.services.close()
+
+
+def build_bot(
+    settings: Settings,
+    *,
+    vps_transport: httpx.BaseTransport | None = None,
+    database: Database | None = None,
+    verify_token: bool = True,
+) -> Bot:
+    client = make_web_client(settings)
+    services = build_services(
+        settings, resolve_group=slack_group_resolver(client), vps_transport=vps_transport, database=database
+    )
+    services.extras["approvals"] = ApprovalService.from_services(services)
+    app = create_app(settings, services, client, verify_token=verify_token)
+    return Bot(settings=settings, services=services, client=client, app=app, wsgi=create_wsgi_app(app, services))

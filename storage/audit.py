@@ -1,0 +1,548 @@
+"""The tamper-evident audit trail: every action the bot takes or refuses, in one append-only hash chain.
+
+Each row stores `prev_hash` (the previous row's `hash`, 64 zeros for the first row) and `hash`, the SHA-256 of
+a canonical serialisation of all its other columns (`row_digest`). Editing, deleting or reordering rows
+breaks the chain, and `AuditLog.verify` names the first row that no longer fits.
+
+Appends serialise on the single `audit_chain_head` row (SELECT … FOR UPDATE on PostgreSQL; on SQLite the
+BEGIN IMMEDIATE write transaction does it), and row ids are allocated inside that lock, so id order is chain
+order even with many threads and processes appending at once.
+Nothing here ever updates or deletes an audit row.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import json
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from enum import Enum, StrEnum
+from json.encoder import encode_basestring as _encode_json_string  # what json.dumps(ensure_ascii=False) uses
+from typing import Any, Literal, TextIO
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import Connection
+from sqlalchemy.orm import Session
+
+from bot.redaction import redact, redact_value
+from storage.db import Database, as_utc, utcnow
+from storage.models import AuditChainHead, AuditEvent
+
+GENESIS_HASH = "0" * 64
+HEAD_ID = 1
+MAX_QUERY_LIMIT = 1000
+
+events = AuditEvent.__table__
+chain_head = AuditChainHead.__table__
+
+
+class Outcome(StrEnum):
+    INTENT = "intent"  # about to call VPS.org; an outcome row with the same operation_id follows
+    OK = "ok"
+    FAILED = "failed"
+    REFUSED = "refused"
+    UNKNOWN = "unknown"  # the call's fate is unknown (timeout, crash): someone must look
+    INFO = "info"
+
+
+class Action(StrEnum):
+    LIST = "list"
+    AUDIT_READ = "audit.read"
+    CREATE_REQUESTED = "create.requested"
+    CREATE_SUCCEEDED = "create.succeeded"
+    CREATE_FAILED = "create.failed"
+    CREATE_COMPLETED = "create.completed"
+    CREATE_TIMEOUT = "create.timeout"
+    CREATE_VANISHED = "create.vanished"
+    DELETE_REQUESTED = "delete.requested"
+    DELETE_SUCCEEDED = "delete.succeeded"
+    DELETE_FAILED = "delete.failed"
+    RESTORE_REQUESTED = "restore.requested"
+    RESTORE_APPROVED = "restore.approved"
+    RESTORE_REJECTED = "restore.rejected"
+    RESTORE_CANCELLED = "restore.cancelled"
+    RESTORE_EXPIRED = "restore.expired"
+    RESTORE_EXECUTING = "restore.executing"
+    RESTORE_EXECUTED = "restore.executed"
+    RESTORE_FAILED = "restore.failed"
+    RESTORE_NEEDS_CHECK = "restore.needs_check"
+    RESTORE_FINISHED = "restore.finished"
+    RESTORE_TIMEOUT = "restore.timeout"
+    REFUSED_SELF_APPROVAL = "refused.self_approval"
+    REFUSED_PERMISSION = "refused.permission"
+    REFUSED_VALIDATION = "refused.validation"
+    REFUSED_RATE_LIMITED = "refused.rate_limited"
+    REFUSED_CHANNEL = "refused.channel"
+    REFUSED_TEAM = "refused.team"
+    REFUSED_NOT_PENDING = "refused.not_pending"
+
+
+@dataclass(frozen=True)
+class AuditEntry:
+    """What callers append. `created_at`, `id` and the hashes are assigned by `AuditLog`."""
+
+    action: str
+    outcome: str
+    actor_id: str
+    actor_name: str = ""
+    team_id: str | None = None
+    channel_id: str | None = None
+    server_id: int | None = None
+    snapshot_id: int | None = None
+    request_id: int | None = None
+    operation_id: str | None = None
+    details: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class AuditRecord:
+    """What readers get: a stored row, `details` decoded."""
+
+    id: int
+    created_at: datetime
+    action: str
+    outcome: str
+    actor_id: str
+    actor_name: str
+    team_id: str | None
+    channel_id: str | None
+    server_id: int | None
+    snapshot_id: int | None
+    request_id: int | None
+    operation_id: str | None
+    details: dict[str, Any]
+    prev_hash: str
+    hash: str
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready: the timestamp in the canonical ISO form."""
+        return {name: getattr(self, name) for name in EXPORT_COLUMNS} | {
+            "created_at": iso_timestamp(self.created_at)
+        }
+
+
+@dataclass(frozen=True)
+class VerifyResult:
+    ok: bool
+    count: int  # rows checked and found intact
+    first_bad_id: int | None
+    reason: str
+
+
+# Export column order (and the fields of AuditRecord).
+EXPORT_COLUMNS: tuple[str, ...] = (
+    "id",
+    "created_at",
+    "action",
+    "outcome",
+    "actor_id",
+    "actor_name",
+    "team_id",
+    "channel_id",
+    "server_id",
+    "snapshot_id",
+    "request_id",
+    "operation_id",
+    "details",
+    "prev_hash",
+    "hash",
+)
+_SELECT_COLUMNS = [events.c[name] for name in EXPORT_COLUMNS]
+# Free-text columns and their widths: values are redacted, then cut to fit (PostgreSQL enforces the widths).
+_TEXT_COLUMNS: dict[str, int] = {
+    name: events.c[name].type.length  # type: ignore[attr-defined]
+    for name in ("actor_id", "actor_name", "team_id", "channel_id", "action", "outcome", "operation_id")
+}
+
+
+# ---- canonical form and hashing -----------------------------------------------------------------------
+def iso_timestamp(value: datetime) -> str:
+    """The one timestamp format that is hashed: UTC, microseconds, `Z` (e.g. 2024-05-01T12:00:00.000000Z)."""
+    if value.tzinfo is not UTC:
+        value = as_utc(value)
+    return value.isoformat(timespec="microseconds")[:-6] + "Z"  # drop the "+00:00"
+
+
+def canonical_row(row: Mapping[str, Any]) -> str:
+    """The text that is hashed: sorted-key compact JSON of every column except `hash`.
+
+    Same output as `json.dumps({...}, sort_keys=True, separators=(",", ":"), ensure_ascii=False)` (a test
+    holds the two together), spelled out because append_many and verify run it once per row. `row` holds the column
+    values as stored (details as its JSON text); the timestamp goes in `iso_timestamp` form, so what is hashed
+    is exactly what reads back from either database.
+    """
+    enc = _encode_json_string
+    team, channel, op = row["team_id"], row["channel_id"], row["operation_id"]
+    request, server, snapshot = row["request_id"], row["server_id"], row["snapshot_id"]
+    return (
+        f'{{"action":{enc(row["action"])},"actor_id":{enc(row["actor_id"])},'
+        f'"actor_name":{enc(row["actor_name"])},"channel_id":{"null" if channel is None else enc(channel)},'
+        f'"created_at":"{iso_timestamp(row["created_at"])}","details":{enc(row["details"])},'
+        f'"id":{int(row["id"])},"operation_id":{"null" if op is None else enc(op)},'
+        f'"outcome":{enc(row["outcome"])},"prev_hash":{enc(row["prev_hash"])},'
+        f'"request_id":{"null" if request is None else int(request)},'
+        f'"server_id":{"null" if server is None else int(server)},'
+        f'"snapshot_id":{"null" if snapshot is None else int(snapshot)},'
+        f'"team_id":{"null" if team is None else enc(team)}}}'
+    )
+
+
+def row_digest(row: Mapping[str, Any]) -> str:
+    """SHA-256 hex of `canonical_row(row)`."""
+    return hashlib.sha256(canonical_row(row).encode("utf-8")).hexdigest()
+
+
+def _json_default(value: Any) -> Any:
+    # Details are meant to be plain JSON; anything else is stored as text (redacted: str() of an exception
+    # or of a request object may well carry a token).
+    if isinstance(value, datetime):
+        return iso_timestamp(value)
+    if isinstance(value, date):
+        return value.isoformat()
+    if isinstance(value, Enum):
+        return value.value
+    if isinstance(value, set | frozenset):
+        return sorted((redact_value(item) for item in value), key=repr)
+    return redact(str(value))
+
+
+_DETAILS_ENCODER = json.JSONEncoder(
+    sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=_json_default
+)
+
+
+def canonical_details(details: Mapping[str, Any] | None) -> str:
+    """Details as canonical JSON with every string (keys included) passed through `redact`."""
+    if not details:
+        return "{}"
+    plain = details if type(details) is dict else dict(details)
+    try:
+        text = _DETAILS_ENCODER.encode(plain)
+        # Fast path: with no escapes in the text every string appears in it verbatim between quotes, so if
+        # redact() finds nothing in the whole text it would find nothing in any single string either.
+        if "\\" not in text and redact(text) == text:
+            return text
+        return _DETAILS_ENCODER.encode(redact_value(plain))
+    except (TypeError, ValueError):  # mixed-type keys, a cycle: keep the event, store the details as text
+        return _DETAILS_ENCODER.encode({"unserialisable_details": redact(repr(plain))})
+
+
+def _fit(value: Any, width: int) -> str | None:
+    """A text column's value, cut to the column width (PostgreSQL enforces it; NUL it refuses outright)."""
+    if value is None:
+        return None
+    text = value if type(value) is str else str(value)
+    if "\x00" in text:
+        text = text.replace("\x00", "")
+    return text[:width]
+
+
+def _optional_int(value: Any) -> int | None:
+    return None if value is None else int(value)
+
+
+def _prepare(entry: AuditEntry) -> dict[str, Any]:
+    """Column values for an entry, redacted and fitted to the schema; id, time and hashes come later."""
+    if not entry.actor_id:
+        raise ValueError("an audit entry needs an actor_id (a Slack user id, or 'system')")
+    widths = _TEXT_COLUMNS
+    return {
+        "actor_id": _fit(entry.actor_id, widths["actor_id"]),
+        "actor_name": _fit(redact(str(entry.actor_name or "")), widths["actor_name"]),
+        "team_id": _fit(entry.team_id, widths["team_id"]),
+        "channel_id": _fit(entry.channel_id, widths["channel_id"]),
+        "action": _fit(entry.action, widths["action"]),
+        "outcome": _fit(entry.outcome, widths["outcome"]),
+        "server_id": _optional_int(entry.server_id),
+        "snapshot_id": _optional_int(entry.snapshot_id),
+        "request_id": _optional_int(entry.request_id),
+        "operation_id": _fit(entry.operation_id, widths["operation_id"]),
+        "details": canonical_details(entry.details),
+    }
+
+
+def _record(row: Any) -> AuditRecord:
+    values = dict(zip(EXPORT_COLUMNS, row, strict=True))
+    values["details"] = json.loads(values["details"]) if values["details"] else {}
+    return AuditRecord(**values)
+
+
+def _batches(items: Iterable[AuditEntry], size: int) -> Iterator[list[AuditEntry]]:
+    batch: list[AuditEntry] = []
+    for item in items:
+        batch.append(item)
+        if len(batch) >= size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
+
+
+def parse_action_filter(action: str) -> sa.ColumnElement[bool]:
+    """`create.requested` matches itself; `create` matches itself and every `create.*` action."""
+    column = events.c.action
+    return sa.or_(column == action, column.startswith(action + ".", autoescape=True))
+
+
+def _head_mismatch(head: Any, last_id: int, last_hash: str) -> tuple[int, str] | None:
+    """The rows agree among themselves; do they end where the chain head says the chain ends?
+
+    This is what catches the newest rows being deleted, which leaves no gap for the row-by-row walk to see.
+    """
+    if head is None:  # no head row yet (nothing appended since the table was created by other means)
+        return None
+    head_id, head_hash = int(head[0]), str(head[1])
+    if head_id > last_id:
+        return (
+            last_id + 1,
+            f"row {last_id + 1}: missing; the chain head records row {head_id} as the last event but "
+            f"the table ends at row {last_id} (deleted?)",
+        )
+    if head_id < last_id:
+        return (
+            head_id + 1,
+            f"row {head_id + 1}: not recorded in the chain head, which ends at row {head_id} "
+            "(inserted behind the application's back?)",
+        )
+    if head_hash != last_hash:
+        return last_id, f"row {last_id}: hash does not match the chain head (edited?)"
+    return None
+
+
+_PG_SEQUENCE = "pg_get_serial_sequence('audit_events', 'id')"
+
+
+def _allocate_ids(conn: Connection, last_id: int, count: int) -> list[int]:
+    """Ids for `count` new rows, all above every existing row. Called with the chain head locked.
+
+    On PostgreSQL they come from the table's sequence (so an INSERT relying on it elsewhere cannot collide),
+    on SQLite they follow the highest rowid, which is what SQLite itself would pick.
+    """
+    floor = max(last_id, conn.execute(sa.select(sa.func.max(events.c.id))).scalar() or 0)
+    if conn.dialect.name != "postgresql":
+        return list(range(floor + 1, floor + 1 + count))
+    take = sa.text(f"SELECT nextval({_PG_SEQUENCE}) FROM generate_series(1, :n)")
+    ids = sorted(conn.execute(take, {"n": count}).scalars())
+    if ids[0] <= floor:  # the sequence is behind rows written with explicit ids: move it past them
+        conn.execute(sa.text(f"SELECT setval({_PG_SEQUENCE}, :floor)"), {"floor": floor})
+        ids = sorted(conn.execute(take, {"n": count}).scalars())
+    return ids
+
+
+class AuditLog:
+    def __init__(self, db: Database, clock: Callable[[], datetime] = utcnow) -> None:
+        self.db = db
+        self.clock = clock
+
+    # ---- writing ---------------------------------------------------------------------------------------
+    def append(self, entry: AuditEntry, *, session: Session | None = None) -> AuditRecord:
+        """Append one event.
+
+        Without `session` the row is committed before this returns (an intent row must be durable before the
+        action it announces starts). With `session` it joins the caller's transaction, so a state change and
+        its audit row commit or roll back together; the caller commits.
+        """
+        row = _prepare(entry)
+        if session is not None:
+            self._chain(session.connection(), [row])
+        else:
+            with self.db.begin() as conn:
+                self._chain(conn, [row])
+        return _record(tuple(row[name] for name in EXPORT_COLUMNS))
+
+    def append_many(self, entries: Iterable[AuditEntry], batch_size: int = 1000) -> int:
+        """Append many events, chained like single appends; one transaction per batch. Returns the count."""
+        if batch_size < 1:
+            raise ValueError("batch_size must be at least 1")
+        written = 0
+        for batch in _batches(entries, batch_size):
+            rows = [_prepare(entry) for entry in batch]  # outside the lock: redaction and JSON take the time
+            with self.db.begin() as conn:
+                self._chain(conn, rows)
+            written += len(rows)
+        return written
+
+    def _lock_head(self, conn: Connection) -> tuple[int, str]:
+        """Lock the chain head row and return (last id, last hash), creating the row if it is missing."""
+        locked = sa.select(chain_head.c.last_id, chain_head.c.last_hash).where(chain_head.c.id == HEAD_ID)
+        head = conn.execute(locked.with_for_update()).first()
+        if head is None:
+            # The migration creates the row; rebuild it from the newest event if it has gone missing.
+            last = conn.execute(
+                sa.select(events.c.id, events.c.hash).order_by(events.c.id.desc()).limit(1)
+            ).first()
+            insert = postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
+            conn.execute(
+                insert(chain_head)
+                .values(
+                    id=HEAD_ID, last_id=last[0] if last else 0, last_hash=last[1] if last else GENESIS_HASH
+                )
+                .on_conflict_do_nothing(index_elements=["id"])
+            )
+            head = conn.execute(locked.with_for_update()).one()
+        return int(head[0]), str(head[1])
+
+    def _chain(self, conn: Connection, rows: Sequence[dict[str, Any]]) -> None:
+        """Give `rows` ids, timestamps and hashes after the current head, insert them and move the head."""
+        last_id, last_hash = self._lock_head(conn)
+        for row, row_id in zip(rows, _allocate_ids(conn, last_id, len(rows)), strict=True):
+            last_id = row["id"] = row_id
+            # Read inside the lock, so timestamps never go backwards along the chain (a clock permitting).
+            row["created_at"] = as_utc(self.clock())
+            row["prev_hash"] = last_hash
+            row["hash"] = last_hash = row_digest(row)
+        conn.execute(sa.insert(events), list(rows))
+        conn.execute(
+            sa.update(chain_head)
+            .where(chain_head.c.id == HEAD_ID)
+            .values(last_id=last_id, last_hash=last_hash)
+        )
+
+    # ---- reading ---------------------------------------------------------------------------------------
+    def query(
+        self,
+        *,
+        server_id: int | None = None,
+        snapshot_id: int | None = None,
+        actor_id: str | None = None,
+        action: str | None = None,
+        limit: int = 20,
+        before_id: int | None = None,
+    ) -> list[AuditRecord]:
+        """Newest first. `action` matches exactly or as a prefix at a dot; `before_id` pages to older rows."""
+        limit = max(0, min(limit, MAX_QUERY_LIMIT))
+        if limit == 0:
+            return []
+        stmt = sa.select(*_SELECT_COLUMNS).order_by(events.c.id.desc()).limit(limit)
+        if server_id is not None:
+            stmt = stmt.where(events.c.server_id == server_id)
+        if snapshot_id is not None:
+            stmt = stmt.where(events.c.snapshot_id == snapshot_id)
+        if actor_id is not None:
+            stmt = stmt.where(events.c.actor_id == actor_id)
+        if action:
+            stmt = stmt.where(parse_action_filter(action))
+        if before_id is not None:
+            stmt = stmt.where(events.c.id < before_id)
+        with self.db.begin(readonly=True) as conn:
+            return [_record(row) for row in conn.execute(stmt)]
+
+    def export(
+        self,
+        out: TextIO,
+        fmt: Literal["jsonl", "csv"],
+        *,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        actor_id: str | None = None,
+        server_id: int | None = None,
+    ) -> int:
+        """Write matching events oldest first to `out`; returns the number of rows written.
+
+        `since` is inclusive, `until` exclusive. Rows stream through a server-side cursor (PostgreSQL) or
+        SQLite's incremental cursor, so memory stays flat however large the table is.
+        """
+        if fmt not in ("jsonl", "csv"):
+            raise ValueError(f"unknown export format {fmt!r}: use jsonl or csv")
+        stmt = sa.select(*_SELECT_COLUMNS).order_by(events.c.id)
+        if since is not None:
+            stmt = stmt.where(events.c.created_at >= as_utc(since))
+        if until is not None:
+            stmt = stmt.where(events.c.created_at < as_utc(until))
+        if actor_id is not None:
+            stmt = stmt.where(events.c.actor_id == actor_id)
+        if server_id is not None:
+            stmt = stmt.where(events.c.server_id == server_id)
+
+        writer = csv.writer(out, lineterminator="\n") if fmt == "csv" else None
+        if writer is not None:
+            writer.writerow(EXPORT_COLUMNS)
+        written = 0
+        with self.db.begin(readonly=True) as conn:
+            for row in conn.execution_options(yield_per=2000).execute(stmt):
+                values = list(row)
+                values[1] = iso_timestamp(values[1])
+                if writer is not None:
+                    writer.writerow(["" if v is None else v for v in values])
+                else:
+                    record = dict(zip(EXPORT_COLUMNS, values, strict=True))
+                    record["details"] = json.loads(record["details"]) if record["details"] else {}
+                    out.write(json.dumps(record, ensure_ascii=False, separators=(",", ":")))
+                    out.write("\n")
+                written += 1
+        return written
+
+    def verify(self, *, batch_size: int = 10000) -> VerifyResult:
+        """Walk the chain in id order and recompute every hash; stops at the first row that does not fit."""
+        count = 0
+        prev_id: int | None = None
+        prev_hash = GENESIS_HASH
+        # One snapshot for the head and the whole walk, so appends made meanwhile do not look like tampering.
+        with self.db.begin(readonly=True, isolation_level="REPEATABLE READ") as conn:
+            head = conn.execute(
+                sa.select(chain_head.c.last_id, chain_head.c.last_hash).where(chain_head.c.id == HEAD_ID)
+            ).first()
+            rows = conn.execution_options(yield_per=batch_size).execute(
+                sa.select(*_SELECT_COLUMNS).order_by(events.c.id)
+            )
+            for row in rows:
+                values = dict(zip(EXPORT_COLUMNS, row, strict=True))
+                row_id = values["id"]
+                if values["prev_hash"] != prev_hash:
+                    after = "the start of the chain" if prev_id is None else f"row {prev_id}"
+                    return VerifyResult(
+                        False,
+                        count,
+                        row_id,
+                        f"row {row_id}: prev_hash does not match {after} (deleted or reordered?)",
+                    )
+                if row_digest(values) != values["hash"]:
+                    return VerifyResult(False, count, row_id, f"row {row_id}: hash mismatch (edited?)")
+                prev_id, prev_hash = row_id, values["hash"]
+                count += 1
+        problem = _head_mismatch(head, prev_id or 0, prev_hash)
+        if problem is not None:
+            return VerifyResult(False, count, problem[0], problem[1])
+        return VerifyResult(True, count, None, f"audit chain intact: {count} events")
+
+    def open_intents(self, older_than: timedelta = timedelta(0)) -> list[AuditRecord]:
+        """Intent rows whose operation has no later row with another outcome: actions whose fate is unknown.
+
+        Oldest first. `older_than` skips intents so recent that their outcome may simply not be written yet.
+        """
+        cutoff = as_utc(self.clock()) - older_than
+        later = events.alias("later")
+        settled = (
+            sa.select(later.c.id)
+            .where(later.c.operation_id == events.c.operation_id)
+            .where(later.c.outcome != Outcome.INTENT.value)
+            .where(later.c.id > events.c.id)
+        )
+        stmt = (
+            sa.select(*_SELECT_COLUMNS)
+            .where(events.c.outcome == Outcome.INTENT.value)
+            .where(events.c.operation_id.is_not(None))
+            .where(events.c.created_at <= cutoff)
+            .where(~settled.exists())
+            .order_by(events.c.id)
+        )
+        with self.db.begin(readonly=True) as conn:
+            return [_record(row) for row in conn.execute(stmt)]
+
+    def count_actions(self, actor_id: str, actions: Iterable[str], since: datetime) -> int:
+        """How many of `actions` (exact names) `actor_id` did since `since` (inclusive): for rate limits."""
+        names = sorted({str(action) for action in actions})
+        if not names:
+            return 0
+        stmt = (
+            sa.select(sa.func.count())
+            .select_from(events)
+            .where(events.c.actor_id == actor_id)
+            .where(events.c.action.in_(names))
+            .where(events.c.created_at >= as_utc(since))
+        )
+        with self.db.begin(readonly=True) as conn:
+            return int(conn.execute(stmt).scalar_one())

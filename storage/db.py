@@ -1,0 +1,267 @@
+"""The database connection: one `Database` per process, SQLite (default) or PostgreSQL (replicas).
+
+What this module guarantees on both databases:
+- `session()` is one transaction: committed when the block ends, rolled back when it raises.
+- Timestamps go in and come out as timezone-aware UTC.
+- Schema changes go through Alembic (`upgrade()`); the migration scripts are located relative to this file, so
+  they work from an installed package and from any working directory.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager, nullcontext
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy import event
+from sqlalchemy.dialects.sqlite import DATETIME as SQLITE_DATETIME
+from sqlalchemy.engine import URL, Connection, Dialect, Engine, make_url
+from sqlalchemy.orm import Session
+from sqlalchemy.pool import StaticPool
+
+MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
+
+# How long a SQLite writer waits for another writer (thread or process) before "database is locked".
+SQLITE_BUSY_TIMEOUT_MS = 15_000
+# Execution option that marks a connection as read-only, so SQLite opens it with a plain (deferred) BEGIN
+# instead of BEGIN IMMEDIATE and it never waits for, nor blocks, a writer.
+READONLY_OPTION = "snapshot_bot_readonly"
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def as_utc(value: datetime) -> datetime:
+    """A naive datetime is taken to be UTC already (the bot writes only UTC); an aware one is converted."""
+    if value.tzinfo is None:
+        return value.replace(tzinfo=UTC)
+    return value.astimezone(UTC)
+
+
+def normalize_url(url: str) -> URL:
+    """Accept the URL spellings hosting providers hand out and pick the psycopg 3 driver for PostgreSQL."""
+    text = url.strip()
+    for prefix in ("postgres://", "postgresql://"):
+        if text.startswith(prefix):
+            text = "postgresql+psycopg://" + text[len(prefix) :]
+            break
+    return make_url(text)
+
+
+def safe_url(url: str) -> str:
+    """The URL with any password masked, for messages."""
+    try:
+        return normalize_url(url).render_as_string(hide_password=True)
+    except Exception:  # an unparseable URL may still contain a password: show nothing of it
+        return "<unparseable database URL>"
+
+
+class _UtcSQLiteDateTime(SQLITE_DATETIME):
+    """SQLite has no timezone type: store UTC wall-clock time, hand back aware UTC datetimes.
+
+    Installed for every `DateTime` column of this engine (see `_install_utc_datetimes`), so ORM objects and
+    Core rows behave the same on SQLite as on PostgreSQL's `timestamptz`.
+    """
+
+    def bind_processor(self, dialect: Dialect) -> Any:
+        process = super().bind_processor(dialect)
+
+        def bind(value: Any) -> Any:
+            if isinstance(value, datetime):
+                value = as_utc(value).replace(tzinfo=None)
+            return process(value) if process else value
+
+        return bind
+
+    def result_processor(self, dialect: Dialect, coltype: object) -> Any:
+        process = super().result_processor(dialect, coltype)
+
+        def result(value: Any) -> Any:
+            if process is not None:
+                value = process(value)
+            if isinstance(value, datetime) and value.tzinfo is None:
+                value = value.replace(tzinfo=UTC)
+            return value
+
+        return result
+
+
+def _install_utc_datetimes(dialect: Dialect) -> None:
+    # The dialect adapts generic types through its `colspecs`; overriding DateTime on this dialect instance
+    # only affects this engine and needs no change to the models.
+    dialect.colspecs = {**dialect.colspecs, sa.DateTime: _UtcSQLiteDateTime}  # type: ignore[attr-defined]
+
+
+def _is_memory_sqlite(url: URL) -> bool:
+    database = url.database or ""
+    return database in ("", ":memory:") or url.query.get("mode") == "memory"
+
+
+def _sqlite_engine(url: URL) -> tuple[Engine, bool]:
+    memory = _is_memory_sqlite(url)
+    if memory:
+        # One shared connection, or every checkout would see its own empty database.
+        engine = sa.create_engine(url, poolclass=StaticPool, connect_args={"check_same_thread": False})
+    else:
+        engine = sa.create_engine(url, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000})
+    _install_utc_datetimes(engine.dialect)
+
+    @event.listens_for(engine, "connect")
+    def on_connect(dbapi_connection: Any, _record: Any) -> None:
+        # Take BEGIN away from pysqlite (it defers it and then fails to upgrade read locks); see on_begin.
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        try:
+            cursor.execute(f"PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}")
+            cursor.execute("PRAGMA foreign_keys = ON")
+            if not memory:
+                # WAL: readers never block the writer nor each other. NORMAL sync is the documented WAL
+                # pairing (durable across application crashes; only an OS crash may lose the last commits).
+                cursor.execute("PRAGMA journal_mode = WAL")
+                cursor.execute("PRAGMA synchronous = NORMAL")
+        finally:
+            cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def on_begin(conn: Connection) -> None:
+        # A deferred BEGIN takes a read lock and upgrades it at the first write; when another connection wrote
+        # in between, the upgrade fails at once with "database is locked" (busy_timeout does not apply).
+        # BEGIN IMMEDIATE takes the write lock up front and waits politely (busy_timeout) for it instead.
+        if conn.get_execution_options().get(READONLY_OPTION):
+            conn.exec_driver_sql("BEGIN")
+        else:
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+    return engine, memory
+
+
+def _postgres_engine(url: URL) -> Engine:
+    # Sessions in UTC: timestamptz values come back as UTC datetimes whatever the server's default zone is.
+    # Kept in `options` together with anything the URL already sets there (e.g. a search_path).
+    options = url.query.get("options")
+    options = options if isinstance(options, str) else " ".join(options or ())
+    if "timezone" not in options.lower():
+        options = f"{options} -c timezone=UTC".strip()
+    url = url.update_query_dict({"options": options})
+    connect_args: dict[str, Any] = {}
+    if "connect_timeout" not in url.query:
+        connect_args["connect_timeout"] = 10
+    # pool_pre_ping: a connection broken by a server restart is replaced instead of failing a request.
+    return sa.create_engine(url, pool_pre_ping=True, connect_args=connect_args)
+
+
+class Database:
+    """The engine plus transaction helpers; share one instance per process."""
+
+    def __init__(self, url: str) -> None:
+        parsed = normalize_url(url)
+        self.url = url
+        self._memory = False
+        if parsed.get_backend_name() == "sqlite":
+            self.engine, self._memory = _sqlite_engine(parsed)
+        elif parsed.get_backend_name() == "postgresql":
+            self.engine = _postgres_engine(parsed)
+        else:
+            raise ValueError(
+                f"unsupported database {parsed.get_backend_name()!r}: use sqlite:/// or postgresql://"
+            )
+        self.dialect: str = self.engine.dialect.name
+        self._readonly_engine = self.engine.execution_options(**{READONLY_OPTION: True})
+        # In-memory SQLite is one shared connection: transactions from different threads must take turns.
+        self._memory_lock = threading.RLock()
+
+    def __repr__(self) -> str:
+        return f"Database({safe_url(self.url)!r})"
+
+    def _serialized(self) -> Any:
+        return self._memory_lock if self._memory else nullcontext()
+
+    @contextmanager
+    def session(self, *, readonly: bool = False) -> Iterator[Session]:
+        """One transaction: committed when the block ends, rolled back if it raises.
+
+        On SQLite a normal session holds the write lock from its start (writers queue up instead of failing);
+        pass `readonly=True` for pure reads so they never wait for writers.
+        """
+        bind = self._readonly_engine if readonly else self.engine
+        with self._serialized(), Session(bind=bind, expire_on_commit=False) as session:
+            try:
+                yield session
+                session.commit()
+            except BaseException:
+                session.rollback()
+                raise
+
+    @contextmanager
+    def begin(self, *, readonly: bool = False, isolation_level: str | None = None) -> Iterator[Connection]:
+        """A Core connection in one transaction (committed at the end, rolled back on error).
+
+        `isolation_level` (e.g. "REPEATABLE READ") applies on PostgreSQL only; SQLite transactions are already
+        serializable.
+        """
+        engine = self._readonly_engine if readonly else self.engine
+        with self._serialized(), engine.connect() as conn:
+            if isolation_level and self.dialect == "postgresql":
+                conn.execution_options(isolation_level=isolation_level)
+            with conn.begin():
+                yield conn
+
+    # ---- schema ----------------------------------------------------------------------------------------
+    def _alembic_config(self, connection: Connection | None = None) -> Any:
+        from alembic.config import Config
+
+        config = Config()
+        config.set_main_option("script_location", str(MIGRATIONS_DIR))
+        # Percent signs would be read as interpolation by configparser.
+        config.set_main_option("sqlalchemy.url", self.engine.url.render_as_string(False).replace("%", "%%"))
+        if connection is not None:
+            config.attributes["connection"] = connection
+        return config
+
+    def head_revision(self) -> str | None:
+        from alembic.script import ScriptDirectory
+
+        return ScriptDirectory.from_config(self._alembic_config()).get_current_head()
+
+    def current_revision(self) -> str | None:
+        from alembic.runtime.migration import MigrationContext
+
+        with self.begin(readonly=True) as conn:
+            return MigrationContext.configure(conn).get_current_revision()
+
+    def needs_upgrade(self) -> bool:
+        """True for a new database and for one behind the newest migration."""
+        from alembic.runtime.migration import MigrationContext
+        from alembic.script import ScriptDirectory
+
+        heads = set(ScriptDirectory.from_config(self._alembic_config()).get_heads())
+        with self.begin(readonly=True) as conn:
+            current = set(MigrationContext.configure(conn).get_current_heads())
+        return current != heads
+
+    def upgrade(self) -> None:
+        """Bring the schema to the newest migration. Safe to run again, and from several replicas at once."""
+        from alembic import command
+
+        # One transaction for the whole upgrade: on SQLite BEGIN IMMEDIATE, on PostgreSQL an advisory lock
+        # taken in env.py, so two replicas starting together migrate one after the other, not over each other.
+        with self.begin() as conn:
+            command.upgrade(self._alembic_config(conn), "head")
+
+    # ---- health ----------------------------------------------------------------------------------------
+    def ping(self) -> bool:
+        """SELECT 1, for /healthz. Never raises."""
+        try:
+            with self.begin(readonly=True) as conn:
+                conn.exec_driver_sql("SELECT 1").scalar()
+            return True
+        except Exception:
+            return False
+
+    def dispose(self) -> None:
+        self.engine.dispose()

@@ -1,0 +1,148 @@
+"""The database schema (SQLAlchemy 2 typed declarative). Change it only together with an Alembic migration."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import BigInteger, DateTime, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+# SQLite only autoincrements an INTEGER PRIMARY KEY; PostgreSQL gets a real bigint.
+BigId = BigInteger().with_variant(Integer, "sqlite")
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class AuditEvent(Base):
+    """One row per event. Append-only: the application never updates or deletes these rows.
+
+    `prev_hash`/`hash` chain every row to the one before it (SHA-256 over a canonical serialisation), so an edit,
+    a deletion or a reordering is detectable by `python -m bot audit verify`.
+    """
+
+    __tablename__ = "audit_events"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    actor_id: Mapped[str] = mapped_column(String(32))  # Slack user id, or "system"
+    actor_name: Mapped[str] = mapped_column(String(200), default="")  # display name at that moment, display only
+    team_id: Mapped[str | None] = mapped_column(String(32))
+    channel_id: Mapped[str | None] = mapped_column(String(32))
+    action: Mapped[str] = mapped_column(String(64))  # e.g. "create.requested"; see storage.audit.Action
+    outcome: Mapped[str] = mapped_column(String(16))  # see storage.audit.Outcome
+    server_id: Mapped[int | None] = mapped_column(BigInteger)
+    snapshot_id: Mapped[int | None] = mapped_column(BigInteger)
+    request_id: Mapped[int | None] = mapped_column(BigInteger)  # approval request it belongs to
+    operation_id: Mapped[str | None] = mapped_column(String(36))  # pairs an intent row with its outcome row
+    details: Mapped[str] = mapped_column(Text, default="{}")  # canonical JSON
+    prev_hash: Mapped[str] = mapped_column(String(64))
+    hash: Mapped[str] = mapped_column(String(64))
+
+    __table_args__ = (
+        Index("ix_audit_server", "server_id", "id"),
+        Index("ix_audit_snapshot", "snapshot_id", "id"),
+        Index("ix_audit_actor", "actor_id", "id"),
+        Index("ix_audit_action", "action", "id"),
+        Index("ix_audit_created", "created_at"),
+        Index("ix_audit_operation", "operation_id"),
+        Index("ix_audit_request", "request_id"),
+    )
+
+
+class AuditChainHead(Base):
+    """A single row (id=1) holding the last hash: locking it serialises appends across threads and processes."""
+
+    __tablename__ = "audit_chain_head"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    last_id: Mapped[int] = mapped_column(BigInteger, default=0)
+    last_hash: Mapped[str] = mapped_column(String(64))
+
+
+class ApprovalRequest(Base):
+    """A destructive action (restore; delete when configured) waiting for other people's approval.
+
+    States: pending → approved → executing → executed | failed; pending → rejected | cancelled | expired;
+    executing found after a crash → needs_check (never re-sent automatically).
+    """
+
+    __tablename__ = "approval_requests"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    kind: Mapped[str] = mapped_column(String(16))  # "restore" | "delete"
+    state: Mapped[str] = mapped_column(String(16), index=True)
+    requester_id: Mapped[str] = mapped_column(String(32))
+    requester_name: Mapped[str] = mapped_column(String(200), default="")
+    team_id: Mapped[str | None] = mapped_column(String(32))
+    channel_id: Mapped[str | None] = mapped_column(String(32))  # where it was asked
+    snapshot_id: Mapped[int] = mapped_column(BigInteger)
+    snapshot_name: Mapped[str] = mapped_column(String(200))
+    snapshot_status: Mapped[str] = mapped_column(String(32))
+    snapshot_size_mb: Mapped[int | None] = mapped_column(BigInteger)
+    snapshot_created_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    snapshot_description: Mapped[str] = mapped_column(Text, default="")
+    server_id: Mapped[int] = mapped_column(BigInteger)
+    server_name: Mapped[str] = mapped_column(String(200), default="")
+    approvals_required: Mapped[int] = mapped_column(Integer, default=1)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    decided_by: Mapped[str | None] = mapped_column(String(32))
+    decided_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    reason: Mapped[str] = mapped_column(Text, default="")
+    result_message: Mapped[str] = mapped_column(Text, default="")
+    card_channel: Mapped[str | None] = mapped_column(String(32))
+    card_ts: Mapped[str | None] = mapped_column(String(32))
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class ApprovalVote(Base):
+    """One approver's approval of one request; the unique key makes a double click count once."""
+
+    __tablename__ = "approval_votes"
+    __table_args__ = (UniqueConstraint("request_id", "approver_id", name="uq_vote_request_approver"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    request_id: Mapped[int] = mapped_column(ForeignKey("approval_requests.id"), index=True)
+    approver_id: Mapped[str] = mapped_column(String(32))
+    approver_name: Mapped[str] = mapped_column(String(200), default="")
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class TrackedOperation(Base):
+    """A long VPS.org operation the bot follows to its end (snapshot creation, server restore).
+
+    One replica at a time holds the lease (`lease_owner` until `lease_expires_at`); a dead replica's lease expires
+    and another takes over.
+    """
+
+    __tablename__ = "tracked_operations"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    kind: Mapped[str] = mapped_column(String(16))  # "create" | "restore"
+    state: Mapped[str] = mapped_column(String(16), index=True)  # "tracking" | "done" | "failed" | "timeout"
+    server_id: Mapped[int] = mapped_column(BigInteger)
+    server_name: Mapped[str] = mapped_column(String(200), default="")
+    snapshot_id: Mapped[int | None] = mapped_column(BigInteger)
+    snapshot_name: Mapped[str] = mapped_column(String(200), default="")
+    actor_id: Mapped[str] = mapped_column(String(32))
+    team_id: Mapped[str | None] = mapped_column(String(32))
+    channel_id: Mapped[str | None] = mapped_column(String(32))
+    message_ts: Mapped[str | None] = mapped_column(String(32))  # message to update in place
+    request_id: Mapped[int | None] = mapped_column(BigInteger)
+    last_status: Mapped[str] = mapped_column(String(32), default="")
+    started_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    deadline: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    lease_owner: Mapped[str | None] = mapped_column(String(64))
+    lease_expires_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class ProcessedDelivery(Base):
+    """Keys of Slack deliveries already handled, so a retried delivery is processed once."""
+
+    __tablename__ = "processed_deliveries"
+
+    key: Mapped[str] = mapped_column(String(200), primary_key=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)

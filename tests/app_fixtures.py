@@ -1,0 +1,123 @@
+"""The whole bot, driven the way Slack drives it: signed HTTP requests to the real WSGI app on loopback, Slack's
+Web API answered by FakeSlack, VPS.org answered by the simulator (in-process transport)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from bot.config import load_settings
+from bot.devtools.fake_slack import FakeEphemeral, FakeMessage, FakeSlack
+from bot.devtools.slack_driver import DriverResponse, SlackDriver, http_sender
+from bot.devtools.wsgi_server import RunningServer, start_wsgi_in_thread
+from bot.vps.simulator import VpsSimulator
+from bot.wiring import Bot, build_bot
+from storage.audit import AuditRecord
+
+SIGNING_SECRET = "test-signing-secret-0123456789"
+ALICE = "U0ALICE"
+BOB = "U0BOB"
+CAROL = "U0CAROL"
+OPS = "C0OPS"
+
+
+@dataclass
+class Harness:
+    bot: Bot
+    slack: FakeSlack
+    sim: VpsSimulator
+    driver: SlackDriver
+    server: RunningServer
+    closers: list[Callable[[], None]] = field(default_factory=list)
+
+    # -- acting ----------------------------------------------------------------------------------------------
+    def command(self, text: str, user: str = ALICE, channel: str = OPS, **kwargs: Any) -> DriverResponse:
+        return self.driver.command(text, user_id=user, user_name=user[2:].lower(), channel_id=channel, **kwargs)
+
+    def click(self, message: Any, label: str, user: str = ALICE) -> DriverResponse:
+        return self.driver.click(message, label, user_id=user, user_name=user[2:].lower())
+
+    def settle(self, timeout: float = 15.0) -> None:
+        """Wait (with a deadline) until the bot's background work is done."""
+        assert self.bot.services.work.wait_idle(timeout), "background work did not finish in time"
+
+    def run(self, text: str, user: str = ALICE, channel: str = OPS) -> DriverResponse:
+        response = self.command(text, user=user, channel=channel)
+        assert response.status == 200, response.body
+        self.settle()
+        return response
+
+    # -- seeing ----------------------------------------------------------------------------------------------
+    def ephemerals(self, user: str = ALICE) -> list[FakeEphemeral]:
+        return self.slack.ephemerals_for(user)
+
+    def last_ephemeral(self, user: str = ALICE) -> FakeEphemeral:
+        items = self.ephemerals(user)
+        assert items, f"{user} has seen no ephemeral message"
+        return items[-1]
+
+    def channel(self, channel: str = OPS) -> list[FakeMessage]:
+        return self.slack.messages(channel)
+
+    def audit(self, **filters: Any) -> list[AuditRecord]:
+        return self.bot.services.audit.query(limit=1000, **filters)
+
+    def actions(self, **filters: Any) -> list[str]:
+        return [r.action for r in reversed(self.audit(**filters))]
+
+    def api_calls(self, method: str | None = None, path_prefix: str | None = None) -> list[Any]:
+        return self.sim.calls(method, path_prefix)
+
+    def mutating_calls(self) -> list[Any]:
+        return [r for r in self.sim.requests if r.method in ("POST", "DELETE")]
+
+
+def make_env(slack: FakeSlack, sim: VpsSimulator, database_url: str, **overrides: str) -> dict[str, str]:
+    env = {
+        "SLACK_BOT_TOKEN": slack.bot_token,
+        "SLACK_SIGNING_SECRET": SIGNING_SECRET,
+        "SLACK_API_URL": slack.api_url,
+        "VPS_API_URL": "http://127.0.0.1:9/api/v1/",
+        "VPS_API_TOKEN": sim.token,
+        "VPS_TIMEOUT_SECONDS": "10",
+        "DATABASE_URL": database_url,
+    }
+    env.update(overrides)
+    return env
+
+
+@pytest.fixture
+def make_harness(tmp_path: Path, fake_slack: FakeSlack) -> Iterator[Callable[..., Harness]]:
+    harnesses: list[Harness] = []
+
+    def factory(*, database_url: str | None = None, sim: VpsSimulator | None = None, **env: str) -> Harness:
+        simulator = sim or VpsSimulator(completion_delay=0)
+        url = database_url or f"sqlite:///{tmp_path / 'bot.db'}"
+        settings = load_settings(make_env(fake_slack, simulator, url, **env), dotenv_path=None)
+        bot = build_bot(settings, vps_transport=simulator.transport())
+        server = start_wsgi_in_thread(bot.wsgi)
+        driver = SlackDriver(
+            http_sender(server.url),
+            SIGNING_SECRET,
+            team_id=fake_slack.team_id,
+            api_app_id=fake_slack.api_app_id,
+            response_url_factory=fake_slack.new_response_url,
+        )
+        harness = Harness(bot=bot, slack=fake_slack, sim=simulator, driver=driver, server=server)
+        harnesses.append(harness)
+        return harness
+
+    yield factory
+    for harness in harnesses:
+        harness.server.stop()
+        harness.bot.services.work.wait_idle(5)
+        harness.bot.close()
+
+
+@pytest.fixture
+def harness(make_harness: Callable[..., Harness]) -> Harness:
+    return make_harness()
