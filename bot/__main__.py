@@ -7,6 +7,7 @@ Socket Mode when SLACK_APP_TOKEN is set).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
 import sys
 from collections.abc import Sequence
@@ -83,7 +84,9 @@ def _simulator_preview(settings: Settings) -> int:
 def cmd_simulate_vps(args: argparse.Namespace) -> int:
     from bot.vps.simulator import serve
 
-    print(f"VPS.org simulator on http://{args.host}:{args.port}/api/v1/ (token: {args.token})", file=sys.stderr)
+    print(
+        f"VPS.org simulator on http://{args.host}:{args.port}/api/v1/ (token: {args.token})", file=sys.stderr
+    )
     serve(host=args.host, port=args.port, token=args.token, completion_delay=args.completion_delay)
     return 0
 
@@ -100,17 +103,25 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="snapshot-bot", description="VPS.org snapshots from Slack")
     parser.set_defaults(func=cmd_default)
     sub = parser.add_subparsers(dest="command")
-    serve = sub.add_parser("serve", help="HTTP mode under gunicorn on $PORT (POST /slack/events, GET /healthz)")
-    serve.add_argument("--workers", type=int, default=None, help="gunicorn worker processes (default $WEB_CONCURRENCY or 2)")
+    serve = sub.add_parser(
+        "serve", help="HTTP mode under gunicorn on $PORT (POST /slack/events, GET /healthz)"
+    )
+    serve.add_argument(
+        "--workers", type=int, default=None, help="gunicorn worker processes (default $WEB_CONCURRENCY or 2)"
+    )
     serve.add_argument("--threads", type=int, default=None, help="threads per worker (default 16)")
     serve.set_defaults(func=cmd_serve)
     sub.add_parser("socket", help="Socket Mode (needs SLACK_APP_TOKEN)").set_defaults(func=cmd_socket)
-    sub.add_parser("shell", help="the local shell: the whole bot in your terminal").set_defaults(func=cmd_shell)
+    sub.add_parser("shell", help="the local shell: the whole bot in your terminal").set_defaults(
+        func=cmd_shell
+    )
     sim = sub.add_parser("simulate-vps", help="serve the VPS.org simulator on loopback")
     sim.add_argument("--host", default="127.0.0.1")
     sim.add_argument("--port", type=int, default=8089)
     sim.add_argument("--token", default="vps_simulator_token")
-    sim.add_argument("--completion-delay", type=float, default=5.0, help="seconds until a new snapshot completes")
+    sim.add_argument(
+        "--completion-delay", type=float, default=5.0, help="seconds until a new snapshot completes"
+    )
     sim.set_defaults(func=cmd_simulate_vps)
     try:
         from storage.cli import add_commands
@@ -125,10 +136,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     level = "INFO"
-    try:
+    with contextlib.suppress(ConfigError):
         level = load_settings().log_level
-    except ConfigError:
-        pass
     configure_logging(level)
     if getattr(args, "command", None) in ("db", "audit"):
         settings = _settings()

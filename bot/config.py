@@ -194,7 +194,9 @@ def _rate_limit(env: Mapping[str, str], name: str) -> RateLimit | None:
         return None
     match = _RATE_LIMIT.match(raw.lower())
     if not match or int(match.group(1)) < 1:
-        raise ConfigError(f"{name} is malformed: expected e.g. 10/hour (per second|minute|hour|day), got {raw!r}")
+        raise ConfigError(
+            f"{name} is malformed: expected e.g. 10/hour (per second|minute|hour|day), got {raw!r}"
+        )
     return RateLimit(int(match.group(1)), _PERIOD_SECONDS[match.group(2)])
 
 
@@ -209,7 +211,9 @@ def _approval_kinds(env: Mapping[str, str], name: str) -> frozenset[str]:
     return kinds
 
 
-def load_settings(environ: Mapping[str, str] | None = None, dotenv_path: str | Path | None = ".env") -> Settings:
+def load_settings(
+    environ: Mapping[str, str] | None = None, dotenv_path: str | Path | None = ".env"
+) -> Settings:
     """Read settings: the process environment wins over `.env`."""
     env: dict[str, str] = {}
     if dotenv_path is not None and Path(dotenv_path).is_file():
@@ -218,10 +222,14 @@ def load_settings(environ: Mapping[str, str] | None = None, dotenv_path: str | P
 
     log_level = (_text(env, "LOG_LEVEL") or "INFO").upper()
     if log_level not in {"DEBUG", "INFO", "WARNING", "ERROR"}:
-        raise ConfigError(f"LOG_LEVEL is malformed: expected DEBUG, INFO, WARNING or ERROR, got {log_level!r}")
+        raise ConfigError(
+            f"LOG_LEVEL is malformed: expected DEBUG, INFO, WARNING or ERROR, got {log_level!r}"
+        )
     team_id = _text(env, "SLACK_TEAM_ID")
     if team_id is not None and not re.match(r"^[TE][A-Z0-9]{2,}$", team_id):
-        raise ConfigError(f"SLACK_TEAM_ID is malformed: expected a workspace id like T0123ABCD, got {team_id!r}")
+        raise ConfigError(
+            f"SLACK_TEAM_ID is malformed: expected a workspace id like T0123ABCD, got {team_id!r}"
+        )
 
     return Settings(
         slack_bot_token=_secret(env, "SLACK_BOT_TOKEN", "xoxb-"),
@@ -239,15 +247,21 @@ def load_settings(environ: Mapping[str, str] | None = None, dotenv_path: str | P
         restore_approval_ttl_minutes=_int(env, "RESTORE_APPROVAL_TTL_MINUTES", 60, 1, 7 * 24 * 60),
         restore_approvals_required=_int(env, "RESTORE_APPROVALS_REQUIRED", 1, 1, 10),
         approval_required_for=_approval_kinds(env, "APPROVAL_REQUIRED_FOR"),
-        viewers=_id_list(env, "SNAPSHOT_VIEWERS", _SLACK_USER_ID, _SLACK_GROUP_ID, what="a user (U…/W…) or group (S…) id"),
+        viewers=_id_list(
+            env, "SNAPSHOT_VIEWERS", _SLACK_USER_ID, _SLACK_GROUP_ID, what="a user (U…/W…) or group (S…) id"
+        ),
         operators=_id_list(
             env, "SNAPSHOT_OPERATORS", _SLACK_USER_ID, _SLACK_GROUP_ID, what="a user (U…/W…) or group (S…) id"
         ),
         approvers=_id_list(
             env, "SNAPSHOT_APPROVERS", _SLACK_USER_ID, _SLACK_GROUP_ID, what="a user (U…/W…) or group (S…) id"
         ),
-        admins=_id_list(env, "SNAPSHOT_ADMINS", _SLACK_USER_ID, _SLACK_GROUP_ID, what="a user (U…/W…) or group (S…) id"),
-        allowed_channels=_id_list(env, "SNAPSHOT_ALLOWED_CHANNELS", _SLACK_CHANNEL_ID, what="a channel id (C…/G…)"),
+        admins=_id_list(
+            env, "SNAPSHOT_ADMINS", _SLACK_USER_ID, _SLACK_GROUP_ID, what="a user (U…/W…) or group (S…) id"
+        ),
+        allowed_channels=_id_list(
+            env, "SNAPSHOT_ALLOWED_CHANNELS", _SLACK_CHANNEL_ID, what="a channel id (C…/G…)"
+        ),
         rate_limit=_rate_limit(env, "SNAPSHOT_RATE_LIMIT"),
         poll_seconds=_float(env, "SNAPSHOT_POLL_SECONDS", 30.0, 0.01, 3600.0),
         track_timeout_minutes=_int(env, "SNAPSHOT_TRACK_TIMEOUT_MINUTES", 60, 1, 24 * 60),

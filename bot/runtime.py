@@ -57,7 +57,7 @@ class BackgroundWork:
         pending = list(self._pending)
         if not pending:
             return True
-        done, not_done = cf.wait(pending, timeout=timeout)
+        _, not_done = cf.wait(pending, timeout=timeout)
         return not not_done
 
     def shutdown(self, wait: bool = True) -> None:
@@ -95,7 +95,9 @@ def build_services(
         db.upgrade()
     audit = AuditLog(db)
     token = settings.vps_api_token.reveal() if settings.vps_api_token else ""
-    vps = VpsClient(settings.vps_api_url, token, timeout=settings.vps_timeout_seconds, transport=vps_transport)
+    vps = VpsClient(
+        settings.vps_api_url, token, timeout=settings.vps_timeout_seconds, transport=vps_transport
+    )
     access = AccessPolicy.from_settings(settings, resolve_group)
     limiter = RateLimiter(settings.rate_limit, count_mutations(audit))
     guard = Guard(access, limiter, audit, extra_channels=(settings.approval_channel,))

@@ -170,9 +170,9 @@ def canonical_row(row: Mapping[str, Any]) -> str:
     """The text that is hashed: sorted-key compact JSON of every column except `hash`.
 
     Same output as `json.dumps({...}, sort_keys=True, separators=(",", ":"), ensure_ascii=False)` (a test
-    holds the two together), spelled out because append_many and verify run it once per row. `row` holds the column
-    values as stored (details as its JSON text); the timestamp goes in `iso_timestamp` form, so what is hashed
-    is exactly what reads back from either database.
+    holds the two together), spelled out because append_many and verify run it once per row.
+    `row` holds the column values as stored (details as its JSON text); the timestamp goes in `iso_timestamp`
+    form, so what is hashed is exactly what reads back from either database.
     """
     enc = _encode_json_string
     team, channel, op = row["team_id"], row["channel_id"], row["operation_id"]

@@ -21,7 +21,7 @@ def pg_or_sqlite(database_url: str, make_harness: Callable[..., Harness]) -> Har
 
 
 def card(h: Harness) -> FakeMessage:
-    cards = [m for m in h.channel(APPROVALS) if "request #" in m.visible_text]
+    cards = [m for m in h.channel(APPROVALS) if m.thread_ts is None and " request #" in m.visible_text]
     assert cards, "no approval card posted"
     return h.slack.message(APPROVALS, cards[-1].ts)
 
@@ -39,10 +39,22 @@ def test_card_shows_everything_and_self_approval_is_refused(pg_or_sqlite: Harnes
     h = pg_or_sqlite
     c = request_restore(h)
     text = c.visible_text
-    for expected in ("web-server-01", "pre-migration-snapshot", "#801", "5.0 GB", "Before major migration",
-                     f"<@{ALICE}>", "Expires", "overwrites ALL current data", "stopped first", "cannot be undone"):
+    for expected in (
+        "web-server-01",
+        "pre-migration-snapshot",
+        "#801",
+        "5.0 GB",
+        "Before major migration",
+        f"<@{ALICE}>",
+        "Expires",
+        "overwrites ALL current data",
+        "stopped first",
+        "cannot be undone",
+    ):
         assert expected in text, expected
-    approve = [el for b in c.blocks for el in b.get("elements", []) if el.get("action_id") == "approval_approve"][0]
+    approve = [
+        el for b in c.blocks for el in b.get("elements", []) if el.get("action_id") == "approval_approve"
+    ][0]
     assert "confirm" in approve
     assert "Your restore request #" in h.last_ephemeral(ALICE).visible_text
 
@@ -67,7 +79,10 @@ def test_second_person_approves_and_restore_runs_once(pg_or_sqlite: Harness) -> 
     thread = [m for m in h.channel(APPROVALS) if m.thread_ts == c.ts]
     assert thread and f"<@{ALICE}>" in thread[-1].text
     actions = h.actions()
-    assert actions[-4:] == ["restore.requested", "restore.approved", "restore.executing", "restore.executed"][-4:]
+    assert (
+        actions[-4:]
+        == ["restore.requested", "restore.approved", "restore.executing", "restore.executed"][-4:]
+    )
     assert h.sim.server_status(12345) == "restoring"
 
     # The same card clicked again (double click, another approver, a Slack retry): nothing more happens.
@@ -100,8 +115,10 @@ def test_reject_with_reason_and_cancel(pg_or_sqlite: Harness) -> None:
     h.click(c, "Reject", user=BOB)
     opened = h.slack.wait_for("views.open")[-1].args["view"]
     h.driver.view_submission(
-        opened["callback_id"], {"reason": {"value": {"type": "plain_text_input", "value": "not during peak"}}},
-        user_id=BOB, private_metadata=opened["private_metadata"],
+        opened["callback_id"],
+        {"reason": {"value": {"type": "plain_text_input", "value": "not during peak"}}},
+        user_id=BOB,
+        private_metadata=opened["private_metadata"],
     )
     h.settle()
     text = card(h).visible_text
@@ -142,7 +159,7 @@ def test_expired_request_cannot_be_approved(pg_or_sqlite: Harness) -> None:
 def test_recheck_at_approval_time_fails_without_api_call(pg_or_sqlite: Harness) -> None:
     h = pg_or_sqlite
     c = request_restore(h)
-    h.sim.faults  # the snapshot disappears before approval
+    # the snapshot disappears before approval
     h.run("delete 801", user=CAROL)
     h.driver.block_action("snapshot_delete_confirm", "801", user_id=CAROL, channel_id=OPS)
     h.settle()
@@ -220,14 +237,10 @@ def test_delete_can_require_approval(make_harness: Callable[..., Harness]) -> No
 
 
 def test_restore_of_in_progress_snapshot_is_refused(harness: Harness) -> None:
-    harness.run("create 12347 fresh")
-    sim_id = harness.api_calls("POST")[-1]
-    assert sim_id
-    new_id = max(s.id for s in harness.bot.services.vps.list_snapshots(12347))
-    harness.sim.completion_delay = 3600
-    harness.sim.faults.latency = 0
-    harness.run(f"restore {new_id}")
-    # completion_delay 0 at creation → it is completed; force one that is in progress instead
-    created = harness.sim.add_snapshot(12347, "busy", status="in_progress", size_mb=None)
-    harness.run(f"restore {created}")
+    busy = harness.sim.add_snapshot(12347, "busy", status="in_progress", size_mb=None)
+    harness.run(f"restore {busy}")
     assert "not completed" in harness.last_ephemeral().visible_text
+    assert harness.channel(OPS) == []  # no card
+    assert restore_calls(harness) == []
+    harness.run("restore 4242")
+    assert "Snapshot 4242 does not exist" in harness.last_ephemeral().visible_text

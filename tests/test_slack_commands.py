@@ -28,10 +28,17 @@ def test_list_all_groups_by_server_with_quota_and_buttons(harness: Harness) -> N
     harness.run("list")
     message = harness.last_ephemeral()
     text = message.visible_text
-    assert "web-server-01" in text and "pre-migration-snapshot" in text and "weekly-snapshot-2025-01-08" in text
+    assert (
+        "web-server-01" in text and "pre-migration-snapshot" in text and "weekly-snapshot-2025-01-08" in text
+    )
     assert "2 of 5 snapshots" in text
     assert "5.0 GB" in text and "days ago" in text and "Before major migration" in text
-    labels = [el.get("text", {}).get("text") for b in message.blocks for el in b.get("elements", []) if el.get("type") == "button"]
+    labels = [
+        el.get("text", {}).get("text")
+        for b in message.blocks
+        for el in b.get("elements", [])
+        if el.get("type") == "button"
+    ]
     assert "Restore" in labels and "Delete" in labels
     assert any(b.get("accessory", {}).get("action_id") == "snapshot_create_open" for b in message.blocks)
     assert harness.actions() == ["list"]
@@ -74,7 +81,11 @@ def test_create_validates_then_creates_and_announces(harness: Harness) -> None:
     harness.run("create 12345 before-update Snapshot before <!channel> update")
     posts = harness.api_calls("POST", "/api/v1/snapshots/")
     assert len(posts) == 1
-    assert posts[0].json == {"server_id": 12345, "name": "before-update", "description": "Snapshot before <!channel> update"}
+    assert posts[0].json == {
+        "server_id": 12345,
+        "name": "before-update",
+        "description": "Snapshot before <!channel> update",
+    }
     announcement = harness.channel()[-1]
     assert f"<@{ALICE}>" in announcement.text and "before-update" in announcement.text
     assert "web-server-01" in announcement.text
@@ -87,7 +98,7 @@ def test_create_at_quota_offers_to_delete_oldest_without_calling_api(harness: Ha
     harness.run("create 12348 one-too-many")
     message = harness.last_ephemeral()
     assert "5 of 5" in message.visible_text
-    button = [el for b in message.blocks for el in b.get("elements", []) if el.get("type") == "button"][0]
+    button = next(el for b in message.blocks for el in b.get("elements", []) if el.get("type") == "button")
     assert button["action_id"] == "snapshot_delete"
     assert harness.mutating_calls() == []
 
@@ -111,19 +122,25 @@ def test_create_without_arguments_opens_the_form_and_validates_inline(harness: H
     assert "running" in json.dumps(view)  # the documented warning, where the user decides
     bad = harness.driver.view_submission(
         "create_snapshot",
-        {"server": {"value": {"type": "plain_text_input", "value": "12345"}},
-         "name": {"value": {"type": "plain_text_input", "value": "no spaces allowed"}},
-         "description": {"value": {"type": "plain_text_input", "value": None}}},
-        user_id=ALICE, private_metadata=view["private_metadata"],
+        {
+            "server": {"value": {"type": "plain_text_input", "value": "12345"}},
+            "name": {"value": {"type": "plain_text_input", "value": "no spaces allowed"}},
+            "description": {"value": {"type": "plain_text_input", "value": None}},
+        },
+        user_id=ALICE,
+        private_metadata=view["private_metadata"],
     )
     assert bad.status == 200
     assert bad.json()["response_action"] == "errors" and "name" in bad.json()["errors"]
     good = harness.driver.view_submission(
         "create_snapshot",
-        {"server": {"value": {"type": "plain_text_input", "value": "12346"}},
-         "name": {"value": {"type": "plain_text_input", "value": "from-form"}},
-         "description": {"value": {"type": "plain_text_input", "value": "via modal"}}},
-        user_id=ALICE, private_metadata=view["private_metadata"],
+        {
+            "server": {"value": {"type": "plain_text_input", "value": "12346"}},
+            "name": {"value": {"type": "plain_text_input", "value": "from-form"}},
+            "description": {"value": {"type": "plain_text_input", "value": "via modal"}},
+        },
+        user_id=ALICE,
+        private_metadata=view["private_metadata"],
     )
     assert good.status == 200 and not good.body
     harness.settle()
@@ -135,7 +152,12 @@ def test_delete_needs_confirmation_click(harness: Harness) -> None:
     harness.run("delete 798")
     confirmation = harness.last_ephemeral()
     assert "weekly-snapshot-2025-01-08" in confirmation.visible_text
-    button = [el for b in confirmation.blocks for el in b.get("elements", []) if el.get("action_id") == "snapshot_delete_confirm"][0]
+    button = [
+        el
+        for b in confirmation.blocks
+        for el in b.get("elements", [])
+        if el.get("action_id") == "snapshot_delete_confirm"
+    ][0]
     assert button["style"] == "danger" and "confirm" in button
     assert harness.api_calls("DELETE") == []
 
@@ -162,9 +184,15 @@ def test_restore_command_never_calls_the_restore_endpoint(harness: Harness) -> N
 
 
 def test_invalid_signature_and_stale_timestamp_are_refused(harness: Harness) -> None:
-    body = urlencode({"command": "/snapshot", "text": "create 12345 evil", "user_id": ALICE, "team_id": "T0SNAPBOT"}).encode()
+    body = urlencode(
+        {"command": "/snapshot", "text": "create 12345 evil", "user_id": ALICE, "team_id": "T0SNAPBOT"}
+    ).encode()
     headers = {"Content-Type": "application/x-www-form-urlencoded"}
-    wrong = {**headers, "X-Slack-Request-Timestamp": str(int(time.time())), "X-Slack-Signature": "v0=" + "0" * 64}
+    wrong = {
+        **headers,
+        "X-Slack-Request-Timestamp": str(int(time.time())),
+        "X-Slack-Signature": "v0=" + "0" * 64,
+    }
     assert harness.driver.send_raw(body, wrong).status == 401
     stale = {**headers, **harness.driver.sign(body, timestamp=int(time.time()) - 3600)}
     assert harness.driver.send_raw(body, stale).status == 401

@@ -23,29 +23,43 @@ class Reply:
     channel_id: str | None
     respond: Respond | None = None
 
-    def ephemeral(self, text: str, blocks: list[dict[str, Any]] | None = None, *, replace: bool = False) -> None:
+    def ephemeral(
+        self, text: str, blocks: list[dict[str, Any]] | None = None, *, replace: bool = False
+    ) -> None:
         if self.respond is not None:
             try:
                 self.respond(text=text, blocks=blocks, response_type="ephemeral", replace_original=replace)
                 return
             except Exception as error:  # expired response_url, network error: try the Web API instead
-                log.warning("response_url failed (%s); falling back to chat.postEphemeral", type(error).__name__)
+                log.warning(
+                    "response_url failed (%s); falling back to chat.postEphemeral", type(error).__name__
+                )
         if self.channel_id:
             try:
-                self.client.chat_postEphemeral(channel=self.channel_id, user=self.user_id, text=text, blocks=blocks)
+                self.client.chat_postEphemeral(
+                    channel=self.channel_id, user=self.user_id, text=text, blocks=blocks
+                )
             except SlackApiError as error:
                 log.warning("could not reach user %s: %s", self.user_id, error.response.get("error"))
             except Exception as error:  # Slack unreachable: the result is in the audit trail either way
                 log.warning("could not reach user %s: %s", self.user_id, type(error).__name__)
 
-    def to_channel(self, text: str, blocks: list[dict[str, Any]] | None = None, *,
-                   channel: str | None = None, thread_ts: str | None = None) -> dict[str, Any] | None:
+    def to_channel(
+        self,
+        text: str,
+        blocks: list[dict[str, Any]] | None = None,
+        *,
+        channel: str | None = None,
+        thread_ts: str | None = None,
+    ) -> dict[str, Any] | None:
         """Post a message everyone sees; returns Slack's answer (with `ts`), or None when it could not be posted."""
         target = channel or self.channel_id
         if not target:
             return None
         try:
-            response = self.client.chat_postMessage(channel=target, text=text, blocks=blocks, thread_ts=thread_ts)
+            response = self.client.chat_postMessage(
+                channel=target, text=text, blocks=blocks, thread_ts=thread_ts
+            )
             return dict(response.data) if isinstance(response.data, dict) else None
         except SlackApiError as error:
             log.warning("could not post to %s: %s", target, error.response.get("error"))

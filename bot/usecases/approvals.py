@@ -15,7 +15,6 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
 from sqlalchemy import func, select, update
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from bot.usecases.access import Permission
@@ -194,7 +193,9 @@ class ApprovalService:
     def attach_card(self, request_id: int, channel: str, ts: str) -> None:
         with self.db.session() as session:
             session.execute(
-                update(ApprovalRequest).where(ApprovalRequest.id == request_id).values(card_channel=channel, card_ts=ts)
+                update(ApprovalRequest)
+                .where(ApprovalRequest.id == request_id)
+                .values(card_channel=channel, card_ts=ts)
             )
 
     # ---- deciding ------------------------------------------------------------------------------------------
@@ -214,12 +215,16 @@ class ApprovalService:
                 expired = self._close(session, row, "expired", SYSTEM, now, reason="approval window passed")
                 return DecisionResult(expired, "expired", f"Request #{rid} expired before it was approved.")
             already = session.scalar(
-                select(ApprovalVote.id).where(ApprovalVote.request_id == rid, ApprovalVote.approver_id == actor.user_id)
+                select(ApprovalVote.id).where(
+                    ApprovalVote.request_id == rid, ApprovalVote.approver_id == actor.user_id
+                )
             )
             if already is not None:
                 raise Refused(f"You have already approved request #{rid}; it needs someone else too.")
             session.add(
-                ApprovalVote(request_id=rid, approver_id=actor.user_id, approver_name=actor.name, created_at=now)
+                ApprovalVote(
+                    request_id=rid, approver_id=actor.user_id, approver_name=actor.name, created_at=now
+                )
             )
             session.flush()
             votes = session.scalar(select(func.count()).where(ApprovalVote.request_id == rid)) or 0
@@ -282,13 +287,17 @@ class ApprovalService:
         expired: list[RequestView] = []
         with self.db.session() as session:
             due = session.scalars(
-                select(ApprovalRequest.id).where(ApprovalRequest.state == "pending", ApprovalRequest.expires_at <= now)
+                select(ApprovalRequest.id).where(
+                    ApprovalRequest.state == "pending", ApprovalRequest.expires_at <= now
+                )
             ).all()
         for rid in due:
             with self.db.session() as session:
                 row = self._locked(session, rid)
                 if row.state == "pending":
-                    expired.append(self._close(session, row, "expired", SYSTEM, now, reason="approval window passed"))
+                    expired.append(
+                        self._close(session, row, "expired", SYSTEM, now, reason="approval window passed")
+                    )
         return expired
 
     def flag_stale_executions(self) -> list[RequestView]:
@@ -314,7 +323,9 @@ class ApprovalService:
                 )
                 self.audit.append(
                     SYSTEM.entry(
-                        action_for(row.kind, "needs_check") if row.kind == "restore" else "delete.needs_check",
+                        action_for(row.kind, "needs_check")
+                        if row.kind == "restore"
+                        else "delete.needs_check",
                         Outcome.UNKNOWN,
                         server_id=row.server_id,
                         snapshot_id=row.snapshot_id,
@@ -349,7 +360,9 @@ class ApprovalService:
         view = self.get(rid)
         try:
             snapshot = self.snapshots.find_snapshot(view.snapshot_id)
-            problem = None if (snapshot.is_completed or view.kind == "delete") else f"it is now {snapshot.status}"
+            problem = (
+                None if (snapshot.is_completed or view.kind == "delete") else f"it is now {snapshot.status}"
+            )
         except NotFoundError:
             problem = "it no longer exists"
         except UserFacingError as error:
@@ -366,9 +379,12 @@ class ApprovalService:
             except UserFacingError as error:
                 unknown = getattr(error, "outcome_unknown", False)
                 state = "needs_check" if unknown else "failed"
-                return self._finish(actor, rid, state, error.message, None, {"error": error.message}, audited=True)
-            return self._finish(actor, rid, "executed", f"Snapshot `{view.snapshot_name}` deleted.", None, {},
-                                audited=True)
+                return self._finish(
+                    actor, rid, state, error.message, None, {"error": error.message}, audited=True
+                )
+            return self._finish(
+                actor, rid, "executed", f"Snapshot `{view.snapshot_name}` deleted.", None, {}, audited=True
+            )
         operation_id = new_operation_id()
         self.audit.append(  # intent, committed before the call
             actor.entry(
@@ -394,8 +410,13 @@ class ApprovalService:
                 "duration_ms": round((time.monotonic() - started) * 1000),
             }
             return self._finish(
-                actor, rid, "needs_check" if unknown else "failed", failure.message,
-                Outcome.UNKNOWN if unknown else Outcome.FAILED, details, operation_id=operation_id,
+                actor,
+                rid,
+                "needs_check" if unknown else "failed",
+                failure.message,
+                Outcome.UNKNOWN if unknown else Outcome.FAILED,
+                details,
+                operation_id=operation_id,
             )
         details = {
             "status_code": 200,
@@ -403,11 +424,28 @@ class ApprovalService:
             "server_status": result.server_status,
             "duration_ms": round((time.monotonic() - started) * 1000),
         }
-        return self._finish(actor, rid, "executed", result.message or "Restore started.", Outcome.OK, details,
-                            operation_id=operation_id)
+        return self._finish(
+            actor,
+            rid,
+            "executed",
+            result.message or "Restore started.",
+            Outcome.OK,
+            details,
+            operation_id=operation_id,
+        )
 
-    def _finish(self, actor: Actor, rid: int, state: str, message: str, outcome: str | None,
-                details: dict[str, object], *, operation_id: str | None = None, audited: bool = False) -> DecisionResult:
+    def _finish(
+        self,
+        actor: Actor,
+        rid: int,
+        state: str,
+        message: str,
+        outcome: str | None,
+        details: dict[str, object],
+        *,
+        operation_id: str | None = None,
+        audited: bool = False,
+    ) -> DecisionResult:
         now = self.clock()
         with self.db.session() as session:
             row = self._locked(session, rid)
@@ -435,8 +473,16 @@ class ApprovalService:
             view = self._view(session, row)
         return DecisionResult(view, state, message)
 
-    def _close(self, session: Session, row: ApprovalRequest, state: str, actor: Actor, now: datetime,
-               *, reason: str = "") -> RequestView:
+    def _close(
+        self,
+        session: Session,
+        row: ApprovalRequest,
+        state: str,
+        actor: Actor,
+        now: datetime,
+        *,
+        reason: str = "",
+    ) -> RequestView:
         row.state = state
         row.decided_by = actor.user_id
         row.decided_at = now
@@ -493,18 +539,36 @@ class ApprovalService:
     def _view(self, session: Session, row: ApprovalRequest) -> RequestView:
         approvers = tuple(
             session.scalars(
-                select(ApprovalVote.approver_id).where(ApprovalVote.request_id == row.id).order_by(ApprovalVote.id)
+                select(ApprovalVote.approver_id)
+                .where(ApprovalVote.request_id == row.id)
+                .order_by(ApprovalVote.id)
             ).all()
         )
         return RequestView(
-            id=row.id, kind=row.kind, state=row.state, requester_id=row.requester_id,
-            requester_name=row.requester_name, channel_id=row.channel_id, snapshot_id=row.snapshot_id,
-            snapshot_name=row.snapshot_name, snapshot_status=row.snapshot_status,
-            snapshot_size_mb=row.snapshot_size_mb, snapshot_created_at=row.snapshot_created_at,
-            snapshot_description=row.snapshot_description, server_id=row.server_id, server_name=row.server_name,
-            approvals_required=row.approvals_required, approvers=approvers, created_at=row.created_at,
-            expires_at=row.expires_at, decided_by=row.decided_by, decided_at=row.decided_at, reason=row.reason,
-            result_message=row.result_message, card_channel=row.card_channel, card_ts=row.card_ts,
+            id=row.id,
+            kind=row.kind,
+            state=row.state,
+            requester_id=row.requester_id,
+            requester_name=row.requester_name,
+            channel_id=row.channel_id,
+            snapshot_id=row.snapshot_id,
+            snapshot_name=row.snapshot_name,
+            snapshot_status=row.snapshot_status,
+            snapshot_size_mb=row.snapshot_size_mb,
+            snapshot_created_at=row.snapshot_created_at,
+            snapshot_description=row.snapshot_description,
+            server_id=row.server_id,
+            server_name=row.server_name,
+            approvals_required=row.approvals_required,
+            approvers=approvers,
+            created_at=row.created_at,
+            expires_at=row.expires_at,
+            decided_by=row.decided_by,
+            decided_at=row.decided_at,
+            reason=row.reason,
+            result_message=row.result_message,
+            card_channel=row.card_channel,
+            card_ts=row.card_ts,
         )
 
 

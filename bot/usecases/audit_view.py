@@ -33,7 +33,9 @@ class AuditReader:
         sees_all = self.guard.access.check(actor.user_id, Permission.AUDIT_READ_ALL).allowed
         if not sees_all:
             if filters.get("user") not in (None, actor.user_id):
-                raise Refused("Only admins can read other people's audit events. Try `/snapshot audit` for your own.")
+                raise Refused(
+                    "Only admins can read other people's audit events. Try `/snapshot audit` for your own."
+                )
             filters["user"] = actor.user_id
         limit = min(parse_id(filters["limit"], "limit"), MAX_LIMIT) if "limit" in filters else DEFAULT_LIMIT
         records = self.audit.query(

@@ -49,7 +49,12 @@ class Guard:
             channel = self.access.check_channel(actor.channel_id)
             if not channel.allowed:
                 self.audit.append(
-                    actor.entry(Action.REFUSED_CHANNEL, Outcome.REFUSED, details={"permission": str(permission)}, **targets)
+                    actor.entry(
+                        Action.REFUSED_CHANNEL,
+                        Outcome.REFUSED,
+                        details={"permission": str(permission)},
+                        **targets,
+                    )
                 )
                 raise Refused(channel.reason)
         decision = self.access.check(actor.user_id, permission)
@@ -60,7 +65,9 @@ class Guard:
                     Outcome.REFUSED,
                     details={
                         "permission": str(permission),
-                        "required_role": decision.required_role.name.lower() if decision.required_role else None,
+                        "required_role": decision.required_role.name.lower()
+                        if decision.required_role
+                        else None,
                         "reason": decision.reason,
                         "resolution_error": decision.error,
                     },
@@ -75,7 +82,10 @@ class Guard:
                     actor.entry(
                         Action.REFUSED_RATE_LIMITED,
                         Outcome.REFUSED,
-                        details={"permission": str(permission), "retry_after_seconds": rate.retry_after_seconds},
+                        details={
+                            "permission": str(permission),
+                            "retry_after_seconds": rate.retry_after_seconds,
+                        },
                         **targets,
                     )
                 )

@@ -71,7 +71,9 @@ class SnapshotService:
         """A command that could not be understood is a validation refusal: audited, nothing else happens."""
         self.audit.append(
             actor.entry(
-                Action.REFUSED_VALIDATION, Outcome.REFUSED, details={"operation": operation, "error": error[:500]}
+                Action.REFUSED_VALIDATION,
+                Outcome.REFUSED,
+                details={"operation": operation, "error": error[:500]},
             )
         )
 
@@ -135,15 +137,15 @@ class SnapshotService:
             return {}
 
     # ---- create --------------------------------------------------------------------------------------------
-    def validate_create(self, server_id: str | int | None, name: str | None, description: str | None) -> tuple[
-        int, str, str
-    ]:
+    def validate_create(
+        self, server_id: str | int | None, name: str | None, description: str | None
+    ) -> tuple[int, str, str]:
         """Purely local checks (no API call): usable inside Slack's 3-second window, e.g. on modal submit."""
         return parse_id(server_id, "server id"), validate_name(name), validate_description(description)
 
-    def create(self, actor: Actor, server_id: str | int | None, name: str | None, description: str | None = "") -> (
-        CreateResult
-    ):
+    def create(
+        self, actor: Actor, server_id: str | int | None, name: str | None, description: str | None = ""
+    ) -> CreateResult:
         try:
             sid, clean_name, clean_description = self.validate_create(server_id, name, description)
         except InvalidInput as error:
@@ -164,7 +166,11 @@ class SnapshotService:
                     Action.REFUSED_VALIDATION,
                     Outcome.REFUSED,
                     server_id=sid,
-                    details={"operation": "create", "error": "snapshot limit reached", "count": len(existing)},
+                    details={
+                        "operation": "create",
+                        "error": "snapshot limit reached",
+                        "count": len(existing),
+                    },
                 )
             )
             raise QuotaReached(
@@ -216,8 +222,9 @@ class SnapshotService:
             )
         )
         ref = created.snapshot.server if created.snapshot.server.name else server
-        return CreateResult(snapshot=created.snapshot, server=ref, api_message=created.message,
-                            operation_id=operation_id)
+        return CreateResult(
+            snapshot=created.snapshot, server=ref, api_message=created.message, operation_id=operation_id
+        )
 
     def _server_and_snapshots(self, server_id: int) -> tuple[ServerRef, list[Snapshot]]:
         try:
@@ -243,7 +250,9 @@ class SnapshotService:
         snapshot = self.find_snapshot(sid)
         return self.execute_delete(actor, snapshot)
 
-    def execute_delete(self, actor: Actor, snapshot: Snapshot, *, request_id: int | None = None) -> DeleteResult:
+    def execute_delete(
+        self, actor: Actor, snapshot: Snapshot, *, request_id: int | None = None
+    ) -> DeleteResult:
         """The delete itself, after every check (and, when configured, after approval)."""
         operation_id = new_operation_id()
         self.audit.append(
@@ -274,7 +283,9 @@ class SnapshotService:
                 )
             )
             if isinstance(error, NotFound):
-                raise NotFoundError(f"Snapshot {snapshot.id} no longer exists — someone may have deleted it.") from error
+                raise NotFoundError(
+                    f"Snapshot {snapshot.id} no longer exists — someone may have deleted it."
+                ) from error
             raise explain_vps_error(error, f"deleting snapshot `{snapshot.name}`") from error
         self.audit.append(
             actor.entry(
@@ -319,7 +330,9 @@ def _group(servers: list[Server], snapshots: list[Snapshot], *, only: int | None
             refs[snapshot.server.id] = snapshot.server
     groups = []
     for server_id in sorted(buckets, key=lambda i: (refs[i].name.lower(), i)):
-        items = sorted(buckets[server_id], key=lambda s: (s.created_at is not None, s.created_at, s.id), reverse=True)
+        items = sorted(
+            buckets[server_id], key=lambda s: (s.created_at is not None, s.created_at, s.id), reverse=True
+        )
         status = known[server_id].status if server_id in known else ""
         groups.append(ServerGroup(server=refs[server_id], status=status, snapshots=items))
     return groups

@@ -24,7 +24,9 @@ def register(app: App, services: Services) -> None:
     def list_more(ack: Ack, body: dict[str, Any], respond: Respond, client: WebClient) -> None:
         actor, reply, value = context(body, respond, client)
         args, page = flows.list_page_args(value)
-        run_for_user(services, reply, lambda: flows.show_list(services, client, reply, actor, args, page=page), ack)
+        run_for_user(
+            services, reply, lambda: flows.show_list(services, client, reply, actor, args, page=page), ack
+        )
 
     @app.action(ui.OPEN_CREATE)
     def open_create(ack: Ack, body: dict[str, Any], respond: Respond, client: WebClient) -> None:
@@ -37,14 +39,20 @@ def register(app: App, services: Services) -> None:
     def ask_delete(ack: Ack, body: dict[str, Any], respond: Respond, client: WebClient) -> None:
         actor, reply, value = context(body, respond, client)
         run_for_user(
-            services, reply, lambda: flows.ask_delete(services, client, reply, actor, {"snapshot_id": value}), ack
+            services,
+            reply,
+            lambda: flows.ask_delete(services, client, reply, actor, {"snapshot_id": value}),
+            ack,
         )
 
     @app.action(ui.CONFIRM_DELETE)
     def confirm_delete(ack: Ack, body: dict[str, Any], respond: Respond, client: WebClient) -> None:
         actor, reply, value = context(body, respond, client)
         run_for_user(
-            services, reply, lambda: flows.confirm_delete(services, client, reply, actor, {"snapshot_id": value}), ack
+            services,
+            reply,
+            lambda: flows.confirm_delete(services, client, reply, actor, {"snapshot_id": value}),
+            ack,
         )
 
     @app.action(ui.DISMISS)
@@ -56,7 +64,8 @@ def register(app: App, services: Services) -> None:
     def ask_restore(ack: Ack, body: dict[str, Any], respond: Respond, client: WebClient) -> None:
         actor, reply, value = context(body, respond, client)
         run_for_user(
-            services, reply, lambda: flows.request_restore(services, client, reply, actor, {"snapshot_id": value}), ack
+            services,
+            reply,
+            lambda: flows.request_restore(services, client, reply, actor, {"snapshot_id": value}),
+            ack,
         )
-
-

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 from typing import Any
@@ -32,8 +33,9 @@ def notifier(services: Services, client: WebClient) -> Notifier:
     return existing
 
 
-def start_request(services: Services, client: WebClient, reply: Reply, actor: Actor, snapshot_id: str,
-                  *, kind: str) -> None:
+def start_request(
+    services: Services, client: WebClient, reply: Reply, actor: Actor, snapshot_id: str, *, kind: str
+) -> None:
     request = _approvals(services).request(actor, snapshot_id, kind)
     channel = services.settings.approval_channel or actor.channel_id
     text, blocks = ui.approval_card(request, utcnow())
@@ -65,7 +67,9 @@ def publish_outcome(services: Services, client: WebClient, result: DecisionResul
     if result.outcome == "vote_recorded":
         return
     verb = {
-        "executed": "was approved and carried out" if req.kind == "delete" else "was approved — the restore has started",
+        "executed": "was approved and carried out"
+        if req.kind == "delete"
+        else "was approved — the restore has started",
         "failed": "was approved but *failed*",
         "needs_check": "was approved but its outcome is *unknown* — check before retrying",
         "rejected": "was rejected",
@@ -73,12 +77,19 @@ def publish_outcome(services: Services, client: WebClient, result: DecisionResul
         "expired": "expired",
     }.get(result.outcome, result.outcome)
     by = f" by {ui.mention(req.decided_by)}" if req.decided_by and req.decided_by != "system" else ""
-    line = f"{req.kind.title()} request #{req.id} ({ui.code(req.snapshot_name)} → *{ui.escape(req.server_name)}*) {verb}{by}."
+    what = f"{ui.code(req.snapshot_name)} → *{ui.escape(req.server_name)}*"
+    line = f"{req.kind.title()} request #{req.id} ({what}) {verb}{by}."
     if req.card_channel and req.card_ts:
-        detail = f"\n{ui.escape(result.message)}" if result.outcome in ("executed", "failed", "needs_check") else ""
+        detail = (
+            f"\n{ui.escape(result.message)}"
+            if result.outcome in ("executed", "failed", "needs_check")
+            else ""
+        )
         try:
             client.chat_postMessage(
-                channel=req.card_channel, thread_ts=req.card_ts, text=f"{ui.mention(req.requester_id)} {line}{detail}"
+                channel=req.card_channel,
+                thread_ts=req.card_ts,
+                text=f"{ui.mention(req.requester_id)} {line}{detail}",
             )
         except SlackApiError as error:
             log.warning("thread reply failed: %s", error.response.get("error"))
@@ -105,7 +116,9 @@ def show_pending(services: Services, client: WebClient, reply: Reply, actor: Act
     for req in requests[:40]:
         if req.card_channel and req.card_ts:
             try:
-                links[req.id] = str(client.chat_getPermalink(channel=req.card_channel, message_ts=req.card_ts)["permalink"])
+                links[req.id] = str(
+                    client.chat_getPermalink(channel=req.card_channel, message_ts=req.card_ts)["permalink"]
+                )
             except (SlackApiError, KeyError):
                 pass
     text, blocks = ui.pending_list(requests, links, utcnow())
