@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 
 from bot.config import load_settings
@@ -96,11 +97,17 @@ def make_env(slack: FakeSlack, sim: VpsSimulator, database_url: str, **overrides
 def make_harness(tmp_path: Path, fake_slack: FakeSlack) -> Iterator[Callable[..., Harness]]:
     harnesses: list[Harness] = []
 
-    def factory(*, database_url: str | None = None, sim: VpsSimulator | None = None, **env: str) -> Harness:
+    def factory(
+        *,
+        database_url: str | None = None,
+        sim: VpsSimulator | None = None,
+        vps_transport: httpx.BaseTransport | None = None,
+        **env: str,
+    ) -> Harness:
         simulator = sim or VpsSimulator(completion_delay=0)
         url = database_url or f"sqlite:///{tmp_path / 'bot.db'}"
         settings = load_settings(make_env(fake_slack, simulator, url, **env), dotenv_path=None)
-        bot = build_bot(settings, vps_transport=simulator.transport())
+        bot = build_bot(settings, vps_transport=vps_transport or simulator.transport())
         server = start_wsgi_in_thread(bot.wsgi)
         driver = SlackDriver(
             http_sender(server.url),

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
+import itertools
 import json
 import os
 import subprocess
@@ -26,6 +27,7 @@ from storage.audit import (
     AuditLog,
     Outcome,
     canonical_row,
+    events,
     iso_timestamp,
     row_digest,
 )
@@ -58,7 +60,9 @@ def log(database: Database, clock: FakeClock) -> AuditLog:
     return AuditLog(database, clock=clock)
 
 
-def entry(action: str = Action.LIST, outcome: str = Outcome.OK, actor_id: str = "U0ALICE", **fields: object) -> AuditEntry:
+def entry(
+    action: str = Action.LIST, outcome: str = Outcome.OK, actor_id: str = "U0ALICE", **fields: object
+) -> AuditEntry:
     return AuditEntry(action=action, outcome=outcome, actor_id=actor_id, **fields)  # type: ignore[arg-type]
 
 
@@ -126,7 +130,7 @@ def test_append_many_is_chained_with_single_appends(log: AuditLog) -> None:
     assert written == 25
     rows = log.query(limit=100)
     assert [r.details["i"] for r in reversed(rows)] == list(range(-1, 26))
-    assert all(newer.prev_hash == older.hash for newer, older in zip(rows, rows[1:], strict=False))
+    assert all(newer.prev_hash == older.hash for newer, older in itertools.pairwise(rows))
     assert log.verify().count == 27
 
 
@@ -247,8 +251,9 @@ def test_open_intents_lists_intents_without_an_outcome(database: Database) -> No
     log.append(entry(Action.RESTORE_NEEDS_CHECK, Outcome.UNKNOWN, operation_id="unknown"))
     recent = log.append(entry(Action.CREATE_REQUESTED, Outcome.INTENT, operation_id="in-flight"))
 
+    clock.step = timedelta(0)  # stop the clock one minute after `recent`
     assert [r.operation_id for r in log.open_intents()] == ["crashed", "in-flight"]
-    # clock.now is one minute after `recent`: only intents older than 2 minutes are "stuck".
+    # Only intents older than 2 minutes count as stuck; `recent` may still be waiting for its answer.
     assert [r.id for r in log.open_intents(older_than=timedelta(minutes=2))] == [crashed.id]
     assert recent.id not in [r.id for r in log.open_intents(older_than=timedelta(minutes=2))]
 
@@ -352,7 +357,7 @@ def test_verify_detects_an_edited_row(log: AuditLog, database: Database, chain: 
 
 def test_verify_detects_an_edit_with_a_recomputed_hash(log: AuditLog, database: Database, chain: list[int]) -> None:
     with database.begin() as conn:
-        row = dict(conn.execute(sa.text("SELECT * FROM audit_events WHERE id = :id"), {"id": chain[2]}).one()._mapping)
+        row = dict(conn.execute(sa.select(events).where(events.c.id == chain[2])).one()._mapping)
         row["actor_id"] = "U0MALLORY"
         conn.execute(
             sa.text("UPDATE audit_events SET actor_id = :a, hash = :h WHERE id = :id"),
@@ -402,7 +407,10 @@ def test_verify_detects_rows_with_swapped_contents(log: AuditLog, database: Data
     a, b = chain[2], chain[3]
     columns = [c for c in EXPORT_COLUMNS if c != "id"]
     with database.begin() as conn:
-        rows = {r.id: r._mapping for r in conn.execute(sa.text("SELECT * FROM audit_events WHERE id IN (:a, :b)"), {"a": a, "b": b})}
+        rows = {
+            r.id: r._mapping
+            for r in conn.execute(sa.text("SELECT * FROM audit_events WHERE id IN (:a, :b)"), {"a": a, "b": b})
+        }
         assignments = ", ".join(f"{c} = :{c}" for c in columns)
         for target, source in ((a, b), (b, a)):
             conn.execute(
@@ -425,7 +433,9 @@ _optional_int = st.one_of(st.none(), st.integers(min_value=-(2**63), max_value=2
     number=_optional_int,
     when=st.datetimes(timezones=st.just(UTC)),
 )
-def test_canonical_row_is_sorted_compact_json(text: str, optional_text: str | None, number: int | None, when: datetime) -> None:
+def test_canonical_row_is_sorted_compact_json(
+    text: str, optional_text: str | None, number: int | None, when: datetime
+) -> None:
     row = {
         "id": 5,
         "created_at": when,

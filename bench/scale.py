@@ -1,0 +1,74 @@
+"""How big each benchmark runs: `full` (make bench), `quick` (make bench-quick, about a minute) and `smoke`
+(the test suite's check that the benchmarks still run; numbers from it mean nothing)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Scale:
+    name: str
+    # 1 + 5: acknowledgement under load, and worker memory around it
+    ack_requests: int
+    ack_clients: int
+    ack_vps_latency: float  # seconds the simulator takes per call while the load runs
+    workers: int
+    threads: int
+    # 2: time to answer
+    answer_iterations: int
+    answer_large: tuple[int, int]  # servers × snapshots per server
+    # 3: audit at scale
+    audit_rows: int
+    audit_queries: int
+    # 4: tracking cost
+    tracking_sizes: tuple[int, ...]
+
+    @property
+    def label(self) -> str:
+        return "" if self.name == "full" else f" ({self.name})"
+
+
+FULL = Scale(
+    name="full",
+    ack_requests=300,
+    ack_clients=50,
+    ack_vps_latency=5.0,
+    workers=2,
+    threads=16,
+    answer_iterations=30,
+    answer_large=(200, 5),
+    audit_rows=1_000_000,
+    audit_queries=500,
+    tracking_sizes=(1, 100, 500),
+)
+
+QUICK = Scale(
+    name="quick",
+    ack_requests=100,
+    ack_clients=50,
+    ack_vps_latency=1.0,
+    workers=2,
+    threads=16,
+    answer_iterations=10,
+    answer_large=(200, 5),
+    audit_rows=50_000,
+    audit_queries=200,
+    tracking_sizes=(1, 100, 500),
+)
+
+SMOKE = Scale(
+    name="smoke",
+    ack_requests=12,
+    ack_clients=4,
+    ack_vps_latency=0.1,
+    workers=2,
+    threads=16,
+    answer_iterations=2,
+    answer_large=(20, 5),
+    audit_rows=2_000,
+    audit_queries=20,
+    tracking_sizes=(1, 10),
+)
+
+SCALES = {scale.name: scale for scale in (FULL, QUICK, SMOKE)}
