@@ -69,6 +69,7 @@ class Settings:
     slack_app_token: Secret | None = None
     slack_api_url: str = DEFAULT_SLACK_API_URL
     slack_team_id: str | None = None
+    slack_app_id: str | None = None  # when set, requests for any other app id are refused
     vps_api_url: str = DEFAULT_VPS_API_URL
     vps_api_token: Secret | None = None
     vps_timeout_seconds: float = 10.0
@@ -230,6 +231,9 @@ def load_settings(
         raise ConfigError(
             f"SLACK_TEAM_ID is malformed: expected a workspace id like T0123ABCD, got {team_id!r}"
         )
+    app_id = _text(env, "SLACK_APP_ID")
+    if app_id is not None and not re.match(r"^A[A-Z0-9]{2,}$", app_id):
+        raise ConfigError(f"SLACK_APP_ID is malformed: expected an app id like A0123ABCD, got {app_id!r}")
 
     return Settings(
         slack_bot_token=_secret(env, "SLACK_BOT_TOKEN", "xoxb-"),
@@ -237,6 +241,7 @@ def load_settings(
         slack_app_token=_secret(env, "SLACK_APP_TOKEN", "xapp-"),
         slack_api_url=_url(env, "SLACK_API_URL", DEFAULT_SLACK_API_URL),
         slack_team_id=team_id,
+        slack_app_id=app_id,
         vps_api_url=_url(env, "VPS_API_URL", DEFAULT_VPS_API_URL),
         vps_api_token=_secret(env, "VPS_API_TOKEN"),
         vps_timeout_seconds=_float(env, "VPS_TIMEOUT_SECONDS", 10.0, 0.1, 300.0),

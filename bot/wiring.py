@@ -12,8 +12,12 @@ from slack_sdk import WebClient
 from bot.config import Settings
 from bot.runtime import Services, build_services
 from bot.slack.app import create_app, make_web_client, slack_group_resolver
+from bot.slack.home import AppHome
+from bot.slack.notify import Notifier
+from bot.slack.progress import ProgressTracker
 from bot.slack.wsgi import create_wsgi_app
 from bot.usecases.approvals import ApprovalService
+from bot.usecases.tracking import Tracker
 from storage.db import Database
 
 
@@ -43,6 +47,12 @@ def build_bot(
     services = build_services(
         settings, resolve_group=slack_group_resolver(client), vps_transport=vps_transport, database=database
     )
-    services.extras["approvals"] = ApprovalService.from_services(services)
+    approvals = services.extras["approvals"] = ApprovalService.from_services(services)
+    # One notifier for the whole process, so per-channel pacing covers every message the bot posts on its own.
+    notifier = services.extras["notifier"] = Notifier(client, settings.notify_channel)
+    services.extras["tracker"] = ProgressTracker(
+        Tracker.from_services(services), notifier, request_channel=lambda rid: approvals.get(rid).channel_id
+    )
+    services.extras["home"] = AppHome(services)
     app = create_app(settings, services, client, verify_token=verify_token)
     return Bot(settings=settings, services=services, client=client, app=app, wsgi=create_wsgi_app(app, services))

@@ -119,9 +119,7 @@ class AuditRecord:
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready: the timestamp in the canonical ISO form."""
-        return {name: getattr(self, name) for name in EXPORT_COLUMNS} | {
-            "created_at": iso_timestamp(self.created_at)
-        }
+        return {name: getattr(self, name) for name in EXPORT_COLUMNS} | {"created_at": iso_timestamp(self.created_at)}
 
 
 @dataclass(frozen=True)
@@ -209,9 +207,7 @@ def _json_default(value: Any) -> Any:
     return redact(str(value))
 
 
-_DETAILS_ENCODER = json.JSONEncoder(
-    sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=_json_default
-)
+_DETAILS_ENCODER = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=_json_default)
 
 
 def canonical_details(details: Mapping[str, Any] | None) -> str:
@@ -371,15 +367,11 @@ class AuditLog:
         head = conn.execute(locked.with_for_update()).first()
         if head is None:
             # The migration creates the row; rebuild it from the newest event if it has gone missing.
-            last = conn.execute(
-                sa.select(events.c.id, events.c.hash).order_by(events.c.id.desc()).limit(1)
-            ).first()
+            last = conn.execute(sa.select(events.c.id, events.c.hash).order_by(events.c.id.desc()).limit(1)).first()
             insert = postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
             conn.execute(
                 insert(chain_head)
-                .values(
-                    id=HEAD_ID, last_id=last[0] if last else 0, last_hash=last[1] if last else GENESIS_HASH
-                )
+                .values(id=HEAD_ID, last_id=last[0] if last else 0, last_hash=last[1] if last else GENESIS_HASH)
                 .on_conflict_do_nothing(index_elements=["id"])
             )
             head = conn.execute(locked.with_for_update()).one()
@@ -396,9 +388,7 @@ class AuditLog:
             row["hash"] = last_hash = row_digest(row)
         conn.execute(sa.insert(events), list(rows))
         conn.execute(
-            sa.update(chain_head)
-            .where(chain_head.c.id == HEAD_ID)
-            .values(last_id=last_id, last_hash=last_hash)
+            sa.update(chain_head).where(chain_head.c.id == HEAD_ID).values(last_id=last_id, last_hash=last_hash)
         )
 
     # ---- reading ---------------------------------------------------------------------------------------

@@ -120,10 +120,10 @@ def _sqlite_engine(url: URL) -> tuple[Engine, bool]:
             cursor.execute(f"PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}")
             cursor.execute("PRAGMA foreign_keys = ON")
             if not memory:
-                # WAL: readers never block the writer nor each other. NORMAL sync is the documented WAL
-                # pairing (durable across application crashes; only an OS crash may lose the last commits).
+                # WAL: readers never block the writer nor each other. FULL sync: an audit row that was committed
+                # before a VPS.org call must survive even a power loss, at the cost of one fsync per commit.
                 cursor.execute("PRAGMA journal_mode = WAL")
-                cursor.execute("PRAGMA synchronous = NORMAL")
+                cursor.execute("PRAGMA synchronous = FULL")
         finally:
             cursor.close()
 
@@ -167,9 +167,7 @@ class Database:
         elif parsed.get_backend_name() == "postgresql":
             self.engine = _postgres_engine(parsed)
         else:
-            raise ValueError(
-                f"unsupported database {parsed.get_backend_name()!r}: use sqlite:/// or postgresql://"
-            )
+            raise ValueError(f"unsupported database {parsed.get_backend_name()!r}: use sqlite:/// or postgresql://")
         self.dialect: str = self.engine.dialect.name
         self._readonly_engine = self.engine.execution_options(**{READONLY_OPTION: True})
         # In-memory SQLite is one shared connection: transactions from different threads must take turns.

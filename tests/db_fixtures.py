@@ -39,9 +39,7 @@ def postgres_schema_url() -> Iterator[str]:
         with admin.connect() as conn:
             conn.exec_driver_sql(f'CREATE SCHEMA "{schema}"')
         options = base.query.get("options")
-        options = (
-            f"{options} -csearch_path={schema}" if isinstance(options, str) else f"-csearch_path={schema}"
-        )
+        options = f"{options} -csearch_path={schema}" if isinstance(options, str) else f"-csearch_path={schema}"
         yield base.update_query_dict({"options": options}).render_as_string(hide_password=False)
     finally:
         with admin.connect() as conn:

@@ -260,7 +260,7 @@ def test_configure_logging_writes_redacted_lines_to_stderr_even_at_debug(
     configure_logging("DEBUG")
 
     logging.getLogger("httpx").debug("HTTP Request: GET headers Authorization: Bearer %s", VPS_TOKEN)
-    logging.getLogger("slack_bolt.App").debug("token %s", SLACK_TOKENS[0])
+    logging.getLogger("slack_sdk.test").debug("token %s", SLACK_TOKENS[0])
     try:
         _fail_with(VPS_TOKEN)
     except RuntimeError:
@@ -268,7 +268,7 @@ def test_configure_logging_writes_redacted_lines_to_stderr_even_at_debug(
 
     err = capsys.readouterr().err
     assert "DEBUG httpx: HTTP Request: GET headers Authorization: [redacted]" in err
-    assert "DEBUG slack_bolt.App: token xoxb-[redacted]" in err
+    assert "DEBUG slack_sdk.test: token xoxb-[redacted]" in err
     assert "ERROR bot.test: boom" in err
     assert "RuntimeError: upstream rejected Authorization: [redacted]" in err
     assert VPS_TOKEN not in err and SLACK_TOKENS[0] not in err

@@ -163,9 +163,7 @@ def test_sqlite_foreign_keys_are_enforced(sqlite_database: Database) -> None:
     from storage.models import ApprovalVote
 
     with pytest.raises(sa.exc.IntegrityError), sqlite_database.session() as session:
-        session.add(
-            ApprovalVote(request_id=999, approver_id="U0BOB", approver_name="", created_at=datetime.now(UTC))
-        )
+        session.add(ApprovalVote(request_id=999, approver_id="U0BOB", approver_name="", created_at=datetime.now(UTC)))
 
 
 def test_in_memory_sqlite_works_for_quick_tests() -> None:
@@ -228,9 +226,7 @@ def test_postgres_reconnects_after_the_server_drops_connections(postgres_schema_
         with db.begin(readonly=True) as conn:
             backend = conn.exec_driver_sql("SELECT pg_backend_pid()").scalar()
         with admin.connect() as conn:  # what a server restart does to the bot's pooled connection
-            assert (
-                conn.execute(sa.text("SELECT pg_terminate_backend(:pid)"), {"pid": backend}).scalar() is True
-            )
+            assert conn.execute(sa.text("SELECT pg_terminate_backend(:pid)"), {"pid": backend}).scalar() is True
 
         with db.session() as session:  # no error: pre-ping replaced the dead connection
             session.add(ProcessedDelivery(key="after-restart", created_at=datetime.now(UTC)))

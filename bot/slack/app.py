@@ -3,21 +3,23 @@
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from slack_bolt import App, BoltResponse
+from slack_bolt import Ack, App, BoltResponse
 from slack_sdk import WebClient
 from slack_sdk.http_retry.builtin_handlers import ConnectionErrorRetryHandler, RateLimitErrorRetryHandler
 
 from bot.config import Settings
 from bot.runtime import Services
+from bot.slack import middleware
 from bot.slack.listeners import actions, approvals, audit, commands, events, views
-from bot.usecases.context import Actor
-from storage.audit import Action, Outcome
 
 log = logging.getLogger(__name__)
+
+SORRY = "Sorry — something went wrong on the bot's side. Nothing was changed."
 
 
 def make_web_client(settings: Settings) -> WebClient:
@@ -51,31 +53,21 @@ def create_app(settings: Settings, services: Services, client: WebClient, *, ver
         # Listeners only parse and ack; slow work goes to services.work, so this pool never starves acks.
         listener_executor=ThreadPoolExecutor(max_workers=32, thread_name_prefix="listener"),
         raise_error_for_unhandled_request=False,
+        # Right after the signature check: nothing, Bolt included, reads a body before its shape is checked.
+        before_authorize=middleware.WellFormedPayloads(),
     )
 
-    @app.middleware
-    def only_our_workspace(context: Any, body: dict[str, Any], next: Callable[[], Any]) -> Any:
-        expected_team = settings.slack_team_id or (
-            context.authorize_result.team_id if context.authorize_result is not None else None
-        )
-        team = context.team_id
-        if expected_team and team and team != expected_team and not context.enterprise_id:
-            actor_id = context.user_id or "unknown"
-            log.warning("refused a request from workspace %s (expected %s)", team, expected_team)
-            services.work.submit(
-                services.audit.append,
-                Actor(actor_id, "", team, context.channel_id).entry(
-                    Action.REFUSED_TEAM, Outcome.REFUSED, details={"expected_team": expected_team}
-                ),
-            )
-            return BoltResponse(status=403, body="This app serves another workspace.")
-        return next()
+    # Then the workspace/app check and retry de-duplication, which rely on the shape check.
+    middleware.install(app, settings, services)
 
     @app.error
-    def on_error(error: Exception, body: dict[str, Any]) -> BoltResponse:
-        # Never a stack trace in Slack: log it (redacted) and answer politely.
-        log.exception("unhandled error in a listener: %s", type(error).__name__)
-        return BoltResponse(status=200, body="Sorry — something went wrong on the bot's side. Nothing was changed.")
+    def on_error(error: Exception, body: Any, response: BoltResponse | None) -> BoltResponse | None:
+        # Never a stack trace in Slack: log it (redacted by the log formatter) and answer politely. With no
+        # response left to shape (the listener had already acked), the log line is all there is to do.
+        log.exception("unhandled error while handling a Slack request: %s", type(error).__name__)
+        if response is None:
+            return None
+        return BoltResponse(status=200, body=SORRY)
 
     commands.register(app, services)
     actions.register(app, services)
@@ -83,4 +75,34 @@ def create_app(settings: Settings, services: Services, client: WebClient, *, ver
     approvals.register(app, services)
     audit.register(app, services)
     events.register(app, services)
+    _acknowledge_the_rest(app)
     return app
+
+
+def _acknowledge_the_rest(app: App) -> None:
+    """Registered last, so they only see what no listener above took: buttons of an older bot version, link
+    buttons, other event types. Acked (Slack would otherwise show an error, or retry an event until it gives up
+    on the app) and nothing else."""
+    anything = re.compile(".*")
+
+    @app.action(anything)
+    def other_action(ack: Ack, body: dict[str, Any]) -> None:
+        ack()
+        log.info("ignored an action nothing handles: %s", _action_id(body))
+
+    @app.view(anything)
+    def other_view(ack: Ack) -> None:
+        ack()
+
+    @app.event(anything)
+    def other_event() -> None:
+        pass  # events are acked automatically
+
+    @app.command(anything)
+    def other_command(ack: Ack) -> None:
+        ack(response_type="ephemeral", text="This app only knows `/snapshot`. Try `/snapshot help`.")
+
+
+def _action_id(body: dict[str, Any]) -> str:
+    actions = body.get("actions") or [{}]
+    return str(actions[0].get("action_id", ""))[:80]

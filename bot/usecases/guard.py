@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from datetime import datetime
 
 from bot.usecases.access import AccessPolicy, Permission
@@ -10,6 +10,7 @@ from bot.usecases.context import Actor
 from bot.usecases.errors import Refused
 from bot.usecases.ratelimit import RateLimiter
 from storage.audit import Action, AuditLog, Outcome
+from storage.db import as_utc
 
 # The actions a rate limit counts: the starts of state changes.
 MUTATING_ACTIONS: tuple[str, ...] = (
@@ -99,3 +100,26 @@ def count_mutations(audit: AuditLog):  # type: ignore[no-untyped-def]
         return audit.count_actions(user_id, MUTATING_ACTIONS, since)
 
     return count_recent
+
+
+def oldest_counted_mutation(audit: AuditLog, count: int) -> Callable[[str, datetime], datetime | None]:
+    """The rate limiter's `oldest_in_window`: when the action whose leaving the window frees a slot started.
+
+    That is the `count`-th newest mutating action in the window (the oldest one, at the limit; further back
+    when concurrent requests pushed the user over it), so "try again in" is neither too short nor too long.
+    Only runs when a request is refused, and reads at most `count` rows per action.
+    """
+
+    def oldest_in_window(user_id: str, since: datetime) -> datetime | None:
+        started = sorted(
+            (
+                as_utc(record.created_at)
+                for action in MUTATING_ACTIONS
+                for record in audit.query(actor_id=user_id, action=action, limit=count)
+            ),
+            reverse=True,
+        )
+        in_window = [moment for moment in started[:count] if moment >= as_utc(since)]
+        return in_window[-1] if in_window else None
+
+    return oldest_in_window

@@ -1,22 +1,40 @@
-"""Events API: App Home."""
+"""Events API and the Home tab's own buttons: App Home, refreshed whenever it is opened."""
 
 from __future__ import annotations
 
 import logging
 from typing import Any
 
-from slack_bolt import App
+from slack_bolt import Ack, App
 from slack_sdk import WebClient
 
 from bot.runtime import Services
+from bot.slack.home import HOME_OPEN_CARD, HOME_REFRESH
 
 log = logging.getLogger(__name__)
 
 
 def register(app: App, services: Services) -> None:
+    def publish_later(client: WebClient, user_id: str) -> None:
+        home = services.extras.get("home")
+        if home is None or not user_id:
+            return
+        # Two VPS.org calls and a few reads: never inside the event's acknowledgement.
+        services.work.submit(home.publish, client, user_id)
+
     @app.event("app_home_opened")
     def home_opened(event: dict[str, Any], client: WebClient) -> None:
-        home = services.extras.get("home")
-        if home is None or event.get("tab") not in (None, "home"):
+        # The Messages tab opens the same event; only the Home tab has anything to show.
+        if event.get("tab") not in (None, "home"):
             return
-        services.work.submit(home.publish, client, str(event.get("user") or ""))
+        publish_later(client, str(event.get("user") or ""))
+
+    @app.action(HOME_REFRESH)
+    def home_refresh(ack: Ack, body: dict[str, Any], client: WebClient) -> None:
+        ack()
+        publish_later(client, str((body.get("user") or {}).get("id") or ""))
+
+    @app.action(HOME_OPEN_CARD)
+    def home_open_card(ack: Ack) -> None:
+        # A link button: Slack opens the URL itself but still sends the click, which must be acknowledged.
+        ack()

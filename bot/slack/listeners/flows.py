@@ -8,7 +8,6 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Callable
-from typing import Any
 
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
@@ -44,6 +43,12 @@ def create(services: Services, client: WebClient, reply: Reply, actor: Actor, ar
     if tracker is not None:
         tracker.track_create(actor, result, message_channel=posted and posted.get("channel"),
                              message_ts=posted and posted.get("ts"))
+    snap = result.snapshot
+    notify_elsewhere(
+        services, client, actor,
+        f":camera_with_flash: {ui.mention(actor.user_id)} started snapshot {ui.code(snap.name)} (#{snap.id}) of "
+        f"*{ui.escape(result.server.name)}*.",
+    )
 
 
 def ask_delete(services: Services, client: WebClient, reply: Reply, actor: Actor, args: dict[str, str]) -> None:
@@ -61,6 +66,21 @@ def confirm_delete(services: Services, client: WebClient, reply: Reply, actor: A
     text = ui.deleted_announcement(result.snapshot, actor.user_id)
     reply.ephemeral(text, replace=True)
     reply.to_channel(text)
+    notify_elsewhere(services, client, actor, text)
+
+
+def notify_elsewhere(services: Services, client: WebClient, actor: Actor, line: str) -> None:
+    """One line to SNAPSHOT_NOTIFY_CHANNEL when it is another channel than the action's, which already got the
+    announcement; without a notification channel the announcement is the notification."""
+    channel = services.settings.notify_channel
+    if not channel or channel == actor.channel_id:
+        return
+    notifier = services.extras.get("notifier")
+    if notifier is None:
+        from bot.slack.notify import Notifier
+
+        notifier = services.extras["notifier"] = Notifier(client, channel)
+    notifier.line(line, fallback_channel=None)
 
 
 def request_restore(services: Services, client: WebClient, reply: Reply, actor: Actor, args: dict[str, str]) -> None:
@@ -97,7 +117,7 @@ def open_create_form(services: Services, client: WebClient, reply: Reply, actor:
         reply.ephemeral(":warning: " + error.message)
         return
     if not trigger_id:
-        reply.ephemeral("Slack did not send what is needed to open a form. " + "Use `/snapshot create <server_id> <name>`.")
+        reply.ephemeral("Slack did not send what is needed to open a form. Use `/snapshot create <server_id> <name>`.")
         return
     try:
         client.views_open(

@@ -1,0 +1,430 @@
+"""Block Kit → terminal text, for the local shell. Pure: no I/O, no clock, no Slack calls.
+
+What a Slack client draws, drawn with lines of text: section text and fields, context in a dim line, dividers,
+headers, and every interactive element numbered (`[3] Delete`) so the shell can press it by number. Slack's
+mrkdwn becomes terminal emphasis (ANSI) when colours are on, and plain text when they are off, so piped output
+and test transcripts read cleanly.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from bot.devtools.fake_slack import blocks_text
+
+# Emoji names the bot uses (and a few common ones). Anything else stays as `:name:`, which is still readable.
+EMOJI = {
+    "white_check_mark": "✅",
+    "hourglass_flowing_sand": "⏳",
+    "grey_question": "❔",
+    "warning": "⚠️",
+    "no_entry": "⛔",
+    "no_entry_sign": "🚫",
+    "wastebasket": "🗑️",
+    "x": "❌",
+    "rotating_light": "🚨",
+    "leftwards_arrow_with_hook": "↩️",
+    "alarm_clock": "⏰",
+    "inbox_tray": "📥",
+    "ballot_box_with_check": "☑️",
+    "relieved": "😌",
+    "tada": "🎉",
+    "lock": "🔒",
+    "information_source": "ℹ️",
+    "camera": "📷",
+    "arrows_counterclockwise": "🔄",
+    "heavy_check_mark": "✔️",
+}
+
+_EMOJI = re.compile(r":([a-z0-9_+\-]+):")
+_CODE = re.compile(r"```(.+?)```|`([^`\n]+)`", re.DOTALL)
+_CONTROL = re.compile(r"<([^<>\n]+)>")
+# Slack's emphasis needs a non-word character (or the edge) outside the markers and no space inside them,
+# so `snake_case_name` and `2 * 3 * 4` stay as typed.
+_BOLD = re.compile(r"(?<![\w*])\*(?!\s)([^*\n]+?)(?<!\s)\*(?![\w*])")
+_ITALIC = re.compile(r"(?<![\w_])_(?!\s)([^_\n]+?)(?<!\s)_(?![\w_])")
+_STRIKE = re.compile(r"(?<![\w~])~(?!\s)([^~\n]+?)(?<!\s)~(?![\w~])")
+
+DIVIDER_WIDTH = 40
+
+
+@dataclass(frozen=True)
+class Style:
+    """How to emphasise: ANSI escapes when `color`, nothing otherwise (the words alone carry the meaning)."""
+
+    color: bool = False
+    emoji: bool = True
+
+    def _wrap(self, text: str, start: str, end: str) -> str:
+        return f"\x1b[{start}m{text}\x1b[{end}m" if self.color and text else text
+
+    def bold(self, text: str) -> str:
+        return self._wrap(text, "1", "22")
+
+    def italic(self, text: str) -> str:
+        return self._wrap(text, "3", "23")
+
+    def strike(self, text: str) -> str:
+        return self._wrap(text, "9", "29")
+
+    def code(self, text: str) -> str:
+        return self._wrap(text, "36", "39")
+
+    def dim(self, text: str) -> str:
+        return self._wrap(text, "2", "22")
+
+    def red(self, text: str) -> str:
+        return self._wrap(text, "31", "39")
+
+    def green(self, text: str) -> str:
+        return self._wrap(text, "32", "39")
+
+    def yellow(self, text: str) -> str:
+        return self._wrap(text, "33", "39")
+
+    def loud(self, text: str) -> str:
+        """For warnings that must not be missed (the real-account banner): bold white on red."""
+        return self._wrap(text, "1;97;41", "0")
+
+
+@dataclass(frozen=True)
+class Names:
+    """Display names for Slack ids, so `<@U0ALICE>` reads as `@alice`."""
+
+    users: Mapping[str, str] = field(default_factory=dict)
+    channels: Mapping[str, str] = field(default_factory=dict)
+
+    def user(self, user_id: str) -> str:
+        return self.users.get(user_id, user_id)
+
+    def channel(self, channel_id: str) -> str:
+        return self.channels.get(channel_id, channel_id)
+
+
+# ---- mrkdwn --------------------------------------------------------------------------------------------------
+def unescape(text: str) -> str:
+    """Slack's three HTML entities back to characters (`&amp;` last, so `&amp;lt;` stays `&lt;`)."""
+    return text.replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")
+
+
+def emojize(text: str, style: Style) -> str:
+    if not style.emoji:
+        return text
+    return _EMOJI.sub(lambda m: EMOJI.get(m.group(1), m.group(0)), text)
+
+
+def _control(inner: str, names: Names) -> str:
+    """One `<…>` control sequence as a reader sees it."""
+    target, _, label = inner.partition("|")
+    if target.startswith("@"):
+        return "@" + (label or names.user(target[1:]))
+    if target.startswith("#"):
+        return "#" + (label or names.channel(target[1:]))
+    if target.startswith("!"):
+        command = target[1:].split("^", 1)[0]
+        if label:  # dates, subteams: the fallback/label is what Slack shows when it can't render its own
+            return label
+        return "@" + command  # <!here>, <!channel>, <!everyone>
+    if label:
+        return f"{label} ({target})"
+    return target
+
+
+def _emphasis(text: str, style: Style) -> str:
+    text = _BOLD.sub(lambda m: style.bold(m.group(1)), text)
+    text = _ITALIC.sub(lambda m: style.italic(m.group(1)), text)
+    return _STRIKE.sub(lambda m: style.strike(m.group(1)), text)
+
+
+def _prose(text: str, style: Style, names: Names) -> str:
+    # Controls first: a URL or id inside `<…>` must not be read as emphasis. Entities last: `&lt;!channel&gt;`
+    # is escaped user text and must show as the literal characters, not act as a control.
+    parts: list[str] = []
+    last = 0
+    for match in _CONTROL.finditer(text):
+        parts.append(_emphasis(emojize(text[last : match.start()], style), style))
+        parts.append(_control(match.group(1), names))
+        last = match.end()
+    parts.append(_emphasis(emojize(text[last:], style), style))
+    return unescape("".join(parts))
+
+
+def mrkdwn(text: str, style: Style = Style(), names: Names = Names()) -> str:
+    """Slack mrkdwn as terminal text: *bold*, _italic_, ~strike~, `code`, mentions, links, dates, entities."""
+    out: list[str] = []
+    last = 0
+    for match in _CODE.finditer(text):
+        out.append(_prose(text[last : match.start()], style, names))
+        code = match.group(1) if match.group(1) is not None else match.group(2)
+        out.append(style.code(unescape(code.strip("\n"))))  # nothing is interpreted inside code
+        last = match.end()
+    out.append(_prose(text[last:], style, names))
+    return "".join(out)
+
+
+def text_object(obj: Any, style: Style = Style(), names: Names = Names()) -> str:
+    """A Block Kit text object (plain_text or mrkdwn), or a bare string, as terminal text."""
+    if isinstance(obj, str):
+        return mrkdwn(obj, style, names)
+    if not isinstance(obj, dict):
+        return ""
+    text = str(obj.get("text") or "")
+    if obj.get("type") == "plain_text":
+        return emojize(text, style) if obj.get("emoji", True) else text
+    return mrkdwn(text, style, names)
+
+
+# ---- buttons -------------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Button:
+    """An interactive element as shown, with what is needed to press it."""
+
+    number: int
+    label: str
+    action_id: str
+    value: str
+    block_id: str
+    kind: str  # "button", "static_select", …
+    style: str | None = None
+    confirm: dict[str, Any] | None = None
+    url: str | None = None
+    options: tuple[tuple[str, str], ...] = ()  # (label, value) for selects
+
+
+def _button(element: dict[str, Any], block_id: str, number: int, names: Names) -> Button:
+    kind = str(element.get("type", "button"))
+    options: tuple[tuple[str, str], ...] = ()
+    if kind.endswith("select"):
+        options = tuple(
+            (text_object(o.get("text"), Style(), names), str(o.get("value", "")))
+            for o in element.get("options", []) or []
+            if isinstance(o, dict)
+        )
+    label = text_object(element.get("text") or element.get("placeholder"), Style(), names) or kind
+    return Button(
+        number=number,
+        label=label,
+        action_id=str(element.get("action_id", "")),
+        value=str(element.get("value", "")),
+        block_id=block_id,
+        kind=kind,
+        style=element.get("style"),
+        confirm=element.get("confirm") if isinstance(element.get("confirm"), dict) else None,
+        url=element.get("url"),
+        options=options,
+    )
+
+
+def button_label(button: Button, style: Style) -> str:
+    """`[3] Delete`, red for danger and green for primary, as Slack colours them."""
+    text = f"[{button.number}] {button.label}"
+    if button.kind.endswith("select"):
+        text += " ▾"
+    if button.url:
+        text += f" ↗ {button.url}"
+    if button.style == "danger":
+        return style.red(text)
+    if button.style == "primary":
+        return style.green(text)
+    return style.bold(text)
+
+
+def confirm_question(confirm: Mapping[str, Any], style: Style = Style(), names: Names = Names()) -> str:
+    """A confirm dialog as one question: `Title — text [y/N] ` (No is the default, as Slack's focus is)."""
+    title = text_object(confirm.get("title"), style, names) or "Are you sure?"
+    body = text_object(confirm.get("text"), style, names)
+    question = f"{style.bold(title)} — {body}" if body else style.bold(title)
+    return f"{question} [y/N] "
+
+
+def is_yes(answer: str | None) -> bool:
+    return (answer or "").strip().lower() in ("y", "yes")
+
+
+# ---- blocks --------------------------------------------------------------------------------------------------
+@dataclass
+class Rendered:
+    lines: list[str]
+    buttons: list[Button]
+
+
+def render_blocks(
+    blocks: Sequence[dict[str, Any]],
+    *,
+    fallback_text: str = "",
+    style: Style = Style(),
+    names: Names = Names(),
+    first_number: int = 1,
+) -> Rendered:
+    """Render a message's blocks (or its text when it has none) and number its interactive elements."""
+    lines: list[str] = []
+    buttons: list[Button] = []
+
+    def number_next(element: dict[str, Any], block_id: str) -> Button:
+        button = _button(element, block_id, first_number + len(buttons), names)
+        buttons.append(button)
+        return button
+
+    if not blocks:
+        text = mrkdwn(fallback_text, style, names)
+        return Rendered(text.split("\n") if text else [], buttons)
+
+    for index, block in enumerate(blocks):
+        if not isinstance(block, dict):
+            continue
+        kind = block.get("type")
+        block_id = str(block.get("block_id", f"block-{index}"))
+        if kind == "section":
+            section = text_object(block.get("text"), style, names).split("\n") if block.get("text") else []
+            for item in block.get("fields", []) or []:
+                section.extend("  " + line for line in text_object(item, style, names).split("\n"))
+            accessory = block.get("accessory")
+            if isinstance(accessory, dict) and "action_id" in accessory:
+                shown = button_label(number_next(accessory, block_id), style)
+                if section:
+                    section[0] = f"{section[0]}  {shown}"
+                else:
+                    section.append(shown)
+            lines.extend(section)
+        elif kind == "header":
+            lines.append(style.bold(text_object(block.get("text"), style, names).upper()))
+        elif kind == "context":
+            parts = []
+            for element in block.get("elements", []) or []:
+                if isinstance(element, dict) and element.get("type") == "image":
+                    parts.append(f"[{element.get('alt_text', 'image')}]")
+                else:
+                    parts.append(text_object(element, style, names))
+            lines.extend(style.dim(line) for line in " · ".join(p for p in parts if p).split("\n"))
+        elif kind == "divider":
+            lines.append(style.dim("─" * DIVIDER_WIDTH))
+        elif kind == "actions":
+            shown = [
+                button_label(number_next(element, block_id), style)
+                for element in block.get("elements", []) or []
+                if isinstance(element, dict) and "action_id" in element
+            ]
+            if shown:
+                lines.append("  ".join(shown))
+        elif kind == "image":
+            lines.append(style.dim(f"[image: {block.get('alt_text', '')}]"))
+        elif kind == "input":
+            lines.append(text_object(block.get("label"), style, names) + ": …")
+        else:  # rich_text and anything newer: at least its words
+            text = blocks_text([block])
+            if text:
+                lines.extend(mrkdwn(text, style, names).split("\n"))
+    return Rendered(lines, buttons)
+
+
+# ---- modals --------------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Field:
+    """One input block of a modal, asked as one prompt."""
+
+    block_id: str
+    action_id: str
+    kind: str  # the element type, e.g. "plain_text_input"
+    label: str
+    optional: bool
+    hint: str = ""
+    placeholder: str = ""
+    initial: str = ""
+    options: tuple[tuple[str, str], ...] = ()  # (label, value) for selects
+
+    def prompt(self, style: Style = Style()) -> str:
+        """`Snapshot name (e.g. before-update): `; defaults and optionality said where they apply."""
+        extras = []
+        if self.initial:
+            extras.append(f"Enter for {self.initial}")
+        elif self.placeholder:
+            extras.append(self.placeholder)
+        if self.optional:
+            extras.append("optional")
+        suffix = f" ({', '.join(extras)})" if extras else ""
+        return f"{style.bold(self.label)}{style.dim(suffix)}: "
+
+    def state(self, answer: str) -> dict[str, Any]:
+        """The view.state.values entry Slack would send for this answer."""
+        value = answer or self.initial
+        if self.kind.endswith("select"):
+            chosen = next(
+                ((label, v) for i, (label, v) in enumerate(self.options, 1) if value in (str(i), v, label)),
+                None,
+            )
+            option = {"text": {"type": "plain_text", "text": chosen[0]}, "value": chosen[1]} if chosen else None
+            return {"type": self.kind, "selected_option": option}
+        return {"type": self.kind, "value": value or None}
+
+
+@dataclass(frozen=True)
+class Form:
+    """A modal as the shell asks it: a title, what it says, and its fields in order."""
+
+    title: str
+    callback_id: str
+    private_metadata: str
+    submit: str
+    close: str
+    notes: list[str]
+    fields: list[Field]
+    blocks: list[dict[str, Any]]
+
+    def values(self, answers: Mapping[str, str]) -> dict[str, dict[str, dict[str, Any]]]:
+        """view.state.values for `answers` (block_id → text); fields not answered keep their initial value."""
+        return {f.block_id: {f.action_id: f.state(answers.get(f.block_id, ""))} for f in self.fields}
+
+
+def parse_modal(view: Mapping[str, Any], style: Style = Style(), names: Names = Names()) -> Form:
+    fields: list[Field] = []
+    notes: list[str] = []
+    blocks = [b for b in view.get("blocks", []) or [] if isinstance(b, dict)]
+    for index, block in enumerate(blocks):
+        if block.get("type") != "input":
+            notes.extend(render_blocks([block], style=style, names=names).lines)
+            continue
+        element = block.get("element") or {}
+        options = tuple(
+            (text_object(o.get("text"), Style(), names), str(o.get("value", "")))
+            for o in element.get("options", []) or []
+            if isinstance(o, dict)
+        )
+        initial = element.get("initial_value")
+        if isinstance(element.get("initial_option"), dict):
+            initial = element["initial_option"].get("value")
+        fields.append(
+            Field(
+                block_id=str(block.get("block_id", f"block-{index}")),
+                action_id=str(element.get("action_id", "value")),
+                kind=str(element.get("type", "plain_text_input")),
+                label=text_object(block.get("label"), Style(), names),
+                optional=bool(block.get("optional")),
+                hint=text_object(block.get("hint"), style, names) if block.get("hint") else "",
+                placeholder=text_object(element.get("placeholder"), Style(), names)
+                if element.get("placeholder")
+                else "",
+                initial=str(initial) if initial else "",
+                options=options,
+            )
+        )
+    return Form(
+        title=text_object(view.get("title"), Style(), names) or "Form",
+        callback_id=str(view.get("callback_id", "")),
+        private_metadata=str(view.get("private_metadata", "")),
+        submit=text_object(view.get("submit"), Style(), names) or "Submit",
+        close=text_object(view.get("close"), Style(), names) or "Cancel",
+        notes=notes,
+        fields=fields,
+        blocks=blocks,
+    )
+
+
+# ---- framing -------------------------------------------------------------------------------------------------
+def framed(heading: str, body: Sequence[str], style: Style = Style(), *, indent: str = "") -> list[str]:
+    """A heading line, then the body indented under it: how each message appears in the transcript."""
+    lines = [indent + style.dim("▸ ") + heading]
+    lines.extend(f"{indent}  {line}" if line else "" for line in body)
+    return lines

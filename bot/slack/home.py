@@ -1,0 +1,320 @@
+"""The App Home tab, for the person looking: servers with their snapshot counts, recent snapshots, restore
+requests they can act on, what the bot is following, and their own recent actions. Refreshed when opened.
+
+`AppHome.gather` collects the data (two VPS.org list calls, a few database reads); `home_view` is a pure function
+from that data to the view. Stored as `services.extras["home"]`; the `app_home_opened` listener calls `publish`.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from slack_sdk import WebClient
+from slack_sdk.errors import SlackApiError
+
+from bot.slack.blocks import (
+    clip,
+    code,
+    escape,
+    format_age,
+    format_size,
+    format_time,
+    mention,
+    status_label,
+)
+from bot.usecases.access import Permission
+from bot.usecases.context import utcnow
+from bot.usecases.errors import explain_vps_error
+from bot.vps.errors import VpsError
+from bot.vps.models import SNAPSHOTS_PER_SERVER, Server, Snapshot
+
+if TYPE_CHECKING:
+    from bot.runtime import Services
+    from bot.usecases.approvals import RequestView
+    from bot.usecases.tracking import Operation
+    from storage.audit import AuditRecord
+
+log = logging.getLogger(__name__)
+
+HOME_REFRESH = "home_refresh"
+HOME_OPEN_CARD = "home_open_card"
+RECENT_SNAPSHOTS = 8
+RECENT_ACTIONS = 10
+MAX_PENDING = 10
+MAX_SECTION_CHARS = 2900
+MAX_HOME_BLOCKS = 100
+# Reading actions are noise in "your recent actions": the Home tab itself is a read.
+_QUIET_ACTIONS = frozenset({"list", "audit.read"})
+
+
+@dataclass(frozen=True)
+class PendingItem:
+    request: RequestView
+    yours: bool  # the viewer asked for it (can cancel) — otherwise the viewer can approve or reject it
+    link: str | None  # permalink to the approval card, where the buttons are
+
+
+@dataclass(frozen=True)
+class HomeData:
+    user_id: str
+    now: datetime
+    refusal: str | None = None  # set when the viewer may not see snapshots at all
+    servers: list[Server] = field(default_factory=list)
+    counts: dict[int, int] = field(default_factory=dict)
+    recent: list[Snapshot] = field(default_factory=list)
+    vps_error: str | None = None
+    pending: list[PendingItem] = field(default_factory=list)
+    following: list[Operation] = field(default_factory=list)
+    actions: list[AuditRecord] = field(default_factory=list)
+
+
+# ---- pure view builder -----------------------------------------------------------------------------------
+def _section(text: str) -> dict[str, Any]:
+    return {"type": "section", "text": {"type": "mrkdwn", "text": clip(text, 3000)}}
+
+
+def _header(text: str) -> dict[str, Any]:
+    return {"type": "header", "text": {"type": "plain_text", "text": clip(text, 150)}}
+
+
+def _context(text: str) -> dict[str, Any]:
+    return {"type": "context", "elements": [{"type": "mrkdwn", "text": clip(text, 3000)}]}
+
+
+def _chunked(lines: list[str]) -> list[dict[str, Any]]:
+    """Lines packed into as few sections as Slack's per-section text limit allows."""
+    blocks: list[dict[str, Any]] = []
+    current: list[str] = []
+    size = 0
+    for line in lines:
+        if current and size + len(line) + 1 > MAX_SECTION_CHARS:
+            blocks.append(_section("\n".join(current)))
+            current, size = [], 0
+        current.append(line)
+        size += len(line) + 1
+    if current:
+        blocks.append(_section("\n".join(current)))
+    return blocks
+
+
+def _server_line(server: Server, count: int) -> str:
+    quota = f"{count} of {SNAPSHOTS_PER_SERVER} snapshots"
+    if count >= SNAPSHOTS_PER_SERVER:
+        quota += " — limit reached"
+    status = f" · {escape(server.status)}" if server.status else ""
+    return f"• *{escape(server.name) or 'server'}* (id {server.id}){status} — {quota}"
+
+
+def _snapshot_line(snap: Snapshot, now: datetime) -> str:
+    return (
+        f"• {code(snap.name)} · #{snap.id} · {escape(snap.server.name) or snap.server.id} · "
+        f"{status_label(snap.status)} · {format_size(snap.size_mb)} · {format_age(snap.created_at, now)}"
+    )
+
+
+def _pending_block(item: PendingItem, now: datetime) -> dict[str, Any]:
+    req = item.request
+    what = (
+        f"*{req.kind.title()} #{req.id}*: {code(req.snapshot_name)} → *{escape(req.server_name)}* · "
+        f"asked by {mention(req.requester_id)} {format_age(req.created_at, now)} · "
+        f"expires {format_time(req.expires_at)}"
+    )
+    hint = (
+        "Your request — someone else has to approve it; you can cancel it on the card."
+        if item.yours
+        else "You can approve or reject it on the card."
+    )
+    block = _section(f"{what}\n{hint}")
+    if item.link:
+        block["accessory"] = {
+            "type": "button",
+            "action_id": HOME_OPEN_CARD,
+            "text": {"type": "plain_text", "text": "Open card"},
+            "url": item.link,
+            "value": str(req.id),
+        }
+    else:
+        block["text"]["text"] += " (Card not found — use `/snapshot pending`.)"
+    return block
+
+
+def _following_line(op: Operation) -> str:
+    if op.kind == "create":
+        what = f"snapshot {code(op.snapshot_name)} of *{escape(op.server_name)}*"
+    else:
+        what = f"restore of *{escape(op.server_name)}* from {code(op.snapshot_name)}"
+    status = escape(op.last_status.replace("_", " ")) or "started"
+    return f"• {what} — {status}, since {format_time(op.started_at)} (by {mention(op.actor_id)})"
+
+
+def _action_line(record: AuditRecord) -> str:
+    target = []
+    if record.snapshot_id is not None:
+        target.append(f"snapshot #{record.snapshot_id}")
+    if record.server_id is not None:
+        target.append(f"server {record.server_id}")
+    if record.request_id is not None:
+        target.append(f"request #{record.request_id}")
+    where = f" · {', '.join(target)}" if target else ""
+    return f"• `{escape(record.action)}` · {escape(record.outcome)}{where} · {format_time(record.created_at)}"
+
+
+def home_view(data: HomeData) -> dict[str, Any]:
+    """The Home tab as a `views.publish` view (type "home")."""
+    blocks: list[dict[str, Any]] = [
+        _header("Snapshots"),
+        {
+            "type": "actions",
+            "elements": [
+                {
+                    "type": "button",
+                    "action_id": HOME_REFRESH,
+                    "text": {"type": "plain_text", "text": "Refresh"},
+                    "value": "refresh",
+                }
+            ],
+        },
+        _context(f"As of {format_time(data.now)} · `/snapshot help` lists every command."),
+    ]
+    if data.refusal is not None:
+        blocks.append(_section(":lock: " + escape(data.refusal)))
+        return {"type": "home", "blocks": blocks}
+
+    blocks.append(_header("Servers"))
+    if data.vps_error is not None:
+        blocks.append(_section(":warning: " + data.vps_error))
+    elif not data.servers:
+        blocks.append(_section("No servers found."))
+    else:
+        blocks.extend(_chunked([_server_line(s, data.counts.get(s.id, 0)) for s in data.servers]))
+
+    if data.vps_error is None:
+        blocks.append(_header("Recent snapshots"))
+        if data.recent:
+            blocks.extend(_chunked([_snapshot_line(s, data.now) for s in data.recent]))
+        else:
+            blocks.append(_section("No snapshots yet."))
+
+    blocks.append(_header("Requests you can act on"))
+    if data.pending:
+        blocks.extend(_pending_block(item, data.now) for item in data.pending)
+    else:
+        blocks.append(_section("Nothing is waiting for you."))
+
+    if data.following:
+        blocks.append(_header("In progress"))
+        blocks.extend(_chunked([_following_line(op) for op in data.following]))
+
+    blocks.append(_header("Your recent actions"))
+    if data.actions:
+        blocks.extend(_chunked([_action_line(r) for r in data.actions]))
+    else:
+        blocks.append(_section("You haven't done anything with the bot yet."))
+    return {"type": "home", "blocks": blocks[:MAX_HOME_BLOCKS]}
+
+
+# ---- gathering and publishing ----------------------------------------------------------------------------
+class AppHome:
+    def __init__(self, services: Services) -> None:
+        self.services = services
+
+    def gather(self, client: WebClient, user_id: str) -> HomeData:
+        services = self.services
+        now = utcnow()
+        # Home has no channel, so only the role is checked (a channel allow-list is about where commands run).
+        decision = services.access.check(user_id, Permission.LIST)
+        if not decision.allowed:
+            return HomeData(user_id=user_id, now=now, refusal=decision.reason)
+        servers: list[Server] = []
+        snapshots: list[Snapshot] = []
+        vps_error = None
+        try:
+            servers = list(services.vps.list_servers())
+            snapshots = list(services.vps.list_snapshots())
+        except VpsError as error:
+            vps_error = explain_vps_error(error, "loading servers and snapshots").message
+        counts = Counter(s.server.id for s in snapshots)
+        known = {s.id for s in servers}
+        # A server seen only through its snapshots still belongs in the list.
+        for snap in snapshots:
+            if snap.server.id not in known:
+                known.add(snap.server.id)
+                servers.append(Server(id=snap.server.id, name=snap.server.name, status=""))
+        servers.sort(key=lambda s: (s.name.lower(), s.id))
+        recent = sorted(
+            snapshots, key=lambda s: (s.created_at is not None, s.created_at or now, s.id), reverse=True
+        )[:RECENT_SNAPSHOTS]
+        return HomeData(
+            user_id=user_id,
+            now=now,
+            servers=servers,
+            counts=dict(counts),
+            recent=recent,
+            vps_error=vps_error,
+            pending=self._pending(client, user_id),
+            following=self._following(),
+            actions=self._actions(user_id),
+        )
+
+    def publish(self, client: WebClient, user_id: str) -> None:
+        if not user_id:
+            return
+        view = home_view(self.gather(client, user_id))
+        try:
+            client.views_publish(user_id=user_id, view=view)
+        except SlackApiError as error:
+            log.warning("views.publish for %s failed: %s", user_id, error.response.get("error"))
+
+    def _pending(self, client: WebClient, user_id: str) -> list[PendingItem]:
+        approvals = self.services.extras.get("approvals")
+        if approvals is None:
+            return []
+        try:
+            requests = [r for r in approvals.open_requests() if r.state == "pending"]
+        except Exception:
+            log.exception("could not read open requests for the Home tab")
+            return []
+        can_approve = self.services.access.check(user_id, Permission.APPROVE).allowed
+        items: list[PendingItem] = []
+        for req in requests:
+            yours = req.requester_id == user_id
+            if not (yours or (can_approve and user_id not in req.approvers)):
+                continue
+            items.append(PendingItem(req, yours, _permalink(client, req)))
+            if len(items) >= MAX_PENDING:
+                break
+        return items
+
+    def _following(self) -> list[Operation]:
+        progress = self.services.extras.get("tracker")
+        tracker = getattr(progress, "tracker", None)
+        if tracker is None:
+            return []
+        try:
+            return list(tracker.active(limit=10))
+        except Exception:
+            log.exception("could not read tracked operations for the Home tab")
+            return []
+
+    def _actions(self, user_id: str) -> list[AuditRecord]:
+        if not self.services.access.check(user_id, Permission.AUDIT_READ).allowed:
+            return []
+        try:
+            records = self.services.audit.query(actor_id=user_id, limit=60)
+        except Exception:
+            log.exception("could not read the audit trail for the Home tab")
+            return []
+        return [r for r in records if r.action not in _QUIET_ACTIONS][:RECENT_ACTIONS]
+
+
+def _permalink(client: WebClient, req: RequestView) -> str | None:
+    if not (req.card_channel and req.card_ts):
+        return None
+    try:
+        return str(client.chat_getPermalink(channel=req.card_channel, message_ts=req.card_ts)["permalink"])
+    except (SlackApiError, KeyError):
+        return None

@@ -1,0 +1,332 @@
+"""What every request passes before a listener sees it: shape checks, workspace/app checks, retry de-duplication.
+
+Slack signs what it sends, but a signed request is not necessarily a well-formed one (a new payload type, a
+replayed or hand-made request with a leaked secret), so nothing below trusts a field's type without checking.
+The answer to anything odd is a 4xx or a polite 200, never a 500 or a stack trace.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Mapping
+from datetime import timedelta
+from itertools import count
+from typing import Any
+
+import sqlalchemy as sa
+from slack_bolt import App, BoltRequest, BoltResponse
+from slack_bolt.adapter.wsgi import SlackRequestHandler
+from slack_bolt.adapter.wsgi.http_request import WsgiHttpRequest
+from slack_bolt.middleware import Middleware
+from slack_sdk.signature import SignatureVerifier
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError
+
+from bot.config import Settings
+from bot.runtime import Services
+from bot.usecases.context import Actor, utcnow
+from storage.audit import Action, Outcome
+from storage.models import ProcessedDelivery
+
+log = logging.getLogger(__name__)
+
+FOREIGN_WORKSPACE = (
+    "This snapshot bot belongs to another Slack workspace, so it can't act on requests from yours. "
+    "Nothing was done."
+)
+MALFORMED = "malformed request\n"
+# Interaction types Slack documents; anything else is not for this app.
+_INTERACTION_TYPES = frozenset(
+    {
+        "block_actions",
+        "block_suggestion",
+        "view_submission",
+        "view_closed",
+        "shortcut",
+        "message_action",
+        "interactive_message",
+        "dialog_submission",
+    }
+)
+_EVENT_TYPES = frozenset({"event_callback", "url_verification", "app_rate_limited"})
+_MAX_ID = 200  # ids Slack sends are far shorter; longer "ids" are not from Slack
+_MAX_ACTIONS = 25  # a block_actions payload carries one action; 25 is Slack's element limit per block
+# Retried Events API deliveries come within minutes; a day of keys is plenty, older ones are pruned.
+DELIVERY_KEY_TTL = timedelta(days=1)
+_PRUNE_EVERY = 200
+
+
+# ---- transport: bodies Bolt itself can't parse ------------------------------------------------------------
+class SafeSlackRequestHandler(SlackRequestHandler):
+    """Bolt's WSGI handler, minus the 500s: a body Bolt can't parse gets 400 (401 when unsigned).
+
+    Bolt parses the body (JSON, `payload=` JSON) before its own signature check and lets the exception
+    escape, which a WSGI server turns into a 500. Parsing here first keeps that out of the app.
+    """
+
+    def dispatch(self, request: WsgiHttpRequest) -> BoltResponse:
+        try:
+            raw = request.get_body()
+        except (ValueError, OSError):  # not UTF-8, or a Content-Length that lies
+            return BoltResponse(status=400, body=MALFORMED)
+        headers = request.get_headers()
+        try:
+            bolt_request = BoltRequest(body=raw, query=request.query_string, headers=headers)
+            shaped = isinstance(bolt_request.body, dict)
+        except Exception:  # JSONDecodeError, or Bolt's context extraction tripping over odd shapes
+            shaped = False
+        if not shaped:
+            if not _signed(self.app, raw, headers):
+                return BoltResponse(status=401, body="")
+            log.info("refused a signed request whose body is not a JSON object or form")
+            return BoltResponse(status=400, body=MALFORMED)
+        try:
+            return self.app.dispatch(bolt_request)
+        except Exception:  # Bolt catches listener and middleware errors; this is only the rest of it
+            log.exception("request dispatch failed")
+            return BoltResponse(status=400, body=MALFORMED)
+
+
+def _signed(app: App, raw: str, headers: Mapping[str, Any]) -> bool:
+    secret = getattr(app, "_signing_secret", None) or ""
+
+    def first(name: str) -> str:
+        value = headers.get(name)
+        if isinstance(value, list | tuple):
+            value = value[0] if value else ""
+        return str(value or "")
+
+    return bool(secret) and SignatureVerifier(secret).is_valid(
+        body=raw, timestamp=first("x-slack-request-timestamp"), signature=first("x-slack-signature")
+    )
+
+
+# ---- shape ---------------------------------------------------------------------------------------------
+def payload_problem(body: Any) -> str | None:
+    """Why `body` is not a payload this app can handle safely, or None when it is."""
+    if not isinstance(body, dict):
+        return "not a JSON object"
+    if "command" in body:
+        return _slash_command_problem(body)
+    kind = body.get("type")
+    if not isinstance(kind, str):
+        return "no payload type"
+    if kind in _EVENT_TYPES:
+        return _event_problem(body) if kind == "event_callback" else None
+    if kind not in _INTERACTION_TYPES:
+        return f"unknown payload type {kind[:40]!r}"
+    user = body.get("user")
+    if not isinstance(user, dict) or not _is_id(user.get("id")):
+        return "no user"
+    for key in ("team", "channel", "container", "message", "enterprise"):
+        if body.get(key) is not None and not isinstance(body.get(key), dict):
+            return f"{key} is not an object"
+    for key in ("trigger_id", "response_url", "api_app_id"):
+        if body.get(key) is not None and not isinstance(body.get(key), str):
+            return f"{key} is not text"
+    if kind in ("block_actions", "interactive_message"):
+        actions = body.get("actions")
+        if not isinstance(actions, list) or not 0 < len(actions) <= _MAX_ACTIONS:
+            return "no actions"
+        for action in actions:
+            if not isinstance(action, dict) or not isinstance(action.get("action_id", ""), str):
+                return "malformed action"
+            if action.get("value") is not None and not isinstance(action.get("value"), str):
+                return "action value is not text"
+    if kind in ("view_submission", "view_closed"):
+        view = body.get("view")
+        if not isinstance(view, dict) or not isinstance(view.get("callback_id"), str):
+            return "no view"
+        state = view.get("state")
+        if state is not None and not (isinstance(state, dict) and isinstance(state.get("values", {}), dict)):
+            return "malformed view state"
+        if view.get("private_metadata") is not None and not isinstance(view.get("private_metadata"), str):
+            return "private_metadata is not text"
+    return None
+
+
+def _slash_command_problem(body: dict[str, Any]) -> str | None:
+    # Form fields always arrive as strings; a JSON body pretending to be a command may not.
+    for key in ("command", "user_id", "team_id"):
+        if not _is_id(body.get(key)):
+            return f"slash command without {key}"
+    for key in ("text", "channel_id", "user_name", "trigger_id", "response_url", "api_app_id"):
+        if body.get(key) is not None and not isinstance(body.get(key), str):
+            return f"{key} is not text"
+    return None
+
+
+def _event_problem(body: dict[str, Any]) -> str | None:
+    event = body.get("event")
+    if not isinstance(event, dict) or not isinstance(event.get("type"), str):
+        return "event callback without an event"
+    if body.get("event_id") is not None and not _is_id(body.get("event_id")):
+        return "malformed event_id"
+    authorizations = body.get("authorizations")
+    if authorizations is not None and not (
+        isinstance(authorizations, list) and all(isinstance(a, dict) for a in authorizations)
+    ):
+        return "malformed authorizations"
+    return None
+
+
+def _is_id(value: Any) -> bool:
+    return isinstance(value, str) and 0 < len(value) <= _MAX_ID
+
+
+# ---- workspace and app -----------------------------------------------------------------------------------
+def foreign_origin(settings: Settings, context: Any, body: dict[str, Any]) -> dict[str, Any] | None:
+    """What gives the request away as coming from another workspace or app, or None when it is ours.
+
+    The expected workspace is SLACK_TEAM_ID when set (an `E…` id means a whole Enterprise Grid org), else the
+    one the bot token belongs to (auth.test). The app id is checked only when SLACK_APP_ID is set: auth.test
+    does not return it, and one signing secret already belongs to one app.
+    """
+    configured = settings.slack_team_id
+    auth = context.authorize_result
+    if configured and configured.startswith("E"):
+        if context.enterprise_id != configured:
+            return {"expected_enterprise": configured, "enterprise": context.enterprise_id}
+    else:
+        expected = configured or (auth.team_id if auth is not None else None)
+        if expected:
+            user = body.get("user")
+            # The user's own workspace too: in a channel shared with another organisation, the clicker
+            # may belong to it even though the payload names our workspace.
+            home = user.get("team_id") if isinstance(user, dict) else None
+            if context.team_id != expected or (home is not None and home != expected):
+                return {"expected_team": expected, "team": context.team_id, "user_team": home}
+    app_id = settings.slack_app_id
+    if app_id:
+        seen = body.get("api_app_id")
+        view = body.get("view")
+        if seen is None and isinstance(view, dict):
+            seen = view.get("app_id")
+        if seen != app_id:
+            return {"expected_app": app_id, "app": seen if isinstance(seen, str) else None}
+    return None
+
+
+def _refusal_response(body: dict[str, Any]) -> BoltResponse:
+    if "command" in body:  # the person who typed it sees why nothing happened
+        return BoltResponse(status=200, body={"response_type": "ephemeral", "text": ":no_entry: " + FOREIGN_WORKSPACE})
+    if body.get("type") == "event_callback":
+        return BoltResponse(status=200, body="")  # acknowledged, so Slack does not retry it; nothing ran
+    return BoltResponse(status=403, body=FOREIGN_WORKSPACE)
+
+
+def _clip(value: Any) -> str | None:
+    return value[:64] if isinstance(value, str) else None
+
+
+# ---- retried deliveries ------------------------------------------------------------------------------------
+class DeliveryLog:
+    """Remembers which Events API deliveries were handled (ProcessedDelivery), across replicas and restarts."""
+
+    def __init__(self, services: Services) -> None:
+        self._db = services.db
+        self._inserts = count(1)
+
+    def first_time(self, key: str) -> bool:
+        """Record `key`; False when it was already recorded (a retry, or a concurrent duplicate)."""
+        try:
+            with self._db.session() as session:
+                session.add(ProcessedDelivery(key=key[:200], created_at=utcnow()))
+        except IntegrityError:
+            return False
+        if next(self._inserts) % _PRUNE_EVERY == 0:
+            self.prune()
+        return True
+
+    def prune(self, older_than: timedelta = DELIVERY_KEY_TTL) -> int:
+        """Forget keys older than `older_than`; returns how many. Safe to call from any replica."""
+        cutoff = utcnow() - older_than
+        try:
+            with self._db.session() as session:
+                result = session.execute(sa.delete(ProcessedDelivery).where(ProcessedDelivery.created_at < cutoff))
+                return int(getattr(result, "rowcount", 0) or 0)
+        except SQLAlchemyError:
+            log.warning("could not prune processed delivery keys", exc_info=True)
+            return 0
+
+
+def delivery_key(body: dict[str, Any]) -> str | None:
+    """The de-duplication key of an Events API delivery (its event_id), or None for other requests."""
+    event_id = body.get("event_id")
+    if body.get("type") == "event_callback" and isinstance(event_id, str) and event_id:
+        return f"event:{event_id}"
+    return None
+
+
+# ---- the middleware -----------------------------------------------------------------------------------------
+# Plain `Middleware` classes, not `@app.middleware` functions: Bolt builds a function's keyword arguments from
+# the body eagerly (`body["actions"][0]`, …), which raises on exactly the payloads these checks exist to stop.
+class WellFormedPayloads(Middleware):
+    """Runs right after Bolt's signature check (as `before_authorize`), before anything reads the body."""
+
+    def process(self, *, req: BoltRequest, resp: BoltResponse, next: Callable[[], BoltResponse]) -> BoltResponse:
+        problem = payload_problem(req.body)
+        if problem is not None:
+            log.info("refused a malformed request: %s", problem)
+            return BoltResponse(status=400, body=MALFORMED)
+        return next()
+
+
+class OnlyOurWorkspace(Middleware):
+    """Refuses (and audits) requests from another workspace, org or app: see `foreign_origin`."""
+
+    def __init__(self, settings: Settings, services: Services) -> None:
+        self._settings = settings
+        self._services = services
+
+    def process(self, *, req: BoltRequest, resp: BoltResponse, next: Callable[[], BoltResponse]) -> BoltResponse:
+        context, body = req.context, req.body
+        found = foreign_origin(self._settings, context, body)
+        if found is None:
+            return next()
+        log.warning("refused a request from another workspace or app: %s", found)
+        user = body.get("user")
+        actor = Actor(
+            _clip(context.user_id) or "unknown",
+            _clip(user.get("username") if isinstance(user, dict) else body.get("user_name")) or "",
+            _clip(context.team_id),
+            _clip(context.channel_id),
+        )
+        details = {k: _clip(v) for k, v in found.items()} | {"payload_type": _clip(body.get("type") or "command")}
+        audit = self._services.audit
+        # In the background: the answer must not wait for (or fail with) the database.
+        self._services.work.submit(audit.append, actor.entry(Action.REFUSED_TEAM, Outcome.REFUSED, details=details))
+        return _refusal_response(body)
+
+
+class OncePerDelivery(Middleware):
+    """Slack retries an Events API delivery it thinks failed (X-Slack-Retry-Num); the retry is acked, not rerun."""
+
+    def __init__(self, deliveries: DeliveryLog) -> None:
+        self._deliveries = deliveries
+
+    def process(self, *, req: BoltRequest, resp: BoltResponse, next: Callable[[], BoltResponse]) -> BoltResponse:
+        key = delivery_key(req.body)
+        if key is None:
+            return next()
+        try:
+            first = self._deliveries.first_time(key)
+        except SQLAlchemyError:
+            # Without the database little can run anyway; handling a possible duplicate of a read-only event
+            # (App Home) beats dropping it.
+            log.warning("could not record delivery %s; handling it anyway", key)
+            first = True
+        if not first:
+            retry = (req.headers.get("x-slack-retry-num") or ["?"])[0]
+            log.info("skipped %s: already handled (Slack retry %s)", key, retry)
+            return BoltResponse(status=200, body="")
+        return next()
+
+
+def install(app: App, settings: Settings, services: Services) -> None:
+    """Add the origin check and retry de-duplication as global middleware, in that order.
+
+    `WellFormedPayloads` is not installed here: it must run before Bolt's own authorization middleware, so
+    create_app passes it to `App(before_authorize=...)`.
+    """
+    app.use(OnlyOurWorkspace(settings, services))
+    app.use(OncePerDelivery(DeliveryLog(services)))

@@ -1,0 +1,457 @@
+"""Following long VPS.org operations to their end: snapshot creation (3–10 min) and server restores (5–15 min).
+
+Rules that shape this module:
+- O(1) API calls per poll: one `list_snapshots()` covers every tracked create and one `list_servers()` every
+  tracked restore (the client follows pages), however many operations are tracked. There is no per-snapshot GET.
+- Tracked operations live in the database, so a restart resumes them. With several replicas each operation is
+  leased to one of them at a time (`lease_owner` until `lease_expires_at`), claimed with
+  `SELECT … FOR UPDATE SKIP LOCKED` on PostgreSQL (SQLite's write transaction is already exclusive); a dead
+  replica's lease expires and another takes over.
+- An operation ends through a compare-and-set on its state, in the same transaction as its audit row, so two
+  replicas can never both announce the same completion.
+- This module knows nothing of Slack: `poll_once()` returns plain `TrackingEvent`s for the Slack layer to render.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import secrets
+import socket
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from enum import StrEnum
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
+
+from sqlalchemy import or_, select, update
+from sqlalchemy.orm import Session
+
+from bot.usecases.context import Actor, utcnow
+from bot.vps.client import VpsClient
+from bot.vps.errors import VpsError
+from bot.vps.models import Server, Snapshot
+from storage.audit import Action, AuditLog, Outcome
+from storage.db import Database
+from storage.models import TrackedOperation
+
+if TYPE_CHECKING:
+    from bot.runtime import Services
+    from bot.usecases.approvals import RequestView
+    from bot.usecases.snapshots import CreateResult
+
+log = logging.getLogger(__name__)
+T = TypeVar("T", Snapshot, Server)
+
+CREATE = "create"
+RESTORE = "restore"
+TRACKING = "tracking"
+# A restore is over when the server is back in one of these states (it may have been stopped before).
+RESTORED_STATES = frozenset({"active", "stopped"})
+MAX_CLAIM = 1000  # operations one replica takes per poll; far above 5 snapshots per server in practice
+MAX_BACKOFF_FACTOR = 10  # after API failures the wait grows to at most 10 × the poll interval
+RESTORE_VANISHED = "restore.vanished"  # no Action member for it: a server disappearing mid-restore is rare
+
+
+def default_owner() -> str:
+    """hostname-pid-random: unique per process, and readable when an operator looks at the table."""
+    host = socket.gethostname().split(".")[0][:40] or "host"
+    return f"{host}-{os.getpid()}-{secrets.token_hex(4)}"[:64]
+
+
+class EventKind(StrEnum):
+    PROGRESS = "progress"  # the status changed but the operation is not over (e.g. an unknown API state)
+    COMPLETED = "completed"  # a snapshot is `completed`
+    FINISHED = "finished"  # a restored server is active (or stopped) again
+    VANISHED = "vanished"  # the snapshot (or server) is no longer in the API's list
+    TIMEOUT = "timeout"  # still not done when the deadline passed; the bot stops following it
+
+
+@dataclass(frozen=True)
+class Operation:
+    """A tracked operation as stored (no ORM object leaves this module)."""
+
+    id: int
+    kind: str  # "create" | "restore"
+    state: str  # "tracking" | "done" | "failed" | "timeout"
+    server_id: int
+    server_name: str
+    snapshot_id: int | None
+    snapshot_name: str
+    actor_id: str  # who started it: the creator, or the restore's requester
+    team_id: str | None
+    channel_id: str | None  # where the message to update (or thread under) lives
+    message_ts: str | None
+    request_id: int | None
+    last_status: str
+    started_at: datetime
+    deadline: datetime
+    lease_owner: str | None
+    finished_at: datetime | None
+
+
+@dataclass(frozen=True)
+class TrackingEvent:
+    kind: EventKind
+    operation: Operation  # as it is after this event
+    status: str  # the API's status for the snapshot/server ("" when it vanished)
+    previous_status: str
+    size_mb: int | None = None
+
+    @property
+    def took(self) -> timedelta:
+        end = self.operation.finished_at or self.operation.started_at
+        return max(timedelta(0), end - self.operation.started_at)
+
+    @property
+    def final(self) -> bool:
+        return self.kind is not EventKind.PROGRESS
+
+
+class Tracker:
+    def __init__(
+        self,
+        *,
+        db: Database,
+        audit: AuditLog,
+        vps: VpsClient,
+        poll_seconds: float = 30.0,
+        timeout: timedelta = timedelta(minutes=60),
+        lease: timedelta | None = None,
+        owner: str | None = None,
+        clock: Callable[[], datetime] = utcnow,
+        monotonic: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.db = db
+        self.audit = audit
+        self.vps = vps
+        self.poll_seconds = poll_seconds
+        self.timeout = timeout
+        # Long enough to outlast a poll (API retries included) and a few missed ticks, short enough that a dead
+        # replica's work is taken over within about a minute.
+        self.lease = lease if lease is not None else timedelta(seconds=max(60.0, 3 * poll_seconds))
+        self.owner = owner or default_owner()
+        self.clock = clock
+        self._monotonic = monotonic
+        self._next_poll = float("-inf")
+        self._failures = 0
+
+    @classmethod
+    def from_services(cls, services: Services) -> Tracker:
+        settings = services.settings
+        return cls(
+            db=services.db,
+            audit=services.audit,
+            vps=services.vps,
+            poll_seconds=settings.poll_seconds,
+            timeout=timedelta(minutes=settings.track_timeout_minutes),
+        )
+
+    # ---- starting to follow ------------------------------------------------------------------------------
+    def track_create(
+        self, actor: Actor, result: CreateResult, *, message_channel: str | None, message_ts: str | None
+    ) -> Operation:
+        """Follow a snapshot just created until it is completed (idempotent per snapshot)."""
+        snap = result.snapshot
+        return self._insert(
+            kind=CREATE,
+            server_id=result.server.id,
+            server_name=result.server.name or snap.server.name,
+            snapshot_id=snap.id,
+            snapshot_name=snap.name,
+            actor_id=actor.user_id,
+            team_id=actor.team_id,
+            channel_id=message_channel or actor.channel_id,
+            message_ts=message_ts,
+            request_id=None,
+            last_status=snap.status,
+        )
+
+    def track_restore(self, request: RequestView) -> Operation:
+        """Follow a started restore (an executed request) until the server is active again."""
+        return self._insert(
+            kind=RESTORE,
+            server_id=request.server_id,
+            server_name=request.server_name,
+            snapshot_id=request.snapshot_id,
+            snapshot_name=request.snapshot_name,
+            actor_id=request.requester_id,
+            team_id=None,
+            channel_id=request.card_channel or request.channel_id,
+            message_ts=request.card_ts,
+            request_id=request.id,
+            # What the restore endpoint answers with; a server still showing this is not done yet.
+            last_status="restoring",
+        )
+
+    def _insert(self, *, kind: str, **fields: Any) -> Operation:
+        now = self.clock()
+        with self.db.session() as session:
+            key = (
+                TrackedOperation.request_id == fields["request_id"]
+                if kind == RESTORE
+                else TrackedOperation.snapshot_id == fields["snapshot_id"]
+            )
+            existing = session.scalars(
+                select(TrackedOperation).where(TrackedOperation.kind == kind, key).limit(1)
+            ).first()
+            if existing is not None:  # a retried delivery or a double call: follow it once
+                return _view(existing)
+            row = TrackedOperation(
+                kind=kind, state=TRACKING, started_at=now, deadline=now + self.timeout, **fields
+            )
+            session.add(row)
+            session.flush()
+            return _view(row)
+
+    # ---- polling -----------------------------------------------------------------------------------------
+    def poll_once(self, *, force: bool = False) -> list[TrackingEvent]:
+        """One round: claim due operations, one list call per kind, end or update each. Returns what happened.
+
+        Skips the round (returns []) while the poll interval — or, after API failures, the backoff — has not
+        passed, unless `force`.
+        """
+        started = self._monotonic()
+        if not force and started < self._next_poll:
+            return []
+        operations = self._claim()
+        if not operations:
+            self._schedule(started, failed=False)
+            return []
+        creates = [op for op in operations if op.kind == CREATE]
+        restores = [op for op in operations if op.kind == RESTORE]
+        events: list[TrackingEvent] = []
+        try:
+            snapshots = _by_id(self.vps.list_snapshots()) if creates else None
+            servers = _by_id(self.vps.list_servers()) if restores else None
+        except VpsError as error:
+            self._schedule(started, failed=True)
+            log.warning(
+                "tracking poll: VPS.org failed (%s); next poll in %.0fs", error, self._next_poll - started
+            )
+            # Deadlines still apply while VPS.org is down: nobody should wait forever for an answer.
+            for op in operations:
+                event = self._timeout_if_due(op)
+                if event is not None:
+                    events.append(event)
+            return events
+        self._schedule(started, failed=False)
+        for op in creates:
+            assert snapshots is not None
+            event = self._check_create(op, snapshots)
+            if event is not None:
+                events.append(event)
+        for op in restores:
+            assert servers is not None
+            event = self._check_restore(op, servers)
+            if event is not None:
+                events.append(event)
+        return events
+
+    @property
+    def backoff_factor(self) -> int:
+        return min(2**self._failures, MAX_BACKOFF_FACTOR) if self._failures else 1
+
+    def _schedule(self, started: float, *, failed: bool) -> None:
+        self._failures = self._failures + 1 if failed else 0
+        # 5% slack so a ticker firing exactly every poll interval is not skipped by timer jitter.
+        self._next_poll = started + self.poll_seconds * self.backoff_factor * 0.95
+
+    def _claim(self) -> list[Operation]:
+        now = self.clock()
+        with self.db.session() as session:
+            stmt = (
+                select(TrackedOperation)
+                .where(
+                    TrackedOperation.state == TRACKING,
+                    or_(
+                        TrackedOperation.lease_owner.is_(None),
+                        TrackedOperation.lease_owner == self.owner,
+                        TrackedOperation.lease_expires_at.is_(None),
+                        TrackedOperation.lease_expires_at <= now,
+                    ),
+                )
+                .order_by(TrackedOperation.id)
+                .limit(MAX_CLAIM)
+            )
+            if self.db.dialect == "postgresql":
+                # Rows another replica is claiming right now are skipped, not waited for.
+                stmt = stmt.with_for_update(skip_locked=True)
+            rows = session.scalars(stmt).all()
+            for row in rows:
+                row.lease_owner = self.owner
+                row.lease_expires_at = now + self.lease
+            session.flush()
+            return [_view(row) for row in rows]
+
+    def _check_create(self, op: Operation, snapshots: _Found[Snapshot]) -> TrackingEvent | None:
+        snapshot = snapshots.items.get(op.snapshot_id or -1)
+        if snapshot is None:
+            if snapshots.complete:
+                return self._finish(op, EventKind.VANISHED, "failed", "", size_mb=None)
+            return self._timeout_if_due(op)  # a partial list proves nothing about absence
+        if snapshot.is_completed:
+            return self._finish(op, EventKind.COMPLETED, "done", snapshot.status, size_mb=snapshot.size_mb)
+        timed_out = self._timeout_if_due(op, status=snapshot.status)
+        if timed_out is not None:
+            return timed_out
+        return self._progress(op, snapshot.status)
+
+    def _check_restore(self, op: Operation, servers: _Found[Server]) -> TrackingEvent | None:
+        server = servers.items.get(op.server_id)
+        if server is None:
+            if servers.complete:
+                return self._finish(op, EventKind.VANISHED, "failed", "")
+            return self._timeout_if_due(op)
+        if server.status in RESTORED_STATES:
+            return self._finish(op, EventKind.FINISHED, "done", server.status)
+        timed_out = self._timeout_if_due(op, status=server.status)
+        if timed_out is not None:
+            return timed_out
+        return self._progress(op, server.status)
+
+    def _timeout_if_due(self, op: Operation, *, status: str | None = None) -> TrackingEvent | None:
+        if self.clock() < op.deadline:
+            return None
+        return self._finish(op, EventKind.TIMEOUT, "timeout", status if status is not None else op.last_status)
+
+    def _progress(self, op: Operation, status: str) -> TrackingEvent | None:
+        if status == op.last_status:
+            return None
+        with self.db.session() as session:
+            changed = session.execute(
+                update(TrackedOperation)
+                .where(
+                    TrackedOperation.id == op.id,
+                    TrackedOperation.state == TRACKING,
+                    TrackedOperation.last_status == op.last_status,
+                )
+                .values(last_status=status[:32])
+                .execution_options(synchronize_session=False)
+            ).rowcount
+            if changed != 1:  # another replica saw it first (or it ended meanwhile)
+                return None
+            row = session.get(TrackedOperation, op.id)
+            assert row is not None
+            session.refresh(row)
+            return TrackingEvent(EventKind.PROGRESS, _view(row), status, op.last_status)
+
+    def _finish(
+        self, op: Operation, kind: EventKind, state: str, status: str, *, size_mb: int | None = None
+    ) -> TrackingEvent | None:
+        """The compare-and-set that makes each ending happen (and be announced) once, with its audit row."""
+        now = self.clock()
+        with self.db.session() as session:
+            won = session.execute(
+                update(TrackedOperation)
+                .where(TrackedOperation.id == op.id, TrackedOperation.state == TRACKING)
+                .values(
+                    state=state,
+                    last_status=(status or op.last_status)[:32],
+                    finished_at=now,
+                    lease_owner=None,
+                    lease_expires_at=None,
+                )
+                .execution_options(synchronize_session=False)
+            ).rowcount
+            if won != 1:
+                return None
+            row = session.get(TrackedOperation, op.id)
+            assert row is not None
+            session.refresh(row)
+            view = _view(row)
+            self._audit_end(session, view, kind, status, size_mb)
+        return TrackingEvent(kind, view, status, op.last_status, size_mb)
+
+    def _audit_end(
+        self, session: Session, op: Operation, kind: EventKind, status: str, size_mb: int | None
+    ) -> None:
+        action, outcome = {
+            (CREATE, EventKind.COMPLETED): (Action.CREATE_COMPLETED, Outcome.OK),
+            (CREATE, EventKind.VANISHED): (Action.CREATE_VANISHED, Outcome.FAILED),
+            (CREATE, EventKind.TIMEOUT): (Action.CREATE_TIMEOUT, Outcome.UNKNOWN),
+            (RESTORE, EventKind.FINISHED): (Action.RESTORE_FINISHED, Outcome.OK),
+            (RESTORE, EventKind.VANISHED): (RESTORE_VANISHED, Outcome.FAILED),
+            (RESTORE, EventKind.TIMEOUT): (Action.RESTORE_TIMEOUT, Outcome.UNKNOWN),
+        }[(op.kind, kind)]
+        details: dict[str, Any] = {
+            "started_by": op.actor_id,
+            "name": op.snapshot_name,
+            "server_name": op.server_name,
+            "status": status,
+            "tracked_seconds": round(((op.finished_at or op.started_at) - op.started_at).total_seconds()),
+        }
+        if size_mb is not None:
+            details["size_mb"] = size_mb
+        observer = Actor(user_id="system", name="snapshot-bot", team_id=op.team_id, channel_id=op.channel_id)
+        self.audit.append(
+            observer.entry(
+                str(action),
+                str(outcome),
+                server_id=op.server_id,
+                snapshot_id=op.snapshot_id,
+                request_id=op.request_id,
+                details=details,
+            ),
+            session=session,
+        )
+
+    # ---- reading and shutdown ----------------------------------------------------------------------------
+    def active(self, *, actor_id: str | None = None, limit: int = 50) -> list[Operation]:
+        """Operations still being followed, newest first (for App Home)."""
+        with self.db.session(readonly=True) as session:
+            stmt = select(TrackedOperation).where(TrackedOperation.state == TRACKING)
+            if actor_id is not None:
+                stmt = stmt.where(TrackedOperation.actor_id == actor_id)
+            rows = session.scalars(stmt.order_by(TrackedOperation.id.desc()).limit(limit)).all()
+            return [_view(row) for row in rows]
+
+    def get(self, operation_id: int) -> Operation | None:
+        with self.db.session(readonly=True) as session:
+            row = session.get(TrackedOperation, operation_id)
+            return _view(row) if row is not None else None
+
+    def release(self) -> int:
+        """Give up this replica's leases (graceful shutdown), so another replica or a restart resumes at once."""
+        with self.db.session() as session:
+            return session.execute(
+                update(TrackedOperation)
+                .where(TrackedOperation.state == TRACKING, TrackedOperation.lease_owner == self.owner)
+                .values(lease_owner=None, lease_expires_at=None)
+                .execution_options(synchronize_session=False)
+            ).rowcount
+
+
+@dataclass(frozen=True)
+class _Found(Generic[T]):
+    items: dict[int, T]
+    complete: bool  # False when VPS.org said there are more than it sent: absence then proves nothing
+
+
+def _by_id(items: Iterable[T]) -> _Found[T]:
+    listed = list(items)
+    complete = bool(getattr(items, "complete", True))
+    return _Found({item.id: item for item in listed}, complete)
+
+
+def _view(row: TrackedOperation) -> Operation:
+    return Operation(
+        id=row.id,
+        kind=row.kind,
+        state=row.state,
+        server_id=row.server_id,
+        server_name=row.server_name or "",
+        snapshot_id=row.snapshot_id,
+        snapshot_name=row.snapshot_name or "",
+        actor_id=row.actor_id,
+        team_id=row.team_id,
+        channel_id=row.channel_id,
+        message_ts=row.message_ts,
+        request_id=row.request_id,
+        last_status=row.last_status or "",
+        started_at=row.started_at,
+        deadline=row.deadline,
+        lease_owner=row.lease_owner,
+        finished_at=row.finished_at,
+    )

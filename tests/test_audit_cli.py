@@ -1,0 +1,167 @@
+"""storage.cli: `db upgrade`, `audit export`, `audit verify` as an operator runs them."""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import io
+import json
+import os
+import subprocess
+import sys
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+
+from storage.audit import AuditEntry, AuditLog
+from storage.cli import add_commands, main
+from storage.db import Database
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+T0 = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
+
+
+def run(capsys: pytest.CaptureFixture[str], url: str, *argv: str) -> tuple[int, str, str]:
+    code = main(["--database-url", url, *argv])
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+@pytest.fixture
+def filled(database: Database) -> AuditLog:
+    """Four events, one minute apart from T0: alice on server 1 and 2, bob on server 1 and none."""
+    times = iter([T0 + timedelta(minutes=i) for i in range(100)])
+    log = AuditLog(database, clock=lambda: next(times))
+    log.append(AuditEntry(action="create.requested", outcome="intent", actor_id="U0ALICE", server_id=1))
+    log.append(AuditEntry(action="create.succeeded", outcome="ok", actor_id="U0ALICE", server_id=2))
+    log.append(AuditEntry(action="delete.requested", outcome="intent", actor_id="U0BOB", server_id=1))
+    log.append(AuditEntry(action="list", outcome="ok", actor_id="U0BOB", details={"servers": 3}))
+    return log
+
+
+def test_add_commands_plugs_into_another_parser() -> None:
+    parser = argparse.ArgumentParser()
+    add_commands(parser.add_subparsers(dest="command", required=True))
+    args = parser.parse_args(["audit", "export", "--format", "csv", "--actor", "U0ALICE", "--server", "7"])
+    assert callable(args.func)
+    assert (args.format, args.actor, args.server) == ("csv", "U0ALICE", "7")
+    assert callable(parser.parse_args(["audit", "verify"]).func)
+    assert callable(parser.parse_args(["db", "upgrade"]).func)
+
+
+def test_db_upgrade_creates_the_schema_then_reports_it_current(
+    capsys: pytest.CaptureFixture[str], database_url: str
+) -> None:
+    code, out, _ = run(capsys, database_url, "db", "upgrade")
+    assert code == 0 and out.strip() == "database upgraded to revision 0001_initial"
+    code, out, _ = run(capsys, database_url, "db", "upgrade")
+    assert code == 0 and out.strip() == "database already up to date (revision 0001_initial)"
+    db = Database(database_url)
+    try:
+        assert db.needs_upgrade() is False
+    finally:
+        db.dispose()
+
+
+def test_verify_reports_an_intact_chain(capsys: pytest.CaptureFixture[str], filled: AuditLog) -> None:
+    code, out, err = run(capsys, filled.db.url, "audit", "verify")
+    assert (code, out, err) == (0, "audit chain intact: 4 events\n", "")
+
+
+def test_verify_reports_a_broken_chain(capsys: pytest.CaptureFixture[str], filled: AuditLog) -> None:
+    with filled.db.begin() as conn:
+        conn.execute(sa.text("UPDATE audit_events SET actor_id = 'U0MALLORY' WHERE id = 2"))
+    code, out, _ = run(capsys, filled.db.url, "audit", "verify")
+    assert code == 1
+    assert out == "audit chain BROKEN at row 2: hash mismatch (edited?)\n"
+
+
+def test_verify_on_a_database_never_migrated(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    code, out, err = run(capsys, f"sqlite:///{tmp_path / 'new.db'}", "audit", "verify")
+    assert code == 1 and out == ""
+    assert err == "error: the database schema is not up to date; run `db upgrade` first\n"
+
+
+def test_export_jsonl_to_stdout_with_filters(capsys: pytest.CaptureFixture[str], filled: AuditLog) -> None:
+    code, out, err = run(capsys, filled.db.url, "audit", "export", "--format", "jsonl")
+    assert code == 0 and err == "exported 4 events\n"
+    events = [json.loads(line) for line in out.splitlines()]
+    assert [e["action"] for e in events] == ["create.requested", "create.succeeded", "delete.requested", "list"]
+    assert events[3]["details"] == {"servers": 3}
+    assert events[0]["created_at"] == "2024-05-01T12:00:00.000000Z"
+
+    code, out, _ = run(capsys, filled.db.url, "audit", "export", "--actor", "U0BOB", "--server", "1")
+    assert code == 0
+    assert [json.loads(line)["action"] for line in out.splitlines()] == ["delete.requested"]
+
+    # A date without a zone is UTC; --since is inclusive, --until exclusive.
+    code, out, _ = run(
+        capsys, filled.db.url, "audit", "export", "--since", "2024-05-01T12:01:00", "--until", "2024-05-01T14:03+02:00"
+    )
+    assert code == 0
+    assert [json.loads(line)["action"] for line in out.splitlines()] == ["create.succeeded", "delete.requested"]
+
+
+def test_export_csv_to_stdout(capsys: pytest.CaptureFixture[str], filled: AuditLog) -> None:
+    code, out, err = run(capsys, filled.db.url, "audit", "export", "--format", "csv", "--since", "2024-05-01")
+    assert code == 0 and err == "exported 4 events\n"
+    rows = list(csv.DictReader(io.StringIO(out)))
+    assert [r["actor_id"] for r in rows] == ["U0ALICE", "U0ALICE", "U0BOB", "U0BOB"]
+    assert rows[1]["server_id"] == "2" and rows[3]["server_id"] == ""
+
+    code, out, err = run(capsys, filled.db.url, "audit", "export", "--format", "csv", "--since", "2024-05-02")
+    assert code == 0 and err == "exported 0 events\n"
+    assert len(out.splitlines()) == 1  # the header only
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--since", "yesterday"], "error: --since: 'yesterday' is not an ISO date or date-time"),
+        (["--until", "2024-13-01"], "error: --until: '2024-13-01' is not an ISO date or date-time"),
+        (["--server", "web-1"], "error: --server: 'web-1' is not a server id (a whole number)"),
+    ],
+)
+def test_export_bad_arguments_exit_2_with_one_line(
+    capsys: pytest.CaptureFixture[str], sqlite_database: Database, argv: list[str], message: str
+) -> None:
+    code, out, err = run(capsys, sqlite_database.url, "audit", "export", *argv)
+    assert code == 2 and out == ""
+    assert len(err.splitlines()) == 1
+    assert err.startswith(message)
+
+
+def test_database_errors_are_one_line_without_the_password(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, err = run(capsys, "postgresql://ops:hunter2@127.0.0.1:1/bot?connect_timeout=2", "audit", "verify")
+    assert code == 1 and out == ""
+    assert len(err.splitlines()) == 1 and err.startswith("error: database postgresql+psycopg://ops:***@")
+    assert "hunter2" not in err
+
+
+def test_python_dash_m_verify_exit_codes(sqlite_database: Database) -> None:
+    """As an operator (or a cron job) runs it: DATABASE_URL from the environment, the exit code is the result."""
+    AuditLog(sqlite_database).append_many(
+        AuditEntry(action="list", outcome="ok", actor_id="U0ALICE", details={"i": i}) for i in range(3)
+    )
+    env = {**os.environ, "DATABASE_URL": sqlite_database.url, "PYTHONPATH": str(PROJECT_ROOT)}
+
+    def verify() -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "storage.cli", "audit", "verify"],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            cwd=PROJECT_ROOT,
+        )
+
+    intact = verify()
+    assert (intact.returncode, intact.stdout) == (0, "audit chain intact: 3 events\n")
+
+    with sqlite_database.begin() as conn:
+        conn.execute(sa.text("DELETE FROM audit_events WHERE id = 2"))
+    broken = verify()
+    assert broken.returncode == 1
+    assert broken.stdout == "audit chain BROKEN at row 3: prev_hash does not match row 1 (deleted or reordered?)\n"
