@@ -20,7 +20,7 @@ LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 
 # Libraries that log every request (and, at DEBUG, headers and payloads). At INFO they drown the bot's
 # own lines; at DEBUG they are let through because the formatter still masks what they print.
-NOISY_LOGGERS = ("httpx", "httpcore", "slack_bolt", "slack_sdk", "urllib3")
+NOISY_LOGGERS = ("httpx", "httpcore", "slack_bolt", "slack_sdk", "urllib3", "alembic")
 
 
 class RedactingFormatter(logging.Formatter):

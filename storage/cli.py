@@ -99,9 +99,14 @@ def audit_export(args: argparse.Namespace, database_url: str, out: TextIO | None
         return 2
 
     def body(database: Database) -> int:
-        written = AuditLog(database).export(
-            out or sys.stdout, args.format, since=since, until=until, actor_id=args.actor, server_id=server_id
-        )
+        try:
+            written = AuditLog(database).export(
+                out or sys.stdout, args.format, since=since, until=until, actor_id=args.actor, server_id=server_id
+            )
+        except BrokenPipeError:
+            # The reader went away (`… | head`): not an error. Point stdout at devnull so exit doesn't complain.
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            return 0
         print(f"exported {written} events", file=sys.stderr)
         return 0
 

@@ -85,10 +85,21 @@ def test_every_action_records_actor_team_channel_and_targets(harness: Harness) -
     harness.settle()
     harness.run("create nope bad")
     records = {r.action: r for r in harness.audit()}
-    assert set(records) >= {"list", "create.requested", "create.succeeded", "delete.requested",
-                            "delete.succeeded", "refused.validation"}
+    assert set(records) >= {
+        "list",
+        "create.requested",
+        "create.succeeded",
+        "delete.requested",
+        "delete.succeeded",
+        "refused.validation",
+    }
     created = records["create.succeeded"]
-    assert (created.actor_id, created.actor_name, created.team_id, created.channel_id) == (ALICE, "alice", "T0SNAPBOT", OPS)
+    assert (created.actor_id, created.actor_name, created.team_id, created.channel_id) == (
+        ALICE,
+        "alice",
+        "T0SNAPBOT",
+        OPS,
+    )
     assert created.server_id == 12345 and created.snapshot_id is not None
     assert created.details["api_message"].startswith("Snapshot is being created")
     assert "duration_ms" in created.details

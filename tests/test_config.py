@@ -56,7 +56,11 @@ def test_malformed_values_name_the_variable(env: dict[str, str], names: str) -> 
 
 def test_secrets_never_in_repr_or_errors() -> None:
     settings = load_settings(
-        {"SLACK_BOT_TOKEN": "xoxb-111-222-secretvalue", "SLACK_SIGNING_SECRET": "sigsecret123", "VPS_API_TOKEN": "vps_abcdef123456"},
+        {
+            "SLACK_BOT_TOKEN": "xoxb-111-222-secretvalue",
+            "SLACK_SIGNING_SECRET": "sigsecret123",
+            "VPS_API_TOKEN": "vps_abcdef123456",
+        },
         dotenv_path=None,
     )
     shown = repr(settings) + str(settings)
@@ -79,4 +83,6 @@ def test_serve_without_tokens_stops_with_one_clear_line(tmp_path: Path) -> None:
     )
     assert result.returncode == 2
     lines = [line for line in result.stderr.splitlines() if line.strip()]
-    assert lines == ["snapshot-bot: configuration error: SLACK_BOT_TOKEN is required for this mode: a bot token starting with xoxb-"]
+    assert lines == [
+        "snapshot-bot: configuration error: SLACK_BOT_TOKEN is required for this mode: a bot token starting with xoxb-"
+    ]

@@ -336,16 +336,11 @@ class Field:
     options: tuple[tuple[str, str], ...] = ()  # (label, value) for selects
 
     def prompt(self, style: Style = Style()) -> str:
-        """`Snapshot name (e.g. before-update): `; defaults and optionality said where they apply."""
-        extras = []
-        if self.initial:
-            extras.append(f"Enter for {self.initial}")
-        elif self.placeholder:
-            extras.append(self.placeholder)
-        if self.optional:
-            extras.append("optional")
-        suffix = f" ({', '.join(extras)})" if extras else ""
-        return f"{style.bold(self.label)}{style.dim(suffix)}: "
+        """`Server id [12345]: `: the default in brackets, the placeholder and optionality dimmed."""
+        default = f" [{self.initial}]" if self.initial else ""
+        extras = [e for e in (self.placeholder if not self.initial else "", "optional" if self.optional else "") if e]
+        suffix = style.dim(f" ({', '.join(extras)})") if extras else ""
+        return f"{style.bold(self.label)}{default}{suffix}: "
 
     def state(self, answer: str) -> dict[str, Any]:
         """The view.state.values entry Slack would send for this answer."""

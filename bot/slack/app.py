@@ -10,6 +10,7 @@ from typing import Any
 
 from slack_bolt import Ack, App, BoltResponse
 from slack_sdk import WebClient
+from slack_sdk.errors import SlackApiError
 from slack_sdk.http_retry.builtin_handlers import ConnectionErrorRetryHandler, RateLimitErrorRetryHandler
 
 from bot.config import Settings
@@ -34,11 +35,20 @@ def make_web_client(settings: Settings) -> WebClient:
 
 
 def slack_group_resolver(client: WebClient) -> Callable[[str], list[str]]:
+    """Members of a Slack user group (usergroups.users.list). Raises with a short, token-free reason on failure,
+    which the access check shows to the refused user."""
+
     def resolve(group_id: str) -> list[str]:
-        response = client.usergroups_users_list(usergroup=group_id)
+        try:
+            response = client.usergroups_users_list(usergroup=group_id)
+        except SlackApiError as error:
+            # Slack's own words ("missing_scope", "no_such_subteam"), not the whole request description.
+            raise LookupError(f"Slack answered {error.response.get('error') or 'an error'}") from None
+        except Exception as error:  # network: the type says enough, the message may hold a URL
+            raise LookupError(f"Slack could not be reached ({type(error).__name__})") from None
         users = response.get("users")
         if not isinstance(users, list):
-            raise ValueError("usergroups.users.list returned no user list")
+            raise LookupError("Slack's answer held no member list")
         return [str(u) for u in users]
 
     return resolve

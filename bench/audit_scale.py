@@ -1,0 +1,334 @@
+"""Benchmark 3: the audit trail after a year of events — append, query, export and verify at scale.
+
+- Append: `AuditLog.append_many` (redaction, canonical JSON, the SHA-256 chain, the chain-head lock) against a
+  plain SQLAlchemy Core insert of the same rows into a second, identical database (same schema and indexes),
+  in the same batches, without hashing.
+- Queries: `AuditLog.query(server_id=…)` and `query(actor_id=…)` as `/snapshot audit server:<id>` and
+  `user:<id>` run them (newest 21 rows), for random servers and users.
+- Export: the real `python -m bot audit export` to /dev/null in a subprocess; its peak RSS compared with the
+  same command exporting nothing, so the difference is what the rows cost.
+- Verify: `AuditLog.verify()` over the whole chain, against a plain streamed read of the same rows.
+
+SQLite always; PostgreSQL as well when TEST_DATABASE_URL is set (in fresh schemas, dropped afterwards).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import random
+import subprocess
+import tempfile
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import sqlalchemy as sa
+
+from bench.procs import child_env, python
+from bench.scale import Scale
+from bench.table import Row, error_row, ms, percentile, ratio, verdict
+from storage.audit import AuditEntry, AuditLog
+from storage.db import Database, normalize_url
+
+log = logging.getLogger("bench")
+
+APPEND_RATIO_TARGET = 0.5
+QUERY_P99_LIMIT = 0.020
+EXPORT_GROWTH_LIMIT_KB = 50 * 1024
+VERIFY_LIMIT_SECONDS = 60.0
+CHUNK = 20_000  # entries generated at a time, so a million never sit in memory at once
+BATCH = 1000  # append_many's default batch, and the baseline's
+USERS = 200
+SERVERS = 2000
+QUERY_LIMIT = 21  # what `/snapshot audit` asks for: a page of 20 and one more to know if there is an "Older"
+
+_ACTIONS = (  # (action, outcome, weight): mostly lists, as a real team's trail is
+    ("list", "ok", 50),
+    ("create.requested", "intent", 8),
+    ("create.succeeded", "ok", 8),
+    ("create.completed", "info", 7),
+    ("delete.requested", "intent", 4),
+    ("delete.succeeded", "ok", 4),
+    ("restore.requested", "info", 2),
+    ("restore.approved", "ok", 2),
+    ("restore.executed", "ok", 2),
+    ("refused.permission", "refused", 3),
+    ("refused.validation", "refused", 3),
+    ("audit.read", "ok", 5),
+)
+
+
+def make_entries(count: int, seed: int) -> Iterator[AuditEntry]:
+    """`count` plausible events: 200 people, 2000 servers, mostly lists, details like the bot writes."""
+    rng = random.Random(seed)
+    actions = [(a, o) for a, o, w in _ACTIONS for _ in range(w)]
+    for n in range(count):
+        action, outcome = rng.choice(actions)
+        actor = "system" if action == "create.completed" else f"U0USER{rng.randrange(USERS):03d}"
+        server = 10_000 + rng.randrange(SERVERS)
+        snapshot = None if action in ("list", "audit.read") else 500_000 + n
+        if action == "list":
+            details: dict[str, object] = {"servers": rng.randrange(1, 50), "snapshots": rng.randrange(200)}
+            details["duration_ms"] = rng.randrange(40, 900)
+        elif action.startswith(("create", "delete")):
+            details = {"name": f"nightly-{server}-{n}", "status_code": 201, "duration_ms": rng.randrange(100, 3000)}
+        else:
+            details = {"reason": "not an operator" if outcome == "refused" else "", "request": n % 997}
+        yield AuditEntry(
+            action=action,
+            outcome=outcome,
+            actor_id=actor,
+            actor_name=actor.lower(),
+            team_id="T0SNAPBOT",
+            channel_id="C0OPS",
+            server_id=None if action in ("list", "audit.read") and n % 3 else server,
+            snapshot_id=snapshot,
+            operation_id=str(uuid.UUID(int=rng.getrandbits(128))) if outcome == "intent" else None,
+            details=details,
+        )
+
+
+class YearClock:
+    """Timestamps spread evenly over the last year, one step per call: a year of events, written today."""
+
+    def __init__(self, count: int) -> None:
+        self.now = datetime.now(UTC) - timedelta(days=365)
+        self.step = timedelta(days=365) / max(1, count)
+
+    def __call__(self) -> datetime:
+        self.now += self.step
+        return self.now
+
+
+def plain_rows(entries: list[AuditEntry], clock: YearClock) -> list[dict[str, object]]:
+    """The same rows as the bot writes, built the obvious way: no redaction, no canonical form, no hashes."""
+    import json
+
+    return [
+        {
+            "created_at": clock(),
+            "actor_id": e.actor_id,
+            "actor_name": e.actor_name,
+            "team_id": e.team_id,
+            "channel_id": e.channel_id,
+            "action": e.action,
+            "outcome": e.outcome,
+            "server_id": e.server_id,
+            "snapshot_id": e.snapshot_id,
+            "request_id": e.request_id,
+            "operation_id": e.operation_id,
+            "details": json.dumps(e.details, sort_keys=True),
+            "prev_hash": "",
+            "hash": "",
+        }
+        for e in entries
+    ]
+
+
+# ---- databases ---------------------------------------------------------------------------------------------
+@dataclass
+class Backend:
+    name: str  # "SQLite" or "PostgreSQL"
+    bot_url: str  # where the bot's AuditLog writes
+    plain_url: str  # the baseline's identical database
+
+
+@contextlib.contextmanager
+def backends(workdir: Path) -> Iterator[list[Backend]]:
+    found = [Backend("SQLite", f"sqlite:///{workdir / 'audit.db'}", f"sqlite:///{workdir / 'plain.db'}")]
+    base = os.environ.get("TEST_DATABASE_URL", "").strip()
+    if not base:
+        yield found
+        return
+    url = normalize_url(base)
+    admin = sa.create_engine(url, isolation_level="AUTOCOMMIT")
+    schemas = [f"bench_{uuid.uuid4().hex[:12]}" for _ in range(2)]
+    try:
+        with admin.connect() as conn:
+            for schema in schemas:
+                conn.exec_driver_sql(f'CREATE SCHEMA "{schema}"')
+        in_schema = [
+            url.update_query_dict({"options": f"-csearch_path={schema}"}).render_as_string(hide_password=False)
+            for schema in schemas
+        ]
+        found.append(Backend("PostgreSQL", in_schema[0], in_schema[1]))
+        yield found
+    finally:
+        with admin.connect() as conn:
+            for schema in schemas:
+                conn.exec_driver_sql(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+        admin.dispose()
+
+
+# ---- measurements ------------------------------------------------------------------------------------------
+@dataclass
+class AppendResult:
+    rows: int
+    bot_seconds: float
+    plain_seconds: float
+
+
+def append(bot_db: Database, plain_db: Database, rows: int) -> AppendResult:
+    """Append `rows` through both paths, alternating chunk by chunk so both see the same machine state."""
+    audit = AuditLog(bot_db, clock=YearClock(rows))
+    plain_clock = YearClock(rows)
+    table = sa.Table("audit_events", sa.MetaData(), autoload_with=plain_db.engine)
+    bot_seconds = plain_seconds = 0.0
+    done = 0
+    for chunk_no, start in enumerate(range(0, rows, CHUNK)):
+        entries = list(make_entries(min(CHUNK, rows - start), seed=chunk_no))
+        started = time.perf_counter()
+        audit.append_many(entries, batch_size=BATCH)
+        bot_seconds += time.perf_counter() - started
+
+        started = time.perf_counter()
+        for offset in range(0, len(entries), BATCH):
+            batch = plain_rows(entries[offset : offset + BATCH], plain_clock)
+            with plain_db.begin() as conn:
+                conn.execute(sa.insert(table), batch)
+        plain_seconds += time.perf_counter() - started
+        done += len(entries)
+        if chunk_no % 10 == 9:
+            log.info("audit: %d rows appended", done)
+    return AppendResult(done, bot_seconds, plain_seconds)
+
+
+def query_times(audit: AuditLog, queries: int, by: str) -> list[float]:
+    rng = random.Random(7)
+    times = []
+    for _ in range(queries):
+        started = time.perf_counter()
+        if by == "server":
+            audit.query(server_id=10_000 + rng.randrange(SERVERS), limit=QUERY_LIMIT)
+        else:
+            audit.query(actor_id=f"U0USER{rng.randrange(USERS):03d}", limit=QUERY_LIMIT)
+        times.append(time.perf_counter() - started)
+    return times
+
+
+def plain_read_seconds(db: Database) -> float:
+    """Stream every row once with no work on it: the floor for export and verify."""
+    table = sa.Table("audit_events", sa.MetaData(), autoload_with=db.engine)
+    started = time.perf_counter()
+    with db.begin(readonly=True) as conn:
+        for _ in conn.execution_options(yield_per=10_000).execute(sa.select(table).order_by(table.c.id)):
+            pass
+    return time.perf_counter() - started
+
+
+def export_run(url: str, workdir: Path, *, empty: bool) -> tuple[float, int]:
+    """(seconds, peak RSS in kB) of `python -m bot audit export` to /dev/null; `empty` exports nothing."""
+    argv = [python(), "-m", "bot", "audit", "export", "--format", "jsonl"]
+    if empty:
+        argv += ["--since", "2999-01-01"]
+    env = child_env({"DATABASE_URL": url, "LOG_LEVEL": "WARNING"})
+    with open(os.devnull, "wb") as sink, open(workdir / "export.log", "ab") as errors:
+        started = time.perf_counter()
+        proc = subprocess.Popen(argv, env=env, cwd=workdir, stdout=sink, stderr=errors)
+        _, status, usage = os.wait4(proc.pid, 0)  # wait4 for the child's own peak RSS (ru_maxrss, kB)
+        seconds = time.perf_counter() - started
+        proc.returncode = os.waitstatus_to_exitcode(status)
+    if proc.returncode != 0:
+        tail = (workdir / "export.log").read_text(errors="replace").strip().splitlines()[-3:]
+        raise RuntimeError(f"audit export exited with {proc.returncode}: {' / '.join(tail)}")
+    return seconds, int(usage.ru_maxrss)
+
+
+# ---- the rows ----------------------------------------------------------------------------------------------
+def measure(backend: Backend, scale: Scale, workdir: Path) -> list[Row]:
+    n = scale.audit_rows
+    load = f"{n:,} events{scale.label}, {backend.name}"
+    rows: list[Row] = []
+    bot_db, plain_db = Database(backend.bot_url), Database(backend.plain_url)
+    try:
+        bot_db.upgrade()
+        plain_db.upgrade()
+        result = append(bot_db, plain_db, n)
+        bot_rate, plain_rate = result.rows / result.bot_seconds, result.rows / result.plain_seconds
+        rows.append(
+            Row(
+                f"3a. audit append ({backend.name})",
+                load + ", batches of 1000",
+                f"{bot_rate:,.0f} events/s ({result.bot_seconds:.1f} s)",
+                f"plain Core insert {plain_rate:,.0f} rows/s ({result.plain_seconds:.1f} s)",
+                ratio(bot_rate, plain_rate),
+                f"≥ {APPEND_RATIO_TARGET}× baseline throughput",
+                verdict(bot_rate / plain_rate >= APPEND_RATIO_TARGET),
+            )
+        )
+        audit = AuditLog(bot_db)
+        for by, flag in (("server", "server:<id>"), ("user", "user:<id>")):
+            query_times(audit, 5, by)  # warm the connection pool and statement cache
+            times = query_times(audit, scale.audit_queries, by)
+            p99 = percentile(times, 99)
+            rows.append(
+                Row(
+                    f"3{'b' if by == 'server' else 'c'}. /snapshot audit {flag} ({backend.name})",
+                    f"{load}, {scale.audit_queries} random {by}s, newest {QUERY_LIMIT}",
+                    f"p50 {ms(percentile(times, 50))} · p99 {ms(p99)} · max {ms(max(times))}",
+                    "-",
+                    "-",
+                    f"p99 < {QUERY_P99_LIMIT * 1000:.0f} ms",
+                    verdict(p99 < QUERY_P99_LIMIT),
+                )
+            )
+        read_seconds = plain_read_seconds(bot_db)
+        empty_seconds, empty_peak = export_run(backend.bot_url, workdir, empty=True)
+        export_seconds, export_peak = export_run(backend.bot_url, workdir, empty=False)
+        growth = export_peak - empty_peak
+        net_seconds = max(export_seconds - empty_seconds, 1e-6)  # without interpreter start-up and connect
+        rows.append(
+            Row(
+                f"3d. audit export ({backend.name})",
+                f"{load}, `python -m bot audit export` (jsonl) > /dev/null",
+                f"peak RSS growth {growth / 1024:.1f} MB; {net_seconds:.1f} s (+{empty_seconds:.1f} s start-up)",
+                f"same command exporting 0 rows: peak {empty_peak / 1024:.1f} MB; "
+                f"plain streamed read {read_seconds:.1f} s",
+                ratio(net_seconds, read_seconds) + " (time vs plain read)",
+                "peak RSS growth < 50 MB",
+                verdict(growth < EXPORT_GROWTH_LIMIT_KB),
+            )
+        )
+        started = time.perf_counter()
+        verified = audit.verify()
+        verify_seconds = time.perf_counter() - started
+        ok = verified.ok and verified.count == n and verify_seconds < VERIFY_LIMIT_SECONDS
+        rows.append(
+            Row(
+                f"3e. audit verify ({backend.name})",
+                load,
+                f"{verify_seconds:.1f} s, {verified.reason}",
+                f"plain streamed read {read_seconds:.1f} s",
+                ratio(verify_seconds, read_seconds),
+                f"< {VERIFY_LIMIT_SECONDS:.0f} s, chain intact",
+                verdict(ok),
+            )
+        )
+    finally:
+        bot_db.dispose()
+        plain_db.dispose()
+    return rows
+
+
+def run(scale: Scale) -> list[Row]:
+    rows: list[Row] = []
+    with tempfile.TemporaryDirectory(prefix="bench-audit-") as tmp:
+        workdir = Path(tmp)
+        try:
+            with backends(workdir) as found:
+                for backend in found:
+                    log.info("audit: %s, %d rows", backend.name, scale.audit_rows)
+                    try:
+                        rows += measure(backend, scale, workdir)
+                    except Exception as error:
+                        log.exception("audit benchmark on %s failed", backend.name)
+                        rows.append(error_row(f"3. audit at scale ({backend.name})", f"{scale.audit_rows:,}", error))
+        except Exception as error:  # PostgreSQL schemas could not be made or dropped
+            log.exception("audit benchmark setup failed")
+            rows.append(error_row("3. audit at scale", f"{scale.audit_rows:,}", error))
+    return rows

@@ -1,0 +1,117 @@
+"""Every button, clicked the way Slack sends it (`payload=` form posts), from the message it was in."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+
+from bot.vps.simulator import VpsSimulator
+from tests.app_fixtures import ALICE, BOB, OPS, Harness
+
+
+def buttons(blocks: list[dict]) -> list[dict]:
+    found = [b["accessory"] for b in blocks if b.get("accessory", {}).get("type") == "button"]
+    found += [el for b in blocks for el in b.get("elements", []) if el.get("type") == "button"]
+    return found
+
+
+def big_simulator(servers: int, per_server: int) -> VpsSimulator:
+    sim = VpsSimulator(seed=False, completion_delay=0)
+    start = datetime(2026, 1, 1, tzinfo=UTC)
+    for s in range(servers):
+        sid = 20000 + s
+        sim.add_server(sid, f"host-{s:03d}")
+        for n in range(per_server):
+            sim.add_snapshot(sid, f"snap-{s}-{n}", created_at=start + timedelta(hours=s * 10 + n), size_mb=2048)
+    return sim
+
+
+def test_long_lists_are_paged_never_truncated(make_harness: Callable[..., Harness]) -> None:
+    h = make_harness(sim=big_simulator(servers=30, per_server=5))
+    h.run("list")
+    seen_servers: set[str] = set()
+    pages = 0
+    while True:
+        message = h.last_ephemeral()
+        pages += 1
+        assert len(message.blocks) <= 50
+        assert all(len(json.dumps(b)) < 12000 for b in message.blocks)
+        seen_servers |= {f"host-{s:03d}" for s in range(30) if f"host-{s:03d}" in message.visible_text}
+        more = [b for b in buttons(message.blocks) if b["action_id"] == "list_more"]
+        if not more:
+            break
+        assert f"page {pages} of" in message.visible_text
+        h.driver.block_action("list_more", more[0]["value"], user_id=ALICE, channel_id=OPS)
+        h.settle()
+        assert pages < 20
+    assert pages > 1
+    assert seen_servers == {f"host-{s:03d}" for s in range(30)}
+    assert h.mutating_calls() == []
+
+
+def test_restore_button_in_a_list_starts_the_approval_flow(harness: Harness) -> None:
+    harness.run("list 12345")
+    restore = next(b for b in buttons(harness.last_ephemeral().blocks) if b["action_id"] == "snapshot_restore")
+    harness.driver.block_action("snapshot_restore", restore["value"], user_id=BOB, channel_id=OPS)
+    harness.settle()
+    assert "Your restore request #1 is waiting for approval" in harness.last_ephemeral(BOB).visible_text
+    assert any("Restore request #1" in m.visible_text for m in harness.channel(OPS))
+    assert [r for r in harness.sim.requests if r.path.endswith("/restore/")] == []
+
+
+def test_delete_button_in_a_list_asks_for_confirmation_then_cancel_removes_it(harness: Harness) -> None:
+    harness.run("list 12345")
+    delete = next(b for b in buttons(harness.last_ephemeral().blocks) if b["action_id"] == "snapshot_delete")
+    harness.driver.block_action("snapshot_delete", delete["value"], user_id=ALICE, channel_id=OPS)
+    harness.settle()
+    confirmation = harness.last_ephemeral()
+    assert "Delete snapshot `pre-migration-snapshot`" in confirmation.visible_text
+    cancel = next(b for b in buttons(confirmation.blocks) if b["action_id"] == "dismiss")
+    url = harness.slack.new_response_url(channel=OPS, user_id=ALICE)
+    harness.driver.block_action("dismiss", cancel["value"], user_id=ALICE, channel_id=OPS, response_url=url)
+    harness.settle()
+    call = harness.slack.wait_for("response_url", where=lambda c: c.args.get("_url") == url)[-1]
+    assert call.args.get("delete_original") is True
+    assert harness.api_calls("DELETE") == []
+
+
+def test_create_button_opens_the_form_with_the_server_filled_in(harness: Harness) -> None:
+    harness.run("list 12346")
+    create = next(b for b in buttons(harness.last_ephemeral().blocks) if b["action_id"] == "snapshot_create_open")
+    harness.driver.block_action("snapshot_create_open", create["value"], user_id=ALICE, channel_id=OPS)
+    view = harness.slack.wait_for("views.open")[-1].args["view"]
+    server_input = next(b for b in view["blocks"] if b.get("block_id") == "server")
+    assert server_input["element"]["initial_value"] == "12346"
+
+
+def test_audit_older_button_pages_back(harness: Harness) -> None:
+    for n in range(4):
+        harness.run(f"create 12347 paged-{n}")
+    harness.run("audit action:create limit:3")
+    first = harness.last_ephemeral()
+    older = next(b for b in buttons(first.blocks) if b["action_id"] == "audit_more")
+    harness.driver.block_action("audit_more", older["value"], user_id=ALICE, channel_id=OPS)
+    harness.settle()
+    second = harness.last_ephemeral().visible_text
+    first_ids = {line.split("`")[1] for line in first.visible_text.splitlines() if line.startswith("`")}
+    second_ids = {line.split("`")[1] for line in second.splitlines() if line.startswith("`")}
+    assert first_ids and second_ids and not first_ids & second_ids
+    assert max(int(i) for i in second_ids) < min(int(i) for i in first_ids)
+
+
+def test_unknown_and_forged_button_values_change_nothing(harness: Harness) -> None:
+    for action_id, value in [
+        ("snapshot_delete_confirm", "not-a-number"),
+        ("snapshot_delete_confirm", "99999999999999999999999"),
+        ("snapshot_restore", "-1"),
+        ("approval_approve", "12"),
+        ("approval_cancel", "abc"),
+        ("list_more", "{not json"),
+        ("audit_more", "[]"),
+        ("no_such_action", "1"),
+    ]:
+        response = harness.driver.block_action(action_id, value, user_id=ALICE, channel_id=OPS)
+        assert response.status == 200, (action_id, response.body)
+    harness.settle()
+    assert harness.mutating_calls() == []
