@@ -104,7 +104,7 @@ class Names:
         return self.channels.get(channel_id, channel_id)
 
 
-# ---- mrkdwn --------------------------------------------------------------------------------------------------
+# ---- mrkdwn ----------------------------------------------------------------------------------------------
 def unescape(text: str) -> str:
     """Slack's three HTML entities back to characters (`&amp;` last, so `&amp;lt;` stays `&lt;`)."""
     return text.replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")
@@ -177,7 +177,7 @@ def text_object(obj: Any, style: Style = Style(), names: Names = Names()) -> str
     return mrkdwn(text, style, names)
 
 
-# ---- buttons -------------------------------------------------------------------------------------------------
+# ---- buttons ---------------------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class Button:
     """An interactive element as shown, with what is needed to press it."""
@@ -244,7 +244,7 @@ def is_yes(answer: str | None) -> bool:
     return (answer or "").strip().lower() in ("y", "yes")
 
 
-# ---- blocks --------------------------------------------------------------------------------------------------
+# ---- blocks ----------------------------------------------------------------------------------------------
 @dataclass
 class Rendered:
     lines: list[str]
@@ -320,7 +320,7 @@ def render_blocks(
     return Rendered(lines, buttons)
 
 
-# ---- modals --------------------------------------------------------------------------------------------------
+# ---- modals ----------------------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class Field:
     """One input block of a modal, asked as one prompt."""
@@ -338,7 +338,9 @@ class Field:
     def prompt(self, style: Style = Style()) -> str:
         """`Server id [12345]: `: the default in brackets, the placeholder and optionality dimmed."""
         default = f" [{self.initial}]" if self.initial else ""
-        extras = [e for e in (self.placeholder if not self.initial else "", "optional" if self.optional else "") if e]
+        extras = [] if self.initial or not self.placeholder else [self.placeholder]
+        if self.optional:
+            extras.append("optional")
         suffix = style.dim(f" ({', '.join(extras)})") if extras else ""
         return f"{style.bold(self.label)}{default}{suffix}: "
 
@@ -350,7 +352,9 @@ class Field:
                 ((label, v) for i, (label, v) in enumerate(self.options, 1) if value in (str(i), v, label)),
                 None,
             )
-            option = {"text": {"type": "plain_text", "text": chosen[0]}, "value": chosen[1]} if chosen else None
+            if chosen is None:
+                return {"type": self.kind, "selected_option": None}
+            option = {"text": {"type": "plain_text", "text": chosen[0]}, "value": chosen[1]}
             return {"type": self.kind, "selected_option": option}
         return {"type": self.kind, "value": value or None}
 
@@ -417,7 +421,7 @@ def parse_modal(view: Mapping[str, Any], style: Style = Style(), names: Names = 
     )
 
 
-# ---- framing -------------------------------------------------------------------------------------------------
+# ---- framing ---------------------------------------------------------------------------------------------
 def framed(heading: str, body: Sequence[str], style: Style = Style(), *, indent: str = "") -> list[str]:
     """A heading line, then the body indented under it: how each message appears in the transcript."""
     lines = [indent + style.dim("▸ ") + heading]

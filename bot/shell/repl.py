@@ -178,7 +178,9 @@ class Shell:
         self.style = Style(color=color, emoji="utf" in encoding)
         # The real account only when the user configured a token and no simulator was handed in.
         self.real_vps = simulator is None and settings.vps_api_token is not None
-        self.simulator = None if self.real_vps else (simulator or VpsSimulator(completion_delay=completion_delay))
+        if not self.real_vps and simulator is None:
+            simulator = VpsSimulator(completion_delay=completion_delay)
+        self.simulator = simulator if not self.real_vps else None
         self.poll_interval = poll_interval
         self.channel = settings.allowed_channels[0] if settings.allowed_channels else SHELL_CHANNEL
         self.user_name = "alice"
@@ -308,7 +310,8 @@ class Shell:
             self.start()
         self._banner()
         if self.interactive:
-            self._setup_readline()
+            if self.stdin is sys.stdin and self.stdout is sys.stdout:
+                self._setup_readline()
             self._watcher = threading.Thread(target=self._watch, name="shell-output", daemon=True)
             self._watcher.start()
         while True:
@@ -360,7 +363,7 @@ class Shell:
         if text.startswith("/"):
             self._write(f"Only /snapshot is a Slack command here. {self._hint()}")
             return True
-        self._write(f"In Slack that would be a chat message; the bot only listens to /snapshot. {self._hint()}")
+        self._write(f"In Slack that is a chat message; the bot only listens to /snapshot. {self._hint()}")
         return True
 
     def _hint(self) -> str:
@@ -493,7 +496,8 @@ class Shell:
     def _after_request(self, response: DriverResponse) -> None:
         if response.status != 200:
             detail = response.body.strip()[:200]
-            self._write(self.style.red(f"(the app answered HTTP {response.status}{': ' + detail if detail else ''})"))
+            suffix = f": {detail}" if detail else ""
+            self._write(self.style.red(f"(the app answered HTTP {response.status}{suffix})"))
         if not self._settle():
             self._write(self.style.dim("(the bot is still working; its answers will show up as they arrive)"))
         self._drain()
@@ -669,7 +673,7 @@ class Shell:
             lines.append(style.red("Create, delete and restore act on real servers and real data."))
         else:
             delay = self.simulator.completion_delay if self.simulator else 0
-            lines.append(f"VPS.org: the built-in simulator (sample servers; new snapshots take ~{delay:g} s).")
+            lines.append(f"VPS.org: the built-in simulator (sample servers; snapshots take ~{delay:g} s).")
         lines.append(f"Database: {self._database_note}.")
         access = mrkdwn(self.bot.services.access.describe(), style, self.names)
         lines.append(style.dim(access))
@@ -725,7 +729,8 @@ class Shell:
         if method == "chat.postEphemeral":
             user = str(args.get("user") or "")
             source = _Source("ephemeral", str(args.get("channel") or self.channel), user=user)
-            self._show(self._ephemeral_heading(user), args.get("blocks") or [], str(args.get("text") or ""), source)
+            text = str(args.get("text") or "")
+            self._show(self._ephemeral_heading(user), args.get("blocks") or [], text, source)
             return True
         if method == "chat.delete":
             self._write(self.style.dim(f"(a message in {self._where(str(args.get('channel')))} was deleted)"))
@@ -808,7 +813,8 @@ class Shell:
             return True
         if args.get("response_type") == "in_channel" and info is not None and info.channel:
             ts = self._claim(info.channel, text)
-            self._show(self._channel_heading(info.channel), blocks, text, _Source("message", info.channel, ts))
+            source = _Source("message", info.channel, ts)
+            self._show(self._channel_heading(info.channel), blocks, text, source)
             return True
         channel = info.channel if info else self.channel
         self._show(self._ephemeral_heading(user), blocks, text, _Source("ephemeral", channel, user=user))
@@ -843,11 +849,10 @@ class Shell:
     def _show(
         self, heading: str, blocks: list[dict[str, Any]], text: str, source: _Source, *, indent: str = ""
     ) -> None:
-        if self._renumber:
-            rendered = render_blocks(blocks, fallback_text=text, style=self.style, names=self.names)
-        else:
-            first = max(self._buttons, default=0) + 1
-            rendered = render_blocks(blocks, fallback_text=text, style=self.style, names=self.names, first_number=first)
+        # Numbers restart at [1] with the first buttons shown after the user acts, and count on from there.
+        first = 1 if self._renumber else max(self._buttons, default=0) + 1
+        style, names = self.style, self.names
+        rendered = render_blocks(blocks, fallback_text=text, style=style, names=names, first_number=first)
         if rendered.buttons:
             if self._renumber:
                 self._buttons.clear()
