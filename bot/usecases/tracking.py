@@ -20,7 +20,7 @@ import secrets
 import socket
 import time
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
@@ -221,7 +221,6 @@ class Tracker:
             return []
         creates = [op for op in operations if op.kind == CREATE]
         restores = [op for op in operations if op.kind == RESTORE]
-        events: list[TrackingEvent] = []
         try:
             snapshots = _by_id(self.vps.list_snapshots()) if creates else None
             servers = _by_id(self.vps.list_servers()) if restores else None
@@ -231,23 +230,16 @@ class Tracker:
                 "tracking poll: VPS.org failed (%s); next poll in %.0fs", error, self._next_poll - started
             )
             # Deadlines still apply while VPS.org is down: nobody should wait forever for an answer.
-            for op in operations:
-                event = self._timeout_if_due(op)
-                if event is not None:
-                    events.append(event)
-            return events
+            return self._apply([c for c in (self._timeout_if_due(op) for op in operations) if c is not None])
         self._schedule(started, failed=False)
+        changes: list[_Change] = []
         for op in creates:
             assert snapshots is not None
-            event = self._check_create(op, snapshots)
-            if event is not None:
-                events.append(event)
+            changes.append(self._check_create(op, snapshots))
         for op in restores:
             assert servers is not None
-            event = self._check_restore(op, servers)
-            if event is not None:
-                events.append(event)
-        return events
+            changes.append(self._check_restore(op, servers))
+        return self._apply([c for c in changes if c is not None])
 
     @property
     def backoff_factor(self) -> int:
@@ -285,84 +277,74 @@ class Tracker:
             session.flush()
             return [_view(row) for row in rows]
 
-    def _check_create(self, op: Operation, snapshots: _Found[Snapshot]) -> TrackingEvent | None:
+    def _check_create(self, op: Operation, snapshots: _Found[Snapshot]) -> _Change | None:
         snapshot = snapshots.items.get(op.snapshot_id or -1)
         if snapshot is None:
             if snapshots.complete:
-                return self._finish(op, EventKind.VANISHED, "failed", "", size_mb=None)
+                return _Change(op, EventKind.VANISHED, "failed", "")
             return self._timeout_if_due(op)  # a partial list proves nothing about absence
         if snapshot.is_completed:
-            return self._finish(op, EventKind.COMPLETED, "done", snapshot.status, size_mb=snapshot.size_mb)
-        timed_out = self._timeout_if_due(op, status=snapshot.status)
-        if timed_out is not None:
-            return timed_out
-        return self._progress(op, snapshot.status)
+            return _Change(op, EventKind.COMPLETED, "done", snapshot.status, snapshot.size_mb)
+        return self._timeout_if_due(op, status=snapshot.status) or _progress(op, snapshot.status)
 
-    def _check_restore(self, op: Operation, servers: _Found[Server]) -> TrackingEvent | None:
+    def _check_restore(self, op: Operation, servers: _Found[Server]) -> _Change | None:
         server = servers.items.get(op.server_id)
         if server is None:
             if servers.complete:
-                return self._finish(op, EventKind.VANISHED, "failed", "")
+                return _Change(op, EventKind.VANISHED, "failed", "")
             return self._timeout_if_due(op)
         if server.status in RESTORED_STATES:
-            return self._finish(op, EventKind.FINISHED, "done", server.status)
-        timed_out = self._timeout_if_due(op, status=server.status)
-        if timed_out is not None:
-            return timed_out
-        return self._progress(op, server.status)
+            return _Change(op, EventKind.FINISHED, "done", server.status)
+        return self._timeout_if_due(op, status=server.status) or _progress(op, server.status)
 
-    def _timeout_if_due(self, op: Operation, *, status: str | None = None) -> TrackingEvent | None:
+    def _timeout_if_due(self, op: Operation, *, status: str | None = None) -> _Change | None:
         if self.clock() < op.deadline:
             return None
-        return self._finish(op, EventKind.TIMEOUT, "timeout", status if status is not None else op.last_status)
+        return _Change(op, EventKind.TIMEOUT, "timeout", status if status is not None else op.last_status)
 
-    def _progress(self, op: Operation, status: str) -> TrackingEvent | None:
-        if status == op.last_status:
-            return None
-        with self.db.session() as session:
-            changed = session.execute(
-                update(TrackedOperation)
-                .where(
-                    TrackedOperation.id == op.id,
-                    TrackedOperation.state == TRACKING,
-                    TrackedOperation.last_status == op.last_status,
-                )
-                .values(last_status=status[:32])
-                .execution_options(synchronize_session=False)
-            ).rowcount
-            if changed != 1:  # another replica saw it first (or it ended meanwhile)
-                return None
-            row = session.get(TrackedOperation, op.id)
-            assert row is not None
-            session.refresh(row)
-            return TrackingEvent(EventKind.PROGRESS, _view(row), status, op.last_status)
+    def _apply(self, changes: list[_Change]) -> list[TrackingEvent]:
+        """Write every change of this poll in one transaction, each through a compare-and-set.
 
-    def _finish(
-        self, op: Operation, kind: EventKind, state: str, status: str, *, size_mb: int | None = None
-    ) -> TrackingEvent | None:
-        """The compare-and-set that makes each ending happen (and be announced) once, with its audit row."""
+        An ending moves the state away from `tracking` (and writes its audit row) only if it is still `tracking`;
+        a status change only if the status is still the one this replica saw. Whoever loses such a race (another
+        replica got there first) emits nothing, so each ending is announced exactly once.
+        """
+        if not changes:
+            return []
         now = self.clock()
+        events: list[TrackingEvent] = []
         with self.db.session() as session:
-            won = session.execute(
-                update(TrackedOperation)
-                .where(TrackedOperation.id == op.id, TrackedOperation.state == TRACKING)
-                .values(
-                    state=state,
-                    last_status=(status or op.last_status)[:32],
-                    finished_at=now,
-                    lease_owner=None,
-                    lease_expires_at=None,
-                )
-                .execution_options(synchronize_session=False)
-            ).rowcount
-            if won != 1:
-                return None
-            row = session.get(TrackedOperation, op.id)
-            assert row is not None
-            session.refresh(row)
-            view = _view(row)
-            self._audit_end(session, view, kind, status, size_mb)
-        return TrackingEvent(kind, view, status, op.last_status, size_mb)
+            for change in changes:
+                op = change.op
+                if change.kind is EventKind.PROGRESS:
+                    where = (TrackedOperation.last_status == op.last_status,)
+                    values: dict[str, Any] = {"last_status": change.status[:32]}
+                    after = replace(op, last_status=change.status[:32])
+                else:
+                    where = ()
+                    last_status = (change.status or op.last_status)[:32]
+                    values = {
+                        "state": change.state,
+                        "last_status": last_status,
+                        "finished_at": now,
+                        "lease_owner": None,
+                        "lease_expires_at": None,
+                    }
+                    after = replace(
+                        op, state=change.state, last_status=last_status, finished_at=now, lease_owner=None
+                    )
+                won = session.execute(
+                    update(TrackedOperation)
+                    .where(TrackedOperation.id == op.id, TrackedOperation.state == TRACKING, *where)
+                    .values(**values)
+                    .execution_options(synchronize_session=False)
+                ).rowcount
+                if won != 1:
+                    continue
+                if change.kind is not EventKind.PROGRESS:
+                    self._audit_end(session, after, change.kind, change.status, change.size_mb)
+                events.append(TrackingEvent(change.kind, after, change.status, op.last_status, change.size_mb))
+        return events
 
     def _audit_end(
         self, session: Session, op: Operation, kind: EventKind, status: str, size_mb: int | None
@@ -421,6 +403,21 @@ class Tracker:
                 .values(lease_owner=None, lease_expires_at=None)
                 .execution_options(synchronize_session=False)
             ).rowcount
+
+
+@dataclass(frozen=True)
+class _Change:
+    """What one poll found out about one operation, before it is written."""
+
+    op: Operation
+    kind: EventKind
+    state: str  # the state it ends in ("" for progress)
+    status: str
+    size_mb: int | None = None
+
+
+def _progress(op: Operation, status: str) -> _Change | None:
+    return _Change(op, EventKind.PROGRESS, "", status) if status != op.last_status else None
 
 
 @dataclass(frozen=True)

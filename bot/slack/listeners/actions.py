@@ -35,37 +35,26 @@ def register(app: App, services: Services) -> None:
         server_id = int(value) if value.isdigit() and len(value) < 16 else None
         flows.open_create_form(services, client, reply, actor, body.get("trigger_id"), server_id=server_id)
 
-    @app.action(ui.ASK_DELETE)
-    def ask_delete(ack: Ack, body: dict[str, Any], respond: Respond, client: WebClient) -> None:
-        actor, reply, value = context(body, respond, client)
-        run_for_user(
-            services,
-            reply,
-            lambda: flows.ask_delete(services, client, reply, actor, {"snapshot_id": value}),
-            ack,
-        )
-
-    @app.action(ui.CONFIRM_DELETE)
-    def confirm_delete(ack: Ack, body: dict[str, Any], respond: Respond, client: WebClient) -> None:
-        actor, reply, value = context(body, respond, client)
-        run_for_user(
-            services,
-            reply,
-            lambda: flows.confirm_delete(services, client, reply, actor, {"snapshot_id": value}),
-            ack,
-        )
-
     @app.action(ui.DISMISS)
     def dismiss(ack: Ack, respond: Respond) -> None:
         ack()
         respond(delete_original=True)
 
-    @app.action(ui.ASK_RESTORE)
-    def ask_restore(ack: Ack, body: dict[str, Any], respond: Respond, client: WebClient) -> None:
-        actor, reply, value = context(body, respond, client)
-        run_for_user(
-            services,
-            reply,
-            lambda: flows.request_restore(services, client, reply, actor, {"snapshot_id": value}),
-            ack,
-        )
+    # Buttons whose value is a snapshot id, each handing over to the same flow as its command.
+    snapshot_buttons: dict[str, flows.Handler] = {
+        ui.ASK_DELETE: flows.ask_delete,
+        ui.CONFIRM_DELETE: flows.confirm_delete,
+        ui.ASK_RESTORE: flows.request_restore,
+    }
+    for action_id, handler in snapshot_buttons.items():
+        app.action(action_id)(_snapshot_button(services, handler))
+
+
+def _snapshot_button(services: Services, handler: flows.Handler) -> Any:
+    def on_click(ack: Ack, body: dict[str, Any], respond: Respond, client: WebClient) -> None:
+        actor = actor_from_payload(body)
+        reply = Reply(client=client, user_id=actor.user_id, channel_id=actor.channel_id, respond=respond)
+        args = {"snapshot_id": str(first_action(body).get("value") or "")}
+        run_for_user(services, reply, lambda: handler(services, client, reply, actor, args), ack)
+
+    return on_click

@@ -1,0 +1,312 @@
+"""The local shell driven with scripted input, as a newcomer (or a script) would use it.
+
+Each test feeds lines to `run_shell`/`Shell` through a StringIO and checks the transcript a user would read,
+plus what the VPS.org simulator received: the shell runs the real app, so these are end-to-end.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import subprocess
+import sys
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from bot.config import load_settings
+from bot.shell import Shell, run_shell, user_id_for
+from bot.vps.simulator import VpsSimulator, start_in_thread
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+@dataclass
+class Transcript:
+    code: int
+    out: str
+    sim: VpsSimulator | None
+    has_tracker: bool
+
+    def in_order(self, *needles: str) -> None:
+        """Each needle appears, after the previous one: the order a user would read them in."""
+        position = 0
+        for needle in needles:
+            found = self.out.find(needle, position)
+            assert found >= 0, f"{needle!r} not found after position {position} in:\n{self.out}"
+            position = found + len(needle)
+
+    def after(self, needle: str) -> str:
+        index = self.out.find(needle)
+        assert index >= 0, f"{needle!r} not in:\n{self.out}"
+        return self.out[index + len(needle) :]
+
+
+def run(
+    lines: Sequence[str],
+    *,
+    database_url: str,
+    sim: VpsSimulator | None = None,
+    env: dict[str, str] | None = None,
+    stdout: io.StringIO | None = None,
+    interactive: bool = False,
+) -> Transcript:
+    settings = load_settings({"DATABASE_URL": database_url, **(env or {})}, dotenv_path=None)
+    out = stdout or io.StringIO()
+    if sim is None and not (env or {}).get("VPS_API_TOKEN"):
+        sim = VpsSimulator(completion_delay=0)
+    # A long poll interval keeps the background ticker out of the way: `/wait` decides when it runs.
+    shell = Shell(
+        settings,
+        stdin=io.StringIO("".join(line + "\n" for line in lines)),
+        stdout=out,
+        interactive=interactive,
+        simulator=sim,
+        poll_interval=3600,
+    )
+    with shell:
+        code = shell.run()
+        has_tracker = shell.bot.services.extras.get("tracker") is not None
+    return Transcript(code, out.getvalue(), sim, has_tracker)
+
+
+@pytest.fixture
+def sqlite_url(tmp_path: Path) -> str:
+    return f"sqlite:///{tmp_path / 'shell.db'}"
+
+
+def test_the_whole_tour_list_restore_refused_approved_delete_create_audit(database_url: str) -> None:
+    t = run(
+        [
+            "/snapshot list 12345",
+            "2",  # [2] Restore on #801
+            "1",  # [1] Approve on the card, as alice herself…
+            "y",
+            "/as bob",
+            "1",  # …then as bob
+            "y",
+            "1",  # the card has changed: its buttons are gone
+            "/snapshot delete 798",
+            "1",  # [1] Delete
+            "y",
+            "/snapshot create 12345 before-update Before the update",
+            "/snapshot audit",
+        ],
+        database_url=database_url,
+    )
+    assert t.code == 0
+    assert t.sim is not None
+    assert "\x1b[" not in t.out  # not a terminal: no colour codes
+
+    # list: ephemeral, readable, numbered
+    t.in_order(
+        "snapshot-bot · only visible to you",
+        "web-server-01 (id 12345) · server active  [1] Create snapshot",
+        "pre-migration-snapshot · #801 · ✅ completed · 5.0 GB",
+        "[2] Restore  [3] Delete",
+        "weekly-snapshot-2025-01-08 · #798",
+        "[4] Restore  [5] Delete",
+    )
+    # restore requested by alice: the card in the channel, her own note, and no call to VPS.org yet
+    t.in_order(
+        "▸ #ops · snapshot-bot",
+        "RESTORE REQUEST #1",
+        "Asked by: @alice",
+        "[1] Approve  [2] Reject  [3] Cancel (requester)",
+        "Your restore request #1 is waiting for approval.",
+        # refused for alice, after the confirm dialog she answered
+        "Approve this restore? — pre-migration-snapshot (#801) will be restored onto web-server-01. "
+        "All current data there is overwritten. This cannot be undone. [y/N] y",
+        "You can't approve your own request",
+        # approved by bob: the card is updated in place and the requester told in its thread
+        "You are now @bob (U0BOB).",
+        "[y/N] y",
+        "▸ #ops · snapshot-bot · updated",
+        "Approved by @bob",
+        "reply in thread: Restore requested by @alice",
+        "@alice Restore request #1 (pre-migration-snapshot → web-server-01) was approved",
+        "That button is no longer there",
+    )
+    restores = t.sim.calls("POST", "snapshots/801/restore/")
+    assert len(restores) == 1 and restores[0].status == 200 and restores[0].applied
+
+    # delete, after confirming
+    t.in_order(
+        "Delete snapshot weekly-snapshot-2025-01-08 (#798) of web-server-01?",
+        "[1] Delete  [2] Cancel",
+        "Delete this snapshot? — weekly-snapshot-2025-01-08 (#798) on web-server-01 will be deleted permanently."
+        " [y/N] y",
+        "snapshot-bot · only visible to you · updated",
+        "@bob deleted snapshot weekly-snapshot-2025-01-08 (#798) of web-server-01.",
+        "▸ #ops · snapshot-bot",
+        "@bob deleted snapshot weekly-snapshot-2025-01-08",
+    )
+    assert [c.path for c in t.sim.calls("DELETE")] == ["/api/v1/snapshots/798/"]
+
+    # create, announced in the channel
+    t.in_order("@bob started snapshot before-update (#900) of web-server-01 (id 12345).", "Status: ⏳ in progress")
+    assert [c.json for c in t.sim.calls("POST", "snapshots/")] == [
+        {"server_id": 12345, "name": "before-update", "description": "Before the update"}
+    ]
+
+    # the audit trail, newest first, names not ids
+    audit = t.after("Audit — all events, newest first")
+    for action in ("create.succeeded", "delete.succeeded", "restore.executed", "restore.approved"):
+        assert action in audit
+    t.in_order("@bob restore.approved", "@alice refused.self_approval", "@alice restore.requested")
+    assert "U0ALICE" not in audit
+
+
+def test_create_completion_is_announced_after_wait(sqlite_url: str) -> None:
+    t = run(["/snapshot create 12345 nightly", "/wait"], database_url=sqlite_url)
+    t.in_order("@alice started snapshot nightly (#900)", "in progress")
+    if not t.has_tracker:
+        pytest.skip("snapshot tracking (services.extras['tracker']) is not wired into the bot yet")
+    later = t.after("in progress")
+    assert "(nothing new)" not in later
+    assert "nightly" in later and ("completed" in later or "ready" in later), later
+
+
+def test_answering_no_to_a_confirm_changes_nothing_and_cancel_dismisses(sqlite_url: str) -> None:
+    t = run(["/snapshot delete 798", "1", "n", "2"], database_url=sqlite_url)
+    t.in_order("[1] Delete  [2] Cancel", "[y/N] n", "Not pressed.", "(dismissed)")
+    assert t.sim is not None and t.sim.calls("DELETE") == []
+
+
+def test_the_create_form_is_asked_field_by_field_and_errors_are_asked_again(sqlite_url: str) -> None:
+    t = run(["/snapshot create", "", "12345", "bad name", "", "good-name"], database_url=sqlite_url)
+    t.in_order(
+        "▸ Form: Create snapshot",
+        "stop the server first",
+        "Server id (e.g. 12345): ",
+        "This field is required.",
+        "Server id (e.g. 12345): 12345",
+        "Snapshot name (before-update): bad name",
+        "Description (optional): ",
+        "Snapshot name: The snapshot name may contain only letters, digits, hyphens and underscores",
+        "Snapshot name (before-update): good-name",
+        "(Create: sent)",
+        "@alice started snapshot good-name",
+    )
+    assert t.sim is not None
+    assert [c.json["name"] for c in t.sim.calls("POST", "snapshots/")] == ["good-name"]
+
+
+def test_end_of_input_inside_a_form_sends_nothing(sqlite_url: str) -> None:
+    t = run(["/snapshot create", "12345"], database_url=sqlite_url)
+    assert t.code == 0
+    assert t.sim is not None and t.sim.calls("POST") == []
+
+
+def test_ephemeral_buttons_belong_to_their_reader(sqlite_url: str) -> None:
+    t = run(["/snapshot list 12345", "/as carol", "3", "/as", "9", "click 2"], database_url=sqlite_url)
+    t.in_order(
+        "You are now @carol (U0CAROL).",
+        "Only @alice can see that message. Type /as alice to press it as them.",
+        "You are @carol (U0CAROL).",
+        "There is no button [9] (on screen: 1–5).",
+        "Only @alice can see that message.",
+    )
+    assert t.sim is not None and t.sim.calls("DELETE") == [] and t.sim.calls("POST") == []
+
+
+def test_help_usage_errors_and_things_that_are_not_commands(sqlite_url: str) -> None:
+    t = run(["/help", "/snapshot", "/snapshot frobnicate", "hello bot", "/deploy", "quit", "/snapshot list"], database_url=sqlite_url)
+    t.in_order(
+        "/as bob",
+        "act as someone else",
+        "/wait",
+        # `/snapshot` alone: the bot's help, which Slack shows from the command's immediate answer
+        "Snapshot bot — VPS.org snapshots from Slack",
+        "/snapshot restore <snapshot_id>",
+        "Access control is OFF",
+        "I don't know frobnicate.",
+        "In Slack that is a chat message",
+        "Only /snapshot is a Slack command here.",
+    )
+    assert "snapshots on" not in t.out  # nothing after `quit` ran
+    assert t.sim is not None and t.sim.requests == []
+
+
+def test_user_ids_are_stable_and_the_demo_users_are_the_documented_ones() -> None:
+    assert user_id_for("alice") == "U0ALICE" and user_id_for("@Bob") == "U0BOB"
+    assert user_id_for("carol") == "U0CAROL"
+    odd = user_id_for("Zoë O'Neil")
+    assert odd == user_id_for("zoë o'neil") and odd.startswith("U1") and odd.isalnum() and odd.isupper()
+
+
+def test_real_account_mode_uses_the_configured_api_and_says_so_loudly(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    sim = VpsSimulator(token="vps_real_looking_token_123", completion_delay=0)
+    url, stop = start_in_thread(sim)
+    try:
+        t = run(
+            ["/snapshot list 12345"],
+            database_url=f"sqlite:///{tmp_path / 'real.db'}",
+            env={"VPS_API_URL": url, "VPS_API_TOKEN": sim.token},
+        )
+    finally:
+        stop()
+    banner = capsys.readouterr().err
+    assert "REAL VPS.org account" in banner and url in banner
+    assert "vps_real_looking_token_123" not in banner + t.out
+    assert f"Database: sqlite:///{tmp_path / 'real.db'}" in banner
+    assert "pre-migration-snapshot" in t.out
+    assert [r.path for r in sim.requests][:1] == ["/api/v1/servers/12345/"] or sim.requests  # it went over HTTP
+    assert all(r.authorized for r in sim.requests)
+
+
+def test_colour_only_on_a_terminal_and_never_with_no_color(
+    sqlite_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    class Terminal(io.StringIO):
+        def isatty(self) -> bool:
+            return True
+
+    monkeypatch.delenv("NO_COLOR", raising=False)
+    coloured = run(["/snapshot list 12345"], database_url=sqlite_url, stdout=Terminal(), interactive=True)
+    assert "\x1b[" in coloured.out
+    assert "alice" in coloured.out and " › " in coloured.out  # the prompt, when interactive
+    assert "snapshot-bot shell" in coloured.out  # interactive: the banner is part of the conversation
+
+    monkeypatch.setenv("NO_COLOR", "1")
+    plain = run(["/snapshot list 12345"], database_url=sqlite_url, stdout=Terminal(), interactive=True)
+    assert "\x1b[" not in plain.out
+    assert "pre-migration-snapshot · #801" in plain.out
+
+
+def test_run_shell_returns_zero_at_end_of_input(sqlite_url: str) -> None:
+    out = io.StringIO()
+    settings = load_settings({"DATABASE_URL": sqlite_url}, dotenv_path=None)
+    code = run_shell(settings, stdin=io.StringIO("/snapshot list 12346\n"), stdout=out, interactive=False)
+    assert code == 0
+    assert "db-server-01" in out.getvalue()
+
+
+def test_python_m_bot_shell_reads_a_pipe_and_exits_zero(tmp_path: Path) -> None:
+    env = {
+        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+        "HOME": str(tmp_path),
+        "PYTHONPATH": str(REPO),
+        "LANG": "C.UTF-8",
+    }
+    result = subprocess.run(
+        [sys.executable, "-m", "bot", "shell"],
+        input="/snapshot list\n",
+        capture_output=True,
+        text=True,
+        encoding="utf-8",
+        cwd=tmp_path,
+        env=env,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "only visible to you" in result.stdout
+    assert "web-server-01 (id 12345)" in result.stdout and "pre-migration-snapshot" in result.stdout
+    assert "built-in simulator" in result.stderr
+    assert "\x1b[" not in result.stdout
+    assert not (tmp_path / "snapshot-bot.db").exists()  # the throwaway database lives elsewhere
+    assert not (tmp_path / ".snapshot_bot_history").exists()  # no history without a terminal
