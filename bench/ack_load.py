@@ -137,9 +137,7 @@ def _run_server(
             answered_before = _answers(fake)
             if expect_answers:
                 fire(driver, WARMUP_LIST, WARMUP_LIST, "list")
-                wait_until(
-                    lambda: _answers(fake) >= answered_before + WARMUP_LIST, 60, f"{name} warm-up answers"
-                )
+                wait_until(lambda: _answers(fake) >= answered_before + WARMUP_LIST, 60, f"{name} warm-up answers")
             idle = server.worker_rss_kb()
 
             before_load()
@@ -185,10 +183,10 @@ def _env(fake: FakeSlack, vps_url: str, token: str, workdir: Path, scale: Scale)
     }
 
 
-def run(scale: Scale, only: set[str] | None = None) -> list[Row]:
+def run(scale: Scale) -> list[Row]:
     load_text = (
-        f"{scale.ack_requests} × /snapshot list, {scale.ack_clients} clients, VPS.org {scale.ack_vps_latency:g} s/call, "
-        f"{scale.workers}×{scale.threads} gthread{scale.label}"
+        f"{scale.ack_requests} × /snapshot list, {scale.ack_clients} clients, "
+        f"VPS.org {scale.ack_vps_latency:g} s/call, {scale.workers}×{scale.threads} gthread{scale.label}"
     )
     try:
         baseline, bot = _measure(scale)

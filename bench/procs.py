@@ -6,6 +6,7 @@ is measured) with the repository on PYTHONPATH (so `bench.*` modules import ther
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import socket
@@ -122,10 +123,8 @@ class ServerProcess:
             except subprocess.TimeoutExpired:
                 # Workers wait for queued background work at exit; the bench has what it needs already.
                 for pid in workers:
-                    try:
+                    with contextlib.suppress(ProcessLookupError):  # it finished after all
                         os.kill(pid, signal.SIGKILL)
-                    except ProcessLookupError:
-                        pass
                 try:
                     self.proc.wait(timeout=timeout)
                 except subprocess.TimeoutExpired:

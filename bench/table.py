@@ -79,8 +79,8 @@ def _escape(cell: str) -> str:
 class TablePrinter:
     """Prints the header once, then each row as it is added; keeps the rows for the exit status."""
 
-    def __init__(self, out: TextIO = sys.stdout) -> None:
-        self.out = out
+    def __init__(self, out: TextIO | None = None) -> None:
+        self.out = out if out is not None else sys.stdout
         self.rows: list[Row] = []
         self._header_printed = False
 

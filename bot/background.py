@@ -33,6 +33,13 @@ class Ticker:
         from bot.usecases.approvals import DecisionResult
 
         services = self.bot.services
+        try:  # before the approvals' own check, so a request flagged here keeps its operation id
+            from bot.slack.listeners.approvals import announce_recovered
+            from bot.usecases.recovery import recovery_for
+
+            announce_recovered(services, self.bot.client, recovery_for(services).sweep())
+        except Exception:
+            log.exception("recovery sweep failed")
         approvals = services.extras.get("approvals")
         if approvals is not None:
             try:

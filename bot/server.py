@@ -11,6 +11,11 @@ from bot.wiring import Bot, build_bot
 
 log = logging.getLogger(__name__)
 
+# gunicorn's graceful_timeout: how long a SIGTERMed worker has for in-flight requests and draining in total.
+GRACEFUL_TIMEOUT_SECONDS = 30
+# The part of it given to post-ack work (VPS.org calls take at most the client timeout, 10 s by default).
+DRAIN_SECONDS = 25.0
+
 
 def start_bot(settings: Settings) -> Bot:
     """Build the bot, apply pending migrations, warn loudly in open mode, and start background work."""
@@ -24,6 +29,32 @@ def start_bot(settings: Settings) -> Bot:
 
     start_background(bot)
     return bot
+
+
+def drain(bot: Bot, timeout: float) -> bool:
+    """Graceful shutdown of one process: finish the work queued after acks, then stop and close everything.
+
+    The work pool holds what users were promised with the acknowledgement (the VPS.org call, its outcome row,
+    the reply); cutting it off would leave an intent without its outcome. Tracking leases are given back so the
+    next process resumes at once instead of waiting for them to expire. Returns False if work was still running
+    at the deadline (logged; the recovery sweep of the next process flags anything left half done).
+    """
+    log.info("shutdown: draining post-ack work (up to %.0fs)", timeout)
+    background = bot.services.extras.get("background")
+    if background is not None:
+        background.stop()  # no new housekeeping rounds while draining
+    finished = bot.services.work.wait_idle(timeout)
+    if not finished:
+        log.warning("shutdown: background work still running after %.0fs; leaving it to the recovery sweep", timeout)
+    tracker = bot.services.extras.get("tracker")
+    if tracker is not None:
+        try:
+            tracker.release()
+        except Exception:
+            log.exception("shutdown: could not release tracking leases")
+    bot.close()
+    log.info("shutdown: worker drained (%s)", "clean" if finished else "timed out")
+    return finished
 
 
 def serve(settings: Settings, *, workers: int | None = None, threads: int | None = None) -> int:
@@ -41,7 +72,9 @@ def serve(settings: Settings, *, workers: int | None = None, threads: int | None
                 "worker_class": "gthread",
                 "threads": threads or 16,
                 "timeout": 60,
-                "graceful_timeout": 30,
+                # SIGTERM: stop accepting, let in-flight requests finish, then drain post-ack work (worker_exit).
+                "graceful_timeout": GRACEFUL_TIMEOUT_SECONDS,
+                "worker_exit": self._worker_exit,
                 "keepalive": 5,
                 "accesslog": None,
                 "loglevel": settings.log_level.lower(),
@@ -53,6 +86,11 @@ def serve(settings: Settings, *, workers: int | None = None, threads: int | None
             # Each worker builds its own bot (connections and threads don't survive fork).
             self.bot = start_bot(settings)
             return self.bot.wsgi
+
+        def _worker_exit(self, _arbiter: Any, _worker: Any) -> None:
+            # Runs in the worker after its last request; self.bot is that worker's bot (set by load()).
+            if self.bot is not None:
+                drain(self.bot, DRAIN_SECONDS)
 
     # Migrations once, before workers start, so they don't race each other.
     from storage.db import Database

@@ -152,7 +152,7 @@ def test_wait_is_counted_from_the_action_that_frees_a_slot(audit_log: AuditLog) 
 
 
 # ---- retried and replayed deliveries ------------------------------------------------------------------------
-def test_retried_event_delivery_is_processed_once(harness: Harness) -> None:
+def test_retried_event_delivery_is_processed_once(harness: Harness, caplog: pytest.LogCaptureFixture) -> None:
     event_id = f"Ev{uuid.uuid4().hex[:10].upper()}"
 
     def deliver(event_id: str, retry: int | None) -> DriverResponse:
@@ -168,16 +168,19 @@ def test_retried_event_delivery_is_processed_once(harness: Harness) -> None:
         extra = {"X-Slack-Retry-Num": str(retry), "X-Slack-Retry-Reason": "http_timeout"} if retry else {}
         return signed(harness, json.dumps(envelope), "application/json", **extra)
 
+    caplog.set_level(logging.INFO, logger="bot.slack.middleware")
     assert deliver(event_id, None).status == 200
-    harness.settle()
-    assert len(harness.slack.calls_to("views.publish")) == 1
+    harness.slack.wait_for("views.publish", count=1)
     for retry in (1, 2):
         assert deliver(event_id, retry).status == 200
-    harness.settle()
-    assert len(harness.slack.calls_to("views.publish")) == 1
+    # The skip happens before the acknowledgement, so it is logged by the time the answer arrives.
+    skipped = [r.getMessage() for r in caplog.records if "already handled" in r.getMessage()]
+    assert len(skipped) == 2 and all(event_id in m for m in skipped), skipped
 
     deliver("EvANOTHER0001", None)  # a different delivery is handled
     harness.slack.wait_for("views.publish", count=2)
+    harness.settle()
+    assert len(harness.slack.calls_to("views.publish")) == 2
     with harness.bot.services.db.session(readonly=True) as session:
         keys = {row.key for row in session.query(ProcessedDelivery)}
     assert {f"event:{event_id}", "event:EvANOTHER0001"} <= keys

@@ -75,7 +75,10 @@ def test_sections_fields_context_dividers_and_headers() -> None:
             "fields": [{"type": "mrkdwn", "text": "*Size:* 5 GB"}, {"type": "plain_text", "text": "a *b*"}],
         },
         {"type": "divider"},
-        {"type": "context", "elements": [{"type": "mrkdwn", "text": "by <@U0ALICE>"}, {"type": "mrkdwn", "text": "x"}]},
+        {
+            "type": "context",
+            "elements": [{"type": "mrkdwn", "text": "by <@U0ALICE>"}, {"type": "mrkdwn", "text": "x"}],
+        },
     ]
     rendered = render_blocks(blocks, style=PLAIN, names=NAMES)
     assert rendered.lines == [
@@ -127,7 +130,8 @@ def test_every_button_is_numbered_in_order_accessories_included() -> None:
 
 def test_button_colours_follow_their_style() -> None:
     blocks = ui.delete_confirmation(SNAP, NOW)[1]
-    line = next(line for line in render_blocks(blocks, style=COLOR).lines if "Delete" in line and "[1]" in line)
+    lines = render_blocks(blocks, style=COLOR).lines
+    line = next(line for line in lines if "Delete" in line and "[1]" in line)
     assert "\x1b[31m[1] Delete\x1b[39m" in line
 
 
@@ -172,7 +176,7 @@ def test_approval_card_renders_with_its_three_buttons() -> None:
 
 def test_create_modal_becomes_prompts_whose_answers_the_listener_can_read() -> None:
     form = parse_modal(ui.create_modal(channel_id="C0OPS", server_id=12345), PLAIN, NAMES)
-    assert form.title == "Create snapshot" and form.submit == "Create" and form.callback_id == "create_snapshot"
+    assert (form.title, form.submit, form.callback_id) == ("Create snapshot", "Create", "create_snapshot")
     assert [(f.block_id, f.label, f.optional, f.initial) for f in form.fields] == [
         ("server", "Server id", False, "12345"),
         ("name", "Snapshot name", False, ""),

@@ -8,6 +8,7 @@ Time never passes by sleeping: the tracker's clocks are replaced and the simulat
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta
@@ -15,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from bot.devtools.fake_slack import FakeMessage
+from bot.devtools.fake_slack import FakeMessage, find_button
 from bot.slack.progress import ProgressTracker
 from bot.usecases.approvals import RequestView
 from bot.usecases.context import Actor, utcnow
@@ -41,6 +42,18 @@ class FakeClock:
 
     def advance(self, **kwargs: float) -> None:
         self.now += timedelta(**kwargs)
+
+
+@pytest.fixture
+def make(make_harness: Callable[..., Harness]) -> Callable[..., Harness]:
+    """The whole bot, without the 1 s per-channel pacing (tests/test_notify.py covers pacing on its own)."""
+
+    def factory(**kwargs: Any) -> Harness:
+        h = make_harness(**kwargs)
+        h.bot.services.extras["notifier"].min_interval = 0.0
+        return h
+
+    return factory
 
 
 def progress(h: Harness) -> ProgressTracker:
@@ -90,9 +103,9 @@ def snapshot_lists(h: Harness) -> int:
 
 # ---- through Slack -------------------------------------------------------------------------------------------
 def test_create_is_followed_to_completion_with_update_thread_notification_and_audit(
-    make_harness: Callable[..., Harness],
+    make: Callable[..., Harness],
 ) -> None:
-    h = make_harness(sim=slow_sim(), SNAPSHOT_NOTIFY_CHANNEL=NOTIFY)
+    h = make(sim=slow_sim(), SNAPSHOT_NOTIFY_CHANNEL=NOTIFY)
     clock = with_clock(h)
     h.run("create 12345 before-update")
     message = announcement(h, "before-update")
@@ -132,8 +145,8 @@ def test_create_is_followed_to_completion_with_update_thread_notification_and_au
     assert len(thread(h, message)) == 1 and h.slack.message(OPS, message.ts).updates == 1
 
 
-def test_without_a_notification_channel_the_thread_reply_is_broadcast_once(harness: Harness) -> None:
-    h = harness  # the default simulator completes snapshots at once
+def test_without_a_notification_channel_the_thread_reply_is_broadcast_once(make: Callable[..., Harness]) -> None:
+    h = make()  # the default simulator completes snapshots at once
     h.run("create 12346 quick-one")
     message = announcement(h, "quick-one")
     progress(h).poll_once(force=True)
@@ -145,9 +158,9 @@ def test_without_a_notification_channel_the_thread_reply_is_broadcast_once(harne
     assert [m for m in h.channel(OPS) if "is ready" in m.text and m.thread_ts is None] == []
 
 
-def test_unknown_status_updates_the_message_in_place(make_harness: Callable[..., Harness]) -> None:
+def test_unknown_status_updates_the_message_in_place(make: Callable[..., Harness]) -> None:
     sim = slow_sim()
-    h = make_harness(sim=sim)
+    h = make(sim=sim)
     h.run("create 12345 odd-one")
     message = announcement(h, "odd-one")
     snapshot_id = snapshot_id_of(h, "odd-one")
@@ -160,8 +173,8 @@ def test_unknown_status_updates_the_message_in_place(make_harness: Callable[...,
     assert thread(h, message) == []  # progress is shown in place, not announced
 
 
-def test_vanished_and_timed_out_snapshots_are_told_and_audited(make_harness: Callable[..., Harness]) -> None:
-    h = make_harness(sim=slow_sim(), SNAPSHOT_TRACK_TIMEOUT_MINUTES="30")
+def test_vanished_and_timed_out_snapshots_are_told_and_audited(make: Callable[..., Harness]) -> None:
+    h = make(sim=slow_sim(), SNAPSHOT_TRACK_TIMEOUT_MINUTES="30")
     clock = with_clock(h)
     h.run("create 12345 goes-away")
     h.run("create 12346 takes-forever")
@@ -183,8 +196,8 @@ def test_vanished_and_timed_out_snapshots_are_told_and_audited(make_harness: Cal
     assert [(r.outcome, r.details["name"]) for r in audit_rows(h, "create.timeout")] == [("unknown", "takes-forever")]
 
 
-def test_restore_is_followed_until_the_server_is_active_again(make_harness: Callable[..., Harness]) -> None:
-    h = make_harness(sim=slow_sim(), SNAPSHOT_APPROVAL_CHANNEL=APPROVALS, SNAPSHOT_NOTIFY_CHANNEL=NOTIFY)
+def test_restore_is_followed_until_the_server_is_active_again(make: Callable[..., Harness]) -> None:
+    h = make(sim=slow_sim(), SNAPSHOT_APPROVAL_CHANNEL=APPROVALS, SNAPSHOT_NOTIFY_CHANNEL=NOTIFY)
     clock = with_clock(h)
     h.run("restore 801", user=ALICE)
     card = [m for m in h.channel(APPROVALS) if "request #" in m.visible_text][-1]
@@ -210,15 +223,15 @@ def test_restore_is_followed_until_the_server_is_active_again(make_harness: Call
     assert h.actions()[-3:] == ["restore.executing", "restore.executed", "restore.finished"]
 
 
-def test_restart_mid_tracking_resumes_where_it_left_off(make_harness: Callable[..., Harness]) -> None:
+def test_restart_mid_tracking_resumes_where_it_left_off(make: Callable[..., Harness]) -> None:
     sim = slow_sim()
-    first = make_harness(sim=sim)
+    first = make(sim=sim)
     first.run("create 12345 survives-restart")
     message = announcement(first, "survives-restart")
     progress(first).poll_once(force=True)  # the first process holds the lease… and then dies
     owner_before = progress(first).tracker.owner
 
-    second = make_harness(sim=sim)  # same database file, same Slack: a restarted process
+    second = make(sim=sim)  # same database file, same Slack: a restarted process
     clock = with_clock(second)
     assert progress(second).tracker.owner != owner_before
     sim.complete_snapshot(snapshot_id_of(second, "survives-restart"))
@@ -232,8 +245,8 @@ def test_restart_mid_tracking_resumes_where_it_left_off(make_harness: Callable[.
     assert len(audit_rows(second, "create.completed")) == 1
 
 
-def test_a_slack_429_is_retried_and_the_notification_still_arrives(make_harness: Callable[..., Harness]) -> None:
-    h = make_harness(SNAPSHOT_NOTIFY_CHANNEL=NOTIFY)
+def test_a_slack_429_is_retried_and_the_notification_still_arrives(make: Callable[..., Harness]) -> None:
+    h = make(SNAPSHOT_NOTIFY_CHANNEL=NOTIFY)
     h.run("create 12346 rate-limited")
     message = announcement(h, "rate-limited")
     h.slack.fail_next("chat.postMessage", status=429, retry_after=1)
@@ -243,39 +256,85 @@ def test_a_slack_429_is_retried_and_the_notification_still_arrives(make_harness:
     assert len([m for m in h.channel(NOTIFY) if "`rate-limited` of db-server-01 is ready" in m.text]) == 1
 
 
-@pytest.mark.postgres
-def test_two_replicas_on_one_postgres_database_never_notify_twice(
-    postgres_schema_url: str, make_harness: Callable[..., Harness]
-) -> None:
+def test_quota_is_checked_before_the_api_and_offers_the_oldest_for_deletion(make: Callable[..., Harness]) -> None:
+    h = make()
+    h.run("list")
+    listed = h.last_ephemeral().visible_text
+    assert "2 of 5 snapshots" in listed and "5 of 5 snapshots — limit reached" in listed
+
+    h.run("create 12348 one-too-many")
+    refusal = h.last_ephemeral()
+    assert "already has 5 of 5 snapshots" in refusal.visible_text
+    assert "the oldest is `staging-build-1` (#810)" in refusal.visible_text
+    offer = find_button(refusal.blocks, "Delete the oldest…")
+    assert (offer["action_id"], offer["value"]) == ("snapshot_delete", "810")
+    assert h.mutating_calls() == []  # refused before VPS.org was asked
+
+    # The button leads into the normal delete flow: confirmation first, then the delete itself.
+    h.driver.block_action("snapshot_delete", "810", user_id=ALICE, channel_id=OPS)
+    h.settle()
+    confirmation = h.last_ephemeral()
+    assert "Delete snapshot `staging-build-1` (#810)" in confirmation.visible_text
+    assert h.mutating_calls() == []
+    h.driver.block_action("snapshot_delete_confirm", "810", user_id=ALICE, channel_id=OPS)
+    h.settle()
+    h.run("create 12348 fits-now")
+    assert [(r.method, r.path) for r in h.mutating_calls()] == [
+        ("DELETE", "/api/v1/snapshots/810/"),
+        ("POST", "/api/v1/snapshots/"),
+    ]
+    assert announcement(h, "fits-now")
+
+
+class Rendezvous:
+    """Holds a replica right after its list call until the other replica has listed too."""
+
+    def __init__(self, real: VpsClient, barrier: threading.Barrier) -> None:
+        self.real = real
+        self.barrier = barrier
+
+    def list_snapshots(self, server_id: int | None = None) -> SnapshotList:
+        found = self.real.list_snapshots(server_id)
+        self.barrier.wait()
+        return found
+
+
+def test_two_replicas_on_one_database_never_notify_twice(database_url: str, make: Callable[..., Harness]) -> None:
+    """Runs on PostgreSQL (FOR UPDATE SKIP LOCKED) and on SQLite."""
     sim = slow_sim()
-    a = make_harness(sim=sim, database_url=postgres_schema_url, SNAPSHOT_NOTIFY_CHANNEL=NOTIFY)
-    b = make_harness(sim=sim, database_url=postgres_schema_url, SNAPSHOT_NOTIFY_CHANNEL=NOTIFY)
+    a = make(sim=sim, database_url=database_url, SNAPSHOT_NOTIFY_CHANNEL=NOTIFY)
+    b = make(sim=sim, database_url=database_url, SNAPSHOT_NOTIFY_CHANNEL=NOTIFY)
     names = [f"replica-{i}" for i in range(3)]
     for name, server in zip(names, (12345, 12346, 12347), strict=True):
         a.run(f"create {server} {name}")
 
     # With leases as configured, the replica that claimed first keeps the work to itself.
     assert progress(a).poll_once(force=True) == []
-    b_lists = snapshot_lists(b)
+    lists = snapshot_lists(b)
     assert progress(b).poll_once(force=True) == []
-    assert snapshot_lists(b) == b_lists  # nothing claimed, so no API call either
+    assert snapshot_lists(b) == lists  # nothing claimed, so no API call either
 
-    # Worst case: leases that expire at once, so both replicas poll the same operations at the same moment.
-    later = FakeClock(utcnow() + timedelta(minutes=10))  # every lease taken so far has run out
+    # The worst case: leases that run out at once, and both replicas holding the same completed operations,
+    # listed, at the same moment. Only the compare-and-set stands between them and a double announcement.
+    later = FakeClock(utcnow() + timedelta(minutes=10))
+    listed = threading.Barrier(2, timeout=10)
     for replica in (a, b):
-        progress(replica).tracker.lease = timedelta(0)
-        progress(replica).tracker.clock = later
+        tracker = progress(replica).tracker
+        tracker.lease, tracker.clock = timedelta(0), later
+        tracker.vps = Rendezvous(tracker.vps, listed)  # type: ignore[assignment]
     for name in names:
         sim.complete_snapshot(snapshot_id_of(a, name))
-    start = threading.Barrier(2)
-
-    def poll(replica: Harness) -> list[Any]:
-        start.wait(timeout=10)
-        return progress(replica).poll_once(force=True)
-
-    for _ in range(3):
-        with ThreadPoolExecutor(max_workers=2) as pool:
-            list(pool.map(poll, (a, b)))
+    lists = snapshot_lists(a)
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        first = pool.submit(progress(a).poll_once, force=True)
+        deadline = time.monotonic() + 10
+        while listed.n_waiting < 1:  # a has claimed and listed; b claims only now, so it holds them too
+            assert time.monotonic() < deadline, "replica a never listed"
+            time.sleep(0.01)
+        second = pool.submit(progress(b).poll_once, force=True)
+        events = first.result(timeout=20) + second.result(timeout=20)
+    assert snapshot_lists(a) == lists + 2  # both replicas really were on it
+    assert sorted(e.operation.snapshot_name for e in events) == names
     for name in names:
         assert len(thread(a, announcement(a, name))) == 1, name
         assert len([m for m in a.channel(NOTIFY) if f"`{name}`" in m.text and "is ready" in m.text]) == 1, name

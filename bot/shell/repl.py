@@ -27,13 +27,14 @@ from concurrent.futures import Executor, Future
 from concurrent.futures import wait as wait_futures
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 from bot.config import DEFAULT_DATABASE_URL, Secret, Settings
 from bot.devtools.fake_slack import RESPONSE_URL_METHOD, FakeSlack, SlackCall
 from bot.devtools.slack_driver import DriverResponse, SlackDriver, wsgi_sender
 from bot.shell.render import (
     Button,
+    Field,
     Form,
     Names,
     Style,
@@ -46,6 +47,9 @@ from bot.shell.render import (
 )
 from bot.vps.simulator import VpsSimulator
 from storage.db import safe_url
+
+if TYPE_CHECKING:
+    from bot.wiring import Bot
 
 log = logging.getLogger(__name__)
 
@@ -66,6 +70,7 @@ _SILENT_METHODS = frozenset(
 _SIMULATOR_URL = "http://127.0.0.1:9/api/v1/"
 _PRESS = re.compile(r"^(?:click|press)?\s*\[?#?(\d{1,4})\]?$")
 _USER_NAME = re.compile(r"^[a-z0-9]{1,12}$")
+_ANSI = re.compile(r"\x1b\[[0-9;]*m")
 
 HELP = """\
 Type what you would type in Slack:
@@ -211,13 +216,17 @@ class Shell:
         self._log_level: int | None = None
         self._readline: Any = None
         self.fake: FakeSlack | None = None
-        self.bot: Any = None
+        self.bot: Bot | None = None
         self.driver: SlackDriver | None = None
         self._listeners: _TrackedExecutor | None = None
 
     # -- lifecycle -----------------------------------------------------------------------------------------
     def __enter__(self) -> Shell:
-        self.start()
+        try:
+            self.start()
+        except BaseException:
+            self.close()  # a half-started shell still has a fake Slack thread and maybe a temp dir
+            raise
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -249,12 +258,12 @@ class Shell:
         if self.simulator is not None:
             derived = replace(derived, vps_api_url=_SIMULATOR_URL, vps_api_token=Secret(self.simulator.token))
             transport = self.simulator.transport()
-        self.bot = build_bot(derived, vps_transport=transport)
-        runner = self.bot.app.listener_runner
+        self.bot = bot = build_bot(derived, vps_transport=transport)
+        runner = bot.app.listener_runner
         self._listeners = _TrackedExecutor(runner.listener_executor)
         runner.listener_executor = self._listeners
         self.driver = SlackDriver(
-            wsgi_sender(self.bot.wsgi),
+            wsgi_sender(bot.wsgi),
             signing_secret,
             team_id=self.fake.team_id,
             api_app_id=self.fake.api_app_id,
@@ -264,7 +273,7 @@ class Shell:
         # Calls made while building (auth.test) are not news.
         self._cursor = len(self.fake.calls)
         self.fake.on_call = lambda call: self._activity.set()
-        start_background(self.bot)
+        start_background(bot)
 
     def close(self) -> None:
         self._stopping.set()
@@ -286,6 +295,11 @@ class Shell:
         if self._log_level is not None:
             logging.getLogger().setLevel(self._log_level)
             self._log_level = None
+
+    def _running(self) -> Bot:
+        if self.bot is None:
+            raise RuntimeError("the shell is not started")
+        return self.bot
 
     def _database_url(self) -> str:
         url = self.settings.database_url
@@ -386,8 +400,9 @@ class Shell:
         from bot.background import Ticker
 
         self._drain()
-        ticker = self.bot.services.extras.get("background")
-        (ticker if isinstance(ticker, Ticker) else Ticker(self.bot, self.poll_interval)).tick()
+        bot = self._running()
+        ticker = bot.services.extras.get("background")
+        (ticker if isinstance(ticker, Ticker) else Ticker(bot, self.poll_interval)).tick()
         self._settle()
         if not self._drain():
             self._write(self.style.dim("(nothing new)"))
@@ -437,13 +452,13 @@ class Shell:
             self._write(f"There is no button [{number}]{available}.")
             return
         button, source = shown
-        if source.kind == "home":
-            self._write("Buttons on the App Home can't be pressed from the shell yet; use /snapshot instead.")
-            return
-        if source.kind == "ephemeral" and source.user and source.user != self.user_id:
+        if source.kind in ("ephemeral", "home") and source.user and source.user != self.user_id:
             owner = self.names.user(source.user)
-            self._write(f"Only @{owner} can see that message. Type /as {owner} to press it as them.")
+            what = "that message" if source.kind == "ephemeral" else "that Home tab"
+            self._write(f"Only @{owner} can see {what}. Type /as {owner} to press it as them.")
             return
+        if button.url:  # a link button: Slack opens the link and still tells the app about the click
+            self._write(self.style.dim(f"(opens {button.url})"))
         message: dict[str, Any] | None = None
         if source.kind == "message" and source.channel and source.ts:
             try:
@@ -585,7 +600,7 @@ class Shell:
         body = [*form.notes, self.style.dim("Enter keeps what is in brackets; /cancel closes the form.")]
         self._write_lines(framed(self.style.bold(f"Form: {form.title}"), body, self.style))
 
-    def _ask_field(self, field: Any) -> str | None:
+    def _ask_field(self, field: Field) -> str | None:
         """One field's answer ("" for blank), or None when the user closed the form."""
         if field.hint:
             self._write(self.style.dim(f"  {field.hint}"))
@@ -612,12 +627,15 @@ class Shell:
         self._at_prompt = True
         self._activity.set()  # output that arrived just before the prompt: show it now
         try:
-            return self._input(self._prompt_text)
+            line: str | None = self._input(self._prompt_text)
         except EOFError:
-            self._write("")
-            return None
+            line = None
         finally:
-            self._at_prompt = False
+            with self._drain_lock:  # not while the watcher is halfway through redrawing the prompt
+                self._at_prompt = False
+        if line is None:
+            self._write("")
+        return line
 
     def _ask(self, question: str) -> str | None:
         """A question inside a flow (a confirm, a form field). None at end of input."""
@@ -641,6 +659,8 @@ class Shell:
 
     def _input(self, prompt: str) -> str:
         if self.stdin is sys.stdin and self.stdout is sys.stdout:
+            if self._readline is not None:  # readline must be told which prompt bytes take no columns
+                prompt = _ANSI.sub(lambda m: f"\x01{m.group(0)}\x02", prompt)
             return input(prompt)  # readline editing and history
         self._write_raw(prompt)
         line = self.stdin.readline()
@@ -675,7 +695,7 @@ class Shell:
             delay = self.simulator.completion_delay if self.simulator else 0
             lines.append(f"VPS.org: the built-in simulator (sample servers; snapshots take ~{delay:g} s).")
         lines.append(f"Database: {self._database_note}.")
-        access = mrkdwn(self.bot.services.access.describe(), style, self.names)
+        access = mrkdwn(self._running().services.access.describe(), style, self.names)
         lines.append(style.dim(access))
         lines.append(
             f"You are @{self.user_name} in #{self._channels.get(self.channel, self.channel)}. "
@@ -869,7 +889,10 @@ class Shell:
         out = "\n".join(lines) + "\n"
         if redraw:  # clear the prompt line, print, then put the prompt and what was typed back
             buffer = self._readline.get_line_buffer() if self._readline is not None else ""
-            out = "\r\x1b[K" + out + self._prompt_text + buffer
+            # Erasing is a terminal control, not a colour, but NO_COLOR users may want no escapes at all.
+            blank = " " * (len(self._prompt_text) + len(buffer))
+            erase = "\r\x1b[K" if self.style.color else f"\r{blank}\r"
+            out = erase + out + self._prompt_text + buffer
         self._write_raw(out)
 
     def _write_raw(self, text: str) -> None:

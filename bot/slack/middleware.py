@@ -34,19 +34,8 @@ FOREIGN_WORKSPACE = (
     "Nothing was done."
 )
 MALFORMED = "malformed request\n"
-# Interaction types Slack documents; anything else is not for this app.
-_INTERACTION_TYPES = frozenset(
-    {
-        "block_actions",
-        "block_suggestion",
-        "view_submission",
-        "view_closed",
-        "shortcut",
-        "message_action",
-        "interactive_message",
-        "dialog_submission",
-    }
-)
+# The interaction types this app can receive; legacy ones (attachments, dialogs) it never asks for are refused.
+_INTERACTION_TYPES = frozenset({"block_actions", "view_submission", "view_closed", "shortcut", "message_action"})
 _EVENT_TYPES = frozenset({"event_callback", "url_verification", "app_rate_limited"})
 _MAX_ID = 200  # ids Slack sends are far shorter; longer "ids" are not from Slack
 _MAX_ACTIONS = 25  # a block_actions payload carries one action; 25 is Slack's element limit per block
@@ -95,9 +84,14 @@ def _signed(app: App, raw: str, headers: Mapping[str, Any]) -> bool:
             value = value[0] if value else ""
         return str(value or "")
 
-    return bool(secret) and SignatureVerifier(secret).is_valid(
-        body=raw, timestamp=first("x-slack-request-timestamp"), signature=first("x-slack-signature")
-    )
+    if not secret:
+        return False
+    try:
+        return SignatureVerifier(secret).is_valid(
+            body=raw, timestamp=first("x-slack-request-timestamp"), signature=first("x-slack-signature")
+        )
+    except ValueError:  # a timestamp that is not a number
+        return False
 
 
 # ---- shape ---------------------------------------------------------------------------------------------
@@ -123,24 +117,30 @@ def payload_problem(body: Any) -> str | None:
     for key in ("trigger_id", "response_url", "api_app_id"):
         if body.get(key) is not None and not isinstance(body.get(key), str):
             return f"{key} is not text"
-    if kind in ("block_actions", "interactive_message"):
+    if kind == "block_actions":
         actions = body.get("actions")
         if not isinstance(actions, list) or not 0 < len(actions) <= _MAX_ACTIONS:
             return "no actions"
         for action in actions:
-            if not isinstance(action, dict) or not isinstance(action.get("action_id", ""), str):
+            # Bolt's listener matching reads action_id (and block_id when given) without checking.
+            if not isinstance(action, dict) or not isinstance(action.get("action_id"), str):
+                return "malformed action"
+            if action.get("block_id") is not None and not isinstance(action.get("block_id"), str):
                 return "malformed action"
             if action.get("value") is not None and not isinstance(action.get("value"), str):
                 return "action value is not text"
     if kind in ("view_submission", "view_closed"):
         view = body.get("view")
-        if not isinstance(view, dict) or not isinstance(view.get("callback_id"), str):
+        # Bolt itself reads view.type and view.callback_id when matching listeners.
+        if not isinstance(view, dict) or not all(isinstance(view.get(k), str) for k in ("type", "callback_id")):
             return "no view"
         state = view.get("state")
         if state is not None and not (isinstance(state, dict) and isinstance(state.get("values", {}), dict)):
             return "malformed view state"
         if view.get("private_metadata") is not None and not isinstance(view.get("private_metadata"), str):
             return "private_metadata is not text"
+    if kind in ("shortcut", "message_action") and not isinstance(body.get("callback_id"), str):
+        return "shortcut without callback_id"
     return None
 
 

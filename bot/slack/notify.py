@@ -113,11 +113,12 @@ class Notifier:
                 return send()
             except SlackApiError as error:
                 status = getattr(error.response, "status_code", None)
-                if status == 429 and attempt < self.rate_limit_retries:
+                if status == 429:
                     wait = _retry_after(error)
-                    log.warning("%s to %s rate limited; retrying in %.0fs", method, channel, wait)
-                    self._push_back(channel, wait)
-                    continue
+                    self._push_back(channel, wait)  # later posts to this channel, from any thread, wait too
+                    if attempt < self.rate_limit_retries:
+                        log.warning("%s to %s rate limited; retrying in %.0fs", method, channel, wait)
+                        continue
                 log.warning("%s to %s failed: %s", method, channel, error.response.get("error"))
                 return None
             except Exception as error:  # Slack unreachable: the event is in the audit trail either way

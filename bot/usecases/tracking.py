@@ -232,7 +232,7 @@ class Tracker:
             # Deadlines still apply while VPS.org is down: nobody should wait forever for an answer.
             return self._apply([c for c in (self._timeout_if_due(op) for op in operations) if c is not None])
         self._schedule(started, failed=False)
-        changes: list[_Change] = []
+        changes: list[_Change | None] = []
         for op in creates:
             assert snapshots is not None
             changes.append(self._check_create(op, snapshots))

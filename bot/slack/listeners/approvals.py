@@ -66,19 +66,19 @@ def publish_outcome(services: Services, client: WebClient, result: DecisionResul
     refresh_card(client, req)
     if result.outcome == "vote_recorded":
         return
+    by = f" by {ui.mention(req.decided_by)}" if req.decided_by and req.decided_by != "system" else ""
     verb = {
-        "executed": "was approved and carried out"
+        "executed": f"was approved{by} and carried out"
         if req.kind == "delete"
-        else "was approved — the restore has started",
-        "failed": "was approved but *failed*",
-        "needs_check": "was approved but its outcome is *unknown* — check before retrying",
-        "rejected": "was rejected",
-        "cancelled": "was cancelled",
+        else f"was approved{by} — the restore has started",
+        "failed": f"was approved{by} but *failed*",
+        "needs_check": f"was approved{by} but its outcome is *unknown* — check before retrying",
+        "rejected": f"was rejected{by}",
+        "cancelled": f"was cancelled{by}",
         "expired": "expired",
     }.get(result.outcome, result.outcome)
-    by = f" by {ui.mention(req.decided_by)}" if req.decided_by and req.decided_by != "system" else ""
     what = f"{ui.code(req.snapshot_name)} → *{ui.escape(req.server_name)}*"
-    line = f"{req.kind.title()} request #{req.id} ({what}) {verb}{by}."
+    line = f"{req.kind.title()} request #{req.id} ({what}) {verb}."
     if req.card_channel and req.card_ts:
         detail = (
             f"\n{ui.escape(result.message)}"
@@ -115,14 +115,35 @@ def show_pending(services: Services, client: WebClient, reply: Reply, actor: Act
     links: dict[int, str] = {}
     for req in requests[:40]:
         if req.card_channel and req.card_ts:
-            try:
+            with contextlib.suppress(SlackApiError, KeyError):
                 links[req.id] = str(
                     client.chat_getPermalink(channel=req.card_channel, message_ts=req.card_ts)["permalink"]
                 )
-            except (SlackApiError, KeyError):
-                pass
     text, blocks = ui.pending_list(requests, links, utcnow())
+    from bot.usecases.recovery import recovery_for
+
+    unresolved = recovery_for(services).unresolved()
+    if unresolved:  # operations cut off by a crash: no request to approve, but a human must check them
+        lines = "\n".join(f":warning: {_recovered_words(item)}" for item in unresolved)
+        blocks = [b for b in blocks if requests] + [
+            {"type": "section", "text": {"type": "mrkdwn", "text": f"*Outcome unknown — check*\n{lines}"[:3000]}}
+        ]
+        text = f"{text}; {len(unresolved)} operation(s) with unknown outcome"
     reply.ephemeral(text, blocks)
+
+
+def announce_recovered(services: Services, client: WebClient, items: list[Any]) -> None:
+    """One line per operation the recovery sweep flagged; the request's card shows it too."""
+    for item in items:
+        notifier(services, client).line(f":warning: {_recovered_words(item)}", fallback_channel=item.channel_id)
+        if item.request_id is not None:
+            with contextlib.suppress(Exception):
+                refresh_card(client, _approvals(services).get(item.request_id))
+
+
+def _recovered_words(item: Any) -> str:
+    who = "the bot" if item.actor_id == "system" else ui.mention(item.actor_id)
+    return str(item.describe(who, ui.code(item.name)))
 
 
 def register(app: App, services: Services) -> None:

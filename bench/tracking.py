@@ -1,0 +1,121 @@
+"""Benchmark 4: what following snapshots in progress costs VPS.org, per poll interval.
+
+The account stays the same size (every server at its 5-snapshot limit) while the number of snapshots being
+created and tracked grows; a poll should cost the same number of API requests whether it follows one
+snapshot or hundreds. The baseline is one plain listing of the account's snapshots (all pages).
+"""
+
+from __future__ import annotations
+
+import logging
+import statistics
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from bench.scale import Scale
+from bench.table import NOT_AVAILABLE, Row, error_row, ms, ratio, verdict
+from bot.config import load_settings
+from bot.devtools.fake_slack import FakeSlack
+from bot.usecases.context import Actor
+from bot.vps.client import VpsClient
+from bot.vps.models import SNAPSHOTS_PER_SERVER, ServerRef
+from bot.vps.simulator import VpsSimulator
+from bot.wiring import build_bot
+
+log = logging.getLogger("bench")
+
+SIGNING_SECRET = "bench-signing-secret-0123456789"
+CHANNEL = "C0BENCH"
+POLLS = 3
+ACTOR = Actor("U0BENCH01", "bench", "T0SNAPBOT", CHANNEL)
+
+
+def account(total: int, in_progress: int) -> VpsSimulator:
+    """`total` snapshots on servers at their limit; the first `in_progress` of them still being created."""
+    sim = VpsSimulator(seed=False, completion_delay=3600)
+    servers = -(-total // SNAPSHOTS_PER_SERVER)
+    n = 0
+    for s in range(servers):
+        sim.add_server(20_000 + s, f"server-{s:03d}")
+        for k in range(SNAPSHOTS_PER_SERVER):
+            status = "in_progress" if n < in_progress else "completed"
+            sim.add_snapshot(20_000 + s, f"snap-{s:03d}-{k}", status=status)
+            n += 1
+    return sim
+
+
+def measure(total: int, in_progress: int) -> tuple[list[int], list[float], int]:
+    """(API requests per poll, seconds per poll, requests for one plain listing)."""
+    sim = account(total, in_progress)
+    with FakeSlack() as fake, tempfile.TemporaryDirectory(prefix="bench-track-") as tmp:
+        env = {
+            "SLACK_BOT_TOKEN": fake.bot_token,
+            "SLACK_SIGNING_SECRET": SIGNING_SECRET,
+            "SLACK_API_URL": fake.api_url,
+            "VPS_API_URL": "http://127.0.0.1:9/api/v1/",  # never dialled: the transport is in-process
+            "VPS_API_TOKEN": sim.token,
+            "DATABASE_URL": f"sqlite:///{Path(tmp) / 'bot.db'}",
+            "LOG_LEVEL": "WARNING",
+        }
+        bot = build_bot(load_settings(env, dotenv_path=None), vps_transport=sim.transport())
+        try:
+            tracker: Any = bot.services.extras.get("tracker")
+            if tracker is None or not hasattr(tracker, "poll_once"):
+                raise LookupError("no tracker in services.extras")
+            from bot.usecases.snapshots import CreateResult
+
+            with VpsClient(env["VPS_API_URL"], sim.token, transport=sim.transport()) as client:
+                before = len(sim.requests)
+                snapshots = client.list_snapshots()
+                listing_requests = len(sim.requests) - before
+            for snap in snapshots:
+                if snap.status == "in_progress":
+                    result = CreateResult(snap, ServerRef(snap.server.id, snap.server.name), "", f"op-{snap.id}")
+                    tracker.track_create(ACTOR, result, message_channel=CHANNEL, message_ts=None)
+            requests, seconds = [], []
+            for _ in range(POLLS):
+                before = len(sim.requests)
+                started = time.perf_counter()
+                tracker.poll_once(force=True)
+                seconds.append(time.perf_counter() - started)
+                requests.append(len(sim.requests) - before)
+        finally:
+            bot.services.work.wait_idle(10)
+            bot.close()
+    return requests, seconds, listing_requests
+
+
+def run(scale: Scale) -> list[Row]:
+    sizes = scale.tracking_sizes
+    total = max(sizes)
+    load = (
+        f"{' / '.join(map(str, sizes))} snapshots in progress; account of {total} snapshots on "
+        f"{-(-total // SNAPSHOTS_PER_SERVER)} servers, API page size 100{scale.label}"
+    )
+    what = "4. tracking cost (VPS.org requests per poll)"
+    try:
+        results = [measure(total, k) for k in sizes]
+    except LookupError:
+        return [
+            Row(what, load, "not available yet (no tracker in services.extras)", "-", "-", "constant", NOT_AVAILABLE)
+        ]
+    except Exception as error:
+        log.exception("tracking benchmark failed")
+        return [error_row(what, load, error)]
+    per_poll = [max(requests) for requests, _, _ in results]
+    poll_time = [statistics.median(seconds) for _, seconds, _ in results]
+    listing = results[-1][2]
+    constant = len(set(per_poll)) == 1 and all(len(set(r)) == 1 for r, _, _ in results)
+    return [
+        Row(
+            what,
+            load,
+            f"requests per poll {' / '.join(map(str, per_poll))}; poll took {' / '.join(ms(t) for t in poll_time)}",
+            f"one listing of all snapshots: {listing} requests",
+            ratio(per_poll[-1], listing),
+            "constant as tracked snapshots grow",
+            verdict(constant),
+        )
+    ]

@@ -1,0 +1,276 @@
+"""Recovery after a crash: intents that never got an outcome are closed as `unknown` and shown to humans.
+
+Every mutating VPS.org call is announced by an intent row (committed before the call) and settled by an outcome
+row with the same `operation_id`. A process killed between the two (kill -9, OOM, power loss) leaves the intent
+open forever, and nobody learns that a create, delete or restore may or may not have happened. The sweep here
+finds intents older than `stale_after` with no outcome, writes the missing outcome (`<kind>.needs_check`,
+outcome `unknown`) and, for a request still marked `executing`, moves it to `needs_check` — never re-sending
+anything: whether VPS.org received the call cannot be known from here, so a human must check.
+
+`stale_after` must outlast any honest call (the client timeout plus waiting for the database lock to write the
+outcome), or a slow but live call would be flagged while it is still running. Sweeps from several processes
+serialise on the audit chain head, so each intent is closed once.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Session
+
+from bot.usecases.context import Actor, utcnow
+from storage.audit import Action, AuditLog, AuditRecord, Outcome, iso_timestamp
+from storage.db import SQLITE_BUSY_TIMEOUT_MS, Database, as_utc
+from storage.models import ApprovalRequest, AuditChainHead, AuditEvent
+
+if TYPE_CHECKING:
+    from bot.runtime import Services
+
+log = logging.getLogger(__name__)
+
+RECOVERED_REASON = "found without outcome after a restart — check before retrying"
+REQUEST_MESSAGE = (
+    "The bot stopped while this was being carried out; whether VPS.org received it is unknown. "
+    "Check the server before doing anything else."
+)
+# Which intent actions this module settles, and the action of the outcome row it writes for each.
+INTENT_KINDS: dict[str, str] = {
+    str(Action.CREATE_REQUESTED): "create",
+    str(Action.DELETE_REQUESTED): "delete",
+    str(Action.RESTORE_EXECUTING): "restore",
+}
+NEEDS_CHECK_ACTIONS: dict[str, str] = {
+    "create": "create.needs_check",
+    "delete": "delete.needs_check",
+    "restore": str(Action.RESTORE_NEEDS_CHECK),
+}
+# Environment override for the threshold (seconds). Meant for tests and impatient operators; see stale_after_for.
+RECOVERY_AFTER_ENV = "SNAPSHOT_RECOVERY_AFTER_SECONDS"
+MIN_DEFAULT_STALE = timedelta(minutes=2)
+SHOW_DAYS = 7
+
+
+@dataclass(frozen=True)
+class Unresolved:
+    """An operation whose outcome is unknown because the bot stopped mid-call."""
+
+    intent_id: int
+    operation_id: str
+    kind: str  # "create" | "delete" | "restore"
+    actor_id: str
+    channel_id: str | None
+    server_id: int | None
+    snapshot_id: int | None
+    request_id: int | None
+    name: str  # the snapshot's name, as the intent recorded it
+    intended_at: datetime
+    flagged_at: datetime | None = None
+
+    @property
+    def summary(self) -> str:
+        """Plain words for people and logs: what was being done, for whom, when, and what to do now."""
+        return self.describe(self.actor_id, f"`{self.name}`")
+
+    def describe(self, who: str, name: str) -> str:
+        """The summary with `who` and `name` already formatted by the caller (e.g. a Slack mention)."""
+        what = {
+            "create": f"creating snapshot {name} of server {self.server_id}",
+            "delete": f"deleting snapshot {name} (#{self.snapshot_id})",
+            "restore": f"restoring snapshot {name} (#{self.snapshot_id})",
+        }.get(self.kind, f"{self.kind} {name}")
+        request = f" (request #{self.request_id})" if self.request_id is not None else ""
+        started = iso_timestamp(self.intended_at)
+        return f"Outcome unknown: {what}{request} for {who}, started {started} — {RECOVERED_REASON}."
+
+
+def stale_after_for(vps_timeout_seconds: float, environ: dict[str, str] | None = None) -> timedelta:
+    """How old an open intent must be before it is declared orphaned.
+
+    Default: the longest an honest call can take — the client timeout, then up to the SQLite busy timeout to
+    write its outcome — times three, and at least two minutes. `SNAPSHOT_RECOVERY_AFTER_SECONDS` overrides it.
+    """
+    env = os.environ if environ is None else environ
+    raw = (env.get(RECOVERY_AFTER_ENV) or "").strip()
+    if raw:
+        try:
+            return timedelta(seconds=max(0.0, float(raw)))
+        except ValueError:
+            log.warning("%s is not a number (%r); using the default", RECOVERY_AFTER_ENV, raw)
+    honest = vps_timeout_seconds + SQLITE_BUSY_TIMEOUT_MS / 1000
+    return max(MIN_DEFAULT_STALE, timedelta(seconds=3 * honest))
+
+
+class Recovery:
+    def __init__(
+        self,
+        *,
+        db: Database,
+        audit: AuditLog,
+        stale_after: timedelta,
+        clock: Callable[[], datetime] = utcnow,
+    ) -> None:
+        self.db = db
+        self.audit = audit
+        self.stale_after = stale_after
+        self.clock = clock
+
+    @classmethod
+    def from_services(cls, services: Services) -> Recovery:
+        return cls(
+            db=services.db,
+            audit=services.audit,
+            stale_after=stale_after_for(services.settings.vps_timeout_seconds),
+        )
+
+    # ---- the sweep (start-up and every tick) ---------------------------------------------------------------
+    def sweep(self) -> list[Unresolved]:
+        """Close every orphaned intent with an `unknown` outcome row. Returns what was closed just now."""
+        candidates = [
+            r for r in self.audit.open_intents(older_than=self.stale_after) if r.action in INTENT_KINDS
+        ]
+        closed: list[Unresolved] = []
+        for intent in candidates:
+            try:
+                item = self._close(intent)
+            except Exception:
+                log.exception("could not settle orphaned intent %s", intent.id)
+                continue
+            if item is not None:
+                closed.append(item)
+        if closed:
+            log.warning("recovery: %d operation(s) found without outcome; flagged for a human", len(closed))
+        return closed
+
+    def _close(self, intent: AuditRecord) -> Unresolved | None:
+        assert intent.operation_id is not None
+        kind = INTENT_KINDS[intent.action]
+        now = self.clock()
+        with self.db.session() as session:
+            # The chain head lock serialises this with every other append (and every other sweeper), so the
+            # check below and the outcome row are one step: an intent is never closed twice.
+            session.execute(sa.select(AuditChainHead.id).where(AuditChainHead.id == 1).with_for_update())
+            if _settled(session, intent):
+                return None
+            details: dict[str, Any] = {
+                "reason": RECOVERED_REASON,
+                "recovered": True,
+                "intent_id": intent.id,
+                "intended_at": iso_timestamp(intent.created_at),
+                "name": str(intent.details.get("name") or ""),
+            }
+            actor = Actor("system", "snapshot-bot", intent.team_id, intent.channel_id)
+            self.audit.append(
+                actor.entry(
+                    NEEDS_CHECK_ACTIONS[kind],
+                    Outcome.UNKNOWN,
+                    server_id=intent.server_id,
+                    snapshot_id=intent.snapshot_id,
+                    request_id=intent.request_id,
+                    operation_id=intent.operation_id,
+                    details={**details, "on_behalf_of": intent.actor_id},
+                ),
+                session=session,
+            )
+            if intent.request_id is not None:
+                # Same rule as ApprovalService.flag_stale_executions: flagged, never re-sent.
+                session.execute(
+                    sa.update(ApprovalRequest)
+                    .where(ApprovalRequest.id == intent.request_id, ApprovalRequest.state == "executing")
+                    .values(state="needs_check", result_message=REQUEST_MESSAGE, updated_at=now)
+                    .execution_options(synchronize_session=False)
+                )
+        return _unresolved(intent, kind, flagged_at=now)
+
+    # ---- reading (for /snapshot pending) -------------------------------------------------------------------
+    def unresolved(self, *, days: int = SHOW_DAYS, limit: int = 20) -> list[Unresolved]:
+        """Operations the sweep flagged in the last `days` days, newest first (rebuilt from the flag rows)."""
+        since = as_utc(self.clock()) - timedelta(days=days)
+        events = AuditEvent.__table__
+        kinds = {action: kind for kind, action in NEEDS_CHECK_ACTIONS.items()}
+        stmt = (
+            sa.select(events)
+            .where(events.c.outcome == Outcome.UNKNOWN.value)
+            .where(events.c.action.in_(list(kinds)))
+            .where(events.c.created_at >= since)
+            # Canonical details JSON is compact with sorted keys, so the marker appears verbatim.
+            .where(events.c.details.like('%"recovered":true%'))
+            .order_by(events.c.id.desc())
+            .limit(limit)
+        )
+        with self.db.begin(readonly=True) as conn:
+            rows = list(conn.execute(stmt))
+        items: list[Unresolved] = []
+        for row in rows:
+            details = _json(row.details)
+            try:
+                intended_at = datetime.fromisoformat(str(details.get("intended_at", "")).replace("Z", "+00:00"))
+            except ValueError:
+                intended_at = row.created_at
+            items.append(
+                Unresolved(
+                    intent_id=int(details.get("intent_id") or 0),
+                    operation_id=str(row.operation_id or ""),
+                    kind=kinds[row.action],
+                    actor_id=str(details.get("on_behalf_of") or "system"),
+                    channel_id=row.channel_id,
+                    server_id=row.server_id,
+                    snapshot_id=row.snapshot_id,
+                    request_id=row.request_id,
+                    name=str(details.get("name") or ""),
+                    intended_at=intended_at,
+                    flagged_at=row.created_at,
+                )
+            )
+        return items
+
+
+def recovery_for(services: Services) -> Recovery:
+    """The process's Recovery, created on first use (until the composition root builds it itself)."""
+    existing = services.extras.get("recovery")
+    if existing is None:
+        existing = services.extras["recovery"] = Recovery.from_services(services)
+    return existing
+
+
+def _settled(session: Session, intent: AuditRecord) -> bool:
+    events = AuditEvent.__table__
+    later = (
+        sa.select(events.c.id)
+        .where(events.c.operation_id == intent.operation_id)
+        .where(events.c.outcome != Outcome.INTENT.value)
+        .where(events.c.id > intent.id)
+        .limit(1)
+    )
+    return session.execute(later).first() is not None
+
+
+def _unresolved(intent: AuditRecord, kind: str, *, flagged_at: datetime | None) -> Unresolved:
+    assert intent.operation_id is not None
+    return Unresolved(
+        intent_id=intent.id,
+        operation_id=intent.operation_id,
+        kind=kind,
+        actor_id=intent.actor_id,
+        channel_id=intent.channel_id,
+        server_id=intent.server_id,
+        snapshot_id=intent.snapshot_id,
+        request_id=intent.request_id,
+        name=str(intent.details.get("name") or ""),
+        intended_at=intent.created_at,
+        flagged_at=flagged_at,
+    )
+
+
+def _json(text: str | None) -> dict[str, Any]:
+    try:
+        value = json.loads(text or "{}")
+    except ValueError:
+        return {}
+    return value if isinstance(value, dict) else {}

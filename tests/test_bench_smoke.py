@@ -1,0 +1,98 @@
+"""The benchmarks still run: `python -m bench --smoke` (every benchmark at tiny sizes) prints its whole table.
+
+Runs in `make test` (no marker keeps it out). It checks that each benchmark produced its row and none crashed;
+it never judges speed — smoke-size numbers mean nothing, and `--smoke` does not fail on missed targets.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from bench.__main__ import _selected
+from bench.table import Row, TablePrinter, percentile
+
+ROOT = Path(__file__).resolve().parent.parent
+COLUMNS = ["what", "load", "result", "baseline", "ratio", "target", "verdict"]
+EXPECTED_ROWS = (
+    "1. ack under load",
+    "1b. answers after the load",
+    "5a. serve worker RSS, idle",
+    "5b. serve worker RSS, after the load",
+    "2a. time to answer, small account",
+    "2b. time to answer, large account",
+    "3a. audit append (SQLite)",
+    "3b. /snapshot audit server:<id> (SQLite)",
+    "3c. /snapshot audit user:<id> (SQLite)",
+    "3d. audit export (SQLite)",
+    "3e. audit verify (SQLite)",
+    "4. tracking cost",
+)
+
+
+def _table(stdout: str) -> tuple[list[str], list[list[str]]]:
+    lines = [line for line in stdout.splitlines() if line.startswith("| ")]
+    assert lines, f"no table in the output:\n{stdout}"
+    split = [[cell.strip() for cell in line.strip("|").split(" | ")] for line in lines]
+    return split[0], split[1:]
+
+
+@pytest.mark.timeout(120)
+def test_smoke_bench_prints_a_row_for_every_benchmark() -> None:
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(ROOT), env.get("PYTHONPATH", "")) if p)
+    proc = subprocess.run(
+        [sys.executable, "-m", "bench", "--smoke"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=110,
+    )
+    assert proc.returncode == 0, f"exit {proc.returncode}\n{proc.stdout}\n{proc.stderr[-4000:]}"
+    assert "## snapshot-bot benchmarks (smoke)" in proc.stdout
+    assert "- cores: " in proc.stdout and "- python: " in proc.stdout  # the machine facts head the table
+
+    header, rows = _table(proc.stdout)
+    assert header == COLUMNS
+    for row in rows:
+        assert len(row) == len(COLUMNS), row
+        assert row[-1] in ("pass", "FAIL", "n/a"), f"benchmark did not run: {row}"
+    names = [row[0] for row in rows]
+    for expected in EXPECTED_ROWS:
+        assert any(name.startswith(expected) for name in names), f"no row {expected!r} in {names}"
+    if os.environ.get("TEST_DATABASE_URL"):
+        assert any(name.startswith("3a. audit append (PostgreSQL)") for name in names), names
+    # Smoke sizes are named in the load column, so nobody mistakes these numbers for the real ones.
+    assert all("(smoke)" in row[1] for row in rows if not row[0].startswith(("1b.", "5a.", "3e.")))
+
+
+def test_only_selects_benchmarks_by_name_alias_or_number() -> None:
+    assert _selected(None) == ["ack", "answer", "audit", "tracking"]
+    assert _selected("audit,footprint") == ["ack", "audit"]  # run order, not argument order
+    assert _selected("4,2") == ["answer", "tracking"]
+    with pytest.raises(SystemExit, match="unknown benchmark 'speed'"):
+        _selected("speed")
+
+
+def test_percentile_is_a_real_sample_by_nearest_rank() -> None:
+    samples = [float(n) for n in range(1, 301)]
+    assert percentile(samples, 50) == 150.0
+    assert percentile(samples, 99) == 297.0
+    assert percentile([0.5], 99) == 0.5
+    with pytest.raises(ValueError):
+        percentile([], 50)
+
+
+def test_table_rows_escape_pipes_and_count_failures(capsys: pytest.CaptureFixture[str]) -> None:
+    printer = TablePrinter()
+    printer.add(Row("a|b", "load", "1 ms", "-", "-", "< 2 ms", "pass"))
+    printer.add(Row("c", "load", "3 ms", "-", "-", "< 2 ms", "FAIL"))
+    out = capsys.readouterr().out.splitlines()
+    assert out[0] == "| what | load | result | baseline | ratio | target | verdict |"
+    assert out[2] == "| a\\|b | load | 1 ms | - | - | < 2 ms | pass |"
+    assert [row.what for row in printer.failed] == ["c"] and printer.errors == []

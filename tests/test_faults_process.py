@@ -1,0 +1,294 @@
+"""The bot process itself dies: kill -9 mid-create, mid-approval, mid-restore, mid-tracking; and SIGTERM.
+
+Each test runs the real thing: `python -m bot serve --workers 1` (gunicorn) in its own process group, talking to
+FakeSlack and a VPS.org simulator on loopback. "Mid-call" is made exact by having the simulator hold the call
+until the test has killed the bot. After a restart: no API call is repeated, no pending request is lost,
+tracking resumes, and whatever cannot be known is flagged for a human and audited.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TypeVar
+
+import httpx
+import pytest
+import sqlalchemy as sa
+
+from bot.devtools.fake_slack import FakeMessage, FakeSlack
+from bot.devtools.slack_driver import SlackDriver, http_sender
+from bot.vps.simulator import VpsSimulator
+from storage.audit import AuditLog, AuditRecord
+from storage.db import Database
+from storage.models import ApprovalRequest, TrackedOperation
+from tests.app_fixtures import ALICE, BOB, OPS, SIGNING_SECRET
+from tests.test_faults_vps import HoldingSimulator
+
+APPROVALS = "C0APPROVE"
+T = TypeVar("T")
+
+
+def eventually(check: Callable[[], T | None], what: str, timeout: float = 15.0) -> T:
+    """Poll `check` until it returns something truthy, or fail naming `what` at the deadline."""
+    deadline = time.monotonic() + timeout
+    while True:
+        result = check()
+        if result:
+            return result
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.05)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@dataclass
+class BotProcess:
+    proc: subprocess.Popen[bytes]
+    url: str
+    log: Path
+
+    def healthy(self) -> bool:
+        try:
+            return httpx.get(f"{self.url}/healthz", timeout=1).status_code == 200
+        except httpx.HTTPError:
+            return False
+
+    def log_text(self) -> str:
+        return self.log.read_text(errors="replace")
+
+    def kill9(self) -> None:
+        """kill -9 of the whole process group (arbiter and worker), as an OOM killer or a host crash would."""
+        os.killpg(self.proc.pid, signal.SIGKILL)
+        self.proc.wait(timeout=10)
+
+    def terminate(self) -> None:
+        self.proc.send_signal(signal.SIGTERM)  # to the arbiter, as a platform's stop does
+
+
+@dataclass
+class World:
+    """One database, one FakeSlack and one simulator that outlive any number of bot processes."""
+
+    tmp: Path
+    slack: FakeSlack
+    vps: HoldingSimulator
+    database_url: str
+    env: dict[str, str]
+    procs: list[BotProcess]
+
+    @property
+    def sim(self) -> VpsSimulator:
+        return self.vps.sim
+
+    def start(self) -> tuple[BotProcess, SlackDriver]:
+        port = free_port()
+        log = self.tmp / f"bot-{len(self.procs)}.log"
+        env = {**self.env, "PORT": str(port)}
+        with log.open("wb") as out:
+            proc = subprocess.Popen(
+                [sys.executable, "-m", "bot", "serve", "--workers", "1", "--threads", "4"],
+                cwd=self.tmp,  # no stray .env is read
+                env=env,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,  # its own process group, so kill -9 takes the worker too
+            )
+        bot = BotProcess(proc, f"http://127.0.0.1:{port}", log)
+        self.procs.append(bot)
+        eventually(lambda: bot.healthy() or proc.poll() is not None, "the bot to start", timeout=20)
+        assert proc.poll() is None, bot.log_text()
+        driver = SlackDriver(
+            http_sender(bot.url),
+            SIGNING_SECRET,
+            team_id=self.slack.team_id,
+            api_app_id=self.slack.api_app_id,
+            response_url_factory=self.slack.new_response_url,
+        )
+        return bot, driver
+
+    def audit(self) -> list[AuditRecord]:
+        db = Database(self.database_url)
+        try:
+            return list(reversed(AuditLog(db).query(limit=1000)))
+        finally:
+            db.dispose()
+
+    def db(self) -> Database:
+        return Database(self.database_url)
+
+
+@pytest.fixture
+def world(tmp_path: Path, fake_slack: FakeSlack) -> Iterator[World]:
+    holder = HoldingSimulator(VpsSimulator(completion_delay=3600))  # snapshots complete when the test says so
+    url = f"sqlite:///{tmp_path / 'bot.db'}"
+    env = {
+        "PATH": os.environ.get("PATH", ""),
+        "SLACK_BOT_TOKEN": fake_slack.bot_token,
+        "SLACK_SIGNING_SECRET": SIGNING_SECRET,
+        "SLACK_API_URL": fake_slack.api_url,
+        "VPS_API_URL": holder.url,
+        "VPS_API_TOKEN": holder.sim.token,
+        "VPS_TIMEOUT_SECONDS": "5",
+        "DATABASE_URL": url,
+        "SNAPSHOT_APPROVAL_CHANNEL": APPROVALS,
+        "SNAPSHOT_POLL_SECONDS": "0.2",
+        # Intents older than this with no outcome are orphans. Safe here: no honest call is in flight that long.
+        "SNAPSHOT_RECOVERY_AFTER_SECONDS": "1",
+        "LOG_LEVEL": "INFO",
+    }
+    w = World(tmp_path, fake_slack, holder, url, env, [])
+    yield w
+    for bot in w.procs:
+        if bot.proc.poll() is None:
+            os.killpg(bot.proc.pid, signal.SIGKILL)
+            bot.proc.wait(timeout=10)
+    holder.stop()
+
+
+def command(driver: SlackDriver, text: str, user: str = ALICE) -> None:
+    response = driver.command(text, user_id=user, user_name=user[2:].lower(), channel_id=OPS)
+    assert response.status == 200, response.body
+
+
+def click(driver: SlackDriver, message: FakeMessage, label: str, user: str) -> None:
+    response = driver.click(message, label, user_id=user, user_name=user[2:].lower())
+    assert response.status == 200, response.body
+
+
+def posts(sim: VpsSimulator, suffix: str) -> list[Any]:
+    return [r for r in sim.requests if r.method == "POST" and r.path.endswith(suffix)]
+
+
+def card(world: World) -> FakeMessage | None:
+    cards = [m for m in world.slack.messages(APPROVALS) if m.thread_ts is None]
+    return cards[-1] if cards else None
+
+
+def by_operation(records: list[AuditRecord]) -> dict[str, list[tuple[str, str]]]:
+    grouped: dict[str, list[tuple[str, str]]] = {}
+    for record in records:
+        if record.operation_id:
+            grouped.setdefault(record.operation_id, []).append((record.action, record.outcome))
+    return grouped
+
+
+def test_kill9_mid_create_with_a_pending_request_and_a_tracked_snapshot(world: World) -> None:
+    bot, slack = world.start()
+    # A snapshot being tracked, and a restore request waiting for approval.
+    command(slack, "create 12345 tracked-one")
+    eventually(lambda: world.slack.messages(OPS), "the create announcement")
+    command(slack, "restore 801")
+    first_card = eventually(lambda: card(world), "the approval card")
+    # A second create, which VPS.org is sitting on when the bot dies.
+    world.vps.hold("POST", "/snapshots/")
+    command(slack, "create 12345 cut-off")
+    assert world.vps.held.wait(10), "the create never reached VPS.org"
+    bot.kill9()
+    world.vps.release()  # VPS.org carries it out after all: the bot cannot know
+    tracked_id = max(world.sim.snapshot_ids(12345))
+
+    bot, slack = world.start()
+    # Recovery: the orphaned intent gets its unknown outcome, and people are told.
+    notice = eventually(
+        lambda: [m for m in world.slack.messages(OPS) if "Outcome unknown" in m.text], "the recovery notice"
+    )
+    assert "`cut-off`" in notice[0].text and f"<@{ALICE}>" in notice[0].text
+    assert "check before retrying" in notice[0].text
+    records = world.audit()
+    cut = [ops for ops in by_operation(records).values() if ops[0] == ("create.requested", "intent")]
+    assert sorted(cut) == [
+        [("create.requested", "intent"), ("create.needs_check", "unknown")],
+        [("create.requested", "intent"), ("create.succeeded", "ok")],
+    ]
+    assert AuditLog(world.db()).open_intents() == []
+
+    # The pending request survived and is listed, together with the unknown create.
+    command(slack, "pending", user=BOB)
+    listed = eventually(lambda: world.slack.ephemerals_for(BOB), "the pending list")[-1].visible_text
+    assert "waiting for approval" in listed and "pre-migration-snapshot" in listed
+    assert "Outcome unknown" in listed and "cut-off" in listed
+
+    # Tracking resumes once the dead process's lease has run out (fast-forwarded: it is a minute by default).
+    db = world.db()
+    with db.session() as session:
+        session.execute(sa.update(TrackedOperation).values(lease_expires_at=sa.func.current_timestamp()))
+    db.dispose()
+    world.sim.complete_snapshot(tracked_id)
+    eventually(lambda: [r for r in world.audit() if r.action == "create.completed"], "tracking to finish")
+
+    # Approving the old card works, once.
+    click(slack, first_card, "Approve", BOB)
+    eventually(lambda: posts(world.sim, "/restore/"), "the restore call")
+    eventually(lambda: [r for r in world.audit() if r.action == "restore.executed"], "the restore outcome")
+    assert len(posts(world.sim, "/snapshots/")) == 2  # tracked-one and cut-off, each sent once
+    assert len(posts(world.sim, "/restore/")) == 1
+    assert AuditLog(world.db()).verify().ok
+
+
+def test_kill9_mid_restore_flags_the_request_and_never_resends_it(world: World) -> None:
+    bot, slack = world.start()
+    command(slack, "restore 801")
+    first_card = eventually(lambda: card(world), "the approval card")
+    world.vps.hold("POST", "/restore/")
+    click(slack, first_card, "Approve", BOB)
+    assert world.vps.held.wait(10), "the restore never reached VPS.org"
+    bot.kill9()
+    world.vps.release()
+
+    bot, slack = world.start()
+
+    def flagged() -> bool:
+        db = world.db()
+        try:
+            with db.session(readonly=True) as session:
+                return session.get(ApprovalRequest, 1).state == "needs_check"  # type: ignore[union-attr]
+        finally:
+            db.dispose()
+
+    eventually(flagged, "the request to be flagged needs_check")
+    ops = by_operation(world.audit())
+    assert list(ops.values()) == [[("restore.executing", "intent"), ("restore.needs_check", "unknown")]]
+    updated = eventually(
+        lambda: "outcome unknown" in world.slack.message(APPROVALS, first_card.ts).visible_text.lower(),
+        "the card to show the unknown outcome",
+    )
+    assert updated
+
+    # The stale card's Approve button does nothing now.
+    click(slack, first_card, "Approve", BOB)
+    eventually(lambda: world.slack.ephemerals_for(BOB), "the answer to the second click")
+    assert "outcome unknown, needs a human check" in world.slack.ephemerals_for(BOB)[-1].visible_text
+    assert len(posts(world.sim, "/restore/")) == 1
+    assert AuditLog(world.db()).verify().ok
+
+
+def test_sigterm_lets_in_flight_work_finish_and_leaves_nothing_half_written(world: World) -> None:
+    bot, slack = world.start()
+    world.vps.hold("POST", "/snapshots/")
+    command(slack, "create 12345 graceful")
+    assert world.vps.held.wait(10)
+    bot.terminate()
+    # The worker has stopped taking requests and is waiting for the queued work: only now does VPS.org answer.
+    eventually(lambda: "shutdown: draining" in bot.log_text(), "the worker to start draining")
+    world.vps.release()
+    assert bot.proc.wait(timeout=20) == 0, bot.log_text()
+
+    assert "shutdown: worker drained (clean)" in bot.log_text()
+    ops = list(by_operation(world.audit()).values())
+    assert ops == [[("create.requested", "intent"), ("create.succeeded", "ok")]]
+    assert any("started snapshot `graceful`" in m.visible_text for m in world.slack.messages(OPS))
+    assert len(posts(world.sim, "/snapshots/")) == 1
+    assert AuditLog(world.db()).verify().ok

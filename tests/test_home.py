@@ -1,0 +1,139 @@
+"""The App Home tab: what each person sees when they open it, through signed `app_home_opened` events."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import timedelta
+
+from bot.devtools.fake_slack import FakeView, blocks_text
+from bot.slack.home import HOME_OPEN_CARD, HOME_REFRESH, HomeData, home_view
+from bot.usecases.context import utcnow
+from bot.vps.models import Server, ServerRef, Snapshot
+from tests.app_fixtures import ALICE, BOB, CAROL, Harness
+
+APPROVALS = "C0APPROVE"
+
+
+def open_home(h: Harness, user: str) -> FakeView:
+    """Open the Home tab as `user` and wait (with a deadline) for the view Slack gets published."""
+    published = len(h.slack.calls_to("views.publish"))
+    response = h.driver.app_home_opened(user)
+    assert response.status == 200
+    h.slack.wait_for("views.publish", count=published + 1, timeout=10)
+    view = h.slack.home_view(user)
+    assert view is not None, f"no Home tab published for {user}"
+    return view
+
+
+def text_of(view: FakeView) -> str:
+    return blocks_text(view.view["blocks"])
+
+
+def buttons(view: FakeView) -> list[dict[str, object]]:
+    found = []
+    for block in view.view["blocks"]:
+        found.extend(e for e in block.get("elements", []) if e.get("type") == "button")
+        if block.get("accessory", {}).get("type") == "button":
+            found.append(block["accessory"])
+    return found
+
+
+def test_home_shows_servers_with_counts_recent_snapshots_and_own_actions(harness: Harness) -> None:
+    h = harness
+    h.run("create 12347 cache-before-upgrade", user=ALICE)
+    h.run("list", user=ALICE)
+    view = open_home(h, ALICE)
+    assert view.view["type"] == "home"
+    text = text_of(view)
+    assert "*web-server-01* (id 12345) · active — 2 of 5 snapshots" in text
+    assert "*cache-01* (id 12347) · active — 1 of 5 snapshots" in text
+    assert "*staging-01* (id 12348) · stopped — 5 of 5 snapshots — limit reached" in text
+    assert text.index("`cache-before-upgrade`") < text.index("`db-nightly-2025-01-17`")  # newest first
+    assert "Nothing is waiting for you." in text
+    assert "`create.succeeded` · ok · snapshot #" in text and "`create.requested` · intent" in text
+    assert "`list`" not in text  # reads are not "actions"
+    # Refreshed when opened: each opening reads VPS.org afresh.
+    lists = len(h.api_calls("GET", "snapshots/"))
+    open_home(h, ALICE)
+    assert len(h.api_calls("GET", "snapshots/")) == lists + 1
+    assert h.mutating_calls() == [h.api_calls("POST")[0]]  # the Home tab itself changes nothing
+
+
+def test_each_person_sees_the_requests_they_can_act_on(make_harness: Callable[..., Harness]) -> None:
+    h = make_harness(
+        SNAPSHOT_APPROVAL_CHANNEL=APPROVALS,
+        SNAPSHOT_OPERATORS=f"{ALICE},{CAROL}",
+        SNAPSHOT_APPROVERS=BOB,
+    )
+    h.run("restore 801", user=ALICE)
+    card = [m for m in h.channel(APPROVALS) if "request #" in m.visible_text][-1]
+
+    bob = open_home(h, BOB)
+    assert "pre-migration-snapshot" in text_of(bob) and "You can approve or reject it on the card." in text_of(bob)
+    link = next(b for b in buttons(bob) if b["action_id"] == HOME_OPEN_CARD)
+    assert link["url"] == f"https://snapbot-test.slack.com/archives/{APPROVALS}/p{card.ts.replace('.', '')}"
+
+    alice = open_home(h, ALICE)
+    assert "Your request — someone else has to approve it" in text_of(alice)
+
+    carol = open_home(h, CAROL)  # an operator, not an approver: nothing she can do about it
+    assert "pre-migration-snapshot →" not in text_of(carol) and "Nothing is waiting for you." in text_of(carol)
+
+    h.click(card, "Approve", user=BOB)
+    h.settle()
+    assert "Nothing is waiting for you." in text_of(open_home(h, BOB))
+
+
+def test_someone_without_a_role_sees_why_and_nothing_is_fetched(make_harness: Callable[..., Harness]) -> None:
+    h = make_harness(SNAPSHOT_VIEWERS=ALICE)
+    before = len(h.sim.requests)
+    text = text_of(open_home(h, "U0STRANGER"))
+    assert ":lock:" in text and "viewer" in text
+    assert "web-server-01" not in text
+    assert len(h.sim.requests) == before
+
+
+def test_vps_trouble_is_explained_and_the_rest_still_shows(harness: Harness) -> None:
+    h = harness
+    h.run("create 12346 db-before", user=ALICE)
+    h.sim.faults.rotate_token("vps_rotated_token_999")
+    text = text_of(open_home(h, ALICE))
+    assert "token was rejected" in text
+    assert "`create.succeeded`" in text  # own actions come from the bot's database
+
+
+def test_operations_in_progress_are_listed(make_harness: Callable[..., Harness]) -> None:
+    from bot.vps.simulator import VpsSimulator
+
+    h = make_harness(sim=VpsSimulator(completion_delay=10_000))
+    h.run("create 12345 still-going", user=ALICE)
+    text = text_of(open_home(h, BOB))
+    assert "In progress" in text and "snapshot `still-going` of *web-server-01* — in progress" in text
+
+
+def test_refresh_button_publishes_again(harness: Harness) -> None:
+    h = harness
+    view = open_home(h, ALICE)
+    assert any(b["action_id"] == HOME_REFRESH for b in buttons(view))
+    published = len(h.slack.calls_to("views.publish"))
+    response = h.driver.block_action(HOME_REFRESH, "refresh", user_id=ALICE)
+    assert response.status == 200
+    h.slack.wait_for("views.publish", count=published + 1, timeout=10)
+
+
+def test_the_view_stays_within_slacks_limits_for_many_servers() -> None:
+    now = utcnow()
+    servers = [Server(id=i, name=f"server-{i:04d}", status="active") for i in range(1, 401)]
+    recent = [
+        Snapshot(i, ServerRef(i, f"server-{i:04d}"), f"snap-{i}", "completed", 1024, now - timedelta(hours=i))
+        for i in range(1, 9)
+    ]
+    view = home_view(
+        HomeData(user_id=ALICE, now=now, servers=servers, counts={i: i % 6 for i in range(1, 401)}, recent=recent)
+    )
+    assert len(view["blocks"]) <= 100
+    for block in view["blocks"]:
+        if block["type"] == "section":
+            assert len(block["text"]["text"]) <= 3000
+    text = blocks_text(view["blocks"])
+    assert all(f"server-{i:04d}" in text for i in (1, 200, 400))
