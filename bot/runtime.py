@@ -15,7 +15,7 @@ import httpx
 
 from bot.config import Settings
 from bot.usecases.access import AccessPolicy
-from bot.usecases.guard import Guard, count_mutations
+from bot.usecases.guard import Guard, count_mutations, oldest_counted_mutation
 from bot.usecases.ratelimit import RateLimiter
 from bot.usecases.snapshots import SnapshotService
 from bot.vps.client import VpsClient
@@ -99,7 +99,11 @@ def build_services(
         settings.vps_api_url, token, timeout=settings.vps_timeout_seconds, transport=vps_transport
     )
     access = AccessPolicy.from_settings(settings, resolve_group)
-    limiter = RateLimiter(settings.rate_limit, count_mutations(audit))
+    limiter = RateLimiter(
+        settings.rate_limit,
+        count_mutations(audit),
+        oldest_in_window=oldest_counted_mutation(audit, settings.rate_limit.count) if settings.rate_limit else None,
+    )
     guard = Guard(access, limiter, audit, extra_channels=(settings.approval_channel,))
     snapshots = SnapshotService(vps=vps, audit=audit, guard=guard)
     return Services(

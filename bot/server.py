@@ -46,13 +46,7 @@ def drain(bot: Bot, timeout: float) -> bool:
     finished = bot.services.work.wait_idle(timeout)
     if not finished:
         log.warning("shutdown: background work still running after %.0fs; leaving it to the recovery sweep", timeout)
-    tracker = bot.services.extras.get("tracker")
-    if tracker is not None:
-        try:
-            tracker.release()
-        except Exception:
-            log.exception("shutdown: could not release tracking leases")
-    bot.close()
+    bot.close()  # also hands tracking leases back
     log.info("shutdown: worker drained (%s)", "clean" if finished else "timed out")
     return finished
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass
 from typing import Any
 
@@ -33,6 +34,11 @@ class Bot:
         background = self.services.extras.get("background")
         if background is not None:
             background.stop()
+        tracker = self.services.extras.get("tracker")
+        if tracker is not None:
+            # Hand tracked operations back at once, so a restarted or sibling process resumes them immediately.
+            with contextlib.suppress(Exception):
+                tracker.release()
         self.services.close()
 
 

@@ -129,6 +129,14 @@ class World:
     def db(self) -> Database:
         return Database(self.database_url)
 
+    def audit_log(self, check: Callable[[AuditLog], T]) -> T:
+        """Run `check` on the audit log through a connection of the test's own, closed afterwards."""
+        db = Database(self.database_url)
+        try:
+            return check(AuditLog(db))
+        finally:
+            db.dispose()
+
 
 @pytest.fixture
 def world(tmp_path: Path, fake_slack: FakeSlack) -> Iterator[World]:
@@ -213,7 +221,7 @@ def test_kill9_mid_create_with_a_pending_request_and_a_tracked_snapshot(world: W
         [("create.requested", "intent"), ("create.needs_check", "unknown")],
         [("create.requested", "intent"), ("create.succeeded", "ok")],
     ]
-    assert AuditLog(world.db()).open_intents() == []
+    assert world.audit_log(lambda log: log.open_intents()) == []
 
     # The pending request survived and is listed, together with the unknown create.
     command(slack, "pending", user=BOB)
@@ -235,7 +243,7 @@ def test_kill9_mid_create_with_a_pending_request_and_a_tracked_snapshot(world: W
     eventually(lambda: [r for r in world.audit() if r.action == "restore.executed"], "the restore outcome")
     assert len(posts(world.sim, "/snapshots/")) == 2  # tracked-one and cut-off, each sent once
     assert len(posts(world.sim, "/restore/")) == 1
-    assert AuditLog(world.db()).verify().ok
+    assert world.audit_log(lambda log: log.verify().ok)
 
 
 def test_kill9_mid_restore_flags_the_request_and_never_resends_it(world: World) -> None:
@@ -272,7 +280,7 @@ def test_kill9_mid_restore_flags_the_request_and_never_resends_it(world: World) 
     eventually(lambda: world.slack.ephemerals_for(BOB), "the answer to the second click")
     assert "outcome unknown, needs a human check" in world.slack.ephemerals_for(BOB)[-1].visible_text
     assert len(posts(world.sim, "/restore/")) == 1
-    assert AuditLog(world.db()).verify().ok
+    assert world.audit_log(lambda log: log.verify().ok)
 
 
 def test_sigterm_lets_in_flight_work_finish_and_leaves_nothing_half_written(world: World) -> None:
@@ -291,4 +299,4 @@ def test_sigterm_lets_in_flight_work_finish_and_leaves_nothing_half_written(worl
     assert ops == [[("create.requested", "intent"), ("create.succeeded", "ok")]]
     assert any("started snapshot `graceful`" in m.visible_text for m in world.slack.messages(OPS))
     assert len(posts(world.sim, "/snapshots/")) == 1
-    assert AuditLog(world.db()).verify().ok
+    assert world.audit_log(lambda log: log.verify().ok)

@@ -40,9 +40,7 @@ class HoldingSimulator:
         self._server.set_app(self._app)
         host, port = self._server.server_address[:2]
         self.url = f"http://{host}:{port}{API_PREFIX}"
-        self._thread = threading.Thread(
-            target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
-        )
+        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
         self._thread.start()
 
     def hold(self, method: str, path_suffix: str = "") -> None:

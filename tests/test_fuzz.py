@@ -187,9 +187,7 @@ def test_any_json_payload_is_answered_below_500_and_changes_nothing(
     @given(payload=slackish | json_values)
     def run(payload: Any) -> None:
         body = urlencode({"payload": json.dumps(payload)}).encode()
-        response = driver.send_raw(
-            body, {"Content-Type": "application/x-www-form-urlencoded", **driver.sign(body)}
-        )
+        response = driver.send_raw(body, {"Content-Type": "application/x-www-form-urlencoded", **driver.sign(body)})
         assert response.status < 500, (payload, response.status, response.body)
         assert "Traceback" not in response.body
 

@@ -95,6 +95,21 @@ def test_configured_team_id_wins_over_the_tokens_workspace(make_harness: Callabl
     assert "web-server-01" in h.last_ephemeral().visible_text
 
 
+def test_an_enterprise_id_accepts_the_whole_org(make_harness: Callable[..., Harness]) -> None:
+    h = make_harness(SLACK_TEAM_ID="E0ORG")
+
+    def command(**extra: str) -> DriverResponse:
+        form = {"command": "/snapshot", "text": "list", "user_id": ALICE, "channel_id": OPS, "team_id": "T0SISTER"}
+        return signed(h, urlencode(form | extra))
+
+    assert "another Slack workspace" in command().json()["text"]
+    assert "another Slack workspace" in command(enterprise_id="E0OTHER").json()["text"]
+    assert command(enterprise_id="E0ORG").status == 200
+    h.settle()
+    assert [r.method for r in h.sim.requests] and h.mutating_calls() == []
+    assert len(h.audit(action="refused.team")) == 2
+
+
 def test_app_id_is_checked_when_configured(make_harness: Callable[..., Harness]) -> None:
     h = make_harness(SLACK_APP_ID="A0SNAPBOT")
     h.run("list")

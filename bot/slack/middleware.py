@@ -30,8 +30,7 @@ from storage.models import ProcessedDelivery
 log = logging.getLogger(__name__)
 
 FOREIGN_WORKSPACE = (
-    "This snapshot bot belongs to another Slack workspace, so it can't act on requests from yours. "
-    "Nothing was done."
+    "This snapshot bot belongs to another Slack workspace, so it can't act on requests from yours. Nothing was done."
 )
 MALFORMED = "malformed request\n"
 # The interaction types this app can receive; legacy ones (attachments, dialogs) it never asks for are refused.

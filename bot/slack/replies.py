@@ -28,12 +28,14 @@ class Reply:
     ) -> None:
         if self.respond is not None:
             try:
-                self.respond(text=text, blocks=blocks, response_type="ephemeral", replace_original=replace)
-                return
-            except Exception as error:  # expired response_url, network error: try the Web API instead
-                log.warning(
-                    "response_url failed (%s); falling back to chat.postEphemeral", type(error).__name__
-                )
+                answer = self.respond(text=text, blocks=blocks, response_type="ephemeral", replace_original=replace)
+                status = getattr(answer, "status_code", 200)
+                if status == 200:
+                    return
+                # Slack answers 404 once a response_url has expired or been used up: try the Web API instead.
+                log.warning("response_url answered %s; falling back to chat.postEphemeral", status)
+            except Exception as error:  # network error: try the Web API instead
+                log.warning("response_url failed (%s); falling back to chat.postEphemeral", type(error).__name__)
         if self.channel_id:
             try:
                 self.client.chat_postEphemeral(

@@ -6,15 +6,15 @@ from collections.abc import Iterable
 from typing import Any
 
 from slack_bolt import App
-from slack_bolt.adapter.wsgi import SlackRequestHandler
 
 from bot.runtime import Services
+from bot.slack.middleware import SafeSlackRequestHandler
 
 MAX_BODY_BYTES = 1_000_000  # Slack's payloads are far smaller; refuse anything bigger before parsing
 
 
 def create_wsgi_app(app: App, services: Services) -> Any:
-    slack = SlackRequestHandler(app, path="/slack/events")
+    slack = SafeSlackRequestHandler(app, path="/slack/events")
 
     def wsgi(environ: dict[str, Any], start_response: Any) -> Iterable[bytes]:
         path = environ.get("PATH_INFO", "")

@@ -9,7 +9,7 @@ from bot.usecases.context import Actor
 from bot.usecases.errors import Refused
 from bot.usecases.guard import Guard
 from bot.usecases.validation import parse_id
-from storage.audit import AuditLog, AuditRecord
+from storage.audit import Action, AuditLog, AuditRecord, Outcome
 
 DEFAULT_LIMIT = 20
 MAX_LIMIT = 100
@@ -33,6 +33,13 @@ class AuditReader:
         sees_all = self.guard.access.check(actor.user_id, Permission.AUDIT_READ_ALL).allowed
         if not sees_all:
             if filters.get("user") not in (None, actor.user_id):
+                self.audit.append(
+                    actor.entry(
+                        Action.REFUSED_PERMISSION,
+                        Outcome.REFUSED,
+                        details={"permission": str(Permission.AUDIT_READ_ALL), "required_role": "admin"},
+                    )
+                )
                 raise Refused(
                     "Only admins can read other people's audit events. Try `/snapshot audit` for your own."
                 )

@@ -132,9 +132,7 @@ class Recovery:
     # ---- the sweep (start-up and every tick) ---------------------------------------------------------------
     def sweep(self) -> list[Unresolved]:
         """Close every orphaned intent with an `unknown` outcome row. Returns what was closed just now."""
-        candidates = [
-            r for r in self.audit.open_intents(older_than=self.stale_after) if r.action in INTENT_KINDS
-        ]
+        candidates = [r for r in self.audit.open_intents(older_than=self.stale_after) if r.action in INTENT_KINDS]
         closed: list[Unresolved] = []
         for intent in candidates:
             try:

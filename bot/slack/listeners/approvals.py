@@ -16,8 +16,10 @@ from bot.slack import blocks as ui
 from bot.slack.listeners.common import actor_from_payload, first_action, run_for_user
 from bot.slack.notify import Notifier
 from bot.slack.replies import Reply
+from bot.usecases.access import Permission
 from bot.usecases.approvals import ApprovalService, DecisionResult, RequestView
 from bot.usecases.context import Actor, utcnow
+from bot.usecases.errors import UserFacingError
 
 log = logging.getLogger(__name__)
 
@@ -93,7 +95,9 @@ def publish_outcome(services: Services, client: WebClient, result: DecisionResul
             )
         except SlackApiError as error:
             log.warning("thread reply failed: %s", error.response.get("error"))
-    notifier(services, client).line(line, fallback_channel=None)
+    # Without a notification channel, the channel where it was asked hears about it (the card's thread already has it).
+    fallback = req.channel_id if req.channel_id != req.card_channel else None
+    notifier(services, client).line(line, fallback_channel=fallback)
     tracker = services.extras.get("tracker")
     if tracker is not None and result.outcome == "executed" and req.kind == "restore":
         tracker.track_restore(req)
@@ -111,6 +115,7 @@ def refresh_card(client: WebClient, req: RequestView) -> None:
 
 
 def show_pending(services: Services, client: WebClient, reply: Reply, actor: Actor) -> None:
+    services.guard.require(actor, Permission.LIST)
     requests = _approvals(services).open_requests()
     links: dict[int, str] = {}
     for req in requests[:40]:
@@ -174,6 +179,14 @@ def register(app: App, services: Services) -> None:
         ack()
         value = str(first_action(body).get("value") or "")
         if not value.isdigit() or len(value) > 15:
+            return
+        actor = actor_from_payload(body)
+        try:  # refuse before the form, not after someone has typed a reason
+            services.guard.require(actor, Permission.APPROVE, request_id=int(value))
+        except UserFacingError as error:
+            Reply(client=client, user_id=actor.user_id, channel_id=actor.channel_id, respond=respond).ephemeral(
+                ":warning: " + error.message
+            )
             return
         message = body.get("message") or {}
         container = body.get("container") or {}
