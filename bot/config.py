@@ -88,6 +88,8 @@ class Settings:
     rate_limit: RateLimit | None = None
     poll_seconds: float = 30.0
     track_timeout_minutes: int = 60
+    recovery_after_seconds: float | None = None
+    host: str = "0.0.0.0"
     worker_threads: int = 16
     log_level: str = "INFO"
     extra: Mapping[str, str] = field(default_factory=dict, repr=False)
@@ -270,6 +272,12 @@ def load_settings(
         rate_limit=_rate_limit(env, "SNAPSHOT_RATE_LIMIT"),
         poll_seconds=_float(env, "SNAPSHOT_POLL_SECONDS", 30.0, 0.01, 3600.0),
         track_timeout_minutes=_int(env, "SNAPSHOT_TRACK_TIMEOUT_MINUTES", 60, 1, 24 * 60),
+        recovery_after_seconds=(
+            _float(env, "SNAPSHOT_RECOVERY_AFTER_SECONDS", 0.0, 0.0, 86400.0)
+            if _text(env, "SNAPSHOT_RECOVERY_AFTER_SECONDS")
+            else None
+        ),
+        host=_text(env, "HOST") or "0.0.0.0",
         worker_threads=_int(env, "SNAPSHOT_WORKER_THREADS", 16, 1, 256),
         log_level=log_level,
     )

@@ -61,7 +61,7 @@ def serve(settings: Settings, *, workers: int | None = None, threads: int | None
 
         def load_config(self) -> None:
             cfg = {
-                "bind": f"0.0.0.0:{settings.port}",
+                "bind": f"{settings.host}:{settings.port}",
                 "workers": workers or int(os.environ.get("WEB_CONCURRENCY", "2")),
                 "worker_class": "gthread",
                 "threads": threads or 16,

@@ -18,6 +18,7 @@ from bot.slack.notify import Notifier
 from bot.slack.progress import ProgressTracker
 from bot.slack.wsgi import create_wsgi_app
 from bot.usecases.approvals import ApprovalService
+from bot.usecases.recovery import Recovery
 from bot.usecases.tracking import Tracker
 from storage.db import Database
 
@@ -60,5 +61,6 @@ def build_bot(
         Tracker.from_services(services), notifier, request_channel=lambda rid: approvals.get(rid).channel_id
     )
     services.extras["home"] = AppHome(services)
+    services.extras["recovery"] = Recovery.from_services(services)
     app = create_app(settings, services, client, verify_token=verify_token)
     return Bot(settings=settings, services=services, client=client, app=app, wsgi=create_wsgi_app(app, services))

@@ -21,6 +21,7 @@ from bot.usecases.access import Permission
 from bot.usecases.context import SYSTEM, Actor, new_operation_id, utcnow
 from bot.usecases.errors import InvalidInput, NotFoundError, Refused, UserFacingError, explain_vps_error
 from bot.usecases.guard import Guard
+from bot.usecases.recovery import stale_after_for
 from bot.usecases.snapshots import SnapshotService
 from bot.usecases.validation import parse_id
 from bot.vps.client import VpsClient
@@ -31,6 +32,7 @@ from storage.models import ApprovalRequest, ApprovalVote
 
 if TYPE_CHECKING:
     from bot.runtime import Services
+
 
 OPEN_STATES = ("pending", "executing", "needs_check")
 KINDS = ("restore", "delete")
@@ -120,7 +122,7 @@ class ApprovalService:
             ttl=timedelta(minutes=settings.restore_approval_ttl_minutes),
             approvals_required=settings.restore_approvals_required,
             required_for=settings.approval_required_for,
-            stale_after=timedelta(seconds=max(120.0, 3 * settings.vps_timeout_seconds)),
+            stale_after=stale_after_for(settings.vps_timeout_seconds, settings.recovery_after_seconds),
         )
 
     def required_for(self, kind: str) -> bool:

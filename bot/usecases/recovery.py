@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -51,8 +50,6 @@ NEEDS_CHECK_ACTIONS: dict[str, str] = {
     "delete": "delete.needs_check",
     "restore": str(Action.RESTORE_NEEDS_CHECK),
 }
-# Environment override for the threshold (seconds). Meant for tests and impatient operators; see stale_after_for.
-RECOVERY_AFTER_ENV = "SNAPSHOT_RECOVERY_AFTER_SECONDS"
 MIN_DEFAULT_STALE = timedelta(minutes=2)
 SHOW_DAYS = 7
 
@@ -90,19 +87,14 @@ class Unresolved:
         return f"Outcome unknown: {what}{request} for {who}, started {started} — {RECOVERED_REASON}."
 
 
-def stale_after_for(vps_timeout_seconds: float, environ: dict[str, str] | None = None) -> timedelta:
+def stale_after_for(vps_timeout_seconds: float, override_seconds: float | None = None) -> timedelta:
     """How old an open intent must be before it is declared orphaned.
 
     Default: the longest an honest call can take — the client timeout, then up to the SQLite busy timeout to
     write its outcome — times three, and at least two minutes. `SNAPSHOT_RECOVERY_AFTER_SECONDS` overrides it.
     """
-    env = os.environ if environ is None else environ
-    raw = (env.get(RECOVERY_AFTER_ENV) or "").strip()
-    if raw:
-        try:
-            return timedelta(seconds=max(0.0, float(raw)))
-        except ValueError:
-            log.warning("%s is not a number (%r); using the default", RECOVERY_AFTER_ENV, raw)
+    if override_seconds is not None:
+        return timedelta(seconds=max(0.0, override_seconds))
     honest = vps_timeout_seconds + SQLITE_BUSY_TIMEOUT_MS / 1000
     return max(MIN_DEFAULT_STALE, timedelta(seconds=3 * honest))
 
@@ -126,7 +118,9 @@ class Recovery:
         return cls(
             db=services.db,
             audit=services.audit,
-            stale_after=stale_after_for(services.settings.vps_timeout_seconds),
+            stale_after=stale_after_for(
+                services.settings.vps_timeout_seconds, services.settings.recovery_after_seconds
+            ),
         )
 
     # ---- the sweep (start-up and every tick) ---------------------------------------------------------------
