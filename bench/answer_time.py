@@ -125,7 +125,7 @@ def measure(servers: int, per_server: int, iterations: int) -> tuple[list[float]
             client.close()
             sender.close()  # type: ignore[attr-defined]
             server.stop()
-            bot.services.work.wait_idle(10)
+            bot.services.wait_idle(10)
             bot.close()
     return answers, fetches, summary
 

@@ -21,6 +21,7 @@ class Scale:
     # 3: audit at scale
     audit_rows: int
     audit_queries: int
+    audit_baseline_every: int  # time the plain insert on every n-th chunk (the rest is copied in untimed)
     # 4: tracking cost
     tracking_sizes: tuple[int, ...]
 
@@ -40,6 +41,7 @@ FULL = Scale(
     answer_large=(200, 5),
     audit_rows=1_000_000,
     audit_queries=500,
+    audit_baseline_every=4,
     tracking_sizes=(1, 100, 500),
 )
 
@@ -54,6 +56,7 @@ QUICK = Scale(
     answer_large=(200, 5),
     audit_rows=50_000,
     audit_queries=200,
+    audit_baseline_every=1,
     tracking_sizes=(1, 100, 500),
 )
 
@@ -68,6 +71,7 @@ SMOKE = Scale(
     answer_large=(20, 5),
     audit_rows=2_000,
     audit_queries=20,
+    audit_baseline_every=1,
     tracking_sizes=(1, 10),
 )
 

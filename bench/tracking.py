@@ -82,7 +82,7 @@ def measure(total: int, in_progress: int) -> tuple[list[int], list[float], int]:
                 seconds.append(time.perf_counter() - started)
                 requests.append(len(sim.requests) - before)
         finally:
-            bot.services.work.wait_idle(10)
+            bot.services.wait_idle(10)
             bot.close()
     return requests, seconds, listing_requests
 

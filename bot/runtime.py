@@ -6,8 +6,11 @@ Layers, data flowing one way: Slack listeners → use cases → (VPS client, sto
 from __future__ import annotations
 
 import logging
+import threading
+import time
 from collections.abc import Callable, Iterable
 from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import wait as wait_futures
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -25,7 +28,35 @@ from storage.db import Database
 log = logging.getLogger(__name__)
 
 
-class BackgroundWork:
+class TrackedPool(ThreadPoolExecutor):
+    """A thread pool that can say when it is idle (for tests, the shell and graceful shutdown)."""
+
+    def __init__(self, threads: int, name: str) -> None:
+        super().__init__(max_workers=threads, thread_name_prefix=name)
+        self._lock = threading.Lock()
+        self._pending: set[Future[Any]] = set()
+
+    def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Future[Any]:
+        future = super().submit(fn, *args, **kwargs)
+        with self._lock:
+            self._pending.add(future)
+        future.add_done_callback(self._finished)
+        return future
+
+    def _finished(self, future: Future[Any]) -> None:
+        with self._lock:
+            self._pending.discard(future)
+
+    def wait_idle(self, timeout: float = 10.0) -> bool:
+        with self._lock:
+            pending = list(self._pending)
+        if not pending:
+            return True
+        _, not_done = wait_futures(pending, timeout=max(0.0, timeout))
+        return not not_done
+
+
+class BackgroundWork(TrackedPool):
     """Runs the slow part of a request after Slack has been acknowledged.
 
     Its own pool, separate from Bolt's listener executor, so slow VPS.org calls can never delay the
@@ -33,14 +64,10 @@ class BackgroundWork:
     """
 
     def __init__(self, threads: int) -> None:
-        self._pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="work")
-        self._pending: set[Future[Any]] = set()
+        super().__init__(threads, "work")
 
-    def submit(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Future[Any]:
-        future = self._pool.submit(self._run, fn, *args, **kwargs)
-        self._pending.add(future)
-        future.add_done_callback(self._pending.discard)
-        return future
+    def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Future[Any]:
+        return super().submit(self._run, fn, *args, **kwargs)
 
     @staticmethod
     def _run(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
@@ -50,18 +77,8 @@ class BackgroundWork:
             log.exception("background job %s failed", getattr(fn, "__name__", fn))
             raise
 
-    def wait_idle(self, timeout: float = 10.0) -> bool:
-        """For tests and graceful shutdown: wait until queued work has finished."""
-        import concurrent.futures as cf
-
-        pending = list(self._pending)
-        if not pending:
-            return True
-        _, not_done = cf.wait(pending, timeout=timeout)
-        return not not_done
-
-    def shutdown(self, wait: bool = True) -> None:
-        self._pool.shutdown(wait=wait, cancel_futures=not wait)
+    def shutdown(self, wait: bool = True, *, cancel_futures: bool | None = None) -> None:
+        super().shutdown(wait=wait, cancel_futures=(not wait) if cancel_futures is None else cancel_futures)
 
 
 @dataclass
@@ -74,10 +91,26 @@ class Services:
     guard: Guard
     snapshots: SnapshotService
     work: BackgroundWork
+    # Bolt's listener executor: listeners only parse, queue work and ack, so it never waits on VPS.org.
+    listeners: TrackedPool = field(default_factory=lambda: TrackedPool(32, "listener"))
     extras: dict[str, Any] = field(default_factory=dict)
+
+    def wait_idle(self, timeout: float = 10.0) -> bool:
+        """Until Bolt's listeners and the background work have all finished (listeners may queue work)."""
+        deadline = time.monotonic() + timeout
+        while True:
+            if not self.listeners.wait_idle(deadline - time.monotonic()):
+                return False
+            if not self.work.wait_idle(deadline - time.monotonic()):
+                return False
+            if self.listeners.wait_idle(0) and self.work.wait_idle(0):
+                return True
+            if time.monotonic() >= deadline:
+                return False
 
     def close(self) -> None:
         self.work.shutdown(wait=False)
+        self.listeners.shutdown(wait=False, cancel_futures=True)
         self.vps.close()
         self.db.dispose()
 

@@ -46,7 +46,7 @@ class Harness:
 
     def settle(self, timeout: float = 15.0) -> None:
         """Wait (with a deadline) until the bot's background work is done."""
-        assert self.bot.services.work.wait_idle(timeout), "background work did not finish in time"
+        assert self.bot.services.wait_idle(timeout), "listeners and background work did not finish in time"
 
     def run(self, text: str, user: str = ALICE, channel: str = OPS) -> DriverResponse:
         response = self.command(text, user=user, channel=channel)
@@ -123,7 +123,7 @@ def make_harness(tmp_path: Path, fake_slack: FakeSlack) -> Iterator[Callable[...
     yield factory
     for harness in harnesses:
         harness.server.stop()
-        harness.bot.services.work.wait_idle(5)
+        harness.bot.services.wait_idle(5)
         harness.bot.close()
 
 

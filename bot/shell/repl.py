@@ -21,10 +21,6 @@ import shutil
 import sys
 import tempfile
 import threading
-import time
-from collections.abc import Callable
-from concurrent.futures import Executor, Future
-from concurrent.futures import wait as wait_futures
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
@@ -97,41 +93,6 @@ def user_id_for(name: str) -> str:
     if _USER_NAME.match(name):
         return "U0" + name.upper()
     return "U1" + hashlib.sha256(name.encode("utf-8")).hexdigest()[:10].upper()
-
-
-class _TrackedExecutor(Executor):
-    """Bolt's listener pool, wrapped so the shell can wait until every listener has finished.
-
-    Listeners ack first and may keep working afterwards (opening a form, for one), so "the HTTP answer came
-    back" does not mean "the listener is done"; waiting on its future does.
-    """
-
-    def __init__(self, inner: Executor) -> None:
-        self._inner = inner
-        self._lock = threading.Lock()
-        self._pending: set[Future[Any]] = set()
-
-    def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Future[Any]:
-        future = self._inner.submit(fn, *args, **kwargs)
-        with self._lock:
-            self._pending.add(future)
-        future.add_done_callback(self._done)
-        return future
-
-    def _done(self, future: Future[Any]) -> None:
-        with self._lock:
-            self._pending.discard(future)
-
-    def wait_idle(self, timeout: float) -> bool:
-        with self._lock:
-            pending = list(self._pending)
-        if not pending:
-            return True
-        _, not_done = wait_futures(pending, timeout=max(0.0, timeout))
-        return not not_done
-
-    def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
-        self._inner.shutdown(wait=wait, cancel_futures=cancel_futures)
 
 
 @dataclass(frozen=True)
@@ -218,7 +179,6 @@ class Shell:
         self.fake: FakeSlack | None = None
         self.bot: Bot | None = None
         self.driver: SlackDriver | None = None
-        self._listeners: _TrackedExecutor | None = None
 
     # -- lifecycle -----------------------------------------------------------------------------------------
     def __enter__(self) -> Shell:
@@ -259,9 +219,6 @@ class Shell:
             derived = replace(derived, vps_api_url=_SIMULATOR_URL, vps_api_token=Secret(self.simulator.token))
             transport = self.simulator.transport()
         self.bot = bot = build_bot(derived, vps_transport=transport)
-        runner = bot.app.listener_runner
-        self._listeners = _TrackedExecutor(runner.listener_executor)
-        runner.listener_executor = self._listeners
         self.driver = SlackDriver(
             wsgi_sender(bot.wsgi),
             signing_secret,
@@ -532,20 +489,7 @@ class Shell:
 
     def _settle(self, timeout: float = SETTLE_TIMEOUT) -> bool:
         """Wait (with a deadline) until Bolt's listeners and the bot's background work have all finished."""
-        if self.bot is None or self._listeners is None:
-            return True
-        deadline = time.monotonic() + timeout
-        work = self.bot.services.work
-        while True:
-            if not self._listeners.wait_idle(deadline - time.monotonic()):
-                return False
-            if not work.wait_idle(max(0.0, deadline - time.monotonic())):
-                return False
-            # Listeners queue work and work never starts listeners: both idle after this check means done.
-            if self._listeners.wait_idle(0) and work.wait_idle(0):
-                return True
-            if time.monotonic() >= deadline:
-                return False
+        return True if self.bot is None else self.bot.services.wait_idle(timeout)
 
     # -- forms ---------------------------------------------------------------------------------------------
     def _fill_pending_forms(self) -> None:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import logging
 import re
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from slack_bolt import Ack, App, BoltResponse
@@ -61,7 +60,7 @@ def create_app(settings: Settings, services: Services, client: WebClient, *, ver
         signing_secret=signing_secret,
         token_verification_enabled=verify_token,
         # Listeners only parse and ack; slow work goes to services.work, so this pool never starves acks.
-        listener_executor=ThreadPoolExecutor(max_workers=32, thread_name_prefix="listener"),
+        listener_executor=services.listeners,
         raise_error_for_unhandled_request=False,
         # Right after the signature check: nothing, Bolt included, reads a body before its shape is checked.
         before_authorize=middleware.WellFormedPayloads(),
