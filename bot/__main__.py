@@ -84,9 +84,7 @@ def _simulator_preview(settings: Settings) -> int:
 def cmd_simulate_vps(args: argparse.Namespace) -> int:
     from bot.vps.simulator import serve
 
-    print(
-        f"VPS.org simulator on http://{args.host}:{args.port}/api/v1/ (token: {args.token})", file=sys.stderr
-    )
+    print(f"VPS.org simulator on http://{args.host}:{args.port}/api/v1/ (token: {args.token})", file=sys.stderr)
     serve(host=args.host, port=args.port, token=args.token, completion_delay=args.completion_delay)
     return 0
 
@@ -103,25 +101,19 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="snapshot-bot", description="VPS.org snapshots from Slack")
     parser.set_defaults(func=cmd_default)
     sub = parser.add_subparsers(dest="command")
-    serve = sub.add_parser(
-        "serve", help="HTTP mode under gunicorn on $PORT (POST /slack/events, GET /healthz)"
-    )
+    serve = sub.add_parser("serve", help="HTTP mode under gunicorn on $PORT (POST /slack/events, GET /healthz)")
     serve.add_argument(
         "--workers", type=int, default=None, help="gunicorn worker processes (default $WEB_CONCURRENCY or 2)"
     )
     serve.add_argument("--threads", type=int, default=None, help="threads per worker (default 16)")
     serve.set_defaults(func=cmd_serve)
     sub.add_parser("socket", help="Socket Mode (needs SLACK_APP_TOKEN)").set_defaults(func=cmd_socket)
-    sub.add_parser("shell", help="the local shell: the whole bot in your terminal").set_defaults(
-        func=cmd_shell
-    )
+    sub.add_parser("shell", help="the local shell: the whole bot in your terminal").set_defaults(func=cmd_shell)
     sim = sub.add_parser("simulate-vps", help="serve the VPS.org simulator on loopback")
     sim.add_argument("--host", default="127.0.0.1")
     sim.add_argument("--port", type=int, default=8089)
     sim.add_argument("--token", default="vps_simulator_token")
-    sim.add_argument(
-        "--completion-delay", type=float, default=5.0, help="seconds until a new snapshot completes"
-    )
+    sim.add_argument("--completion-delay", type=float, default=5.0, help="seconds until a new snapshot completes")
     sim.set_defaults(func=cmd_simulate_vps)
     try:
         from storage.cli import add_commands

@@ -197,9 +197,7 @@ def _rate_limit(env: Mapping[str, str], name: str) -> RateLimit | None:
         return None
     match = _RATE_LIMIT.match(raw.lower())
     if not match or int(match.group(1)) < 1:
-        raise ConfigError(
-            f"{name} is malformed: expected e.g. 10/hour (per second|minute|hour|day), got {raw!r}"
-        )
+        raise ConfigError(f"{name} is malformed: expected e.g. 10/hour (per second|minute|hour|day), got {raw!r}")
     return RateLimit(int(match.group(1)), _PERIOD_SECONDS[match.group(2)])
 
 
@@ -214,9 +212,7 @@ def _approval_kinds(env: Mapping[str, str], name: str) -> frozenset[str]:
     return kinds
 
 
-def load_settings(
-    environ: Mapping[str, str] | None = None, dotenv_path: str | Path | None = ".env"
-) -> Settings:
+def load_settings(environ: Mapping[str, str] | None = None, dotenv_path: str | Path | None = ".env") -> Settings:
     """Read settings: the process environment wins over `.env`."""
     env: dict[str, str] = {}
     if dotenv_path is not None and Path(dotenv_path).is_file():
@@ -225,14 +221,10 @@ def load_settings(
 
     log_level = (_text(env, "LOG_LEVEL") or "INFO").upper()
     if log_level not in {"DEBUG", "INFO", "WARNING", "ERROR"}:
-        raise ConfigError(
-            f"LOG_LEVEL is malformed: expected DEBUG, INFO, WARNING or ERROR, got {log_level!r}"
-        )
+        raise ConfigError(f"LOG_LEVEL is malformed: expected DEBUG, INFO, WARNING or ERROR, got {log_level!r}")
     team_id = _text(env, "SLACK_TEAM_ID")
     if team_id is not None and not re.match(r"^[TE][A-Z0-9]{2,}$", team_id):
-        raise ConfigError(
-            f"SLACK_TEAM_ID is malformed: expected a workspace id like T0123ABCD, got {team_id!r}"
-        )
+        raise ConfigError(f"SLACK_TEAM_ID is malformed: expected a workspace id like T0123ABCD, got {team_id!r}")
     app_id = _text(env, "SLACK_APP_ID")
     if app_id is not None and not re.match(r"^A[A-Z0-9]{2,}$", app_id):
         raise ConfigError(f"SLACK_APP_ID is malformed: expected an app id like A0123ABCD, got {app_id!r}")
@@ -266,9 +258,7 @@ def load_settings(
         admins=_id_list(
             env, "SNAPSHOT_ADMINS", _SLACK_USER_ID, _SLACK_GROUP_ID, what="a user (U…/W…) or group (S…) id"
         ),
-        allowed_channels=_id_list(
-            env, "SNAPSHOT_ALLOWED_CHANNELS", _SLACK_CHANNEL_ID, what="a channel id (C…/G…)"
-        ),
+        allowed_channels=_id_list(env, "SNAPSHOT_ALLOWED_CHANNELS", _SLACK_CHANNEL_ID, what="a channel id (C…/G…)"),
         rate_limit=_rate_limit(env, "SNAPSHOT_RATE_LIMIT"),
         poll_seconds=_float(env, "SNAPSHOT_POLL_SECONDS", 30.0, 0.01, 3600.0),
         track_timeout_minutes=_int(env, "SNAPSHOT_TRACK_TIMEOUT_MINUTES", 60, 1, 24 * 60),

@@ -128,9 +128,7 @@ def build_services(
         db.upgrade()
     audit = AuditLog(db)
     token = settings.vps_api_token.reveal() if settings.vps_api_token else ""
-    vps = VpsClient(
-        settings.vps_api_url, token, timeout=settings.vps_timeout_seconds, transport=vps_transport
-    )
+    vps = VpsClient(settings.vps_api_url, token, timeout=settings.vps_timeout_seconds, transport=vps_transport)
     access = AccessPolicy.from_settings(settings, resolve_group)
     limiter = RateLimiter(
         settings.rate_limit,

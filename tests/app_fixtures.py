@@ -37,9 +37,7 @@ class Harness:
 
     # -- acting ----------------------------------------------------------------------------------------------
     def command(self, text: str, user: str = ALICE, channel: str = OPS, **kwargs: Any) -> DriverResponse:
-        return self.driver.command(
-            text, user_id=user, user_name=user[2:].lower(), channel_id=channel, **kwargs
-        )
+        return self.driver.command(text, user_id=user, user_name=user[2:].lower(), channel_id=channel, **kwargs)
 
     def click(self, message: Any, label: str, user: str = ALICE) -> DriverResponse:
         return self.driver.click(message, label, user_id=user, user_name=user[2:].lower())

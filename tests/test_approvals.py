@@ -52,9 +52,7 @@ def test_card_shows_everything_and_self_approval_is_refused(pg_or_sqlite: Harnes
         "cannot be undone",
     ):
         assert expected in text, expected
-    approve = [
-        el for b in c.blocks for el in b.get("elements", []) if el.get("action_id") == "approval_approve"
-    ][0]
+    approve = next(el for b in c.blocks for el in b.get("elements", []) if el.get("action_id") == "approval_approve")
     assert "confirm" in approve
     assert "Your restore request #" in h.last_ephemeral(ALICE).visible_text
 
@@ -79,10 +77,7 @@ def test_second_person_approves_and_restore_runs_once(pg_or_sqlite: Harness) -> 
     thread = [m for m in h.channel(APPROVALS) if m.thread_ts == c.ts]
     assert thread and f"<@{ALICE}>" in thread[-1].text
     actions = h.actions()
-    assert (
-        actions[-4:]
-        == ["restore.requested", "restore.approved", "restore.executing", "restore.executed"][-4:]
-    )
+    assert actions[-4:] == ["restore.requested", "restore.approved", "restore.executing", "restore.executed"][-4:]
     assert h.sim.server_status(12345) == "restoring"
 
     # The same card clicked again (double click, another approver, a Slack retry): nothing more happens.

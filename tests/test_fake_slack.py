@@ -115,9 +115,7 @@ def test_update_without_blocks_keeps_them_like_slack(fake_slack: FakeSlack) -> N
 def test_form_encoded_blocks_arrive_decoded(fake_slack: FakeSlack) -> None:
     # WebClient sends some methods form-encoded, with blocks as a JSON string field.
     client = client_for(fake_slack)
-    client.api_call(
-        "chat.postMessage", data={"channel": "C0OPS", "text": "hi", "blocks": json.dumps(APPROVAL_BLOCKS)}
-    )
+    client.api_call("chat.postMessage", data={"channel": "C0OPS", "text": "hi", "blocks": json.dumps(APPROVAL_BLOCKS)})
 
     assert fake_slack.calls_to("chat.postMessage")[0].args["blocks"] == APPROVAL_BLOCKS
     assert fake_slack.messages("C0OPS")[0].blocks == APPROVAL_BLOCKS
@@ -388,9 +386,7 @@ def test_unknown_response_url_is_404(fake_slack: FakeSlack) -> None:
 
 def test_wait_for_returns_once_calls_arrive_from_another_thread(fake_slack: FakeSlack) -> None:
     client = client_for(fake_slack)
-    worker = threading.Thread(
-        target=lambda: [client.chat_postMessage(channel="C0OPS", text=f"m{n}") for n in range(3)]
-    )
+    worker = threading.Thread(target=lambda: [client.chat_postMessage(channel="C0OPS", text=f"m{n}") for n in range(3)])
     worker.start()
 
     calls = fake_slack.wait_for("chat.postMessage", count=3, timeout=10)

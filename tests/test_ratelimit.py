@@ -118,9 +118,7 @@ def test_without_oldest_in_window_the_whole_period_is_quoted() -> None:
 
     decision = limiter_for(actions, clock, RateLimit(1, 3600), with_oldest=False).check("U1")
 
-    assert decision == RateDecision(
-        False, 3600, "You've reached the limit of 1 action per hour. Try again in 1 hour."
-    )
+    assert decision == RateDecision(False, 3600, "You've reached the limit of 1 action per hour. Try again in 1 hour.")
 
 
 def test_limit_is_per_user() -> None:
@@ -140,9 +138,7 @@ def test_retry_after_rounds_up_and_spells_out_hours_and_minutes() -> None:
     decision = limiter_for(actions, clock, RateLimit(1, 86400)).check("U1")
 
     assert decision.retry_after_seconds == 22 * 3600 + 29 * 60 + 31
-    assert decision.message == (
-        "You've reached the limit of 1 action per day. Try again in 22 hours 30 minutes."
-    )
+    assert decision.message == ("You've reached the limit of 1 action per day. Try again in 22 hours 30 minutes.")
 
 
 def test_naive_timestamps_from_sqlite_are_taken_as_utc() -> None:

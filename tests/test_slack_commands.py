@@ -28,9 +28,7 @@ def test_list_all_groups_by_server_with_quota_and_buttons(harness: Harness) -> N
     harness.run("list")
     message = harness.last_ephemeral()
     text = message.visible_text
-    assert (
-        "web-server-01" in text and "pre-migration-snapshot" in text and "weekly-snapshot-2025-01-08" in text
-    )
+    assert "web-server-01" in text and "pre-migration-snapshot" in text and "weekly-snapshot-2025-01-08" in text
     assert "2 of 5 snapshots" in text
     assert "5.0 GB" in text and "days ago" in text and "Before major migration" in text
     labels = [
@@ -152,12 +150,12 @@ def test_delete_needs_confirmation_click(harness: Harness) -> None:
     harness.run("delete 798")
     confirmation = harness.last_ephemeral()
     assert "weekly-snapshot-2025-01-08" in confirmation.visible_text
-    button = [
+    button = next(
         el
         for b in confirmation.blocks
         for el in b.get("elements", [])
         if el.get("action_id") == "snapshot_delete_confirm"
-    ][0]
+    )
     assert button["style"] == "danger" and "confirm" in button
     assert harness.api_calls("DELETE") == []
 

@@ -115,9 +115,7 @@ def received() -> Received:
 
 
 @pytest.fixture(params=["wsgi", "http"])
-def driver(
-    request: pytest.FixtureRequest, fake_slack: FakeSlack, received: Received
-) -> Iterator[SlackDriver]:
+def driver(request: pytest.FixtureRequest, fake_slack: FakeSlack, received: Received) -> Iterator[SlackDriver]:
     """A driver talking to the Bolt app in-process (wsgi_sender) or over loopback HTTP (http_sender)."""
     handler = SlackRequestHandler(build_app(fake_slack, received))
     if request.param == "wsgi":
@@ -143,33 +141,25 @@ def test_signatures_verify_with_slack_sdk() -> None:
     assert not SignatureVerifier("another-secret").is_valid(
         body, headers["X-Slack-Request-Timestamp"], headers["X-Slack-Signature"]
     )
-    assert not verifier.is_valid(
-        body + b"x", headers["X-Slack-Request-Timestamp"], headers["X-Slack-Signature"]
-    )
+    assert not verifier.is_valid(body + b"x", headers["X-Slack-Request-Timestamp"], headers["X-Slack-Signature"])
 
 
 def test_signature_uses_the_given_timestamp_and_clock() -> None:
-    driver = SlackDriver(
-        wsgi_sender(lambda environ, start_response: []), SECRET, clock=lambda: 1_700_000_123.9
-    )
+    driver = SlackDriver(wsgi_sender(lambda environ, start_response: []), SECRET, clock=lambda: 1_700_000_123.9)
 
     assert driver.sign(b"x")["X-Slack-Request-Timestamp"] == "1700000123"
     assert driver.sign(b"x", timestamp=42)["X-Slack-Request-Timestamp"] == "42"
     assert driver.sign(b"x", timestamp=42) != driver.sign(b"y", timestamp=42)
 
 
-def test_app_rejects_wrong_secret_stale_timestamp_and_tampered_body(
-    fake_slack: FakeSlack, received: Received
-) -> None:
+def test_app_rejects_wrong_secret_stale_timestamp_and_tampered_body(fake_slack: FakeSlack, received: Received) -> None:
     send = wsgi_sender(SlackRequestHandler(build_app(fake_slack, received)))
     good = SlackDriver(send, SECRET)
     body = b"command=%2Fsnapshot&text=list&user_id=U0ALICE&team_id=T0SNAPBOT"
 
     wrong_secret = SlackDriver(send, "not-the-secret").command("list", user_id="U0ALICE")
     stale = SlackDriver(send, SECRET, clock=lambda: 1_000_000_000.0).command("list", user_id="U0ALICE")
-    tampered = good.send_raw(
-        body + b"x", {"Content-Type": "application/x-www-form-urlencoded", **good.sign(body)}
-    )
+    tampered = good.send_raw(body + b"x", {"Content-Type": "application/x-www-form-urlencoded", **good.sign(body)})
     unsigned = good.send_raw(body, {"Content-Type": "application/x-www-form-urlencoded"})
 
     assert [r.status for r in (wrong_secret, stale, tampered, unsigned)] == [401, 401, 401, 401]
@@ -245,9 +235,7 @@ def test_button_click_reaches_the_listener_and_replaces_the_message(
     assert (shown.ts, shown.text, shown.updates) == (ts, "Approved by <@U0BOB>", 1)
 
 
-def test_block_action_with_explicit_arguments(
-    driver: SlackDriver, fake_slack: FakeSlack, received: Received
-) -> None:
+def test_block_action_with_explicit_arguments(driver: SlackDriver, fake_slack: FakeSlack, received: Received) -> None:
     url = fake_slack.new_response_url(channel="C0OPS", user_id="U0BOB")
 
     response = driver.block_action(
@@ -269,9 +257,7 @@ def test_block_action_with_explicit_arguments(
 def test_view_submission_values_reach_the_listener(driver: SlackDriver, received: Received) -> None:
     values = {"snapshot": {"pick": {"type": "plain_text_input", "value": "snap-123"}}}
 
-    response = driver.view_submission(
-        "restore_modal", values, user_id="U0ALICE", private_metadata="server=42"
-    )
+    response = driver.view_submission("restore_modal", values, user_id="U0ALICE", private_metadata="server=42")
     body = received.get("view")
 
     assert (response.status, response.body) == (200, "")
@@ -305,9 +291,7 @@ def test_app_home_opened_event(driver: SlackDriver, fake_slack: FakeSlack, recei
 
 def test_fifty_concurrent_commands_over_http(fake_slack: FakeSlack, received: Received) -> None:
     with start_wsgi_in_thread(SlackRequestHandler(build_app(fake_slack, received))) as server:
-        driver = SlackDriver(
-            http_sender(server.url), SECRET, response_url_factory=fake_slack.new_response_url
-        )
+        driver = SlackDriver(http_sender(server.url), SECRET, response_url_factory=fake_slack.new_response_url)
         barrier = threading.Barrier(50)
 
         def send(n: int) -> DriverResponse:

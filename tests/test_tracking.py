@@ -395,11 +395,30 @@ def test_api_calls_per_poll_stay_constant_from_1_to_500_tracked(
 def restore_request(request_id: int) -> RequestView:
     now = utcnow()
     return RequestView(
-        id=request_id, kind="restore", state="executed", requester_id=ALICE, requester_name="", channel_id=OPS,
-        snapshot_id=801, snapshot_name="pre-migration-snapshot", snapshot_status="completed", snapshot_size_mb=1,
-        snapshot_created_at=now, snapshot_description="", server_id=12345, server_name="web-server-01",
-        approvals_required=1, approvers=(BOB,), created_at=now, expires_at=now, decided_by=BOB, decided_at=now,
-        reason="", result_message="", card_channel=APPROVALS, card_ts="1.000001",
+        id=request_id,
+        kind="restore",
+        state="executed",
+        requester_id=ALICE,
+        requester_name="",
+        channel_id=OPS,
+        snapshot_id=801,
+        snapshot_name="pre-migration-snapshot",
+        snapshot_status="completed",
+        snapshot_size_mb=1,
+        snapshot_created_at=now,
+        snapshot_description="",
+        server_id=12345,
+        server_name="web-server-01",
+        approvals_required=1,
+        approvers=(BOB,),
+        created_at=now,
+        expires_at=now,
+        decided_by=BOB,
+        decided_at=now,
+        reason="",
+        result_message="",
+        card_channel=APPROVALS,
+        card_ts="1.000001",
     )
 
 

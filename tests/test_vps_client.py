@@ -32,9 +32,7 @@ BASE = "http://127.0.0.1:9/api/v1/"
 Handler = Callable[[httpx.Request], httpx.Response]
 
 
-def mock_client(
-    handler: Handler, token: str | Secret = TOKEN, **kwargs: Any
-) -> tuple[VpsClient, list[httpx.Request]]:
+def mock_client(handler: Handler, token: str | Secret = TOKEN, **kwargs: Any) -> tuple[VpsClient, list[httpx.Request]]:
     """A client whose every request goes to `handler`; returns the client and the requests it received."""
     seen: list[httpx.Request] = []
 
@@ -372,18 +370,14 @@ def test_account_me_with_a_bad_token_is_unauthorized(vps_sim: VpsSimulator) -> N
         (b"{}", "application/json", None),
     ],
 )
-def test_api_message_is_extracted_from_odd_bodies(
-    body: bytes, content_type: str, expected: str | None
-) -> None:
+def test_api_message_is_extracted_from_odd_bodies(body: bytes, content_type: str, expected: str | None) -> None:
     client, _ = mock_client(answer(409, raw=body, **({"content-type": content_type} if content_type else {})))
     with pytest.raises(Rejected) as caught:
         client.delete_snapshot(1)
 
     assert caught.value.api_message == expected
     assert caught.value.status_code == 409
-    assert str(caught.value) == "VPS.org rejected the request (HTTP 409)" + (
-        f": {expected}" if expected else ""
-    )
+    assert str(caught.value) == "VPS.org rejected the request (HTTP 409)" + (f": {expected}" if expected else "")
 
 
 def test_long_plain_text_is_trimmed() -> None:
@@ -438,9 +432,7 @@ def test_get_gives_up_after_the_configured_retries(
     assert len(vps_sim.calls("GET")) == 4
 
 
-def test_get_honours_retry_after_on_429(
-    vps_client: VpsClient, vps_sim: VpsSimulator, vps_sleeps: list[float]
-) -> None:
+def test_get_honours_retry_after_on_429(vps_client: VpsClient, vps_sim: VpsSimulator, vps_sleeps: list[float]) -> None:
     vps_sim.faults.fail_next(429, retry_after=7)
     assert vps_client.account_me()
     assert vps_sleeps == [7.0]
@@ -449,9 +441,7 @@ def test_get_honours_retry_after_on_429(
 def test_retry_after_is_capped(vps_sim: VpsSimulator) -> None:
     sleeps: list[float] = []
     vps_sim.faults.fail_next(429, retry_after=3600)
-    with VpsClient(
-        BASE, TOKEN, transport=vps_sim.transport(), max_retry_after=30, sleep=sleeps.append
-    ) as client:
+    with VpsClient(BASE, TOKEN, transport=vps_sim.transport(), max_retry_after=30, sleep=sleeps.append) as client:
         client.list_servers()
     assert sleeps == [30.0]
 
@@ -495,9 +485,7 @@ def test_get_retries_can_be_turned_off() -> None:
     assert len(seen) == 1
 
 
-def test_a_non_json_success_body_is_unavailable_for_a_get(
-    vps_client: VpsClient, vps_sim: VpsSimulator
-) -> None:
+def test_a_non_json_success_body_is_unavailable_for_a_get(vps_client: VpsClient, vps_sim: VpsSimulator) -> None:
     vps_sim.faults.non_json_next()
     with pytest.raises(Unavailable) as caught:
         vps_client.list_snapshots()
@@ -650,9 +638,7 @@ def test_relative_next_links_are_resolved_against_the_page() -> None:
 
 def test_a_next_link_to_another_host_is_refused(caplog: pytest.LogCaptureFixture) -> None:
     def handler(request: httpx.Request) -> httpx.Response:
-        return httpx.Response(
-            200, json=page([{"id": 1}], count=2, next_url="https://evil.example/api/v1/x/?page=2")
-        )
+        return httpx.Response(200, json=page([{"id": 1}], count=2, next_url="https://evil.example/api/v1/x/?page=2"))
 
     client, seen = mock_client(handler)
     with caplog.at_level(logging.WARNING, logger="bot.vps.client"):
@@ -663,9 +649,7 @@ def test_a_next_link_to_another_host_is_refused(caplog: pytest.LogCaptureFixture
     assert any("another host" in r.getMessage() for r in caplog.records)
 
 
-@pytest.mark.parametrize(
-    "next_url", ["http://127.0.0.1:10/api/v1/snapshots/?page=2", "https://127.0.0.1:9/x/"]
-)
+@pytest.mark.parametrize("next_url", ["http://127.0.0.1:10/api/v1/snapshots/?page=2", "https://127.0.0.1:9/x/"])
 def test_a_next_link_to_another_port_or_scheme_is_refused(next_url: str) -> None:
     client, seen = mock_client(answer(200, page([{"id": 1}], count=2, next_url=next_url)))
     assert len(client.list_snapshots()) == 1
@@ -692,9 +676,7 @@ def test_a_runaway_next_chain_stops_at_the_page_cap() -> None:
 
     def handler(request: httpx.Request) -> httpx.Response:
         n = next(counter)
-        return httpx.Response(
-            200, json=page([{"id": n}], count=10_000, next_url=f"{BASE}snapshots/?page={n + 2}")
-        )
+        return httpx.Response(200, json=page([{"id": n}], count=10_000, next_url=f"{BASE}snapshots/?page={n + 2}"))
 
     client, seen = mock_client(handler)
     snapshots = client.list_snapshots()

@@ -105,9 +105,7 @@ def test_create_answers_201_in_progress_then_completes_after_the_delay() -> None
     clock = FakeClock()
     sim = VpsSimulator(completion_delay=300, clock=clock)
     with http_for(sim) as http:
-        response = http.post(
-            "snapshots/", json={"server_id": 12347, "name": "before-update", "description": "d"}
-        )
+        response = http.post("snapshots/", json={"server_id": 12347, "name": "before-update", "description": "d"})
 
         assert response.status_code == 201
         body = response.json()
@@ -188,9 +186,7 @@ def test_sixth_snapshot_is_refused_with_the_limit_message(http: httpx.Client, vp
 def test_in_progress_snapshots_count_towards_the_limit() -> None:
     sim = VpsSimulator(completion_delay=3600)
     with http_for(sim) as http:
-        statuses = [
-            http.post("snapshots/", json={"server_id": 12347, "name": f"s{i}"}).status_code for i in range(6)
-        ]
+        statuses = [http.post("snapshots/", json={"server_id": 12347, "name": f"s{i}"}).status_code for i in range(6)]
     assert statuses == [201] * 5 + [400]
 
 
@@ -295,9 +291,7 @@ def test_requests_are_recorded_without_the_token(http: httpx.Client, vps_sim: Vp
     assert TOKEN not in repr(vps_sim.requests)
 
 
-def test_fail_next_answers_the_status_without_changing_anything(
-    http: httpx.Client, vps_sim: VpsSimulator
-) -> None:
+def test_fail_next_answers_the_status_without_changing_anything(http: httpx.Client, vps_sim: VpsSimulator) -> None:
     vps_sim.faults.fail_next(429, retry_after=7, methods={"POST"})
 
     assert http.get("servers/").status_code == 200  # a GET does not consume a POST-only fault

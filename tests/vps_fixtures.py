@@ -30,8 +30,6 @@ def vps_sleeps() -> list[float]:
 
 @pytest.fixture
 def vps_client(vps_sim: VpsSimulator, vps_sleeps: list[float]) -> Iterator[VpsClient]:
-    client = VpsClient(
-        VPS_TEST_BASE_URL, vps_sim.token, transport=vps_sim.transport(), sleep=vps_sleeps.append
-    )
+    client = VpsClient(VPS_TEST_BASE_URL, vps_sim.token, transport=vps_sim.transport(), sleep=vps_sleeps.append)
     yield client
     client.close()

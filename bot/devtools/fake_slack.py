@@ -252,9 +252,7 @@ def _read_body(environ: WSGIEnvironment) -> bytes:
 
 
 def _parse_multipart(content_type: str, body: bytes) -> dict[str, Any]:
-    message = BytesParser(policy=HTTP).parsebytes(
-        b"Content-Type: " + content_type.encode() + b"\r\n\r\n" + body
-    )
+    message = BytesParser(policy=HTTP).parsebytes(b"Content-Type: " + content_type.encode() + b"\r\n\r\n" + body)
     fields: dict[str, Any] = {}
     for part in message.iter_parts():
         name = part.get_param("name", header="content-disposition")
@@ -324,14 +322,8 @@ def _validate_blocks(blocks: Any, max_blocks: int) -> None:
             if len(str(block_id)) > _MAX_ID_LENGTH:
                 problems.append(f"block_id too long [json-pointer:/blocks/{index}/block_id]")
         text = block.get("text")
-        if (
-            block.get("type") == "section"
-            and isinstance(text, dict)
-            and len(text.get("text", "")) > _MAX_SECTION_TEXT
-        ):
-            problems.append(
-                f"must be less than {_MAX_SECTION_TEXT} characters [json-pointer:/blocks/{index}/text]"
-            )
+        if block.get("type") == "section" and isinstance(text, dict) and len(text.get("text", "")) > _MAX_SECTION_TEXT:
+            problems.append(f"must be less than {_MAX_SECTION_TEXT} characters [json-pointer:/blocks/{index}/text]")
         action_ids: set[str] = set()
         for element in block.get("elements", []) or []:
             if not isinstance(element, dict) or "action_id" not in element:
@@ -350,9 +342,7 @@ def _validate_blocks(blocks: Any, max_blocks: int) -> None:
 
 def _validate_view(view: Any) -> dict[str, Any]:
     if not isinstance(view, dict) or "type" not in view:
-        raise _ApiError(
-            "invalid_arguments", response_metadata={"messages": ["[ERROR] missing required view"]}
-        )
+        raise _ApiError("invalid_arguments", response_metadata={"messages": ["[ERROR] missing required view"]})
     messages: list[str] = []
     title = view.get("title")
     if view["type"] == "modal":
@@ -659,9 +649,7 @@ class FakeSlack:
                 # An observer bug (e.g. in the shell's renderer) must not become a Slack API failure.
                 log.exception("FakeSlack on_call observer failed for %s", call.method)
 
-    def _api_request(
-        self, method: str, environ: WSGIEnvironment, body: bytes
-    ) -> tuple[int, dict[str, str], bytes]:
+    def _api_request(self, method: str, environ: WSGIEnvironment, body: bytes) -> tuple[int, dict[str, str], bytes]:
         headers = {"Content-Type": "application/json; charset=utf-8"}
         status = 200
         token: str | None = None
@@ -910,17 +898,13 @@ class FakeSlack:
 
     def _views_open(self, args: dict[str, Any]) -> dict[str, Any]:
         if not args.get("trigger_id"):
-            raise _ApiError(
-                "invalid_arguments", response_metadata={"messages": ["[ERROR] missing trigger_id"]}
-            )
+            raise _ApiError("invalid_arguments", response_metadata={"messages": ["[ERROR] missing trigger_id"]})
         view = _validate_view(args.get("view"))
         return self._store_view("views.open", view, trigger_id=str(args["trigger_id"]))
 
     def _views_push(self, args: dict[str, Any]) -> dict[str, Any]:
         if not args.get("trigger_id"):
-            raise _ApiError(
-                "invalid_arguments", response_metadata={"messages": ["[ERROR] missing trigger_id"]}
-            )
+            raise _ApiError("invalid_arguments", response_metadata={"messages": ["[ERROR] missing trigger_id"]})
         view = _validate_view(args.get("view"))
         return self._store_view("views.push", view, trigger_id=str(args["trigger_id"]))
 
@@ -945,9 +929,7 @@ class FakeSlack:
             raise _ApiError("invalid_arguments", response_metadata={"messages": ["[ERROR] missing user_id"]})
         view = _validate_view(args.get("view"))
         if view.get("type") != "home":
-            raise _ApiError(
-                "invalid_arguments", response_metadata={"messages": ["[ERROR] view type must be home"]}
-            )
+            raise _ApiError("invalid_arguments", response_metadata={"messages": ["[ERROR] view type must be home"]})
         return self._store_view("views.publish", view, user_id=str(user_id))
 
     def _usergroups_users_list(self, args: dict[str, Any]) -> dict[str, Any]:
@@ -1020,8 +1002,6 @@ def _truthy(value: Any) -> bool:
 
 
 def _describe_call(call: SlackCall) -> str:
-    keys = {
-        k: v for k, v in call.args.items() if k in ("channel", "ts", "text", "user", "_url", "trigger_id")
-    }
+    keys = {k: v for k, v in call.args.items() if k in ("channel", "ts", "text", "user", "_url", "trigger_id")}
     outcome = "ok" if call.ok else f"{call.status} {call.error}"
     return f"{call.method}({keys}) -> {outcome}"

@@ -224,9 +224,7 @@ class SlackDriver:
             return self._response_url_factory(
                 message_channel=message_channel, message_ts=message_ts, channel=channel, user_id=user_id
             )
-        return (
-            f"{_PLACEHOLDER_RESPONSE_HOST}/commands/{self.team_id}/{next(self._counter)}/{uuid.uuid4().hex}"
-        )
+        return f"{_PLACEHOLDER_RESPONSE_HOST}/commands/{self.team_id}/{next(self._counter)}/{uuid.uuid4().hex}"
 
     def _user(self, user_id: str, user_name: str, team_id: str) -> dict[str, str]:
         name = user_name or user_id.lower()
@@ -418,9 +416,7 @@ class SlackDriver:
 
     def app_home_opened(self, user_id: str) -> DriverResponse:
         """The user opened the app's Home tab."""
-        return self.event(
-            {"type": "app_home_opened", "user": user_id, "channel": "D" + user_id[1:], "tab": "home"}
-        )
+        return self.event({"type": "app_home_opened", "user": user_id, "channel": "D" + user_id[1:], "tab": "home"})
 
     def _fake_ts(self) -> str:
         return f"{int(self._clock())}.{next(self._counter):06d}"

@@ -205,11 +205,7 @@ def list_message(overview: Overview, now: datetime, page: int = 0) -> tuple[str,
     """One page of the list as (fallback text, blocks), with a "Show more" button when pages remain."""
     pages = list_pages(overview, now)
     page = max(0, min(page, len(pages) - 1))
-    scope = (
-        f"server {overview.server_id}"
-        if overview.server_id is not None
-        else f"{len(overview.groups)} servers"
-    )
+    scope = f"server {overview.server_id}" if overview.server_id is not None else f"{len(overview.groups)} servers"
     summary = f"{overview.snapshot_count} snapshots on {scope}"
     if overview.api_total is not None:
         summary += f" (VPS.org reports {overview.api_total}; some could not be fetched)"
@@ -378,11 +374,7 @@ def approval_card(req: Any, now: datetime) -> tuple[str, list[dict[str, Any]]]:
         f"*Server:* {escape(req.server_name)} (id {req.server_id})\n"
         f"*Snapshot:* {code(req.snapshot_name)} · #{req.snapshot_id} · taken "
         f"{format_age(req.snapshot_created_at, now)} · {format_size(req.snapshot_size_mb)}\n"
-        + (
-            f"*Description:* {escape(clip(req.snapshot_description, 300))}\n"
-            if req.snapshot_description
-            else ""
-        )
+        + (f"*Description:* {escape(clip(req.snapshot_description, 300))}\n" if req.snapshot_description else "")
         + f"*Asked by:* {mention(req.requester_id)} {format_time(req.created_at)}\n"
         f"*Expires:* {format_time(req.expires_at)}"
     )
@@ -401,9 +393,7 @@ def approval_card(req: Any, now: datetime) -> tuple[str, list[dict[str, Any]]]:
     if req.approvals_required > 1 or req.approvers:
         who = ", ".join(mention(a) for a in req.approvers) or "nobody yet"
         blocks.append(
-            ContextBlock(
-                elements=[_md(f"Approvals: {len(req.approvers)} of {req.approvals_required} ({who})")]
-            )
+            ContextBlock(elements=[_md(f"Approvals: {len(req.approvers)} of {req.approvals_required} ({who})")])
         )
     if req.state == "pending":
         blocks.append(
@@ -466,9 +456,7 @@ def reject_modal(request_id: int, card_channel: str | None, card_ts: str | None)
     return view.to_dict()
 
 
-def pending_list(
-    requests: Sequence[Any], links: dict[int, str], now: datetime
-) -> tuple[str, list[dict[str, Any]]]:
+def pending_list(requests: Sequence[Any], links: dict[int, str], now: datetime) -> tuple[str, list[dict[str, Any]]]:
     if not requests:
         return "No open requests.", _dicts([SectionBlock(text=_md("No open requests. :relieved:"))])
     blocks: list[Block] = [ContextBlock(elements=[_md(f"{len(requests)} open request(s)")])]
@@ -529,9 +517,7 @@ def audit_message(
     if chunk:
         blocks.append(SectionBlock(text=_md("\n".join(chunk))))
     if more_value:
-        blocks.append(
-            ActionsBlock(elements=[ButtonElement(text="Older", action_id=AUDIT_MORE, value=more_value)])
-        )
+        blocks.append(ActionsBlock(elements=[ButtonElement(text="Older", action_id=AUDIT_MORE, value=more_value)]))
     return f"{len(records)} audit events", _dicts(blocks[:MAX_BLOCKS])
 
 

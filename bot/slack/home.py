@@ -245,9 +245,9 @@ class AppHome:
                 known.add(snap.server.id)
                 servers.append(Server(id=snap.server.id, name=snap.server.name, status=""))
         servers.sort(key=lambda s: (s.name.lower(), s.id))
-        recent = sorted(
-            snapshots, key=lambda s: (s.created_at is not None, s.created_at or now, s.id), reverse=True
-        )[:RECENT_SNAPSHOTS]
+        recent = sorted(snapshots, key=lambda s: (s.created_at is not None, s.created_at or now, s.id), reverse=True)[
+            :RECENT_SNAPSHOTS
+        ]
         return HomeData(
             user_id=user_id,
             now=now,

@@ -5,9 +5,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-MAX_COMMAND_TEXT = (
-    2000  # Slack allows more; nothing we accept needs it, and oversized input never reaches the API
-)
+MAX_COMMAND_TEXT = 2000  # Slack allows more; nothing we accept needs it, and oversized input never reaches the API
 
 USAGE = {
     "help": "`/snapshot help` — this help",
@@ -83,9 +81,7 @@ def _require_id(word: str, what: str, command: str) -> None:
     text = word.lstrip("#")
     if not (text.isascii() and text.isdigit() and 0 < int(text) <= 2**53):
         shown = word if len(word) <= 30 else word[:30] + "…"
-        raise UsageError(
-            f"The {what} must be a whole number, like 12345 — got `{shown}`. " + usage_for(command)
-        )
+        raise UsageError(f"The {what} must be a whole number, like 12345 — got `{shown}`. " + usage_for(command))
 
 
 def _audit_filters(words: list[str]) -> dict[str, str]:

@@ -51,9 +51,7 @@ def create_sentence(event: TrackingEvent) -> str:
     if event.kind is EventKind.COMPLETED:
         return f"{what} is ready — {format_size(event.size_mb)}, took {format_took(event.took)}"
     if event.kind is EventKind.VANISHED:
-        return (
-            f"{what} disappeared from VPS.org before it completed (last seen {_status_words(event.previous_status)})"
-        )
+        return f"{what} disappeared from VPS.org before it completed (last seen {_status_words(event.previous_status)})"
     if event.kind is EventKind.TIMEOUT:
         return (
             f"{what} is still {_status_words(event.status)} after {format_took(event.took)}; "
@@ -64,9 +62,7 @@ def create_sentence(event: TrackingEvent) -> str:
 
 def restore_sentence(event: TrackingEvent) -> str:
     op = event.operation
-    what = (
-        f"Restore of {escape(op.server_name) or f'server {op.server_id}'} from snapshot {code(op.snapshot_name)}"
-    )
+    what = f"Restore of {escape(op.server_name) or f'server {op.server_id}'} from snapshot {code(op.snapshot_name)}"
     if event.kind is EventKind.FINISHED:
         state = "active again" if event.status == "active" else _status_words(event.status)
         return f"{what} finished — the server is {state} (took {format_took(event.took)})"

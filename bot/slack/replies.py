@@ -23,9 +23,7 @@ class Reply:
     channel_id: str | None
     respond: Respond | None = None
 
-    def ephemeral(
-        self, text: str, blocks: list[dict[str, Any]] | None = None, *, replace: bool = False
-    ) -> None:
+    def ephemeral(self, text: str, blocks: list[dict[str, Any]] | None = None, *, replace: bool = False) -> None:
         if self.respond is not None:
             try:
                 answer = self.respond(text=text, blocks=blocks, response_type="ephemeral", replace_original=replace)
@@ -38,9 +36,7 @@ class Reply:
                 log.warning("response_url failed (%s); falling back to chat.postEphemeral", type(error).__name__)
         if self.channel_id:
             try:
-                self.client.chat_postEphemeral(
-                    channel=self.channel_id, user=self.user_id, text=text, blocks=blocks
-                )
+                self.client.chat_postEphemeral(channel=self.channel_id, user=self.user_id, text=text, blocks=blocks)
             except SlackApiError as error:
                 log.warning("could not reach user %s: %s", self.user_id, error.response.get("error"))
             except Exception as error:  # Slack unreachable: the result is in the audit trail either way
@@ -59,9 +55,7 @@ class Reply:
         if not target:
             return None
         try:
-            response = self.client.chat_postMessage(
-                channel=target, text=text, blocks=blocks, thread_ts=thread_ts
-            )
+            response = self.client.chat_postMessage(channel=target, text=text, blocks=blocks, thread_ts=thread_ts)
             return dict(response.data) if isinstance(response.data, dict) else None
         except SlackApiError as error:
             log.warning("could not post to %s: %s", target, error.response.get("error"))

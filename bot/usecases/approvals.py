@@ -195,9 +195,7 @@ class ApprovalService:
     def attach_card(self, request_id: int, channel: str, ts: str) -> None:
         with self.db.session() as session:
             session.execute(
-                update(ApprovalRequest)
-                .where(ApprovalRequest.id == request_id)
-                .values(card_channel=channel, card_ts=ts)
+                update(ApprovalRequest).where(ApprovalRequest.id == request_id).values(card_channel=channel, card_ts=ts)
             )
 
     # ---- deciding ------------------------------------------------------------------------------------------
@@ -217,16 +215,12 @@ class ApprovalService:
                 expired = self._close(session, row, "expired", SYSTEM, now, reason="approval window passed")
                 return DecisionResult(expired, "expired", f"Request #{rid} expired before it was approved.")
             already = session.scalar(
-                select(ApprovalVote.id).where(
-                    ApprovalVote.request_id == rid, ApprovalVote.approver_id == actor.user_id
-                )
+                select(ApprovalVote.id).where(ApprovalVote.request_id == rid, ApprovalVote.approver_id == actor.user_id)
             )
             if already is not None:
                 raise Refused(f"You have already approved request #{rid}; it needs someone else too.")
             session.add(
-                ApprovalVote(
-                    request_id=rid, approver_id=actor.user_id, approver_name=actor.name, created_at=now
-                )
+                ApprovalVote(request_id=rid, approver_id=actor.user_id, approver_name=actor.name, created_at=now)
             )
             session.flush()
             votes = session.scalar(select(func.count()).where(ApprovalVote.request_id == rid)) or 0
@@ -289,17 +283,13 @@ class ApprovalService:
         expired: list[RequestView] = []
         with self.db.session() as session:
             due = session.scalars(
-                select(ApprovalRequest.id).where(
-                    ApprovalRequest.state == "pending", ApprovalRequest.expires_at <= now
-                )
+                select(ApprovalRequest.id).where(ApprovalRequest.state == "pending", ApprovalRequest.expires_at <= now)
             ).all()
         for rid in due:
             with self.db.session() as session:
                 row = self._locked(session, rid)
                 if row.state == "pending":
-                    expired.append(
-                        self._close(session, row, "expired", SYSTEM, now, reason="approval window passed")
-                    )
+                    expired.append(self._close(session, row, "expired", SYSTEM, now, reason="approval window passed"))
         return expired
 
     def flag_stale_executions(self) -> list[RequestView]:
@@ -325,9 +315,7 @@ class ApprovalService:
                 )
                 self.audit.append(
                     SYSTEM.entry(
-                        action_for(row.kind, "needs_check")
-                        if row.kind == "restore"
-                        else "delete.needs_check",
+                        action_for(row.kind, "needs_check") if row.kind == "restore" else "delete.needs_check",
                         Outcome.UNKNOWN,
                         server_id=row.server_id,
                         snapshot_id=row.snapshot_id,
@@ -362,9 +350,7 @@ class ApprovalService:
         view = self.get(rid)
         try:
             snapshot = self.snapshots.find_snapshot(view.snapshot_id)
-            problem = (
-                None if (snapshot.is_completed or view.kind == "delete") else f"it is now {snapshot.status}"
-            )
+            problem = None if (snapshot.is_completed or view.kind == "delete") else f"it is now {snapshot.status}"
         except NotFoundError:
             problem = "it no longer exists"
         except UserFacingError as error:
@@ -381,9 +367,7 @@ class ApprovalService:
             except UserFacingError as error:
                 unknown = getattr(error, "outcome_unknown", False)
                 state = "needs_check" if unknown else "failed"
-                return self._finish(
-                    actor, rid, state, error.message, None, {"error": error.message}, audited=True
-                )
+                return self._finish(actor, rid, state, error.message, None, {"error": error.message}, audited=True)
             return self._finish(
                 actor, rid, "executed", f"Snapshot `{view.snapshot_name}` deleted.", None, {}, audited=True
             )
@@ -525,9 +509,7 @@ class ApprovalService:
         session.commit()
 
     def _locked(self, session: Session, rid: int) -> ApprovalRequest:
-        row = session.scalars(
-            select(ApprovalRequest).where(ApprovalRequest.id == rid).with_for_update()
-        ).one_or_none()
+        row = session.scalars(select(ApprovalRequest).where(ApprovalRequest.id == rid).with_for_update()).one_or_none()
         if row is None:
             raise NotFoundError(f"Request #{rid} does not exist.")
         return row
@@ -541,9 +523,7 @@ class ApprovalService:
     def _view(self, session: Session, row: ApprovalRequest) -> RequestView:
         approvers = tuple(
             session.scalars(
-                select(ApprovalVote.approver_id)
-                .where(ApprovalVote.request_id == row.id)
-                .order_by(ApprovalVote.id)
+                select(ApprovalVote.approver_id).where(ApprovalVote.request_id == row.id).order_by(ApprovalVote.id)
             ).all()
         )
         return RequestView(

@@ -40,9 +40,7 @@ class AuditReader:
                         details={"permission": str(Permission.AUDIT_READ_ALL), "required_role": "admin"},
                     )
                 )
-                raise Refused(
-                    "Only admins can read other people's audit events. Try `/snapshot audit` for your own."
-                )
+                raise Refused("Only admins can read other people's audit events. Try `/snapshot audit` for your own.")
             filters["user"] = actor.user_id
         limit = min(parse_id(filters["limit"], "limit"), MAX_LIMIT) if "limit" in filters else DEFAULT_LIMIT
         records = self.audit.query(

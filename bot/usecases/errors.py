@@ -41,9 +41,7 @@ class QuotaReached(UserFacingError):
 class ApiFailure(UserFacingError):
     """VPS.org refused or failed. `outcome_unknown` means the change may or may not have happened."""
 
-    def __init__(
-        self, message: str, *, status_code: int | None = None, outcome_unknown: bool = False
-    ) -> None:
+    def __init__(self, message: str, *, status_code: int | None = None, outcome_unknown: bool = False) -> None:
         super().__init__(message)
         self.status_code = status_code
         self.outcome_unknown = outcome_unknown

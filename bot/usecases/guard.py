@@ -66,9 +66,7 @@ class Guard:
                     Outcome.REFUSED,
                     details={
                         "permission": str(permission),
-                        "required_role": decision.required_role.name.lower()
-                        if decision.required_role
-                        else None,
+                        "required_role": decision.required_role.name.lower() if decision.required_role else None,
                         "reason": decision.reason,
                         "resolution_error": decision.error,
                     },

@@ -250,9 +250,7 @@ class SnapshotService:
         snapshot = self.find_snapshot(sid)
         return self.execute_delete(actor, snapshot)
 
-    def execute_delete(
-        self, actor: Actor, snapshot: Snapshot, *, request_id: int | None = None
-    ) -> DeleteResult:
+    def execute_delete(self, actor: Actor, snapshot: Snapshot, *, request_id: int | None = None) -> DeleteResult:
         """The delete itself, after every check (and, when configured, after approval)."""
         operation_id = new_operation_id()
         self.audit.append(
@@ -330,9 +328,7 @@ def _group(servers: list[Server], snapshots: list[Snapshot], *, only: int | None
             refs[snapshot.server.id] = snapshot.server
     groups = []
     for server_id in sorted(buckets, key=lambda i: (refs[i].name.lower(), i)):
-        items = sorted(
-            buckets[server_id], key=lambda s: (s.created_at is not None, s.created_at, s.id), reverse=True
-        )
+        items = sorted(buckets[server_id], key=lambda s: (s.created_at is not None, s.created_at, s.id), reverse=True)
         status = known[server_id].status if server_id in known else ""
         groups.append(ServerGroup(server=refs[server_id], status=status, snapshots=items))
     return groups

@@ -198,9 +198,7 @@ class Tracker:
             ).first()
             if existing is not None:  # a retried delivery or a double call: follow it once
                 return _view(existing)
-            row = TrackedOperation(
-                kind=kind, state=TRACKING, started_at=now, deadline=now + self.timeout, **fields
-            )
+            row = TrackedOperation(kind=kind, state=TRACKING, started_at=now, deadline=now + self.timeout, **fields)
             session.add(row)
             session.flush()
             return _view(row)
@@ -226,9 +224,7 @@ class Tracker:
             servers = _by_id(self.vps.list_servers()) if restores else None
         except VpsError as error:
             self._schedule(started, failed=True)
-            log.warning(
-                "tracking poll: VPS.org failed (%s); next poll in %.0fs", error, self._next_poll - started
-            )
+            log.warning("tracking poll: VPS.org failed (%s); next poll in %.0fs", error, self._next_poll - started)
             # Deadlines still apply while VPS.org is down: nobody should wait forever for an answer.
             return self._apply([c for c in (self._timeout_if_due(op) for op in operations) if c is not None])
         self._schedule(started, failed=False)
@@ -330,9 +326,7 @@ class Tracker:
                         "lease_owner": None,
                         "lease_expires_at": None,
                     }
-                    after = replace(
-                        op, state=change.state, last_status=last_status, finished_at=now, lease_owner=None
-                    )
+                    after = replace(op, state=change.state, last_status=last_status, finished_at=now, lease_owner=None)
                 won = session.execute(
                     update(TrackedOperation)
                     .where(TrackedOperation.id == op.id, TrackedOperation.state == TRACKING, *where)
@@ -346,9 +340,7 @@ class Tracker:
                 events.append(TrackingEvent(change.kind, after, change.status, op.last_status, change.size_mb))
         return events
 
-    def _audit_end(
-        self, session: Session, op: Operation, kind: EventKind, status: str, size_mb: int | None
-    ) -> None:
+    def _audit_end(self, session: Session, op: Operation, kind: EventKind, status: str, size_mb: int | None) -> None:
         action, outcome = {
             (CREATE, EventKind.COMPLETED): (Action.CREATE_COMPLETED, Outcome.OK),
             (CREATE, EventKind.VANISHED): (Action.CREATE_VANISHED, Outcome.FAILED),

@@ -34,13 +34,10 @@ def validate_name(raw: str | None) -> str:
     if not name:
         raise InvalidInput("The snapshot name is missing.", field="name")
     if len(name) > NAME_MAX:
-        raise InvalidInput(
-            f"The snapshot name is too long: {len(name)} characters, at most {NAME_MAX}.", field="name"
-        )
+        raise InvalidInput(f"The snapshot name is too long: {len(name)} characters, at most {NAME_MAX}.", field="name")
     if not NAME_PATTERN.match(name):
         raise InvalidInput(
-            "The snapshot name may contain only letters, digits, hyphens and underscores "
-            "(e.g. `before-update_2025`).",
+            "The snapshot name may contain only letters, digits, hyphens and underscores (e.g. `before-update_2025`).",
             field="name",
         )
     return name

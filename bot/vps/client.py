@@ -204,9 +204,7 @@ class VpsClient:
             data = self._get_json(url, params if page == 1 else None, what=what)
             results, count, next_url = _page_parts(data)
             if results is None:
-                raise Unavailable(
-                    f"VPS.org sent a list the bot does not understand ({what})", status_code=200
-                )
+                raise Unavailable(f"VPS.org sent a list the bot does not understand ({what})", status_code=200)
             items.extend(results)
             if total is None and count is not None:
                 total = count
@@ -305,9 +303,7 @@ class VpsClient:
 
     def _error_for(self, response: httpx.Response, *, outcome_unknown: bool) -> VpsError:
         status = response.status_code
-        api_message = self._scrub(
-            _extract_message(response.content, response.headers.get("content-type", ""))
-        )
+        api_message = self._scrub(_extract_message(response.content, response.headers.get("content-type", "")))
         suffix = f": {api_message}" if api_message else ""
         if status == 401:
             return Unauthorized(

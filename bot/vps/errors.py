@@ -9,9 +9,7 @@ from __future__ import annotations
 class VpsError(Exception):
     """Base class. `status_code` is the HTTP status when there was a response; `api_message` the API's words."""
 
-    def __init__(
-        self, message: str, *, status_code: int | None = None, api_message: str | None = None
-    ) -> None:
+    def __init__(self, message: str, *, status_code: int | None = None, api_message: str | None = None) -> None:
         super().__init__(message)
         self.status_code = status_code
         self.api_message = api_message

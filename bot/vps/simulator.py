@@ -122,9 +122,7 @@ class Faults:
         raw = body.encode() if isinstance(body, str) else body
         self._arm(_Fault("fail", times, _methods(methods), status=status, body=raw, retry_after=retry_after))
 
-    def drop_next(
-        self, times: int = 1, *, after_apply: bool = False, methods: Iterable[str] | None = None
-    ) -> None:
+    def drop_next(self, times: int = 1, *, after_apply: bool = False, methods: Iterable[str] | None = None) -> None:
         """Drop the connection without an answer; with `after_apply` the change is made first."""
         self._arm(_Fault("drop", times, _methods(methods), after_apply=after_apply))
 
@@ -348,9 +346,7 @@ class VpsSimulator:
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> list[bytes]:
         method = environ.get("REQUEST_METHOD", "GET").upper()
         path = environ.get("PATH_INFO", "") or "/"
-        query = {
-            k: v[-1] for k, v in parse_qs(environ.get("QUERY_STRING", ""), keep_blank_values=True).items()
-        }
+        query = {k: v[-1] for k, v in parse_qs(environ.get("QUERY_STRING", ""), keep_blank_values=True).items()}
         raw = _read_body(environ)
         body, body_is_json = _decode_json(raw)
 
@@ -362,9 +358,7 @@ class VpsSimulator:
 
         fault = self.faults._take(method)
         if fault is not None and not (fault.kind == "drop" and fault.after_apply):
-            self._record(
-                record, status=None if fault.kind == "drop" else _fault_status(fault), fault=fault.kind
-            )
+            self._record(record, status=None if fault.kind == "drop" else _fault_status(fault), fault=fault.kind)
             return self._fault_reply(fault, start_response)
 
         try:
@@ -398,17 +392,13 @@ class VpsSimulator:
         if fault.kind == "drop":
             raise DroppedConnection()
         if fault.kind == "non_json":
-            start_response(
-                _status_line(200), [("Content-Type", "text/html"), ("Content-Length", str(len(_HTML_PAGE)))]
-            )
+            start_response(_status_line(200), [("Content-Type", "text/html"), ("Content-Length", str(len(_HTML_PAGE)))])
             return [_HTML_PAGE]
         if fault.body is not None:
             data = fault.body
             content_type = "application/json" if data[:1] in (b"{", b"[") else "text/plain"
         else:
-            data = json.dumps(
-                {"detail": f"Simulated failure ({http.HTTPStatus(fault.status).phrase})"}
-            ).encode()
+            data = json.dumps({"detail": f"Simulated failure ({http.HTTPStatus(fault.status).phrase})"}).encode()
             content_type = "application/json"
         headers = [("Content-Type", content_type), ("Content-Length", str(len(data)))]
         if fault.retry_after is not None:
@@ -472,9 +462,7 @@ class VpsSimulator:
             items = [s for s in items if s.as_json().get("location") == query["location"]]
         return self._page([s.as_json() for s in items], query, environ)
 
-    def _page(
-        self, items: list[dict[str, Any]], query: dict[str, str], environ: dict[str, Any]
-    ) -> dict[str, Any]:
+    def _page(self, items: list[dict[str, Any]], query: dict[str, str], environ: dict[str, Any]) -> dict[str, Any]:
         """DRF-style page: `count`, `next`/`previous` as absolute URLs (None at the ends), `results`."""
         try:
             page = int(query.get("page", "1"))
@@ -503,9 +491,7 @@ class VpsSimulator:
 
     def _create(self, raw: bytes, body: Any, body_is_json: bool) -> tuple[int, Any, bool]:
         if not body_is_json or not isinstance(body, dict):
-            raise _Reply(
-                400, {"detail": "JSON parse error - expected an object." if raw.strip() else "No data."}
-            )
+            raise _Reply(400, {"detail": "JSON parse error - expected an object." if raw.strip() else "No data."})
         errors: dict[str, list[str]] = {}
         server_id = body.get("server_id")
         if server_id is None:
@@ -552,9 +538,7 @@ class VpsSimulator:
             raise _Reply(400, {"error": f"Snapshot is not ready for restoration (status: {snapshot.status})"})
         server = self._servers[snapshot.server_id]
         if server.status not in RESTORABLE_SERVER_STATES:
-            raise _Reply(
-                400, {"error": f"Server is not in a valid state for restoration (status: {server.status})"}
-            )
+            raise _Reply(400, {"error": f"Server is not in a valid state for restoration (status: {server.status})"})
         server.status = "restoring"
         server.restore_done_at = self._clock() + self.restore_delay
         return (
@@ -604,11 +588,7 @@ class VpsSimulator:
         """Apply every time-based transition that is due by the clock."""
         now = self._clock()
         for snapshot in self._snapshots.values():
-            if (
-                snapshot.status == "in_progress"
-                and snapshot.complete_at is not None
-                and snapshot.complete_at <= now
-            ):
+            if snapshot.status == "in_progress" and snapshot.complete_at is not None and snapshot.complete_at <= now:
                 self._complete(snapshot)
         for server in self._servers.values():
             if server.restore_done_at is not None and server.restore_done_at <= now:
@@ -748,9 +728,7 @@ def make_server(sim: VpsSimulator, host: str = "127.0.0.1", port: int = 0) -> _T
     return server
 
 
-def start_in_thread(
-    sim: VpsSimulator, host: str = "127.0.0.1", port: int = 0
-) -> tuple[str, Callable[[], None]]:
+def start_in_thread(sim: VpsSimulator, host: str = "127.0.0.1", port: int = 0) -> tuple[str, Callable[[], None]]:
     """Serve `sim` in a daemon thread. Returns (base URL like "http://127.0.0.1:PORT/api/v1/", stop)."""
     server = make_server(sim, host, port)
     bound_host, bound_port = server.server_address[:2]
@@ -768,9 +746,7 @@ def start_in_thread(
     return f"http://{bound_host}:{bound_port}{API_PREFIX}", stop
 
 
-def serve(
-    host: str = "127.0.0.1", port: int = 8089, token: str = DEFAULT_TOKEN, completion_delay: float = 5.0
-) -> None:
+def serve(host: str = "127.0.0.1", port: int = 8089, token: str = DEFAULT_TOKEN, completion_delay: float = 5.0) -> None:
     """Serve a seeded simulator until interrupted (`python -m bot simulate-vps`)."""
     sim = VpsSimulator(token, completion_delay=completion_delay)
     with make_server(sim, host, port) as server:

@@ -24,9 +24,7 @@ def register(app: App, services: Services) -> None:
     def list_more(ack: Ack, body: dict[str, Any], respond: Respond, client: WebClient) -> None:
         actor, reply, value = context(body, respond, client)
         args, page = flows.list_page_args(value)
-        run_for_user(
-            services, reply, lambda: flows.show_list(services, client, reply, actor, args, page=page), ack
-        )
+        run_for_user(services, reply, lambda: flows.show_list(services, client, reply, actor, args, page=page), ack)
 
     @app.action(ui.OPEN_CREATE)
     def open_create(ack: Ack, body: dict[str, Any], respond: Respond, client: WebClient) -> None:

@@ -82,11 +82,7 @@ def publish_outcome(services: Services, client: WebClient, result: DecisionResul
     what = f"{ui.code(req.snapshot_name)} → *{ui.escape(req.server_name)}*"
     line = f"{req.kind.title()} request #{req.id} ({what}) {verb}."
     if req.card_channel and req.card_ts:
-        detail = (
-            f"\n{ui.escape(result.message)}"
-            if result.outcome in ("executed", "failed", "needs_check")
-            else ""
-        )
+        detail = f"\n{ui.escape(result.message)}" if result.outcome in ("executed", "failed", "needs_check") else ""
         try:
             client.chat_postMessage(
                 channel=req.card_channel,

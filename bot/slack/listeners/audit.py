@@ -16,9 +16,7 @@ from bot.usecases.audit_view import AuditReader
 from bot.usecases.context import Actor, utcnow
 
 
-def show(
-    services: Services, reply: Reply, actor: Actor, filters: dict[str, str], before_id: int | None = None
-) -> None:
+def show(services: Services, reply: Reply, actor: Actor, filters: dict[str, str], before_id: int | None = None) -> None:
     page = AuditReader(services.audit, services.guard).recent(actor, filters, before_id)
     more = json.dumps({"f": page.filters, "b": page.next_before_id}) if page.next_before_id else None
     if more and len(more) > 2000:

@@ -29,9 +29,7 @@ def register(app: App, services: Services) -> None:
             ack(
                 response_type="ephemeral",
                 text="Snapshot bot help",
-                blocks=ui.help_blocks(
-                    services.access.describe(), services.settings.restore_approvals_required
-                ),
+                blocks=ui.help_blocks(services.access.describe(), services.settings.restore_approvals_required),
             )
             return
         reply = Reply(client=client, user_id=actor.user_id, channel_id=actor.channel_id, respond=respond)

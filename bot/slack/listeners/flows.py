@@ -25,8 +25,9 @@ log = logging.getLogger(__name__)
 Handler = Callable[[Services, WebClient, Reply, Actor, dict[str, str]], None]
 
 
-def show_list(services: Services, client: WebClient, reply: Reply, actor: Actor, args: dict[str, str],
-              page: int = 0) -> None:
+def show_list(
+    services: Services, client: WebClient, reply: Reply, actor: Actor, args: dict[str, str], page: int = 0
+) -> None:
     server_id = parse_id(args["server_id"], "server id") if args.get("server_id") else None
     overview = services.snapshots.overview(actor, server_id)
     text, blocks = ui.list_message(overview, utcnow(), page)
@@ -41,11 +42,14 @@ def create(services: Services, client: WebClient, reply: Reply, actor: Actor, ar
         reply.ephemeral(text, blocks)
     tracker = services.extras.get("tracker")
     if tracker is not None:
-        tracker.track_create(actor, result, message_channel=posted and posted.get("channel"),
-                             message_ts=posted and posted.get("ts"))
+        tracker.track_create(
+            actor, result, message_channel=posted and posted.get("channel"), message_ts=posted and posted.get("ts")
+        )
     snap = result.snapshot
     notify_elsewhere(
-        services, client, actor,
+        services,
+        client,
+        actor,
         f":camera_with_flash: {ui.mention(actor.user_id)} started snapshot {ui.code(snap.name)} (#{snap.id}) of "
         f"*{ui.escape(result.server.name)}*.",
     )
@@ -87,8 +91,9 @@ def request_restore(services: Services, client: WebClient, reply: Reply, actor: 
     request_approval(services, client, reply, actor, args, kind="restore")
 
 
-def request_approval(services: Services, client: WebClient, reply: Reply, actor: Actor, args: dict[str, str],
-                     *, kind: str) -> None:
+def request_approval(
+    services: Services, client: WebClient, reply: Reply, actor: Actor, args: dict[str, str], *, kind: str
+) -> None:
     approvals = services.extras.get("approvals")
     if approvals is None:  # never call the restore endpoint without the approval flow
         raise UserFacingError("Restores need a second person's approval, and approvals are not enabled here.")
@@ -109,8 +114,9 @@ def show_audit(services: Services, client: WebClient, reply: Reply, actor: Actor
     audit_view.show(services, reply, actor, args)
 
 
-def open_create_form(services: Services, client: WebClient, reply: Reply, actor: Actor, trigger_id: str | None,
-                     *, server_id: int | None) -> None:
+def open_create_form(
+    services: Services, client: WebClient, reply: Reply, actor: Actor, trigger_id: str | None, *, server_id: int | None
+) -> None:
     try:
         services.guard.require(actor, Permission.CREATE, server_id=server_id)
     except UserFacingError as error:
@@ -148,5 +154,3 @@ COMMANDS: dict[str, Handler] = {
     "pending": show_pending,
     "audit": show_audit,
 }
-
-
