@@ -115,3 +115,19 @@ def test_unknown_and_forged_button_values_change_nothing(harness: Harness) -> No
         assert response.status == 200, (action_id, response.body)
     harness.settle()
     assert harness.mutating_calls() == []
+
+
+def test_page_plan_counts_blocks_exactly_as_rendered() -> None:
+    """The list pager counts blocks without rendering them; the count must match what is rendered."""
+    from bot.slack import blocks as ui
+    from bot.usecases.snapshots import ServerGroup
+    from bot.vps.models import ServerRef, Snapshot
+
+    now = datetime(2026, 1, 2, tzinfo=UTC)
+
+    def snap(i: int, status: str) -> Snapshot:
+        return Snapshot(i, ServerRef(1, "s"), f"n{i}", status, 10, now, "d" if i % 2 else "")
+
+    for statuses in ([], ["completed"], ["in_progress"], ["completed", "in_progress", "weird", "completed"]):
+        group = ServerGroup(ServerRef(1, "s"), "active", [snap(i, s) for i, s in enumerate(statuses)])
+        assert ui._server_block_count(group) == len(ui._server_blocks(group, now))

@@ -176,50 +176,71 @@ def _snapshot_blocks(snap: Snapshot, now: datetime) -> list[Block]:
     return blocks
 
 
-def list_pages(overview: Overview, now: datetime, *, max_blocks: int = MAX_BLOCKS) -> list[list[Block]]:
+def _server_block_count(group: ServerGroup) -> int:
+    """How many blocks `_server_blocks(group)` makes, without making them (keep the two in step)."""
+    return 2 + sum(2 if snap.is_completed else 1 for snap in group.snapshots) + (0 if group.snapshots else 1)
+
+
+def _page_plan(overview: Overview, max_blocks: int = MAX_BLOCKS) -> list[list[tuple[int, int, int]]]:
     """Split the list into messages of at most `max_blocks` blocks, keeping each server's blocks together.
 
+    Pages come back as (group index, first block, end block) slices, so only the page shown is ever rendered:
+    building Block Kit objects for every snapshot of a large account cost ~50 ms per answer (issue 9).
     Two blocks per page are kept for the heading and the "Show more" button.
     """
     budget = max_blocks - 2
-    pages: list[list[Block]] = []
-    current: list[Block] = []
-    for group in overview.groups:
-        chunk = _server_blocks(group, now)
-        while len(chunk) > budget:  # a single server larger than a page (only with a very odd API)
+    pages: list[list[tuple[int, int, int]]] = []
+    current: list[tuple[int, int, int]] = []
+    used = 0
+    for index, group in enumerate(overview.groups):
+        size, start = _server_block_count(group), 0
+        while size - start > budget:  # a single server larger than a page (only with a very odd API)
             if current:
                 pages.append(current)
-                current = []
-            pages.append(chunk[:budget])
-            chunk = chunk[budget:]
-        if len(current) + len(chunk) > budget:
+                current, used = [], 0
+            pages.append([(index, start, start + budget)])
+            start += budget
+        if used + size - start > budget:
             pages.append(current)
-            current = []
-        current.extend(chunk)
+            current, used = [], 0
+        current.append((index, start, size))
+        used += size - start
     if current or not pages:
         pages.append(current)
     return pages
 
 
+def _render_page(overview: Overview, now: datetime, plan: list[tuple[int, int, int]]) -> list[Block]:
+    blocks: list[Block] = []
+    for index, start, end in plan:
+        blocks.extend(_server_blocks(overview.groups[index], now)[start:end])
+    return blocks
+
+
+def list_pages(overview: Overview, now: datetime, *, max_blocks: int = MAX_BLOCKS) -> list[list[Block]]:
+    """Every page of the list, rendered (list_message renders only the one it shows)."""
+    return [_render_page(overview, now, plan) for plan in _page_plan(overview, max_blocks)]
+
+
 def list_message(overview: Overview, now: datetime, page: int = 0) -> tuple[str, list[dict[str, Any]]]:
     """One page of the list as (fallback text, blocks), with a "Show more" button when pages remain."""
-    pages = list_pages(overview, now)
-    page = max(0, min(page, len(pages) - 1))
+    plans = _page_plan(overview)
+    page = max(0, min(page, len(plans) - 1))
     scope = f"server {overview.server_id}" if overview.server_id is not None else f"{len(overview.groups)} servers"
     summary = f"{overview.snapshot_count} snapshots on {scope}"
     if overview.api_total is not None:
         summary += f" (VPS.org reports {overview.api_total}; some could not be fetched)"
-    if len(pages) > 1:
-        summary += f" — page {page + 1} of {len(pages)}"
-    blocks: list[Block] = [ContextBlock(elements=[_md(summary)]), *pages[page]]
+    if len(plans) > 1:
+        summary += f" — page {page + 1} of {len(plans)}"
+    blocks: list[Block] = [ContextBlock(elements=[_md(summary)]), *_render_page(overview, now, plans[page])]
     if not overview.groups:
         blocks.append(SectionBlock(text=_md("No servers found.")))
-    if page + 1 < len(pages):
+    if page + 1 < len(plans):
         blocks.append(
             ActionsBlock(
                 elements=[
                     ButtonElement(
-                        text=f"Show more ({page + 2} of {len(pages)})",
+                        text=f"Show more ({page + 2} of {len(plans)})",
                         action_id=LIST_MORE,
                         value=json.dumps({"server_id": overview.server_id, "page": page + 1}),
                     )
