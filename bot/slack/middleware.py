@@ -9,23 +9,20 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Mapping
-from datetime import timedelta
-from itertools import count
 from typing import Any
 
-import sqlalchemy as sa
 from slack_bolt import App, BoltRequest, BoltResponse
 from slack_bolt.adapter.wsgi import SlackRequestHandler
 from slack_bolt.adapter.wsgi.http_request import WsgiHttpRequest
 from slack_bolt.middleware import Middleware
 from slack_sdk.signature import SignatureVerifier
-from sqlalchemy.exc import IntegrityError, SQLAlchemyError
+from sqlalchemy.exc import SQLAlchemyError
 
 from bot.config import Settings
 from bot.runtime import Services
-from bot.usecases.context import Actor, utcnow
+from bot.usecases.context import Actor
 from storage.audit import Action, Outcome
-from storage.models import ProcessedDelivery
+from storage.deliveries import DeliveryLog
 
 log = logging.getLogger(__name__)
 
@@ -39,8 +36,6 @@ _EVENT_TYPES = frozenset({"event_callback", "url_verification", "app_rate_limite
 _MAX_ID = 200  # ids Slack sends are far shorter; longer "ids" are not from Slack
 _MAX_ACTIONS = 25  # a block_actions payload carries one action; 25 is Slack's element limit per block
 # Retried Events API deliveries come within minutes; a day of keys is plenty, older ones are pruned.
-DELIVERY_KEY_TTL = timedelta(days=1)
-_PRUNE_EVERY = 200
 
 
 # ---- transport: bodies Bolt itself can't parse ------------------------------------------------------------
@@ -218,36 +213,6 @@ def _clip(value: Any) -> str | None:
 
 
 # ---- retried deliveries ------------------------------------------------------------------------------------
-class DeliveryLog:
-    """Remembers which Events API deliveries were handled (ProcessedDelivery), across replicas and restarts."""
-
-    def __init__(self, services: Services) -> None:
-        self._db = services.db
-        self._inserts = count(1)
-
-    def first_time(self, key: str) -> bool:
-        """Record `key`; False when it was already recorded (a retry, or a concurrent duplicate)."""
-        try:
-            with self._db.session() as session:
-                session.add(ProcessedDelivery(key=key[:200], created_at=utcnow()))
-        except IntegrityError:
-            return False
-        if next(self._inserts) % _PRUNE_EVERY == 0:
-            self.prune()
-        return True
-
-    def prune(self, older_than: timedelta = DELIVERY_KEY_TTL) -> int:
-        """Forget keys older than `older_than`; returns how many. Safe to call from any replica."""
-        cutoff = utcnow() - older_than
-        try:
-            with self._db.session() as session:
-                result = session.execute(sa.delete(ProcessedDelivery).where(ProcessedDelivery.created_at < cutoff))
-                return int(getattr(result, "rowcount", 0) or 0)
-        except SQLAlchemyError:
-            log.warning("could not prune processed delivery keys", exc_info=True)
-            return 0
-
-
 def delivery_key(body: dict[str, Any]) -> str | None:
     """The de-duplication key of an Events API delivery (its event_id), or None for other requests."""
     event_id = body.get("event_id")
@@ -328,4 +293,4 @@ def install(app: App, settings: Settings, services: Services) -> None:
     create_app passes it to `App(before_authorize=...)`.
     """
     app.use(OnlyOurWorkspace(settings, services))
-    app.use(OncePerDelivery(DeliveryLog(services)))
+    app.use(OncePerDelivery(DeliveryLog(services.db)))
