@@ -14,7 +14,7 @@ from slack_sdk.errors import SlackApiError
 from bot.runtime import Services
 from bot.slack import blocks as ui
 from bot.slack.listeners.common import actor_from_payload, first_action, run_for_user
-from bot.slack.notify import Notifier
+from bot.slack.notify import notifier_for
 from bot.slack.replies import Reply
 from bot.usecases.access import Permission
 from bot.usecases.approvals import ApprovalService, DecisionResult, RequestView
@@ -26,13 +26,6 @@ log = logging.getLogger(__name__)
 
 def _approvals(services: Services) -> ApprovalService:
     return services.extras["approvals"]
-
-
-def notifier(services: Services, client: WebClient) -> Notifier:
-    existing = services.extras.get("notifier")
-    if existing is None:
-        existing = services.extras["notifier"] = Notifier(client, services.settings.notify_channel)
-    return existing
 
 
 def start_request(
@@ -55,7 +48,7 @@ def start_request(
             f"Your {kind} request #{request.id} is recorded, but I couldn't post its approval card. "
             "Approvers can find it with `/snapshot pending`."
         )
-    notifier(services, client).line(
+    notifier_for(services, client).line(
         f":inbox_tray: {ui.mention(actor.user_id)} requested a {kind} of {ui.code(request.snapshot_name)} "
         f"(#{request.snapshot_id}) on *{ui.escape(request.server_name)}* — request #{request.id}.",
         fallback_channel=None if channel == actor.channel_id else actor.channel_id,
@@ -93,7 +86,7 @@ def publish_outcome(services: Services, client: WebClient, result: DecisionResul
             log.warning("thread reply failed: %s", error.response.get("error"))
     # Without a notification channel, the channel where it was asked hears about it (the card's thread already has it).
     fallback = req.channel_id if req.channel_id != req.card_channel else None
-    notifier(services, client).line(line, fallback_channel=fallback)
+    notifier_for(services, client).line(line, fallback_channel=fallback)
     tracker = services.extras.get("tracker")
     if tracker is not None and result.outcome == "executed" and req.kind == "restore":
         tracker.track_restore(req)
@@ -136,7 +129,7 @@ def show_pending(services: Services, client: WebClient, reply: Reply, actor: Act
 def announce_recovered(services: Services, client: WebClient, items: list[Any]) -> None:
     """One line per operation the recovery sweep flagged; the request's card shows it too."""
     for item in items:
-        notifier(services, client).line(f":warning: {_recovered_words(item)}", fallback_channel=item.channel_id)
+        notifier_for(services, client).line(f":warning: {_recovered_words(item)}", fallback_channel=item.channel_id)
         if item.request_id is not None:
             with contextlib.suppress(Exception):
                 refresh_card(client, _approvals(services).get(item.request_id))

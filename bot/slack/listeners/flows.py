@@ -14,6 +14,7 @@ from slack_sdk.errors import SlackApiError
 
 from bot.runtime import Services
 from bot.slack import blocks as ui
+from bot.slack.notify import notifier_for
 from bot.slack.replies import Reply
 from bot.usecases.access import Permission
 from bot.usecases.context import Actor, utcnow
@@ -79,12 +80,7 @@ def notify_elsewhere(services: Services, client: WebClient, actor: Actor, line: 
     channel = services.settings.notify_channel
     if not channel or channel == actor.channel_id:
         return
-    notifier = services.extras.get("notifier")
-    if notifier is None:
-        from bot.slack.notify import Notifier
-
-        notifier = services.extras["notifier"] = Notifier(client, channel)
-    notifier.line(line, fallback_channel=None)
+    notifier_for(services, client).line(line, fallback_channel=None)
 
 
 def request_restore(services: Services, client: WebClient, reply: Reply, actor: Actor, args: dict[str, str]) -> None:
