@@ -505,6 +505,18 @@ def pending_list(requests: Sequence[Any], links: dict[int, str], now: datetime) 
 
 
 # ---- audit -----------------------------------------------------------------------------------------------
+def audit_targets(record: Any) -> list[str]:
+    """What an audit event was about, in words: "server 12345", "snapshot 801", "request #3"."""
+    target = []
+    if record.server_id is not None:
+        target.append(f"server {record.server_id}")
+    if record.snapshot_id is not None:
+        target.append(f"snapshot {record.snapshot_id}")
+    if record.request_id is not None:
+        target.append(f"request #{record.request_id}")
+    return target
+
+
 def audit_message(
     records: Sequence[Any], filters: dict[str, str], now: datetime, more_value: str | None
 ) -> tuple[str, list[dict[str, Any]]]:
@@ -513,13 +525,7 @@ def audit_message(
         return "No matching audit events.", notice(f"No audit events match _{escape(shown)}_.")
     lines = []
     for rec in records:
-        target = []
-        if rec.server_id is not None:
-            target.append(f"server {rec.server_id}")
-        if rec.snapshot_id is not None:
-            target.append(f"snapshot {rec.snapshot_id}")
-        if rec.request_id is not None:
-            target.append(f"request #{rec.request_id}")
+        target = audit_targets(rec)
         detail = rec.details.get("error") or rec.details.get("api_message") or rec.details.get("reason") or ""
         line = (
             f"`{rec.id}` {format_time(rec.created_at)} {mention(rec.actor_id) if rec.actor_id != 'system' else 'bot'} "
