@@ -23,6 +23,7 @@ from bench.procs import ServerProcess, child_env, free_port, python, wait_until
 from bench.scale import Scale
 from bench.table import Row, error_row, mb, ms, percentile, ratio, verdict
 from bot.devtools.fake_slack import FakeSlack
+from bot.devtools.local import local_env
 from bot.devtools.slack_driver import SlackDriver, http_sender
 from bot.vps import simulator
 
@@ -168,15 +169,10 @@ def _run_server(
     return run
 
 
-def _env(fake: FakeSlack, vps_url: str, token: str, workdir: Path, scale: Scale) -> dict[str, str]:
+def _env(fake: FakeSlack, sim: simulator.VpsSimulator, vps_url: str, workdir: Path, scale: Scale) -> dict[str, str]:
     return {
-        "SLACK_BOT_TOKEN": fake.bot_token,
-        "SLACK_SIGNING_SECRET": SIGNING_SECRET,
-        "SLACK_API_URL": fake.api_url,
-        "VPS_API_URL": vps_url,
-        "VPS_API_TOKEN": token,
+        **local_env(fake, sim, f"sqlite:///{workdir / 'bot.db'}", vps_url=vps_url, signing_secret=SIGNING_SECRET),
         "VPS_TIMEOUT_SECONDS": str(max(10.0, scale.ack_vps_latency * 3)),
-        "DATABASE_URL": f"sqlite:///{workdir / 'bot.db'}",
         "WEB_CONCURRENCY": str(scale.workers),
         "BENCH_THREADS": str(scale.threads),
         "LOG_LEVEL": "WARNING",
@@ -204,7 +200,7 @@ def _measure(scale: Scale) -> tuple[ServerRun, ServerRun]:
     try:
         with FakeSlack() as fake, tempfile.TemporaryDirectory(prefix="bench-ack-") as tmp:
             workdir = Path(tmp)
-            env = _env(fake, vps_url, sim.token, workdir, scale)
+            env = _env(fake, sim, vps_url, workdir, scale)
             log.info("ack: baseline (bare Bolt app)")
             baseline = _run_server(
                 [python(), "-m", "bench.bare_bolt"], env, workdir, "bare-bolt", fake, scale, expect_answers=False

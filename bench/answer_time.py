@@ -21,6 +21,7 @@ from bench.scale import Scale
 from bench.table import Row, error_row, ms, percentile, ratio, verdict
 from bot.config import load_settings
 from bot.devtools.fake_slack import FakeSlack, SlackCall
+from bot.devtools.local import local_env
 from bot.devtools.slack_driver import SlackDriver, http_sender
 from bot.devtools.wsgi_server import start_wsgi_in_thread
 from bot.vps.client import VpsClient
@@ -86,15 +87,9 @@ def measure(servers: int, per_server: int, iterations: int) -> tuple[list[float]
     arrivals = _Arrivals()
     with FakeSlack() as fake, tempfile.TemporaryDirectory(prefix="bench-answer-") as tmp:
         fake.on_call = arrivals
-        env = {
-            "SLACK_BOT_TOKEN": fake.bot_token,
-            "SLACK_SIGNING_SECRET": SIGNING_SECRET,
-            "SLACK_API_URL": fake.api_url,
-            "VPS_API_URL": "http://127.0.0.1:9/api/v1/",  # never dialled: the transport is in-process
-            "VPS_API_TOKEN": sim.token,
-            "DATABASE_URL": f"sqlite:///{Path(tmp) / 'bot.db'}",
-            "LOG_LEVEL": "WARNING",
-        }
+        env = local_env(
+            fake, sim, f"sqlite:///{Path(tmp) / 'bot.db'}", signing_secret=SIGNING_SECRET, LOG_LEVEL="WARNING"
+        )
         bot = build_bot(load_settings(env, dotenv_path=None), vps_transport=sim.transport())
         server = start_wsgi_in_thread(bot.wsgi)
         sender = http_sender(server.url)

@@ -31,6 +31,7 @@ import sqlalchemy as sa
 
 from bench.procs import ServerProcess, child_env, free_port, python, wait_until
 from bot.devtools.fake_slack import FakeSlack
+from bot.devtools.local import local_env
 from bot.devtools.slack_driver import SlackDriver, http_sender
 from bot.vps.simulator import VpsSimulator, start_in_thread
 from storage.audit import AuditLog
@@ -243,13 +244,8 @@ def run(minutes: float, database_url: str, users: int, seed: int, keep: bool) ->
             port = free_port()
             env = child_env(
                 {
-                    "SLACK_BOT_TOKEN": fake.bot_token,
-                    "SLACK_SIGNING_SECRET": SIGNING_SECRET,
-                    "SLACK_API_URL": fake.api_url,
-                    "VPS_API_URL": vps_url,
-                    "VPS_API_TOKEN": sim.token,
+                    **local_env(fake, sim, url, vps_url=vps_url, signing_secret=SIGNING_SECRET),
                     "VPS_TIMEOUT_SECONDS": str(vps_timeout),
-                    "DATABASE_URL": url,
                     "PORT": str(port),
                     "SNAPSHOT_APPROVAL_CHANNEL": APPROVALS,
                     "SNAPSHOT_POLL_SECONDS": "2",

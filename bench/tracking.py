@@ -18,6 +18,7 @@ from bench.scale import Scale
 from bench.table import NOT_AVAILABLE, Row, error_row, ms, ratio, verdict
 from bot.config import load_settings
 from bot.devtools.fake_slack import FakeSlack
+from bot.devtools.local import local_env
 from bot.usecases.context import Actor
 from bot.vps.client import VpsClient
 from bot.vps.models import SNAPSHOTS_PER_SERVER, ServerRef
@@ -50,15 +51,9 @@ def measure(total: int, in_progress: int) -> tuple[list[int], list[float], int]:
     """(API requests per poll, seconds per poll, requests for one plain listing)."""
     sim = account(total, in_progress)
     with FakeSlack() as fake, tempfile.TemporaryDirectory(prefix="bench-track-") as tmp:
-        env = {
-            "SLACK_BOT_TOKEN": fake.bot_token,
-            "SLACK_SIGNING_SECRET": SIGNING_SECRET,
-            "SLACK_API_URL": fake.api_url,
-            "VPS_API_URL": "http://127.0.0.1:9/api/v1/",  # never dialled: the transport is in-process
-            "VPS_API_TOKEN": sim.token,
-            "DATABASE_URL": f"sqlite:///{Path(tmp) / 'bot.db'}",
-            "LOG_LEVEL": "WARNING",
-        }
+        env = local_env(
+            fake, sim, f"sqlite:///{Path(tmp) / 'bot.db'}", signing_secret=SIGNING_SECRET, LOG_LEVEL="WARNING"
+        )
         bot = build_bot(load_settings(env, dotenv_path=None), vps_transport=sim.transport())
         try:
             tracker: Any = bot.services.extras.get("tracker")

@@ -61,24 +61,9 @@ def cmd_socket(args: argparse.Namespace) -> int:
 
 
 def cmd_shell(args: argparse.Namespace) -> int:
-    settings = _settings()
-    try:
-        from bot.shell.repl import run_shell
-    except ImportError:
-        return _simulator_preview(settings)
-    return run_shell(settings)
+    from bot.shell.repl import run_shell
 
-
-def _simulator_preview(settings: Settings) -> int:
-    """Until the shell lands: show what the simulator holds."""
-    from bot.vps.client import VpsClient
-    from bot.vps.simulator import VpsSimulator
-
-    sim = VpsSimulator()
-    with VpsClient("http://simulator/api/v1/", "vps_simulator_token", transport=sim.transport()) as client:
-        for snap in client.list_snapshots():
-            print(f"{snap.server.name:<16} #{snap.id:<5} {snap.name:<32} {snap.status}")
-    return 0
+    return run_shell(_settings())
 
 
 def cmd_simulate_vps(args: argparse.Namespace) -> int:

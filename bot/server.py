@@ -43,7 +43,7 @@ def drain(bot: Bot, timeout: float) -> bool:
     background = bot.services.extras.get("background")
     if background is not None:
         background.stop()  # no new housekeeping rounds while draining
-    finished = bot.services.work.wait_idle(timeout)
+    finished = bot.services.wait_idle(timeout)  # listeners may still be queuing work
     if not finished:
         log.warning("shutdown: background work still running after %.0fs; leaving it to the recovery sweep", timeout)
     bot.close()  # also hands tracking leases back

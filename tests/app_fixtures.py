@@ -13,13 +13,14 @@ import pytest
 
 from bot.config import load_settings
 from bot.devtools.fake_slack import FakeEphemeral, FakeMessage, FakeSlack
+from bot.devtools.local import LOCAL_SIGNING_SECRET, local_env
 from bot.devtools.slack_driver import DriverResponse, SlackDriver, http_sender
 from bot.devtools.wsgi_server import RunningServer, start_wsgi_in_thread
 from bot.vps.simulator import VpsSimulator
 from bot.wiring import Bot, build_bot
 from storage.audit import AuditRecord
 
-SIGNING_SECRET = "test-signing-secret-0123456789"
+SIGNING_SECRET = LOCAL_SIGNING_SECRET
 ALICE = "U0ALICE"
 BOB = "U0BOB"
 CAROL = "U0CAROL"
@@ -77,20 +78,6 @@ class Harness:
         return [r for r in self.sim.requests if r.method in ("POST", "DELETE")]
 
 
-def make_env(slack: FakeSlack, sim: VpsSimulator, database_url: str, **overrides: str) -> dict[str, str]:
-    env = {
-        "SLACK_BOT_TOKEN": slack.bot_token,
-        "SLACK_SIGNING_SECRET": SIGNING_SECRET,
-        "SLACK_API_URL": slack.api_url,
-        "VPS_API_URL": "http://127.0.0.1:9/api/v1/",
-        "VPS_API_TOKEN": sim.token,
-        "VPS_TIMEOUT_SECONDS": "10",
-        "DATABASE_URL": database_url,
-    }
-    env.update(overrides)
-    return env
-
-
 @pytest.fixture
 def make_harness(tmp_path: Path, fake_slack: FakeSlack) -> Iterator[Callable[..., Harness]]:
     harnesses: list[Harness] = []
@@ -104,7 +91,7 @@ def make_harness(tmp_path: Path, fake_slack: FakeSlack) -> Iterator[Callable[...
     ) -> Harness:
         simulator = sim or VpsSimulator(completion_delay=0)
         url = database_url or f"sqlite:///{tmp_path / 'bot.db'}"
-        settings = load_settings(make_env(fake_slack, simulator, url, **env), dotenv_path=None)
+        settings = load_settings(local_env(fake_slack, simulator, url, **env), dotenv_path=None)
         bot = build_bot(settings, vps_transport=vps_transport or simulator.transport())
         server = start_wsgi_in_thread(bot.wsgi)
         driver = SlackDriver(

@@ -13,9 +13,10 @@ import pytest
 
 from bot.config import load_settings
 from bot.devtools.fake_slack import FakeMessage, FakeSlack
+from bot.devtools.local import local_env
 from bot.server import start_bot
 from bot.vps.simulator import VpsSimulator
-from tests.app_fixtures import ALICE, BOB, OPS, Harness, make_env
+from tests.app_fixtures import ALICE, BOB, OPS, Harness
 
 APPROVALS = "C0APPROVE"
 NOBODY = "U0NOBODY"
@@ -286,7 +287,7 @@ def test_open_mode_warns_loudly_at_start_up(
 
     def start(name: str, **env: str) -> list[logging.LogRecord]:
         caplog.clear()
-        settings = load_settings(make_env(fake_slack, sim, f"sqlite:///{tmp_path / name}", **env), dotenv_path=None)
+        settings = load_settings(local_env(fake_slack, sim, f"sqlite:///{tmp_path / name}", **env), dotenv_path=None)
         with caplog.at_level(logging.WARNING):
             bot = start_bot(settings)
         bot.close()
