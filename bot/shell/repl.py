@@ -67,6 +67,7 @@ _SIMULATOR_URL = "http://127.0.0.1:9/api/v1/"
 _PRESS = re.compile(r"^(?:click|press)?\s*\[?#?(\d{1,4})\]?$")
 _USER_NAME = re.compile(r"^[a-z0-9]{1,12}$")
 _ANSI = re.compile(r"\x1b\[[0-9;]*m")
+_MADE_SEQUENCE = re.compile(r"<[@#!a-z]")  # a mention, channel link, special mention or link Slack made
 
 HELP = """\
 Type what you would type in Slack:
@@ -226,6 +227,7 @@ class Shell:
             api_app_id=self.fake.api_app_id,
             bot_user_id=self.fake.bot_user_id,
             bot_id=self.fake.bot_id,
+            directory=self.fake,  # a typed @bob reaches the bot as the mention Slack would make of it
         )
         # Calls made while building (auth.test) are not news.
         self._cursor = len(self.fake.calls)
@@ -388,8 +390,13 @@ class Shell:
         assert self.driver is not None
         self._drain()  # whatever arrived while the user typed comes first
         self._renumber = True
+        sent = self.driver.encode_text(text)
+        if _MADE_SEQUENCE.search(sent):
+            # What Slack makes of a typed @bob, #ops or link: a newcomer sees why the bot shows `@bob`.
+            self._write(self.style.dim(f"(Slack sends it as: /snapshot {sent})"))
         response = self.driver.command(
-            text,
+            sent,
+            raw_text=True,
             user_id=self.user_id,
             user_name=self.user_name,
             channel_id=self.channel,
