@@ -159,3 +159,17 @@ def test_the_parser_sees_the_typed_description(typed: str) -> None:
     command = parse_command(encode_typed_text("create 12345 x " + typed, _Directory()))
     assert isinstance(command, Command)
     assert command.args.get("description", "") == typed.strip() or len(typed.split()) == 0
+
+
+def test_a_usage_error_quotes_the_typed_text_escaped_once(harness: Harness) -> None:
+    for typed, quoted in {
+        "delete <!here>": "`&lt;!here&gt;`",  # typed literally: Slack sent &lt;!here&gt;
+        "delete @here": "`@here`",  # a real special mention: Slack sent <!here>
+        "delete a&b": "`a&amp;b`",
+    }.items():
+        text = harness.command(typed).json()["text"]
+        assert quoted in text, (typed, text)
+        assert "<!here>" not in text and "&amp;lt;" not in text and "&amp;amp;" not in text, (typed, text)
+        assert "&lt;snapshot_id&gt;" in text  # the usage line, escaped the same way
+    harness.settle()
+    assert harness.mutating_calls() == []

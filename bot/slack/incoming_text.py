@@ -9,16 +9,11 @@ module keeps:
 - Every `<…>` sequence becomes what the user typed, so a command gives the same text as the create form
   (whose fields arrive as plain text):
 
-  | Slack sends                          | becomes                                        |
-  |--------------------------------------|------------------------------------------------|
-  | `<@U123|bob>` / `<@U123>`            | `@bob` / `@U123` (ids mode: `@U123` for both)  |
-  | `<#C123|ops>` / `<#C123>`            | `#ops` / `#C123`                               |
-  | `<!subteam^S123|@sre>` / `<!subteam^S123>` | `@sre` / `@S123`                         |
-  | `<!here>`, `<!channel>`, `<!everyone>` | `@here`, `@channel`, `@everyone`              |
-  | `<!date^…|fallback>`                 | `fallback`                                     |
-  | `<https://x.example>`                | `https://x.example`                            |
-  | `<http://x.example|x.example>`       | `x.example` (the label is what was typed)      |
-  | `<https://x.example|click here>`     | `click here (https://x.example)` (no hidden target) |
+  `<@U123|bob>` → `@bob`, `<@U123>` → `@U123` (with `mentions="ids"`: `@U123` for both);
+  `<#C123|ops>` → `#ops`, `<#C123>` → `#C123`; `<!subteam^S123|@sre>` → `@sre`, `<!subteam^S123>` → `@S123`;
+  `<!here>`, `<!channel>`, `<!everyone>` → `@here`, `@channel`, `@everyone`; `<!date^…|fallback>` → `fallback`;
+  `<https://x.example>` → `https://x.example`; `<http://x.example|x.example>` → `x.example` (the label is what
+  was typed); `<https://x.example|click here>` → `click here (https://x.example)` (no hidden target).
 
 - The result is plain text. Nothing decoded here pings anyone or links anywhere when shown again: outgoing
   text is escaped by the message builders.
