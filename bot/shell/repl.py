@@ -67,7 +67,6 @@ _SIMULATOR_URL = "http://127.0.0.1:9/api/v1/"
 _PRESS = re.compile(r"^(?:click|press)?\s*\[?#?(\d{1,4})\]?$")
 _USER_NAME = re.compile(r"^[a-z0-9]{1,12}$")
 _ANSI = re.compile(r"\x1b\[[0-9;]*m")
-_MADE_SEQUENCE = re.compile(r"<[@#!a-z]")  # a mention, channel link, special mention or link Slack made
 
 HELP = """\
 Type what you would type in Slack:
@@ -391,7 +390,7 @@ class Shell:
         self._drain()  # whatever arrived while the user typed comes first
         self._renumber = True
         sent = self.driver.encode_text(text)
-        if _MADE_SEQUENCE.search(sent):
+        if "<" in sent:  # typed < is sent as &lt;, so this is a mention, channel link or link Slack made
             # What Slack makes of a typed @bob, #ops or link: a newcomer sees why the bot shows `@bob`.
             self._write(self.style.dim(f"(Slack sends it as: /snapshot {sent})"))
         response = self.driver.command(
