@@ -10,7 +10,8 @@ Slack's formatting reference:
   as in Slack.
 - `#name` of a channel the directory knows becomes `<#C…|name>`; an unknown one stays text (so `#798` does).
 - `http(s)://…` becomes `<http(s)://…>` and an e-mail address `<mailto:a@b.example|a@b.example>`; trailing
-  punctuation is not part of a link.
+  punctuation is not part of a link. Bare domains (`wiki.example`) stay text here, where Slack would send
+  `<http://wiki.example|wiki.example>`: both decode to the same text, and tests send that form with `raw_text`.
 """
 
 from __future__ import annotations
