@@ -156,6 +156,25 @@ _TEXT_COLUMNS: dict[str, int] = {
 }
 
 
+# ---- CSV export ----------------------------------------------------------------------------------------
+# OWASP's CSV injection guidance: a cell starting with one of these is a formula to Excel, LibreOffice and
+# Google Sheets (`=HYPERLINK(…)` in a Slack display name would run when an auditor opens the export).
+_FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def spreadsheet_safe(value: object) -> object:
+    """A CSV cell that no spreadsheet evaluates: text starting with `= + - @`, tab or CR gets a leading `'`.
+
+    Text already starting with `'` gets one too, so the rule reverses exactly: a cell that starts with `'` had
+    one added; drop it to get the stored value. Numbers (ids) are written as they are; None is empty.
+    """
+    if value is None:
+        return ""
+    if isinstance(value, str) and value.startswith((*_FORMULA_STARTS, "'")):
+        return "'" + value
+    return value
+
+
 # ---- canonical form and hashing -----------------------------------------------------------------------
 def iso_timestamp(value: datetime) -> str:
     """The one timestamp format that is hashed: UTC, microseconds, `Z` (e.g. 2024-05-01T12:00:00.000000Z)."""
@@ -432,6 +451,7 @@ class AuditLog:
     ) -> int:
         """Write matching events oldest first to `out`; returns the number of rows written.
 
+        JSON Lines is exact. CSV cells are made safe to open in a spreadsheet (`spreadsheet_safe`).
         `since` is inclusive, `until` exclusive. Rows stream through a server-side cursor (PostgreSQL) or
         SQLite's incremental cursor, so memory stays flat however large the table is.
         """
@@ -447,7 +467,9 @@ class AuditLog:
         if server_id is not None:
             stmt = stmt.where(events.c.server_id == server_id)
 
-        writer = csv.writer(out, lineterminator="\n") if fmt == "csv" else None
+        # RFC 4180's CRLF: Python's csv quotes a field holding any line-terminator character, so a stored `\r`
+        # (which spreadsheets read as a line break) stays inside its quoted cell instead of forging a row.
+        writer = csv.writer(out, lineterminator="\r\n") if fmt == "csv" else None
         if writer is not None:
             writer.writerow(EXPORT_COLUMNS)
         written = 0
@@ -456,7 +478,7 @@ class AuditLog:
                 values = list(row)
                 values[1] = iso_timestamp(values[1])
                 if writer is not None:
-                    writer.writerow(["" if v is None else v for v in values])
+                    writer.writerow([spreadsheet_safe(v) for v in values])
                 else:
                     record = dict(zip(EXPORT_COLUMNS, values, strict=True))
                     record["details"] = json.loads(record["details"]) if record["details"] else {}

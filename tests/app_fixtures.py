@@ -94,12 +94,17 @@ def make_harness(tmp_path: Path, fake_slack: FakeSlack) -> Iterator[Callable[...
         settings = load_settings(local_env(fake_slack, simulator, url, **env), dotenv_path=None)
         bot = build_bot(settings, vps_transport=vps_transport or simulator.transport())
         server = start_wsgi_in_thread(bot.wsgi)
+        # The workspace's directory: typed `@bob`/`#ops` reach the bot as the mentions Slack would send.
+        for user_id in (ALICE, BOB, CAROL):
+            fake_slack.users.setdefault(user_id, {"name": user_id[2:].lower()})
+        fake_slack.channels.setdefault(OPS, {"name": "ops"})
         driver = SlackDriver(
             http_sender(server.url),
             SIGNING_SECRET,
             team_id=fake_slack.team_id,
             api_app_id=fake_slack.api_app_id,
             response_url_factory=fake_slack.new_response_url,
+            directory=fake_slack,
         )
         harness = Harness(bot=bot, slack=fake_slack, sim=simulator, driver=driver, server=server)
         harnesses.append(harness)

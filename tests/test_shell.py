@@ -326,3 +326,18 @@ def test_python_m_bot_shell_reads_a_pipe_and_exits_zero(tmp_path: Path) -> None:
     assert "\x1b[" not in result.stdout
     assert not (tmp_path / "snapshot-bot.db").exists()  # the throwaway database lives elsewhere
     assert not (tmp_path / ".snapshot_bot_history").exists()  # no history without a terminal
+
+
+def test_a_typed_mention_reaches_the_bot_as_slack_sends_it(sqlite_url: str) -> None:
+    t = run(["/snapshot create 12345 ask-bob Ask @bob & <ops> first, see #ops"], database_url=sqlite_url)
+    assert t.code == 0 and t.sim is not None
+    # Shown as Slack sends it: @bob and #ops are a mention and a channel link, & < > are escaped.
+    t.in_order(
+        "(Slack sends it as: /snapshot create 12345 ask-bob Ask <@U0BOB|bob> &amp; &lt;ops&gt; first, see "
+        "<#C0OPS|ops>)",
+        "ask-bob",
+    )
+    posts = [r.json for r in t.sim.requests if r.method == "POST" and r.path == "/api/v1/snapshots/"]
+    assert [p["description"] for p in posts] == ["Ask @bob & <ops> first, see #ops"]
+    announced = t.after("started snapshot ask-bob")
+    assert "“Ask @bob & <ops> first, see #ops”" in announced and "&amp;" not in announced

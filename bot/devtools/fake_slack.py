@@ -13,6 +13,9 @@ Fidelity choices worth knowing:
 - Block Kit is lightly validated (block count, duplicate block_id, modal title length, value lengths): the
   limits that real Slack enforces and that are easy to trip silently.
 - `users.info` answers any well-formed user id with a made-up profile unless `users` has an entry for it.
+- It is also the workspace directory `SlackDriver` encodes typed `@name`/`#name` with (`user_id`, `channel_id`,
+  `usergroup_id`): only users and channels in `users`/`channels` (by their "name") and user groups in
+  `usergroup_handles` exist there, as only existing ones become mentions in Slack.
 """
 
 from __future__ import annotations
@@ -400,6 +403,7 @@ class FakeSlack:
         self._clock = clock
         # Directory state tests may set before or during a run (read under the lock).
         self.usergroup_members: dict[str, list[str]] = {}
+        self.usergroup_handles: dict[str, str] = {}  # S… id → handle typed as @handle
         self.users: dict[str, dict[str, Any]] = {}
         self.channels: dict[str, dict[str, Any]] = {}
         self.on_call: Callable[[SlackCall], None] | None = None
@@ -608,6 +612,28 @@ class FakeSlack:
     def dm_channel(self, user_id: str) -> str:
         """The DM channel id messages posted to `user_id` land in."""
         return "D" + user_id[1:]
+
+    # -- directory (typed names → ids) ---------------------------------------------------------------------------
+
+    def user_id(self, name: str) -> str | None:
+        """The id of the user called `name` in `users`, if any."""
+        return self._find(self.users, name)
+
+    def channel_id(self, name: str) -> str | None:
+        """The id of the channel called `name` in `channels`, if any."""
+        return self._find(self.channels, name)
+
+    def usergroup_id(self, handle: str) -> str | None:
+        """The id of the user group with this handle in `usergroup_handles`, if any."""
+        with self._lock:
+            handles = dict(self.usergroup_handles)
+        return next((gid for gid, known in handles.items() if known.lower() == handle.lower()), None)
+
+    def _find(self, table: dict[str, dict[str, Any]], name: str) -> str | None:
+        with self._lock:
+            entries = list(table.items())
+        wanted = name.lower()
+        return next((key for key, entry in entries if str(entry.get("name", "")).lower() == wanted), None)
 
     def reset(self) -> None:
         """Forget calls, messages, views and pending failures (directory data stays)."""

@@ -3,8 +3,10 @@ modal submissions and Events API callbacks.
 
 The wire formats follow Slack's docs exactly (form-encoded slash commands, `payload=<json>` interactivity,
 JSON events, `v0` HMAC-SHA256 signatures), so a request the bot accepts from the driver is one it accepts
-from Slack. A `Sender` decides how the bytes travel: over HTTP (`http_sender`) or straight into a WSGI app
-in-process (`wsgi_sender`), which keeps tests fast and lets benchmarks measure the app without the network.
+from Slack. Command text is given as a user types it and encoded as Slack encodes it (`&amp;`, `<@U…|name>`,
+`<https://…>`: see `slack_text`), so no test can hand the bot text Slack would never send.
+A `Sender` decides how the bytes travel: over HTTP (`http_sender`) or straight into a WSGI app in-process
+(`wsgi_sender`), which keeps tests fast and lets benchmarks measure the app without the network.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from urllib.parse import urlencode
 import httpx
 
 from bot.devtools.fake_slack import find_action
+from bot.devtools.slack_text import SlackDirectory, encode_typed_text
 
 if TYPE_CHECKING:
     from wsgiref.types import WSGIApplication
@@ -170,9 +173,12 @@ class SlackDriver:
         bot_user_id: str = "U0SNAPBOT",
         bot_id: str = "B0SNAPBOT",
         response_url_factory: ResponseUrlFactory | None = None,
+        directory: SlackDirectory | None = None,
     ) -> None:
         """`response_url_factory` (e.g. `fake_slack.new_response_url`) mints a response_url for every request
-        that does not pass one, tied to the clicked message, so `replace_original` works without plumbing."""
+        that does not pass one, tied to the clicked message, so `replace_original` works without plumbing.
+        `directory` (e.g. the FakeSlack) says which typed `@name`/`#name` are real users, groups and channels,
+        which Slack turns into mentions; without one, only `@here`/`@channel`/`@everyone` and links are."""
         self._send = send
         self._secret = signing_secret.encode("utf-8")
         self.team_id = team_id
@@ -183,6 +189,7 @@ class SlackDriver:
         self.path = path
         self._clock = clock
         self._response_url_factory = response_url_factory
+        self.directory = directory
         self._counter = itertools.count(1)
 
     # -- signing ---------------------------------------------------------------------------------------------
@@ -201,6 +208,10 @@ class SlackDriver:
     def _send_signed(self, body: bytes, content_type: str) -> DriverResponse:
         headers = {"Content-Type": content_type, **self.sign(body)}
         return self._send(self.path, headers, body)
+
+    def encode_text(self, typed: str) -> str:
+        """`typed` as Slack would send it in a slash command's `text` (escaped; mentions and links made)."""
+        return encode_typed_text(typed, self.directory)
 
     # -- ids -------------------------------------------------------------------------------------------------
 
@@ -244,8 +255,13 @@ class SlackDriver:
         trigger_id: str | None = None,
         team_id: str | None = None,
         channel_name: str | None = None,
+        raw_text: bool = False,
     ) -> DriverResponse:
-        """A slash command, form-encoded exactly as Slack posts it."""
+        """A slash command, form-encoded exactly as Slack posts it.
+
+        `text` is what the user typed; it is sent the way Slack sends it (`encode_typed_text`). With
+        `raw_text=True` it is sent exactly as given: for text already in Slack's form, or hostile requests.
+        """
         team = team_id or self.team_id
         form = {
             "token": "fake-verification-token",
@@ -256,7 +272,7 @@ class SlackDriver:
             "user_id": user_id,
             "user_name": user_name or user_id.lower(),
             "command": command,
-            "text": text,
+            "text": text if raw_text else self.encode_text(text),
             "api_app_id": self.api_app_id,
             "is_enterprise_install": "false",
             "response_url": self._response_url(response_url, channel=channel_id, user_id=user_id),

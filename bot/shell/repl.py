@@ -226,6 +226,7 @@ class Shell:
             api_app_id=self.fake.api_app_id,
             bot_user_id=self.fake.bot_user_id,
             bot_id=self.fake.bot_id,
+            directory=self.fake,  # a typed @bob reaches the bot as the mention Slack would make of it
         )
         # Calls made while building (auth.test) are not news.
         self._cursor = len(self.fake.calls)
@@ -388,8 +389,13 @@ class Shell:
         assert self.driver is not None
         self._drain()  # whatever arrived while the user typed comes first
         self._renumber = True
+        sent = self.driver.encode_text(text)
+        if "<" in sent:  # typed < is sent as &lt;, so this is a mention, channel link or link Slack made
+            # What Slack makes of a typed @bob, #ops or link: a newcomer sees why the bot shows `@bob`.
+            self._write(self.style.dim(f"(Slack sends it as: /snapshot {sent})"))
         response = self.driver.command(
-            text,
+            sent,
+            raw_text=True,
             user_id=self.user_id,
             user_name=self.user_name,
             channel_id=self.channel,

@@ -1,9 +1,15 @@
-"""`/snapshot …` text → a command, or a usage error. Pure and total: any text gives one or the other."""
+"""`/snapshot …` text → a command, or a usage error. Pure and total: any text gives one or the other.
+
+The text is taken exactly as Slack sends it (`&amp;`, `<@U123|bob>`, …) and decoded here, once, before anything
+else looks at it (`incoming_text`): every argument, and every length limit, is about what the user typed.
+"""
 
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+
+from bot.slack.incoming_text import decode_command_text
 
 MAX_COMMAND_TEXT = 2000  # Slack allows more; nothing we accept needs it, and oversized input never reaches the API
 
@@ -37,14 +43,17 @@ def usage_for(name: str) -> str:
 
 
 def parse_command(text: str | None) -> Command:
-    text = (text or "").strip()
-    if len(text) > MAX_COMMAND_TEXT:
-        raise UsageError(f"That command is too long ({len(text)} characters). " + usage_for("help"))
-    if not text:
-        return Command("help")
-    head, _, rest = text.partition(" ")
+    """`text` is the slash command's `text` field as Slack sent it (still escaped)."""
+    raw_head, _, raw_rest = (text or "").strip().partition(" ")
+    head = decode_command_text(raw_head)
     name = head.lower()
-    rest = rest.strip()
+    # `audit user:@someone` needs the mentioned user's id, not the name shown after it.
+    rest = decode_command_text(raw_rest, mentions="ids" if name == "audit" else "names").strip()
+    length = len(head) + (len(rest) + 1 if rest else 0)
+    if length > MAX_COMMAND_TEXT:
+        raise UsageError(f"That command is too long ({length} characters). " + usage_for("help"))
+    if not head:
+        return Command("help")
     words = rest.split()
     if name in ("help", "?"):
         return Command("help")

@@ -22,7 +22,8 @@ def register(app: App, services: Services) -> None:
         try:
             command = parse_command(body.get("text"))
         except UsageError as error:
-            ack(response_type="ephemeral", text=f":warning: {error}")
+            # The message quotes decoded user text (and `<server_id>`-style usage): escaped once, it pings nobody.
+            ack(response_type="ephemeral", text=f":warning: {ui.escape(str(error))}")
             services.work.submit(services.snapshots.record_invalid_command, actor, str(error))
             return
         if command.name == "help":
