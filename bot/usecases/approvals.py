@@ -51,7 +51,7 @@ from bot.usecases.validation import parse_id
 from bot.vps.client import VpsClient
 from bot.vps.errors import DeadlineExceeded, Unavailable, VpsError
 from bot.vps.models import Snapshot
-from storage.audit import Action, AuditLog, Outcome
+from storage.audit import Action, AuditLog, Outcome, valid_utf8
 from storage.db import Database
 from storage.models import ApprovalRequest, ApprovalVote
 
@@ -99,7 +99,7 @@ def _bound_fields(
         "kind": kind,
         "snapshot_id": int(snapshot_id),
         "server_id": int(server_id),
-        "snapshot_name": snapshot_name,
+        "snapshot_name": valid_utf8(snapshot_name),
         "created_at": when,
         "reason": reason,
     }
@@ -241,17 +241,17 @@ class ApprovalService:
                 kind=kind,
                 state="pending",
                 requester_id=actor.user_id,
-                requester_name=actor.name,
+                requester_name=valid_utf8(actor.name),
                 team_id=actor.team_id,
                 channel_id=actor.channel_id,
                 snapshot_id=snapshot.id,
-                snapshot_name=snapshot.name,
+                snapshot_name=valid_utf8(snapshot.name),
                 snapshot_status=snapshot.status,
                 snapshot_size_mb=snapshot.size_mb,
                 snapshot_created_at=snapshot.created_at,
-                snapshot_description=snapshot.description,
+                snapshot_description=valid_utf8(snapshot.description),
                 server_id=snapshot.server.id,
-                server_name=snapshot.server.name,
+                server_name=valid_utf8(snapshot.server.name),
                 approvals_required=self.approvals_required,
                 created_at=now,
                 expires_at=now + self.ttl,
@@ -459,8 +459,12 @@ class ApprovalService:
             snapshot = self.snapshots.find_snapshot(view.snapshot_id, deadline=deadline)
         except DeadlineExceeded:
             return self._give_up(actor, rid, token, TOO_SLOW, "re-check deadline passed")
-        except CouldNotConfirm as error:
-            return self._give_up(actor, rid, token, error.message, "listing incomplete")
+        except CouldNotConfirm:
+            message = (
+                f"{_snapshot_words(view)} could not be confirmed: VPS.org's snapshot list was incomplete, so "
+                "nothing was sent. Approve again in a minute."
+            )
+            return self._give_up(actor, rid, token, message, "listing incomplete")
         except NotFoundError:
             return self._end_before_sending(
                 actor,
@@ -564,7 +568,7 @@ class ApprovalService:
         changes = []
         if snapshot.server.id != view.server_id:
             changes.append(f"it now belongs to server {snapshot.server.id}, not {view.server_id}")
-        if snapshot.name != view.snapshot_name:
+        if valid_utf8(snapshot.name) != view.snapshot_name:
             changes.append(f"it is now named `{snapshot.name}`, not `{view.snapshot_name}`")
         if _bound_fields("", 0, 0, "", snapshot.created_at, "") != _bound_fields(
             "", 0, 0, "", view.snapshot_created_at, ""
@@ -710,6 +714,7 @@ class ApprovalService:
         audited: bool = False,
     ) -> DecisionResult:
         """Record what VPS.org answered: final state and outcome row in one transaction, retried on failure."""
+        message = valid_utf8(message)  # VPS.org's words go into the request row too
         last_error: Exception | None = None
         for attempt in range(OUTCOME_WRITE_ATTEMPTS):
             try:
