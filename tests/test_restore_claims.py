@@ -448,3 +448,102 @@ def test_card_thread_audit_and_vps_agree_after_each_fault(make: Callable[..., Ha
     # and nothing is ever sent afterwards by the ticker
     tick(h)
     assert len(restore_posts(h)) == posts
+
+
+# ---- the building blocks: the database's clock, and a bounded read ----------------------------------------------
+def test_database_clock_deadlines_compare_with_what_sqlalchemy_stores(database: Any) -> None:
+    """SQLite keeps DateTime as text: the SQL clock must write and compare in exactly SQLAlchemy's form."""
+    import sqlalchemy as sa
+
+    from storage.db import utcnow
+    from storage.models import ApprovalRequest
+
+    now = utcnow()
+    with database.session() as session:
+        for number, expiry in ((1, None), (2, now - timedelta(seconds=1)), (3, now + timedelta(seconds=2))):
+            session.add(
+                ApprovalRequest(
+                    id=number,
+                    kind="restore",
+                    state="executing",
+                    requester_id=ALICE,
+                    snapshot_id=801,
+                    snapshot_name="x",
+                    snapshot_status="completed",
+                    server_id=12345,
+                    created_at=now,
+                    expires_at=now,
+                    updated_at=now,
+                    claim_expires_at=expiry,
+                )
+            )
+        session.flush()
+        session.execute(
+            sa.update(ApprovalRequest)
+            .where(ApprovalRequest.id == 1)
+            .values(claim_expires_at=database.clock.now(timedelta(seconds=60)))
+        )
+    with database.session() as session:
+        live = session.scalars(
+            sa.select(ApprovalRequest.id)
+            .where(ApprovalRequest.claim_expires_at > database.clock.now())
+            .order_by(ApprovalRequest.id)
+        ).all()
+        assert live == [1, 3]
+        stored = session.get(ApprovalRequest, 1).claim_expires_at  # type: ignore[union-attr]
+        assert abs((stored - now).total_seconds() - 60) < 5  # read back as an aware UTC datetime
+        database.clock.offset = timedelta(seconds=3)  # three seconds later, as the database sees it
+        assert session.scalars(
+            sa.select(ApprovalRequest.id).where(ApprovalRequest.claim_expires_at > database.clock.now())
+        ).all() == [1]
+
+
+def test_a_trickling_answer_cannot_outlast_the_total_deadline() -> None:
+    """httpx's read timeout restarts with every chunk; the deadline bounds the whole call."""
+    import socket
+    import threading
+    import time
+
+    from bot.vps.client import VpsClient
+    from bot.vps.errors import DeadlineExceeded
+
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen()
+    stop = threading.Event()
+
+    def trickle() -> None:
+        conn, _ = listener.accept()
+        with conn:
+            conn.recv(65536)
+            body = b'{"count": 0, "next": null, "results": []}' + b" " * 60
+            conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n")
+            conn.sendall(f"Content-Length: {len(body)}\r\n\r\n".encode())
+            for byte in body:  # one byte every 50 ms: each well inside the read timeout, 5 s in all
+                if stop.wait(0.05):
+                    return
+                conn.sendall(bytes([byte]))
+
+    server = threading.Thread(target=trickle, daemon=True)
+    server.start()
+    port = listener.getsockname()[1]
+    client = VpsClient(f"http://127.0.0.1:{port}/api/v1/", "t", timeout=1.0, get_retries=0)
+    started = time.monotonic()
+    try:
+        with pytest.raises(DeadlineExceeded):
+            client.list_snapshots(deadline=client.clock() + 0.5)
+        assert time.monotonic() - started < 1.5
+    finally:
+        stop.set()
+        client.close()
+        listener.close()
+        server.join(5)
+
+
+def test_the_claim_must_outlast_the_recheck_deadline() -> None:
+    from bot.config import ConfigError, load_settings
+
+    settings = load_settings({"SNAPSHOT_RECHECK_DEADLINE_SECONDS": "20"}, dotenv_path=None)
+    assert (settings.recheck_deadline_seconds, settings.claim_ttl_seconds) == (20.0, 50.0)
+    with pytest.raises(ConfigError, match="SNAPSHOT_CLAIM_TTL_SECONDS"):
+        load_settings({"SNAPSHOT_RECHECK_DEADLINE_SECONDS": "20", "SNAPSHOT_CLAIM_TTL_SECONDS": "20"}, dotenv_path=None)

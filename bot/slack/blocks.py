@@ -493,7 +493,7 @@ def pending_list(requests: Sequence[Any], links: dict[int, str], now: datetime) 
             f"expires {format_time(req.expires_at)}",
             "executing": "approved; re-checking before sending",
             "sending": "sent to VPS.org; waiting for its answer",
-            "needs_check": ":warning: *needs a human check* — the bot stopped mid-way; outcome unknown",
+            "needs_check": ":warning: *needs a human check* — outcome unknown; check the server",
         }.get(req.state, req.state)
         blocks.append(
             SectionBlock(
