@@ -419,8 +419,9 @@ def approval_card(req: Any, now: datetime) -> tuple[str, list[dict[str, Any]]]:
             ContextBlock(elements=[_md(f"Approvals: {len(req.approvers)} of {req.approvals_required} ({who})")])
         )
     if req.state == "pending":
-        if req.result_message:  # an earlier approval that sent nothing (e.g. VPS.org too slow to re-check)
-            blocks.append(SectionBlock(text=_md(f":warning: {escape(clip(req.result_message, 1500))}")))
+        note = getattr(req, "result_message", "")  # an earlier approval that sent nothing (VPS.org too slow, …)
+        if note:
+            blocks.append(SectionBlock(text=_md(f":warning: {escape(clip(note, 1500))}")))
         blocks.append(
             ActionsBlock(
                 block_id=f"approval:{req.id}",
