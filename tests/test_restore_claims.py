@@ -547,3 +547,36 @@ def test_the_claim_must_outlast_the_recheck_deadline() -> None:
     assert (settings.recheck_deadline_seconds, settings.claim_ttl_seconds) == (20.0, 50.0)
     with pytest.raises(ConfigError, match="SNAPSHOT_CLAIM_TTL_SECONDS"):
         load_settings({"SNAPSHOT_RECHECK_DEADLINE_SECONDS": "20", "SNAPSHOT_CLAIM_TTL_SECONDS": "20"}, dotenv_path=None)
+
+
+def test_an_answer_that_arrives_after_the_flag_settles_the_request(
+    database_url: str, make_harness: Callable[..., Harness], held_vps: HoldingSimulator
+) -> None:
+    h = make_harness(
+        database_url=database_url,
+        sim=held_vps.sim,
+        vps_transport=httpx.HTTPTransport(),
+        VPS_API_URL=held_vps.url,
+        SNAPSHOT_APPROVAL_CHANNEL=APPROVALS,
+    )
+    request_restore(h)
+    held_vps.hold("POST", "/restore/")
+    h.click(card(h), "Approve", user=BOB)
+    assert held_vps.held.wait(10), "the restore never reached VPS.org"
+    later_by_the_database(h, 3600)  # the call outlives its claim: it may or may not have been carried out
+    Ticker(h.bot, 60).tick()
+    assert state(h) == "needs_check"
+    assert "outcome unknown" in card(h).visible_text and "outcome is *unknown*" in thread(h)
+    held_vps.release()  # VPS.org answers after all
+    h.settle()
+    assert len(restore_posts(h)) == 1
+    assert state(h) == "executed"
+    assert "carried out" in card(h).visible_text
+    rows = [(r.action, r.outcome) for r in reversed(h.audit()) if r.operation_id]
+    assert rows == [
+        ("restore.executing", "intent"),
+        ("restore.needs_check", "unknown"),
+        ("restore.executed", "ok"),
+    ]
+    Ticker(h.bot, 60).tick()
+    assert len(restore_posts(h)) == 1
