@@ -200,7 +200,7 @@ def test_claim_deadline_is_the_database_clock_on_sqlite_and_postgresql(make: Cal
     assert state(h) == "executing"
     tick(h)  # within the claim (30 s): nothing happens
     assert state(h) == "executing"
-    later_by_the_database(h, 29)
+    later_by_the_database(h, 20)  # well inside the 30 s claim, however slow this machine is
     tick(h)
     assert state(h) == "executing"
     later_by_the_database(h, 31)
