@@ -45,10 +45,8 @@ class Ticker:
             try:
                 for view in approvals.expire_due():
                     publish_outcome(services, self.bot.client, DecisionResult(view, "expired", "expired"))
-                for view in approvals.flag_stale_executions():
-                    from bot.slack.listeners.approvals import refresh_card
-
-                    refresh_card(self.bot.client, view)
+                for result in approvals.flag_stale_executions():  # claims expired: card, thread and channel told
+                    publish_outcome(services, self.bot.client, result)
             except Exception:
                 log.exception("approval housekeeping failed")
         tracker = services.extras.get("tracker")

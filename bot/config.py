@@ -89,6 +89,8 @@ class Settings:
     poll_seconds: float = 30.0
     track_timeout_minutes: int = 60
     recovery_after_seconds: float | None = None
+    recheck_deadline_seconds: float = 60.0  # the whole pre-call re-check of an approved action, retries included
+    claim_ttl_seconds: float = 90.0  # how long an executor's claim on an approved request holds unless renewed
     host: str = "0.0.0.0"
     worker_threads: int = 16
     log_level: str = "INFO"
@@ -225,6 +227,14 @@ def load_settings(environ: Mapping[str, str] | None = None, dotenv_path: str | P
     team_id = _text(env, "SLACK_TEAM_ID")
     if team_id is not None and not re.match(r"^[TE][A-Z0-9]{2,}$", team_id):
         raise ConfigError(f"SLACK_TEAM_ID is malformed: expected a workspace id like T0123ABCD, got {team_id!r}")
+    recheck_deadline = _float(env, "SNAPSHOT_RECHECK_DEADLINE_SECONDS", 60.0, 0.05, 3600.0)
+    claim_ttl = _float(env, "SNAPSHOT_CLAIM_TTL_SECONDS", recheck_deadline + 30.0, 0.1, 7200.0)
+    if claim_ttl <= recheck_deadline:
+        # The executor must give up on its own (and say "nothing was sent") before its claim can lapse.
+        raise ConfigError(
+            f"SNAPSHOT_CLAIM_TTL_SECONDS is out of range: it must be longer than SNAPSHOT_RECHECK_DEADLINE_SECONDS "
+            f"({recheck_deadline:g}), got {claim_ttl:g}"
+        )
     app_id = _text(env, "SLACK_APP_ID")
     if app_id is not None and not re.match(r"^A[A-Z0-9]{2,}$", app_id):
         raise ConfigError(f"SLACK_APP_ID is malformed: expected an app id like A0123ABCD, got {app_id!r}")
@@ -267,6 +277,8 @@ def load_settings(environ: Mapping[str, str] | None = None, dotenv_path: str | P
             if _text(env, "SNAPSHOT_RECOVERY_AFTER_SECONDS")
             else None
         ),
+        recheck_deadline_seconds=recheck_deadline,
+        claim_ttl_seconds=claim_ttl,
         host=_text(env, "HOST") or "0.0.0.0",
         worker_threads=_int(env, "SNAPSHOT_WORKER_THREADS", 16, 1, 256),
         log_level=log_level,

@@ -8,6 +8,8 @@ Appends serialise on the single `audit_chain_head` row (SELECT … FOR UPDATE on
 BEGIN IMMEDIATE write transaction does it), and row ids are allocated inside that lock, so id order is chain
 order even with many threads and processes appending at once.
 Nothing here ever updates or deletes an audit row.
+Every text is made valid UTF-8 before it is hashed or stored (a lone surrogate from a Slack payload or a VPS.org
+answer becomes U+FFFD), so no value can make a row impossible to write.
 """
 
 from __future__ import annotations
@@ -69,6 +71,8 @@ class Action(StrEnum):
     RESTORE_EXECUTED = "restore.executed"
     RESTORE_FAILED = "restore.failed"
     RESTORE_NEEDS_CHECK = "restore.needs_check"
+    RESTORE_NOT_SENT = "restore.not_sent"  # approved, but given up before sending: nothing reached VPS.org
+    RESTORE_STALE = "restore.stale"  # approved, but the snapshot no longer matched what the card showed
     RESTORE_FINISHED = "restore.finished"
     RESTORE_TIMEOUT = "restore.timeout"
     REFUSED_SELF_APPROVAL = "refused.self_approval"
@@ -245,11 +249,20 @@ def canonical_details(details: Mapping[str, Any] | None) -> str:
         return _DETAILS_ENCODER.encode({"unserialisable_details": redact(repr(plain))})
 
 
+def valid_utf8(text: str) -> str:
+    """`text` as valid UTF-8: surrogate pairs joined, lone surrogates replaced by U+FFFD (they cannot be encoded)."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return text.encode("utf-16", "surrogatepass").decode("utf-16", "replace")
+    return text
+
+
 def _fit(value: Any, width: int) -> str | None:
     """A text column's value, cut to the column width (PostgreSQL enforces it; NUL it refuses outright)."""
     if value is None:
         return None
-    text = value if type(value) is str else str(value)
+    text = valid_utf8(value if type(value) is str else str(value))
     if "\x00" in text:
         text = text.replace("\x00", "")
     return text[:width]
@@ -275,7 +288,7 @@ def _prepare(entry: AuditEntry) -> dict[str, Any]:
         "snapshot_id": _optional_int(entry.snapshot_id),
         "request_id": _optional_int(entry.request_id),
         "operation_id": _fit(entry.operation_id, widths["operation_id"]),
-        "details": canonical_details(entry.details),
+        "details": valid_utf8(canonical_details(entry.details)),
     }
 
 

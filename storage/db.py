@@ -23,6 +23,8 @@ from sqlalchemy.engine import URL, Connection, Dialect, Engine, make_url
 from sqlalchemy.orm import Session
 from sqlalchemy.pool import StaticPool
 
+from storage.dbclock import DbClock
+
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 
 # How long a SQLite writer waits for another writer (thread or process) before "database is locked".
@@ -169,6 +171,7 @@ class Database:
         else:
             raise ValueError(f"unsupported database {parsed.get_backend_name()!r}: use sqlite:/// or postgresql://")
         self.dialect: str = self.engine.dialect.name
+        self.clock = DbClock(self.engine)  # the database's own time, for deadlines shared by replicas
         self._readonly_engine = self.engine.execution_options(**{READONLY_OPTION: True})
         # In-memory SQLite is one shared connection: transactions from different threads must take turns.
         self._memory_lock = threading.RLock()

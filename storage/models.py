@@ -64,8 +64,13 @@ class AuditChainHead(Base):
 class ApprovalRequest(Base):
     """A destructive action (restore; delete when configured) waiting for other people's approval.
 
-    States: pending → approved → executing → executed | failed; pending → rejected | cancelled | expired;
-    executing found after a crash → needs_check (never re-sent automatically).
+    States: pending → executing (claimed) → sending (the one atomic check-and-mark before the call) → executed |
+    failed | needs_check; executing → stale (the snapshot changed) or back to pending (nothing was sent: the
+    re-check was too slow or the claim expired); pending → rejected | cancelled | expired; sending whose claim
+    expired → needs_check (sent, outcome unknown; never re-sent automatically).
+
+    `claim_token` fences the executor: only the holder of an unexpired claim (`claim_expires_at`, computed with
+    the database's clock) may mark the request `sending`. `bound_digest` is the digest of what the card showed.
     """
 
     __tablename__ = "approval_requests"
@@ -95,6 +100,11 @@ class ApprovalRequest(Base):
     card_channel: Mapped[str | None] = mapped_column(String(32))
     card_ts: Mapped[str | None] = mapped_column(String(32))
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    claim_token: Mapped[str | None] = mapped_column(String(36))  # the executor's fencing token (a uuid)
+    claim_expires_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))  # database clock
+    bound_digest: Mapped[str | None] = mapped_column(String(64))  # what the approval is bound to
+
+    __table_args__ = (Index("ix_approval_claim", "state", "claim_expires_at"),)
 
 
 class ApprovalVote(Base):

@@ -377,7 +377,9 @@ _STATE_LINE = {
     "executed": ":white_check_mark: Approved by {who} {when} — carried out.",
     "failed": ":x: Approved by {who} {when} — *failed*.",
     "needs_check": ":warning: Approved by {who} {when} — *outcome unknown*: check the server before anything else.",
-    "executing": ":hourglass_flowing_sand: Approved by {who} {when} — being carried out…",
+    "executing": ":hourglass_flowing_sand: Approved by {who} {when} — re-checking the snapshot; nothing sent yet…",
+    "sending": ":hourglass_flowing_sand: Approved by {who} {when} — sent to VPS.org, waiting for its answer…",
+    "stale": ":no_entry: Approved by {who} {when} — *not sent*: the snapshot changed since it was requested.",
     "rejected": ":no_entry_sign: Rejected by {who} {when}.",
     "cancelled": ":leftwards_arrow_with_hook: Cancelled by {who} {when}.",
     "expired": ":alarm_clock: Expired {when} without enough approvals.",
@@ -417,6 +419,9 @@ def approval_card(req: Any, now: datetime) -> tuple[str, list[dict[str, Any]]]:
             ContextBlock(elements=[_md(f"Approvals: {len(req.approvers)} of {req.approvals_required} ({who})")])
         )
     if req.state == "pending":
+        note = getattr(req, "result_message", "")  # an earlier approval that sent nothing (VPS.org too slow, …)
+        if note:
+            blocks.append(SectionBlock(text=_md(f":warning: {escape(clip(note, 1500))}")))
         blocks.append(
             ActionsBlock(
                 block_id=f"approval:{req.id}",
@@ -487,8 +492,9 @@ def pending_list(requests: Sequence[Any], links: dict[int, str], now: datetime) 
         state = {
             "pending": f"waiting for approval ({len(req.approvers)} of {req.approvals_required}), "
             f"expires {format_time(req.expires_at)}",
-            "executing": "being carried out",
-            "needs_check": ":warning: *needs a human check* — the bot stopped mid-way; outcome unknown",
+            "executing": "approved; re-checking before sending",
+            "sending": "sent to VPS.org; waiting for its answer",
+            "needs_check": ":warning: *needs a human check* — outcome unknown; check the server",
         }.get(req.state, req.state)
         blocks.append(
             SectionBlock(

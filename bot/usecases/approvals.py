@@ -1,32 +1,57 @@
 """Two-person approval of destructive actions (always restores; deletes when configured).
 
-Exactly once: a request leaves `pending` only through a compare-and-set on its state, inside a transaction that
-first locks the request row, so double clicks, simultaneous approvers, retries and several replicas on one
-database lead to at most one VPS.org call. A request found `executing` after a crash is never re-sent: it is
-flagged `needs_check` for a human.
+Exactly the approved action, once, or visibly nothing:
+- A request leaves `pending` only through a compare-and-set on its state (the row locked first), so double clicks,
+  simultaneous approvers, retries and several replicas lead to at most one executor. The winner gets a claim: a
+  fencing token (`claim_token`, a uuid, also the operation id of its audit rows) and a deadline
+  (`claim_expires_at`) computed by the DATABASE's clock, renewed as the work advances.
+- The pre-call phase (re-listing the snapshot, every page and retry) has a hard total deadline shorter than the
+  claim. Past it nothing is sent and the request goes back to `pending` ("approve again"; its votes are spent).
+- The approval is bound to a digest of exactly what the card showed (snapshot id, server id, name, created_at,
+  the requester's reason). Just before sending it is compared with what VPS.org lists now: any difference closes
+  the request as `stale`, naming what changed; nothing is sent.
+- The VPS.org call is made only after one atomic check-and-mark: `executing` → `sending`, only while this token's
+  claim is unexpired; the intent audit row commits in the same transaction. No other path reaches the call.
+- The flagger takes only requests whose claim has expired: `executing` (nothing was sent) goes back to `pending`;
+  `sending` (the call may have gone out) becomes `needs_check`, "outcome unknown: check the server", and is never
+  re-sent. An answer that arrives later still settles it.
+- The outcome row is written in the same transaction as the final state, retried; if it still cannot be written
+  the request is flagged `needs_check` and logged at CRITICAL, never left in `sending`.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
+import logging
 import time
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, timedelta
-from typing import TYPE_CHECKING
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.orm import Session
 
 from bot.usecases.access import Permission
-from bot.usecases.context import SYSTEM, Actor, new_operation_id, utcnow
-from bot.usecases.errors import InvalidInput, NotFoundError, Refused, UserFacingError, explain_vps_error
+from bot.usecases.context import SYSTEM, Actor, utcnow
+from bot.usecases.errors import (
+    CouldNotConfirm,
+    InvalidInput,
+    NotFoundError,
+    Refused,
+    UserFacingError,
+    explain_vps_error,
+)
 from bot.usecases.guard import Guard
 from bot.usecases.recovery import stale_after_for
 from bot.usecases.snapshots import SnapshotService
 from bot.usecases.validation import parse_id
 from bot.vps.client import VpsClient
-from bot.vps.errors import Unavailable, VpsError
-from storage.audit import Action, AuditLog, Outcome
+from bot.vps.errors import DeadlineExceeded, Unavailable, VpsError
+from bot.vps.models import Snapshot
+from storage.audit import Action, AuditLog, Outcome, valid_utf8
 from storage.db import Database
 from storage.models import ApprovalRequest, ApprovalVote
 
@@ -34,8 +59,50 @@ if TYPE_CHECKING:
     from bot.runtime import Services
 
 
-OPEN_STATES = ("pending", "executing", "needs_check")
+OPEN_STATES = ("pending", "executing", "sending", "needs_check")
 KINDS = ("restore", "delete")
+OUTCOME_WRITE_ATTEMPTS = 3
+
+log = logging.getLogger(__name__)
+
+TOO_SLOW = "VPS.org was too slow to re-check the snapshot; nothing was sent. Approve again when it answers."
+CLAIM_EXPIRED = (
+    "The bot stopped before sending this (its claim on the request ran out); nothing was sent to VPS.org. "
+    "Approve again, or cancel."
+)
+SENT_UNKNOWN = (
+    "Sent to VPS.org, but the bot stopped before it recorded the answer: outcome unknown — check the server "
+    "before doing anything else. It will not be re-sent."
+)
+LEGACY_UNKNOWN = (
+    "The bot stopped while this was being carried out; whether VPS.org received it is unknown. "
+    "Check the server before doing anything else."
+)
+
+
+def bound_digest(
+    kind: str, snapshot_id: int, server_id: int, snapshot_name: str, created_at: datetime | None, reason: str = ""
+) -> str:
+    """SHA-256 of exactly what an approver is shown and approves (`reason`: the requester's, empty for now)."""
+    return hashlib.sha256(
+        json.dumps(
+            _bound_fields(kind, snapshot_id, server_id, snapshot_name, created_at, reason), sort_keys=True
+        ).encode("ascii")
+    ).hexdigest()
+
+
+def _bound_fields(
+    kind: str, snapshot_id: int, server_id: int, snapshot_name: str, created_at: datetime | None, reason: str
+) -> dict[str, Any]:
+    when = created_at.astimezone(UTC).isoformat(timespec="microseconds") if created_at is not None else ""
+    return {
+        "kind": kind,
+        "snapshot_id": int(snapshot_id),
+        "server_id": int(server_id),
+        "snapshot_name": valid_utf8(snapshot_name),
+        "created_at": when,
+        "reason": reason,
+    }
 
 
 def action_for(kind: str, verb: str) -> str:
@@ -73,11 +140,17 @@ class RequestView:
     result_message: str
     card_channel: str | None
     card_ts: str | None
+    bound_digest: str | None = None  # what the approval is bound to (see `bound_digest`)
 
 
 @dataclass(frozen=True)
 class DecisionResult:
-    """What a click did. `outcome`: vote_recorded | executed | failed | needs_check | rejected | cancelled | expired."""
+    """What a click (or the ticker) did.
+
+    `outcome`: vote_recorded | executed | failed | needs_check | stale | not_sent | claim_lost | rejected |
+    cancelled | expired. `not_sent`: nothing reached VPS.org and the request is pending again; `claim_lost`: this
+    executor's claim was taken over meanwhile (nothing was sent by it; whoever took it over has told everyone).
+    """
 
     request: RequestView
     outcome: str
@@ -98,6 +171,8 @@ class ApprovalService:
         required_for: frozenset[str] = frozenset({"restore"}),
         stale_after: timedelta = timedelta(minutes=5),
         clock: Callable[[], datetime] = utcnow,
+        recheck_deadline: timedelta = timedelta(seconds=60),
+        claim_ttl: timedelta = timedelta(seconds=90),
     ) -> None:
         self.db = db
         self.audit = audit
@@ -107,8 +182,10 @@ class ApprovalService:
         self.ttl = ttl
         self.approvals_required = approvals_required
         self._required_for = required_for
-        self.stale_after = stale_after
-        self.clock = clock
+        self.stale_after = stale_after  # how long a sent call may take before it is "outcome unknown"
+        self.clock = clock  # this replica's clock: timestamps for people, never a claim's deadline
+        self.recheck_deadline = recheck_deadline
+        self.claim_ttl = max(claim_ttl, recheck_deadline + timedelta(seconds=1))
 
     @classmethod
     def from_services(cls, services: Services) -> ApprovalService:
@@ -123,6 +200,8 @@ class ApprovalService:
             approvals_required=settings.restore_approvals_required,
             required_for=settings.approval_required_for,
             stale_after=stale_after_for(settings.vps_timeout_seconds, settings.recovery_after_seconds),
+            recheck_deadline=timedelta(seconds=settings.recheck_deadline_seconds),
+            claim_ttl=timedelta(seconds=settings.claim_ttl_seconds),
         )
 
     def required_for(self, kind: str) -> bool:
@@ -156,26 +235,28 @@ class ApprovalService:
                 "only completed snapshots can be restored."
             )
         now = self.clock()
+        digest = bound_digest(kind, snapshot.id, snapshot.server.id, snapshot.name, snapshot.created_at)
         with self.db.session() as session:
             row = ApprovalRequest(
                 kind=kind,
                 state="pending",
                 requester_id=actor.user_id,
-                requester_name=actor.name,
+                requester_name=valid_utf8(actor.name),
                 team_id=actor.team_id,
                 channel_id=actor.channel_id,
                 snapshot_id=snapshot.id,
-                snapshot_name=snapshot.name,
+                snapshot_name=valid_utf8(snapshot.name),
                 snapshot_status=snapshot.status,
                 snapshot_size_mb=snapshot.size_mb,
                 snapshot_created_at=snapshot.created_at,
-                snapshot_description=snapshot.description,
+                snapshot_description=valid_utf8(snapshot.description),
                 server_id=snapshot.server.id,
-                server_name=snapshot.server.name,
+                server_name=valid_utf8(snapshot.server.name),
                 approvals_required=self.approvals_required,
                 created_at=now,
                 expires_at=now + self.ttl,
                 updated_at=now,
+                bound_digest=digest,
             )
             session.add(row)
             session.flush()
@@ -186,7 +267,7 @@ class ApprovalService:
                     server_id=snapshot.server.id,
                     snapshot_id=snapshot.id,
                     request_id=row.id,
-                    details={"name": snapshot.name, "expires_at": row.expires_at.isoformat()},
+                    details={"name": snapshot.name, "expires_at": row.expires_at.isoformat(), "digest": digest},
                 ),
                 session=session,
             )
@@ -231,7 +312,7 @@ class ApprovalService:
                     server_id=row.server_id,
                     snapshot_id=row.snapshot_id,
                     request_id=rid,
-                    details={"votes": votes, "required": row.approvals_required},
+                    details={"votes": votes, "required": row.approvals_required, "digest": row.bound_digest},
                 ),
                 session=session,
             )
@@ -241,16 +322,25 @@ class ApprovalService:
                 return DecisionResult(
                     view, "vote_recorded", f"Approval recorded ({votes} of {row.approvals_required})."
                 )
-            # The compare-and-set that makes execution happen at most once.
+            # The compare-and-set that makes execution happen at most once; the winner holds the claim.
+            token = str(uuid.uuid4())
             won = session.execute(
                 update(ApprovalRequest)
                 .where(ApprovalRequest.id == rid, ApprovalRequest.state == "pending")
-                .values(state="executing", decided_by=actor.user_id, decided_at=now, updated_at=now)
+                .values(
+                    state="executing",
+                    decided_by=actor.user_id,
+                    decided_at=now,
+                    updated_at=now,
+                    claim_token=token,
+                    claim_expires_at=self.db.clock.now(self.claim_ttl),
+                    result_message="",
+                )
                 .execution_options(synchronize_session=False)
             ).rowcount
             if won != 1:
                 raise Refused(f"Request #{rid} was decided by someone else a moment ago; nothing was done.")
-        return self._execute(actor, rid)
+        return self._execute(actor, rid, token)
 
     def reject(self, actor: Actor, request_id: str | int, reason: str = "") -> DecisionResult:
         rid = self._parse_request_id(request_id)
@@ -292,27 +382,39 @@ class ApprovalService:
                     expired.append(self._close(session, row, "expired", SYSTEM, now, reason="approval window passed"))
         return expired
 
-    def flag_stale_executions(self) -> list[RequestView]:
-        """`executing` rows older than any API call could take mean a crash mid-call: flag, never re-send."""
-        now = self.clock()
-        flagged: list[RequestView] = []
+    def flag_stale_executions(self) -> list[DecisionResult]:
+        """Requests whose executor's claim has expired (by the database's clock): it died or hung.
+
+        `executing` never reached the check-and-mark, so nothing was sent: back to `pending`. `sending` may have
+        reached VPS.org: `needs_check`, never re-sent. Rows from before claims existed (`executing`, no claim)
+        keep the old rule: older than `stale_after` means outcome unknown.
+        """
+        expired = ApprovalRequest.claim_expires_at <= self.db.clock.now()
+        legacy = (
+            (ApprovalRequest.state == "executing")
+            & ApprovalRequest.claim_expires_at.is_(None)
+            & (ApprovalRequest.updated_at <= self.clock() - self.stale_after)
+        )
+        due = ApprovalRequest.state.in_(("executing", "sending")) & expired
         with self.db.session() as session:
-            stale = session.scalars(
-                select(ApprovalRequest.id).where(
-                    ApprovalRequest.state == "executing", ApprovalRequest.updated_at <= now - self.stale_after
-                )
-            ).all()
+            stale = session.scalars(select(ApprovalRequest.id).where(due | legacy)).all()
+        flagged: list[DecisionResult] = []
         for rid in stale:
             with self.db.session() as session:
-                row = self._locked(session, rid)
-                if row.state != "executing":
+                self._locked(session, rid)
+                # Re-read under the lock: the executor may have finished, or renewed, meanwhile.
+                row = session.scalars(select(ApprovalRequest).where(ApprovalRequest.id == rid, due | legacy)).first()
+                if row is None:
                     continue
+                if row.state == "executing" and row.claim_token is not None:
+                    view = self._back_to_pending(session, row, CLAIM_EXPIRED, reason="claim expired before sending")
+                    flagged.append(DecisionResult(view, "not_sent", CLAIM_EXPIRED))
+                    continue
+                message = SENT_UNKNOWN if row.state == "sending" else LEGACY_UNKNOWN
                 row.state = "needs_check"
-                row.updated_at = now
-                row.result_message = (
-                    "The bot stopped while this was being carried out; whether VPS.org received it is unknown. "
-                    "Check the server before doing anything else."
-                )
+                row.updated_at = self.clock()
+                row.result_message = message
+                row.claim_expires_at = None
                 self.audit.append(
                     SYSTEM.entry(
                         action_for(row.kind, "needs_check") if row.kind == "restore" else "delete.needs_check",
@@ -320,11 +422,15 @@ class ApprovalService:
                         server_id=row.server_id,
                         snapshot_id=row.snapshot_id,
                         request_id=rid,
-                        details={"reason": "found executing after a restart"},
+                        operation_id=row.claim_token,
+                        details={
+                            "reason": "claim expired after sending" if row.claim_token else "found executing",
+                            "sent": "unknown",
+                        },
                     ),
                     session=session,
                 )
-                flagged.append(self._view(session, row))
+                flagged.append(DecisionResult(self._view(session, row), "needs_check", message))
         return flagged
 
     def open_requests(self) -> list[RequestView]:
@@ -345,44 +451,57 @@ class ApprovalService:
             return self._view(session, row)
 
     # ---- internals -----------------------------------------------------------------------------------------
-    def _execute(self, actor: Actor, rid: int) -> DecisionResult:
-        """We hold the request in `executing`: re-check, audit intent, call VPS.org once, record the outcome."""
+    def _execute(self, actor: Actor, rid: int, token: str) -> DecisionResult:
+        """We hold the claim: re-check (bounded), compare with what was approved, check-and-mark, call once."""
         view = self.get(rid)
+        deadline = self.vps.clock() + self.recheck_deadline.total_seconds()
         try:
-            snapshot = self.snapshots.find_snapshot(view.snapshot_id)
-            problem = None if (snapshot.is_completed or view.kind == "delete") else f"it is now {snapshot.status}"
-        except NotFoundError:
-            problem = "it no longer exists"
-        except UserFacingError as error:
-            problem = f"it could not be checked ({error.message})"
-        if problem is not None:
+            snapshot = self.snapshots.find_snapshot(view.snapshot_id, deadline=deadline)
+        except DeadlineExceeded:
+            return self._give_up(actor, rid, token, TOO_SLOW, "re-check deadline passed")
+        except CouldNotConfirm:
             message = (
-                f"Snapshot `{view.snapshot_name}` (#{view.snapshot_id}) can't be {_done(view.kind)}: {problem}. "
-                f"Nothing was sent to VPS.org."
+                f"{_snapshot_words(view)} could not be confirmed: VPS.org's snapshot list was incomplete, so "
+                "nothing was sent. Approve again in a minute."
             )
-            return self._finish(actor, rid, "failed", message, Outcome.FAILED, {"recheck": problem})
+            return self._give_up(actor, rid, token, message, "listing incomplete")
+        except NotFoundError:
+            return self._end_before_sending(
+                actor,
+                rid,
+                token,
+                "failed",
+                f"{_snapshot_words(view)} can't be {_done(view.kind)}: it no longer "
+                "exists. Nothing was sent to VPS.org.",
+                {"recheck": "it no longer exists"},
+            )
+        except UserFacingError as error:
+            return self._give_up(
+                actor, rid, token, f"{error.message} Nothing was sent; approve again.", "re-check failed"
+            )
+        if self.vps.clock() > deadline:  # an answer that came in just too late is not trusted to be current
+            return self._give_up(actor, rid, token, TOO_SLOW, "re-check deadline passed")
+        if not self._renew(rid, token):
+            return self._claim_lost(rid)
+        changes = self._changes(view, snapshot)
+        if changes:
+            message = (
+                f"Not sent: {_snapshot_words(view)} is no longer what was approved — {'; '.join(changes)}. "
+                "Nothing was sent to VPS.org; ask again if it is still wanted."
+            )
+            return self._end_before_sending(actor, rid, token, "stale", message, {"changed": changes})
+        if view.kind == "restore" and not snapshot.is_completed:
+            message = (
+                f"{_snapshot_words(view)} can't be restored: it is now {snapshot.status}. Nothing was sent to VPS.org."
+            )
+            return self._end_before_sending(actor, rid, token, "failed", message, {"recheck": snapshot.status})
+        if not self._mark_sending(actor, view, token):
+            return self._claim_lost(rid)
         if view.kind == "delete":
-            try:
-                self.snapshots.execute_delete(actor, snapshot, request_id=rid)
-            except UserFacingError as error:
-                unknown = getattr(error, "outcome_unknown", False)
-                state = "needs_check" if unknown else "failed"
-                return self._finish(actor, rid, state, error.message, None, {"error": error.message}, audited=True)
-            return self._finish(
-                actor, rid, "executed", f"Snapshot `{view.snapshot_name}` deleted.", None, {}, audited=True
-            )
-        operation_id = new_operation_id()
-        self.audit.append(  # intent, committed before the call
-            actor.entry(
-                Action.RESTORE_EXECUTING,
-                Outcome.INTENT,
-                server_id=view.server_id,
-                snapshot_id=view.snapshot_id,
-                request_id=rid,
-                operation_id=operation_id,
-                details={"requester": view.requester_id, "name": view.snapshot_name},
-            )
-        )
+            return self._send_delete(actor, view, snapshot, token)
+        return self._send_restore(actor, view, token)
+
+    def _send_restore(self, actor: Actor, view: RequestView, token: str) -> DecisionResult:
         started = time.monotonic()
         try:
             result = self.vps.restore_snapshot(view.snapshot_id)
@@ -397,48 +516,259 @@ class ApprovalService:
             }
             return self._finish(
                 actor,
-                rid,
+                view.id,
+                token,
                 "needs_check" if unknown else "failed",
                 failure.message,
                 Outcome.UNKNOWN if unknown else Outcome.FAILED,
                 details,
-                operation_id=operation_id,
             )
-        details = {
+        details: dict[str, object] = {
             "status_code": 200,
             "api_message": result.message,
             "server_status": result.server_status,
+            "answered_server_id": result.server_id or None,
+            "answered_snapshot_id": result.snapshot_id,
             "duration_ms": round((time.monotonic() - started) * 1000),
         }
+        wrong_server = bool(result.server_id) and result.server_id != view.server_id
+        wrong_snapshot = result.snapshot_id != view.snapshot_id
+        if wrong_server or wrong_snapshot:
+            answered = f"server {result.server_id}" if wrong_server else f"snapshot #{result.snapshot_id}"
+            approved = f"server {view.server_id}" if wrong_server else f"snapshot #{view.snapshot_id}"
+            message = (
+                f":rotating_light: VPS.org says it restored onto {answered}, but the approval was for {approved} "
+                f"({_snapshot_words(view)} → {view.server_name}). Outcome unknown — check BOTH servers now."
+            )
+            details["mismatch"] = f"answered {answered}, approved {approved}"
+            log.critical("request #%s: restore answer names %s, approved %s", view.id, answered, approved)
+            return self._finish(actor, view.id, token, "needs_check", message, Outcome.UNKNOWN, details)
         return self._finish(
-            actor,
-            rid,
-            "executed",
-            result.message or "Restore started.",
-            Outcome.OK,
-            details,
-            operation_id=operation_id,
+            actor, view.id, token, "executed", result.message or "Restore started.", Outcome.OK, details
+        )
+
+    def _send_delete(self, actor: Actor, view: RequestView, snapshot: Snapshot, token: str) -> DecisionResult:
+        try:
+            self.snapshots.execute_delete(actor, snapshot, request_id=view.id, operation_id=token)
+        except UserFacingError as error:
+            state = "needs_check" if getattr(error, "outcome_unknown", False) else "failed"
+            return self._finish(actor, view.id, token, state, error.message, None, {}, audited=True)
+        return self._finish(
+            actor, view.id, token, "executed", f"Snapshot `{view.snapshot_name}` deleted.", None, {}, audited=True
+        )
+
+    def _changes(self, view: RequestView, snapshot: Snapshot) -> list[str]:
+        """What differs between the approved card and VPS.org now; empty when the bound digest still holds."""
+        approved = view.bound_digest or bound_digest(
+            view.kind, view.snapshot_id, view.server_id, view.snapshot_name, view.snapshot_created_at
+        )
+        live = bound_digest(view.kind, snapshot.id, snapshot.server.id, snapshot.name, snapshot.created_at)
+        if live == approved:
+            return []
+        changes = []
+        if snapshot.server.id != view.server_id:
+            changes.append(f"it now belongs to server {snapshot.server.id}, not {view.server_id}")
+        if valid_utf8(snapshot.name) != view.snapshot_name:
+            changes.append(f"it is now named `{snapshot.name}`, not `{view.snapshot_name}`")
+        if _bound_fields("", 0, 0, "", snapshot.created_at, "") != _bound_fields(
+            "", 0, 0, "", view.snapshot_created_at, ""
+        ):
+            changes.append("its creation time changed")
+        if not changes:  # the stored request no longer matches its own digest: edited behind the bot's back
+            changes.append("the stored request no longer matches what was approved")
+        return changes
+
+    def _renew(self, rid: int, token: str) -> bool:
+        """Extend our claim (database clock) while we still hold it; False means it lapsed or was taken over."""
+        with self.db.session() as session:
+            renewed = session.execute(
+                update(ApprovalRequest)
+                .where(*self._held(rid, token, "executing"))
+                .values(claim_expires_at=self.db.clock.now(self.claim_ttl))
+                .execution_options(synchronize_session=False)
+            ).rowcount
+        return renewed == 1
+
+    def _held(self, rid: int, token: str, state: str) -> tuple[Any, ...]:
+        return (
+            ApprovalRequest.id == rid,
+            ApprovalRequest.state == state,
+            ApprovalRequest.claim_token == token,
+            ApprovalRequest.claim_expires_at > self.db.clock.now(),
+        )
+
+    def _mark_sending(self, actor: Actor, view: RequestView, token: str) -> bool:
+        """The one atomic check-and-mark before any call: claim still ours and unexpired → `sending` + intent row."""
+        with self.db.session() as session:
+            won = session.execute(
+                update(ApprovalRequest)
+                .where(*self._held(view.id, token, "executing"))
+                .values(state="sending", claim_expires_at=self.db.clock.now(self.stale_after), updated_at=self.clock())
+                .execution_options(synchronize_session=False)
+            ).rowcount
+            if won != 1:
+                session.rollback()
+                return False
+            if view.kind == "restore":  # a delete writes its own intent (same operation id) just before its call
+                self.audit.append(
+                    actor.entry(
+                        Action.RESTORE_EXECUTING,
+                        Outcome.INTENT,
+                        server_id=view.server_id,
+                        snapshot_id=view.snapshot_id,
+                        request_id=view.id,
+                        operation_id=token,
+                        details={
+                            "requester": view.requester_id,
+                            "name": view.snapshot_name,
+                            "digest": view.bound_digest,
+                        },
+                    ),
+                    session=session,
+                )
+        return True
+
+    def _give_up(self, actor: Actor, rid: int, token: str, message: str, reason: str) -> DecisionResult:
+        """Nothing was sent: release the claim and put the request back to `pending` for a fresh approval."""
+        with self.db.session() as session:
+            self._locked(session, rid)
+            row = session.scalars(select(ApprovalRequest).where(*self._held(rid, token, "executing"))).first()
+            if row is None:
+                session.rollback()
+                return self._claim_lost(rid)
+            view = self._back_to_pending(session, row, message, reason=reason, actor=actor)
+        return DecisionResult(view, "not_sent", message)
+
+    def _back_to_pending(
+        self, session: Session, row: ApprovalRequest, message: str, *, reason: str, actor: Actor = SYSTEM
+    ) -> RequestView:
+        approved_by = row.decided_by
+        row.state = "pending"
+        row.claim_token = None
+        row.claim_expires_at = None
+        row.decided_by = None
+        row.decided_at = None
+        row.result_message = message
+        row.updated_at = self.clock()
+        # The votes were spent on this attempt: approving again is a fresh decision on a fresh re-check.
+        session.execute(delete(ApprovalVote).where(ApprovalVote.request_id == row.id))
+        self.audit.append(
+            actor.entry(
+                action_for(row.kind, "not_sent"),
+                Outcome.FAILED,
+                server_id=row.server_id,
+                snapshot_id=row.snapshot_id,
+                request_id=row.id,
+                details={"reason": reason, "sent": False, "approved_by": approved_by, "message": message},
+            ),
+            session=session,
+        )
+        session.flush()
+        return self._view(session, row)
+
+    def _end_before_sending(
+        self, actor: Actor, rid: int, token: str, state: str, message: str, details: dict[str, object]
+    ) -> DecisionResult:
+        """Closed without a call (`failed` or `stale`), only while we still hold the claim."""
+        with self.db.session() as session:
+            self._locked(session, rid)
+            row = session.scalars(select(ApprovalRequest).where(*self._held(rid, token, "executing"))).first()
+            if row is None:
+                session.rollback()
+                return self._claim_lost(rid)
+            row.state = state
+            row.result_message = message[:2000]
+            row.claim_expires_at = None
+            row.updated_at = self.clock()
+            self.audit.append(
+                actor.entry(
+                    action_for(row.kind, state),
+                    Outcome.FAILED,
+                    server_id=row.server_id,
+                    snapshot_id=row.snapshot_id,
+                    request_id=rid,
+                    details={**details, "sent": False},
+                ),
+                session=session,
+            )
+            view = self._view(session, row)
+        return DecisionResult(view, state, message)
+
+    def _claim_lost(self, rid: int) -> DecisionResult:
+        view = self.get(rid)
+        log.warning("request #%s: claim lost before sending (now %s); this executor sent nothing", rid, view.state)
+        return DecisionResult(
+            view, "claim_lost", f"Request #{rid} was taken over meanwhile; nothing was sent by this attempt."
         )
 
     def _finish(
         self,
         actor: Actor,
         rid: int,
+        token: str,
         state: str,
         message: str,
         outcome: str | None,
         details: dict[str, object],
         *,
-        operation_id: str | None = None,
         audited: bool = False,
     ) -> DecisionResult:
-        now = self.clock()
+        """Record what VPS.org answered: final state and outcome row in one transaction, retried on failure."""
+        message = valid_utf8(message)  # VPS.org's words go into the request row too
+        last_error: Exception | None = None
+        for attempt in range(OUTCOME_WRITE_ATTEMPTS):
+            try:
+                return self._write_outcome(actor, rid, token, state, message, outcome, details, audited)
+            except Exception as error:  # the call was made: its outcome must not be lost to one bad write
+                last_error = error
+                log.warning("request #%s: writing the outcome failed (attempt %d): %s", rid, attempt + 1, error)
+                time.sleep(0.05 * (attempt + 1))
+        log.critical(
+            "request #%s: VPS.org answered (%s) but the outcome could not be written to the audit log: %s",
+            rid,
+            state,
+            last_error,
+        )
+        loud = (
+            f":rotating_light: VPS.org answered ({message}), but the bot could not record it in the audit log. "
+            "Outcome unknown for the record — check the server and tell an admin."
+        )
+        try:
+            with self.db.session() as session:
+                session.execute(
+                    update(ApprovalRequest)
+                    .where(ApprovalRequest.id == rid, ApprovalRequest.claim_token == token)
+                    .values(
+                        state="needs_check", result_message=loud[:2000], claim_expires_at=None, updated_at=self.clock()
+                    )
+                    .execution_options(synchronize_session=False)
+                )
+        except Exception:
+            log.critical("request #%s: could not even flag the request needs_check", rid, exc_info=True)
+        return DecisionResult(self.get(rid), "needs_check", loud)
+
+    def _write_outcome(
+        self,
+        actor: Actor,
+        rid: int,
+        token: str,
+        state: str,
+        message: str,
+        outcome: str | None,
+        details: dict[str, object],
+        audited: bool,
+    ) -> DecisionResult:
         with self.db.session() as session:
             row = self._locked(session, rid)
+            # Ours while `sending`; a late answer also settles a request the flagger marked "outcome unknown".
             session.execute(
                 update(ApprovalRequest)
-                .where(ApprovalRequest.id == rid, ApprovalRequest.state == "executing")
-                .values(state=state, result_message=message[:2000], updated_at=now)
+                .where(
+                    ApprovalRequest.id == rid,
+                    ApprovalRequest.claim_token == token,
+                    ApprovalRequest.state.in_(("sending", "needs_check")),
+                )
+                .values(state=state, result_message=message[:2000], claim_expires_at=None, updated_at=self.clock())
                 .execution_options(synchronize_session=False)
             )
             session.refresh(row)
@@ -451,7 +781,7 @@ class ApprovalService:
                         server_id=row.server_id,
                         snapshot_id=row.snapshot_id,
                         request_id=rid,
-                        operation_id=operation_id,
+                        operation_id=token,
                         details=details,
                     ),
                     session=session,
@@ -551,15 +881,22 @@ class ApprovalService:
             result_message=row.result_message,
             card_channel=row.card_channel,
             card_ts=row.card_ts,
+            bound_digest=row.bound_digest,
         )
 
 
 def _state_words(state: str) -> str:
     return {
-        "executing": "approved and being carried out",
+        "executing": "approved and being re-checked before sending",
+        "sending": "approved and sent to VPS.org (waiting for its answer)",
+        "stale": "closed without sending (the snapshot changed after it was requested)",
         "executed": "approved and carried out",
         "needs_check": "approved (outcome unknown, needs a human check)",
     }.get(state, state)
+
+
+def _snapshot_words(view: RequestView) -> str:
+    return f"Snapshot `{view.snapshot_name}` (#{view.snapshot_id})"
 
 
 def _done(kind: str) -> str:

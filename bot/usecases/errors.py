@@ -25,6 +25,10 @@ class NotFoundError(UserFacingError):
     """The server, snapshot or request does not exist."""
 
 
+class CouldNotConfirm(UserFacingError):
+    """VPS.org's list was incomplete (or too slow), so whether the snapshot exists is not known: nothing was done."""
+
+
 class Refused(UserFacingError):
     """Access control, rate limit, channel, self-approval, or a request that is no longer pending."""
 

@@ -8,7 +8,9 @@ outcome `unknown`) and, for a request still marked `executing`, moves it to `nee
 anything: whether VPS.org received the call cannot be known from here, so a human must check.
 
 `stale_after` must outlast any honest call (the client timeout plus waiting for the database lock to write the
-outcome), or a slow but live call would be flagged while it is still running. Sweeps from several processes
+outcome), or a slow but live call would be flagged while it is still running. An intent of an approval request
+that is held by a claim (`sending` with a claim token) is left to `ApprovalService.flag_stale_executions`, which
+acts only once that claim has expired by the database's clock. Sweeps from several processes
 serialise on the audit chain head, so each intent is closed once.
 """
 
@@ -150,6 +152,8 @@ class Recovery:
             session.execute(sa.select(AuditChainHead.id).where(AuditChainHead.id == 1).with_for_update())
             if _settled(session, intent):
                 return None
+            if intent.request_id is not None and _claimed(session, intent.request_id):
+                return None
             details: dict[str, Any] = {
                 "reason": RECOVERED_REASON,
                 "recovered": True,
@@ -229,6 +233,17 @@ def recovery_for(services: Services) -> Recovery:
     if existing is None:
         existing = services.extras["recovery"] = Recovery.from_services(services)
     return existing
+
+
+def _claimed(session: Session, request_id: int) -> bool:
+    """The request is still under an executor's claim: its expiry, not this sweep, decides when it is flagged."""
+    held = (
+        sa.select(ApprovalRequest.id)
+        .where(ApprovalRequest.id == request_id)
+        .where(ApprovalRequest.state.in_(("executing", "sending")))
+        .where(ApprovalRequest.claim_token.is_not(None))
+    )
+    return session.execute(held).first() is not None
 
 
 def _settled(session: Session, intent: AuditRecord) -> bool:

@@ -1,4 +1,8 @@
-"""Listing, creating and deleting snapshots: audit intent, call VPS.org, audit outcome."""
+"""Listing, creating and deleting snapshots: audit intent, call VPS.org, audit outcome.
+
+Absence is concluded only from a complete listing: when VPS.org's `count` says it has more snapshots than it sent
+(after following every page), a snapshot that is not among them "could not be confirmed", never "does not exist".
+"""
 
 from __future__ import annotations
 
@@ -9,11 +13,11 @@ from datetime import datetime
 
 from bot.usecases.access import Permission
 from bot.usecases.context import Actor, new_operation_id, utcnow
-from bot.usecases.errors import InvalidInput, NotFoundError, QuotaReached, explain_vps_error
+from bot.usecases.errors import CouldNotConfirm, InvalidInput, NotFoundError, QuotaReached, explain_vps_error
 from bot.usecases.guard import Guard
 from bot.usecases.validation import parse_id, validate_description, validate_name
 from bot.vps.client import VpsClient
-from bot.vps.errors import NotFound, Unavailable, VpsError
+from bot.vps.errors import DeadlineExceeded, NotFound, Unavailable, VpsError
 from bot.vps.models import SNAPSHOTS_PER_SERVER, Server, ServerRef, Snapshot
 from storage.audit import Action, AuditLog, Outcome
 
@@ -119,15 +123,25 @@ class SnapshotService:
             api_total=total if isinstance(total, int) and total > len(snapshots) else None,
         )
 
-    def find_snapshot(self, snapshot_id: int) -> Snapshot:
-        """There is no GET for one snapshot: list them all and pick it out."""
+    def find_snapshot(self, snapshot_id: int, *, deadline: float | None = None) -> Snapshot:
+        """There is no GET for one snapshot: list them all (every page) and pick it out.
+
+        `deadline` (on the VPS client's clock) bounds the whole listing; past it `DeadlineExceeded` propagates.
+        """
         try:
-            snapshots = self.vps.list_snapshots()
+            snapshots = self.vps.list_snapshots(deadline=deadline)
+        except DeadlineExceeded:
+            raise
         except VpsError as error:
             raise explain_vps_error(error, "looking up the snapshot") from error
         for snapshot in snapshots:
             if snapshot.id == snapshot_id:
                 return snapshot
+        if not snapshots.complete:
+            raise CouldNotConfirm(
+                f"VPS.org's snapshot list was incomplete ({len(snapshots)} of {snapshots.total} sent), so snapshot "
+                f"{snapshot_id} could not be confirmed. Nothing was done; try again in a minute."
+            )
         raise NotFoundError(f"Snapshot {snapshot_id} does not exist. `/snapshot list` shows the ids.")
 
     def server_names(self) -> dict[int, str]:
@@ -250,9 +264,11 @@ class SnapshotService:
         snapshot = self.find_snapshot(sid)
         return self.execute_delete(actor, snapshot)
 
-    def execute_delete(self, actor: Actor, snapshot: Snapshot, *, request_id: int | None = None) -> DeleteResult:
-        """The delete itself, after every check (and, when configured, after approval)."""
-        operation_id = new_operation_id()
+    def execute_delete(
+        self, actor: Actor, snapshot: Snapshot, *, request_id: int | None = None, operation_id: str | None = None
+    ) -> DeleteResult:
+        """The delete itself, after every check (and, when configured, after approval, under its claim's token)."""
+        operation_id = operation_id or new_operation_id()
         self.audit.append(
             actor.entry(
                 Action.DELETE_REQUESTED,

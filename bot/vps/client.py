@@ -7,6 +7,11 @@ Knows nothing of Slack or storage. Rules that shape this module:
 - The bearer token lives in a `Secret` and is attached per request by an auth hook, so it is not part of the
   client's default headers, its repr, any log record or any exception text (the API's own words are scrubbed
   too, in case an error page echoes the token back).
+- A caller may give a read a total `deadline` (on the client's monotonic `clock`). httpx's read timeout starts
+  again with every chunk, so a slow-trickling answer could outlast any per-call timeout: with a deadline each
+  attempt runs on a helper thread that the caller stops waiting for when the budget is spent, and a retry wait
+  (backoff or Retry-After) that would not end inside the budget is not waited for at all. A GET abandoned that
+  way is harmless; `DeadlineExceeded` says nothing was changed.
 """
 
 from __future__ import annotations
@@ -16,6 +21,7 @@ import html
 import json
 import logging
 import re
+import threading
 import time
 from collections.abc import Callable, Generator, Iterable
 from datetime import UTC, datetime
@@ -25,7 +31,7 @@ from typing import Any, Self, TypeVar
 import httpx
 
 from bot.config import Secret
-from bot.vps.errors import NotFound, Rejected, Unauthorized, Unavailable, VpsError
+from bot.vps.errors import DeadlineExceeded, NotFound, Rejected, Unauthorized, Unavailable, VpsError
 from bot.vps.models import CreatedSnapshot, RestoreResult, Server, ServerRef, Snapshot
 
 logger = logging.getLogger(__name__)
@@ -90,6 +96,7 @@ class VpsClient:
         backoff_seconds: float = 0.5,
         max_retry_after: float = 30.0,
         sleep: Callable[[float], None] = time.sleep,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         if not base_url.endswith("/"):
             base_url += "/"
@@ -99,6 +106,8 @@ class VpsClient:
         self._backoff = max(0.0, backoff_seconds)
         self._max_retry_after = max(0.0, max_retry_after)
         self._sleep = sleep
+        self.clock = clock
+        self._timeout = timeout
         self._origin = httpx.URL(base_url).copy_with(path="/", query=None, fragment=None)
         self._http = httpx.Client(
             base_url=base_url,
@@ -127,10 +136,13 @@ class VpsClient:
 
     # --- snapshots
 
-    def list_snapshots(self, server_id: int | None = None) -> SnapshotList:
-        """All snapshots (of one server when `server_id` is given), following `next` links."""
+    def list_snapshots(self, server_id: int | None = None, *, deadline: float | None = None) -> SnapshotList:
+        """All snapshots (of one server when `server_id` is given), following `next` links.
+
+        `deadline` (a `clock()` value) bounds the whole listing, every page and retry included.
+        """
         params = {"server_id": str(server_id)} if server_id is not None else None
-        items, total = self._list("snapshots/", params, what="list snapshots")
+        items, total = self._list("snapshots/", params, what="list snapshots", deadline=deadline)
         fallback = ServerRef(server_id, "") if server_id is not None else None
         snapshots = _unique(s for s in (_parse_snapshot(item, fallback) for item in items) if s is not None)
         return SnapshotList(snapshots, total)
@@ -194,14 +206,16 @@ class VpsClient:
 
     # --- plumbing
 
-    def _list(self, path: str, params: dict[str, str] | None, *, what: str) -> tuple[list[Any], int | None]:
+    def _list(
+        self, path: str, params: dict[str, str] | None, *, what: str, deadline: float | None = None
+    ) -> tuple[list[Any], int | None]:
         """Collect `results` across pages. Returns (raw items, the API's count or None)."""
         items: list[Any] = []
         total: int | None = None
         url: str = path
         seen: set[str] = set()
         for page in range(1, MAX_PAGES + 1):
-            data = self._get_json(url, params if page == 1 else None, what=what)
+            data = self._get_json(url, params if page == 1 else None, what=what, deadline=deadline)
             results, count, next_url = _page_parts(data)
             if results is None:
                 raise Unavailable(f"VPS.org sent a list the bot does not understand ({what})", status_code=200)
@@ -233,13 +247,16 @@ class VpsClient:
     def _same_origin(self, url: httpx.URL) -> bool:
         return (url.scheme, url.host, url.port) == (self._origin.scheme, self._origin.host, self._origin.port)
 
-    def _get_json(self, url: str, params: dict[str, str] | None, *, what: str) -> Any:
-        """GET with retries on connection errors, timeouts, 5xx and 429."""
+    def _get_json(self, url: str, params: dict[str, str] | None, *, what: str, deadline: float | None = None) -> Any:
+        """GET with retries on connection errors, timeouts, 5xx and 429; within `deadline` when one is given."""
         attempt = 0
         while True:
             error: Unavailable
             try:
-                response = self._http.get(url, params=params)
+                if deadline is None:
+                    response = self._http.get(url, params=params)
+                else:
+                    response = self._bounded_get(url, params, deadline, what=what)
             except httpx.TransportError as exc:
                 error = Unavailable(f"Could not reach VPS.org ({_describe_transport_error(exc)})")
                 retry_after = None
@@ -258,9 +275,41 @@ class VpsClient:
             if retry_after is not None:
                 delay = retry_after
             delay = min(delay, self._max_retry_after)
+            if deadline is not None and self.clock() + delay >= deadline:
+                raise DeadlineExceeded(
+                    f"VPS.org did not answer in time ({what}): the next retry would come after the deadline",
+                    status_code=error.status_code,
+                    api_message=error.api_message,
+                    retry_after=error.retry_after,
+                ) from error
             attempt += 1
             logger.warning("%s: %s; retry %d of %d in %.1fs", what, error, attempt, self._get_retries, delay)
             self._sleep(delay)
+
+    def _bounded_get(self, url: str, params: dict[str, str] | None, deadline: float, *, what: str) -> httpx.Response:
+        """One GET that the caller stops waiting for at `deadline`, however slowly the answer trickles in."""
+        remaining = deadline - self.clock()
+        too_slow = DeadlineExceeded(f"VPS.org did not answer in time ({what})")
+        if remaining <= 0:
+            raise too_slow
+        outcome: list[httpx.Response | BaseException] = []
+        done = threading.Event()
+
+        def fetch() -> None:
+            try:
+                outcome.append(self._http.get(url, params=params, timeout=min(self._timeout, remaining)))
+            except BaseException as exc:  # handed to the waiting caller
+                outcome.append(exc)
+            finally:
+                done.set()
+
+        threading.Thread(target=fetch, name="vps-bounded-get", daemon=True).start()
+        if not done.wait(remaining) or self.clock() > deadline:
+            raise too_slow
+        result = outcome[0]
+        if isinstance(result, BaseException):
+            raise result
+        return result
 
     def _send(self, method: str, url: str, body: dict[str, Any] | None, *, what: str) -> Any:
         """POST or DELETE exactly once. Never retried: see the module docstring."""

@@ -51,3 +51,7 @@ class Unavailable(VpsError):
         super().__init__(message, status_code=status_code, api_message=api_message)
         self.outcome_unknown = outcome_unknown
         self.retry_after = retry_after
+
+
+class DeadlineExceeded(Unavailable):
+    """A read (with its retries) did not finish within the caller's total deadline; nothing was changed."""

@@ -99,6 +99,7 @@ class Faults:
         self._set_token = set_token
         self._queue: list[_Fault] = []
         self._latency = 0.0
+        self._hidden: frozenset[int] = frozenset()
         self.fired = 0  # how many requests a fault was applied to
 
     @property
@@ -130,6 +131,15 @@ class Faults:
         """Answer 200 with an HTML page (as a misbehaving proxy would), doing nothing."""
         self._arm(_Fault("non_json", times, _methods(methods)))
 
+    def hide_in_lists(self, *snapshot_ids: int) -> None:
+        """Leave these snapshots out of list pages while `count` still counts them (an incomplete listing)."""
+        with self._lock:
+            self._hidden = frozenset(snapshot_ids)
+
+    @property
+    def hidden(self) -> frozenset[int]:
+        return self._hidden
+
     def rotate_token(self, new_token: str) -> None:
         """From now on only `new_token` is accepted; the old one gets 401."""
         with self._lock:
@@ -143,6 +153,7 @@ class Faults:
         with self._lock:
             self._queue.clear()
             self._latency = 0.0
+            self._hidden = frozenset()
 
     def _arm(self, fault: _Fault) -> None:
         if fault.remaining < 1:
@@ -295,6 +306,17 @@ class VpsSimulator:
                 description=description,
             )
             return snapshot_id
+
+    def move_snapshot(self, snapshot_id: int, server_id: int) -> None:
+        """VPS.org re-homing a snapshot id onto another server (what a restore must never follow blindly)."""
+        with self._lock:
+            if server_id not in self._servers:
+                raise ValueError(f"no server {server_id} in the simulator")
+            self._snapshots[snapshot_id].server_id = server_id
+
+    def rename_snapshot(self, snapshot_id: int, name: str) -> None:
+        with self._lock:
+            self._snapshots[snapshot_id].name = name
 
     def complete_snapshot(self, snapshot_id: int) -> None:
         with self._lock:
@@ -452,7 +474,11 @@ class VpsSimulator:
             except ValueError:
                 raise _Reply(400, {"server_id": ["A valid integer is required."]}) from None
             items = [s for s in items if s.server_id == server_id]
-        return self._page([self._snapshot_json(s) for s in items], query, environ)
+        page = self._page([self._snapshot_json(s) for s in items], query, environ)
+        hidden = self.faults.hidden
+        if hidden:  # `count` keeps counting them: the listing is visibly incomplete
+            page["results"] = [item for item in page["results"] if item["id"] not in hidden]
+        return page
 
     def _list_servers(self, query: dict[str, str], environ: dict[str, Any]) -> dict[str, Any]:
         items = sorted(self._servers.values(), key=lambda s: s.id)

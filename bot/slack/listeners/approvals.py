@@ -59,7 +59,7 @@ def publish_outcome(services: Services, client: WebClient, result: DecisionResul
     """Card updated in place; requester told in a thread reply; one line to the notification channel."""
     req = result.request
     refresh_card(client, req)
-    if result.outcome == "vote_recorded":
+    if result.outcome in ("vote_recorded", "claim_lost"):  # claim_lost: whoever took over has told everyone
         return
     by = f" by {ui.mention(req.decided_by)}" if req.decided_by and req.decided_by != "system" else ""
     verb = {
@@ -67,7 +67,9 @@ def publish_outcome(services: Services, client: WebClient, result: DecisionResul
         if req.kind == "delete"
         else f"was approved{by} — the restore has started",
         "failed": f"was approved{by} but *failed*",
-        "needs_check": f"was approved{by} but its outcome is *unknown* — check before retrying",
+        "needs_check": f"was approved{by} but its outcome is *unknown* — check the server before retrying",
+        "stale": f"was approved{by} but *not sent*: the snapshot changed since it was requested",
+        "not_sent": "was approved but *nothing was sent* to VPS.org — it can be approved again or cancelled",
         "rejected": f"was rejected{by}",
         "cancelled": f"was cancelled{by}",
         "expired": "expired",
@@ -75,7 +77,7 @@ def publish_outcome(services: Services, client: WebClient, result: DecisionResul
     what = f"{ui.code(req.snapshot_name)} → *{ui.escape(req.server_name)}*"
     line = f"{req.kind.title()} request #{req.id} ({what}) {verb}."
     if req.card_channel and req.card_ts:
-        detail = f"\n{ui.escape(result.message)}" if result.outcome in ("executed", "failed", "needs_check") else ""
+        detail = f"\n{ui.escape(result.message)}" if result.outcome in _DETAILED else ""
         try:
             client.chat_postMessage(
                 channel=req.card_channel,
@@ -86,10 +88,14 @@ def publish_outcome(services: Services, client: WebClient, result: DecisionResul
             log.warning("thread reply failed: %s", error.response.get("error"))
     # Without a notification channel, the channel where it was asked hears about it (the card's thread already has it).
     fallback = req.channel_id if req.channel_id != req.card_channel else None
-    notifier_for(services, client).line(line, fallback_channel=fallback)
+    loud = f" {ui.escape(result.message)}" if result.outcome in ("needs_check", "stale", "not_sent") else ""
+    notifier_for(services, client).line(line + loud, fallback_channel=fallback)
     tracker = services.extras.get("tracker")
     if tracker is not None and result.outcome == "executed" and req.kind == "restore":
         tracker.track_restore(req)
+
+
+_DETAILED = ("executed", "failed", "needs_check", "stale", "not_sent")
 
 
 def refresh_card(client: WebClient, req: RequestView) -> None:
@@ -151,6 +157,8 @@ def register(app: App, services: Services) -> None:
             result = approvals.approve(actor, value) if how == "approve" else approvals.cancel(actor, value)
             if result.outcome == "vote_recorded":
                 reply.ephemeral(":ballot_box_with_check: " + result.message)
+            elif result.outcome == "claim_lost":
+                reply.ephemeral(":warning: " + result.message)
             publish_outcome(services, client, result)
 
         run_for_user(services, reply, job, ack)
