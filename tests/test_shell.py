@@ -163,8 +163,7 @@ def test_the_whole_tour_list_restore_refused_approved_delete_create_audit(databa
 def test_create_completion_is_announced_after_wait(sqlite_url: str) -> None:
     t = run(["/snapshot create 12345 nightly", "/wait"], database_url=sqlite_url)
     t.in_order("@alice started snapshot nightly (#900)", "in progress")
-    if not t.has_tracker:
-        pytest.skip("snapshot tracking (services.extras['tracker']) is not wired into the bot yet")
+    assert t.has_tracker, "snapshot tracking is not wired into the bot the shell runs"
     later = t.after("in progress")
     assert "(nothing new)" not in later
     assert "nightly" in later and ("completed" in later or "ready" in later), later
@@ -236,8 +235,7 @@ def test_help_usage_errors_and_things_that_are_not_commands(sqlite_url: str) -> 
 
 def test_app_home_opens_and_its_buttons_press_for_their_owner_only(sqlite_url: str) -> None:
     t = run(["/home", "1", "/as bob", "1"], database_url=sqlite_url)
-    if "no App Home" in t.out:
-        pytest.skip("the App Home (services.extras['home']) is not wired into the bot yet")
+    assert "no App Home" not in t.out, "the App Home is not wired into the bot the shell runs"
     t.in_order(
         "▸ App Home of @alice",
         "[1] Refresh",

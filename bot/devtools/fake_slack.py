@@ -7,7 +7,11 @@ is kept, so a test can assert what a user would see ("the approval message now s
 Slack received.
 
 Fidelity choices worth knowing:
-- Only the bot token is accepted; anything else answers `invalid_auth` (missing token: `not_authed`).
+- Only the bot token is accepted; anything else answers `invalid_auth` (missing token: `not_authed`). The
+  app-level token (`xapp-…`) is accepted by `apps.connections.open` only, and only in the Authorization header;
+  each token used for the other's methods answers `not_allowed_token_type`, as on Slack.
+- `apps.connections.open` answers with a URL of the attached fake Socket Mode server (`attach_socket_mode`);
+  without one it answers `access_denied`.
 - Posting to a user id (U…/W…) lands in that user's DM channel "D…" and the answer says so, as on Slack; a
   bot that then updates with the user id instead of the returned channel gets `message_not_found`.
 - Block Kit is lightly validated (block count, duplicate block_id, modal title length, value lengths): the
@@ -47,6 +51,8 @@ RESPONSE_URL_METHOD = "response_url"
 RESPONSE_URL_MAX_USES = 5
 RESPONSE_URL_TTL_SECONDS = 30 * 60
 
+# Methods that take the app-level token instead of the bot token.
+_APP_TOKEN_METHODS = frozenset({"apps.connections.open"})
 # Form fields WebClient serialises to JSON strings; decoded so `args[...]` is always the structure.
 _JSON_FIELDS = ("blocks", "attachments", "view", "metadata", "unfurls")
 # Block Kit limits Slack enforces (https://api.slack.com/reference/block-kit).
@@ -294,11 +300,12 @@ def _parse_args(environ: WSGIEnvironment, body: bytes) -> dict[str, Any]:
 
 
 def _bearer_token(environ: WSGIEnvironment, args: dict[str, Any]) -> str | None:
+    # Slack still accepts a `token` argument in the body; older clients send it that way. Popped either way, so
+    # recorded args never hold a token (slack_sdk sends the app-level token in both places).
+    token = args.pop("token", None)
     header = environ.get("HTTP_AUTHORIZATION", "") or ""
     if header.lower().startswith("bearer "):
         return header[7:].strip() or None
-    # Slack still accepts a `token` argument in the body; older clients send it that way.
-    token = args.pop("token", None)
     return str(token) if token else None
 
 
@@ -392,6 +399,7 @@ class FakeSlack:
         bot_id: str = "B0SNAPBOT",
         api_app_id: str = "A0SNAPBOT",
         bot_token: str = "xoxb-test-token",
+        app_token: str = "xapp-1-A0SNAPBOT-1-test-token",
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.team_id = team_id
@@ -399,6 +407,7 @@ class FakeSlack:
         self.bot_id = bot_id
         self.api_app_id = api_app_id
         self.bot_token = bot_token
+        self.app_token = app_token
         self.team_domain = "snapbot-test"
         self._clock = clock
         # Directory state tests may set before or during a run (read under the lock).
@@ -407,6 +416,7 @@ class FakeSlack:
         self.users: dict[str, dict[str, Any]] = {}
         self.channels: dict[str, dict[str, Any]] = {}
         self.on_call: Callable[[SlackCall], None] | None = None
+        self._socket_mode_url: Callable[[], str] | None = None
 
         self._lock = threading.RLock()
         self._changed = threading.Condition(self._lock)
@@ -488,6 +498,13 @@ class FakeSlack:
             if url not in self._response_urls:
                 raise KeyError(f"not a response_url of this FakeSlack: {url}")
             self._response_urls[url].expired = True
+
+    # -- Socket Mode -----------------------------------------------------------------------------------------
+
+    def attach_socket_mode(self, issue_url: Callable[[], str] | None) -> None:
+        """From now on `apps.connections.open` answers `{"url": issue_url()}` (None detaches: `access_denied`)."""
+        with self._lock:
+            self._socket_mode_url = issue_url
 
     # -- failure injection -----------------------------------------------------------------------------------
 
@@ -682,6 +699,7 @@ class FakeSlack:
         args: dict[str, Any] = {}
         try:
             args = _parse_args(environ, body)
+            in_header = str(environ.get("HTTP_AUTHORIZATION", "")).lower().startswith("bearer ")
             token = _bearer_token(environ, args)
             with self._lock:
                 failure = self._take_failure(method)
@@ -690,10 +708,7 @@ class FakeSlack:
                     if failure.retry_after is not None:
                         headers["Retry-After"] = str(failure.retry_after)
                     raise _ApiError(failure.error or "fatal_error")
-                if token is None:
-                    raise _ApiError("not_authed")
-                if token != self.bot_token:
-                    raise _ApiError("invalid_auth")
+                self._check_token(method, token, in_header)
                 result = self._dispatch(method, args)
             response: dict[str, Any] = {"ok": True, **result}
         except _ApiError as exc:
@@ -789,6 +804,19 @@ class FakeSlack:
         )
         return 200, None
 
+    def _check_token(self, method: str, token: str | None, in_header: bool) -> None:
+        if token is None:
+            raise _ApiError("not_authed")
+        wants_app_token = method in _APP_TOKEN_METHODS
+        expected, other = (self.app_token, self.bot_token) if wants_app_token else (self.bot_token, self.app_token)
+        if token == other:
+            raise _ApiError("not_allowed_token_type")
+        if token != expected:
+            raise _ApiError("invalid_auth")
+        if wants_app_token and not in_header:
+            # Slack's docs: the app-level token goes in the Authorization header; as a POST parameter it fails.
+            raise _ApiError("not_authed")
+
     # -- Web API methods (called with the lock held) ---------------------------------------------------------
 
     def _dispatch(self, method: str, args: dict[str, Any]) -> dict[str, Any]:
@@ -836,6 +864,11 @@ class FakeSlack:
             "bot_id": self.bot_id,
             "is_enterprise_install": False,
         }
+
+    def _apps_connections_open(self, args: dict[str, Any]) -> dict[str, Any]:
+        if self._socket_mode_url is None:
+            raise _ApiError("access_denied")
+        return {"url": self._socket_mode_url()}
 
     def _chat_post_message(self, args: dict[str, Any]) -> dict[str, Any]:
         channel = self._resolve_channel(args.get("channel"))
@@ -1007,6 +1040,7 @@ class FakeSlack:
 
 
 _HANDLERS: dict[str, Callable[[FakeSlack, dict[str, Any]], dict[str, Any]]] = {
+    "apps.connections.open": FakeSlack._apps_connections_open,
     "auth.test": FakeSlack._auth_test,
     "chat.postMessage": FakeSlack._chat_post_message,
     "chat.update": FakeSlack._chat_update,
