@@ -155,8 +155,12 @@ class ApprovalService:
                 f"Snapshot `{snapshot.name}` (#{sid}) is {snapshot.status.replace('_', ' ')}, not completed: "
                 "only completed snapshots can be restored."
             )
-        now = self.clock()
         with self.db.session() as session:
+            # Counted and recorded under one lock: concurrent requests never get past the rate limit.
+            self.guard.claim_rate(
+                actor, session, action_for(kind, "requested"), server_id=snapshot.server.id, snapshot_id=sid
+            )
+            now = self.clock()
             row = ApprovalRequest(
                 kind=kind,
                 state="pending",

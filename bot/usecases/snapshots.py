@@ -181,15 +181,16 @@ class SnapshotService:
                 oldest_snapshot_id=oldest.id,
             )
         operation_id = new_operation_id()
-        # Intent first, committed: if this write fails, VPS.org is never called.
-        self.audit.append(
+        # Intent first, committed: if this write fails, VPS.org is never called. Counted under the rate limit's lock.
+        self.guard.record_mutation(
+            actor,
             actor.entry(
                 Action.CREATE_REQUESTED,
                 Outcome.INTENT,
                 server_id=sid,
                 operation_id=operation_id,
                 details={"name": clean_name, "description": clean_description},
-            )
+            ),
         )
         started = time.monotonic()
         try:
@@ -253,17 +254,19 @@ class SnapshotService:
     def execute_delete(self, actor: Actor, snapshot: Snapshot, *, request_id: int | None = None) -> DeleteResult:
         """The delete itself, after every check (and, when configured, after approval)."""
         operation_id = new_operation_id()
-        self.audit.append(
-            actor.entry(
-                Action.DELETE_REQUESTED,
-                Outcome.INTENT,
-                server_id=snapshot.server.id,
-                snapshot_id=snapshot.id,
-                request_id=request_id,
-                operation_id=operation_id,
-                details={"name": snapshot.name},
-            )
+        intent = actor.entry(
+            Action.DELETE_REQUESTED,
+            Outcome.INTENT,
+            server_id=snapshot.server.id,
+            snapshot_id=snapshot.id,
+            request_id=request_id,
+            operation_id=operation_id,
+            details={"name": snapshot.name},
         )
+        if request_id is None:  # a direct delete counts towards the rate limit; an approved one already did
+            self.guard.record_mutation(actor, intent)
+        else:
+            self.audit.append(intent)
         started = time.monotonic()
         try:
             self.vps.delete_snapshot(snapshot.id)
