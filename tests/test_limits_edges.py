@@ -85,7 +85,8 @@ def test_deletes_sent_to_approval_count_towards_the_rate_limit(make_harness: Cal
         SNAPSHOT_RATE_LIMIT="2/hour", SNAPSHOT_APPROVAL_CHANNEL=APPROVALS, APPROVAL_REQUIRED_FOR="restore,delete"
     )
     for snapshot_id in ("805", "806"):
-        assert h.driver.block_action("snapshot_delete_confirm", snapshot_id, user_id=ALICE, channel_id=OPS).status == 200
+        clicked = h.driver.block_action("snapshot_delete_confirm", snapshot_id, user_id=ALICE, channel_id=OPS)
+        assert clicked.status == 200
         h.settle()
     assert len(h.audit(action="delete.approval_requested")) == 2
 

@@ -13,6 +13,8 @@ Fidelity choices worth knowing:
 - Block Kit is lightly validated (block count, duplicate block_id, modal title length, value lengths): the
   limits that real Slack enforces and that are easy to trip silently.
 - `users.info` answers any well-formed user id with a made-up profile unless `users` has an entry for it.
+- A channel registered in `channels` with `"is_member": False` is one the bot has not joined: posting there
+  answers `not_in_channel`, as Slack does for a bot with only `chat:write`.
 """
 
 from __future__ import annotations
@@ -813,6 +815,8 @@ class FakeSlack:
 
     def _chat_post_message(self, args: dict[str, Any]) -> dict[str, Any]:
         channel = self._resolve_channel(args.get("channel"))
+        if self.channels.get(channel, {}).get("is_member") is False:
+            raise _ApiError("not_in_channel")
         text, blocks = _message_content(args)
         if not text and not blocks and not args.get("attachments"):
             raise _ApiError("no_text")

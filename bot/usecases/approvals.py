@@ -281,6 +281,19 @@ class ApprovalService:
             view = self._close(session, row, "cancelled", actor, now)
         return DecisionResult(view, "cancelled", f"Request #{rid} cancelled.")
 
+    def withdraw(self, request_id: int, reason: str) -> RequestView | None:
+        """The bot cancels a request nobody could act on (its card could not be posted), audited with `reason`.
+
+        A request and its card are one unit: a request without a card is never left pending. Returns None when
+        the request is no longer pending (someone decided it meanwhile), which then stands.
+        """
+        now = self.clock()
+        with self.db.session() as session:
+            row = self._locked(session, request_id)
+            if row.state != "pending":
+                return None
+            return self._close(session, row, "cancelled", SYSTEM, now, reason=reason[:500])
+
     # ---- housekeeping (the background ticker calls these) --------------------------------------------------
     def expire_due(self) -> list[RequestView]:
         now = self.clock()
