@@ -147,7 +147,7 @@ def test_a_card_builder_failure_cancels_the_request(
 
 def test_no_request_is_left_without_a_card_with_the_longest_names(make_harness: Callable[..., Harness]) -> None:
     h = make_harness(SNAPSHOT_APPROVAL_CHANNEL=APPROVALS)
-    h.sim.add_server(19999, "s" * 120)
+    h.sim.add_server(19999, "s" * 250)
     snapshot_id = h.sim.add_snapshot(19999, "n" * 64, description="d" * 500)
     h.run(f"restore {snapshot_id}")
     # Either the card is up (and its request pending), or the request was cancelled and the requester told.
