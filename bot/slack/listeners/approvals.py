@@ -60,6 +60,10 @@ def start_request(
         return
     channel, ts = posted
     approvals.attach_card(request.id, channel, ts)
+    # Decided from `/snapshot pending` while the card was on its way: the card shows that, not stale buttons.
+    current = approvals.get(request.id)
+    if current.state != "pending":
+        refresh_card(client, current)
     where = f" in <#{channel}>" if channel != actor.channel_id else ""
     reply.ephemeral(
         f"Your {kind} request #{request.id} is waiting for approval{where}. "
@@ -134,7 +138,7 @@ def _withdraw(
         fixes.append("ask an admin to check `SNAPSHOT_APPROVAL_CHANNEL` (I must be a member of it)")
     reply.ephemeral(
         f":x: Your {request.kind} request #{request.id} was *cancelled*: nobody could have approved it, because "
-        f"{why or 'its approval card could not be built'}. Nothing was sent to VPS.org.\n"
+        f"{why or reason}. Nothing was sent to VPS.org.\n"
         f"To fix it, {' or '.join(fixes)}, then ask again."
     )
 
