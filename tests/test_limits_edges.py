@@ -44,15 +44,18 @@ def restore_calls(h: Harness) -> list[str]:
 def test_concurrent_restore_requests_never_pass_the_rate_limit(
     database_url: str, make_harness: Callable[..., Harness]
 ) -> None:
-    h = make_harness(database_url=database_url, SNAPSHOT_RATE_LIMIT="2/hour", SNAPSHOT_APPROVAL_CHANNEL=APPROVALS)
+    settings = {"SNAPSHOT_RATE_LIMIT": "2/hour", "SNAPSHOT_APPROVAL_CHANNEL": APPROVALS}
+    h = make_harness(database_url=database_url, **settings)
+    replica = make_harness(database_url=database_url, **settings)  # a second process on the same database
     start = threading.Barrier(15)
 
-    def ask(_: int) -> int:
+    def ask(i: int) -> int:
         start.wait()
-        return h.command("restore 801").status
+        return (h if i % 2 else replica).command("restore 801").status
 
     with ThreadPoolExecutor(max_workers=15) as pool:
         statuses = list(pool.map(ask, range(15)))
+    replica.settle(60)
     h.settle(60)
     assert statuses == [200] * 15
     assert len(h.audit(action="restore.requested")) == 2

@@ -190,7 +190,11 @@ def publish_outcome(services: Services, client: WebClient, result: DecisionResul
 def refresh_card(client: WebClient, req: RequestView) -> None:
     if not (req.card_channel and req.card_ts):
         return
-    text, blocks = ui.approval_card(req, utcnow())
+    try:
+        text, blocks = ui.approval_card(req, utcnow())
+    except Exception:  # the outcome is stored and audited; a card that can't be drawn must not hide it
+        log.exception("could not build the card of request #%s", req.id)
+        return
     try:
         client.chat_update(channel=req.card_channel, ts=req.card_ts, text=text, blocks=blocks)
     except SlackApiError as error:
