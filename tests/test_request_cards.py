@@ -239,3 +239,25 @@ def test_a_refusal_from_app_home_reaches_the_user(make_harness: Callable[..., Ha
     dm = h.channel(h.slack.dm_channel(BOB))
     assert dm and "already cancelled" in dm[-1].text, dm
     assert restore_calls(h) == []
+
+
+def test_reject_from_app_home_with_a_reason(make_harness: Callable[..., Harness]) -> None:
+    h = make_harness(SNAPSHOT_APPROVAL_CHANNEL=APPROVALS, SNAPSHOT_ALLOWED_CHANNELS=OPS, **ROLES)
+    h.run("restore 801")
+    [request] = open_requests(h)
+    bob = open_home(h, BOB)
+    click_in_home(h, bob, "Reject", BOB, f"home:{request.id}")
+    h.settle()
+    opened = h.slack.wait_for("views.open")[-1].args["view"]
+    h.driver.view_submission(
+        opened["callback_id"],
+        {"reason": {"value": {"type": "plain_text_input", "value": "wrong server"}}},
+        user_id=BOB,
+        private_metadata=opened["private_metadata"],
+    )
+    h.settle()
+    text = card(h).visible_text
+    assert f"Rejected by <@{BOB}>" in text and "wrong server" in text
+    assert open_requests(h) == [] and restore_calls(h) == []
+    refreshed = h.slack.home_view(BOB)
+    assert refreshed is not None and button_labels(refreshed.view["blocks"], "home:") == []
