@@ -4,7 +4,7 @@ Rules kept here:
 - The channel allow-list applies to everything typed or clicked, except approval decisions (approve/reject) made
   in the approval channel or outside any channel (App Home): those are where the card's buttons live.
 - The rate limit is counted and the action recorded in one transaction under a per-user lock
-  (`record_mutation`), so concurrent requests, from any replica, never get past the limit.
+  (`claim_rate`, `record_mutation`), so concurrent requests, from any replica, never get past the limit.
 """
 
 from __future__ import annotations

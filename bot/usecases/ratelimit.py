@@ -49,7 +49,7 @@ class RateLimiter:
         """Whether `user_id` may start one more action now. Errors from the counters propagate.
 
         A quick answer before any work is done; the binding one is `decide`, given a count taken under the
-        lock in the transaction that records the action (see Guard.record_mutation).
+        lock in the transaction that records the action (see Guard.claim_rate).
         """
         since = self.window_start()
         if since is None:
