@@ -1,4 +1,5 @@
-"""The approval card and its buttons: Approve, Reject (with an optional reason), Cancel."""
+"""The approval card and its buttons: Approve, Reject (with an optional reason), Cancel — the same buttons, and
+listeners, wherever a pending request is shown (the card, `/snapshot pending`, App Home)."""
 
 from __future__ import annotations
 
