@@ -66,16 +66,16 @@ def test_rate_limited_post_is_sent_after_retry_after_exactly_once(h: Harness) ->
     assert h.actions() == ["create.requested", "create.succeeded"]
 
 
-def test_approval_card_that_cannot_be_posted_leaves_the_request_findable(h: Harness) -> None:
+def test_approval_card_that_cannot_be_posted_cancels_the_request(h: Harness) -> None:
     h.slack.fail_next("chat.postMessage", status=200, error="invalid_auth", times=5)
     h.run("restore 801")
-    assert "recorded, but I couldn't post its approval card" in h.last_ephemeral().visible_text
-    assert h.channel(APPROVALS) == []
-    assert "restore.requested" in h.actions()
+    told = h.last_ephemeral().visible_text
+    assert "request #1 was *cancelled*" in told and "Slack answered `invalid_auth` for <#C0APPROVE>" in told, told
+    assert h.channel(APPROVALS) == [] and h.channel(OPS) == []
+    assert h.actions() == ["restore.requested", "restore.cancelled"]
     h.run("pending", user=BOB)
-    pending = h.last_ephemeral(BOB).visible_text
-    assert "#1 restore of `pre-migration-snapshot`" in pending and "waiting for approval" in pending
-    assert "Nothing is waiting" not in home_text(h, BOB) and "pre-migration-snapshot" in home_text(h, BOB)
+    assert "No open requests" in h.last_ephemeral(BOB).visible_text
+    assert "Nothing is waiting" in home_text(h, BOB)
 
 
 @pytest.mark.parametrize(
@@ -123,11 +123,13 @@ def test_slack_down_for_everything_still_records_everything(h: Harness) -> None:
         h.slack.fail_next(method, status=500, times=20)
     h.run("create 12345 into-the-void")
     h.run("restore 801")
-    assert h.actions() == ["create.requested", "create.succeeded", "restore.requested"]
+    # A restore request whose card could not be posted is cancelled, not left for nobody to approve.
+    assert h.actions() == ["create.requested", "create.succeeded", "restore.requested", "restore.cancelled"]
+    assert "could not be posted" in h.audit(action="restore.cancelled")[0].details["reason"]
     assert len([r for r in h.sim.requests if r.method == "POST"]) == 1
     assert h.bot.services.audit.open_intents() == []
     # Slack is back: the results are there to be found.
     h.slack.reset()
     h.run("pending", user=BOB)
-    assert "pre-migration-snapshot" in h.last_ephemeral(BOB).visible_text
+    assert "No open requests" in h.last_ephemeral(BOB).visible_text
     assert "into-the-void" in home_text(h, ALICE)

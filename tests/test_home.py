@@ -69,7 +69,7 @@ def test_each_person_sees_the_requests_they_can_act_on(make_harness: Callable[..
     card = [m for m in h.channel(APPROVALS) if "request #" in m.visible_text][-1]
 
     bob = open_home(h, BOB)
-    assert "pre-migration-snapshot" in text_of(bob) and "You can approve or reject it on the card." in text_of(bob)
+    assert "pre-migration-snapshot" in text_of(bob) and "Approve or reject it here or on the card." in text_of(bob)
     link = next(b for b in buttons(bob) if b["action_id"] == HOME_OPEN_CARD)
     assert link["url"] == f"https://snapbot-test.slack.com/archives/{APPROVALS}/p{card.ts.replace('.', '')}"
 

@@ -20,6 +20,8 @@ Fidelity choices worth knowing:
 - It is also the workspace directory `SlackDriver` encodes typed `@name`/`#name` with (`user_id`, `channel_id`,
   `usergroup_id`): only users and channels in `users`/`channels` (by their "name") and user groups in
   `usergroup_handles` exist there, as only existing ones become mentions in Slack.
+- A channel registered in `channels` with `"is_member": False` is one the bot has not joined: posting there
+  answers `not_in_channel`, as Slack does for a bot with only `chat:write`.
 """
 
 from __future__ import annotations
@@ -872,6 +874,8 @@ class FakeSlack:
 
     def _chat_post_message(self, args: dict[str, Any]) -> dict[str, Any]:
         channel = self._resolve_channel(args.get("channel"))
+        if self.channels.get(channel, {}).get("is_member") is False:
+            raise _ApiError("not_in_channel")
         text, blocks = _message_content(args)
         if not text and not blocks and not args.get("attachments"):
             raise _ApiError("no_text")

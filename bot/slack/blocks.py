@@ -422,33 +422,7 @@ def approval_card(req: Any, now: datetime) -> tuple[str, list[dict[str, Any]]]:
         note = getattr(req, "result_message", "")  # an earlier approval that sent nothing (VPS.org too slow, …)
         if note:
             blocks.append(SectionBlock(text=_md(f":warning: {escape(clip(note, 1500))}")))
-        blocks.append(
-            ActionsBlock(
-                block_id=f"approval:{req.id}",
-                elements=[
-                    ButtonElement(
-                        text="Approve",
-                        action_id=APPROVE,
-                        value=str(req.id),
-                        style="primary",
-                        confirm=ConfirmObject(
-                            title=f"Approve this {req.kind}?",
-                            text=(
-                                f"{req.snapshot_name} (#{req.snapshot_id}) will be restored onto {req.server_name}. "
-                                "All current data there is overwritten. This cannot be undone."
-                                if req.kind == "restore"
-                                else f"{req.snapshot_name} (#{req.snapshot_id}) will be deleted permanently."
-                            ),
-                            confirm="Approve",
-                            deny="Not yet",
-                            style="danger",
-                        ),
-                    ),
-                    ButtonElement(text="Reject", action_id=REJECT, value=str(req.id), style="danger"),
-                    ButtonElement(text="Cancel (requester)", action_id=CANCEL, value=str(req.id)),
-                ],
-            )
-        )
+        blocks.append(decision_actions(req, f"approval:{req.id}", approve=True, cancel=True))
     else:
         who = mention(req.decided_by) if req.decided_by and req.decided_by != "system" else "the bot"
         line = _STATE_LINE.get(req.state, f"State: {escape(req.state)}").format(
@@ -460,6 +434,42 @@ def approval_card(req: Any, now: datetime) -> tuple[str, list[dict[str, Any]]]:
             line += f"\n{escape(clip(req.result_message, 1500))}"
         blocks.append(SectionBlock(text=_md(line)))
     return text, _dicts(blocks)
+
+
+def decision_actions(req: Any, block_id: str, *, approve: bool, cancel: bool) -> ActionsBlock:
+    """The buttons that decide a pending request, wherever it is shown (card, `/snapshot pending`, App Home).
+
+    Same action ids everywhere, so every click goes through the same listeners and the same exactly-once rules.
+    `approve`: Approve and Reject; `cancel`: Cancel (the requester's). The card shows all three to everyone.
+    """
+    elements: list[ButtonElement] = []
+    if approve:
+        elements += [
+            ButtonElement(
+                text="Approve",
+                action_id=APPROVE,
+                value=str(req.id),
+                style="primary",
+                confirm=ConfirmObject(
+                    title=f"Approve this {req.kind}?",
+                    text=(
+                        f"{req.snapshot_name} (#{req.snapshot_id}) will be restored onto {req.server_name}. "
+                        "All current data there is overwritten. This cannot be undone."
+                        if req.kind == "restore"
+                        else f"{req.snapshot_name} (#{req.snapshot_id}) will be deleted permanently."
+                    ),
+                    confirm="Approve",
+                    deny="Not yet",
+                    style="danger",
+                ),
+            ),
+            ButtonElement(text="Reject", action_id=REJECT, value=str(req.id), style="danger"),
+        ]
+    if cancel:
+        elements.append(
+            ButtonElement(text="Cancel (requester)" if approve else "Cancel", action_id=CANCEL, value=str(req.id))
+        )
+    return ActionsBlock(block_id=block_id, elements=elements)
 
 
 def reject_modal(request_id: int, card_channel: str | None, card_ts: str | None) -> dict[str, Any]:
@@ -482,11 +492,24 @@ def reject_modal(request_id: int, card_channel: str | None, card_ts: str | None)
     return view.to_dict()
 
 
-def pending_list(requests: Sequence[Any], links: dict[int, str], now: datetime) -> tuple[str, list[dict[str, Any]]]:
+def pending_list(
+    requests: Sequence[Any],
+    links: dict[int, str],
+    now: datetime,
+    *,
+    viewer: str | None = None,
+    viewer_can_approve: bool = False,
+) -> tuple[str, list[dict[str, Any]]]:
+    """Open requests, each pending one with the buttons `viewer` may press: Approve/Reject for an approver who
+    is not the requester and has not approved it yet, Cancel for the requester."""
     if not requests:
         return "No open requests.", _dicts([SectionBlock(text=_md("No open requests. :relieved:"))])
     blocks: list[Block] = [ContextBlock(elements=[_md(f"{len(requests)} open request(s)")])]
-    for req in requests[:40]:
+    shown = 0
+    for req in requests:
+        if shown >= 40 or len(blocks) >= MAX_BLOCKS - 3:
+            break
+        shown += 1
         link = links.get(req.id)
         label = f"<{link}|#{req.id}>" if link else f"#{req.id}"
         state = {
@@ -505,8 +528,13 @@ def pending_list(requests: Sequence[Any], links: dict[int, str], now: datetime) 
                 )
             )
         )
-    if len(requests) > 40:
-        blocks.append(ContextBlock(elements=[_md(f"…and {len(requests) - 40} more.")]))
+        if req.state == "pending" and viewer is not None:
+            yours = req.requester_id == viewer
+            approve = viewer_can_approve and not yours and viewer not in req.approvers
+            if approve or yours:
+                blocks.append(decision_actions(req, f"pending:{req.id}", approve=approve, cancel=yours))
+    if len(requests) > shown:
+        blocks.append(ContextBlock(elements=[_md(f"…and {len(requests) - shown} more.")]))
     return f"{len(requests)} open request(s)", _dicts(blocks)
 
 

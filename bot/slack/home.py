@@ -19,6 +19,7 @@ from slack_sdk.errors import SlackApiError
 from bot.slack.blocks import (
     clip,
     code,
+    decision_actions,
     escape,
     format_age,
     format_size,
@@ -55,7 +56,7 @@ _QUIET_ACTIONS = frozenset({"list", "audit.read"})
 class PendingItem:
     request: RequestView
     yours: bool  # the viewer asked for it (can cancel) — otherwise the viewer can approve or reject it
-    link: str | None  # permalink to the approval card, where the buttons are
+    link: str | None  # permalink to the approval card (the buttons are on the Home tab too)
 
 
 @dataclass(frozen=True)
@@ -116,7 +117,8 @@ def _snapshot_line(snap: Snapshot, now: datetime) -> str:
     )
 
 
-def _pending_block(item: PendingItem, now: datetime) -> dict[str, Any]:
+def _pending_blocks(item: PendingItem, now: datetime) -> list[dict[str, Any]]:
+    """The request, and the buttons the viewer may press on it: the same ones, and listeners, as on its card."""
     req = item.request
     what = (
         f"*{req.kind.title()} #{req.id}*: {code(req.snapshot_name)} → *{escape(req.server_name)}* · "
@@ -124,9 +126,9 @@ def _pending_block(item: PendingItem, now: datetime) -> dict[str, Any]:
         f"expires {format_time(req.expires_at)}"
     )
     hint = (
-        "Your request — someone else has to approve it; you can cancel it on the card."
+        "Your request — someone else has to approve it; you can cancel it here or on the card."
         if item.yours
-        else "You can approve or reject it on the card."
+        else "Approve or reject it here or on the card."
     )
     block = _section(f"{what}\n{hint}")
     if item.link:
@@ -137,9 +139,8 @@ def _pending_block(item: PendingItem, now: datetime) -> dict[str, Any]:
             "url": item.link,
             "value": str(req.id),
         }
-    else:
-        block["text"]["text"] += " (Card not found — use `/snapshot pending`.)"
-    return block
+    buttons = decision_actions(req, f"home:{req.id}", approve=not item.yours, cancel=item.yours)
+    return [block, buttons.to_dict()]
 
 
 def _following_line(op: Operation) -> str:
@@ -201,7 +202,8 @@ def home_view(data: HomeData) -> dict[str, Any]:
 
     blocks.append(_header("Requests you can act on"))
     if data.pending:
-        blocks.extend(_pending_block(item, data.now) for item in data.pending)
+        for item in data.pending:
+            blocks.extend(_pending_blocks(item, data.now))
     else:
         blocks.append(_section("Nothing is waiting for you."))
 

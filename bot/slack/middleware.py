@@ -239,17 +239,17 @@ def foreign_origin(settings: Settings, context: Any, body: dict[str, Any]) -> di
     configured = settings.slack_team_id
     auth = context.authorize_result
     if configured and configured.startswith("E"):
-        if context.enterprise_id != configured:
-            return {"expected_enterprise": configured, "enterprise": context.enterprise_id}
+        found = foreign_to_org(configured, context.enterprise_id, body)
+        if found is not None:
+            return found
     else:
         expected = configured or (auth.team_id if auth is not None else None)
         if expected:
-            user = body.get("user")
             # The user's own workspace too: in a channel shared with another organisation, the clicker
             # may belong to it even though the payload names our workspace.
-            home = user.get("team_id") if isinstance(user, dict) else None
-            if context.team_id != expected or (home is not None and home != expected):
-                return {"expected_team": expected, "team": context.team_id, "user_team": home}
+            homes = acting_user_teams(body)
+            if context.team_id != expected or any(home != expected for home in homes):
+                return {"expected_team": expected, "team": context.team_id, "user_team": _first(homes)}
     app_id = settings.slack_app_id
     if app_id:
         seen = body.get("api_app_id")
@@ -259,6 +259,58 @@ def foreign_origin(settings: Settings, context: Any, body: dict[str, Any]) -> di
         if seen != app_id:
             return {"expected_app": app_id, "app": seen if isinstance(seen, str) else None}
     return None
+
+
+def acting_user_teams(body: dict[str, Any]) -> list[str]:
+    """The team (T…) or org (E…) ids Slack gives for the acting user's *own* membership, wherever it puts them.
+
+    Interactions carry `user.team_id` (in an Enterprise Grid org, the org id); events about a user in a shared
+    channel carry `event.user_team` (or a `user` object with `team_id`). Slash commands carry none: their
+    `team_id`/`enterprise_id` are the user's own workspace and org.
+    """
+    found: list[Any] = []
+    user = body.get("user")
+    if isinstance(user, dict):
+        found.append(user.get("team_id"))
+    event = body.get("event")
+    if isinstance(event, dict):
+        found.append(event.get("user_team"))
+        if isinstance(event.get("user"), dict):
+            found.append(event["user"].get("team_id"))
+    return [value for value in found if value is not None]
+
+
+def foreign_to_org(org: str, context_enterprise: str | None, body: dict[str, Any]) -> dict[str, Any] | None:
+    """With SLACK_TEAM_ID=E… (a whole Enterprise Grid org): what names another org, or None.
+
+    Every org id in the request must be ours: the installation's (Bolt's context), the workspace's
+    (`team.enterprise_id`, `enterprise.id`, a command's or event envelope's `enterprise_id`) and the acting
+    user's own. A user's own team given as a workspace id (T…) must be one the request itself places in our org;
+    anything else (a partner org's user clicking in a shared channel) is foreign. Fails closed: an org id that
+    is missing where the installation's should be refuses the request.
+    """
+    if context_enterprise != org:
+        return {"expected_enterprise": org, "enterprise": context_enterprise}
+    team = body.get("team") if isinstance(body.get("team"), dict) else {}
+    enterprise = body.get("enterprise") if isinstance(body.get("enterprise"), dict) else {}
+    named = [team.get("enterprise_id"), enterprise.get("id"), body.get("enterprise_id")]
+    for value in named:
+        if value is not None and value != org:
+            return {"expected_enterprise": org, "enterprise": value}
+    # Workspaces this request shows to be part of the org.
+    ours = {org}
+    if isinstance(team.get("id"), str) and team.get("enterprise_id", enterprise.get("id", org)) == org:
+        ours.add(team["id"])
+    if isinstance(body.get("team_id"), str) and body.get("enterprise_id") == org:
+        ours.add(body["team_id"])  # a command's or an event's workspace, in the org
+    for home in acting_user_teams(body):
+        if not isinstance(home, str) or home not in ours:
+            return {"expected_enterprise": org, "enterprise": context_enterprise, "user_team": home}
+    return None
+
+
+def _first(values: list[str]) -> str | None:
+    return values[0] if values else None
 
 
 def _refusal_response(body: dict[str, Any]) -> BoltResponse:

@@ -234,9 +234,13 @@ class ApprovalService:
                 f"Snapshot `{snapshot.name}` (#{sid}) is {snapshot.status.replace('_', ' ')}, not completed: "
                 "only completed snapshots can be restored."
             )
-        now = self.clock()
         digest = bound_digest(kind, snapshot.id, snapshot.server.id, snapshot.name, snapshot.created_at)
         with self.db.session() as session:
+            # Counted and recorded under one lock: concurrent requests never get past the rate limit.
+            self.guard.claim_rate(
+                actor, session, action_for(kind, "requested"), server_id=snapshot.server.id, snapshot_id=sid
+            )
+            now = self.clock()
             row = ApprovalRequest(
                 kind=kind,
                 state="pending",
@@ -366,6 +370,19 @@ class ApprovalService:
             self._require_pending(session, actor, row)
             view = self._close(session, row, "cancelled", actor, now)
         return DecisionResult(view, "cancelled", f"Request #{rid} cancelled.")
+
+    def withdraw(self, request_id: int, reason: str) -> RequestView | None:
+        """The bot cancels a request nobody could act on (its card could not be posted), audited with `reason`.
+
+        A request and its card are one unit: a request without a card is never left pending. Returns None when
+        the request is no longer pending (someone decided it meanwhile), which then stands.
+        """
+        now = self.clock()
+        with self.db.session() as session:
+            row = self._locked(session, request_id)
+            if row.state != "pending":
+                return None
+            return self._close(session, row, "cancelled", SYSTEM, now, reason=reason[:500])
 
     # ---- housekeeping (the background ticker calls these) --------------------------------------------------
     def expire_due(self) -> list[RequestView]:

@@ -1,23 +1,36 @@
-"""Access, channel and rate-limit checks shared by every use case; every refusal is audited."""
+"""Access, channel and rate-limit checks shared by every use case; every refusal is audited.
+
+Rules kept here:
+- The channel allow-list applies to everything typed or clicked, except approval decisions (approve/reject) made
+  in the approval channel or outside any channel (App Home): those are where the card's buttons live.
+- The rate limit is counted and the action recorded in one transaction under a per-user lock
+  (`claim_rate`, `record_mutation`), so concurrent requests, from any replica, never get past the limit.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from datetime import datetime
 
+from sqlalchemy.orm import Session
+
 from bot.usecases.access import AccessPolicy, Permission
 from bot.usecases.context import Actor
 from bot.usecases.errors import Refused
 from bot.usecases.ratelimit import RateLimiter
-from storage.audit import Action, AuditLog, Outcome
+from storage.audit import Action, AuditEntry, AuditLog, AuditRecord, Outcome
 from storage.db import as_utc
+from storage.limits import count_started
 
-# The actions a rate limit counts: the starts of state changes.
+# The actions a rate limit counts: the starts of state changes, including deletes sent to approval.
 MUTATING_ACTIONS: tuple[str, ...] = (
     Action.CREATE_REQUESTED,
     Action.DELETE_REQUESTED,
     Action.RESTORE_REQUESTED,
+    "delete.approval_requested",
 )
+# A delete carried out after its approval was counted when it was asked for (`delete.approval_requested`).
+COUNTED_ONCE_PER_REQUEST: tuple[str, ...] = (Action.DELETE_REQUESTED,)
 
 
 class Guard:
@@ -32,7 +45,8 @@ class Guard:
         self.access = access
         self.limiter = limiter
         self.audit = audit
-        self._extra_channels = {c for c in extra_channels if c}
+        # Where approval decisions are accepted even when not on the allow-list (the approval channel).
+        self._decision_channels = {c for c in extra_channels if c}
 
     def require(
         self,
@@ -46,7 +60,7 @@ class Guard:
     ) -> None:
         """Raise `Refused` (after auditing it) unless `actor` may do `permission` here and now."""
         targets = {"server_id": server_id, "snapshot_id": snapshot_id, "request_id": request_id}
-        if actor.channel_id not in self._extra_channels:
+        if not self._decision_exempt(actor, permission):
             channel = self.access.check_channel(actor.channel_id)
             if not channel.allowed:
                 self.audit.append(
@@ -77,25 +91,76 @@ class Guard:
         if mutating:
             rate = self.limiter.check(actor.user_id)
             if not rate.allowed:
-                self.audit.append(
-                    actor.entry(
-                        Action.REFUSED_RATE_LIMITED,
-                        Outcome.REFUSED,
-                        details={
-                            "permission": str(permission),
-                            "retry_after_seconds": rate.retry_after_seconds,
-                        },
-                        **targets,
-                    )
-                )
+                self._refuse_rate(actor, str(permission), rate.retry_after_seconds, targets)
                 raise Refused(rate.message)
+
+    def record_mutation(self, actor: Actor, entry: AuditEntry) -> AuditRecord:
+        """Append `entry` (the start of a state change, committed) unless it takes `actor` past the rate limit."""
+        with self.audit.db.session() as session:
+            self.claim_rate(actor, session, entry.action, server_id=entry.server_id, snapshot_id=entry.snapshot_id)
+            return self.audit.append(entry, session=session)
+
+    def claim_rate(
+        self,
+        actor: Actor,
+        session: Session,
+        what: str,
+        *,
+        server_id: int | None = None,
+        snapshot_id: int | None = None,
+    ) -> None:
+        """The binding rate-limit check, first thing in the transaction that then records the counted action.
+
+        The count runs under the user's lock (see storage.limits), which the transaction keeps until it commits
+        the row it counts: `require` alone is only a pre-check, and many requests passing it at once would all
+        get through. At the limit, `session` (which must hold nothing else yet) is rolled back, the refusal is
+        audited on its own, and `Refused` is raised.
+        """
+        since = self.limiter.window_start()
+        if since is None:
+            return
+        started = count_started(
+            session, actor.user_id, MUTATING_ACTIONS, since, lock=True, once_per_request=COUNTED_ONCE_PER_REQUEST
+        )
+        if started < self.limiter.limit_count:
+            return
+        session.rollback()  # lets the lock go before anything slower (the retry-after lookup, the refusal row)
+        rate = self.limiter.decide(actor.user_id, started)
+        self._refuse_rate(actor, what, rate.retry_after_seconds, {"server_id": server_id, "snapshot_id": snapshot_id})
+        raise Refused(rate.message)
+
+    def _decision_exempt(self, actor: Actor, permission: Permission) -> bool:
+        """Approve/reject clicks on the card (approval channel) or from App Home (no channel) skip the allow-list;
+        commands typed in the approval channel do not."""
+        if permission is not Permission.APPROVE:
+            return False
+        return actor.channel_id is None or actor.channel_id in self._decision_channels
+
+    def _refuse_rate(
+        self,
+        actor: Actor,
+        what: str,
+        retry_after: int,
+        targets: dict[str, int | None],
+    ) -> None:
+        self.audit.append(
+            actor.entry(
+                Action.REFUSED_RATE_LIMITED,
+                Outcome.REFUSED,
+                details={"permission": what, "retry_after_seconds": retry_after},
+                **targets,
+            )
+        )
 
 
 def count_mutations(audit: AuditLog):  # type: ignore[no-untyped-def]
     """The rate limiter's counter: mutating actions a user started since a moment, from the audit table."""
 
     def count_recent(user_id: str, since: datetime) -> int:
-        return audit.count_actions(user_id, MUTATING_ACTIONS, since)
+        with audit.db.begin(readonly=True) as conn:
+            return count_started(
+                conn, user_id, MUTATING_ACTIONS, since, lock=False, once_per_request=COUNTED_ONCE_PER_REQUEST
+            )
 
     return count_recent
 

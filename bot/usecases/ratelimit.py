@@ -46,14 +46,33 @@ class RateLimiter:
         self._clock = clock
 
     def check(self, user_id: str) -> RateDecision:
-        """Whether `user_id` may start one more action now. Errors from the counters propagate."""
+        """Whether `user_id` may start one more action now. Errors from the counters propagate.
+
+        A quick answer before any work is done; the binding one is `decide`, given a count taken under the
+        lock in the transaction that records the action (see Guard.claim_rate).
+        """
+        since = self.window_start()
+        if since is None:
+            return RateDecision(True, 0, "")
+        return self.decide(user_id, self._count_recent(user_id, since))
+
+    @property
+    def limit_count(self) -> int:
+        """How many actions the window allows (unlimited without a limit)."""
+        return self.limit.count if self.limit is not None else 2**62
+
+    def window_start(self) -> datetime | None:
+        """The start of the sliding window as of now, or None when no limit is configured."""
         if self.limit is None:
+            return None
+        return self._clock() - timedelta(seconds=self.limit.period_seconds)
+
+    def decide(self, user_id: str, started: int) -> RateDecision:
+        """The decision for a user who already started `started` actions in the current window."""
+        if self.limit is None or started < self.limit.count:
             return RateDecision(True, 0, "")
         now = self._clock()
-        period = timedelta(seconds=self.limit.period_seconds)
-        since = now - period
-        if self._count_recent(user_id, since) < self.limit.count:
-            return RateDecision(True, 0, "")
+        since = now - timedelta(seconds=self.limit.period_seconds)
         retry_after = self._retry_after(self.limit, user_id, now, since)
         return RateDecision(
             False,

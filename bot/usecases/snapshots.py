@@ -195,15 +195,16 @@ class SnapshotService:
                 oldest_snapshot_id=oldest.id,
             )
         operation_id = new_operation_id()
-        # Intent first, committed: if this write fails, VPS.org is never called.
-        self.audit.append(
+        # Intent first, committed: if this write fails, VPS.org is never called. Counted under the rate limit's lock.
+        self.guard.record_mutation(
+            actor,
             actor.entry(
                 Action.CREATE_REQUESTED,
                 Outcome.INTENT,
                 server_id=sid,
                 operation_id=operation_id,
                 details={"name": clean_name, "description": clean_description},
-            )
+            ),
         )
         started = time.monotonic()
         try:
@@ -269,17 +270,19 @@ class SnapshotService:
     ) -> DeleteResult:
         """The delete itself, after every check (and, when configured, after approval, under its claim's token)."""
         operation_id = operation_id or new_operation_id()
-        self.audit.append(
-            actor.entry(
-                Action.DELETE_REQUESTED,
-                Outcome.INTENT,
-                server_id=snapshot.server.id,
-                snapshot_id=snapshot.id,
-                request_id=request_id,
-                operation_id=operation_id,
-                details={"name": snapshot.name},
-            )
+        intent = actor.entry(
+            Action.DELETE_REQUESTED,
+            Outcome.INTENT,
+            server_id=snapshot.server.id,
+            snapshot_id=snapshot.id,
+            request_id=request_id,
+            operation_id=operation_id,
+            details={"name": snapshot.name},
         )
+        if request_id is None:  # a direct delete counts towards the rate limit; an approved one already did
+            self.guard.record_mutation(actor, intent)
+        else:
+            self.audit.append(intent)
         started = time.monotonic()
         try:
             self.vps.delete_snapshot(snapshot.id)

@@ -1,4 +1,5 @@
-"""The approval card and its buttons: Approve, Reject (with an optional reason), Cancel."""
+"""The approval card and its buttons: Approve, Reject (with an optional reason), Cancel — the same buttons, and
+listeners, wherever a pending request is shown (the card, `/snapshot pending`, App Home)."""
 
 from __future__ import annotations
 
@@ -31,28 +32,123 @@ def _approvals(services: Services) -> ApprovalService:
 def start_request(
     services: Services, client: WebClient, reply: Reply, actor: Actor, snapshot_id: str, *, kind: str
 ) -> None:
-    request = _approvals(services).request(actor, snapshot_id, kind)
-    channel = services.settings.approval_channel or actor.channel_id
-    text, blocks = ui.approval_card(request, utcnow())
-    posted = reply.to_channel(text, blocks, channel=channel)
-    if posted and posted.get("ts"):
-        _approvals(services).attach_card(request.id, str(posted.get("channel") or channel), str(posted["ts"]))
-        where = f" in <#{channel}>" if channel != actor.channel_id else ""
-        reply.ephemeral(
-            f"Your {kind} request #{request.id} is waiting for approval{where}. "
-            "Someone else has to approve it; you can cancel it from the card."
+    """Store the request, then post its card; a request whose card can't be posted is cancelled at once.
+
+    A request and its card are one unit: the card goes to SNAPSHOT_APPROVAL_CHANNEL (else the channel it was asked
+    in), then to the other of the two; if neither takes it (or it can't even be built), the request is cancelled,
+    audited with the reason, and the requester is told how to fix it.
+    """
+    approvals = _approvals(services)
+    request = approvals.request(actor, snapshot_id, kind)
+    try:
+        text, blocks = ui.approval_card(request, utcnow())
+    except Exception:
+        log.exception("could not build the approval card of request #%s", request.id)
+        _withdraw(services, client, reply, request, "its approval card could not be built", [])
+        return
+    failures: list[tuple[str, str]] = []
+    posted: tuple[str, str] | None = None
+    for channel in card_channels(services.settings.approval_channel, actor.channel_id):
+        posted, error = _post_card(client, channel, text, blocks)
+        if posted is not None:
+            break
+        failures.append((channel, error))
+    if posted is None:
+        reason = "its approval card could not be posted: " + (
+            ", ".join(f"{channel} {error}" for channel, error in failures) or "no channel to post it in"
         )
-    else:
-        # The request is safely stored; it shows in `/snapshot pending` even without its card.
-        reply.ephemeral(
-            f"Your {kind} request #{request.id} is recorded, but I couldn't post its approval card. "
-            "Approvers can find it with `/snapshot pending`."
-        )
+        _withdraw(services, client, reply, request, reason, failures)
+        return
+    channel, ts = posted
+    approvals.attach_card(request.id, channel, ts)
+    # Decided from `/snapshot pending` while the card was on its way: the card shows that, not stale buttons.
+    current = approvals.get(request.id)
+    if current.state != "pending":
+        refresh_card(client, current)
+    where = f" in <#{channel}>" if channel != actor.channel_id else ""
+    reply.ephemeral(
+        f"Your {kind} request #{request.id} is waiting for approval{where}. "
+        "Someone else has to approve it; you can cancel it from the card."
+    )
     notifier_for(services, client).line(
         f":inbox_tray: {ui.mention(actor.user_id)} requested a {kind} of {ui.code(request.snapshot_name)} "
         f"(#{request.snapshot_id}) on *{ui.escape(request.server_name)}* — request #{request.id}.",
         fallback_channel=None if channel == actor.channel_id else actor.channel_id,
     )
+
+
+def card_channels(approval_channel: str | None, asked_in: str | None) -> list[str]:
+    """Where a card may go, in order: the approval channel (when set), then the channel the request was asked in."""
+    places = [c for c in (approval_channel, asked_in) if c]
+    return list(dict.fromkeys(places))
+
+
+def _post_card(client: WebClient, channel: str, text: str, blocks: list[dict[str, Any]]) -> tuple[Any, str]:
+    """((channel, ts), "") when posted, else (None, Slack's error code or what went wrong)."""
+    try:
+        response = client.chat_postMessage(channel=channel, text=text, blocks=blocks)
+    except SlackApiError as error:
+        code = str(error.response.get("error") or f"HTTP {getattr(error.response, 'status_code', '?')}")
+        log.warning("could not post an approval card to %s: %s", channel, code)
+        return None, code
+    except Exception as error:  # Slack unreachable
+        log.warning("could not post an approval card to %s: %s", channel, type(error).__name__)
+        return None, "slack_unreachable"
+    data = response.data if isinstance(response.data, dict) else {}
+    if not data.get("ts"):
+        return None, "no_ts_in_answer"
+    return (str(data.get("channel") or channel), str(data["ts"])), ""
+
+
+_WHY = {
+    "not_in_channel": "I'm not a member of {channel}",
+    "channel_not_found": "{channel} doesn't exist or I can't see it",
+    "is_archived": "{channel} is archived",
+    "restricted_action": "posting in {channel} is restricted",
+    "slack_unreachable": "Slack could not be reached",
+}
+
+
+def _withdraw(
+    services: Services,
+    client: WebClient,
+    reply: Reply,
+    request: RequestView,
+    reason: str,
+    failures: list[tuple[str, str]],
+) -> None:
+    """Cancel a request that has no card (audited with `reason`) and tell the requester how to fix it."""
+    withdrawn = _approvals(services).withdraw(request.id, reason)
+    if withdrawn is None:  # decided meanwhile (e.g. from `/snapshot pending`): that decision stands
+        current = _approvals(services).get(request.id)
+        reply.ephemeral(
+            f":warning: I couldn't post the approval card of your {request.kind} request #{request.id}; "
+            f"it is {current.state.replace('_', ' ')} anyway."
+        )
+        return
+    why = "; ".join(
+        _WHY.get(error, "Slack answered `{error}` for {channel}").format(channel=f"<#{channel}>", error=error)
+        for channel, error in failures
+    )
+    fixes = []
+    if any(error == "not_in_channel" for _, error in failures):
+        fixes.append(f"invite me to the channel with `/invite @{_bot_name(client)}`")
+    if not services.settings.approval_channel:
+        fixes.append("ask an admin to set `SNAPSHOT_APPROVAL_CHANNEL` to a channel I'm in")
+    else:
+        fixes.append("ask an admin to check `SNAPSHOT_APPROVAL_CHANNEL` (I must be a member of it)")
+    reply.ephemeral(
+        f":x: Your {request.kind} request #{request.id} was *cancelled*: nobody could have approved it, because "
+        f"{why or reason}. Nothing was sent to VPS.org.\n"
+        f"To fix it, {' or '.join(fixes)}, then ask again."
+    )
+
+
+def _bot_name(client: WebClient) -> str:
+    try:
+        return str(client.auth_test().get("user") or "snapshot-bot")
+    except Exception:  # only for wording: never let it hide the answer
+        return "snapshot-bot"
 
 
 def publish_outcome(services: Services, client: WebClient, result: DecisionResult) -> None:
@@ -101,7 +197,11 @@ _DETAILED = ("executed", "failed", "needs_check", "stale", "not_sent")
 def refresh_card(client: WebClient, req: RequestView) -> None:
     if not (req.card_channel and req.card_ts):
         return
-    text, blocks = ui.approval_card(req, utcnow())
+    try:
+        text, blocks = ui.approval_card(req, utcnow())
+    except Exception:  # the outcome is stored and audited; a card that can't be drawn must not hide it
+        log.exception("could not build the card of request #%s", req.id)
+        return
     try:
         client.chat_update(channel=req.card_channel, ts=req.card_ts, text=text, blocks=blocks)
     except SlackApiError as error:
@@ -119,7 +219,8 @@ def show_pending(services: Services, client: WebClient, reply: Reply, actor: Act
                 links[req.id] = str(
                     client.chat_getPermalink(channel=req.card_channel, message_ts=req.card_ts)["permalink"]
                 )
-    text, blocks = ui.pending_list(requests, links, utcnow())
+    can_approve = services.access.check(actor.user_id, Permission.APPROVE).allowed
+    text, blocks = ui.pending_list(requests, links, utcnow(), viewer=actor.user_id, viewer_can_approve=can_approve)
     from bot.usecases.recovery import recovery_for
 
     unresolved = recovery_for(services).unresolved()
@@ -141,6 +242,28 @@ def announce_recovered(services: Services, client: WebClient, items: list[Any]) 
                 refresh_card(client, _approvals(services).get(item.request_id))
 
 
+def from_app_home(body: dict[str, Any]) -> bool:
+    view = body.get("view")
+    return isinstance(view, dict) and view.get("type") == "home"
+
+
+def refresh_home(services: Services, client: WebClient, user_id: str) -> None:
+    home = services.extras.get("home")
+    if home is not None:
+        with contextlib.suppress(Exception):
+            home.publish(client, user_id)
+
+
+class DirectReply(Reply):
+    """Answers to a click in App Home, which has no channel and no response_url: a direct message from the bot."""
+
+    def ephemeral(self, text: str, blocks: list[dict[str, Any]] | None = None, *, replace: bool = False) -> None:
+        try:
+            self.client.chat_postMessage(channel=self.user_id, text=text, blocks=blocks)
+        except Exception as error:  # the outcome is on the card and in the audit trail either way
+            log.warning("could not message user %s: %s", self.user_id, type(error).__name__)
+
+
 def _recovered_words(item: Any) -> str:
     who = "the bot" if item.actor_id == "system" else ui.mention(item.actor_id)
     return str(item.describe(who, ui.code(item.name)))
@@ -148,18 +271,28 @@ def _recovered_words(item: Any) -> str:
 
 def register(app: App, services: Services) -> None:
     def decide(ack: Ack, body: dict[str, Any], respond: Respond, client: WebClient, how: str) -> None:
+        # The same click from the card, from `/snapshot pending` or from App Home: one path, the same rules.
         actor = actor_from_payload(body)
-        reply = Reply(client=client, user_id=actor.user_id, channel_id=actor.channel_id, respond=respond)
+        from_home = from_app_home(body)
+        reply = (
+            DirectReply(client=client, user_id=actor.user_id, channel_id=None)
+            if from_home
+            else Reply(client=client, user_id=actor.user_id, channel_id=actor.channel_id, respond=respond)
+        )
         value = str(first_action(body).get("value") or "")
 
         def job() -> None:
             approvals = _approvals(services)
-            result = approvals.approve(actor, value) if how == "approve" else approvals.cancel(actor, value)
-            if result.outcome == "vote_recorded":
-                reply.ephemeral(":ballot_box_with_check: " + result.message)
-            elif result.outcome == "claim_lost":
-                reply.ephemeral(":warning: " + result.message)
-            publish_outcome(services, client, result)
+            try:
+                result = approvals.approve(actor, value) if how == "approve" else approvals.cancel(actor, value)
+                if result.outcome == "vote_recorded":
+                    reply.ephemeral(":ballot_box_with_check: " + result.message)
+                elif result.outcome == "claim_lost":
+                    reply.ephemeral(":warning: " + result.message)
+                publish_outcome(services, client, result)
+            finally:
+                if from_home:  # the tab shows the request's new state (and no stale buttons)
+                    refresh_home(services, client, actor.user_id)
 
         run_for_user(services, reply, job, ack)
 
@@ -181,9 +314,12 @@ def register(app: App, services: Services) -> None:
         try:  # refuse before the form, not after someone has typed a reason
             services.guard.require(actor, Permission.APPROVE, request_id=int(value))
         except UserFacingError as error:
-            Reply(client=client, user_id=actor.user_id, channel_id=actor.channel_id, respond=respond).ephemeral(
-                ":warning: " + error.message
+            refused = (
+                DirectReply(client=client, user_id=actor.user_id, channel_id=None)
+                if from_app_home(body)
+                else Reply(client=client, user_id=actor.user_id, channel_id=actor.channel_id, respond=respond)
             )
+            refused.ephemeral(":warning: " + error.message)
             return
         message = body.get("message") or {}
         container = body.get("container") or {}
@@ -210,10 +346,19 @@ def register(app: App, services: Services) -> None:
             reason = view["state"]["values"]["reason"]["value"].get("value") or ""
         except (KeyError, TypeError, AttributeError):
             reason = ""
-        reply = Reply(client=client, user_id=actor.user_id, channel_id=channel)
+        # Opened from App Home (no channel): answers come as a direct message, and the tab is refreshed after.
+        reply = (
+            Reply(client=client, user_id=actor.user_id, channel_id=channel)
+            if channel
+            else DirectReply(client=client, user_id=actor.user_id, channel_id=None)
+        )
 
         def job() -> None:
-            result = _approvals(services).reject(actor, request_id, str(reason))
-            publish_outcome(services, client, result)
+            try:
+                result = _approvals(services).reject(actor, request_id, str(reason))
+                publish_outcome(services, client, result)
+            finally:
+                if not channel:
+                    refresh_home(services, client, actor.user_id)
 
         run_for_user(services, reply, job, ack)
