@@ -124,8 +124,8 @@ def unverifiable_reason(secret: str, body: bytes, headers: Mapping[str, Any], *,
     """
     if not secret:
         return "no signing secret is configured"
-    timestamp = _first(headers, "x-slack-request-timestamp")
-    signature = _first(headers, "x-slack-signature")
+    timestamp = _header(headers, "x-slack-request-timestamp")
+    signature = _header(headers, "x-slack-signature")
     if timestamp is None:
         return "no X-Slack-Request-Timestamp header"
     if not _TIMESTAMP.fullmatch(timestamp):
@@ -142,7 +142,7 @@ def unverifiable_reason(secret: str, body: bytes, headers: Mapping[str, Any], *,
     return None
 
 
-def _first(headers: Mapping[str, Any], name: str) -> str | None:
+def _header(headers: Mapping[str, Any], name: str) -> str | None:
     value = headers.get(name)
     if isinstance(value, list | tuple):
         value = value[0] if value else None
@@ -249,7 +249,7 @@ def foreign_origin(settings: Settings, context: Any, body: dict[str, Any]) -> di
             # may belong to it even though the payload names our workspace.
             homes = acting_user_teams(body)
             if context.team_id != expected or any(home != expected for home in homes):
-                return {"expected_team": expected, "team": context.team_id, "user_team": _first(homes)}
+                return {"expected_team": expected, "team": context.team_id, "user_team": _first_of(homes)}
     app_id = settings.slack_app_id
     if app_id:
         seen = body.get("api_app_id")
@@ -309,7 +309,7 @@ def foreign_to_org(org: str, context_enterprise: str | None, body: dict[str, Any
     return None
 
 
-def _first(values: list[str]) -> str | None:
+def _first_of(values: list[str]) -> str | None:
     return values[0] if values else None
 
 
