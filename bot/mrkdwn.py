@@ -30,7 +30,8 @@ from bot.redaction import redact
 ELLIPSIS = "…"
 
 # Look-alikes for mrkdwn's control characters in free text: the text reads the same, Slack formats nothing.
-_LOOKALIKES = str.maketrans({"*": "∗", "_": "ˍ", "~": "∼", "`": "ˋ"})
+# A backtick becomes an apostrophe: messages stored as text ("Snapshot `x` deleted.") still read naturally.
+_LOOKALIKES = str.maketrans({"*": "∗", "_": "ˍ", "~": "∼", "`": "'"})
 # Bidirectional embeddings, overrides and isolates: they could reorder the text around the value.
 _BIDI_CONTROLS = frozenset("\u061c\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
 # `:smile:` emoji codes, `https://` links and `@channel`-style words: break the trigger, keep the look.
@@ -122,6 +123,28 @@ def quote(value: object, limit: int | None = 300) -> Mrkdwn:
     return Mrkdwn("“") + plain(value, limit) + Mrkdwn("”")
 
 
+def sentence(text: str) -> Mrkdwn:
+    """A sentence the bot itself wrote as a plain `str` (an error message, a stored result): redacted and with
+    `&`, `<`, `>` escaped, so nothing interpolated into it can ping, link or fake a date; its own `*bold*` and
+    `code` stay. Prefer building such messages as `Mrkdwn` with `code()`/`plain()` for the values."""
+    if isinstance(text, Mrkdwn):
+        return text
+    return Mrkdwn(_escape(redact(str(text))))
+
+
+def marker(name: str) -> str:
+    """A placeholder for `fill`: code that formats its own sentence (a use case) is handed markers, not mrkdwn."""
+    return f"\x00{name}\x00"
+
+
+def fill(text: str, **values: Mrkdwn) -> Mrkdwn:
+    """`sentence(text)` with each `marker(name)` in it replaced by the `Mrkdwn` value given for `name`."""
+    result = str(sentence(text))
+    for name, value in values.items():
+        result = result.replace(marker(name), require(value))
+    return Mrkdwn(result.replace("\x00", ""))
+
+
 def mention(user_id: str) -> Mrkdwn:
     """`<@U…>` for a Slack user id; anything that is not one is shown as a name instead."""
     if re.fullmatch(r"[UW][A-Z0-9]{1,20}", user_id or ""):
@@ -142,8 +165,9 @@ def link(url: str, label: Mrkdwn) -> Mrkdwn:
     return Mrkdwn(f"<{url}|") + label + Mrkdwn(">")
 
 
-def number(value: int) -> Mrkdwn:
-    return Mrkdwn(str(int(value)))
+def slack_date(timestamp: int, fallback: str) -> Mrkdwn:
+    """`<!date^…>`: Slack shows the time in each reader's zone; `fallback` (made by the bot) elsewhere."""
+    return Mrkdwn(f"<!date^{int(timestamp)}^{{date_short_pretty}} {{time}}|{_escape(fallback).replace('|', '/')}>")
 
 
 def clip(text: Mrkdwn, limit: int) -> Mrkdwn:

@@ -65,6 +65,7 @@ def _mask_known_secrets(text: str, secrets: tuple[str, ...]) -> str:
             start = text.find(head, start + len(MASK))
     return text
 
+
 # Characters a credential may be made of: letters, digits and what base64, base64url, JWTs and
 # URL-encoding use. Whitespace, quotes, brackets, commas, colons and `&` end a token, so the text
 # around it survives.

@@ -19,7 +19,14 @@ from sqlalchemy.orm import Session
 
 from bot.usecases.access import Permission
 from bot.usecases.context import SYSTEM, Actor, new_operation_id, utcnow
-from bot.usecases.errors import InvalidInput, NotFoundError, Refused, UserFacingError, explain_vps_error
+from bot.usecases.errors import (
+    InvalidInput,
+    NotFoundError,
+    Refused,
+    UserFacingError,
+    doing_with,
+    explain_vps_error,
+)
 from bot.usecases.guard import Guard
 from bot.usecases.recovery import stale_after_for
 from bot.usecases.snapshots import SnapshotService
@@ -388,7 +395,7 @@ class ApprovalService:
             result = self.vps.restore_snapshot(view.snapshot_id)
         except VpsError as error:
             unknown = isinstance(error, Unavailable) and error.outcome_unknown
-            failure = explain_vps_error(error, f"restoring snapshot `{view.snapshot_name}`")
+            failure = explain_vps_error(error, doing_with("restoring snapshot", view.snapshot_name))
             details = {
                 "status_code": error.status_code,
                 "api_message": error.api_message,

@@ -11,11 +11,12 @@ from slack_bolt import Ack, App, Respond
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
+from bot.mrkdwn import Mrkdwn, channel_link, fill, marker, plain, sentence
 from bot.runtime import Services
 from bot.slack import blocks as ui
 from bot.slack.listeners.common import actor_from_payload, first_action, run_for_user
 from bot.slack.notify import notifier_for
-from bot.slack.replies import Reply
+from bot.slack.replies import Reply, outgoing
 from bot.usecases.access import Permission
 from bot.usecases.approvals import ApprovalService, DecisionResult, RequestView
 from bot.usecases.context import Actor, utcnow
@@ -37,20 +38,30 @@ def start_request(
     posted = reply.to_channel(text, blocks, channel=channel)
     if posted and posted.get("ts"):
         _approvals(services).attach_card(request.id, str(posted.get("channel") or channel), str(posted["ts"]))
-        where = f" in <#{channel}>" if channel != actor.channel_id else ""
+        where = Mrkdwn(" in {}").format(channel_link(channel)) if channel != actor.channel_id else Mrkdwn("")
         reply.ephemeral(
-            f"Your {kind} request #{request.id} is waiting for approval{where}. "
-            "Someone else has to approve it; you can cancel it from the card."
+            Mrkdwn(
+                "Your {} request #{} is waiting for approval{}. "
+                "Someone else has to approve it; you can cancel it from the card."
+            ).format(plain(kind, 20), request.id, where)
         )
     else:
         # The request is safely stored; it shows in `/snapshot pending` even without its card.
         reply.ephemeral(
-            f"Your {kind} request #{request.id} is recorded, but I couldn't post its approval card. "
-            "Approvers can find it with `/snapshot pending`."
+            Mrkdwn(
+                "Your {} request #{} is recorded, but I couldn't post its approval card. "
+                "Approvers can find it with `/snapshot pending`."
+            ).format(plain(kind, 20), request.id)
         )
     notifier_for(services, client).line(
-        f":inbox_tray: {ui.mention(actor.user_id)} requested a {kind} of {ui.code(request.snapshot_name)} "
-        f"(#{request.snapshot_id}) on *{ui.escape(request.server_name)}* — request #{request.id}.",
+        Mrkdwn(":inbox_tray: {} requested a {} of {} (#{}) on {} — request #{}.").format(
+            ui.mention(actor.user_id),
+            plain(kind, 20),
+            ui.snapshot_name(request.snapshot_name),
+            request.snapshot_id,
+            ui.server_name(request.server_name, request.server_id),
+            request.id,
+        ),
         fallback_channel=None if channel == actor.channel_id else actor.channel_id,
     )
 
@@ -61,27 +72,33 @@ def publish_outcome(services: Services, client: WebClient, result: DecisionResul
     refresh_card(client, req)
     if result.outcome == "vote_recorded":
         return
-    by = f" by {ui.mention(req.decided_by)}" if req.decided_by and req.decided_by != "system" else ""
-    verb = {
-        "executed": f"was approved{by} and carried out"
+    by = (
+        Mrkdwn(" by {}").format(ui.mention(req.decided_by))
+        if req.decided_by and req.decided_by != "system"
+        else Mrkdwn("")
+    )
+    verbs = {
+        "executed": Mrkdwn("was approved{} and carried out")
         if req.kind == "delete"
-        else f"was approved{by} — the restore has started",
-        "failed": f"was approved{by} but *failed*",
-        "needs_check": f"was approved{by} but its outcome is *unknown* — check before retrying",
-        "rejected": f"was rejected{by}",
-        "cancelled": f"was cancelled{by}",
-        "expired": "expired",
-    }.get(result.outcome, result.outcome)
-    what = f"{ui.code(req.snapshot_name)} → *{ui.escape(req.server_name)}*"
-    line = f"{req.kind.title()} request #{req.id} ({what}) {verb}."
+        else Mrkdwn("was approved{} — the restore has started"),
+        "failed": Mrkdwn("was approved{} but *failed*"),
+        "needs_check": Mrkdwn("was approved{} but its outcome is *unknown* — check before retrying"),
+        "rejected": Mrkdwn("was rejected{}"),
+        "cancelled": Mrkdwn("was cancelled{}"),
+        "expired": Mrkdwn("expired"),
+    }
+    verb = verbs[result.outcome].format(by) if result.outcome in verbs else ui.code(result.outcome, 40)
+    what = Mrkdwn("{} → {}").format(ui.snapshot_name(req.snapshot_name), ui.server_name(req.server_name, req.server_id))
+    line = Mrkdwn("{} request #{} ({}) {}.").format(plain(req.kind.title(), 20), req.id, what, verb)
     if req.card_channel and req.card_ts:
-        detail = f"\n{ui.escape(result.message)}" if result.outcome in ("executed", "failed", "needs_check") else ""
+        detail = (
+            Mrkdwn("\n") + sentence(result.message)
+            if result.outcome in ("executed", "failed", "needs_check")
+            else Mrkdwn("")
+        )
+        text, _ = outgoing(Mrkdwn("{} {}{}").format(ui.mention(req.requester_id), line, detail), None)
         try:
-            client.chat_postMessage(
-                channel=req.card_channel,
-                thread_ts=req.card_ts,
-                text=f"{ui.mention(req.requester_id)} {line}{detail}",
-            )
+            client.chat_postMessage(channel=req.card_channel, thread_ts=req.card_ts, text=text)
         except SlackApiError as error:
             log.warning("thread reply failed: %s", error.response.get("error"))
     # Without a notification channel, the channel where it was asked hears about it (the card's thread already has it).
@@ -95,7 +112,7 @@ def publish_outcome(services: Services, client: WebClient, result: DecisionResul
 def refresh_card(client: WebClient, req: RequestView) -> None:
     if not (req.card_channel and req.card_ts):
         return
-    text, blocks = ui.approval_card(req, utcnow())
+    text, blocks = outgoing(*ui.approval_card(req, utcnow()))
     try:
         client.chat_update(channel=req.card_channel, ts=req.card_ts, text=text, blocks=blocks)
     except SlackApiError as error:
@@ -118,26 +135,28 @@ def show_pending(services: Services, client: WebClient, reply: Reply, actor: Act
 
     unresolved = recovery_for(services).unresolved()
     if unresolved:  # operations cut off by a crash: no request to approve, but a human must check them
-        lines = "\n".join(f":warning: {_recovered_words(item)}" for item in unresolved)
-        blocks = [b for b in blocks if requests] + [
-            {"type": "section", "text": {"type": "mrkdwn", "text": f"*Outcome unknown — check*\n{lines}"[:3000]}}
-        ]
-        text = f"{text}; {len(unresolved)} operation(s) with unknown outcome"
+        lines = Mrkdwn("\n").join(Mrkdwn(":warning: ") + _recovered_words(item) for item in unresolved)
+        blocks = [b for b in blocks if requests] + ui.notice(Mrkdwn("*Outcome unknown — check*\n") + lines)
+        text = text + Mrkdwn("; {} operation(s) with unknown outcome").format(len(unresolved))
     reply.ephemeral(text, blocks)
 
 
 def announce_recovered(services: Services, client: WebClient, items: list[Any]) -> None:
     """One line per operation the recovery sweep flagged; the request's card shows it too."""
     for item in items:
-        notifier_for(services, client).line(f":warning: {_recovered_words(item)}", fallback_channel=item.channel_id)
+        notifier_for(services, client).line(
+            Mrkdwn(":warning: ") + _recovered_words(item), fallback_channel=item.channel_id
+        )
         if item.request_id is not None:
             with contextlib.suppress(Exception):
                 refresh_card(client, _approvals(services).get(item.request_id))
 
 
-def _recovered_words(item: Any) -> str:
-    who = "the bot" if item.actor_id == "system" else ui.mention(item.actor_id)
-    return str(item.describe(who, ui.code(item.name)))
+def _recovered_words(item: Any) -> Mrkdwn:
+    who = Mrkdwn("the bot") if item.actor_id == "system" else ui.mention(item.actor_id)
+    # `describe` writes its own sentence around the two values: hand it markers, put the mrkdwn in afterwards.
+    words = str(item.describe(marker("who"), marker("name")))
+    return fill(words, who=who, name=ui.snapshot_name(item.name))
 
 
 def register(app: App, services: Services) -> None:
@@ -150,7 +169,7 @@ def register(app: App, services: Services) -> None:
             approvals = _approvals(services)
             result = approvals.approve(actor, value) if how == "approve" else approvals.cancel(actor, value)
             if result.outcome == "vote_recorded":
-                reply.ephemeral(":ballot_box_with_check: " + result.message)
+                reply.ephemeral(Mrkdwn(":ballot_box_with_check: ") + sentence(result.message))
             publish_outcome(services, client, result)
 
         run_for_user(services, reply, job, ack)
@@ -174,7 +193,7 @@ def register(app: App, services: Services) -> None:
             services.guard.require(actor, Permission.APPROVE, request_id=int(value))
         except UserFacingError as error:
             Reply(client=client, user_id=actor.user_id, channel_id=actor.channel_id, respond=respond).ephemeral(
-                ":warning: " + error.message
+                Mrkdwn(":warning: ") + error.message
             )
             return
         message = body.get("message") or {}
