@@ -83,7 +83,7 @@ def test_vps_error_echoing_the_token_at_the_cut_leaks_no_prefix_anywhere(
 def test_token_echoed_by_an_html_error_page_on_delete_is_masked_everywhere(
     make_harness: Callable[..., Harness], production_logging: pytest.LogCaptureFixture
 ) -> None:
-    h = make_harness(sim=VpsSimulator(TOKEN, completion_delay=0), SNAPSHOT_DELETE_APPROVAL="false")
+    h = make_harness(sim=VpsSimulator(TOKEN, completion_delay=0))
     page = f"<html><head><title>Bad request</title></head><body>token {TOKEN[:20]} refused</body></html>"
     h.sim.faults.fail_next(400, body=page, methods=["DELETE"])
 

@@ -96,16 +96,23 @@ def format_size(size_mb: int | None) -> Mrkdwn:
     return Mrkdwn("{} MB").format(int(size_mb))
 
 
+_AGE_UNITS = (
+    (Mrkdwn("day"), Mrkdwn("days"), 86400),
+    (Mrkdwn("hour"), Mrkdwn("hours"), 3600),
+    (Mrkdwn("minute"), Mrkdwn("minutes"), 60),
+)
+
+
 def format_age(then: datetime | None, now: datetime) -> Mrkdwn:
     if then is None:
         return Mrkdwn("unknown age")
     seconds = int((now - then).total_seconds())
     if seconds < 0:
         return Mrkdwn("just now")
-    for unit, size in (("day", 86400), ("hour", 3600), ("minute", 60)):
+    for one, many, size in _AGE_UNITS:
         if seconds >= size:
             n = seconds // size
-            return Mrkdwn("{} {}{} ago").format(n, Mrkdwn(unit), Mrkdwn("s" if n != 1 else ""))
+            return Mrkdwn("{} {} ago").format(n, one if n == 1 else many)
     return Mrkdwn("just now")
 
 
@@ -427,6 +434,7 @@ def notice(text: Mrkdwn) -> list[dict[str, Any]]:
 
 # ---- approvals -------------------------------------------------------------------------------------------
 _KIND_TITLE = {"restore": "Restore", "delete": "Delete"}
+_KIND_WORD = {"restore": Mrkdwn("Restore"), "delete": Mrkdwn("Delete")}
 _STATE_LINE = {
     "executed": Mrkdwn(":white_check_mark: Approved by {who} {when} — carried out."),
     "failed": Mrkdwn(":x: Approved by {who} {when} — *failed*."),
@@ -454,7 +462,7 @@ def approval_card(req: Any, now: datetime) -> tuple[Mrkdwn, list[dict[str, Any]]
     snapshot = snapshot_name(req.snapshot_name)
     server = server_name(req.server_name, req.server_id)
     text = Mrkdwn("{} requested by {}: snapshot {} (#{}) → {} (id {})").format(
-        Mrkdwn(title) if req.kind in _KIND_TITLE else plain(title, 20),
+        _KIND_WORD.get(req.kind) or plain(title, 20),
         mention(req.requester_id),
         snapshot,
         req.snapshot_id,
