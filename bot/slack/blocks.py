@@ -133,7 +133,8 @@ def status_label(status: str) -> Mrkdwn:
 
 def _md(text: Mrkdwn, limit: int = MAX_TEXT) -> MarkdownTextObject:
     # verbatim: Slack adds no links or mentions of its own to the text (bare URLs, channel names stay text).
-    return MarkdownTextObject(text=clip_mrkdwn(require(text), limit), verbatim=True)
+    # Slack refuses an empty text: a value that cleaned down to nothing still shows as a dash.
+    return MarkdownTextObject(text=clip_mrkdwn(require(text), limit) or "-", verbatim=True)
 
 
 def _context_md(text: Mrkdwn) -> MarkdownTextObject:
@@ -349,7 +350,8 @@ def create_started(result: CreateResult, actor_id: str) -> tuple[Mrkdwn, list[di
         mention(actor_id), snapshot_name(snap.name), snap.id, server_name(result.server.name), result.server.id
     )
     blocks: list[Block] = [SectionBlock(text=_md(text + Mrkdwn("\nStatus: ") + status_label(snap.status)))]
-    context = [plain(result.api_message, 500)] if result.api_message else []
+    words = plain(result.api_message, 500)
+    context = [words] if words else []
     if snap.description:
         context.insert(0, quote(snap.description, 300))
     if context:

@@ -175,16 +175,7 @@ class SnapshotService:
                 )
             )
             raise QuotaReached(
-                Mrkdwn(
-                    "{} already has {} of {} snapshots, the most VPS.org allows. Delete one first — the oldest is "
-                    "{} (#{})."
-                ).format(
-                    code(server.name or f"server {sid}", 80),
-                    len(existing),
-                    self.limit_per_server,
-                    code(oldest.name, 64),
-                    oldest.id,
-                ),
+                quota_message(server, len(existing), self.limit_per_server, oldest),
                 server_id=sid,
                 oldest_snapshot_id=oldest.id,
             )
@@ -318,6 +309,13 @@ class SnapshotService:
                 )
             )
             raise
+
+
+def quota_message(server: ServerRef, count: int, limit: int, oldest: Snapshot) -> Mrkdwn:
+    """Why a create was refused: both names come from VPS.org, so both are code spans."""
+    return Mrkdwn(
+        "{} already has {} of {} snapshots, the most VPS.org allows. Delete one first — the oldest is {} (#{})."
+    ).format(code(server.name or f"server {server.id}", 80), count, limit, code(oldest.name, 64), oldest.id)
 
 
 def _group(servers: list[Server], snapshots: list[Snapshot], *, only: int | None) -> list[ServerGroup]:
