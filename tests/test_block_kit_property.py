@@ -181,7 +181,7 @@ def _audit_record(world: dict[str, Any], index: int) -> SimpleNamespace:
 
 def every_message(world: dict[str, Any]) -> list[tuple[str, str, Any, Any]]:
     """(what, "message" | "view", fallback text or None, blocks or view) for everything the bot can send."""
-    server_id, snapshot_id, request_id = world["ids"]
+    server_id, _, request_id = world["ids"]
     server = ServerRef(server_id, world["server"])
     snaps = [_snapshot(world, name, i, server) for i, name in enumerate(world["snapshots"])]
     groups = [ServerGroup(server=server, status=world["status"], snapshots=snaps)] + [

@@ -18,6 +18,7 @@ from slack_sdk.errors import SlackApiError
 
 from bot.mrkdwn import Mrkdwn, code, mention, plain, require, sentence
 from bot.mrkdwn import clip as clip_mrkdwn
+from bot.redaction import redact_value
 from bot.slack.blocks import (
     MAX_CONTEXT_TEXT,
     MAX_HEADER,
@@ -282,7 +283,7 @@ class AppHome:
     def publish(self, client: WebClient, user_id: str) -> None:
         if not user_id:
             return
-        view = home_view(self.gather(client, user_id))
+        view = redact_value(home_view(self.gather(client, user_id)))
         try:
             client.views_publish(user_id=user_id, view=view)
         except SlackApiError as error:
