@@ -109,7 +109,11 @@ def code(value: object, limit: int | None = 100) -> Mrkdwn:
 
 
 def plain(value: object, limit: int | None = 300) -> Mrkdwn:
-    """Free text (a description, VPS.org's words, a reason) inline: reads the same, formats nothing."""
+    """Free text (a description, VPS.org's words, a reason) inline: reads the same, formats nothing.
+
+    A value that is already `Mrkdwn` (a message the bot built) is kept as it is, only clipped."""
+    if isinstance(value, Mrkdwn):
+        return clip(value, limit) if limit is not None else value
     text = _clean(value, limit).translate(_LOOKALIKES)
     text = _COLON_TRIGGER.sub("∶", text)
     text = _AT_TRIGGER.sub("＠", text)
@@ -130,6 +134,11 @@ def sentence(text: str) -> Mrkdwn:
     if isinstance(text, Mrkdwn):
         return text
     return Mrkdwn(_escape(redact(str(text))))
+
+
+def redacted(text: Mrkdwn) -> Mrkdwn:
+    """`text` with anything secret masked: the last check before a message leaves (the mask has no markup)."""
+    return Mrkdwn(redact(require(text)))
 
 
 def marker(name: str) -> str:

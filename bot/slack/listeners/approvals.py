@@ -92,7 +92,7 @@ def publish_outcome(services: Services, client: WebClient, result: DecisionResul
     line = Mrkdwn("{} request #{} ({}) {}.").format(plain(req.kind.title(), 20), req.id, what, verb)
     if req.card_channel and req.card_ts:
         detail = (
-            Mrkdwn("\n") + sentence(result.message)
+            Mrkdwn("\n") + plain(result.message, 1500)  # VPS.org's words, or the bot's own message
             if result.outcome in ("executed", "failed", "needs_check")
             else Mrkdwn("")
         )
