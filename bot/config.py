@@ -14,6 +14,8 @@ from pathlib import Path
 
 from dotenv import dotenv_values
 
+from bot.redaction import remember_secret
+
 DEFAULT_SLACK_API_URL = "https://slack.com/api/"
 DEFAULT_VPS_API_URL = "https://admin.vps.org/api/v1/"
 DEFAULT_DATABASE_URL = "sqlite:///snapshot-bot.db"
@@ -32,10 +34,12 @@ class ConfigError(Exception):
 class Secret:
     """A string that refuses to be printed: `repr`/`str` show a mask, `.reveal()` gives the value."""
 
-    __slots__ = ("_value",)
+    __slots__ = ("__weakref__", "_value")
 
     def __init__(self, value: str) -> None:
         self._value = value
+        # Every configured secret (and any 8+ character prefix of it) is masked wherever `redact` runs.
+        remember_secret(value, owner=self)
 
     def reveal(self) -> str:
         return self._value

@@ -1,15 +1,70 @@
-"""Mask credentials in text before it reaches a log line, an error message shown to users, or an audit row.
+"""Mask credentials in text before it reaches a log line, a Slack message, an error message or an audit row.
 
 This runs on every log line: a substring pre-check, then one precompiled regular expression in one pass.
 It errs on the side of masking too much: a mangled identifier in a log is harmless, a leaked token is not.
+
+Two kinds of credential are masked: anything shaped like one (the patterns below), and the configured secrets
+themselves (`remember_secret`, called for every `bot.config.Secret`). Of a configured secret, any run of 8 or more
+of its leading characters counts as the secret: text cut off in the middle of a token (an error message clipped
+to 300 characters) must not leak the part that survived.
 """
 
 from __future__ import annotations
 
 import re
+import threading
+import weakref
+from collections import Counter
 from typing import Any
 
 MASK = "[redacted]"
+# A configured secret's first 8 characters (or all of a shorter one, of at least MIN_SECRET_LENGTH) are enough to
+# recognise it; fewer would start masking ordinary words.
+SECRET_PREFIX = 8
+MIN_SECRET_LENGTH = 6
+
+_secrets_lock = threading.Lock()
+_secret_counts: Counter[str] = Counter()
+_known_secrets: tuple[str, ...] = ()  # rebuilt under the lock, read without it (a tuple swap is atomic)
+
+
+def remember_secret(value: str, owner: object | None = None) -> None:
+    """Mask `value` (and any 8+ character prefix of it) in everything `redact` sees from now on.
+
+    With `owner`, the secret is forgotten when `owner` is garbage-collected (a `Secret` owns its value).
+    """
+    global _known_secrets
+    if len(value) < MIN_SECRET_LENGTH:
+        return
+    with _secrets_lock:
+        _secret_counts[value] += 1
+        _known_secrets = tuple(sorted(_secret_counts, key=len, reverse=True))
+    if owner is not None:
+        weakref.finalize(owner, _forget_secret, value)
+
+
+def _forget_secret(value: str) -> None:
+    global _known_secrets
+    with _secrets_lock:
+        _secret_counts[value] -= 1
+        if _secret_counts[value] <= 0:
+            del _secret_counts[value]
+        _known_secrets = tuple(sorted(_secret_counts, key=len, reverse=True))
+
+
+def _mask_known_secrets(text: str, secrets: tuple[str, ...]) -> str:
+    """Every occurrence of a secret's head, extended as far as the text keeps matching the secret, is masked."""
+    for secret in secrets:
+        head = secret[:SECRET_PREFIX]
+        start = text.find(head)
+        while start != -1:
+            end = start + len(head)
+            while end - start < len(secret) and end < len(text) and text[end] == secret[end - start]:
+                end += 1
+            text = text[:start] + MASK + text[end:]
+            start = text.find(head, start + len(MASK))
+    return text
+
 
 # Characters a credential may be made of: letters, digits and what base64, base64url, JWTs and
 # URL-encoding use. Whitespace, quotes, brackets, commas, colons and `&` end a token, so the text
@@ -46,6 +101,9 @@ def redact(text: str) -> str:
     The kind prefix (`xoxb-`, `vps_`, `Bearer `, `Authorization: `) is kept so a reader can tell which
     credential was involved; everything after it is replaced by `[redacted]`.
     """
+    secrets = _known_secrets
+    if secrets and any(secret[:SECRET_PREFIX] in text for secret in secrets):
+        text = _mask_known_secrets(text, secrets)
     # Fast path: most log lines hold none of the markers, and five substring checks cost far less than
     # a regex scan. Every pattern above contains one of these markers (case-folded where it is insensitive).
     if "xox" not in text and "xapp-" not in text and "vps_" not in text:

@@ -96,7 +96,7 @@ def test_card_update_failing_loses_nothing_of_the_approved_restore(h: Harness, s
     assert actions.index("restore.executing") < actions.index("restore.executed")
     thread = [m for m in h.channel(APPROVALS) if m.thread_ts == c.ts]
     assert thread and "the restore has started" in thread[-1].text
-    assert "restore of *web-server-01*" in home_text(h, ALICE)
+    assert "restore of `web-server-01`" in home_text(h, ALICE)
     # The stale card's button cannot make it happen twice.
     h.click(c, "Approve", user=BOB)
     h.settle()

@@ -45,9 +45,9 @@ def test_home_shows_servers_with_counts_recent_snapshots_and_own_actions(harness
     view = open_home(h, ALICE)
     assert view.view["type"] == "home"
     text = text_of(view)
-    assert "*web-server-01* (id 12345) · active — 2 of 5 snapshots" in text
-    assert "*cache-01* (id 12347) · active — 1 of 5 snapshots" in text
-    assert "*staging-01* (id 12348) · stopped — 5 of 5 snapshots — limit reached" in text
+    assert "`web-server-01` (id 12345) · active — 2 of 5 snapshots" in text
+    assert "`cache-01` (id 12347) · active — 1 of 5 snapshots" in text
+    assert "`staging-01` (id 12348) · stopped — 5 of 5 snapshots — limit reached" in text
     assert text.index("`cache-before-upgrade`") < text.index("`db-nightly-2025-01-17`")  # newest first
     assert "Nothing is waiting for you." in text
     assert "`create.succeeded` · ok · snapshot #" in text and "`create.requested` · intent" in text
@@ -108,7 +108,7 @@ def test_operations_in_progress_are_listed(make_harness: Callable[..., Harness])
     h = make_harness(sim=VpsSimulator(completion_delay=10_000))
     h.run("create 12345 still-going", user=ALICE)
     text = text_of(open_home(h, BOB))
-    assert "In progress" in text and "snapshot `still-going` of *web-server-01* — in progress" in text
+    assert "In progress" in text and "snapshot `still-going` of `web-server-01` — in progress" in text
 
 
 def test_refresh_button_publishes_again(harness: Harness) -> None:

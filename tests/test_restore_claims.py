@@ -213,7 +213,7 @@ def test_claim_deadline_is_the_database_clock_on_sqlite_and_postgresql(make: Cal
     ("change", "words"),
     [
         (lambda sim: sim.move_snapshot(801, 12346), "now belongs to server 12346, not 12345"),
-        (lambda sim: sim.rename_snapshot(801, "something-else"), "now named `something-else`"),
+        (lambda sim: sim.rename_snapshot(801, "something-else"), "now named 'something-else'"),
     ],
     ids=["moved", "renamed"],
 )

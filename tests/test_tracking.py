@@ -129,7 +129,7 @@ def test_create_is_followed_to_completion_with_update_thread_notification_and_au
     assert updated.updates == 1
     assert f"completed · {size} · took 4 min" in updated.visible_text
     assert "in progress" not in updated.visible_text
-    news = f"Snapshot `before-update` of web-server-01 is ready — {size}, took 4 min"
+    news = f"Snapshot `before-update` of `web-server-01` is ready — {size}, took 4 min"
     replies = thread(h, message)
     assert len(replies) == 1 and replies[0].text == f"<@{ALICE}> {news}."
     assert [m.text for m in h.channel(NOTIFY) if "is ready" in m.text] == [f":white_check_mark: {news}."]
@@ -214,7 +214,7 @@ def test_restore_is_followed_until_the_server_is_active_again(make: Callable[...
     h.sim.set_server_status(12345, "active")
     events = progress(h).poll_once(force=True)
     assert [e.kind for e in events] == [EventKind.FINISHED]
-    news = "Restore of web-server-01 from snapshot `pre-migration-snapshot` finished — the server is active again"
+    news = "Restore of `web-server-01` from snapshot `pre-migration-snapshot` finished — the server is active again"
     replies = [m for m in thread(h, card) if "finished" in m.text]
     assert len(replies) == 1 and replies[0].text == f"<@{ALICE}> {news} (took 9 min)."
     assert [m.text for m in h.channel(NOTIFY) if "finished" in m.text] == [f":white_check_mark: {news} (took 9 min)."]
@@ -253,7 +253,7 @@ def test_a_slack_429_is_retried_and_the_notification_still_arrives(make: Callabl
     progress(h).poll_once(force=True)
     assert [c.status for c in h.slack.calls_to("chat.postMessage")].count(429) == 1
     assert len(thread(h, message)) == 1
-    assert len([m for m in h.channel(NOTIFY) if "`rate-limited` of db-server-01 is ready" in m.text]) == 1
+    assert len([m for m in h.channel(NOTIFY) if "`rate-limited` of `db-server-01` is ready" in m.text]) == 1
 
 
 def test_quota_is_checked_before_the_api_and_offers_the_oldest_for_deletion(make: Callable[..., Harness]) -> None:

@@ -744,7 +744,7 @@ def test_a_token_echoed_back_by_the_api_is_scrubbed() -> None:
     with pytest.raises(Unauthorized) as caught:
         client.list_servers()
     assert secret not in str(caught.value)
-    assert caught.value.api_message == "Token *** is not valid"
+    assert caught.value.api_message == "Token [redacted] is not valid"
 
 
 # --- over real loopback HTTP

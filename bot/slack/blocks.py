@@ -1,6 +1,13 @@
 """Block Kit builders: pure functions from data to Slack message/view dicts (no I/O, no clock reads).
 
 Built with `slack_sdk.models.blocks`, whose validation enforces Block Kit's limits when `.to_dict()` runs.
+
+Rules these builders keep:
+- Every mrkdwn text is `Mrkdwn` (bot/mrkdwn.py): `_md` refuses anything else, so untrusted text (names,
+  descriptions, VPS.org's words, reasons) can only get in through `code()`/`plain()`, which redact secrets, keep
+  it on one line and escape it. Fallback texts are `Mrkdwn` built the same way.
+- Every text is clipped to its Block Kit limit before building, taking the limits from slack_sdk's own models
+  (`SectionBlock.text_max_length`, `ConfirmObject.text_max_length`, ...), so no input can make a builder raise.
 """
 
 from __future__ import annotations
@@ -26,12 +33,29 @@ from slack_sdk.models.blocks import (
 )
 from slack_sdk.models.views import View
 
+from bot.mrkdwn import Mrkdwn, code, mention, plain, quote, require, sentence, slack_date
+from bot.mrkdwn import clip as clip_mrkdwn
+from bot.mrkdwn import link as link_to
 from bot.slack.parsing import USAGE
 from bot.usecases.snapshots import CreateResult, Overview, ServerGroup
 from bot.vps.models import SNAPSHOTS_PER_SERVER, Snapshot
 
-MAX_BLOCKS = 50
-MAX_TEXT = 3000
+__all__ = ["Mrkdwn", "code", "mention", "plain", "quote", "sentence"]
+
+# Limits: slack_sdk's own where its models have them; the rest from Block Kit's reference.
+MAX_BLOCKS = 50  # per message
+MAX_VIEW_BLOCKS = View.blocks_max_length
+MAX_TEXT = SectionBlock.text_max_length
+MAX_CONTEXT_TEXT = 2000  # one context element's text
+MAX_HEADER = HeaderBlock.text_max_length
+MAX_BUTTON_TEXT = ButtonElement.text_max_length
+MAX_CONFIRM_TEXT = ConfirmObject.text_max_length
+MAX_CONFIRM_TITLE = ConfirmObject.title_max_length
+MAX_MODAL_TITLE = View.title_max_length
+MAX_FALLBACK_TEXT = 3000  # a message's `text`: Slack truncates far later, but a notification needs no more
+NAME_LIMIT = 64  # snapshot names (VPS.org's limit, also the create form's)
+SERVER_LIMIT = 80  # server names as shown; VPS.org sets no documented limit
+DESCRIPTION_LIMIT = 500  # the create form's limit
 
 # action ids: the contract between these builders and the listeners
 LIST_MORE = "list_more"
@@ -48,63 +72,77 @@ REJECT_VIEW = "reject_request"
 
 
 # ---- text helpers ----------------------------------------------------------------------------------------
-def escape(text: str | None) -> str:
-    """Neutralise Slack's control sequences in user text: `<!channel>` or `<@U…>` must not ping anyone."""
-    return (text or "").replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
-
-
-def code(text: str | None) -> str:
-    """Inline code for names: no mrkdwn styling applies inside, and backticks can't break out."""
-    return "`" + escape(text).replace("`", "ˋ") + "`"
-
-
 def clip(text: str, limit: int) -> str:
+    """Plain text (plain_text objects) cut to `limit`; mrkdwn is cut with `bot.mrkdwn.clip` instead."""
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
-def format_size(size_mb: int | None) -> str:
+def server_name(name: str | None, server_id: int | None = None) -> Mrkdwn:
+    """A server's name as shown everywhere: a code span (never bold with the name inside it)."""
+    if not name:
+        return Mrkdwn("server {}").format(server_id) if server_id is not None else Mrkdwn("server")
+    return code(name, SERVER_LIMIT)
+
+
+def snapshot_name(name: str | None) -> Mrkdwn:
+    return code(name, NAME_LIMIT)
+
+
+def format_size(size_mb: int | None) -> Mrkdwn:
     if size_mb is None:
-        return "size pending"
+        return Mrkdwn("size pending")
     if size_mb >= 1024:
-        return f"{size_mb / 1024:.1f} GB"
-    return f"{size_mb} MB"
+        return Mrkdwn("{:.1f} GB").format(size_mb / 1024)
+    return Mrkdwn("{} MB").format(int(size_mb))
 
 
-def format_age(then: datetime | None, now: datetime) -> str:
+_AGE_UNITS = (
+    (Mrkdwn("day"), Mrkdwn("days"), 86400),
+    (Mrkdwn("hour"), Mrkdwn("hours"), 3600),
+    (Mrkdwn("minute"), Mrkdwn("minutes"), 60),
+)
+
+
+def format_age(then: datetime | None, now: datetime) -> Mrkdwn:
     if then is None:
-        return "unknown age"
+        return Mrkdwn("unknown age")
     seconds = int((now - then).total_seconds())
     if seconds < 0:
-        return "just now"
-    for unit, size in (("day", 86400), ("hour", 3600), ("minute", 60)):
+        return Mrkdwn("just now")
+    for one, many, size in _AGE_UNITS:
         if seconds >= size:
             n = seconds // size
-            return f"{n} {unit}{'s' if n != 1 else ''} ago"
-    return "just now"
+            return Mrkdwn("{} {} ago").format(n, one if n == 1 else many)
+    return Mrkdwn("just now")
 
 
-def format_time(moment: datetime | None) -> str:
+def format_time(moment: datetime | None) -> Mrkdwn:
     """Slack renders <!date…> in each reader's own time zone; the fallback text is UTC."""
     if moment is None:
-        return "unknown time"
-    fallback = moment.strftime("%Y-%m-%d %H:%M UTC")
-    return f"<!date^{int(moment.timestamp())}^{{date_short_pretty}} {{time}}|{fallback}>"
+        return Mrkdwn("unknown time")
+    return slack_date(int(moment.timestamp()), moment.strftime("%Y-%m-%d %H:%M UTC"))
 
 
-def status_label(status: str) -> str:
+def status_label(status: str) -> Mrkdwn:
     if status == "completed":
-        return ":white_check_mark: completed"
+        return Mrkdwn(":white_check_mark: completed")
     if status == "in_progress":
-        return ":hourglass_flowing_sand: in progress"
-    return f":grey_question: {escape(status) or 'unknown'}"
+        return Mrkdwn(":hourglass_flowing_sand: in progress")
+    return Mrkdwn(":grey_question: ") + (code(status, 40) if status else Mrkdwn("unknown"))
 
 
-def mention(user_id: str) -> str:
-    return f"<@{user_id}>"
+def _md(text: Mrkdwn, limit: int = MAX_TEXT) -> MarkdownTextObject:
+    # verbatim: Slack adds no links or mentions of its own to the text (bare URLs, channel names stay text).
+    # Slack refuses an empty text: a value that cleaned down to nothing still shows as a dash.
+    return MarkdownTextObject(text=clip_mrkdwn(require(text), limit) or "-", verbatim=True)
 
 
-def _md(text: str) -> MarkdownTextObject:
-    return MarkdownTextObject(text=clip(text, MAX_TEXT))
+def _context_md(text: Mrkdwn) -> MarkdownTextObject:
+    return _md(text, MAX_CONTEXT_TEXT)
+
+
+def _fallback(text: Mrkdwn) -> Mrkdwn:
+    return clip_mrkdwn(require(text), MAX_FALLBACK_TEXT)
 
 
 def _dicts(blocks: Sequence[Block]) -> list[dict[str, Any]]:
@@ -112,19 +150,23 @@ def _dicts(blocks: Sequence[Block]) -> list[dict[str, Any]]:
 
 
 # ---- help ------------------------------------------------------------------------------------------------
-def help_blocks(access_line: str, approvals_required: int) -> list[dict[str, Any]]:
-    people = "a second person" if approvals_required == 1 else f"{approvals_required} other people"
-    lines = "\n".join("• " + u for u in USAGE.values())
+def help_blocks(access_line: Mrkdwn | str, approvals_required: int) -> list[dict[str, Any]]:
+    people = (
+        Mrkdwn("a second person") if approvals_required == 1 else Mrkdwn("{} other people").format(approvals_required)
+    )
+    lines = Mrkdwn("\n").join(Mrkdwn("• ") + sentence(u) for u in USAGE.values())
     return _dicts(
         [
-            SectionBlock(text=_md("*Snapshot bot* — VPS.org snapshots from Slack\n" + lines)),
+            SectionBlock(text=_md(Mrkdwn("*Snapshot bot* — VPS.org snapshots from Slack\n") + lines)),
             ContextBlock(
                 elements=[
-                    _md(
-                        f"Restores overwrite the whole server and need approval from {people}. "
-                        "Every action is recorded in the audit trail."
+                    _context_md(
+                        Mrkdwn(
+                            "Restores overwrite the whole server and need approval from {}. "
+                            "Every action is recorded in the audit trail."
+                        ).format(people)
                     ),
-                    _md(access_line),
+                    _context_md(sentence(access_line)),
                 ]
             ),
         ]
@@ -134,13 +176,13 @@ def help_blocks(access_line: str, approvals_required: int) -> list[dict[str, Any
 # ---- list ------------------------------------------------------------------------------------------------
 def _server_blocks(group: ServerGroup, now: datetime) -> list[Block]:
     server = group.server
-    state = f" · server {escape(group.status)}" if group.status else ""
-    quota = f"{group.quota_used} of {SNAPSHOTS_PER_SERVER} snapshots"
+    state = Mrkdwn(" · server {}").format(plain(group.status, 40)) if group.status else Mrkdwn("")
+    quota = Mrkdwn("{} of {} snapshots").format(group.quota_used, SNAPSHOTS_PER_SERVER)
     if group.at_limit:
-        quota += " — limit reached"
+        quota += Mrkdwn(" — limit reached")
     blocks: list[Block] = [
         SectionBlock(
-            text=_md(f"*{escape(server.name) or 'server'}* (id {server.id}){state}\n{quota}"),
+            text=_md(Mrkdwn("{} (id {}){}\n{}").format(server_name(server.name), server.id, state, quota)),
             accessory=ButtonElement(
                 text="Create snapshot",
                 action_id=OPEN_CREATE,
@@ -149,7 +191,7 @@ def _server_blocks(group: ServerGroup, now: datetime) -> list[Block]:
         )
     ]
     if not group.snapshots:
-        blocks.append(ContextBlock(elements=[_md("No snapshots yet.")]))
+        blocks.append(ContextBlock(elements=[_context_md(Mrkdwn("No snapshots yet."))]))
     for snap in group.snapshots:
         blocks.extend(_snapshot_blocks(snap, now))
     blocks.append(DividerBlock())
@@ -157,12 +199,15 @@ def _server_blocks(group: ServerGroup, now: datetime) -> list[Block]:
 
 
 def _snapshot_blocks(snap: Snapshot, now: datetime) -> list[Block]:
-    line = (
-        f"{code(snap.name)} · #{snap.id} · {status_label(snap.status)} · {format_size(snap.size_mb)} · "
-        f"{format_age(snap.created_at, now)}"
+    line = Mrkdwn("{} · #{} · {} · {} · {}").format(
+        snapshot_name(snap.name),
+        snap.id,
+        status_label(snap.status),
+        format_size(snap.size_mb),
+        format_age(snap.created_at, now),
     )
     if snap.description:
-        line += "\n" + escape(clip(snap.description, 300))
+        line += Mrkdwn("\n") + quote(snap.description, 300)
     blocks: list[Block] = [SectionBlock(text=_md(line))]
     if snap.is_completed:
         blocks.append(
@@ -222,36 +267,40 @@ def list_pages(overview: Overview, now: datetime, *, max_blocks: int = MAX_BLOCK
     return [_render_page(overview, now, plan) for plan in _page_plan(overview, max_blocks)]
 
 
-def list_message(overview: Overview, now: datetime, page: int = 0) -> tuple[str, list[dict[str, Any]]]:
+def list_message(overview: Overview, now: datetime, page: int = 0) -> tuple[Mrkdwn, list[dict[str, Any]]]:
     """One page of the list as (fallback text, blocks), with a "Show more" button when pages remain."""
     plans = _page_plan(overview)
     page = max(0, min(page, len(plans) - 1))
-    scope = f"server {overview.server_id}" if overview.server_id is not None else f"{len(overview.groups)} servers"
-    summary = f"{overview.snapshot_count} snapshots on {scope}"
+    scope = (
+        Mrkdwn("server {}").format(overview.server_id)
+        if overview.server_id is not None
+        else Mrkdwn("{} servers").format(len(overview.groups))
+    )
+    summary = Mrkdwn("{} snapshots on {}").format(overview.snapshot_count, scope)
     if overview.api_total is not None:
-        summary += f" (VPS.org reports {overview.api_total}; some could not be fetched)"
+        summary += Mrkdwn(" (VPS.org reports {}; some could not be fetched)").format(overview.api_total)
     if len(plans) > 1:
-        summary += f" — page {page + 1} of {len(plans)}"
-    blocks: list[Block] = [ContextBlock(elements=[_md(summary)]), *_render_page(overview, now, plans[page])]
+        summary += Mrkdwn(" — page {} of {}").format(page + 1, len(plans))
+    blocks: list[Block] = [ContextBlock(elements=[_context_md(summary)]), *_render_page(overview, now, plans[page])]
     if not overview.groups:
-        blocks.append(SectionBlock(text=_md("No servers found.")))
+        blocks.append(SectionBlock(text=_md(Mrkdwn("No servers found."))))
     if page + 1 < len(plans):
         blocks.append(
             ActionsBlock(
                 elements=[
                     ButtonElement(
-                        text=f"Show more ({page + 2} of {len(plans)})",
+                        text=clip(f"Show more ({page + 2} of {len(plans)})", MAX_BUTTON_TEXT),
                         action_id=LIST_MORE,
                         value=json.dumps({"server_id": overview.server_id, "page": page + 1}),
                     )
                 ]
             )
         )
-    return summary, _dicts(blocks)
+    return _fallback(summary), _dicts(blocks)
 
 
 # ---- create ----------------------------------------------------------------------------------------------
-RUNNING_SERVER_WARNING = (
+RUNNING_SERVER_WARNING = Mrkdwn(
     ":warning: Snapshotting a *running* server can leave the filesystem inconsistent. "
     "For critical snapshots, stop the server first."
 )
@@ -289,29 +338,29 @@ def create_modal(
                 optional=True,
                 element=PlainTextInputElement(action_id="value", multiline=True, max_length=500),
             ),
-            ContextBlock(elements=[_md(RUNNING_SERVER_WARNING)]),
+            ContextBlock(elements=[_context_md(RUNNING_SERVER_WARNING)]),
         ],
     )
     return view.to_dict()
 
 
-def create_started(result: CreateResult, actor_id: str) -> tuple[str, list[dict[str, Any]]]:
+def create_started(result: CreateResult, actor_id: str) -> tuple[Mrkdwn, list[dict[str, Any]]]:
     snap = result.snapshot
-    text = (
-        f"{mention(actor_id)} started snapshot {code(snap.name)} (#{snap.id}) of *{escape(result.server.name)}* "
-        f"(id {result.server.id})."
+    text = Mrkdwn("{} started snapshot {} (#{}) of {} (id {}).").format(
+        mention(actor_id), snapshot_name(snap.name), snap.id, server_name(result.server.name), result.server.id
     )
-    blocks: list[Block] = [SectionBlock(text=_md(text + f"\nStatus: {status_label(snap.status)}"))]
-    context = [escape(result.api_message)] if result.api_message else []
+    blocks: list[Block] = [SectionBlock(text=_md(text + Mrkdwn("\nStatus: ") + status_label(snap.status)))]
+    words = plain(result.api_message, 500)
+    context = [words] if words else []
     if snap.description:
-        context.insert(0, "“" + escape(clip(snap.description, 300)) + "”")
+        context.insert(0, quote(snap.description, 300))
     if context:
-        blocks.append(ContextBlock(elements=[_md(c) for c in context]))
-    return text, _dicts(blocks)
+        blocks.append(ContextBlock(elements=[_context_md(c) for c in context]))
+    return _fallback(text), _dicts(blocks)
 
 
-def quota_reached(message: str, oldest_snapshot_id: int | None) -> list[dict[str, Any]]:
-    blocks: list[Block] = [SectionBlock(text=_md(":no_entry: " + message))]
+def quota_reached(message: Mrkdwn, oldest_snapshot_id: int | None) -> list[dict[str, Any]]:
+    blocks: list[Block] = [SectionBlock(text=_md(Mrkdwn(":no_entry: ") + message))]
     if oldest_snapshot_id is not None:
         blocks.append(
             ActionsBlock(
@@ -328,16 +377,30 @@ def quota_reached(message: str, oldest_snapshot_id: int | None) -> list[dict[str
     return _dicts(blocks)
 
 
-# ---- delete ----------------------------------------------------------------------------------------------
-def delete_confirmation(snap: Snapshot, now: datetime) -> tuple[str, list[dict[str, Any]]]:
-    text = f"Delete snapshot {code(snap.name)} (#{snap.id}) of *{escape(snap.server.name)}*?"
-    details = (
-        f"{status_label(snap.status)} · {format_size(snap.size_mb)} · taken {format_age(snap.created_at, now)}"
-        + (f"\n“{escape(clip(snap.description, 300))}”" if snap.description else "")
+def _confirm(title: str, text: Mrkdwn, confirm: str, deny: str) -> ConfirmObject:
+    """A confirm dialog whose text (mrkdwn, slack_sdk's default) is clipped to ConfirmObject's own limit."""
+    return ConfirmObject(
+        title=clip(title, MAX_CONFIRM_TITLE),
+        text=_md(text, MAX_CONFIRM_TEXT),
+        confirm=confirm,
+        deny=deny,
+        style="danger",
     )
+
+
+# ---- delete ----------------------------------------------------------------------------------------------
+def delete_confirmation(snap: Snapshot, now: datetime) -> tuple[Mrkdwn, list[dict[str, Any]]]:
+    text = Mrkdwn("Delete snapshot {} (#{}) of {}?").format(
+        snapshot_name(snap.name), snap.id, server_name(snap.server.name, snap.server.id)
+    )
+    details = Mrkdwn("{} · {} · taken {}").format(
+        status_label(snap.status), format_size(snap.size_mb), format_age(snap.created_at, now)
+    )
+    if snap.description:
+        details += Mrkdwn("\n") + quote(snap.description, 300)
     blocks: list[Block] = [
-        SectionBlock(text=_md(":wastebasket: " + text + "\n" + details)),
-        ContextBlock(elements=[_md("Deleting is permanent: the snapshot cannot be recovered.")]),
+        SectionBlock(text=_md(Mrkdwn(":wastebasket: ") + text + Mrkdwn("\n") + details)),
+        ContextBlock(elements=[_context_md(Mrkdwn("Deleting is permanent: the snapshot cannot be recovered."))]),
         ActionsBlock(
             elements=[
                 ButtonElement(
@@ -345,95 +408,127 @@ def delete_confirmation(snap: Snapshot, now: datetime) -> tuple[str, list[dict[s
                     action_id=CONFIRM_DELETE,
                     value=str(snap.id),
                     style="danger",
-                    confirm=ConfirmObject(
-                        title="Delete this snapshot?",
-                        text=f"{snap.name} (#{snap.id}) on {snap.server.name} will be deleted permanently.",
-                        confirm="Delete",
-                        deny="Keep it",
-                        style="danger",
+                    confirm=_confirm(
+                        "Delete this snapshot?",
+                        Mrkdwn("{} (#{}) on {} will be deleted permanently.").format(
+                            snapshot_name(snap.name), snap.id, server_name(snap.server.name, snap.server.id)
+                        ),
+                        "Delete",
+                        "Keep it",
                     ),
                 ),
                 ButtonElement(text="Cancel", action_id=DISMISS, value="delete"),
             ]
         ),
     ]
-    return text, _dicts(blocks)
+    return _fallback(text), _dicts(blocks)
 
 
-def deleted_announcement(snap: Snapshot, actor_id: str) -> str:
-    return (
-        f":wastebasket: {mention(actor_id)} deleted snapshot {code(snap.name)} (#{snap.id}) "
-        f"of *{escape(snap.server.name)}*."
+def deleted_announcement(snap: Snapshot, actor_id: str) -> Mrkdwn:
+    return Mrkdwn(":wastebasket: {} deleted snapshot {} (#{}) of {}.").format(
+        mention(actor_id), snapshot_name(snap.name), snap.id, server_name(snap.server.name, snap.server.id)
     )
 
 
-def notice(text: str) -> list[dict[str, Any]]:
+def notice(text: Mrkdwn) -> list[dict[str, Any]]:
     return _dicts([SectionBlock(text=_md(text))])
 
 
 # ---- approvals -------------------------------------------------------------------------------------------
 _KIND_TITLE = {"restore": "Restore", "delete": "Delete"}
+_KIND_WORD = {"restore": Mrkdwn("Restore"), "delete": Mrkdwn("Delete")}
 _STATE_LINE = {
-    "executed": ":white_check_mark: Approved by {who} {when} — carried out.",
-    "failed": ":x: Approved by {who} {when} — *failed*.",
-    "needs_check": ":warning: Approved by {who} {when} — *outcome unknown*: check the server before anything else.",
-    "executing": ":hourglass_flowing_sand: Approved by {who} {when} — re-checking the snapshot; nothing sent yet…",
-    "sending": ":hourglass_flowing_sand: Approved by {who} {when} — sent to VPS.org, waiting for its answer…",
-    "stale": ":no_entry: Approved by {who} {when} — *not sent*: the snapshot changed since it was requested.",
-    "rejected": ":no_entry_sign: Rejected by {who} {when}.",
-    "cancelled": ":leftwards_arrow_with_hook: Cancelled by {who} {when}.",
-    "expired": ":alarm_clock: Expired {when} without enough approvals.",
+    "executed": Mrkdwn(":white_check_mark: Approved by {who} {when} — carried out."),
+    "failed": Mrkdwn(":x: Approved by {who} {when} — *failed*."),
+    "needs_check": Mrkdwn(
+        ":warning: Approved by {who} {when} — *outcome unknown*: check the server before anything else."
+    ),
+    "executing": Mrkdwn(
+        ":hourglass_flowing_sand: Approved by {who} {when} — re-checking the snapshot; nothing sent yet…"
+    ),
+    "sending": Mrkdwn(":hourglass_flowing_sand: Approved by {who} {when} — sent to VPS.org, waiting for its answer…"),
+    "stale": Mrkdwn(":no_entry: Approved by {who} {when} — *not sent*: the snapshot changed since it was requested."),
+    "rejected": Mrkdwn(":no_entry_sign: Rejected by {who} {when}."),
+    "cancelled": Mrkdwn(":leftwards_arrow_with_hook: Cancelled by {who} {when}."),
+    "expired": Mrkdwn(":alarm_clock: Expired {when} without enough approvals."),
 }
 
 
-def approval_card(req: Any, now: datetime) -> tuple[str, list[dict[str, Any]]]:
-    """The card approvers see. `req` is a RequestView. Buttons only while the request is pending."""
-    title = _KIND_TITLE.get(req.kind, req.kind.title())
-    text = (
-        f"{title} requested by {mention(req.requester_id)}: snapshot {code(req.snapshot_name)} "
-        f"(#{req.snapshot_id}) → *{escape(req.server_name)}* (id {req.server_id})"
+def _kind_title(kind: str) -> str:
+    return _KIND_TITLE.get(kind, kind.title()[:20])
+
+
+def approval_card(req: Any, now: datetime) -> tuple[Mrkdwn, list[dict[str, Any]]]:
+    """The card approvers see. `req` is a RequestView. Buttons only while the request is pending.
+
+    Every line of the facts section starts with one of the card's own labels: the values are code spans or
+    quoted plain text on the same line, so a description or a name cannot add or imitate a line.
+    """
+    title = _kind_title(req.kind)
+    snapshot = snapshot_name(req.snapshot_name)
+    server = server_name(req.server_name, req.server_id)
+    text = Mrkdwn("{} requested by {}: snapshot {} (#{}) → {} (id {})").format(
+        _KIND_WORD.get(req.kind) or plain(title, 20),
+        mention(req.requester_id),
+        snapshot,
+        req.snapshot_id,
+        server,
+        req.server_id,
     )
-    facts = (
-        f"*Server:* {escape(req.server_name)} (id {req.server_id})\n"
-        f"*Snapshot:* {code(req.snapshot_name)} · #{req.snapshot_id} · taken "
-        f"{format_age(req.snapshot_created_at, now)} · {format_size(req.snapshot_size_mb)}\n"
-        + (f"*Description:* {escape(clip(req.snapshot_description, 300))}\n" if req.snapshot_description else "")
-        + f"*Asked by:* {mention(req.requester_id)} {format_time(req.created_at)}\n"
-        f"*Expires:* {format_time(req.expires_at)}"
+    facts = Mrkdwn("*Server:* {} (id {})\n*Snapshot:* {} · #{} · taken {} · {}\n").format(
+        server,
+        req.server_id,
+        snapshot,
+        req.snapshot_id,
+        format_age(req.snapshot_created_at, now),
+        format_size(req.snapshot_size_mb),
+    )
+    if req.snapshot_description:
+        facts += Mrkdwn("*Description:* ") + quote(req.snapshot_description, DESCRIPTION_LIMIT) + Mrkdwn("\n")
+    facts += Mrkdwn("*Asked by:* {} {}\n*Expires:* {}").format(
+        mention(req.requester_id), format_time(req.created_at), format_time(req.expires_at)
     )
     if req.kind == "restore":
-        warning = (
+        warning = Mrkdwn(
             ":rotating_light: *This overwrites ALL current data on the server.* The server is stopped first, "
             "and the restore *cannot be undone*."
         )
     else:
-        warning = ":rotating_light: Deleting a snapshot is permanent."
+        warning = Mrkdwn(":rotating_light: Deleting a snapshot is permanent.")
     blocks: list[Block] = [
-        HeaderBlock(text=f"{title} request #{req.id}"),
+        HeaderBlock(text=clip(f"{title} request #{req.id}", MAX_HEADER)),
         SectionBlock(text=_md(facts)),
         SectionBlock(text=_md(warning)),
     ]
     if req.approvals_required > 1 or req.approvers:
-        who = ", ".join(mention(a) for a in req.approvers) or "nobody yet"
+        who = Mrkdwn(", ").join(mention(a) for a in req.approvers) or Mrkdwn("nobody yet")
         blocks.append(
-            ContextBlock(elements=[_md(f"Approvals: {len(req.approvers)} of {req.approvals_required} ({who})")])
+            ContextBlock(
+                elements=[
+                    _context_md(
+                        Mrkdwn("Approvals: {} of {} ({})").format(len(req.approvers), req.approvals_required, who)
+                    )
+                ]
+            )
         )
     if req.state == "pending":
         note = getattr(req, "result_message", "")  # an earlier approval that sent nothing (VPS.org too slow, …)
         if note:
-            blocks.append(SectionBlock(text=_md(f":warning: {escape(clip(note, 1500))}")))
+            blocks.append(SectionBlock(text=_md(Mrkdwn(":warning: ") + plain(note, 1500))))
         blocks.append(decision_actions(req, f"approval:{req.id}", approve=True, cancel=True))
     else:
-        who = mention(req.decided_by) if req.decided_by and req.decided_by != "system" else "the bot"
-        line = _STATE_LINE.get(req.state, f"State: {escape(req.state)}").format(
-            who=who, when=format_time(req.decided_at)
-        )
+        who = mention(req.decided_by) if req.decided_by and req.decided_by != "system" else Mrkdwn("the bot")
+        template = _STATE_LINE.get(req.state)
+        if template is None:
+            line = Mrkdwn("State: {}").format(code(req.state, 40))
+        else:
+            line = template.format(who=who, when=format_time(req.decided_at))
         if req.reason and req.state in ("rejected", "cancelled"):
-            line += f"\nReason: “{escape(clip(req.reason, 500))}”"
+            line += Mrkdwn("\nReason: ") + quote(req.reason, 500)
         if req.result_message:
-            line += f"\n{escape(clip(req.result_message, 1500))}"
+            line += Mrkdwn("\nResult: ") + plain(req.result_message, 1500)
         blocks.append(SectionBlock(text=_md(line)))
-    return text, _dicts(blocks)
+    return _fallback(text), _dicts(blocks)
 
 
 def decision_actions(req: Any, block_id: str, *, approve: bool, cancel: bool) -> ActionsBlock:
@@ -444,24 +539,21 @@ def decision_actions(req: Any, block_id: str, *, approve: bool, cancel: bool) ->
     """
     elements: list[ButtonElement] = []
     if approve:
+        snapshot = snapshot_name(req.snapshot_name)
+        if req.kind == "restore":
+            consequence = Mrkdwn(
+                "{} (#{}) will be restored onto {}. All current data there is overwritten. This cannot be undone."
+            ).format(snapshot, req.snapshot_id, server_name(req.server_name, req.server_id))
+        else:
+            consequence = Mrkdwn("{} (#{}) will be deleted permanently.").format(snapshot, req.snapshot_id)
+        title = _kind_title(req.kind)
         elements += [
             ButtonElement(
                 text="Approve",
                 action_id=APPROVE,
                 value=str(req.id),
                 style="primary",
-                confirm=ConfirmObject(
-                    title=f"Approve this {req.kind}?",
-                    text=(
-                        f"{req.snapshot_name} (#{req.snapshot_id}) will be restored onto {req.server_name}. "
-                        "All current data there is overwritten. This cannot be undone."
-                        if req.kind == "restore"
-                        else f"{req.snapshot_name} (#{req.snapshot_id}) will be deleted permanently."
-                    ),
-                    confirm="Approve",
-                    deny="Not yet",
-                    style="danger",
-                ),
+                confirm=_confirm(f"Approve this {title.lower()}?", consequence, "Approve", "Not yet"),
             ),
             ButtonElement(text="Reject", action_id=REJECT, value=str(req.id), style="danger"),
         ]
@@ -476,7 +568,7 @@ def reject_modal(request_id: int, card_channel: str | None, card_ts: str | None)
     view = View(
         type="modal",
         callback_id=REJECT_VIEW,
-        title=PlainTextObject(text=f"Reject request #{request_id}"),
+        title=PlainTextObject(text=clip(f"Reject request #{request_id}", MAX_MODAL_TITLE)),
         submit=PlainTextObject(text="Reject"),
         close=PlainTextObject(text="Back"),
         private_metadata=json.dumps({"request_id": request_id, "channel": card_channel, "ts": card_ts}),
@@ -499,32 +591,43 @@ def pending_list(
     *,
     viewer: str | None = None,
     viewer_can_approve: bool = False,
-) -> tuple[str, list[dict[str, Any]]]:
+) -> tuple[Mrkdwn, list[dict[str, Any]]]:
     """Open requests, each pending one with the buttons `viewer` may press: Approve/Reject for an approver who
     is not the requester and has not approved it yet, Cancel for the requester."""
     if not requests:
-        return "No open requests.", _dicts([SectionBlock(text=_md("No open requests. :relieved:"))])
-    blocks: list[Block] = [ContextBlock(elements=[_md(f"{len(requests)} open request(s)")])]
+        return Mrkdwn("No open requests."), _dicts([SectionBlock(text=_md(Mrkdwn("No open requests. :relieved:")))])
+    count = Mrkdwn("{} open request(s)").format(len(requests))
+    blocks: list[Block] = [ContextBlock(elements=[_context_md(count)])]
     shown = 0
     for req in requests:
         if shown >= 40 or len(blocks) >= MAX_BLOCKS - 3:
             break
         shown += 1
+        number = Mrkdwn("#{}").format(req.id)
         link = links.get(req.id)
-        label = f"<{link}|#{req.id}>" if link else f"#{req.id}"
-        state = {
-            "pending": f"waiting for approval ({len(req.approvers)} of {req.approvals_required}), "
-            f"expires {format_time(req.expires_at)}",
-            "executing": "approved; re-checking before sending",
-            "sending": "sent to VPS.org; waiting for its answer",
-            "needs_check": ":warning: *needs a human check* — outcome unknown; check the server",
-        }.get(req.state, req.state)
+        label = link_to(link, number) if link else number
+        states = {
+            "pending": Mrkdwn("waiting for approval ({} of {}), expires {}").format(
+                len(req.approvers), req.approvals_required, format_time(req.expires_at)
+            ),
+            "executing": Mrkdwn("approved; re-checking before sending"),
+            "sending": Mrkdwn("sent to VPS.org; waiting for its answer"),
+            "needs_check": Mrkdwn(":warning: *needs a human check* — outcome unknown; check the server"),
+        }
+        state = states.get(req.state) or code(req.state, 40)
         blocks.append(
             SectionBlock(
                 text=_md(
-                    f"{label} {req.kind} of {code(req.snapshot_name)} (#{req.snapshot_id}) → "
-                    f"*{escape(req.server_name)}* — asked by {mention(req.requester_id)} "
-                    f"{format_age(req.created_at, now)}\n{state}"
+                    Mrkdwn("{} {} of {} (#{}) → {} — asked by {} {}\n{}").format(
+                        label,
+                        plain(req.kind, 20),
+                        snapshot_name(req.snapshot_name),
+                        req.snapshot_id,
+                        server_name(req.server_name, req.server_id),
+                        mention(req.requester_id),
+                        format_age(req.created_at, now),
+                        state,
+                    )
                 )
             )
         )
@@ -534,8 +637,8 @@ def pending_list(
             if approve or yours:
                 blocks.append(decision_actions(req, f"pending:{req.id}", approve=approve, cancel=yours))
     if len(requests) > shown:
-        blocks.append(ContextBlock(elements=[_md(f"…and {len(requests) - shown} more.")]))
-    return f"{len(requests)} open request(s)", _dicts(blocks)
+        blocks.append(ContextBlock(elements=[_context_md(Mrkdwn("…and {} more.").format(len(requests) - shown))]))
+    return count, _dicts(blocks)
 
 
 # ---- audit -----------------------------------------------------------------------------------------------
@@ -553,33 +656,35 @@ def audit_targets(record: Any) -> list[str]:
 
 def audit_message(
     records: Sequence[Any], filters: dict[str, str], now: datetime, more_value: str | None
-) -> tuple[str, list[dict[str, Any]]]:
-    shown = " ".join(f"{k}:{v}" for k, v in filters.items()) or "all events"
+) -> tuple[Mrkdwn, list[dict[str, Any]]]:
+    shown = plain(" ".join(f"{k}:{v}" for k, v in filters.items()) or "all events", 200)
     if not records:
-        return "No matching audit events.", notice(f"No audit events match _{escape(shown)}_.")
+        return Mrkdwn("No matching audit events."), notice(Mrkdwn("No audit events match {}.").format(shown))
     lines = []
     for rec in records:
         target = audit_targets(rec)
         detail = rec.details.get("error") or rec.details.get("api_message") or rec.details.get("reason") or ""
-        line = (
-            f"`{rec.id}` {format_time(rec.created_at)} {mention(rec.actor_id) if rec.actor_id != 'system' else 'bot'} "
-            f"*{escape(rec.action)}* {escape(rec.outcome)}"
-            + (f" · {', '.join(target)}" if target else "")
-            + (f" · {escape(clip(str(detail), 120))}" if detail else "")
+        who = mention(rec.actor_id) if rec.actor_id != "system" else Mrkdwn("bot")
+        line = Mrkdwn("`{}` {} {} {} {}").format(
+            rec.id, format_time(rec.created_at), who, code(rec.action, 60), plain(rec.outcome, 30)
         )
+        if target:
+            line += Mrkdwn(" · ") + plain(", ".join(target), 200)
+        if detail:
+            line += Mrkdwn(" · ") + plain(str(detail), 120)
         lines.append(line)
-    blocks: list[Block] = [ContextBlock(elements=[_md(f"Audit — {escape(shown)}, newest first")])]
-    chunk: list[str] = []
+    blocks: list[Block] = [ContextBlock(elements=[_context_md(Mrkdwn("Audit — {}, newest first").format(shown))])]
+    chunk: list[Mrkdwn] = []
     for line in lines:
         if sum(len(x) + 1 for x in chunk) + len(line) > 2800:
-            blocks.append(SectionBlock(text=_md("\n".join(chunk))))
+            blocks.append(SectionBlock(text=_md(Mrkdwn("\n").join(chunk))))
             chunk = []
         chunk.append(line)
     if chunk:
-        blocks.append(SectionBlock(text=_md("\n".join(chunk))))
+        blocks.append(SectionBlock(text=_md(Mrkdwn("\n").join(chunk))))
     if more_value:
         blocks.append(ActionsBlock(elements=[ButtonElement(text="Older", action_id=AUDIT_MORE, value=more_value)]))
-    return f"{len(records)} audit events", _dicts(blocks[:MAX_BLOCKS])
+    return Mrkdwn("{} audit events").format(len(records)), _dicts(blocks[:MAX_BLOCKS])
 
 
 AUDIT_MORE = "audit_more"

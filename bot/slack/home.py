@@ -16,15 +16,21 @@ from typing import TYPE_CHECKING, Any
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
+from bot.mrkdwn import Mrkdwn, code, mention, plain, require, sentence
+from bot.mrkdwn import clip as clip_mrkdwn
+from bot.redaction import redact_value
 from bot.slack.blocks import (
+    MAX_CONTEXT_TEXT,
+    MAX_HEADER,
+    MAX_TEXT,
+    MAX_VIEW_BLOCKS,
     clip,
-    code,
     decision_actions,
-    escape,
     format_age,
     format_size,
     format_time,
-    mention,
+    server_name,
+    snapshot_name,
     status_label,
 )
 from bot.usecases.access import Permission
@@ -47,7 +53,7 @@ RECENT_SNAPSHOTS = 8
 RECENT_ACTIONS = 10
 MAX_PENDING = 10
 MAX_SECTION_CHARS = 2900
-MAX_HOME_BLOCKS = 100
+MAX_HOME_BLOCKS = MAX_VIEW_BLOCKS
 # Reading actions are noise in "your recent actions": the Home tab itself is a read.
 _QUIET_ACTIONS = frozenset({"list", "audit.read"})
 
@@ -67,70 +73,82 @@ class HomeData:
     servers: list[Server] = field(default_factory=list)
     counts: dict[int, int] = field(default_factory=dict)
     recent: list[Snapshot] = field(default_factory=list)
-    vps_error: str | None = None
+    vps_error: Mrkdwn | None = None
     pending: list[PendingItem] = field(default_factory=list)
     following: list[Operation] = field(default_factory=list)
     actions: list[AuditRecord] = field(default_factory=list)
 
 
 # ---- pure view builder -----------------------------------------------------------------------------------
-def _section(text: str) -> dict[str, Any]:
-    return {"type": "section", "text": {"type": "mrkdwn", "text": clip(text, 3000)}}
+def _section(text: Mrkdwn) -> dict[str, Any]:
+    return {
+        "type": "section",
+        "text": {"type": "mrkdwn", "text": clip_mrkdwn(require(text), MAX_TEXT), "verbatim": True},
+    }
 
 
 def _header(text: str) -> dict[str, Any]:
-    return {"type": "header", "text": {"type": "plain_text", "text": clip(text, 150)}}
+    return {"type": "header", "text": {"type": "plain_text", "text": clip(text, MAX_HEADER)}}
 
 
-def _context(text: str) -> dict[str, Any]:
-    return {"type": "context", "elements": [{"type": "mrkdwn", "text": clip(text, 3000)}]}
+def _context(text: Mrkdwn) -> dict[str, Any]:
+    element = {"type": "mrkdwn", "text": clip_mrkdwn(require(text), MAX_CONTEXT_TEXT), "verbatim": True}
+    return {"type": "context", "elements": [element]}
 
 
-def _chunked(lines: list[str]) -> list[dict[str, Any]]:
+def _chunked(lines: list[Mrkdwn]) -> list[dict[str, Any]]:
     """Lines packed into as few sections as Slack's per-section text limit allows."""
     blocks: list[dict[str, Any]] = []
-    current: list[str] = []
+    current: list[Mrkdwn] = []
     size = 0
     for line in lines:
         if current and size + len(line) + 1 > MAX_SECTION_CHARS:
-            blocks.append(_section("\n".join(current)))
+            blocks.append(_section(Mrkdwn("\n").join(current)))
             current, size = [], 0
         current.append(line)
         size += len(line) + 1
     if current:
-        blocks.append(_section("\n".join(current)))
+        blocks.append(_section(Mrkdwn("\n").join(current)))
     return blocks
 
 
-def _server_line(server: Server, count: int) -> str:
-    quota = f"{count} of {SNAPSHOTS_PER_SERVER} snapshots"
+def _server_line(server: Server, count: int) -> Mrkdwn:
+    quota = Mrkdwn("{} of {} snapshots").format(count, SNAPSHOTS_PER_SERVER)
     if count >= SNAPSHOTS_PER_SERVER:
-        quota += " — limit reached"
-    status = f" · {escape(server.status)}" if server.status else ""
-    return f"• *{escape(server.name) or 'server'}* (id {server.id}){status} — {quota}"
+        quota += Mrkdwn(" — limit reached")
+    status = Mrkdwn(" · {}").format(plain(server.status, 40)) if server.status else Mrkdwn("")
+    return Mrkdwn("• {} (id {}){} — {}").format(server_name(server.name), server.id, status, quota)
 
 
-def _snapshot_line(snap: Snapshot, now: datetime) -> str:
-    return (
-        f"• {code(snap.name)} · #{snap.id} · {escape(snap.server.name) or snap.server.id} · "
-        f"{status_label(snap.status)} · {format_size(snap.size_mb)} · {format_age(snap.created_at, now)}"
+def _snapshot_line(snap: Snapshot, now: datetime) -> Mrkdwn:
+    return Mrkdwn("• {} · #{} · {} · {} · {} · {}").format(
+        snapshot_name(snap.name),
+        snap.id,
+        server_name(snap.server.name, snap.server.id),
+        status_label(snap.status),
+        format_size(snap.size_mb),
+        format_age(snap.created_at, now),
     )
 
 
 def _pending_blocks(item: PendingItem, now: datetime) -> list[dict[str, Any]]:
     """The request, and the buttons the viewer may press on it: the same ones, and listeners, as on its card."""
     req = item.request
-    what = (
-        f"*{req.kind.title()} #{req.id}*: {code(req.snapshot_name)} → *{escape(req.server_name)}* · "
-        f"asked by {mention(req.requester_id)} {format_age(req.created_at, now)} · "
-        f"expires {format_time(req.expires_at)}"
+    what = Mrkdwn("*{} #{}*: {} → {} · asked by {} {} · expires {}").format(
+        plain(req.kind.title(), 20),
+        req.id,
+        snapshot_name(req.snapshot_name),
+        server_name(req.server_name, req.server_id),
+        mention(req.requester_id),
+        format_age(req.created_at, now),
+        format_time(req.expires_at),
     )
     hint = (
-        "Your request — someone else has to approve it; you can cancel it here or on the card."
+        Mrkdwn("Your request — someone else has to approve it; you can cancel it here or on the card.")
         if item.yours
-        else "Approve or reject it here or on the card."
+        else Mrkdwn("Approve or reject it here or on the card.")
     )
-    block = _section(f"{what}\n{hint}")
+    block = _section(what + Mrkdwn("\n") + hint)
     if item.link:
         block["accessory"] = {
             "type": "button",
@@ -143,16 +161,16 @@ def _pending_blocks(item: PendingItem, now: datetime) -> list[dict[str, Any]]:
     return [block, buttons.to_dict()]
 
 
-def _following_line(op: Operation) -> str:
+def _following_line(op: Operation) -> Mrkdwn:
     if op.kind == "create":
-        what = f"snapshot {code(op.snapshot_name)} of *{escape(op.server_name)}*"
+        what = Mrkdwn("snapshot {} of {}").format(snapshot_name(op.snapshot_name), server_name(op.server_name))
     else:
-        what = f"restore of *{escape(op.server_name)}* from {code(op.snapshot_name)}"
-    status = escape(op.last_status.replace("_", " ")) or "started"
-    return f"• {what} — {status}, since {format_time(op.started_at)} (by {mention(op.actor_id)})"
+        what = Mrkdwn("restore of {} from {}").format(server_name(op.server_name), snapshot_name(op.snapshot_name))
+    status = plain(op.last_status.replace("_", " "), 40) or Mrkdwn("started")
+    return Mrkdwn("• {} — {}, since {} (by {})").format(what, status, format_time(op.started_at), mention(op.actor_id))
 
 
-def _action_line(record: AuditRecord) -> str:
+def _action_line(record: AuditRecord) -> Mrkdwn:
     target = []
     if record.snapshot_id is not None:
         target.append(f"snapshot #{record.snapshot_id}")
@@ -160,8 +178,10 @@ def _action_line(record: AuditRecord) -> str:
         target.append(f"server {record.server_id}")
     if record.request_id is not None:
         target.append(f"request #{record.request_id}")
-    where = f" · {', '.join(target)}" if target else ""
-    return f"• `{escape(record.action)}` · {escape(record.outcome)}{where} · {format_time(record.created_at)}"
+    where = Mrkdwn(" · ") + plain(", ".join(target), 200) if target else Mrkdwn("")
+    return Mrkdwn("• {} · {}{} · {}").format(
+        code(record.action, 60), plain(record.outcome, 30), where, format_time(record.created_at)
+    )
 
 
 def home_view(data: HomeData) -> dict[str, Any]:
@@ -179,17 +199,17 @@ def home_view(data: HomeData) -> dict[str, Any]:
                 }
             ],
         },
-        _context(f"As of {format_time(data.now)} · `/snapshot help` lists every command."),
+        _context(Mrkdwn("As of {} · `/snapshot help` lists every command.").format(format_time(data.now))),
     ]
     if data.refusal is not None:
-        blocks.append(_section(":lock: " + escape(data.refusal)))
+        blocks.append(_section(Mrkdwn(":lock: ") + sentence(data.refusal)))
         return {"type": "home", "blocks": blocks}
 
     blocks.append(_header("Servers"))
     if data.vps_error is not None:
-        blocks.append(_section(":warning: " + data.vps_error))
+        blocks.append(_section(Mrkdwn(":warning: ") + sentence(data.vps_error)))
     elif not data.servers:
-        blocks.append(_section("No servers found."))
+        blocks.append(_section(Mrkdwn("No servers found.")))
     else:
         blocks.extend(_chunked([_server_line(s, data.counts.get(s.id, 0)) for s in data.servers]))
 
@@ -198,14 +218,14 @@ def home_view(data: HomeData) -> dict[str, Any]:
         if data.recent:
             blocks.extend(_chunked([_snapshot_line(s, data.now) for s in data.recent]))
         else:
-            blocks.append(_section("No snapshots yet."))
+            blocks.append(_section(Mrkdwn("No snapshots yet.")))
 
     blocks.append(_header("Requests you can act on"))
     if data.pending:
         for item in data.pending:
             blocks.extend(_pending_blocks(item, data.now))
     else:
-        blocks.append(_section("Nothing is waiting for you."))
+        blocks.append(_section(Mrkdwn("Nothing is waiting for you.")))
 
     if data.following:
         blocks.append(_header("In progress"))
@@ -215,7 +235,7 @@ def home_view(data: HomeData) -> dict[str, Any]:
     if data.actions:
         blocks.extend(_chunked([_action_line(r) for r in data.actions]))
     else:
-        blocks.append(_section("You haven't done anything with the bot yet."))
+        blocks.append(_section(Mrkdwn("You haven't done anything with the bot yet.")))
     return {"type": "home", "blocks": blocks[:MAX_HOME_BLOCKS]}
 
 
@@ -265,7 +285,7 @@ class AppHome:
     def publish(self, client: WebClient, user_id: str) -> None:
         if not user_id:
             return
-        view = home_view(self.gather(client, user_id))
+        view = redact_value(home_view(self.gather(client, user_id)))
         try:
             client.views_publish(user_id=user_id, view=view)
         except SlackApiError as error:

@@ -19,6 +19,9 @@ from typing import TYPE_CHECKING, Any
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
+from bot.mrkdwn import Mrkdwn
+from bot.slack.replies import outgoing
+
 if TYPE_CHECKING:
     from bot.runtime import Services
 
@@ -56,14 +59,14 @@ class Notifier:
         """Where a notification line goes: the notification channel, else `fallback_channel` (may be None)."""
         return self.channel or fallback_channel
 
-    def line(self, text: str, *, fallback_channel: str | None) -> bool:
+    def line(self, text: Mrkdwn | str, *, fallback_channel: str | None) -> bool:
         """One notification line. False when there is nowhere to post it or Slack refused it (logged)."""
         target = self.target(fallback_channel)
         if not target:
             return False
         return self.post(target, text) is not None
 
-    def lines(self, texts: Sequence[str], *, fallback_channel: str | None) -> int:
+    def lines(self, texts: Sequence[Mrkdwn | str], *, fallback_channel: str | None) -> int:
         """Several lines to one place, grouped into few messages (one line per state change, fewer posts).
 
         Returns how many lines were delivered.
@@ -74,20 +77,21 @@ class Notifier:
         delivered = 0
         for start in range(0, len(texts), MAX_LINES_PER_MESSAGE):
             chunk = texts[start : start + MAX_LINES_PER_MESSAGE]
-            if self.post(target, "\n".join(chunk)) is not None:
+            if self.post(target, Mrkdwn("\n").join(outgoing(line, None)[0] for line in chunk)) is not None:
                 delivered += len(chunk)
         return delivered
 
     def post(
         self,
         channel: str,
-        text: str,
+        text: Mrkdwn | str,
         *,
         blocks: list[dict[str, Any]] | None = None,
         thread_ts: str | None = None,
         reply_broadcast: bool = False,
     ) -> dict[str, Any] | None:
         """chat.postMessage, paced per channel. Returns Slack's answer (with `channel`, `ts`) or None."""
+        text, blocks = outgoing(text, blocks)
         kwargs: dict[str, Any] = {"channel": channel, "text": text, "unfurl_links": False}
         if blocks is not None:
             kwargs["blocks"] = blocks
@@ -101,8 +105,9 @@ class Notifier:
         data = response.data
         return dict(data) if isinstance(data, dict) else {}
 
-    def update(self, channel: str, ts: str, text: str, blocks: list[dict[str, Any]] | None = None) -> bool:
+    def update(self, channel: str, ts: str, text: Mrkdwn | str, blocks: list[dict[str, Any]] | None = None) -> bool:
         """chat.update of a message the bot posted, paced with the channel's posts."""
+        text, blocks = outgoing(text, blocks)
         kwargs: dict[str, Any] = {"channel": channel, "ts": ts, "text": text}
         if blocks is not None:
             kwargs["blocks"] = blocks

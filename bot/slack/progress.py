@@ -17,7 +17,9 @@ from collections.abc import Callable
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
-from bot.slack.blocks import code, escape, format_size, mention, status_label
+from bot.mrkdwn import Mrkdwn, mention, plain
+from bot.mrkdwn import clip as clip_mrkdwn
+from bot.slack.blocks import MAX_TEXT, format_size, server_name, snapshot_name, status_label
 from bot.slack.notify import Notifier
 from bot.usecases.context import Actor
 from bot.usecases.tracking import CREATE, EventKind, Operation, Tracker, TrackingEvent
@@ -30,80 +32,89 @@ log = logging.getLogger(__name__)
 
 
 # ---- pure renderers --------------------------------------------------------------------------------------
-def format_took(took: timedelta) -> str:
+def format_took(took: timedelta) -> Mrkdwn:
     seconds = int(took.total_seconds())
     if seconds < 60:
-        return "under a minute"
+        return Mrkdwn("under a minute")
     minutes = round(seconds / 60)
     if minutes < 60:
-        return f"{minutes} min"
-    return f"{minutes // 60} h {minutes % 60} min"
+        return Mrkdwn("{} min").format(minutes)
+    return Mrkdwn("{} h {} min").format(minutes // 60, minutes % 60)
 
 
-def _status_words(status: str) -> str:
-    return escape(status.replace("_", " ")) or "unknown"
+def _status_words(status: str) -> Mrkdwn:
+    return plain(status.replace("_", " "), 40) or Mrkdwn("unknown")
 
 
-def create_sentence(event: TrackingEvent) -> str:
-    """The news in one sentence, e.g. "Snapshot `before-update` of web-server-01 is ready — 5.0 GB, took 4 min"."""
+def create_sentence(event: TrackingEvent) -> Mrkdwn:
+    """The news in one sentence, e.g. "Snapshot `before-update` of `web-server-01` is ready — 5.0 GB, took 4 min"."""
     op = event.operation
-    what = f"Snapshot {code(op.snapshot_name)} of {escape(op.server_name) or f'server {op.server_id}'}"
+    what = Mrkdwn("Snapshot {} of {}").format(
+        snapshot_name(op.snapshot_name), server_name(op.server_name, op.server_id)
+    )
     if event.kind is EventKind.COMPLETED:
-        return f"{what} is ready — {format_size(event.size_mb)}, took {format_took(event.took)}"
+        return what + Mrkdwn(" is ready — {}, took {}").format(format_size(event.size_mb), format_took(event.took))
     if event.kind is EventKind.VANISHED:
-        return f"{what} disappeared from VPS.org before it completed (last seen {_status_words(event.previous_status)})"
-    if event.kind is EventKind.TIMEOUT:
-        return (
-            f"{what} is still {_status_words(event.status)} after {format_took(event.took)}; "
-            "the bot stopped following it — check `/snapshot list`"
+        return what + Mrkdwn(" disappeared from VPS.org before it completed (last seen {})").format(
+            _status_words(event.previous_status)
         )
-    return f"{what} is now {_status_words(event.status)}"
+    if event.kind is EventKind.TIMEOUT:
+        return what + Mrkdwn(" is still {} after {}; the bot stopped following it — check `/snapshot list`").format(
+            _status_words(event.status), format_took(event.took)
+        )
+    return what + Mrkdwn(" is now {}").format(_status_words(event.status))
 
 
-def restore_sentence(event: TrackingEvent) -> str:
+def restore_sentence(event: TrackingEvent) -> Mrkdwn:
     op = event.operation
-    what = f"Restore of {escape(op.server_name) or f'server {op.server_id}'} from snapshot {code(op.snapshot_name)}"
+    what = Mrkdwn("Restore of {} from snapshot {}").format(
+        server_name(op.server_name, op.server_id), snapshot_name(op.snapshot_name)
+    )
     if event.kind is EventKind.FINISHED:
-        state = "active again" if event.status == "active" else _status_words(event.status)
-        return f"{what} finished — the server is {state} (took {format_took(event.took)})"
+        state = Mrkdwn("active again") if event.status == "active" else _status_words(event.status)
+        return what + Mrkdwn(" finished — the server is {} (took {})").format(state, format_took(event.took))
     if event.kind is EventKind.VANISHED:
-        return f"{what}: the server is no longer listed by VPS.org — check it before anything else"
+        return what + Mrkdwn(": the server is no longer listed by VPS.org — check it before anything else")
     if event.kind is EventKind.TIMEOUT:
-        return (
-            f"{what} is still {_status_words(event.status)} after {format_took(event.took)}; "
-            "the bot stopped following it — check the server"
+        return what + Mrkdwn(" is still {} after {}; the bot stopped following it — check the server").format(
+            _status_words(event.status), format_took(event.took)
         )
-    return f"{what}: server is now {_status_words(event.status)}"
+    return what + Mrkdwn(": server is now {}").format(_status_words(event.status))
 
 
 _ICONS = {
-    EventKind.COMPLETED: ":white_check_mark:",
-    EventKind.FINISHED: ":white_check_mark:",
-    EventKind.VANISHED: ":warning:",
-    EventKind.TIMEOUT: ":alarm_clock:",
-    EventKind.PROGRESS: ":hourglass_flowing_sand:",
+    EventKind.COMPLETED: Mrkdwn(":white_check_mark:"),
+    EventKind.FINISHED: Mrkdwn(":white_check_mark:"),
+    EventKind.VANISHED: Mrkdwn(":warning:"),
+    EventKind.TIMEOUT: Mrkdwn(":alarm_clock:"),
+    EventKind.PROGRESS: Mrkdwn(":hourglass_flowing_sand:"),
 }
 
 
-def create_message(event: TrackingEvent) -> tuple[str, list[dict[str, Any]]]:
+def create_message(event: TrackingEvent) -> tuple[Mrkdwn, list[dict[str, Any]]]:
     """The create announcement as it should look now: same opening as blocks.create_started, new status."""
     op = event.operation
-    head = (
-        f"{mention(op.actor_id)} started snapshot {code(op.snapshot_name)} (#{op.snapshot_id}) of "
-        f"*{escape(op.server_name)}* (id {op.server_id})."
+    head = Mrkdwn("{} started snapshot {} (#{}) of {} (id {}).").format(
+        mention(op.actor_id),
+        snapshot_name(op.snapshot_name),
+        op.snapshot_id,
+        server_name(op.server_name, op.server_id),
+        op.server_id,
     )
     if event.kind is EventKind.COMPLETED:
-        status = f":white_check_mark: completed · {format_size(event.size_mb)} · took {format_took(event.took)}"
+        status = Mrkdwn(":white_check_mark: completed · {} · took {}").format(
+            format_size(event.size_mb), format_took(event.took)
+        )
     elif event.kind is EventKind.VANISHED:
-        status = ":grey_question: disappeared from VPS.org before it completed"
+        status = Mrkdwn(":grey_question: disappeared from VPS.org before it completed")
     elif event.kind is EventKind.TIMEOUT:
-        status = (
-            f":alarm_clock: still {_status_words(event.status)} after {format_took(event.took)} — "
-            "no longer followed; check `/snapshot list`"
+        status = Mrkdwn(":alarm_clock: still {} after {} — no longer followed; check `/snapshot list`").format(
+            _status_words(event.status), format_took(event.took)
         )
     else:
         status = status_label(event.status)
-    blocks = [{"type": "section", "text": {"type": "mrkdwn", "text": f"{head}\nStatus: {status}"}}]
+    text = clip_mrkdwn(head + Mrkdwn("\nStatus: ") + status, MAX_TEXT)
+    blocks = [{"type": "section", "text": {"type": "mrkdwn", "text": text, "verbatim": True}}]
     if not event.final:
         blocks.append(
             {
@@ -111,7 +122,7 @@ def create_message(event: TrackingEvent) -> tuple[str, list[dict[str, Any]]]:
                 "elements": [{"type": "mrkdwn", "text": "This message updates as the snapshot progresses."}],
             }
         )
-    return f"{head} Status: {status}", blocks
+    return head + Mrkdwn(" Status: ") + status, blocks
 
 
 # ---- the Slack-side tracker --------------------------------------------------------------------------------
@@ -154,7 +165,7 @@ class ProgressTracker:
 
     def render(self, events: list[TrackingEvent]) -> None:
         """Update messages and post replies per event; notification lines grouped per channel at the end."""
-        lines: dict[str, list[str]] = {}
+        lines: dict[str, list[Mrkdwn]] = {}
         for event in events:
             try:
                 self._render(event, lines)
@@ -163,7 +174,7 @@ class ProgressTracker:
         for fallback, texts in lines.items():
             self.notifier.lines(texts, fallback_channel=fallback or None)
 
-    def _render(self, event: TrackingEvent, lines: dict[str, list[str]]) -> None:
+    def _render(self, event: TrackingEvent, lines: dict[str, list[Mrkdwn]]) -> None:
         op = event.operation
         is_create = op.kind == CREATE
         has_message = bool(op.channel_id and op.message_ts)
@@ -181,7 +192,7 @@ class ProgressTracker:
             except Exception:
                 log.warning("could not look up the channel of request #%s", op.request_id)
         target = self.notifier.target(fallback)
-        reply = f"{mention(op.actor_id)} {sentence}."
+        reply = Mrkdwn("{} {}.").format(mention(op.actor_id), sentence)
         if has_message:
             assert op.channel_id and op.message_ts
             broadcast = target == op.channel_id
@@ -192,4 +203,4 @@ class ProgressTracker:
             # No message to reply under (the announcement could not be posted): tell the person directly.
             self.notifier.post(op.actor_id, reply)
         if target:
-            lines.setdefault(fallback or "", []).append(f"{_ICONS[event.kind]} {sentence}.")
+            lines.setdefault(fallback or "", []).append(Mrkdwn("{} {}.").format(_ICONS[event.kind], sentence))

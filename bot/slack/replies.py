@@ -1,4 +1,9 @@
-"""Talking back to the person who typed or clicked, whichever way still works."""
+"""Talking back to the person who typed or clicked, whichever way still works.
+
+Everything posted from here and from `notify.py` goes through `outgoing`: a `Mrkdwn` text is sent as it is, a
+plain `str` is treated as a sentence the bot wrote (`bot.mrkdwn.sentence`: `&`, `<`, `>` escaped, secrets
+redacted), and the blocks are passed through the same redactor logs and audit use, as a last line of defence.
+"""
 
 from __future__ import annotations
 
@@ -10,7 +15,19 @@ from slack_bolt import Respond
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
+from bot.mrkdwn import Mrkdwn, redacted, sentence
+from bot.mrkdwn import clip as clip_mrkdwn
+from bot.redaction import redact_value
+
+MAX_FALLBACK_TEXT = 3000
+
 log = logging.getLogger(__name__)
+
+
+def outgoing(text: Mrkdwn | str, blocks: list[dict[str, Any]] | None) -> tuple[Mrkdwn, list[dict[str, Any]] | None]:
+    """A message's fallback text and blocks as they may leave the bot (see the module docstring)."""
+    safe_text = clip_mrkdwn(redacted(sentence(text)), MAX_FALLBACK_TEXT)
+    return safe_text, (redact_value(blocks) if blocks is not None else None)
 
 
 @dataclass
@@ -23,7 +40,10 @@ class Reply:
     channel_id: str | None
     respond: Respond | None = None
 
-    def ephemeral(self, text: str, blocks: list[dict[str, Any]] | None = None, *, replace: bool = False) -> None:
+    def ephemeral(
+        self, text: Mrkdwn | str, blocks: list[dict[str, Any]] | None = None, *, replace: bool = False
+    ) -> None:
+        text, blocks = outgoing(text, blocks)
         if self.respond is not None:
             try:
                 answer = self.respond(text=text, blocks=blocks, response_type="ephemeral", replace_original=replace)
@@ -44,13 +64,14 @@ class Reply:
 
     def to_channel(
         self,
-        text: str,
+        text: Mrkdwn | str,
         blocks: list[dict[str, Any]] | None = None,
         *,
         channel: str | None = None,
         thread_ts: str | None = None,
     ) -> dict[str, Any] | None:
         """Post a message everyone sees; returns Slack's answer (with `ts`), or None when it could not be posted."""
+        text, blocks = outgoing(text, blocks)
         target = channel or self.channel_id
         if not target:
             return None

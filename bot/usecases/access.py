@@ -16,6 +16,7 @@ from enum import IntEnum, StrEnum
 from typing import Protocol
 
 from bot.config import Settings
+from bot.mrkdwn import Mrkdwn, channel_link, sentence
 from bot.redaction import redact
 
 log = logging.getLogger(__name__)
@@ -216,9 +217,9 @@ class AccessPolicy:
             return Decision(True, "This channel is on the allow-list.")
         # An unknown channel (None) is refused too: the allow-list is a restriction, so it fails closed.
         channels = _channel_list(self._allowed_channels)
-        return Decision(False, f"Snapshot commands can only be used in {channels}.")
+        return Decision(False, Mrkdwn("Snapshot commands can only be used in {}.").format(channels))
 
-    def describe(self) -> str:
+    def describe(self) -> Mrkdwn:
         """One line for `/snapshot help`."""
         if self.open_mode:
             line = "Access control is OFF: everyone in the workspace can create, delete and request restores."
@@ -229,9 +230,10 @@ class AccessPolicy:
                 if self._roles[role].users or self._roles[role].groups
             ]
             line = "Access control is ON (each role includes the ones below it) — " + "; ".join(parts) + "."
+        described = sentence(line)
         if self._allowed_channels:
-            line += f" Commands work only in {_channel_list(self._allowed_channels)}."
-        return line
+            described += Mrkdwn(" Commands work only in {}.").format(_channel_list(self._allowed_channels))
+        return described
 
     def _in_groups(self, user_id: str, groups: Iterable[str]) -> bool:
         """True if the user is in any of `groups`.
@@ -300,5 +302,5 @@ def _count(members: _Members) -> str:
     return " and ".join(bits)
 
 
-def _channel_list(channels: Sequence[str]) -> str:
-    return ", ".join(f"<#{c}>" for c in channels)
+def _channel_list(channels: Sequence[str]) -> Mrkdwn:
+    return Mrkdwn(", ").join(channel_link(c) for c in channels)

@@ -42,6 +42,7 @@ from bot.usecases.errors import (
     NotFoundError,
     Refused,
     UserFacingError,
+    doing_with,
     explain_vps_error,
 )
 from bot.usecases.guard import Guard
@@ -524,7 +525,7 @@ class ApprovalService:
             result = self.vps.restore_snapshot(view.snapshot_id)
         except VpsError as error:
             unknown = isinstance(error, Unavailable) and error.outcome_unknown
-            failure = explain_vps_error(error, f"restoring snapshot `{view.snapshot_name}`")
+            failure = explain_vps_error(error, doing_with("restoring snapshot", view.snapshot_name))
             details = {
                 "status_code": error.status_code,
                 "api_message": error.api_message,
@@ -586,7 +587,7 @@ class ApprovalService:
         if snapshot.server.id != view.server_id:
             changes.append(f"it now belongs to server {snapshot.server.id}, not {view.server_id}")
         if valid_utf8(snapshot.name) != view.snapshot_name:
-            changes.append(f"it is now named `{snapshot.name}`, not `{view.snapshot_name}`")
+            changes.append(f"it is now named '{snapshot.name}', not '{view.snapshot_name}'")
         if _bound_fields("", 0, 0, "", snapshot.created_at, "") != _bound_fields(
             "", 0, 0, "", view.snapshot_created_at, ""
         ):

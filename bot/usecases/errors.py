@@ -1,7 +1,12 @@
-"""Errors a use case raises, each carrying the plain-words message a user should read."""
+"""Errors a use case raises, each carrying the plain-words message a user should read.
+
+A message holding text from outside (a name, VPS.org's words) is built as `Mrkdwn` with `code()`/`plain()`;
+a plain `str` message is taken as a sentence the bot wrote and escaped as one (`bot.mrkdwn.sentence`).
+"""
 
 from __future__ import annotations
 
+from bot.mrkdwn import Mrkdwn, code, plain, sentence
 from bot.vps.errors import NotFound, Rejected, Unauthorized, Unavailable, VpsError
 
 
@@ -9,8 +14,10 @@ class UserFacingError(Exception):
     """Something the user should be told. `str(error)` is the message, already in plain words."""
 
     @property
-    def message(self) -> str:
-        return str(self)
+    def message(self) -> Mrkdwn:
+        """The message as safe mrkdwn (see the module docstring)."""
+        first = self.args[0] if self.args else ""
+        return first if isinstance(first, Mrkdwn) else sentence(str(self))
 
 
 class InvalidInput(UserFacingError):
@@ -55,29 +62,40 @@ class StorageUnavailable(UserFacingError):
     """The bot's database could not be written: the action was not started (audit first, always)."""
 
 
-def explain_vps_error(error: VpsError, doing: str) -> ApiFailure:
-    """Turn a VPS.org error into plain words. `doing` completes "… while <doing>", e.g. "creating the snapshot"."""
+def doing_with(words: str, name: str) -> Mrkdwn:
+    """`explain_vps_error`'s `doing` for an action on a named thing, e.g. doing_with("creating snapshot", name)."""
+    return Mrkdwn("{} {}").format(sentence(words), code(name, 64))
+
+
+def explain_vps_error(error: VpsError, doing: Mrkdwn | str) -> ApiFailure:
+    """Turn a VPS.org error into plain words. `doing` completes "… while <doing>", e.g. "creating the snapshot".
+
+    VPS.org's own words are shown as plain text (already redacted by the client; `plain` redacts again)."""
     status = error.status_code
-    api_words = f" VPS.org said: “{error.api_message}”" if error.api_message else ""
-    code = f" (HTTP {status})" if status else ""
+    doing = sentence(doing)
+    api_words = Mrkdwn(" VPS.org said: {}").format(_quoted(error.api_message)) if error.api_message else Mrkdwn("")
+    code_part = Mrkdwn(" (HTTP {})").format(status) if status else Mrkdwn("")
     if isinstance(error, Unauthorized):
-        text = "The bot's VPS.org token was rejected — tell an admin. Nothing was changed."
+        text = Mrkdwn("The bot's VPS.org token was rejected — tell an admin. Nothing was changed.")
     elif isinstance(error, NotFound):
-        text = f"VPS.org could not find it while {doing}{code}.{api_words}"
+        text = Mrkdwn("VPS.org could not find it while {}{}.{}").format(doing, code_part, api_words)
     elif isinstance(error, Rejected):
-        text = f"VPS.org refused {doing}{code}.{api_words}"
+        text = Mrkdwn("VPS.org refused {}{}.{}").format(doing, code_part, api_words)
     elif isinstance(error, Unavailable) and error.outcome_unknown:
-        text = (
-            f"VPS.org did not answer while {doing}{code}, so the outcome is *unknown* — "
-            "check `/snapshot list` before retrying."
-        )
+        text = Mrkdwn(
+            "VPS.org did not answer while {}{}, so the outcome is *unknown* — check `/snapshot list` before retrying."
+        ).format(doing, code_part)
     elif isinstance(error, Unavailable):
-        wait = f" Try again in {int(error.retry_after)} s." if error.retry_after else ""
-        text = f"VPS.org did not answer while {doing}{code}; nothing was changed.{wait}"
+        wait = Mrkdwn(" Try again in {} s.").format(int(error.retry_after)) if error.retry_after else Mrkdwn("")
+        text = Mrkdwn("VPS.org did not answer while {}{}; nothing was changed.{}").format(doing, code_part, wait)
     else:
-        text = f"VPS.org failed while {doing}{code}.{api_words}"
+        text = Mrkdwn("VPS.org failed while {}{}.{}").format(doing, code_part, api_words)
     return ApiFailure(
         text,
         status_code=status,
         outcome_unknown=isinstance(error, Unavailable) and error.outcome_unknown,
     )
+
+
+def _quoted(words: str) -> Mrkdwn:
+    return Mrkdwn("“") + plain(words, 300) + Mrkdwn("”")

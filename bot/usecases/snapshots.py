@@ -11,9 +11,17 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
+from bot.mrkdwn import Mrkdwn, code
 from bot.usecases.access import Permission
 from bot.usecases.context import Actor, new_operation_id, utcnow
-from bot.usecases.errors import CouldNotConfirm, InvalidInput, NotFoundError, QuotaReached, explain_vps_error
+from bot.usecases.errors import (
+    CouldNotConfirm,
+    InvalidInput,
+    NotFoundError,
+    QuotaReached,
+    doing_with,
+    explain_vps_error,
+)
 from bot.usecases.guard import Guard
 from bot.usecases.validation import parse_id, validate_description, validate_name
 from bot.vps.client import VpsClient
@@ -188,9 +196,7 @@ class SnapshotService:
                 )
             )
             raise QuotaReached(
-                f"*{server.name}* already has {len(existing)} of {self.limit_per_server} snapshots, the most "
-                "VPS.org allows. Delete one first — the oldest is "
-                f"`{oldest.name}` (#{oldest.id}).",
+                quota_message(server, len(existing), self.limit_per_server, oldest),
                 server_id=sid,
                 oldest_snapshot_id=oldest.id,
             )
@@ -220,7 +226,7 @@ class SnapshotService:
                     details=_error_details(error, started, name=clean_name),
                 )
             )
-            raise explain_vps_error(error, f"creating snapshot `{clean_name}`") from error
+            raise explain_vps_error(error, doing_with("creating snapshot", clean_name)) from error
         self.audit.append(
             actor.entry(
                 Action.CREATE_SUCCEEDED,
@@ -303,7 +309,7 @@ class SnapshotService:
                 raise NotFoundError(
                     f"Snapshot {snapshot.id} no longer exists — someone may have deleted it."
                 ) from error
-            raise explain_vps_error(error, f"deleting snapshot `{snapshot.name}`") from error
+            raise explain_vps_error(error, doing_with("deleting snapshot", snapshot.name)) from error
         self.audit.append(
             actor.entry(
                 Action.DELETE_SUCCEEDED,
@@ -329,6 +335,13 @@ class SnapshotService:
                 )
             )
             raise
+
+
+def quota_message(server: ServerRef, count: int, limit: int, oldest: Snapshot) -> Mrkdwn:
+    """Why a create was refused: both names come from VPS.org, so both are code spans."""
+    return Mrkdwn(
+        "{} already has {} of {} snapshots, the most VPS.org allows. Delete one first — the oldest is {} (#{})."
+    ).format(code(server.name or f"server {server.id}", 80), count, limit, code(oldest.name, 64), oldest.id)
 
 
 def _group(servers: list[Server], snapshots: list[Snapshot], *, only: int | None) -> list[ServerGroup]:

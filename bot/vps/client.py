@@ -31,6 +31,7 @@ from typing import Any, Self, TypeVar
 import httpx
 
 from bot.config import Secret
+from bot.redaction import MASK, redact
 from bot.vps.errors import DeadlineExceeded, NotFound, Rejected, Unauthorized, Unavailable, VpsError
 from bot.vps.models import CreatedSnapshot, RestoreResult, Server, ServerRef, Snapshot
 
@@ -341,7 +342,7 @@ class VpsClient:
         try:
             return json.loads(response.content)
         except (ValueError, UnicodeDecodeError):
-            detail = self._scrub(_extract_message(response.content, response.headers.get("content-type", "")))
+            detail = _extract_message(response.content, response.headers.get("content-type", ""), scrub=self._scrub)
             logger.warning("%s: HTTP %d with a body that is not JSON: %s", what, response.status_code, detail)
             message = f"VPS.org sent an unreadable answer (HTTP {response.status_code})"
             if outcome_unknown:
@@ -352,7 +353,7 @@ class VpsClient:
 
     def _error_for(self, response: httpx.Response, *, outcome_unknown: bool) -> VpsError:
         status = response.status_code
-        api_message = self._scrub(_extract_message(response.content, response.headers.get("content-type", "")))
+        api_message = _extract_message(response.content, response.headers.get("content-type", ""), scrub=self._scrub)
         suffix = f": {api_message}" if api_message else ""
         if status == 401:
             return Unauthorized(
@@ -395,12 +396,13 @@ class VpsClient:
         # 1xx/3xx: not something this API does; we never follow redirects (the token must not travel).
         return Unavailable(f"VPS.org sent an unexpected answer (HTTP {status})", status_code=status)
 
-    def _scrub(self, text: str | None) -> str | None:
-        """The API's own words, minus the token should an error page ever echo it back."""
-        if text is None:
-            return None
+    def _scrub(self, text: str) -> str:
+        """The API's own words, minus the token (or any 8+ character piece of its start) and anything token-shaped,
+        should an error page ever echo them back. Runs before the words are clipped, never after."""
         token = self._token.reveal()
-        return text.replace(token, "***") if token else text
+        if token:
+            text = text.replace(token, MASK)
+        return redact(text)
 
 
 # --- parsing (pure functions, tolerant of whatever comes)
@@ -561,9 +563,15 @@ _TITLE = re.compile(r"<title[^>]*>(.*?)</title>", re.IGNORECASE | re.DOTALL)
 _DROP_BLOCKS = re.compile(r"<(script|style|head)[^>]*>.*?</\1>", re.IGNORECASE | re.DOTALL)
 
 
-def _extract_message(body: bytes, content_type: str = "") -> str | None:
-    """A short human message from an error body: JSON in its usual shapes, HTML, plain text, or nothing."""
-    text = body.decode("utf-8", errors="replace").strip()
+def _extract_message(
+    body: bytes, content_type: str = "", scrub: Callable[[str], str] = lambda text: text
+) -> str | None:
+    """A short human message from an error body: JSON in its usual shapes, HTML, plain text, or nothing.
+
+    `scrub` runs on the whole body and again on the extracted words (JSON or HTML escapes can hide a token from
+    the first pass), always before `_shorten`: a token cut in half by the clip would no longer be recognisable.
+    """
+    text = scrub(body.decode("utf-8", errors="replace")).strip()
     if not text:
         return None
     try:
@@ -572,9 +580,9 @@ def _extract_message(body: bytes, content_type: str = "") -> str | None:
         data = None
     else:
         message = _flatten(data)
-        return _shorten(message) if message else None
+        return _shorten(scrub(message)) if message else None
     if "html" in content_type.lower() or re.match(r"<(!doctype|html|head|body)\b", text, re.IGNORECASE):
-        return _shorten(_from_html(text))
+        return _shorten(scrub(_from_html(text)))
     return _shorten(text)
 
 

@@ -12,11 +12,12 @@ from slack_bolt import Ack, App, Respond
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
+from bot.mrkdwn import Mrkdwn, channel_link, code, fill, marker, plain, sentence
 from bot.runtime import Services
 from bot.slack import blocks as ui
 from bot.slack.listeners.common import actor_from_payload, first_action, run_for_user
 from bot.slack.notify import notifier_for
-from bot.slack.replies import Reply
+from bot.slack.replies import Reply, outgoing
 from bot.usecases.access import Permission
 from bot.usecases.approvals import ApprovalService, DecisionResult, RequestView
 from bot.usecases.context import Actor, utcnow
@@ -65,14 +66,22 @@ def start_request(
     current = approvals.get(request.id)
     if current.state != "pending":
         refresh_card(client, current)
-    where = f" in <#{channel}>" if channel != actor.channel_id else ""
+    where = Mrkdwn(" in {}").format(channel_link(channel)) if channel != actor.channel_id else Mrkdwn("")
     reply.ephemeral(
-        f"Your {kind} request #{request.id} is waiting for approval{where}. "
-        "Someone else has to approve it; you can cancel it from the card."
+        Mrkdwn(
+            "Your {} request #{} is waiting for approval{}. "
+            "Someone else has to approve it; you can cancel it from the card."
+        ).format(plain(kind, 20), request.id, where)
     )
     notifier_for(services, client).line(
-        f":inbox_tray: {ui.mention(actor.user_id)} requested a {kind} of {ui.code(request.snapshot_name)} "
-        f"(#{request.snapshot_id}) on *{ui.escape(request.server_name)}* — request #{request.id}.",
+        Mrkdwn(":inbox_tray: {} requested a {} of {} (#{}) on {} — request #{}.").format(
+            ui.mention(actor.user_id),
+            plain(kind, 20),
+            ui.snapshot_name(request.snapshot_name),
+            request.snapshot_id,
+            ui.server_name(request.server_name, request.server_id),
+            request.id,
+        ),
         fallback_channel=None if channel == actor.channel_id else actor.channel_id,
     )
 
@@ -101,11 +110,11 @@ def _post_card(client: WebClient, channel: str, text: str, blocks: list[dict[str
 
 
 _WHY = {
-    "not_in_channel": "I'm not a member of {channel}",
-    "channel_not_found": "{channel} doesn't exist or I can't see it",
-    "is_archived": "{channel} is archived",
-    "restricted_action": "posting in {channel} is restricted",
-    "slack_unreachable": "Slack could not be reached",
+    "not_in_channel": Mrkdwn("I'm not a member of {channel}"),
+    "channel_not_found": Mrkdwn("{channel} doesn't exist or I can't see it"),
+    "is_archived": Mrkdwn("{channel} is archived"),
+    "restricted_action": Mrkdwn("posting in {channel} is restricted"),
+    "slack_unreachable": Mrkdwn("Slack could not be reached"),
 }
 
 
@@ -122,25 +131,29 @@ def _withdraw(
     if withdrawn is None:  # decided meanwhile (e.g. from `/snapshot pending`): that decision stands
         current = _approvals(services).get(request.id)
         reply.ephemeral(
-            f":warning: I couldn't post the approval card of your {request.kind} request #{request.id}; "
-            f"it is {current.state.replace('_', ' ')} anyway."
+            Mrkdwn(":warning: I couldn't post the approval card of your {} request #{}; it is {} anyway.").format(
+                plain(request.kind, 20), request.id, plain(current.state.replace("_", " "), 40)
+            )
         )
         return
-    why = "; ".join(
-        _WHY.get(error, "Slack answered `{error}` for {channel}").format(channel=f"<#{channel}>", error=error)
+    why = Mrkdwn("; ").join(
+        _WHY.get(error, Mrkdwn("Slack answered {error} for {channel}")).format(
+            channel=channel_link(channel), error=code(error, 60)
+        )
         for channel, error in failures
     )
-    fixes = []
+    fixes: list[Mrkdwn] = []
     if any(error == "not_in_channel" for _, error in failures):
-        fixes.append(f"invite me to the channel with `/invite @{_bot_name(client)}`")
+        fixes.append(Mrkdwn("invite me to the channel with {}").format(code(f"/invite @{_bot_name(client)}", 120)))
     if not services.settings.approval_channel:
-        fixes.append("ask an admin to set `SNAPSHOT_APPROVAL_CHANNEL` to a channel I'm in")
+        fixes.append(Mrkdwn("ask an admin to set `SNAPSHOT_APPROVAL_CHANNEL` to a channel I'm in"))
     else:
-        fixes.append("ask an admin to check `SNAPSHOT_APPROVAL_CHANNEL` (I must be a member of it)")
+        fixes.append(Mrkdwn("ask an admin to check `SNAPSHOT_APPROVAL_CHANNEL` (I must be a member of it)"))
     reply.ephemeral(
-        f":x: Your {request.kind} request #{request.id} was *cancelled*: nobody could have approved it, because "
-        f"{why or reason}. Nothing was sent to VPS.org.\n"
-        f"To fix it, {' or '.join(fixes)}, then ask again."
+        Mrkdwn(
+            ":x: Your {} request #{} was *cancelled*: nobody could have approved it, because {}. "
+            "Nothing was sent to VPS.org.\nTo fix it, {}, then ask again."
+        ).format(plain(request.kind, 20), request.id, why or plain(reason, 500), Mrkdwn(" or ").join(fixes))
     )
 
 
@@ -157,34 +170,44 @@ def publish_outcome(services: Services, client: WebClient, result: DecisionResul
     refresh_card(client, req)
     if result.outcome in ("vote_recorded", "claim_lost"):  # claim_lost: whoever took over has told everyone
         return
-    by = f" by {ui.mention(req.decided_by)}" if req.decided_by and req.decided_by != "system" else ""
-    verb = {
-        "executed": f"was approved{by} and carried out"
+    by = (
+        Mrkdwn(" by {}").format(ui.mention(req.decided_by))
+        if req.decided_by and req.decided_by != "system"
+        else Mrkdwn("")
+    )
+    verbs = {
+        "executed": Mrkdwn("was approved{} and carried out")
         if req.kind == "delete"
-        else f"was approved{by} — the restore has started",
-        "failed": f"was approved{by} but *failed*",
-        "needs_check": f"was approved{by} but its outcome is *unknown* — check the server before retrying",
-        "stale": f"was approved{by} but *not sent*: the snapshot changed since it was requested",
-        "not_sent": "was approved but *nothing was sent* to VPS.org — it can be approved again or cancelled",
-        "rejected": f"was rejected{by}",
-        "cancelled": f"was cancelled{by}",
-        "expired": "expired",
-    }.get(result.outcome, result.outcome)
-    what = f"{ui.code(req.snapshot_name)} → *{ui.escape(req.server_name)}*"
-    line = f"{req.kind.title()} request #{req.id} ({what}) {verb}."
+        else Mrkdwn("was approved{} — the restore has started"),
+        "failed": Mrkdwn("was approved{} but *failed*"),
+        "needs_check": Mrkdwn("was approved{} but its outcome is *unknown* — check the server before retrying"),
+        "stale": Mrkdwn("was approved{} but *not sent*: the snapshot changed since it was requested"),
+        "not_sent": Mrkdwn("was approved but *nothing was sent* to VPS.org — it can be approved again or cancelled"),
+        "rejected": Mrkdwn("was rejected{}"),
+        "cancelled": Mrkdwn("was cancelled{}"),
+        "expired": Mrkdwn("expired"),
+    }
+    verb = verbs[result.outcome].format(by) if result.outcome in verbs else ui.code(result.outcome, 40)
+    what = Mrkdwn("{} → {}").format(ui.snapshot_name(req.snapshot_name), ui.server_name(req.server_name, req.server_id))
+    line = Mrkdwn("{} request #{} ({}) {}.").format(plain(req.kind.title(), 20), req.id, what, verb)
     if req.card_channel and req.card_ts:
-        detail = f"\n{ui.escape(result.message)}" if result.outcome in _DETAILED else ""
+        detail = (
+            Mrkdwn("\n") + plain(result.message, 1500)  # VPS.org's words, or the bot's own message
+            if result.outcome in _DETAILED
+            else Mrkdwn("")
+        )
+        text, _ = outgoing(Mrkdwn("{} {}{}").format(ui.mention(req.requester_id), line, detail), None)
         try:
-            client.chat_postMessage(
-                channel=req.card_channel,
-                thread_ts=req.card_ts,
-                text=f"{ui.mention(req.requester_id)} {line}{detail}",
-            )
+            client.chat_postMessage(channel=req.card_channel, thread_ts=req.card_ts, text=text)
         except SlackApiError as error:
             log.warning("thread reply failed: %s", error.response.get("error"))
     # Without a notification channel, the channel where it was asked hears about it (the card's thread already has it).
     fallback = req.channel_id if req.channel_id != req.card_channel else None
-    loud = f" {ui.escape(result.message)}" if result.outcome in ("needs_check", "stale", "not_sent") else ""
+    loud = (
+        Mrkdwn(" ") + plain(result.message, 1500)
+        if result.outcome in ("needs_check", "stale", "not_sent")
+        else Mrkdwn("")
+    )
     notifier_for(services, client).line(line + loud, fallback_channel=fallback)
     tracker = services.extras.get("tracker")
     if tracker is not None and result.outcome == "executed" and req.kind == "restore":
@@ -198,7 +221,7 @@ def refresh_card(client: WebClient, req: RequestView) -> None:
     if not (req.card_channel and req.card_ts):
         return
     try:
-        text, blocks = ui.approval_card(req, utcnow())
+        text, blocks = outgoing(*ui.approval_card(req, utcnow()))
     except Exception:  # the outcome is stored and audited; a card that can't be drawn must not hide it
         log.exception("could not build the card of request #%s", req.id)
         return
@@ -225,18 +248,18 @@ def show_pending(services: Services, client: WebClient, reply: Reply, actor: Act
 
     unresolved = recovery_for(services).unresolved()
     if unresolved:  # operations cut off by a crash: no request to approve, but a human must check them
-        lines = "\n".join(f":warning: {_recovered_words(item)}" for item in unresolved)
-        blocks = [b for b in blocks if requests] + [
-            {"type": "section", "text": {"type": "mrkdwn", "text": f"*Outcome unknown — check*\n{lines}"[:3000]}}
-        ]
-        text = f"{text}; {len(unresolved)} operation(s) with unknown outcome"
+        lines = Mrkdwn("\n").join(Mrkdwn(":warning: ") + _recovered_words(item) for item in unresolved)
+        blocks = [b for b in blocks if requests] + ui.notice(Mrkdwn("*Outcome unknown — check*\n") + lines)
+        text = text + Mrkdwn("; {} operation(s) with unknown outcome").format(len(unresolved))
     reply.ephemeral(text, blocks)
 
 
 def announce_recovered(services: Services, client: WebClient, items: list[Any]) -> None:
     """One line per operation the recovery sweep flagged; the request's card shows it too."""
     for item in items:
-        notifier_for(services, client).line(f":warning: {_recovered_words(item)}", fallback_channel=item.channel_id)
+        notifier_for(services, client).line(
+            Mrkdwn(":warning: ") + _recovered_words(item), fallback_channel=item.channel_id
+        )
         if item.request_id is not None:
             with contextlib.suppress(Exception):
                 refresh_card(client, _approvals(services).get(item.request_id))
@@ -257,16 +280,21 @@ def refresh_home(services: Services, client: WebClient, user_id: str) -> None:
 class DirectReply(Reply):
     """Answers to a click in App Home, which has no channel and no response_url: a direct message from the bot."""
 
-    def ephemeral(self, text: str, blocks: list[dict[str, Any]] | None = None, *, replace: bool = False) -> None:
+    def ephemeral(
+        self, text: Mrkdwn | str, blocks: list[dict[str, Any]] | None = None, *, replace: bool = False
+    ) -> None:
+        text, blocks = outgoing(text, blocks)
         try:
             self.client.chat_postMessage(channel=self.user_id, text=text, blocks=blocks)
         except Exception as error:  # the outcome is on the card and in the audit trail either way
             log.warning("could not message user %s: %s", self.user_id, type(error).__name__)
 
 
-def _recovered_words(item: Any) -> str:
-    who = "the bot" if item.actor_id == "system" else ui.mention(item.actor_id)
-    return str(item.describe(who, ui.code(item.name)))
+def _recovered_words(item: Any) -> Mrkdwn:
+    who = Mrkdwn("the bot") if item.actor_id == "system" else ui.mention(item.actor_id)
+    # `describe` writes its own sentence around the two values: hand it markers, put the mrkdwn in afterwards.
+    words = str(item.describe(marker("who"), marker("name")))
+    return fill(words, who=who, name=ui.snapshot_name(item.name))
 
 
 def register(app: App, services: Services) -> None:
@@ -286,9 +314,9 @@ def register(app: App, services: Services) -> None:
             try:
                 result = approvals.approve(actor, value) if how == "approve" else approvals.cancel(actor, value)
                 if result.outcome == "vote_recorded":
-                    reply.ephemeral(":ballot_box_with_check: " + result.message)
+                    reply.ephemeral(Mrkdwn(":ballot_box_with_check: ") + sentence(result.message))
                 elif result.outcome == "claim_lost":
-                    reply.ephemeral(":warning: " + result.message)
+                    reply.ephemeral(Mrkdwn(":warning: ") + sentence(result.message))
                 publish_outcome(services, client, result)
             finally:
                 if from_home:  # the tab shows the request's new state (and no stale buttons)
@@ -319,7 +347,7 @@ def register(app: App, services: Services) -> None:
                 if from_app_home(body)
                 else Reply(client=client, user_id=actor.user_id, channel_id=actor.channel_id, respond=respond)
             )
-            refused.ephemeral(":warning: " + error.message)
+            refused.ephemeral(Mrkdwn(":warning: ") + error.message)
             return
         message = body.get("message") or {}
         container = body.get("container") or {}

@@ -7,6 +7,7 @@ from typing import Any
 from slack_bolt import Ack, App, Respond
 from slack_sdk import WebClient
 
+from bot.mrkdwn import Mrkdwn, sentence
 from bot.runtime import Services
 from bot.slack import blocks as ui
 from bot.slack.listeners import flows
@@ -22,14 +23,13 @@ def register(app: App, services: Services) -> None:
         try:
             command = parse_command(body.get("text"))
         except UsageError as error:
-            # The message quotes decoded user text (and `<server_id>`-style usage): escaped once, it pings nobody.
-            ack(response_type="ephemeral", text=f":warning: {ui.escape(str(error))}")
+            ack(response_type="ephemeral", text=Mrkdwn(":warning: ") + sentence(str(error)))
             services.work.submit(services.snapshots.record_invalid_command, actor, str(error))
             return
         if command.name == "help":
             ack(
                 response_type="ephemeral",
-                text="Snapshot bot help",
+                text=Mrkdwn("Snapshot bot help"),
                 blocks=ui.help_blocks(services.access.describe(), services.settings.restore_approvals_required),
             )
             return

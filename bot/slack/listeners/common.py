@@ -9,6 +9,7 @@ from typing import Any
 
 from sqlalchemy.exc import SQLAlchemyError
 
+from bot.mrkdwn import Mrkdwn, code
 from bot.runtime import Services
 from bot.slack import blocks as ui
 from bot.slack.replies import Reply
@@ -17,7 +18,7 @@ from bot.usecases.errors import QuotaReached, StorageUnavailable, UserFacingErro
 
 log = logging.getLogger(__name__)
 
-DATABASE_DOWN = (
+DATABASE_DOWN = Mrkdwn(
     ":x: The bot's database is unavailable, so nothing was done (every action is recorded before it happens). "
     "Try again in a minute; if it persists, tell an admin."
 )
@@ -65,7 +66,7 @@ def run_for_user(
         except QuotaReached as error:
             reply.ephemeral(error.message, ui.quota_reached(error.message, error.oldest_snapshot_id))
         except UserFacingError as error:
-            reply.ephemeral(":warning: " + error.message)
+            reply.ephemeral(Mrkdwn(":warning: ") + error.message)
         except (SQLAlchemyError, StorageUnavailable):
             log.exception("database error while handling a request")
             reply.ephemeral(DATABASE_DOWN)
@@ -73,8 +74,10 @@ def run_for_user(
             reference = uuid.uuid4().hex[:8]
             log.exception("unexpected error (ref %s)", reference)
             reply.ephemeral(
-                f":x: Something went wrong on the bot's side (ref `{reference}`). "
-                "Check `/snapshot audit` before retrying anything."
+                Mrkdwn(
+                    ":x: Something went wrong on the bot's side (ref {}). "
+                    "Check `/snapshot audit` before retrying anything."
+                ).format(code(reference))
             )
 
     services.work.submit(guarded)

@@ -12,6 +12,7 @@ from collections.abc import Callable
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
+from bot.mrkdwn import Mrkdwn
 from bot.runtime import Services
 from bot.slack import blocks as ui
 from bot.slack.notify import notifier_for
@@ -51,8 +52,12 @@ def create(services: Services, client: WebClient, reply: Reply, actor: Actor, ar
         services,
         client,
         actor,
-        f":camera_with_flash: {ui.mention(actor.user_id)} started snapshot {ui.code(snap.name)} (#{snap.id}) of "
-        f"*{ui.escape(result.server.name)}*.",
+        Mrkdwn(":camera_with_flash: {} started snapshot {} (#{}) of {}.").format(
+            ui.mention(actor.user_id),
+            ui.snapshot_name(snap.name),
+            snap.id,
+            ui.server_name(result.server.name, result.server.id),
+        ),
     )
 
 
@@ -74,7 +79,7 @@ def confirm_delete(services: Services, client: WebClient, reply: Reply, actor: A
     notify_elsewhere(services, client, actor, text)
 
 
-def notify_elsewhere(services: Services, client: WebClient, actor: Actor, line: str) -> None:
+def notify_elsewhere(services: Services, client: WebClient, actor: Actor, line: Mrkdwn) -> None:
     """One line to SNAPSHOT_NOTIFY_CHANNEL when it is another channel than the action's, which already got the
     announcement; without a notification channel the announcement is the notification."""
     channel = services.settings.notify_channel
@@ -116,10 +121,15 @@ def open_create_form(
     try:
         services.guard.require(actor, Permission.CREATE, server_id=server_id)
     except UserFacingError as error:
-        reply.ephemeral(":warning: " + error.message)
+        reply.ephemeral(Mrkdwn(":warning: ") + error.message)
         return
     if not trigger_id:
-        reply.ephemeral("Slack did not send what is needed to open a form. Use `/snapshot create <server_id> <name>`.")
+        reply.ephemeral(
+            Mrkdwn(
+                "Slack did not send what is needed to open a form. "
+                "Use `/snapshot create &lt;server_id&gt; &lt;name&gt;`."
+            )
+        )
         return
     try:
         client.views_open(
@@ -127,7 +137,9 @@ def open_create_form(
         )
     except SlackApiError as error:
         log.warning("views.open failed: %s", error.response.get("error"))
-        reply.ephemeral("I couldn't open the form. Use `/snapshot create <server_id> <name> [description…]`.")
+        reply.ephemeral(
+            Mrkdwn("I couldn't open the form. Use `/snapshot create &lt;server_id&gt; &lt;name&gt; [description…]`.")
+        )
 
 
 def list_page_args(value: str) -> tuple[dict[str, str], int]:
