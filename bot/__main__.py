@@ -118,6 +118,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     configure_logging(level)
     if getattr(args, "command", None) in ("db", "audit"):
         settings = _settings()
+        signing = [settings.audit_signing_key.reveal()] if settings.audit_signing_key else []
+        args.configured_keys = [*settings.audit_verify_keys, *signing]  # trusted by `audit verify --checkpoints`
         return int(args.func(args, settings.database_url))
     return int(args.func(args) or 0)
 

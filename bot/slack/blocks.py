@@ -112,23 +112,24 @@ def _dicts(blocks: Sequence[Block]) -> list[dict[str, Any]]:
 
 
 # ---- help ------------------------------------------------------------------------------------------------
-def help_blocks(access_line: str, approvals_required: int) -> list[dict[str, Any]]:
+def help_blocks(access_line: str, approvals_required: int, admin_notice: str | None = None) -> list[dict[str, Any]]:
     people = "a second person" if approvals_required == 1 else f"{approvals_required} other people"
     lines = "\n".join("• " + u for u in USAGE.values())
-    return _dicts(
-        [
-            SectionBlock(text=_md("*Snapshot bot* — VPS.org snapshots from Slack\n" + lines)),
-            ContextBlock(
-                elements=[
-                    _md(
-                        f"Restores overwrite the whole server and need approval from {people}. "
-                        "Every action is recorded in the audit trail."
-                    ),
-                    _md(access_line),
-                ]
-            ),
-        ]
-    )
+    blocks: list[Block] = [
+        SectionBlock(text=_md("*Snapshot bot* — VPS.org snapshots from Slack\n" + lines)),
+        ContextBlock(
+            elements=[
+                _md(
+                    f"Restores overwrite the whole server and need approval from {people}. "
+                    "Every action is recorded in the audit trail."
+                ),
+                _md(access_line),
+            ]
+        ),
+    ]
+    if admin_notice:  # set-up problems only admins can fix
+        blocks.append(ContextBlock(elements=[_md(admin_notice)]))
+    return _dicts(blocks)
 
 
 # ---- list ------------------------------------------------------------------------------------------------

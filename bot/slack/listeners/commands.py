@@ -13,6 +13,7 @@ from bot.slack.listeners import flows
 from bot.slack.listeners.common import actor_from_command, run_for_user
 from bot.slack.parsing import UsageError, parse_command
 from bot.slack.replies import Reply
+from bot.usecases.access import Permission
 
 
 def register(app: App, services: Services) -> None:
@@ -29,7 +30,11 @@ def register(app: App, services: Services) -> None:
             ack(
                 response_type="ephemeral",
                 text="Snapshot bot help",
-                blocks=ui.help_blocks(services.access.describe(), services.settings.restore_approvals_required),
+                blocks=ui.help_blocks(
+                    services.access.describe(),
+                    services.settings.restore_approvals_required,
+                    admin_notice=_admin_notice(services, actor.user_id),
+                ),
             )
             return
         reply = Reply(client=client, user_id=actor.user_id, channel_id=actor.channel_id, respond=respond)
@@ -40,3 +45,14 @@ def register(app: App, services: Services) -> None:
             return
         handler = flows.COMMANDS[command.name]
         run_for_user(services, reply, lambda: handler(services, client, reply, actor, command.args), ack)
+
+
+def _admin_notice(services: Services, user_id: str) -> str | None:
+    """What admins must know about the set-up: for now, that the audit trail is not witnessed."""
+    if services.settings.audit_signing_key is not None:
+        return None
+    if not services.access.check(user_id, Permission.AUDIT_READ_ALL).allowed:  # admins only
+        return None
+    from bot.audit_witness import NOT_WITNESSED
+
+    return ":warning: " + NOT_WITNESSED
