@@ -31,6 +31,8 @@ EXPECTED_ROWS = (
     "3d. audit export (SQLite)",
     "3e. audit verify (SQLite)",
     "4. tracking cost",
+    "6a. audit checkpointing cost (SQLite)",
+    "6b. audit verify --checkpoints (SQLite)",
 )
 
 
