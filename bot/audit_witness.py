@@ -12,9 +12,11 @@ Rules it keeps:
 from __future__ import annotations
 
 import fcntl
+import html
 import logging
 import os
 import threading
+from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -24,6 +26,8 @@ from storage.db import Database
 from storage.signing import Signer, load_signer
 
 if TYPE_CHECKING:
+    from slack_sdk import WebClient
+
     from bot.config import Settings
     from bot.slack.notify import Notifier
 
@@ -180,3 +184,37 @@ def _last_seq(fd: int) -> int:
         return Checkpoint.from_json(lines[-1].decode("utf-8", errors="replace")).seq
     except CheckpointFormatError:
         raise RuntimeError("its last line is not a checkpoint record; fix or move the file") from None
+
+
+def collect_from_slack(client: WebClient, channel: str) -> tuple[list[Checkpoint], int]:
+    """Every checkpoint the bot posted to `channel` (oldest first), each marked with its message ts and
+    whether Slack shows it edited; plus how many of the bot's messages there could not be read as one.
+
+    Only the bot's own messages count: anyone else's copy of a checkpoint proves nothing about delivery.
+    Needs channels:history (groups:history for a private channel).
+    """
+    identity = client.auth_test()
+    bot_user, bot_id = identity.get("user_id"), identity.get("bot_id")
+    found: list[Checkpoint] = []
+    unreadable = 0
+    cursor: str | None = None
+    while True:
+        page = client.conversations_history(channel=channel, limit=200, cursor=cursor)
+        for message in page.get("messages") or []:
+            if not (message.get("bot_id") == bot_id or message.get("user") == bot_user):
+                continue
+            text = html.unescape(str(message.get("text") or ""))
+            start, end = text.find("`{"), text.rfind("}`")
+            if start < 0 or end < start:
+                continue  # one of the bot's other messages
+            try:
+                checkpoint = Checkpoint.from_json(text[start + 1 : end + 1])
+            except CheckpointFormatError:
+                unreadable += 1
+                continue
+            found.append(replace(checkpoint, slack_ts=str(message.get("ts")), slack_edited="edited" in message))
+        cursor = (page.get("response_metadata") or {}).get("next_cursor") or None
+        if not cursor:
+            break
+    found.sort(key=lambda c: (c.seq, c.slack_ts or ""))
+    return found, unreadable

@@ -257,8 +257,10 @@ def audit_reanchor(args: argparse.Namespace, database_url: str) -> int:
     return _run(database_url, body)
 
 
-def add_commands(subparsers: argparse._SubParsersAction[Any]) -> None:
-    """Add `db upgrade`, `audit export`, `audit verify`; each leaf sets `func=handler(args, database_url)`."""
+def add_commands(subparsers: argparse._SubParsersAction[Any]) -> argparse._SubParsersAction[Any]:
+    """Add `db upgrade` and the `audit` commands; each leaf sets `func=handler(args, database_url)`.
+
+    Returns the `audit` sub-commands, so the bot can add the ones that need Slack."""
     db = subparsers.add_parser("db", help="database maintenance")
     db_commands = db.add_subparsers(dest="db_command", required=True, metavar="COMMAND")
     upgrade = db_commands.add_parser("upgrade", help="create or migrate the schema to the newest version")
@@ -296,6 +298,7 @@ def add_commands(subparsers: argparse._SubParsersAction[Any]) -> None:
     anchor.add_argument("--by", metavar="USER_ID", default="operator", help="who re-anchors (your Slack user id)")
     anchor.add_argument("--reason", required=True, help="why, for the record")
     anchor.set_defaults(func=audit_reanchor)
+    return audit_commands
 
 
 def main(argv: Sequence[str] | None = None) -> int:

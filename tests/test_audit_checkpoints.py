@@ -579,3 +579,40 @@ def test_startup_says_loudly_when_the_chain_head_is_missing(harness: Harness, ca
     with caplog.at_level(logging.ERROR, logger="bot.server"):
         warn_about_audit_witness(harness.bot)
     assert "AUDIT CHAIN HEAD IS MISSING" in caplog.text
+
+
+def test_checkpoints_collected_from_slack_verify_and_an_edited_message_is_flagged(
+    capsys: pytest.CaptureFixture[str],
+    witnessed: Harness,
+    tmp_path: Path,
+    key: Signer,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from bot.__main__ import main as bot_main
+    from bot.devtools.local import local_env
+
+    for _ in range(7):
+        witnessed.run("list")
+    witnessed.bot.services.extras["witness"].run_once()
+    witnessed.bot.client.chat_postMessage(channel=WITNESS_CHANNEL, text="a note from the bot, not a checkpoint")
+    settings = witnessed.bot.settings
+    env = local_env(witnessed.slack, witnessed.sim, settings.database_url, AUDIT_CHECKPOINT_CHANNEL=WITNESS_CHANNEL)
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.chdir(tmp_path)
+    collected = tmp_path / "from-slack.jsonl"
+    assert bot_main(["audit", "checkpoints", "--from-slack", "--out", str(collected)]) == 0
+    assert "wrote 2 checkpoints" in capsys.readouterr().err
+    public = ["--public-key", public_text(key.public)]
+    assert bot_main(["audit", "verify", "--checkpoints", str(collected), *public]) == 0
+    assert "2 checkpoints match" in capsys.readouterr().out
+
+    # Whoever holds the bot token can edit the bot's messages; Slack marks them edited, and verify says so.
+    first = witnessed.slack.messages(WITNESS_CHANNEL)[0]
+    witnessed.bot.client.chat_update(channel=WITNESS_CHANNEL, ts=first.ts, text=first.text)
+    assert bot_main(["audit", "checkpoints", "--from-slack", "--out", str(collected)]) == 0
+    assert "1 edited in Slack" in capsys.readouterr().err
+    assert bot_main(["audit", "verify", "--checkpoints", str(collected), *public]) == 1
+    assert capsys.readouterr().out == (
+        "audit chain BROKEN at checkpoint #1: its Slack message was edited after posting\n"
+    )
