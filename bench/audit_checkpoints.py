@@ -3,8 +3,9 @@
 - Cost: the bot's audit appends (`AuditLog.append`, one committed transaction per event, as commands write
   them) into two identical databases side by side in the same run: one plain, one with the real witness
   thread running (`bot.audit_witness.Witness`: every 100 events a checkpoint is checked, signed, stored and
-  appended to a JSON Lines file with fsync). Several rounds, alternating which database goes first; each
-  round gives a throughput ratio (with / without), and the row reports the median and the range. The witness
+  appended to a JSON Lines file with fsync). The appends alternate between the databases in blocks of 50, so
+  both see the same load on a shared machine. Several rounds; each gives a throughput ratio (with / without),
+  and the row reports the ratio of the totals and every round's ratio. The witness
   thread's own busy time is reported too, as a share of the appending time.
 - Verify: a 1,000,000-event trail built with `append_many`, checkpointed every 100 events (10,000 signed
   checkpoints), then `python -m bot audit verify --checkpoints FILE --public-key …` in a subprocess (wall
@@ -87,12 +88,20 @@ def databases(workdir: Path) -> Iterator[list[tuple[str, list[str]]]]:
         admin.dispose()
 
 
-def _append_round(log_: AuditLog, count: int, seed: int) -> float:
+def _append_round(plain: AuditLog, witnessed: AuditLog, count: int, seed: int, first: int) -> tuple[float, float]:
+    """`count` single appends into each database, in interleaved blocks of 50 (`first` says which goes first in
+    each block), so both see the same machine load; returns (plain, witnessed) events per second."""
     entries = list(make_entries(count, seed=seed))
-    started = time.perf_counter()
-    for entry in entries:
-        log_.append(entry)
-    return count / (time.perf_counter() - started)
+    spent = [0.0, 0.0]
+    logs = [plain, witnessed]
+    for start in range(0, count, 50):
+        block = entries[start : start + 50]
+        for side in (first, 1 - first):
+            began = time.perf_counter()
+            for entry in block:
+                logs[side].append(entry)
+            spent[side] += time.perf_counter() - began
+    return count / spent[0], count / spent[1]
 
 
 def cost_row(name: str, urls: list[str], key: Signer, key_path: Path, workdir: Path, scale: Scale) -> Row:
@@ -116,13 +125,11 @@ def cost_row(name: str, urls: list[str], key: Signer, key_path: Path, workdir: P
         plain, witnessed = AuditLog(plain_db), AuditLog(witnessed_db)
         ratios, plain_rates, witnessed_rates, witnessed_seconds = [], [], [], 0.0
         for round_no in range(rounds):
-            order = [(plain, plain_rates), (witnessed, witnessed_rates)]
-            if round_no % 2:
-                order.reverse()
-            for log_, rates in order:
-                rates.append(_append_round(log_, per_round, seed=round_no))
-            witnessed_seconds += per_round / witnessed_rates[-1]
-            ratios.append(witnessed_rates[-1] / plain_rates[-1])
+            plain_rate, witnessed_rate = _append_round(plain, witnessed, per_round, seed=round_no, first=round_no % 2)
+            plain_rates.append(plain_rate)
+            witnessed_rates.append(witnessed_rate)
+            witnessed_seconds += per_round / witnessed_rate
+            ratios.append(witnessed_rate / plain_rate)
             log.info("checkpoint cost round %d (%s): ratio %.3f", round_no + 1, name, ratios[-1])
         witness.stop(final=False)
         busy_share = witness.busy_seconds / witnessed_seconds
@@ -132,17 +139,21 @@ def cost_row(name: str, urls: list[str], key: Signer, key_path: Path, workdir: P
             witness.stop(final=False)
         plain_db.dispose()
         witnessed_db.dispose()
-    median = statistics.median(ratios)
+    # The headline is the ratio of the totals (all rounds' events over all rounds' time, per database); each
+    # round's ratio is listed to show the spread a shared machine adds.
+    overall = (rounds * per_round / sum(per_round / r for r in witnessed_rates)) / (
+        rounds * per_round / sum(per_round / r for r in plain_rates)
+    )
     return Row(
         f"6a. audit checkpointing cost ({name})",
-        f"{rounds} rounds × {per_round:,} single appends per database, alternating order; checkpoint every "
+        f"{rounds} rounds × {per_round:,} single appends per database, interleaved in blocks of 50; checkpoint every "
         f"{EVERY} events, witness file with fsync",
         f"with checkpoints: median {statistics.median(witnessed_rates):,.0f} events/s; {made} checkpoints signed; "
         f"witness thread busy {busy_share:.1%} of the appending time",
         f"same appends, no checkpoints: median {statistics.median(plain_rates):,.0f} events/s",
-        f"{median:.3f}× (rounds {', '.join(f'{r:.3f}' for r in ratios)})",
+        f"{overall:.3f}× overall (rounds {', '.join(f'{r:.3f}' for r in ratios)})",
         f"≥ {COST_RATIO_TARGET}× (under 5 % cost)",
-        verdict(median >= COST_RATIO_TARGET),
+        verdict(overall >= COST_RATIO_TARGET),
     )
 
 
