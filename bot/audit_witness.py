@@ -16,6 +16,7 @@ import html
 import logging
 import os
 import threading
+import time
 from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
@@ -36,6 +37,7 @@ log = logging.getLogger(__name__)
 POLL_SECONDS = 2.0  # how often the witness looks for due checkpoints (cheap: two indexed reads)
 SLACK_HOLD = timedelta(seconds=60)  # a claimed post is another replica's to retry only after this
 SLACK_RETRY = timedelta(seconds=30)
+ALARM_REPEAT = 300.0  # seconds between repeats of the same ERROR
 NOT_WITNESSED = (
     "The audit trail is not witnessed: AUDIT_SIGNING_KEY is not set, so someone with database access could "
     "rewrite it unnoticed. Run `python -m bot audit keygen --out FILE` and set AUDIT_SIGNING_KEY."
@@ -64,6 +66,7 @@ class Witness:
         self._stop = threading.Event()
         self._lock = threading.Lock()  # one round at a time (the thread, and the final round at shutdown)
         self._thread: threading.Thread | None = None
+        self._alarms: dict[str, float] = {}
 
     @classmethod
     def from_settings(cls, db: Database, settings: Settings, notifier: Notifier | None) -> Witness | None:
@@ -108,7 +111,7 @@ class Witness:
                     if len(batch) < 1000:
                         break
             except CheckpointRefused as error:
-                log.error("AUDIT CHECKPOINT REFUSED: %s. Run `python -m bot audit verify --checkpoints FILE`.", error)
+                self._alarm(f"AUDIT CHECKPOINT REFUSED: {error}. Run `python -m bot audit verify --checkpoints FILE`.")
             except Exception:
                 log.exception("audit checkpoint could not be made; retrying next round")
             for checkpoint in made:
@@ -125,6 +128,13 @@ class Witness:
                     log.exception("audit checkpoints could not be posted; retrying next round")
         return made
 
+    def _alarm(self, message: str) -> None:
+        """ERROR once per distinct problem and then every ALARM_REPEAT, not every two seconds."""
+        now = time.monotonic()
+        if self._alarms.get(message, -ALARM_REPEAT) + ALARM_REPEAT <= now:
+            self._alarms[message] = now
+            log.error(message)
+
     def deliver_to_file(self, path: Path) -> int:
         """Append every stored checkpoint the file does not have yet, in order. Returns how many.
 
@@ -134,12 +144,20 @@ class Witness:
         fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_APPEND, 0o644)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX)
-            last_seq = _last_seq(fd)
+            last = _last_record(fd)
+            last_seq = last.seq if last else 0
             fresh = self.store.after(last_seq)
             if not fresh:
+                newest = self.store.latest()
+                if last is not None and (newest is None or newest.seq < last.seq):
+                    self._alarm(f"AUDIT CHECKPOINTS WENT BACKWARDS: {path} ends at #{last.seq}, the database at "
+                                f"#{newest.seq if newest else 0} (checkpoint rows deleted?)")  # fmt: skip
                 return 0
-            if last_seq == 0 and fresh[0].seq != 1:
+            if last is None and fresh[0].seq != 1:
                 log.warning("%s starts at checkpoint #%d: earlier ones are not in this file", path, fresh[0].seq)
+            if last is not None and fresh[0].prev_digest != last.digest:
+                self._alarm(f"AUDIT CHECKPOINTS FORKED: #{fresh[0].seq} in the database does not follow #{last.seq} in "
+                            f"{path}; appending it anyway as evidence")  # fmt: skip
             os.write(fd, "".join(c.to_json() + "\n" for c in fresh).encode("ascii"))
             os.fsync(fd)
             return len(fresh)
@@ -167,11 +185,11 @@ def slack_text(checkpoint: Checkpoint) -> str:
     return f"{checkpoint.summary()}\n`{checkpoint.to_json()}`"
 
 
-def _last_seq(fd: int) -> int:
-    """The `seq` of the file's last complete record (0 for an empty file)."""
+def _last_record(fd: int) -> Checkpoint | None:
+    """The file's last record (None for an empty file)."""
     size = os.lseek(fd, 0, os.SEEK_END)
     if size == 0:
-        return 0
+        return None
     chunk = 4096
     while True:
         start = max(0, size - chunk)
@@ -181,7 +199,7 @@ def _last_seq(fd: int) -> int:
             break
         chunk *= 4
     try:
-        return Checkpoint.from_json(lines[-1].decode("utf-8", errors="replace")).seq
+        return Checkpoint.from_json(lines[-1].decode("utf-8", errors="replace"))
     except CheckpointFormatError:
         raise RuntimeError("its last line is not a checkpoint record; fix or move the file") from None
 

@@ -616,3 +616,34 @@ def test_checkpoints_collected_from_slack_verify_and_an_edited_message_is_flagge
     assert capsys.readouterr().out == (
         "audit chain BROKEN at checkpoint #1: its Slack message was edited after posting\n"
     )
+
+
+def test_checkpoint_rows_deleted_in_the_database_show_up_as_a_fork(
+    capsys: pytest.CaptureFixture[str],
+    database: Database,
+    key: Signer,
+    tmp_path: Path,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """The operator wipes the checkpoint table so the bot signs afresh: the file keeps the originals."""
+    path = tmp_path / "witness.jsonl"
+    settings = load_settings(
+        {"AUDIT_SIGNING_KEY": str(tmp_path / "signing.pem"), "AUDIT_CHECKPOINT_EVERY": "5",
+         "AUDIT_CHECKPOINT_FILE": str(path)},
+        dotenv_path=None,
+    )  # fmt: skip
+    witness, log = Witness(database, settings, key, None), AuditLog(database, clock=Clock())
+    log.append_many(entries(10))
+    witness.run_once()
+    with database.begin() as conn:
+        conn.exec_driver_sql("DELETE FROM audit_checkpoints")
+    log.append_many(entries(5, start=10))
+    with caplog.at_level(logging.ERROR, logger="bot.audit_witness"):
+        witness.run_once()
+    assert "AUDIT CHECKPOINTS FORKED: #3 in the database does not follow #2" in caplog.text
+    code = main(["--database-url", database.url, "audit", "verify", "--checkpoints", str(path),
+                 "--public-key", public_text(key.public)])  # fmt: skip
+    assert code == 1
+    assert capsys.readouterr().out == (
+        "audit chain BROKEN at checkpoint #3: does not follow checkpoint #2 (prev_digest differs)\n"
+    )
