@@ -33,7 +33,7 @@ def start_bot(settings: Settings) -> Bot:
 
 
 def warn_about_audit_witness(bot: Bot) -> None:
-    """Say at start-up whether the audit trail is witnessed, and refuse quietly to go on as if it were intact."""
+    """Say at start-up whether the audit trail is witnessed, and say loudly if its chain head row is missing."""
     from bot.audit_witness import NOT_WITNESSED
     from storage.checkpoints import chain_head_missing
 

@@ -647,3 +647,12 @@ def test_checkpoint_rows_deleted_in_the_database_show_up_as_a_fork(
     assert capsys.readouterr().out == (
         "audit chain BROKEN at checkpoint #3: does not follow checkpoint #2 (prev_digest differs)\n"
     )
+
+
+def test_with_the_chain_head_missing_users_are_told_and_nothing_is_done(harness: Harness) -> None:
+    harness.run("list")
+    with harness.bot.services.db.begin() as conn:
+        conn.exec_driver_sql("DELETE FROM audit_chain_head")
+    harness.run("create 12345 before-upgrade")
+    assert "the audit trail's chain head is missing" in harness.last_ephemeral().visible_text
+    assert harness.mutating_calls() == []
