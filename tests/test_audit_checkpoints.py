@@ -11,6 +11,7 @@ import json
 import logging
 import os
 import threading
+import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -656,3 +657,23 @@ def test_with_the_chain_head_missing_users_are_told_and_nothing_is_done(harness:
     harness.run("create 12345 before-upgrade")
     assert "the audit trail's chain head is missing" in harness.last_ephemeral().visible_text
     assert harness.mutating_calls() == []
+
+
+def test_the_witness_thread_checkpoints_on_its_own(database: Database, key: Signer, tmp_path: Path) -> None:
+    path = tmp_path / "witness.jsonl"
+    settings = load_settings(
+        {"AUDIT_SIGNING_KEY": str(tmp_path / "signing.pem"), "AUDIT_CHECKPOINT_EVERY": "10",
+         "AUDIT_CHECKPOINT_FILE": str(path)},
+        dotenv_path=None,
+    )  # fmt: skip
+    witness = Witness(database, settings, key, None, poll_seconds=0.05)
+    witness.start()
+    try:
+        AuditLog(database).append_many(entries(25))
+        deadline = time.monotonic() + 20
+        while not (path.exists() and path.read_text().count("\n") == 2):
+            assert time.monotonic() < deadline, "the witness thread made no checkpoints"
+            time.sleep(0.05)
+    finally:
+        witness.stop(final=True)  # shutdown covers the last 5
+    assert [json.loads(line)["chain_length"] for line in path.read_text().splitlines()] == [10, 20, 25]
