@@ -147,7 +147,7 @@ def cost_row(name: str, urls: list[str], key: Signer, key_path: Path, workdir: P
     return Row(
         f"6a. audit checkpointing cost ({name})",
         f"{rounds} rounds × {per_round:,} single appends per database, interleaved in blocks of 50; checkpoint every "
-        f"{EVERY} events, witness file with fsync",
+        f"{EVERY} events, witness file with fsync{scale.label}",
         f"with checkpoints: median {statistics.median(witnessed_rates):,.0f} events/s; {made} checkpoints signed; "
         f"witness thread busy {busy_share:.1%} of the appending time",
         f"same appends, no checkpoints: median {statistics.median(plain_rates):,.0f} events/s",
@@ -190,7 +190,8 @@ def verify_row(name: str, url: str, key: Signer, workdir: Path, scale: Scale) ->
     ok = done.returncode == 0 and seconds < VERIFY_LIMIT_SECONDS and plain.ok
     return Row(
         f"6b. audit verify --checkpoints ({name})",
-        f"{n:,} events (built in {built:.0f} s), {len(checkpoints):,} checkpoints (signed in {signing:.0f} s)",
+        f"{n:,} events{scale.label} (built in {built:.0f} s), {len(checkpoints):,} checkpoints "
+        f"(signed in {signing:.0f} s)",
         f"{seconds:.1f} s, {answer}",
         f"plain hash-chain verify {plain_seconds:.1f} s",
         ratio(seconds, plain_seconds),
