@@ -25,8 +25,18 @@ BENCHMARKS: dict[str, str] = {
     "answer": "bench.answer_time",
     "audit": "bench.audit_scale",
     "tracking": "bench.tracking",
+    "checkpoints": "bench.audit_checkpoints",
 }
-ALIASES = {"footprint": "ack", "memory": "ack", "1": "ack", "5": "ack", "2": "answer", "3": "audit", "4": "tracking"}
+ALIASES = {
+    "footprint": "ack",
+    "memory": "ack",
+    "1": "ack",
+    "5": "ack",
+    "2": "answer",
+    "3": "audit",
+    "4": "tracking",
+    "6": "checkpoints",
+}
 
 
 def _selected(only: str | None) -> list[str]:

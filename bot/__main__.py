@@ -74,6 +74,37 @@ def cmd_simulate_vps(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_checkpoints_from_slack(args: argparse.Namespace, _database_url: str) -> int:
+    """`audit checkpoints --from-slack --out FILE`: needs SLACK_BOT_TOKEN with channels:history/groups:history."""
+    from slack_sdk.errors import SlackApiError
+
+    from bot.audit_witness import collect_from_slack
+    from bot.slack.app import make_web_client
+
+    settings = _settings()
+    _require(settings, "SLACK_BOT_TOKEN")
+    channel = args.channel or settings.audit_checkpoint_channel
+    if not channel:
+        print("error: pass --channel or set AUDIT_CHECKPOINT_CHANNEL", file=sys.stderr)
+        return 2
+    try:
+        found, unreadable = collect_from_slack(make_web_client(settings), channel)
+    except SlackApiError as error:
+        needed = " (the app needs channels:history, or groups:history for a private channel)"
+        reason = error.response.get("error")
+        print(f"error: Slack refused: {reason}{needed if reason == 'missing_scope' else ''}", file=sys.stderr)
+        return 1
+    with open(args.out, "w", encoding="ascii") as out:
+        out.writelines(checkpoint.to_json() + "\n" for checkpoint in found)
+    edited = sum(c.slack_edited for c in found)
+    print(f"wrote {len(found)} checkpoints from {channel} to {args.out}; {edited} edited in Slack", file=sys.stderr)
+    if unreadable:
+        print(
+            f"warning: {unreadable} of the bot's messages there look like checkpoints but do not parse", file=sys.stderr
+        )
+    return 0
+
+
 def _require(settings: Settings, *names: str) -> None:
     try:
         settings.require(*names)
@@ -105,7 +136,14 @@ def build_parser() -> argparse.ArgumentParser:
     except ImportError:  # pragma: no cover - storage always ships with the bot
         pass
     else:
-        add_commands(sub)
+        audit_commands = add_commands(sub)
+        collect = audit_commands.add_parser(
+            "checkpoints", help="collect the checkpoints the bot posted to Slack into a JSON Lines file"
+        )
+        collect.add_argument("--from-slack", action="store_true", required=True, help="read the channel's history")
+        collect.add_argument("--out", metavar="FILE", required=True, help="where to write them (replaced)")
+        collect.add_argument("--channel", help="default: AUDIT_CHECKPOINT_CHANNEL")
+        collect.set_defaults(func=cmd_checkpoints_from_slack)
     return parser
 
 
@@ -118,6 +156,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     configure_logging(level)
     if getattr(args, "command", None) in ("db", "audit"):
         settings = _settings()
+        signing = [settings.audit_signing_key.reveal()] if settings.audit_signing_key else []
+        args.configured_keys = [*settings.audit_verify_keys, *signing]  # trusted by `audit verify --checkpoints`
         return int(args.func(args, settings.database_url))
     return int(args.func(args) or 0)
 

@@ -67,4 +67,7 @@ def start_background(bot: Bot) -> Ticker:
     bot.services.extras["background"] = ticker
     # A request left `executing` by a crash before this start is flagged on the first tick.
     ticker.start()
+    witness = bot.services.extras.get("witness")
+    if witness is not None:  # its own thread: signing and delivering checkpoints never waits on the ticker
+        witness.start()
     return ticker

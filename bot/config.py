@@ -98,6 +98,13 @@ class Settings:
     host: str = "0.0.0.0"
     worker_threads: int = 16
     log_level: str = "INFO"
+    # Signed audit checkpoints (storage.checkpoints): the key is PEM text or a file path; None = not witnessed.
+    audit_signing_key: Secret | None = None
+    audit_verify_keys: tuple[str, ...] = ()
+    audit_checkpoint_every: int = 100
+    audit_checkpoint_minutes: int = 15
+    audit_checkpoint_channel: str | None = None
+    audit_checkpoint_file: str | None = None
     extra: Mapping[str, str] = field(default_factory=dict, repr=False)
 
     @property
@@ -218,6 +225,31 @@ def _approval_kinds(env: Mapping[str, str], name: str) -> frozenset[str]:
     return kinds
 
 
+def _signing_key(env: Mapping[str, str], name: str) -> Secret | None:
+    from storage.signing import KeyLoadError, load_signer
+
+    raw = env.get(name, "").strip()
+    if not raw:
+        return None
+    try:
+        load_signer(raw, name)  # fail at start-up, not at the first checkpoint; the message never shows the key
+    except KeyLoadError as error:
+        raise ConfigError(str(error)) from None
+    return Secret(raw)
+
+
+def _verify_keys(env: Mapping[str, str], name: str) -> tuple[str, ...]:
+    from storage.signing import KeyLoadError, load_public_key, split_key_list
+
+    items = tuple(split_key_list(env.get(name, "")))
+    for item in items:
+        try:
+            load_public_key(item, name)
+        except KeyLoadError as error:
+            raise ConfigError(str(error)) from None
+    return items
+
+
 def load_settings(environ: Mapping[str, str] | None = None, dotenv_path: str | Path | None = ".env") -> Settings:
     """Read settings: the process environment wins over `.env`."""
     env: dict[str, str] = {}
@@ -286,4 +318,10 @@ def load_settings(environ: Mapping[str, str] | None = None, dotenv_path: str | P
         host=_text(env, "HOST") or "0.0.0.0",
         worker_threads=_int(env, "SNAPSHOT_WORKER_THREADS", 16, 1, 256),
         log_level=log_level,
+        audit_signing_key=_signing_key(env, "AUDIT_SIGNING_KEY"),
+        audit_verify_keys=_verify_keys(env, "AUDIT_VERIFY_KEYS"),
+        audit_checkpoint_every=_int(env, "AUDIT_CHECKPOINT_EVERY", 100, 1, 1_000_000),
+        audit_checkpoint_minutes=_int(env, "AUDIT_CHECKPOINT_MINUTES", 15, 1, 24 * 60),
+        audit_checkpoint_channel=_channel(env, "AUDIT_CHECKPOINT_CHANNEL"),
+        audit_checkpoint_file=_text(env, "AUDIT_CHECKPOINT_FILE"),
     )

@@ -25,10 +25,31 @@ def start_bot(settings: Settings) -> Bot:
             "ACCESS CONTROL IS OFF: no SNAPSHOT_VIEWERS/OPERATORS/APPROVERS/ADMINS configured, so everyone in the "
             "workspace can create, delete and request restores (approving one's own restore is still refused)."
         )
+    warn_about_audit_witness(bot)
     from bot.background import start_background
 
     start_background(bot)
     return bot
+
+
+def warn_about_audit_witness(bot: Bot) -> None:
+    """Say at start-up whether the audit trail is witnessed, and say loudly if its chain head row is missing."""
+    from bot.audit_witness import NOT_WITNESSED
+    from storage.checkpoints import chain_head_missing
+
+    witness = bot.services.extras.get("witness")
+    if witness is None:
+        log.warning(NOT_WITNESSED)
+    else:
+        log.info(witness.describe())
+        if not (bot.settings.audit_checkpoint_channel or bot.settings.audit_checkpoint_file):
+            log.warning("audit checkpoints stay in the database: set AUDIT_CHECKPOINT_CHANNEL or AUDIT_CHECKPOINT_FILE")
+    if chain_head_missing(bot.services.db):
+        log.error(
+            "AUDIT CHAIN HEAD IS MISSING: the audit_chain_head row was deleted, so the newest events may have been "
+            "cut. Every action is refused until an operator runs `python -m bot audit verify --checkpoints FILE` "
+            "and then `python -m bot audit reanchor`."
+        )
 
 
 def drain(bot: Bot, timeout: float) -> bool:

@@ -10,6 +10,7 @@ import httpx
 from slack_bolt import App
 from slack_sdk import WebClient
 
+from bot.audit_witness import Witness
 from bot.config import Settings
 from bot.runtime import Services, build_services
 from bot.slack.app import create_app, make_web_client, slack_group_resolver
@@ -35,6 +36,11 @@ class Bot:
         background = self.services.extras.get("background")
         if background is not None:
             background.stop()
+        witness = self.services.extras.get("witness")
+        if witness is not None:
+            # After the drain, so the shutdown checkpoint covers the outcome rows of the work just finished.
+            with contextlib.suppress(Exception):
+                witness.stop(final=True)
         tracker = self.services.extras.get("tracker")
         if tracker is not None:
             # Hand tracked operations back at once, so a restarted or sibling process resumes them immediately.
@@ -60,6 +66,7 @@ def build_bot(
     services.extras["tracker"] = ProgressTracker(
         Tracker.from_services(services), notifier, request_channel=lambda rid: approvals.get(rid).channel_id
     )
+    services.extras["witness"] = Witness.from_settings(services.db, settings, notifier)
     services.extras["home"] = AppHome(services)
     services.extras["recovery"] = Recovery.from_services(services)
     app = create_app(settings, services, client, verify_token=verify_token)

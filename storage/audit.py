@@ -6,8 +6,9 @@ breaks the chain, and `AuditLog.verify` names the first row that no longer fits.
 
 Appends serialise on the single `audit_chain_head` row (SELECT … FOR UPDATE on PostgreSQL; on SQLite the
 BEGIN IMMEDIATE write transaction does it), and row ids are allocated inside that lock, so id order is chain
-order even with many threads and processes appending at once.
-Nothing here ever updates or deletes an audit row.
+order even with many threads and processes appending at once. A missing head row with events in the table is
+treated as tampering: appends stop (`ChainHeadMissing`) and verify fails, until an operator re-anchors the head.
+Nothing here ever updates or deletes an audit row. Signed checkpoints of the chain live in storage.checkpoints.
 Every text is made valid UTF-8 before it is hashed or stored (a lone surrogate from a Slack payload or a VPS.org
 answer becomes U+FFFD), so no value can make a row impossible to write.
 """
@@ -320,8 +321,11 @@ def _head_mismatch(head: Any, last_id: int, last_hash: str) -> tuple[int, str] |
 
     This is what catches the newest rows being deleted, which leaves no gap for the row-by-row walk to see.
     """
-    if head is None:  # no head row yet (nothing appended since the table was created by other means)
-        return None
+    if head is None:  # the migration creates it and nothing deletes it: gone means someone removed it
+        return (
+            last_id + 1,
+            "the audit_chain_head row is missing (deleted?): the newest events may have been cut off unnoticed",
+        )
     head_id, head_hash = int(head[0]), str(head[1])
     if head_id > last_id:
         return (
@@ -360,6 +364,10 @@ def _allocate_ids(conn: Connection, last_id: int, count: int) -> list[int]:
     return ids
 
 
+class ChainHeadMissing(RuntimeError):
+    """The chain head row is gone while events exist: appending would hide a cut tail, so appends stop."""
+
+
 class AuditLog:
     def __init__(self, db: Database, clock: Callable[[], datetime] = utcnow) -> None:
         self.db = db
@@ -394,16 +402,22 @@ class AuditLog:
         return written
 
     def _lock_head(self, conn: Connection) -> tuple[int, str]:
-        """Lock the chain head row and return (last id, last hash), creating the row if it is missing."""
+        """Lock the chain head row and return (last id, last hash); recreated only while there are no events."""
         locked = sa.select(chain_head.c.last_id, chain_head.c.last_hash).where(chain_head.c.id == HEAD_ID)
         head = conn.execute(locked.with_for_update()).first()
         if head is None:
-            # The migration creates the row; rebuild it from the newest event if it has gone missing.
+            # The migration creates the row. Gone with events in the table, it is evidence (deleting it and the
+            # newest rows cuts the tail unnoticed): never rebuild it from whatever the table ends with now.
             last = conn.execute(sa.select(events.c.id, events.c.hash).order_by(events.c.id.desc()).limit(1)).first()
+            if last is not None:
+                raise ChainHeadMissing(
+                    "the audit_chain_head row is missing: refusing to append (run `python -m bot audit verify`, "
+                    "then `python -m bot audit reanchor` once the trail is accounted for)"
+                )
             insert = postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
             conn.execute(
                 insert(chain_head)
-                .values(id=HEAD_ID, last_id=last[0] if last else 0, last_hash=last[1] if last else GENESIS_HASH)
+                .values(id=HEAD_ID, last_id=0, last_hash=GENESIS_HASH)
                 .on_conflict_do_nothing(index_elements=["id"])
             )
             head = conn.execute(locked.with_for_update()).one()

@@ -1,6 +1,7 @@
 """Operator commands for the database and the audit trail.
 
-`add_commands` plugs `db upgrade`, `audit export` and `audit verify` into the bot's own command line.
+`add_commands` plugs `db upgrade`, `audit export`, `audit verify [--checkpoints FILE]`, `audit keygen` and
+`audit reanchor` into the bot's own command line.
 This module also runs on its own: `python -m storage.cli [--database-url URL] audit verify`
 (the URL defaults to $DATABASE_URL).
 Exit codes: 0 success, 1 failure (a broken chain, a database error), 2 bad arguments.
@@ -13,13 +14,24 @@ import os
 import sys
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any, TextIO
 
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from sqlalchemy.exc import SQLAlchemyError
 
 from bot.config import DEFAULT_DATABASE_URL
 from storage.audit import AuditLog
+from storage.checkpoints import (
+    REANCHOR_ACTION,
+    Checkpoint,
+    chain_head_missing,
+    parse_lines,
+    reanchor,
+    verify_against_checkpoints,
+)
 from storage.db import Database, safe_url
+from storage.signing import KeyLoadError, generate_key_file, load_public_key, public_text, split_key_list
 
 Handler = Callable[[argparse.Namespace, str], int]
 
@@ -113,7 +125,43 @@ def audit_export(args: argparse.Namespace, database_url: str, out: TextIO | None
     return _run(database_url, body)
 
 
+def _trusted_keys(args: argparse.Namespace) -> list[Ed25519PublicKey]:
+    """--public-key values, AUDIT_VERIFY_KEYS and the public half of AUDIT_SIGNING_KEY (from the bot's settings
+    when run as `python -m bot`, else from the environment)."""
+    texts = list(getattr(args, "public_key", None) or [])
+    configured = getattr(args, "configured_keys", None)
+    if configured is None:
+        configured = split_key_list(os.environ.get("AUDIT_VERIFY_KEYS", ""))
+        signing = os.environ.get("AUDIT_SIGNING_KEY", "").strip()
+        configured += [signing] if signing else []
+    keys = []
+    for text in [*texts, *configured]:
+        try:
+            keys.append(load_public_key(text, "public key"))
+        except KeyLoadError as error:
+            raise _BadArgument(str(error)) from None
+    return keys
+
+
+def _read_checkpoints(path: str) -> list[Checkpoint]:
+    try:
+        with open(path, encoding="utf-8", errors="replace") as handle:
+            parsed = parse_lines(handle)
+    except OSError as error:
+        raise _BadArgument(f"--checkpoints: cannot read {path}: {error.strerror}") from None
+    if isinstance(parsed, tuple):
+        raise _CheckpointFileBroken(f"{path} line {parsed[0]}: {parsed[1]}")
+    return parsed
+
+
+class _CheckpointFileBroken(Exception):
+    """A line of the checkpoint file is not a checkpoint record: that file has been tampered with or damaged."""
+
+
 def audit_verify(args: argparse.Namespace, database_url: str) -> int:
+    if getattr(args, "checkpoints", None):
+        return _verify_with_checkpoints(args, database_url)
+
     def body(database: Database) -> int:
         result = AuditLog(database).verify()
         if result.ok:
@@ -129,8 +177,90 @@ def audit_verify(args: argparse.Namespace, database_url: str) -> int:
     return _run(database_url, body)
 
 
-def add_commands(subparsers: argparse._SubParsersAction[Any]) -> None:
-    """Add `db upgrade`, `audit export`, `audit verify`; each leaf sets `func=handler(args, database_url)`."""
+def _verify_with_checkpoints(args: argparse.Namespace, database_url: str) -> int:
+    try:
+        keys = _trusted_keys(args)
+        records = _read_checkpoints(args.checkpoints)
+    except _BadArgument as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    except _CheckpointFileBroken as error:
+        print(f"audit checkpoints BROKEN at {error}")
+        return 1
+    if not keys:
+        print(
+            "error: no public key to check signatures with: pass --public-key or set AUDIT_VERIFY_KEYS", file=sys.stderr
+        )
+        return 2
+
+    def body(database: Database) -> int:
+        result = verify_against_checkpoints(database, records, keys)
+        for note in result.notes:
+            print(f"note: {note}")
+        if result.ok:
+            print(result.reason)
+            return 0
+        print(f"audit chain BROKEN at {result.culprit}: {result.reason}")
+        return 1
+
+    return _run(database_url, body)
+
+
+def audit_keygen(args: argparse.Namespace, database_url: str) -> int:
+    path = Path(args.out)
+    try:
+        signer = generate_key_file(path)
+    except FileExistsError:
+        print(f"error: {path} exists; keygen never overwrites a key (choose another --out)", file=sys.stderr)
+        return 2
+    except OSError as error:
+        print(f"error: cannot write {path}: {error.strerror}", file=sys.stderr)
+        return 2
+    public = public_text(signer.public)
+    print(f"private key written to {path} (mode 0600); keep it off the database host if you can")
+    print(f"key id:     {signer.key_id}")
+    print(f"public key: {public}")
+    print("set:")
+    print(f"  AUDIT_SIGNING_KEY={path.resolve()}")
+    print(f"  AUDIT_VERIFY_KEYS={public}   # keep old public keys here after a rotation")
+    return 0
+
+
+def audit_reanchor(args: argparse.Namespace, database_url: str) -> int:
+    """Recreate a deleted chain head, after checking that nothing else is wrong. The act is itself audited."""
+    try:
+        keys = _trusted_keys(args) if args.checkpoints else []
+        records = _read_checkpoints(args.checkpoints) if args.checkpoints else []
+    except (_BadArgument, _CheckpointFileBroken) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+
+    def body(database: Database) -> int:
+        if not chain_head_missing(database):
+            print("error: the audit_chain_head row is present (or there are no events): nothing to re-anchor")
+            return 1
+        if args.checkpoints:
+            checked = verify_against_checkpoints(database, records, keys)
+            problem = None if checked.culprit == "the chain head" else f"{checked.culprit}: {checked.reason}"
+        else:
+            plain = AuditLog(database).verify()
+            problem = None if "audit_chain_head row is missing" in plain.reason else plain.reason
+        if problem is not None:
+            print(f"error: refusing to re-anchor a chain with other damage: {problem}")
+            return 1
+        anchored_id, anchored_hash = reanchor(AuditLog(database), actor_id=args.by, reason=args.reason)
+        print(f"audit chain re-anchored at event {anchored_id} ({anchored_hash[:12]}…); recorded as {REANCHOR_ACTION}")
+        if not args.checkpoints:
+            print("note: without --checkpoints nothing shows whether newer events were cut before the head was lost")
+        return 0
+
+    return _run(database_url, body)
+
+
+def add_commands(subparsers: argparse._SubParsersAction[Any]) -> argparse._SubParsersAction[Any]:
+    """Add `db upgrade` and the `audit` commands; each leaf sets `func=handler(args, database_url)`.
+
+    Returns the `audit` sub-commands, so the bot can add the ones that need Slack."""
     db = subparsers.add_parser("db", help="database maintenance")
     db_commands = db.add_subparsers(dest="db_command", required=True, metavar="COMMAND")
     upgrade = db_commands.add_parser("upgrade", help="create or migrate the schema to the newest version")
@@ -147,7 +277,28 @@ def add_commands(subparsers: argparse._SubParsersAction[Any]) -> None:
     export.add_argument("--server", metavar="N", help="only this server id")
     export.set_defaults(func=audit_export)
     verify = audit_commands.add_parser("verify", help="check the hash chain; exit 1 if it is broken")
+    verify.add_argument(
+        "--checkpoints", metavar="FILE", help="also check the chain against these signed checkpoints (JSON Lines)"
+    )
+    verify.add_argument(
+        "--public-key",
+        action="append",
+        metavar="KEY",
+        help="trusted public key (ed25519:… or a PEM file); repeatable; adds to AUDIT_VERIFY_KEYS",
+    )
     verify.set_defaults(func=audit_verify)
+    keygen = audit_commands.add_parser("keygen", help="write a new Ed25519 signing key for audit checkpoints")
+    keygen.add_argument("--out", metavar="FILE", required=True, help="where to write the private key (mode 0600)")
+    keygen.set_defaults(func=audit_keygen)
+    anchor = audit_commands.add_parser(
+        "reanchor", help="recreate a deleted chain head after verifying the rest (recorded in the trail)"
+    )
+    anchor.add_argument("--checkpoints", metavar="FILE", help="verify against these checkpoints first (advised)")
+    anchor.add_argument("--public-key", action="append", metavar="KEY", help="trusted public key; repeatable")
+    anchor.add_argument("--by", metavar="USER_ID", default="operator", help="who re-anchors (your Slack user id)")
+    anchor.add_argument("--reason", required=True, help="why, for the record")
+    anchor.set_defaults(func=audit_reanchor)
+    return audit_commands
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -156,3 +156,26 @@ class ProcessedDelivery(Base):
 
     key: Mapped[str] = mapped_column(String(200), primary_key=True)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
+
+
+class AuditCheckpoint(Base):
+    """A signed checkpoint of the audit chain (see storage.checkpoints). `seq` is unique, so of several replicas
+    reaching the same boundary exactly one inserts it; that one's record is what gets witnessed.
+
+    `record` is the signed JSON line as posted and written to AUDIT_CHECKPOINT_FILE; the other columns repeat
+    parts of it for queries. The Slack columns track delivery to AUDIT_CHECKPOINT_CHANNEL (retried until done).
+    """
+
+    __tablename__ = "audit_checkpoints"
+
+    seq: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    chain_length: Mapped[int] = mapped_column(BigInteger)
+    last_event_id: Mapped[int] = mapped_column(BigInteger)
+    head_hash: Mapped[str] = mapped_column(String(64))
+    digest: Mapped[str] = mapped_column(String(64))
+    key_id: Mapped[str] = mapped_column(String(16))
+    record: Mapped[str] = mapped_column(Text)
+    slack_ts: Mapped[str | None] = mapped_column(String(32))
+    slack_retry_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    slack_attempts: Mapped[int] = mapped_column(Integer, default=0)

@@ -25,6 +25,7 @@ from storage.audit import (
     Action,
     AuditEntry,
     AuditLog,
+    ChainHeadMissing,
     Outcome,
     canonical_row,
     events,
@@ -141,13 +142,25 @@ def test_long_values_are_cut_to_the_column_widths(log: AuditLog) -> None:
     assert log.verify().ok
 
 
-def test_a_missing_chain_head_row_is_rebuilt(log: AuditLog, database: Database) -> None:
+def test_a_missing_chain_head_row_stops_appends_and_fails_verify(log: AuditLog, database: Database) -> None:
+    """Deleting the head (with the newest rows) must not be papered over by rebuilding it from the cut tail."""
     log.append(entry(details={"n": 1}))
+    log.append(entry(details={"n": 2}))
+    with database.begin() as conn:
+        conn.exec_driver_sql("DELETE FROM audit_events WHERE id = 2")
+        conn.exec_driver_sql("DELETE FROM audit_chain_head")
+    with pytest.raises(ChainHeadMissing):
+        log.append(entry(details={"n": 3}))
+    result = log.verify()
+    assert not result.ok and "audit_chain_head row is missing" in result.reason
+    assert [row["id"] for row in raw_rows(database)] == [1]
+
+
+def test_a_missing_chain_head_row_is_recreated_while_there_are_no_events(log: AuditLog, database: Database) -> None:
     with database.begin() as conn:
         conn.exec_driver_sql("DELETE FROM audit_chain_head")
-    log.append(entry(details={"n": 2}))
-    result = log.verify()
-    assert result.ok and result.count == 2
+    log.append(entry(details={"n": 1}))
+    assert log.verify().ok
 
 
 def test_timestamps_in_other_zones_hash_and_read_back_exactly(database: Database) -> None:

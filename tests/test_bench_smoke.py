@@ -31,6 +31,8 @@ EXPECTED_ROWS = (
     "3d. audit export (SQLite)",
     "3e. audit verify (SQLite)",
     "4. tracking cost",
+    "6a. audit checkpointing cost (SQLite)",
+    "6b. audit verify --checkpoints (SQLite)",
 )
 
 
@@ -72,7 +74,8 @@ def test_smoke_bench_prints_a_row_for_every_benchmark() -> None:
 
 
 def test_only_selects_benchmarks_by_name_alias_or_number() -> None:
-    assert _selected(None) == ["ack", "answer", "audit", "tracking"]
+    assert _selected(None) == ["ack", "answer", "audit", "tracking", "checkpoints"]
+    assert _selected("6") == ["checkpoints"]
     assert _selected("audit,footprint") == ["ack", "audit"]  # run order, not argument order
     assert _selected("4,2") == ["answer", "tracking"]
     with pytest.raises(SystemExit, match="unknown benchmark 'speed'"):

@@ -52,7 +52,7 @@ def test_upgrade_creates_exactly_the_models_schema_and_needs_upgrade_flips(datab
         assert db.needs_upgrade() is True
         db.upgrade()
         assert db.needs_upgrade() is False
-        assert db.current_revision() == db.head_revision() == "0002_restore_claim"
+        assert db.current_revision() == db.head_revision() is not None  # the newest migration, whichever it is
         db.upgrade()  # idempotent
         assert db.needs_upgrade() is False
 

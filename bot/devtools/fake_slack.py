@@ -902,6 +902,27 @@ class FakeSlack:
             "message": message.as_payload(),
         }
 
+    def _conversations_history(self, args: dict[str, Any]) -> dict[str, Any]:
+        """Newest first, paged by `limit` and an opaque cursor; edited messages carry Slack's `edited` field."""
+        channel = self._resolve_channel(args.get("channel"))
+        alive = [m for m in self._messages.get(channel, {}).values() if not m.deleted and not m.thread_ts]
+        alive.sort(key=lambda m: float(m.ts), reverse=True)
+        start = int(args.get("cursor") or 0)
+        limit = max(1, min(int(args.get("limit") or 100), 1000))
+        page = alive[start : start + limit]
+        messages = []
+        for message in page:
+            item = message.as_payload() | {"bot_id": self.bot_id}
+            if message.updates:
+                item["edited"] = {"user": self.bot_user_id, "ts": message.ts}
+            messages.append(item)
+        more = start + limit < len(alive)
+        return {
+            "messages": messages,
+            "has_more": more,
+            "response_metadata": {"next_cursor": str(start + limit) if more else ""},
+        }
+
     def _chat_delete(self, args: dict[str, Any]) -> dict[str, Any]:
         message = self._find_message(args.get("channel"), args.get("ts"))
         message.deleted = True
@@ -1058,6 +1079,7 @@ _HANDLERS: dict[str, Callable[[FakeSlack, dict[str, Any]], dict[str, Any]]] = {
     "usergroups.users.list": FakeSlack._usergroups_users_list,
     "users.info": FakeSlack._users_info,
     "conversations.info": FakeSlack._conversations_info,
+    "conversations.history": FakeSlack._conversations_history,
 }
 
 

@@ -150,27 +150,30 @@ def _dicts(blocks: Sequence[Block]) -> list[dict[str, Any]]:
 
 
 # ---- help ------------------------------------------------------------------------------------------------
-def help_blocks(access_line: Mrkdwn | str, approvals_required: int) -> list[dict[str, Any]]:
+def help_blocks(
+    access_line: Mrkdwn | str, approvals_required: int, admin_notice: Mrkdwn | str | None = None
+) -> list[dict[str, Any]]:
     people = (
         Mrkdwn("a second person") if approvals_required == 1 else Mrkdwn("{} other people").format(approvals_required)
     )
     lines = Mrkdwn("\n").join(Mrkdwn("• ") + sentence(u) for u in USAGE.values())
-    return _dicts(
-        [
-            SectionBlock(text=_md(Mrkdwn("*Snapshot bot* — VPS.org snapshots from Slack\n") + lines)),
-            ContextBlock(
-                elements=[
-                    _context_md(
-                        Mrkdwn(
-                            "Restores overwrite the whole server and need approval from {}. "
-                            "Every action is recorded in the audit trail."
-                        ).format(people)
-                    ),
-                    _context_md(sentence(access_line)),
-                ]
-            ),
-        ]
-    )
+    blocks: list[Block] = [
+        SectionBlock(text=_md(Mrkdwn("*Snapshot bot* — VPS.org snapshots from Slack\n") + lines)),
+        ContextBlock(
+            elements=[
+                _context_md(
+                    Mrkdwn(
+                        "Restores overwrite the whole server and need approval from {}. "
+                        "Every action is recorded in the audit trail."
+                    ).format(people)
+                ),
+                _context_md(sentence(access_line)),
+            ]
+        ),
+    ]
+    if admin_notice:  # set-up problems only admins can fix
+        blocks.append(ContextBlock(elements=[_context_md(sentence(admin_notice))]))
+    return _dicts(blocks)
 
 
 # ---- list ------------------------------------------------------------------------------------------------

@@ -30,7 +30,11 @@ def register(app: App, services: Services) -> None:
             ack(
                 response_type="ephemeral",
                 text=Mrkdwn("Snapshot bot help"),
-                blocks=ui.help_blocks(services.access.describe(), services.settings.restore_approvals_required),
+                blocks=ui.help_blocks(
+                    services.access.describe(),
+                    services.settings.restore_approvals_required,
+                    admin_notice=_admin_notice(services, actor.user_id),
+                ),
             )
             return
         reply = Reply(client=client, user_id=actor.user_id, channel_id=actor.channel_id, respond=respond)
@@ -41,3 +45,15 @@ def register(app: App, services: Services) -> None:
             return
         handler = flows.COMMANDS[command.name]
         run_for_user(services, reply, lambda: handler(services, client, reply, actor, command.args), ack)
+
+
+def _admin_notice(services: Services, user_id: str) -> str | None:
+    """What admins must know about the set-up: for now, that the audit trail is not witnessed."""
+    if services.settings.audit_signing_key is not None:
+        return None
+    # Admins only. Listed ids (or open mode) only: resolving user groups here could delay the acknowledgement.
+    if not (services.access.open_mode or user_id in services.settings.admins):
+        return None
+    from bot.audit_witness import NOT_WITNESSED
+
+    return ":warning: " + NOT_WITNESSED

@@ -15,9 +15,14 @@ from bot.slack import blocks as ui
 from bot.slack.replies import Reply
 from bot.usecases.context import Actor
 from bot.usecases.errors import QuotaReached, StorageUnavailable, UserFacingError
+from storage.audit import ChainHeadMissing
 
 log = logging.getLogger(__name__)
 
+AUDIT_HEAD_MISSING = Mrkdwn(
+    ":no_entry: Nothing was done: the audit trail's chain head is missing, so no action can be recorded. "
+    "An admin must check the trail (`python -m bot audit verify --checkpoints FILE`) and re-anchor it."
+)
 DATABASE_DOWN = Mrkdwn(
     ":x: The bot's database is unavailable, so nothing was done (every action is recorded before it happens). "
     "Try again in a minute; if it persists, tell an admin."
@@ -70,6 +75,9 @@ def run_for_user(
         except (SQLAlchemyError, StorageUnavailable):
             log.exception("database error while handling a request")
             reply.ephemeral(DATABASE_DOWN)
+        except ChainHeadMissing:
+            log.error("AUDIT CHAIN HEAD IS MISSING: request refused (see `python -m bot audit reanchor`)")
+            reply.ephemeral(AUDIT_HEAD_MISSING)
         except Exception:
             reference = uuid.uuid4().hex[:8]
             log.exception("unexpected error (ref %s)", reference)
