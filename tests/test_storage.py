@@ -52,7 +52,7 @@ def test_upgrade_creates_exactly_the_models_schema_and_needs_upgrade_flips(datab
         assert db.needs_upgrade() is True
         db.upgrade()
         assert db.needs_upgrade() is False
-        assert db.current_revision() == db.head_revision() == "0001_initial"
+        assert db.current_revision() == db.head_revision() == "0002_audit_query_indexes"
         db.upgrade()  # idempotent
         assert db.needs_upgrade() is False
 
