@@ -448,11 +448,12 @@ class AuditLog:
     ) -> list[AuditRecord]:
         """Newest first. `action` matches exactly or as a prefix at a dot; `before_id` pages to older rows.
 
-        Every combination of filters is an index seek that reads about `limit` rows, not a scan of the
-        table or of one person's or server's whole history: equality on the filter columns, then the index's
-        trailing `id` read backwards (see the indexes on AuditEvent). An action prefix cannot be one such
-        range (`create` and `create.*` are not adjacent in every collation, and `OR`/`LIKE` defeat the
-        planners), so it becomes one seek per matching action name, each newest-first with the limit, merged.
+        Every combination of filters is an index seek, not a scan of the table or of one person's or
+        server's whole history: equality on the filter columns, then the index's trailing `id` read backwards
+        until the page is full (see the indexes on AuditEvent; tests/test_audit_plans.py checks the plans).
+        An action prefix cannot be one such range (`create` and `create.*` are not adjacent in every
+        collation, and `OR`/`LIKE` defeat the planners), so it becomes one seek per matching action name,
+        each newest-first with the limit, merged.
         """
         limit = max(0, min(limit, MAX_QUERY_LIMIT))
         if limit == 0:
