@@ -3,10 +3,13 @@
 - Append: `AuditLog.append_many` (redaction, canonical JSON, the SHA-256 chain, the chain-head lock) against a
   plain SQLAlchemy Core insert of the same rows into a second, identical database (same schema and indexes),
   in the same batches, without hashing.
-- Queries: `AuditLog.query(server_id=…)` and `query(actor_id=…)` as `/snapshot audit server:<id>` and
-  `user:<id>` run them (newest 21 rows), for random servers and users.
-- Export: the real `python -m bot audit export` to /dev/null in a subprocess; its peak RSS compared with the
-  same command exporting nothing, so the difference is what the rows cost.
+- Queries: `AuditLog.query(…)` as `/snapshot audit` runs it (newest 21 rows) for every combination of the
+  filters it accepts (server, snapshot, user, action), with random values; actions drawn from the shapes an
+  admin types (a common name, a rare one, a prefix of many, a name never written).
+- Export: the real `python -m bot audit export` to /dev/null in a subprocess; its own peak RSS (VmHWM, polled
+  from /proc while it runs) compared with the same command exporting nothing, so the difference is what the
+  rows cost. Not `ru_maxrss` from wait4: on Linux a child inherits its parent's high-water mark across fork
+  and exec, so under a big bench process it reads the parent's peak.
 - Verify: `AuditLog.verify()` over the whole chain, against a plain streamed read of the same rows.
 
 SQLite always; PostgreSQL as well when TEST_DATABASE_URL is set (in fresh schemas, dropped afterwards).
@@ -15,10 +18,10 @@ SQLite always; PostgreSQL as well when TEST_DATABASE_URL is set (in fresh schema
 from __future__ import annotations
 
 import contextlib
+import itertools
 import logging
 import os
 import random
-import subprocess
 import tempfile
 import time
 import uuid
@@ -29,7 +32,7 @@ from pathlib import Path
 
 import sqlalchemy as sa
 
-from bench.procs import child_env, python
+from bench.procs import child_env, python, run_with_peak_rss
 from bench.scale import Scale
 from bench.table import Row, error_row, ms, percentile, ratio, verdict
 from storage.audit import AuditEntry, AuditLog
@@ -63,14 +66,14 @@ _ACTIONS = (  # (action, outcome, weight): mostly lists, as a real team's trail 
 )
 
 
-def make_entries(count: int, seed: int) -> Iterator[AuditEntry]:
+def make_entries(count: int, seed: int, users: int = USERS, servers: int = SERVERS) -> Iterator[AuditEntry]:
     """`count` plausible events: 200 people, 2000 servers, mostly lists, details like the bot writes."""
     rng = random.Random(seed)
     actions = [(a, o) for a, o, w in _ACTIONS for _ in range(w)]
     for n in range(count):
         action, outcome = rng.choice(actions)
-        actor = "system" if action == "create.completed" else f"U0USER{rng.randrange(USERS):03d}"
-        server = 10_000 + rng.randrange(SERVERS)
+        actor = "system" if action == "create.completed" else f"U0USER{rng.randrange(users):03d}"
+        server = 10_000 + rng.randrange(servers)
         snapshot = None if action in ("list", "audit.read") else 500_000 + n
         if action == "list":
             details: dict[str, object] = {"servers": rng.randrange(1, 50), "snapshots": rng.randrange(200)}
@@ -257,15 +260,35 @@ def append(backend: Backend, bot_db: Database, plain_db: Database, rows: int, ev
     return result
 
 
-def query_times(audit: AuditLog, queries: int, by: str) -> list[float]:
+FILTERS = ("server", "snapshot", "user", "action")
+# What admins type after `action:`: the common name, a rare one, prefixes of several names, one never written.
+ACTION_SHAPES = ("list", "refused.validation", "create", "restore", "refused", "delete.failed")
+
+
+def combinations() -> list[tuple[str, ...]]:
+    """Every subset of the filters, fewest first: each is one row of the table."""
+    return [combo for size in range(len(FILTERS) + 1) for combo in itertools.combinations(FILTERS, size)]
+
+
+def combination_flags(combo: tuple[str, ...]) -> str:
+    return " ".join(f"{name}:<{'name' if name == 'action' else 'id'}>" for name in combo) or "(no filter)"
+
+
+def query_times(audit: AuditLog, queries: int, combo: tuple[str, ...], rows: int) -> list[float]:
     rng = random.Random(7)
     times = []
     for _ in range(queries):
+        filters: dict[str, object] = {}
+        if "server" in combo:
+            filters["server_id"] = 10_000 + rng.randrange(SERVERS)
+        if "snapshot" in combo:
+            filters["snapshot_id"] = 500_000 + rng.randrange(min(rows, CHUNK))  # see make_entries
+        if "user" in combo:
+            filters["actor_id"] = f"U0USER{rng.randrange(USERS):03d}"
+        if "action" in combo:
+            filters["action"] = rng.choice(ACTION_SHAPES)
         started = time.perf_counter()
-        if by == "server":
-            audit.query(server_id=10_000 + rng.randrange(SERVERS), limit=QUERY_LIMIT)
-        else:
-            audit.query(actor_id=f"U0USER{rng.randrange(USERS):03d}", limit=QUERY_LIMIT)
+        audit.query(limit=QUERY_LIMIT, **filters)  # type: ignore[arg-type]
         times.append(time.perf_counter() - started)
     return times
 
@@ -287,15 +310,11 @@ def export_run(url: str, workdir: Path, *, empty: bool) -> tuple[float, int]:
         argv += ["--since", "2999-01-01"]
     env = child_env({"DATABASE_URL": url, "LOG_LEVEL": "WARNING"})
     with open(os.devnull, "wb") as sink, open(workdir / "export.log", "ab") as errors:
-        started = time.perf_counter()
-        proc = subprocess.Popen(argv, env=env, cwd=workdir, stdout=sink, stderr=errors)
-        _, status, usage = os.wait4(proc.pid, 0)  # wait4 for the child's own peak RSS (ru_maxrss, kB)
-        seconds = time.perf_counter() - started
-        proc.returncode = os.waitstatus_to_exitcode(status)
-    if proc.returncode != 0:
+        seconds, returncode, peak_kb = run_with_peak_rss(argv, env=env, cwd=workdir, stdout=sink, stderr=errors)
+    if returncode != 0:
         tail = (workdir / "export.log").read_text(errors="replace").strip().splitlines()[-3:]
-        raise RuntimeError(f"audit export exited with {proc.returncode}: {' / '.join(tail)}")
-    return seconds, int(usage.ru_maxrss)
+        raise RuntimeError(f"audit export exited with {returncode}: {' / '.join(tail)}")
+    return seconds, peak_kb
 
 
 # ---- the rows ----------------------------------------------------------------------------------------------
@@ -330,14 +349,18 @@ def measure(backend: Backend, scale: Scale, workdir: Path) -> list[Row]:
             )
         )
         audit = AuditLog(bot_db)
-        for by, flag in (("server", "server:<id>"), ("user", "user:<id>")):
-            query_times(audit, 5, by)  # warm the connection pool and statement cache
-            times = query_times(audit, scale.audit_queries, by)
+        if bot_db.engine.dialect.name == "postgresql":
+            # Statistics as autovacuum keeps them; right after a bulk load it may not have caught up yet.
+            with bot_db.begin() as conn:
+                conn.exec_driver_sql("ANALYZE audit_events")
+        for combo in combinations():
+            query_times(audit, 5, combo, n)  # warm the connection pool, statement cache and index pages
+            times = query_times(audit, scale.audit_queries, combo, n)
             p99 = percentile(times, 99)
             rows.append(
                 Row(
-                    f"3{'b' if by == 'server' else 'c'}. /snapshot audit {flag} ({backend.name})",
-                    f"{load}, {scale.audit_queries} random {by}s, newest {QUERY_LIMIT}",
+                    f"3b. /snapshot audit {combination_flags(combo)} ({backend.name})",
+                    f"{load}, {scale.audit_queries} random values, newest {QUERY_LIMIT}",
                     f"p50 {ms(percentile(times, 50))} · p99 {ms(p99)} · max {ms(max(times))}",
                     "-",
                     "-",

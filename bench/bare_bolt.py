@@ -1,13 +1,15 @@
 """The acknowledgement baseline: a bare Bolt app whose `/snapshot` listener only acks.
 
-Served by gunicorn with the same settings `python -m bot serve` uses (bot/server.py), so the difference between
-the two is what the bot itself adds to an acknowledgement: its middleware, parsing, queueing and audit hooks.
+Served by gunicorn with the same settings `python -m bot serve` uses (bot/server.py), and with the bot's listener
+executor, so the difference between the two is what the bot itself adds to an acknowledgement: its middleware,
+parsing, queueing and audit hooks.
 Run as `python -m bench.bare_bolt` with PORT, SLACK_BOT_TOKEN, SLACK_SIGNING_SECRET and SLACK_API_URL set.
 """
 
 from __future__ import annotations
 
 import os
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from slack_bolt import Ack, App
@@ -17,7 +19,13 @@ from slack_sdk import WebClient
 
 def create_wsgi_app() -> Any:
     client = WebClient(token=os.environ["SLACK_BOT_TOKEN"], base_url=os.environ["SLACK_API_URL"])
-    app = App(client=client, signing_secret=os.environ["SLACK_SIGNING_SECRET"])
+    # The bot's listener executor (bot/runtime.py Services.listeners: 32 threads, not Bolt's default 10), as a
+    # plain pool: importing the bot's class would add its imports to this baseline's footprint.
+    app = App(
+        client=client,
+        signing_secret=os.environ["SLACK_SIGNING_SECRET"],
+        listener_executor=ThreadPoolExecutor(max_workers=32, thread_name_prefix="listener"),
+    )
 
     @app.command("/snapshot")
     def ack_only(ack: Ack) -> None:

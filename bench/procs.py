@@ -16,6 +16,7 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from types import TracebackType
+from typing import Any
 
 import httpx
 
@@ -70,6 +71,26 @@ def status_kb(pid: int, field: str) -> int:
         if line.startswith(field + ":"):
             return int(line.split()[1])
     raise KeyError(f"{field} not in /proc/{pid}/status")
+
+
+def run_with_peak_rss(
+    argv: Sequence[str], *, env: Mapping[str, str], cwd: Path, stdout: Any, stderr: Any, interval: float = 0.02
+) -> tuple[float, int, int]:
+    """Run `argv` to its end: (seconds, exit code, the child's own peak RSS in kB).
+
+    The peak is the child's VmHWM, read from /proc while it runs (exec gives it a fresh address space, so the
+    mark is its own). Not `ru_maxrss` from wait4: Linux carries the parent's high-water mark into a forked
+    child across exec, so under a large parent every small child reads the parent's peak. The last reading
+    before the child exits is kept; a zombie's /proc has no Vm fields left to read.
+    """
+    started = time.perf_counter()
+    proc = subprocess.Popen(list(argv), env=dict(env), cwd=cwd, stdout=stdout, stderr=stderr)
+    peak = 0
+    while proc.poll() is None:
+        with contextlib.suppress(OSError, KeyError, ValueError):  # exiting now: the last reading stands
+            peak = max(peak, status_kb(proc.pid, "VmHWM"))
+        time.sleep(interval)
+    return time.perf_counter() - started, proc.returncode, peak
 
 
 class ServerProcess:

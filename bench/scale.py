@@ -10,7 +10,8 @@ from dataclasses import dataclass
 class Scale:
     name: str
     # 1 + 5: acknowledgement under load, and worker memory around it
-    ack_requests: int
+    ack_requests: int  # per round
+    ack_rounds: int  # bare and bot take turns, this many rounds each
     ack_clients: int
     ack_vps_latency: float  # seconds the simulator takes per call while the load runs
     workers: int
@@ -33,6 +34,7 @@ class Scale:
 FULL = Scale(
     name="full",
     ack_requests=300,
+    ack_rounds=3,
     ack_clients=50,
     ack_vps_latency=5.0,
     workers=2,
@@ -48,6 +50,7 @@ FULL = Scale(
 QUICK = Scale(
     name="quick",
     ack_requests=100,
+    ack_rounds=3,
     ack_clients=50,
     ack_vps_latency=1.0,
     workers=2,
@@ -63,6 +66,7 @@ QUICK = Scale(
 SMOKE = Scale(
     name="smoke",
     ack_requests=12,
+    ack_rounds=2,
     ack_clients=4,
     ack_vps_latency=0.1,
     workers=1,

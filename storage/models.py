@@ -45,6 +45,10 @@ class AuditEvent(Base):
         Index("ix_audit_snapshot", "snapshot_id", "id"),
         Index("ix_audit_actor", "actor_id", "id"),
         Index("ix_audit_action", "action", "id"),
+        # Pairs of `/snapshot audit` filters (migration 0002): each is a seek, newest first by the trailing id.
+        Index("ix_audit_actor_action", "actor_id", "action", "id"),
+        Index("ix_audit_actor_server", "actor_id", "server_id", "id"),
+        Index("ix_audit_server_action", "server_id", "action", "id"),
         Index("ix_audit_created", "created_at"),
         Index("ix_audit_operation", "operation_id"),
         Index("ix_audit_request", "request_id"),

@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from bench.__main__ import _selected
+from bench.procs import run_with_peak_rss
 from bench.table import Row, TablePrinter, percentile
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -27,7 +28,9 @@ EXPECTED_ROWS = (
     "2b. time to answer, large account",
     "3a. audit append (SQLite)",
     "3b. /snapshot audit server:<id> (SQLite)",
-    "3c. /snapshot audit user:<id> (SQLite)",
+    "3b. /snapshot audit user:<id> (SQLite)",
+    "3b. /snapshot audit action:<name> (SQLite)",
+    "3b. /snapshot audit server:<id> snapshot:<id> user:<id> action:<name> (SQLite)",
     "3d. audit export (SQLite)",
     "3e. audit verify (SQLite)",
     "4. tracking cost",
@@ -99,3 +102,27 @@ def test_table_rows_escape_pipes_and_count_failures(capsys: pytest.CaptureFixtur
     assert out[0] == "| what | load | result | baseline | ratio | target | verdict |"
     assert out[2] == "| a\\|b | load | 1 ms | - | - | < 2 ms | pass |"
     assert [row.what for row in printer.failed] == ["c"] and printer.errors == []
+
+
+def test_peak_rss_is_the_childs_own_not_the_parents(tmp_path: Path) -> None:
+    """Under a big parent a small child reads small, and a child that grows reads its growth (issue 19 §2).
+
+    `ru_maxrss` from wait4 fails the first half on Linux: a forked child inherits the parent's high-water mark
+    across exec, so every export looked as big as the bench process and growth read 0.
+    """
+    ballast = b"\x01" * (300 << 20)  # the parent now holds 300 MB, touched
+    env = dict(os.environ)
+    small, grown = (
+        run_with_peak_rss(
+            [sys.executable, "-c", f"import time; x = b'\\x01' * ({megabytes} << 20); time.sleep(0.3)"],
+            env=env,
+            cwd=tmp_path,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        for megabytes in (0, 100)
+    )
+    assert len(ballast) == 300 << 20
+    assert small[1] == 0 and grown[1] == 0
+    assert 0 < small[2] < 100 * 1024, small  # kB: an interpreter, not the 300 MB parent
+    assert grown[2] - small[2] > 90 * 1024, (small, grown)
