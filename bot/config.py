@@ -1,6 +1,6 @@
 """Settings from the environment (and `.env`), validated once at start-up.
 
-Every setting a user may configure is read here and documented in `.env.example` and the README.
+Every setting a user may configure is read here and documented in `.env.example` and docs/operations.md.
 Secrets are wrapped in `Secret` so they never show up in `repr`, logs or error messages.
 """
 
