@@ -26,8 +26,8 @@ from urllib.parse import urlencode
 
 import httpx
 
-from bot.devtools.fake_slack import find_action
-from bot.devtools.slack_text import SlackDirectory, encode_typed_text
+from devkit.fake_slack import find_action
+from devkit.slack_text import SlackDirectory, encode_typed_text
 
 if TYPE_CHECKING:
     from wsgiref.types import WSGIApplication
