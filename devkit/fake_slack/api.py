@@ -17,8 +17,6 @@ from collections.abc import Callable
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
-if TYPE_CHECKING:
-    from wsgiref.types import StartResponse, WSGIEnvironment
 from devkit.fake_slack.methods import WebApiMethods
 from devkit.fake_slack.records import (
     RESPONSE_URL_METHOD,
@@ -32,6 +30,9 @@ from devkit.fake_slack.records import (
 )
 from devkit.fake_slack.requests import bearer_token, parse_args, read_body
 from devkit.wsgi_server import RunningServer, start_wsgi_in_thread
+
+if TYPE_CHECKING:
+    from wsgiref.types import StartResponse, WSGIEnvironment
 
 log = logging.getLogger(__name__)
 

@@ -11,9 +11,10 @@ from email.policy import HTTP
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl
 
+from devkit.fake_slack.records import ApiError
+
 if TYPE_CHECKING:
     from wsgiref.types import WSGIEnvironment
-from devkit.fake_slack.records import ApiError
 
 # Form fields WebClient serialises to JSON strings; decoded so `args[...]` is always the structure.
 _JSON_FIELDS = ("blocks", "attachments", "view", "metadata", "unfurls")

@@ -46,6 +46,7 @@ from devkit.slack_driver import DriverResponse, SlackDriver
 
 if TYPE_CHECKING:
     from bot.wiring import Bot
+
 SETTLE_TIMEOUT = 30.0  # how long a line may keep the bot busy before the prompt comes back anyway
 _PRESS = re.compile(r"^(?:click|press)?\s*\[?#?(\d{1,4})\]?$")
 
