@@ -21,8 +21,8 @@ test: $(STAMP)
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 lint: $(STAMP)
-	$(BIN)/ruff check bot storage tests bench
-	$(BIN)/ruff format --check bot storage tests bench
+	$(BIN)/ruff check bot storage tests bench devkit
+	$(BIN)/ruff format --check bot storage tests bench devkit
 
 bench: $(STAMP)
 	$(BIN)/python -m bench

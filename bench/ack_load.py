@@ -28,10 +28,10 @@ from pathlib import Path
 from bench.procs import ServerProcess, child_env, free_port, python, wait_until
 from bench.scale import Scale
 from bench.table import Row, error_row, mb, ms, percentile, ratio, verdict
-from bot.devtools.fake_slack import FakeSlack
-from bot.devtools.local import local_env
-from bot.devtools.slack_driver import SlackDriver, http_sender
-from bot.vps import simulator
+from devkit import simulator
+from devkit.fake_slack import FakeSlack
+from devkit.local import local_env
+from devkit.slack_driver import SlackDriver, http_sender
 
 log = logging.getLogger("bench")
 

@@ -22,13 +22,13 @@ from pathlib import Path
 from bench.scale import Scale
 from bench.table import Row, error_row, ms, ratio, verdict
 from bot.config import load_settings
-from bot.devtools.fake_slack import FakeSlack, SlackCall
-from bot.devtools.local import local_env
-from bot.devtools.slack_driver import SlackDriver, http_sender
-from bot.devtools.wsgi_server import start_wsgi_in_thread
 from bot.vps.client import VpsClient
-from bot.vps.simulator import VpsSimulator
 from bot.wiring import build_bot
+from devkit.fake_slack import FakeSlack, SlackCall
+from devkit.local import local_env
+from devkit.simulator import VpsSimulator
+from devkit.slack_driver import SlackDriver, http_sender
+from devkit.wsgi_server import start_wsgi_in_thread
 
 log = logging.getLogger("bench")
 

@@ -30,10 +30,10 @@ from pathlib import Path
 import sqlalchemy as sa
 
 from bench.procs import ServerProcess, child_env, free_port, python, wait_until
-from bot.devtools.fake_slack import FakeSlack
-from bot.devtools.local import local_env
-from bot.devtools.slack_driver import SlackDriver, http_sender
-from bot.vps.simulator import VpsSimulator, start_in_thread
+from devkit.fake_slack import FakeSlack
+from devkit.local import local_env
+from devkit.simulator import VpsSimulator, start_in_thread
+from devkit.slack_driver import SlackDriver, http_sender
 from storage.audit import AuditLog
 from storage.db import Database, normalize_url, safe_url
 

@@ -17,13 +17,13 @@ from typing import Any
 from bench.scale import Scale
 from bench.table import NOT_AVAILABLE, Row, error_row, ms, ratio, verdict
 from bot.config import load_settings
-from bot.devtools.fake_slack import FakeSlack
-from bot.devtools.local import local_env
 from bot.usecases.context import Actor
 from bot.vps.client import VpsClient
 from bot.vps.models import SNAPSHOTS_PER_SERVER, ServerRef
-from bot.vps.simulator import VpsSimulator
 from bot.wiring import build_bot
+from devkit.fake_slack import FakeSlack
+from devkit.local import local_env
+from devkit.simulator import VpsSimulator
 
 log = logging.getLogger("bench")
 

@@ -60,14 +60,40 @@ def cmd_socket(args: argparse.Namespace) -> int:
     return 0
 
 
+# The dev tools are a separate top-level package that the production wheel leaves out (see devkit/__init__.py).
+DEVKIT_MISSING = (
+    "snapshot-bot: `{command}` needs the development tools (the `devkit` package), which the production install "
+    "does not include.\nRun it from a clone of the repository after `make .venv/.installed` "
+    "(or `pip install -e '.[dev]'` in the clone), or configure SLACK_BOT_TOKEN to run the bot against Slack."
+)
+
+
+def _devkit_missing(command: str, error: ModuleNotFoundError) -> bool:
+    """True (after saying what to install) when `error` is devkit itself missing; other import errors are bugs."""
+    if error.name is None or error.name.split(".")[0] != "devkit":
+        return False
+    print(DEVKIT_MISSING.format(command=command), file=sys.stderr)
+    return True
+
+
 def cmd_shell(args: argparse.Namespace) -> int:
-    from bot.shell.repl import run_shell
+    try:
+        from devkit.shell import run_shell
+    except ModuleNotFoundError as error:
+        if _devkit_missing("shell", error):
+            return 3
+        raise
 
     return run_shell(_settings())
 
 
 def cmd_simulate_vps(args: argparse.Namespace) -> int:
-    from bot.vps.simulator import serve
+    try:
+        from devkit.simulator import serve
+    except ModuleNotFoundError as error:
+        if _devkit_missing("simulate-vps", error):
+            return 3
+        raise
 
     print(f"VPS.org simulator on http://{args.host}:{args.port}/api/v1/ (token: {args.token})", file=sys.stderr)
     serve(host=args.host, port=args.port, token=args.token, completion_delay=args.completion_delay)

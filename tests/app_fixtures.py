@@ -12,12 +12,12 @@ import httpx
 import pytest
 
 from bot.config import load_settings
-from bot.devtools.fake_slack import FakeEphemeral, FakeMessage, FakeSlack
-from bot.devtools.local import LOCAL_SIGNING_SECRET, local_env
-from bot.devtools.slack_driver import DriverResponse, SlackDriver, http_sender
-from bot.devtools.wsgi_server import RunningServer, start_wsgi_in_thread
-from bot.vps.simulator import VpsSimulator
 from bot.wiring import Bot, build_bot
+from devkit.fake_slack import FakeEphemeral, FakeMessage, FakeSlack
+from devkit.local import LOCAL_SIGNING_SECRET, local_env
+from devkit.simulator import VpsSimulator
+from devkit.slack_driver import DriverResponse, SlackDriver, http_sender
+from devkit.wsgi_server import RunningServer, start_wsgi_in_thread
 from storage.audit import AuditRecord
 
 SIGNING_SECRET = LOCAL_SIGNING_SECRET

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from bot.devtools.fake_slack import FakeMessage, FakeSlack, blocks_text, find_action, find_button
+from devkit.fake_slack import FakeMessage, FakeSlack, blocks_text, find_action, find_button
 
 __all__ = ["blocks_text", "button", "fake_slack", "find_action", "latest_message", "message_with"]
 

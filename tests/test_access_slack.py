@@ -12,10 +12,10 @@ from typing import Any
 import pytest
 
 from bot.config import load_settings
-from bot.devtools.fake_slack import FakeMessage, FakeSlack
-from bot.devtools.local import local_env
 from bot.server import start_bot
-from bot.vps.simulator import VpsSimulator
+from devkit.fake_slack import FakeMessage, FakeSlack
+from devkit.local import local_env
+from devkit.simulator import VpsSimulator
 from tests.app_fixtures import ALICE, BOB, OPS, Harness
 
 APPROVALS = "C0APPROVE"

@@ -9,7 +9,7 @@ from datetime import timedelta
 
 import pytest
 
-from bot.devtools.fake_slack import FakeMessage
+from devkit.fake_slack import FakeMessage
 from tests.app_fixtures import ALICE, BOB, CAROL, OPS, Harness
 
 APPROVALS = "C0APPROVE"

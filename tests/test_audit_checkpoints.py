@@ -21,7 +21,7 @@ import sqlalchemy as sa
 
 from bot.audit_witness import NOT_WITNESSED, Witness
 from bot.config import ConfigError, load_settings
-from bot.devtools.fake_slack import FakeSlack, blocks_text
+from devkit.fake_slack import FakeSlack, blocks_text
 from storage.audit import GENESIS_HASH, AuditEntry, AuditLog, ChainHeadMissing, events, row_digest
 from storage.checkpoints import (
     Checkpoint,
@@ -590,7 +590,7 @@ def test_checkpoints_collected_from_slack_verify_and_an_edited_message_is_flagge
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     from bot.__main__ import main as bot_main
-    from bot.devtools.local import local_env
+    from devkit.local import local_env
 
     for _ in range(7):
         witnessed.run("list")

@@ -6,7 +6,7 @@ from collections.abc import Callable
 
 import httpx
 
-from bot.vps.simulator import VpsSimulator
+from devkit.simulator import VpsSimulator
 from storage.audit import AuditLog
 from storage.db import Database
 from tests.app_fixtures import ALICE, BOB, OPS, Harness

@@ -15,8 +15,8 @@ from slack_sdk.http_retry import builtin_handlers
 from slack_sdk.http_retry.builtin_handlers import RateLimitErrorRetryHandler
 from slack_sdk.webhook import WebhookClient
 
-from bot.devtools.fake_slack import FakeSlack, SlackCall, blocks_text
-from bot.devtools.wsgi_server import start_wsgi_in_thread
+from devkit.fake_slack import FakeSlack, SlackCall, blocks_text
+from devkit.wsgi_server import start_wsgi_in_thread
 
 TOKEN = "xoxb-test-token"
 

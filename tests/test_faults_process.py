@@ -23,9 +23,9 @@ import httpx
 import pytest
 import sqlalchemy as sa
 
-from bot.devtools.fake_slack import FakeMessage, FakeSlack
-from bot.devtools.slack_driver import SlackDriver, http_sender
-from bot.vps.simulator import VpsSimulator
+from devkit.fake_slack import FakeMessage, FakeSlack
+from devkit.simulator import VpsSimulator
+from devkit.slack_driver import SlackDriver, http_sender
 from storage.audit import AuditLog, AuditRecord
 from storage.db import Database
 from storage.models import ApprovalRequest, TrackedOperation

@@ -10,7 +10,7 @@ from collections.abc import Callable
 
 import pytest
 
-from bot.devtools.fake_slack import FakeMessage, blocks_text
+from devkit.fake_slack import FakeMessage, blocks_text
 from tests.app_fixtures import ALICE, BOB, OPS, Harness
 
 APPROVALS = "C0APPROVE"

@@ -14,7 +14,7 @@ from typing import Any
 import httpx
 import pytest
 
-from bot.vps.simulator import API_PREFIX, VpsSimulator, make_server
+from devkit.simulator import API_PREFIX, VpsSimulator, make_server
 from storage.audit import AuditRecord
 from tests.app_fixtures import ALICE, BOB, OPS, Harness
 

@@ -13,9 +13,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from bot.devtools.slack_driver import SlackDriver, wsgi_sender
 from bot.slack.parsing import Command, UsageError, parse_command
 from bot.usecases.errors import InvalidInput
+from devkit.slack_driver import SlackDriver, wsgi_sender
 from tests.app_fixtures import SIGNING_SECRET, Harness
 
 WORDS = ["help", "?", "list", "ls", "create", "delete", "restore", "pending", "audit", "LIST", "Create"]

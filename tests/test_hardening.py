@@ -16,11 +16,11 @@ from urllib.parse import urlencode
 import pytest
 
 from bot.config import RateLimit
-from bot.devtools.fake_slack import FakeMessage
-from bot.devtools.slack_driver import DriverResponse, SlackDriver, http_sender
 from bot.logging_setup import RedactingFormatter
 from bot.usecases.guard import MUTATING_ACTIONS, count_mutations, oldest_counted_mutation
 from bot.usecases.ratelimit import RateLimiter
+from devkit.fake_slack import FakeMessage
+from devkit.slack_driver import DriverResponse, SlackDriver, http_sender
 from storage.audit import AuditEntry, AuditLog
 from storage.models import ProcessedDelivery
 from tests.app_fixtures import ALICE, BOB, OPS, SIGNING_SECRET, Harness

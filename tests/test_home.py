@@ -5,10 +5,10 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import timedelta
 
-from bot.devtools.fake_slack import FakeView, blocks_text
 from bot.slack.home import HOME_OPEN_CARD, HOME_REFRESH, HomeData, home_view
 from bot.usecases.context import utcnow
 from bot.vps.models import Server, ServerRef, Snapshot
+from devkit.fake_slack import FakeView, blocks_text
 from tests.app_fixtures import ALICE, BOB, CAROL, Harness
 
 APPROVALS = "C0APPROVE"
@@ -103,7 +103,7 @@ def test_vps_trouble_is_explained_and_the_rest_still_shows(harness: Harness) -> 
 
 
 def test_operations_in_progress_are_listed(make_harness: Callable[..., Harness]) -> None:
-    from bot.vps.simulator import VpsSimulator
+    from devkit.simulator import VpsSimulator
 
     h = make_harness(sim=VpsSimulator(completion_delay=10_000))
     h.run("create 12345 still-going", user=ALICE)

@@ -11,8 +11,8 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 from urllib.parse import urlencode
 
-from bot.devtools.fake_slack import FakeMessage
-from bot.devtools.slack_driver import DriverResponse
+from devkit.fake_slack import FakeMessage
+from devkit.slack_driver import DriverResponse
 from tests.app_fixtures import ALICE, BOB, OPS, Harness
 
 APPROVALS = "C0APPROVE"

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.devtools.fake_slack import FakeMessage
+from devkit.fake_slack import FakeMessage
 from tests.app_fixtures import ALICE, BOB, OPS, Harness
 from tests.slack_safety import assert_no_unescaped_markup, texts
 

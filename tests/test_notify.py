@@ -7,8 +7,8 @@ from typing import Any
 
 from slack_sdk import WebClient
 
-from bot.devtools.fake_slack import FakeSlack
 from bot.slack.notify import MAX_LINES_PER_MESSAGE, Notifier
+from devkit.fake_slack import FakeSlack
 from tests.app_fixtures import ALICE, BOB, OPS, Harness
 
 NOTIFY = "C0NOTIFY"

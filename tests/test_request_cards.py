@@ -11,9 +11,9 @@ from urllib.parse import urlencode
 
 import pytest
 
-from bot.devtools.fake_slack import FakeEphemeral, FakeMessage, FakeView, find_action
-from bot.devtools.slack_driver import DriverResponse
 from bot.slack import blocks as ui
+from devkit.fake_slack import FakeEphemeral, FakeMessage, FakeView, find_action
+from devkit.slack_driver import DriverResponse
 from tests.app_fixtures import ALICE, BOB, CAROL, OPS, Harness
 
 APPROVALS = "C0APPROVE"

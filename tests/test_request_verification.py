@@ -13,7 +13,7 @@ from urllib.parse import urlencode
 
 import pytest
 
-from bot.devtools.slack_driver import DriverResponse, wsgi_sender
+from devkit.slack_driver import DriverResponse, wsgi_sender
 from tests.app_fixtures import ALICE, OPS, SIGNING_SECRET, Harness
 
 FORM = "application/x-www-form-urlencoded"

@@ -17,8 +17,8 @@ import httpx
 import pytest
 
 from bot.background import Ticker
-from bot.devtools.fake_slack import FakeMessage
 from bot.usecases.approvals import ApprovalService, DecisionResult
+from devkit.fake_slack import FakeMessage
 from tests.app_fixtures import ALICE, BOB, OPS, Harness
 from tests.test_faults_vps import HoldingSimulator
 
@@ -36,7 +36,7 @@ def make(database_url: str, make_harness: Callable[..., Harness]) -> Callable[..
 
 @pytest.fixture
 def held_vps() -> Iterator[HoldingSimulator]:
-    from bot.vps.simulator import VpsSimulator
+    from devkit.simulator import VpsSimulator
 
     holder = HoldingSimulator(VpsSimulator(completion_delay=0))
     yield holder

@@ -16,7 +16,7 @@ import pytest
 
 from bot.logging_setup import NOISY_LOGGERS, configure_logging
 from bot.redaction import MASK, redact, remember_secret
-from bot.vps.simulator import VpsSimulator
+from devkit.simulator import VpsSimulator
 from tests.app_fixtures import ALICE, OPS, Harness
 
 # No `vps_` prefix and no `Bearer` in one of the echoes: only the configured-secret rule can catch those.

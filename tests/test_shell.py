@@ -17,8 +17,8 @@ from pathlib import Path
 import pytest
 
 from bot.config import load_settings
-from bot.shell import Shell, run_shell, user_id_for
-from bot.vps.simulator import VpsSimulator, start_in_thread
+from devkit.shell import Shell, run_shell, user_id_for
+from devkit.simulator import VpsSimulator, start_in_thread
 
 REPO = Path(__file__).resolve().parent.parent
 

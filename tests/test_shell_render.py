@@ -4,7 +4,10 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from bot.shell.render import (
+from bot.slack import blocks as ui
+from bot.slack.listeners.views import view_value
+from bot.vps.models import ServerRef, Snapshot
+from devkit.shell.render import (
     Names,
     Style,
     confirm_question,
@@ -13,9 +16,6 @@ from bot.shell.render import (
     parse_modal,
     render_blocks,
 )
-from bot.slack import blocks as ui
-from bot.slack.listeners.views import view_value
-from bot.vps.models import ServerRef, Snapshot
 
 PLAIN = Style(color=False)
 COLOR = Style(color=True)

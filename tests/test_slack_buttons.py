@@ -6,7 +6,7 @@ import json
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
-from bot.vps.simulator import VpsSimulator
+from devkit.simulator import VpsSimulator
 from tests.app_fixtures import ALICE, BOB, OPS, Harness
 
 

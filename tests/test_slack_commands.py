@@ -7,7 +7,7 @@ import time
 from collections.abc import Callable
 from urllib.parse import urlencode
 
-from bot.devtools.fake_slack import blocks_text
+from devkit.fake_slack import blocks_text
 from tests.app_fixtures import ALICE, BOB, OPS, Harness
 
 

@@ -16,9 +16,9 @@ from slack_bolt.adapter.wsgi import SlackRequestHandler
 from slack_sdk import WebClient
 from slack_sdk.signature import SignatureVerifier
 
-from bot.devtools.fake_slack import FakeSlack
-from bot.devtools.slack_driver import DriverResponse, SlackDriver, http_sender, wsgi_sender
-from bot.devtools.wsgi_server import start_wsgi_in_thread
+from devkit.fake_slack import FakeSlack
+from devkit.slack_driver import DriverResponse, SlackDriver, http_sender, wsgi_sender
+from devkit.wsgi_server import start_wsgi_in_thread
 
 TOKEN = "xoxb-test-token"
 SECRET = "test-signing-secret"

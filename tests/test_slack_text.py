@@ -13,10 +13,10 @@ from urllib.parse import parse_qs
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from bot.devtools.slack_driver import DriverResponse, SlackDriver
-from bot.devtools.slack_text import encode_typed_text
 from bot.slack.incoming_text import decode_command_text
 from bot.slack.parsing import Command, parse_command
+from devkit.slack_driver import DriverResponse, SlackDriver
+from devkit.slack_text import encode_typed_text
 from tests.app_fixtures import ALICE, OPS, Harness
 
 SECRET = "test-signing-secret"

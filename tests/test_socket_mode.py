@@ -26,11 +26,11 @@ from slack_sdk.errors import SlackApiError
 from websockets.exceptions import InvalidStatus
 from websockets.sync.client import connect
 
-from bot.devtools.fake_slack import FakeMessage, FakeSlack, find_button
-from bot.devtools.fake_socket_mode import INTERACTIVE, SLASH_COMMANDS, FakeSocketMode, socket_mode_sender
-from bot.devtools.local import local_env
-from bot.devtools.slack_driver import SlackDriver
-from bot.vps.simulator import VpsSimulator, start_in_thread
+from devkit.fake_slack import FakeMessage, FakeSlack, find_button
+from devkit.fake_socket_mode import INTERACTIVE, SLASH_COMMANDS, FakeSocketMode, socket_mode_sender
+from devkit.local import local_env
+from devkit.simulator import VpsSimulator, start_in_thread
+from devkit.slack_driver import SlackDriver
 from tests.app_fixtures import ALICE, BOB, OPS
 from tests.test_faults_process import eventually
 

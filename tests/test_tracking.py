@@ -16,7 +16,6 @@ from typing import Any
 
 import pytest
 
-from bot.devtools.fake_slack import FakeMessage, find_button
 from bot.slack.progress import ProgressTracker
 from bot.usecases.approvals import RequestView
 from bot.usecases.context import Actor, utcnow
@@ -24,7 +23,8 @@ from bot.usecases.snapshots import CreateResult
 from bot.usecases.tracking import EventKind, Tracker
 from bot.vps.client import SnapshotList, VpsClient
 from bot.vps.models import ServerRef, Snapshot
-from bot.vps.simulator import VpsSimulator
+from devkit.fake_slack import FakeMessage, find_button
+from devkit.simulator import VpsSimulator
 from storage.audit import AuditLog
 from storage.db import Database
 from tests.app_fixtures import ALICE, BOB, OPS, Harness

@@ -24,7 +24,7 @@ from bot.vps import (
     VpsError,
 )
 from bot.vps.client import MAX_PAGES
-from bot.vps.simulator import CREATE_MESSAGE, LIMIT_MESSAGE, RESTORE_MESSAGE, VpsSimulator, start_in_thread
+from devkit.simulator import CREATE_MESSAGE, LIMIT_MESSAGE, RESTORE_MESSAGE, VpsSimulator, start_in_thread
 
 TOKEN = "vps_simulator_token"
 BASE = "http://127.0.0.1:9/api/v1/"

@@ -10,7 +10,7 @@ from typing import Any
 import httpx
 import pytest
 
-from bot.vps.simulator import (
+from devkit.simulator import (
     CREATE_MESSAGE,
     LIMIT_MESSAGE,
     RESTORE_MESSAGE,

@@ -13,7 +13,7 @@ from collections.abc import Iterator
 import pytest
 
 from bot.vps.client import VpsClient
-from bot.vps.simulator import VpsSimulator
+from devkit.simulator import VpsSimulator
 
 VPS_TEST_BASE_URL = "http://127.0.0.1:9/api/v1/"
 

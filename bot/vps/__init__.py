@@ -1,7 +1,7 @@
 """The VPS.org API: client, typed results and errors.
 
-The simulator (a fake VPS.org for tests, the local shell and benchmarks) lives in `bot.vps.simulator` and is
-deliberately not imported here, so production code never loads it.
+The simulator (a fake VPS.org for tests, the local shell and benchmarks) lives in the development tools
+(`devkit.simulator`), outside this package and the production wheel.
 """
 
 from bot.vps.client import ServerList, SnapshotList, VpsClient, parse_timestamp

@@ -13,7 +13,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from bot.devtools.fake_slack import blocks_text
+from devkit.fake_slack import blocks_text
 
 # Emoji names the bot uses (and a few common ones). Anything else stays as `:name:`, which is still readable.
 EMOJI = {

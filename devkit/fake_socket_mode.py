@@ -38,8 +38,8 @@ from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
 from websockets.sync.server import Server, ServerConnection, serve
 
-from bot.devtools.fake_slack import FakeSlack
-from bot.devtools.slack_driver import DriverResponse, Sender
+from devkit.fake_slack import FakeSlack
+from devkit.slack_driver import DriverResponse, Sender
 
 SLASH_COMMANDS = "slash_commands"
 INTERACTIVE = "interactive"

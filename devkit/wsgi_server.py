@@ -1,4 +1,5 @@
-"""A small threaded WSGI server for loopback use: the fake Slack, tests and the local shell run on it.
+"""The one threaded WSGI server of the dev tools, for loopback use: the fake Slack, the VPS.org simulator, tests
+and the local shell run on it.
 
 Built on the stdlib `wsgiref` so dev tools need no extra dependency. The stock `wsgiref` server handles one
 request at a time and writes an access-log line per request to stderr; both are wrong for tests that fire
@@ -22,7 +23,7 @@ _LISTEN_BACKLOG = 256
 _POLL_INTERVAL = 0.05
 
 
-class _ThreadingWSGIServer(ThreadingMixIn, WSGIServer):
+class ThreadingWSGIServer(ThreadingMixIn, WSGIServer):
     daemon_threads = True  # a hung handler must never keep the test process alive
     request_queue_size = _LISTEN_BACKLOG
     allow_reuse_address = True
@@ -37,7 +38,7 @@ class _QuietHandler(WSGIRequestHandler):
 class RunningServer:
     """A WSGI app being served on a background thread. Use `stop()` or a `with` block to shut it down."""
 
-    def __init__(self, server: _ThreadingWSGIServer, thread: threading.Thread) -> None:
+    def __init__(self, server: ThreadingWSGIServer, thread: threading.Thread) -> None:
         self._server = server
         self._thread = thread
         self._stopped = False
@@ -69,9 +70,26 @@ class RunningServer:
         return f"RunningServer(url={self.url!r})"
 
 
-def start_wsgi_in_thread(app: WSGIApplication, host: str = "127.0.0.1", port: int = 0) -> RunningServer:
+def make_threaded_server(
+    app: WSGIApplication,
+    host: str = "127.0.0.1",
+    port: int = 0,
+    *,
+    handler_class: type[WSGIRequestHandler] = _QuietHandler,
+) -> ThreadingWSGIServer:
+    """A listening (not yet serving) threaded server for `app`; `handler_class` may replace the quiet handler."""
+    return make_server(host, port, app, server_class=ThreadingWSGIServer, handler_class=handler_class)
+
+
+def start_wsgi_in_thread(
+    app: WSGIApplication,
+    host: str = "127.0.0.1",
+    port: int = 0,
+    *,
+    handler_class: type[WSGIRequestHandler] = _QuietHandler,
+) -> RunningServer:
     """Serve `app` on `host:port` (port 0: an ephemeral one) from a daemon thread; returns once listening."""
-    server = make_server(host, port, app, server_class=_ThreadingWSGIServer, handler_class=_QuietHandler)
+    server = make_threaded_server(app, host, port, handler_class=handler_class)
     thread = threading.Thread(
         target=server.serve_forever,
         kwargs={"poll_interval": _POLL_INTERVAL},

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from bot.devtools.fake_slack import FakeSlack
-from bot.vps.simulator import VpsSimulator
+from devkit.fake_slack import FakeSlack
+from devkit.simulator import VpsSimulator
 
 LOCAL_SIGNING_SECRET = "local-signing-secret-0123456789"
 # A loopback discard-port URL: never dialled when the simulator's in-process transport is used, and a bot built

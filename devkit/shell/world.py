@@ -1,0 +1,144 @@
+"""Booting the fake world the shell runs the bot in: a FakeSlack on loopback whose directory knows the demo users
+and channels, a fresh signing secret, the VPS.org simulator over an in-process transport (or the real account
+when VPS_API_TOKEN is set), a throwaway SQLite file unless DATABASE_URL says otherwise, and the production bot
+built from those settings with its background work started. `close()` undoes all of it, even half-started.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import re
+import secrets
+import shutil
+import tempfile
+from dataclasses import replace
+from pathlib import Path
+from typing import TYPE_CHECKING, Self
+
+from bot.config import DEFAULT_DATABASE_URL, Secret
+from devkit.fake_slack import FakeSlack
+from devkit.local import IN_PROCESS_VPS_URL
+from devkit.slack_driver import SlackDriver, wsgi_sender
+from storage.db import safe_url
+
+if TYPE_CHECKING:
+    from bot.wiring import Bot
+
+
+DEMO_USERS = {"alice": "U0ALICE", "bob": "U0BOB"}
+SHELL_CHANNEL = "C0OPS"
+SHELL_CHANNEL_NAME = "ops"
+BOT_NAME = "snapshot-bot"
+DEFAULT_COMPLETION_DELAY = 15.0  # long enough to see "in progress", short enough to wait for "completed"
+DEFAULT_POLL_INTERVAL = 2.0
+_USER_NAME = re.compile(r"^[a-z0-9]{1,12}$")
+
+
+def user_id_for(name: str) -> str:
+    """The Slack user id the shell uses for `name`: the demo ids for alice and bob, a stable one otherwise."""
+    name = name.strip().lstrip("@").lower()
+    if name in DEMO_USERS:
+        return DEMO_USERS[name]
+    if _USER_NAME.match(name):
+        return "U0" + name.upper()
+    return "U1" + hashlib.sha256(name.encode("utf-8")).hexdigest()[:10].upper()
+
+
+class ShellWorld:
+    """The fake world of one shell session; `Shell` adds the conversation on top."""
+
+    def __enter__(self) -> Self:
+        try:
+            self.start()
+        except BaseException:
+            self.close()  # a half-started shell still has a fake Slack thread and maybe a temp dir
+            raise
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def start(self) -> None:
+        from bot.background import start_background
+        from bot.wiring import build_bot
+
+        self._quiet_logs()
+        self.fake = FakeSlack(
+            team_id=self.settings.slack_team_id or "T0SNAPBOT",
+            bot_token="xoxb-shell-" + secrets.token_hex(12),
+        ).start()
+        self.fake.users.update({uid: {"name": name} for uid, name in self._users.items()})
+        self.fake.channels.update({cid: {"name": name} for cid, name in self._channels.items()})
+        self._users[self.fake.bot_user_id] = BOT_NAME
+        signing_secret = secrets.token_hex(16)
+        derived = replace(
+            self.settings,
+            slack_bot_token=Secret(self.fake.bot_token),
+            slack_signing_secret=Secret(signing_secret),
+            slack_app_token=None,
+            slack_api_url=self.fake.api_url,
+            database_url=self._database_url(),
+            poll_seconds=self.poll_interval,
+        )
+        transport = None
+        if self.simulator is not None:
+            derived = replace(derived, vps_api_url=IN_PROCESS_VPS_URL, vps_api_token=Secret(self.simulator.token))
+            transport = self.simulator.transport()
+        self.bot = bot = build_bot(derived, vps_transport=transport)
+        self.driver = SlackDriver(
+            wsgi_sender(bot.wsgi),
+            signing_secret,
+            team_id=self.fake.team_id,
+            api_app_id=self.fake.api_app_id,
+            bot_user_id=self.fake.bot_user_id,
+            bot_id=self.fake.bot_id,
+            directory=self.fake,  # a typed @bob reaches the bot as the mention Slack would make of it
+        )
+        # Calls made while building (auth.test) are not news.
+        self._cursor = len(self.fake.calls)
+        self.fake.on_call = lambda call: self._activity.set()
+        start_background(bot)
+
+    def close(self) -> None:
+        self._stopping.set()
+        self._activity.set()
+        if self._watcher is not None:
+            self._watcher.join(timeout=5)
+        if self.bot is not None:
+            self._settle(5.0)
+            self.bot.close()
+            self.bot = None
+        if self.fake is not None:
+            self.fake.on_call = None
+            self.fake.stop()
+            self.fake = None
+        if self._tempdir is not None:
+            shutil.rmtree(self._tempdir, ignore_errors=True)
+            self._tempdir = None
+        self._save_history()
+        if self._log_level is not None:
+            logging.getLogger().setLevel(self._log_level)
+            self._log_level = None
+
+    def _running(self) -> Bot:
+        if self.bot is None:
+            raise RuntimeError("the shell is not started")
+        return self.bot
+
+    def _database_url(self) -> str:
+        url = self.settings.database_url
+        if self.simulator is not None and url == DEFAULT_DATABASE_URL:
+            # Simulated servers with a real audit trail would be confusing: start clean, leave nothing behind.
+            self._tempdir = tempfile.mkdtemp(prefix="snapshot-bot-shell-")
+            self._database_note = "a fresh SQLite file, deleted when you quit"
+            return f"sqlite:///{Path(self._tempdir) / 'shell.db'}"
+        self._database_note = safe_url(url)
+        return url
+
+    def _quiet_logs(self) -> None:
+        # The shell's output is the conversation; routine INFO lines on the same terminal would bury it.
+        if self.settings.log_level == "INFO":
+            root = logging.getLogger()
+            self._log_level = root.level
+            root.setLevel(logging.WARNING)
