@@ -7,7 +7,7 @@ from pathlib import Path
 
 import yaml
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 # Web API methods the bot calls → the bot scope each needs (None: no scope needed).
 SCOPE_OF = {

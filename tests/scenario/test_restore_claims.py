@@ -20,7 +20,7 @@ from bot.background import Ticker
 from bot.devtools.fake_slack import FakeMessage
 from bot.usecases.approvals import ApprovalService, DecisionResult
 from tests.app_fixtures import ALICE, BOB, OPS, Harness
-from tests.test_faults_vps import HoldingSimulator
+from tests.scenario.test_faults_vps import HoldingSimulator
 
 APPROVALS = "C0APPROVE"
 FAST = {"SNAPSHOT_RECHECK_DEADLINE_SECONDS": "0.5", "SNAPSHOT_CLAIM_TTL_SECONDS": "30"}

@@ -20,7 +20,7 @@ from bot.config import load_settings
 from bot.shell import Shell, run_shell, user_id_for
 from bot.vps.simulator import VpsSimulator, start_in_thread
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[2]
 
 
 @dataclass
