@@ -17,8 +17,11 @@ $(STAMP): $(BIN)/python pyproject.toml
 run: $(STAMP)
 	$(BIN)/python -m bot
 
+# Tests run in parallel (pytest-xdist); `make test PYTEST_WORKERS=0` runs them serially in one process.
+# loadgroup: tests spread one by one, except those marked xdist_group (a costly module fixture) stay together.
+PYTEST_WORKERS ?= 2
 test: $(STAMP)
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -n $(PYTEST_WORKERS) --dist loadgroup $(PYTEST_ARGS)
 
 lint: $(STAMP)
 	$(BIN)/ruff check bot storage tests bench
