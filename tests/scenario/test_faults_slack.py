@@ -74,8 +74,8 @@ def test_approval_card_that_cannot_be_posted_cancels_the_request(h: Harness) -> 
 def test_card_update_failing_loses_nothing_of_the_approved_restore(h: Harness, status: int, error: str | None) -> None:
     h.run("restore 801")
     c = h.card()
-    # Enough failures to outlast the client's own 429 retries.
-    h.slack.fail_next("chat.update", status=status, error=error, times=5)
+    # Enough failures to outlast the client's own 429 retries; `Retry-After: 0` so they are not slept through.
+    h.slack.fail_next("chat.update", status=status, error=error, times=5, retry_after=0 if status == 429 else None)
     h.click(c, "Approve", user=BOB)
     h.settle()
     assert h.slack.calls_to("chat.update") and not any(call.ok for call in h.slack.calls_to("chat.update"))
