@@ -17,8 +17,12 @@ $(STAMP): $(BIN)/python pyproject.toml
 run: $(STAMP)
 	$(BIN)/python -m bot
 
+# Tests run in parallel (pytest-xdist); `make test PYTEST_WORKERS=0` runs them serially in one process.
+# Four workers on two cores: the suite mostly waits (loopback servers, subprocesses), using ~1.2 cores at -n 4.
+# loadgroup: tests spread one by one, except those marked xdist_group (a costly module fixture) stay together.
+PYTEST_WORKERS ?= 4
 test: $(STAMP)
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -n $(PYTEST_WORKERS) --dist loadgroup $(PYTEST_ARGS)
 
 lint: $(STAMP)
 	$(BIN)/ruff check bot storage tests bench devkit

@@ -15,7 +15,7 @@ from bot.config import load_settings
 from bot.wiring import Bot, build_bot
 from devkit.fake_slack import FakeEphemeral, FakeMessage, FakeSlack
 from devkit.local import LOCAL_SIGNING_SECRET, local_env
-from devkit.simulator import VpsSimulator
+from devkit.simulator import RecordedRequest, VpsSimulator
 from devkit.slack_driver import DriverResponse, SlackDriver, http_sender
 from devkit.wsgi_server import RunningServer, start_wsgi_in_thread
 from storage.audit import AuditRecord
@@ -25,6 +25,7 @@ ALICE = "U0ALICE"
 BOB = "U0BOB"
 CAROL = "U0CAROL"
 OPS = "C0OPS"
+APPROVALS = "C0APPROVE"  # the approval channel the approval tests configure (APPROVAL_CHANNEL)
 
 
 @dataclass
@@ -76,6 +77,24 @@ class Harness:
 
     def mutating_calls(self) -> list[Any]:
         return [r for r in self.sim.requests if r.method in ("POST", "DELETE")]
+
+    def restore_posts(self) -> list[RecordedRequest]:
+        """Every restore VPS.org received (whatever its answer), oldest first."""
+        return [r for r in self.sim.requests if r.method == "POST" and r.path.endswith("/restore/")]
+
+    def restore_calls(self) -> list[str]:
+        """The paths of the restores VPS.org received, e.g. `["/api/v1/snapshots/801/restore/"]`."""
+        return [r.path for r in self.restore_posts()]
+
+    def card(self, channel: str = APPROVALS) -> FakeMessage:
+        """The newest approval card in `channel`, as it looks now (updates applied).
+
+        A card is a top-level message naming a request; thread replies about its outcome name it too, so they
+        are skipped.
+        """
+        cards = [m for m in self.channel(channel) if "request #" in m.visible_text and m.thread_ts in (None, m.ts)]
+        assert cards, f"no approval card in {channel}"
+        return self.slack.message(channel, cards[-1].ts)
 
 
 @pytest.fixture

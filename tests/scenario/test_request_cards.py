@@ -12,7 +12,7 @@ from urllib.parse import urlencode
 import pytest
 
 from bot.slack import blocks as ui
-from devkit.fake_slack import FakeEphemeral, FakeMessage, FakeView, find_action
+from devkit.fake_slack import FakeEphemeral, FakeView, find_action
 from devkit.slack_driver import DriverResponse
 from tests.app_fixtures import ALICE, BOB, CAROL, OPS, Harness
 
@@ -20,18 +20,8 @@ APPROVALS = "C0APPROVE"
 ROLES = {"SNAPSHOT_OPERATORS": f"{ALICE},{CAROL}", "SNAPSHOT_APPROVERS": BOB}
 
 
-def restore_calls(h: Harness) -> list[str]:
-    return [r.path for r in h.sim.requests if r.method == "POST" and r.path.endswith("/restore/")]
-
-
 def open_requests(h: Harness) -> list[Any]:
     return h.bot.services.extras["approvals"].open_requests()
-
-
-def card(h: Harness, channel: str = APPROVALS) -> FakeMessage:
-    cards = [m for m in h.channel(channel) if "request #" in m.visible_text and m.thread_ts is None]
-    assert cards, f"no approval card in {channel}"
-    return h.slack.message(channel, cards[-1].ts)
 
 
 def button_labels(blocks: list[dict[str, Any]], block_prefix: str) -> list[str]:
@@ -113,11 +103,11 @@ def test_card_falls_back_to_the_channel_asked_in(make_harness: Callable[..., Har
     h = make_harness(SNAPSHOT_APPROVAL_CHANNEL=APPROVALS)
     h.slack.channels[APPROVALS] = {"is_member": False}
     h.run("restore 801")
-    c = card(h, OPS)
+    c = h.card(OPS)
     assert "Your restore request #1 is waiting for approval." in h.last_ephemeral(ALICE).visible_text
     h.click(c, "Approve", user=BOB)
     h.settle()
-    assert restore_calls(h) == ["/api/v1/snapshots/801/restore/"]
+    assert h.restore_calls() == ["/api/v1/snapshots/801/restore/"]
     assert "Approved by" in h.slack.message(OPS, c.ts).visible_text
 
 
@@ -169,12 +159,12 @@ def test_pending_list_shows_each_viewer_the_buttons_they_may_press(make_harness:
 def test_approve_from_the_pending_list_works_like_the_card(make_harness: Callable[..., Harness]) -> None:
     h = make_harness(SNAPSHOT_APPROVAL_CHANNEL=APPROVALS, **ROLES)
     h.run("restore 801")
-    c = card(h)
+    c = h.card()
     h.run("pending", user=BOB)
     listing = h.last_ephemeral(BOB)
     assert click_in_ephemeral(h, listing, "Approve", BOB).status == 200
     h.settle()
-    assert restore_calls(h) == ["/api/v1/snapshots/801/restore/"]
+    assert h.restore_calls() == ["/api/v1/snapshots/801/restore/"]
     refreshed = h.slack.message(APPROVALS, c.ts)
     assert refreshed.updates >= 1 and f"Approved by <@{BOB}>" in refreshed.visible_text
     assert not any(b.get("type") == "actions" for b in refreshed.blocks)
@@ -182,7 +172,7 @@ def test_approve_from_the_pending_list_works_like_the_card(make_harness: Callabl
     click_in_ephemeral(h, listing, "Approve", BOB)
     h.click(c, "Approve", user=BOB)
     h.settle()
-    assert len(restore_calls(h)) == 1 and h.actions().count("restore.executing") == 1
+    assert len(h.restore_calls()) == 1 and h.actions().count("restore.executing") == 1
 
 
 def test_cancel_from_the_pending_list_and_self_approval_refused(make_harness: Callable[..., Harness]) -> None:
@@ -196,8 +186,8 @@ def test_cancel_from_the_pending_list_and_self_approval_refused(make_harness: Ca
     assert "can't approve your own request" in h.last_ephemeral(ALICE).visible_text
     click_in_ephemeral(h, listing, "Cancel", ALICE)
     h.settle()
-    assert open_requests(h) == [] and restore_calls(h) == []
-    assert "Cancelled by" in card(h).visible_text
+    assert open_requests(h) == [] and h.restore_calls() == []
+    assert "Cancelled by" in h.card().visible_text
 
 
 def test_approve_and_cancel_from_app_home(make_harness: Callable[..., Harness]) -> None:
@@ -210,7 +200,7 @@ def test_approve_and_cancel_from_app_home(make_harness: Callable[..., Harness]) 
     assert button_labels(bob.view["blocks"], "home:") == ["Approve", "Reject", "Approve", "Reject"]
     assert click_in_home(h, bob, "Approve", BOB, f"home:{first.id}").status == 200
     h.settle()
-    assert restore_calls(h) == ["/api/v1/snapshots/801/restore/"]
+    assert h.restore_calls() == ["/api/v1/snapshots/801/restore/"]
     first_card = h.slack.message(APPROVALS, first.card_ts)
     assert f"Approved by <@{BOB}>" in first_card.visible_text
     # Bob's tab was refreshed: the approved request and its buttons are gone.
@@ -224,7 +214,7 @@ def test_approve_and_cancel_from_app_home(make_harness: Callable[..., Harness]) 
     h.settle()
     assert open_requests(h) == [] or all(r.state != "pending" for r in open_requests(h))
     assert "Cancelled by" in h.slack.message(APPROVALS, second.card_ts).visible_text
-    assert len(restore_calls(h)) == 1
+    assert len(h.restore_calls()) == 1
 
 
 def test_a_refusal_from_app_home_reaches_the_user(make_harness: Callable[..., Harness]) -> None:
@@ -232,13 +222,13 @@ def test_a_refusal_from_app_home_reaches_the_user(make_harness: Callable[..., Ha
     h.run("restore 801")
     [request] = open_requests(h)
     bob = open_home(h, BOB)
-    h.click(card(h), "Cancel (requester)", user=ALICE)  # meanwhile, on the card
+    h.click(h.card(), "Cancel (requester)", user=ALICE)  # meanwhile, on the card
     h.settle()
     click_in_home(h, bob, "Approve", BOB, f"home:{request.id}")  # Bob's tab is stale
     h.settle()
     dm = h.channel(h.slack.dm_channel(BOB))
     assert dm and "already cancelled" in dm[-1].text, dm
-    assert restore_calls(h) == []
+    assert h.restore_calls() == []
 
 
 def test_reject_from_app_home_with_a_reason(make_harness: Callable[..., Harness]) -> None:
@@ -256,8 +246,8 @@ def test_reject_from_app_home_with_a_reason(make_harness: Callable[..., Harness]
         private_metadata=opened["private_metadata"],
     )
     h.settle()
-    text = card(h).visible_text
+    text = h.card().visible_text
     assert f"Rejected by <@{BOB}>" in text and "wrong server" in text
-    assert open_requests(h) == [] and restore_calls(h) == []
+    assert open_requests(h) == [] and h.restore_calls() == []
     refreshed = h.slack.home_view(BOB)
     assert refreshed is not None and button_labels(refreshed.view["blocks"], "home:") == []

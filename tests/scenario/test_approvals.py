@@ -20,19 +20,9 @@ def pg_or_sqlite(database_url: str, make_harness: Callable[..., Harness]) -> Har
     return make_harness(database_url=database_url, SNAPSHOT_APPROVAL_CHANNEL=APPROVALS)
 
 
-def card(h: Harness) -> FakeMessage:
-    cards = [m for m in h.channel(APPROVALS) if m.thread_ts is None and " request #" in m.visible_text]
-    assert cards, "no approval card posted"
-    return h.slack.message(APPROVALS, cards[-1].ts)
-
-
-def restore_calls(h: Harness) -> list[object]:
-    return [r for r in h.sim.requests if r.method == "POST" and r.path.endswith("/restore/")]
-
-
 def request_restore(h: Harness, snapshot_id: int = 801, user: str = ALICE) -> FakeMessage:
     h.run(f"restore {snapshot_id}", user=user)
-    return card(h)
+    return h.card()
 
 
 def test_card_shows_everything_and_self_approval_is_refused(pg_or_sqlite: Harness) -> None:
@@ -59,9 +49,9 @@ def test_card_shows_everything_and_self_approval_is_refused(pg_or_sqlite: Harnes
     h.click(c, "Approve", user=ALICE)
     h.settle()
     assert "can't approve your own request" in h.last_ephemeral(ALICE).visible_text
-    assert restore_calls(h) == []
+    assert h.restore_calls() == []
     assert "refused.self_approval" in h.actions()
-    assert card(h).updates == 0
+    assert h.card().updates == 0
 
 
 def test_second_person_approves_and_restore_runs_once(pg_or_sqlite: Harness) -> None:
@@ -69,8 +59,8 @@ def test_second_person_approves_and_restore_runs_once(pg_or_sqlite: Harness) -> 
     c = request_restore(h)
     h.click(c, "Approve", user=BOB)
     h.settle()
-    assert [r.path for r in restore_calls(h)] == ["/api/v1/snapshots/801/restore/"]
-    updated = card(h)
+    assert h.restore_calls() == ["/api/v1/snapshots/801/restore/"]
+    updated = h.card()
     assert updated.updates >= 1
     assert not any(b.get("type") == "actions" for b in updated.blocks)  # buttons gone
     assert f"Approved by <@{BOB}>" in updated.visible_text and "being restored" in updated.visible_text
@@ -83,7 +73,7 @@ def test_second_person_approves_and_restore_runs_once(pg_or_sqlite: Harness) -> 
     # The same card clicked again (double click, another approver, a Slack retry): nothing more happens.
     h.click(c, "Approve", user=CAROL)
     h.settle()
-    assert len(restore_calls(h)) == 1
+    assert len(h.restore_calls()) == 1
     assert "already approved" in h.last_ephemeral(CAROL).visible_text
 
 
@@ -100,7 +90,7 @@ def test_twenty_concurrent_approvals_make_one_call(pg_or_sqlite: Harness) -> Non
         statuses = list(pool.map(click, range(20)))
     h.settle(30)
     assert statuses == [200] * 20
-    assert len(restore_calls(h)) == 1
+    assert len(h.restore_calls()) == 1
     assert h.actions().count("restore.executing") == 1
 
 
@@ -116,12 +106,12 @@ def test_reject_with_reason_and_cancel(pg_or_sqlite: Harness) -> None:
         private_metadata=opened["private_metadata"],
     )
     h.settle()
-    text = card(h).visible_text
+    text = h.card().visible_text
     assert f"Rejected by <@{BOB}>" in text and "not during peak" in text
     h.click(c, "Approve", user=CAROL)
     h.settle()
     assert "already rejected" in h.last_ephemeral(CAROL).visible_text
-    assert restore_calls(h) == []
+    assert h.restore_calls() == []
 
     c2 = request_restore(h, 798)
     h.click(c2, "Cancel (requester)", user=BOB)
@@ -129,8 +119,8 @@ def test_reject_with_reason_and_cancel(pg_or_sqlite: Harness) -> None:
     assert "Only the person who asked" in h.last_ephemeral(BOB).visible_text
     h.click(c2, "Cancel (requester)", user=ALICE)
     h.settle()
-    assert "Cancelled by" in card(h).visible_text
-    assert restore_calls(h) == []
+    assert "Cancelled by" in h.card().visible_text
+    assert h.restore_calls() == []
     assert {"restore.rejected", "restore.cancelled"} <= set(h.actions())
 
 
@@ -143,11 +133,11 @@ def test_expired_request_cannot_be_approved(pg_or_sqlite: Harness) -> None:
     from bot.background import Ticker
 
     Ticker(h.bot, 60).tick()
-    assert "Expired" in card(h).visible_text
+    assert "Expired" in h.card().visible_text
     h.click(c, "Approve", user=BOB)
     h.settle()
     assert "already expired" in h.last_ephemeral(BOB).visible_text
-    assert restore_calls(h) == []
+    assert h.restore_calls() == []
     assert "restore.expired" in h.actions()
 
 
@@ -160,8 +150,8 @@ def test_recheck_at_approval_time_fails_without_api_call(pg_or_sqlite: Harness) 
     h.settle()
     h.click(c, "Approve", user=BOB)
     h.settle()
-    assert restore_calls(h) == []
-    assert "no longer exists" in card(h).visible_text
+    assert h.restore_calls() == []
+    assert "no longer exists" in h.card().visible_text
     assert "restore.failed" in h.actions()
 
 
@@ -177,7 +167,7 @@ def test_restart_keeps_pending_request_and_approval_still_works(
     assert "pre-migration-snapshot" in second.last_ephemeral(BOB).visible_text
     second.click(c, "Approve", user=BOB)
     second.settle()
-    assert len(restore_calls(second)) == 1
+    assert len(second.restore_calls()) == 1
 
 
 def test_crash_while_executing_is_flagged_never_resent(pg_or_sqlite: Harness) -> None:
@@ -196,8 +186,8 @@ def test_crash_while_executing_is_flagged_never_resent(pg_or_sqlite: Harness) ->
     from bot.background import Ticker
 
     Ticker(h.bot, 60).tick()
-    assert restore_calls(h) == []
-    assert "outcome unknown" in card(h).visible_text
+    assert h.restore_calls() == []
+    assert "outcome unknown" in h.card().visible_text
     h.run("pending", user=BOB)
     assert "needs a human check" in h.last_ephemeral(BOB).visible_text
     assert "restore.needs_check" in h.actions()
@@ -208,14 +198,14 @@ def test_two_approvals_required(make_harness: Callable[..., Harness]) -> None:
     c = request_restore(h)
     h.click(c, "Approve", user=BOB)
     h.settle()
-    assert restore_calls(h) == []
-    assert "1 of 2" in card(h).visible_text
-    h.click(card(h), "Approve", user=BOB)
+    assert h.restore_calls() == []
+    assert "1 of 2" in h.card().visible_text
+    h.click(h.card(), "Approve", user=BOB)
     h.settle()
     assert "already approved request" in h.last_ephemeral(BOB).visible_text
-    h.click(card(h), "Approve", user=CAROL)
+    h.click(h.card(), "Approve", user=CAROL)
     h.settle()
-    assert len(restore_calls(h)) == 1
+    assert len(h.restore_calls()) == 1
 
 
 def test_delete_can_require_approval(make_harness: Callable[..., Harness]) -> None:
@@ -224,7 +214,7 @@ def test_delete_can_require_approval(make_harness: Callable[..., Harness]) -> No
     h.driver.block_action("snapshot_delete_confirm", "798", user_id=ALICE, channel_id=OPS)
     h.settle()
     assert h.api_calls("DELETE") == []
-    c = card(h)
+    c = h.card()
     assert "Delete request" in c.visible_text
     h.click(c, "Approve", user=BOB)
     h.settle()
@@ -236,6 +226,6 @@ def test_restore_of_in_progress_snapshot_is_refused(harness: Harness) -> None:
     harness.run(f"restore {busy}")
     assert "not completed" in harness.last_ephemeral().visible_text
     assert harness.channel(OPS) == []  # no card
-    assert restore_calls(harness) == []
+    assert harness.restore_calls() == []
     harness.run("restore 4242")
     assert "Snapshot 4242 does not exist" in harness.last_ephemeral().visible_text

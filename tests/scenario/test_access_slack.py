@@ -13,7 +13,7 @@ import pytest
 
 from bot.config import load_settings
 from bot.server import start_bot
-from devkit.fake_slack import FakeMessage, FakeSlack
+from devkit.fake_slack import FakeSlack
 from devkit.local import local_env
 from devkit.simulator import VpsSimulator
 from tests.app_fixtures import ALICE, BOB, OPS, Harness
@@ -68,17 +68,6 @@ def click_as(h: Harness, action_id: str, value: str, user: str, channel: str = O
     assert response.status == 200, response.body
 
 
-def card(h: Harness) -> FakeMessage:
-    # Thread replies about the outcome mention the request too; the card is the top-level message.
-    cards = [m for m in h.channel(APPROVALS) if "request #" in m.visible_text and m.thread_ts in (None, m.ts)]
-    assert cards, "no approval card posted"
-    return h.slack.message(APPROVALS, cards[-1].ts)
-
-
-def restore_calls(h: Harness) -> list[str]:
-    return [r.path for r in h.sim.requests if r.method == "POST" and r.path.endswith("/restore/")]
-
-
 # ---- each action, each role ---------------------------------------------------------------------------------
 def test_list_needs_viewer(h: Harness) -> None:
     for user in EVERYONE:
@@ -121,7 +110,7 @@ def test_delete_confirmation_click_needs_operator(h: Harness) -> None:
 def test_restore_request_needs_operator(h: Harness) -> None:
     for user in EVERYONE:
         text, calls = attempt(h, user, lambda u=user: h.run("restore 801", user=u))
-        assert restore_calls(h) == []  # a request never restores by itself
+        assert h.restore_calls() == []  # a request never restores by itself
         if RANK[user] >= 2:
             assert "waiting for approval" in text, (user, text)
         else:
@@ -131,29 +120,29 @@ def test_restore_request_needs_operator(h: Harness) -> None:
 
 def test_approve_needs_approver_and_never_ones_own(h: Harness) -> None:
     h.run("restore 801", user=OPERATOR)
-    first = card(h)
+    first = h.card()
     for user in (NOBODY, VIEWER, OPERATOR):
         text, calls = attempt(h, user, lambda u=user: h.click(first, "Approve", user=u))
         assert_refused(h, user, text, calls, "approver", "approve or reject requests")
-    assert restore_calls(h) == []
+    assert h.restore_calls() == []
     h.click(first, "Approve", user=APPROVER)
     h.settle()
-    assert restore_calls(h) == ["/api/v1/snapshots/801/restore/"]
+    assert h.restore_calls() == ["/api/v1/snapshots/801/restore/"]
 
     # An admin approves too (roles are cumulative), but not a request of their own.
     h.run("restore 805", user=ADMIN)
-    own = card(h)
+    own = h.card()
     text, _ = attempt(h, ADMIN, lambda: h.click(own, "Approve", user=ADMIN))
     assert "can't approve your own request" in text
     h.run("restore 806", user=OPERATOR)
-    h.click(card(h), "Approve", user=ADMIN)
+    h.click(h.card(), "Approve", user=ADMIN)
     h.settle()
-    assert restore_calls(h) == ["/api/v1/snapshots/801/restore/", "/api/v1/snapshots/806/restore/"]
+    assert h.restore_calls() == ["/api/v1/snapshots/801/restore/", "/api/v1/snapshots/806/restore/"]
 
 
 def test_reject_needs_approver(h: Harness) -> None:
     h.run("restore 801", user=OPERATOR)
-    target = card(h)
+    target = h.card()
     h.click(target, "Reject", user=APPROVER)
     opened = h.slack.wait_for("views.open")[-1].args["view"]
 
@@ -169,11 +158,11 @@ def test_reject_needs_approver(h: Harness) -> None:
     for user in (NOBODY, VIEWER):
         text, calls = attempt(h, user, lambda u=user: submit(u, "no"))
         assert_refused(h, user, text, calls, "approver", "approve or reject requests")
-    assert "Rejected" not in card(h).visible_text
+    assert "Rejected" not in h.card().visible_text
     submit(APPROVER, "not during peak")
     h.settle()
-    assert f"Rejected by <@{APPROVER}>" in card(h).visible_text
-    assert restore_calls(h) == []
+    assert f"Rejected by <@{APPROVER}>" in h.card().visible_text
+    assert h.restore_calls() == []
 
 
 def test_audit_own_needs_viewer_and_everyones_needs_admin(h: Harness) -> None:
@@ -265,9 +254,9 @@ def test_commands_only_in_allowed_channels_but_approvals_work_in_the_approval_ch
     assert len(refused) == 3 and {r.channel_id for r in refused} == {"C0RANDOM"}
 
     h.run("restore 801", channel=OPS)
-    h.click(card(h), "Approve", user=BOB)  # the card lives in the approval channel
+    h.click(h.card(), "Approve", user=BOB)  # the card lives in the approval channel
     h.settle()
-    assert restore_calls(h) == ["/api/v1/snapshots/801/restore/"]
+    assert h.restore_calls() == ["/api/v1/snapshots/801/restore/"]
 
 
 # ---- open mode ----------------------------------------------------------------------------------------------

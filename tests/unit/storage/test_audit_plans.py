@@ -37,6 +37,8 @@ USER = "U0USER007"
 SERVER = 10_010
 # Common, rare, a prefix of many names, and a prefix of none: the shapes an admin types.
 ACTIONS = ("list", "refused.permission", "restore", "create", "create.timeout", "nothing")
+# One xdist worker runs the whole module, so the filled database (the module fixture) is built once per backend.
+pytestmark = pytest.mark.xdist_group("audit_plans")
 
 
 @contextlib.contextmanager

@@ -20,7 +20,7 @@ from bot.config import load_settings
 from devkit.shell import Shell, run_shell, user_id_for
 from devkit.simulator import VpsSimulator, start_in_thread
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[2]
 
 
 @dataclass

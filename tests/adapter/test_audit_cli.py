@@ -20,7 +20,7 @@ from storage.cli import add_commands, main
 from storage.db import Database
 from tests.app_fixtures import Harness
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
 T0 = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
 
 

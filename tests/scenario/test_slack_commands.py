@@ -7,8 +7,12 @@ import time
 from collections.abc import Callable
 from urllib.parse import urlencode
 
+import httpx
+
 from devkit.fake_slack import blocks_text
+from devkit.simulator import VpsSimulator
 from tests.app_fixtures import ALICE, BOB, OPS, Harness
+from tests.scenario.test_faults_vps import HoldingSimulator
 
 
 def test_help_is_ephemeral_and_lists_every_command(harness: Harness) -> None:
@@ -206,18 +210,30 @@ def test_healthz(harness: Harness) -> None:
     assert httpx.get(harness.server.url + "/nope").status_code == 404
 
 
-def test_acks_stay_fast_while_vps_takes_5_seconds(make_harness: Callable[..., Harness]) -> None:
+def test_acks_stay_fast_while_vps_sits_on_every_call(make_harness: Callable[..., Harness]) -> None:
     from concurrent.futures import ThreadPoolExecutor
 
-    harness = make_harness(SNAPSHOT_WORKER_THREADS="32")
-    harness.sim.faults.latency = 5.0
-    with ThreadPoolExecutor(max_workers=30) as pool:
-        responses = list(pool.map(lambda i: harness.command("list", user=f"U0USER{i:02d}"), range(30)))
-    assert all(r.status == 200 for r in responses)
-    # Slack gives 3 s; each ack must come well before even one VPS.org call could finish.
-    assert max(r.elapsed for r in responses) < 2.5, sorted(r.elapsed for r in responses)[-3:]
-    harness.sim.faults.latency = 0.0
-    harness.settle(30)
+    # VPS.org holds every read until released: no answer can arrive while the acks are measured, and the test
+    # waits for no clock (it used to give the simulator 5 s of latency and wait them out).
+    slow_vps = HoldingSimulator(VpsSimulator(completion_delay=0), max_hold=30)
+    try:
+        harness = make_harness(
+            SNAPSHOT_WORKER_THREADS="32",
+            sim=slow_vps.sim,
+            vps_transport=httpx.HTTPTransport(),
+            VPS_API_URL=slow_vps.url,
+        )
+        slow_vps.hold("GET")
+        with ThreadPoolExecutor(max_workers=30) as pool:
+            responses = list(pool.map(lambda i: harness.command("list", user=f"U0USER{i:02d}"), range(30)))
+        assert all(r.status == 200 for r in responses)
+        # Slack gives 3 s; each ack came while VPS.org had answered nothing.
+        assert max(r.elapsed for r in responses) < 2.5, sorted(r.elapsed for r in responses)[-3:]
+        assert slow_vps.held.is_set() and not harness.slack.ephemerals
+        slow_vps.release()
+        harness.settle(30)
+    finally:
+        slow_vps.stop()
     # …and every one of them got its answer in the end.
     answered = {e.user for e in harness.slack.ephemerals if "snapshots on" in e.visible_text}
     assert answered == {f"U0USER{i:02d}" for i in range(30)}

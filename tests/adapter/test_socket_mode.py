@@ -31,8 +31,8 @@ from devkit.fake_socket_mode import INTERACTIVE, SLASH_COMMANDS, FakeSocketMode,
 from devkit.local import local_env
 from devkit.simulator import VpsSimulator, start_in_thread
 from devkit.slack_driver import SlackDriver
+from tests.adapter.test_faults_process import eventually
 from tests.app_fixtures import ALICE, BOB, OPS
-from tests.test_faults_process import eventually
 
 APPROVALS = "C0APPROVE"
 # Deadlines, not sleeps: generous, because a loaded machine can take seconds to start a Python process.

@@ -17,7 +17,7 @@ from bench.__main__ import _selected
 from bench.procs import run_with_peak_rss
 from bench.table import Row, TablePrinter, percentile
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 COLUMNS = ["what", "load", "result", "baseline", "ratio", "target", "verdict"]
 EXPECTED_ROWS = (
     "1. ack under load",

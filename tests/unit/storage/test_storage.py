@@ -18,7 +18,7 @@ from storage.audit import GENESIS_HASH
 from storage.db import Database, normalize_url, safe_url
 from storage.models import ApprovalRequest, AuditChainHead, Base, ProcessedDelivery
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
+PROJECT_ROOT = Path(__file__).resolve().parents[3]
 
 
 def _request(**overrides: object) -> ApprovalRequest:

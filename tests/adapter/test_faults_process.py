@@ -30,7 +30,7 @@ from storage.audit import AuditLog, AuditRecord
 from storage.db import Database
 from storage.models import ApprovalRequest, TrackedOperation
 from tests.app_fixtures import ALICE, BOB, OPS, SIGNING_SECRET
-from tests.test_faults_vps import HoldingSimulator
+from tests.scenario.test_faults_vps import HoldingSimulator
 
 APPROVALS = "C0APPROVE"
 T = TypeVar("T")

@@ -10,7 +10,7 @@ from collections.abc import Callable
 
 import pytest
 
-from devkit.fake_slack import FakeMessage, blocks_text
+from devkit.fake_slack import blocks_text
 from tests.app_fixtures import ALICE, BOB, OPS, Harness
 
 APPROVALS = "C0APPROVE"
@@ -21,22 +21,12 @@ def h(make_harness: Callable[..., Harness]) -> Harness:
     return make_harness(SNAPSHOT_APPROVAL_CHANNEL=APPROVALS)
 
 
-def card(h: Harness) -> FakeMessage:
-    cards = [m for m in h.channel(APPROVALS) if m.thread_ts is None and " request #" in m.visible_text]
-    assert cards, "no approval card posted"
-    return cards[-1]
-
-
 def home_text(h: Harness, user: str) -> str:
     h.driver.app_home_opened(user)
     h.settle()
     view = h.slack.home_view(user)
     assert view is not None, "no Home tab published"
     return blocks_text(view.view.get("blocks", []))
-
-
-def restore_posts(h: Harness) -> list[object]:
-    return [r for r in h.sim.requests if r.method == "POST" and r.path.endswith("/restore/")]
 
 
 @pytest.mark.parametrize(("status", "error"), [(500, None), (200, "invalid_auth")], ids=["http-500", "invalid_auth"])
@@ -83,15 +73,15 @@ def test_approval_card_that_cannot_be_posted_cancels_the_request(h: Harness) -> 
 )
 def test_card_update_failing_loses_nothing_of_the_approved_restore(h: Harness, status: int, error: str | None) -> None:
     h.run("restore 801")
-    c = card(h)
-    # Enough failures to outlast the client's own 429 retries.
-    h.slack.fail_next("chat.update", status=status, error=error, times=5)
+    c = h.card()
+    # Enough failures to outlast the client's own 429 retries; `Retry-After: 0` so they are not slept through.
+    h.slack.fail_next("chat.update", status=status, error=error, times=5, retry_after=0 if status == 429 else None)
     h.click(c, "Approve", user=BOB)
     h.settle()
     assert h.slack.calls_to("chat.update") and not any(call.ok for call in h.slack.calls_to("chat.update"))
     assert h.slack.message(APPROVALS, c.ts).updates == 0  # the card is stale…
     # …but the restore ran once, is audited, the requester was told in the thread and it is being followed.
-    assert len(restore_posts(h)) == 1
+    assert len(h.restore_posts()) == 1
     actions = h.actions()
     assert actions.index("restore.executing") < actions.index("restore.executed")
     thread = [m for m in h.channel(APPROVALS) if m.thread_ts == c.ts]
@@ -101,7 +91,7 @@ def test_card_update_failing_loses_nothing_of_the_approved_restore(h: Harness, s
     h.click(c, "Approve", user=BOB)
     h.settle()
     assert "already approved and carried out" in h.last_ephemeral(BOB).visible_text
-    assert len(restore_posts(h)) == 1
+    assert len(h.restore_posts()) == 1
 
 
 def test_expired_response_url_falls_back_to_an_ephemeral_message(h: Harness) -> None:

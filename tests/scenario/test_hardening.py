@@ -19,7 +19,6 @@ from bot.config import RateLimit
 from bot.logging_setup import RedactingFormatter
 from bot.usecases.guard import MUTATING_ACTIONS, count_mutations, oldest_counted_mutation
 from bot.usecases.ratelimit import RateLimiter
-from devkit.fake_slack import FakeMessage
 from devkit.slack_driver import DriverResponse, SlackDriver, http_sender
 from storage.audit import AuditEntry, AuditLog
 from storage.models import ProcessedDelivery
@@ -36,16 +35,6 @@ def signed(h: Harness, body: bytes | str, content_type: str = FORM, **headers: s
 
 def interaction(h: Harness, payload: Any) -> DriverResponse:
     return signed(h, urlencode({"payload": json.dumps(payload)}))
-
-
-def card(h: Harness) -> FakeMessage:
-    cards = [m for m in h.channel(APPROVALS) if "request #" in m.visible_text and m.thread_ts in (None, m.ts)]
-    assert cards, "no approval card posted"
-    return h.slack.message(APPROVALS, cards[-1].ts)
-
-
-def restore_calls(h: Harness) -> list[str]:
-    return [r.path for r in h.sim.requests if r.method == "POST" and r.path.endswith("/restore/")]
 
 
 # ---- other workspaces and apps ------------------------------------------------------------------------------
@@ -212,14 +201,14 @@ def test_replayed_approve_click_restores_once(make_harness: Callable[..., Harnes
 
     recorder = SlackDriver(recording, SIGNING_SECRET, response_url_factory=h.slack.new_response_url)
     h.run("restore 801")
-    recorder.click(card(h), "Approve", user_id=BOB)
+    recorder.click(h.card(), "Approve", user_id=BOB)
     h.settle()
-    assert restore_calls(h) == ["/api/v1/snapshots/801/restore/"]
+    assert h.restore_calls() == ["/api/v1/snapshots/801/restore/"]
     headers, body = sent[-1]
     for _ in range(3):  # the same signed bytes again, as an attacker who captured them would send
         assert h.driver.send_raw(body, headers).status == 200
     h.settle()
-    assert restore_calls(h) == ["/api/v1/snapshots/801/restore/"]
+    assert h.restore_calls() == ["/api/v1/snapshots/801/restore/"]
     assert "already" in h.last_ephemeral(BOB).visible_text
     assert h.actions().count("restore.executing") == 1
 
@@ -316,13 +305,13 @@ def test_no_secret_in_any_log_record_or_audit_row(
     h.run("delete 798")
     h.driver.block_action("snapshot_delete_confirm", "798", user_id=ALICE, channel_id=OPS)
     h.run("restore 801")
-    h.click(card(h), "Approve", user=BOB)
+    h.click(h.card(), "Approve", user=BOB)
     h.settle()
     h.sim.faults.fail_next(500, methods={"POST"})  # error paths log more
     h.run("create 12347 failing")
     h.run(f"create 12347 {h.sim.token}")  # a user pasting a token: refused, and not echoed to the log
     h.settle()
-    assert restore_calls(h) and len(h.api_calls("POST", "/api/v1/snapshots/")) >= 2
+    assert h.restore_calls() and len(h.api_calls("POST", "/api/v1/snapshots/")) >= 2
 
     formatter = RedactingFormatter("%(name)s: %(message)s")
     assert len(caplog.records) > 20

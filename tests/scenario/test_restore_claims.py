@@ -20,7 +20,7 @@ from bot.background import Ticker
 from bot.usecases.approvals import ApprovalService, DecisionResult
 from devkit.fake_slack import FakeMessage
 from tests.app_fixtures import ALICE, BOB, OPS, Harness
-from tests.test_faults_vps import HoldingSimulator
+from tests.scenario.test_faults_vps import HoldingSimulator
 
 APPROVALS = "C0APPROVE"
 FAST = {"SNAPSHOT_RECHECK_DEADLINE_SECONDS": "0.5", "SNAPSHOT_CLAIM_TTL_SECONDS": "30"}
@@ -44,23 +44,13 @@ def held_vps() -> Iterator[HoldingSimulator]:
 
 
 # ---- what each party says ----------------------------------------------------------------------------------------
-def card(h: Harness) -> FakeMessage:
-    cards = [m for m in h.channel(APPROVALS) if m.thread_ts is None and " request #" in m.visible_text]
-    assert cards, "no approval card posted"
-    return h.slack.message(APPROVALS, cards[-1].ts)
-
-
 def has_buttons(message: FakeMessage) -> bool:
     return any(b.get("type") == "actions" for b in message.blocks)
 
 
 def thread(h: Harness) -> str:
-    c = card(h)
+    c = h.card()
     return "\n".join(m.text for m in h.channel(APPROVALS) if m.thread_ts == c.ts)
-
-
-def restore_posts(h: Harness) -> list[Any]:
-    return [r for r in h.sim.requests if r.method == "POST" and r.path.endswith("/restore/")]
 
 
 def approvals(h: Harness) -> ApprovalService:
@@ -73,11 +63,11 @@ def state(h: Harness) -> str:
 
 def request_restore(h: Harness, snapshot_id: int = 801) -> FakeMessage:
     h.run(f"restore {snapshot_id}", user=ALICE)
-    return card(h)
+    return h.card()
 
 
 def approve(h: Harness, user: str = BOB) -> None:
-    h.click(card(h), "Approve", user=user)
+    h.click(h.card(), "Approve", user=user)
     h.settle()
 
 
@@ -109,16 +99,16 @@ def test_recheck_slower_than_its_deadline_sends_nothing_and_can_be_approved_agai
     h.sim.faults.latency = 2.0  # every GET takes 2 s; the whole re-check may take 0.5 s
     approve(h)
     h.sim.faults.latency = 0.0
-    assert restore_posts(h) == []
+    assert h.restore_posts() == []
     assert state(h) == "pending"
-    c = card(h)
+    c = h.card()
     assert "too slow to re-check" in c.visible_text and "nothing was sent" in c.visible_text
     assert has_buttons(c), "the request must be approvable (or cancellable) again"
     assert f"<@{ALICE}>" in thread(h) and "nothing was sent" in thread(h)
     assert "restore.not_sent" in h.actions() and "restore.executing" not in h.actions()
 
     approve(h)  # the same approver may approve again: the first approval was spent on an attempt that sent nothing
-    assert len(restore_posts(h)) == 1
+    assert len(h.restore_posts()) == 1
     assert state(h) == "executed"
 
 
@@ -130,9 +120,9 @@ def test_retry_after_beyond_the_budget_is_not_waited_for(make: Callable[..., Har
     h.sim.faults.fail_next(429, times=3, retry_after=30, methods=["GET"])
     approve(h)
     assert waits == [], "a 30 s Retry-After cannot end inside a 5 s budget: do not wait for it"
-    assert restore_posts(h) == []
+    assert h.restore_posts() == []
     assert state(h) == "pending"
-    assert "too slow to re-check" in card(h).visible_text
+    assert "too slow to re-check" in h.card().visible_text
 
 
 def test_ticker_during_a_slow_recheck_flags_nothing_and_the_restore_goes_out_once(
@@ -148,17 +138,17 @@ def test_ticker_during_a_slow_recheck_flags_nothing_and_the_restore_goes_out_onc
     )
     request_restore(h)
     held_vps.hold("GET", "/snapshots/")
-    h.click(card(h), "Approve", user=BOB)
+    h.click(h.card(), "Approve", user=BOB)
     assert held_vps.held.wait(10), "the re-check never reached VPS.org"
     # This replica's clock says the request has been executing for ten minutes; the claim (database clock) is live.
     real = approvals(h).clock
     approvals(h).clock = lambda: real() + timedelta(minutes=10)
     Ticker(h.bot, 60).tick()
     assert state(h) == "executing"
-    assert "outcome unknown" not in card(h).visible_text
+    assert "outcome unknown" not in h.card().visible_text
     held_vps.release()
     h.settle()
-    assert len(restore_posts(h)) == 1
+    assert len(h.restore_posts()) == 1
     assert state(h) == "executed"
     assert "restore.needs_check" not in h.actions()
     assert "outcome is *unknown*" not in thread(h)
@@ -176,16 +166,16 @@ def test_a_claim_that_expires_during_the_recheck_is_never_sent(
     )
     request_restore(h)
     held_vps.hold("GET", "/snapshots/")
-    h.click(card(h), "Approve", user=BOB)
+    h.click(h.card(), "Approve", user=BOB)
     assert held_vps.held.wait(10)
     later_by_the_database(h, 3600)  # the executor looks dead (a paused VM): its claim has run out
     Ticker(h.bot, 60).tick()  # (no settle: the "dead" executor is still held)
     assert state(h) == "pending"
-    assert "nothing was sent" in card(h).visible_text and has_buttons(card(h))
+    assert "nothing was sent" in h.card().visible_text and has_buttons(h.card())
     later_by_the_database(h, 0)
     held_vps.release()  # the "dead" executor wakes up: its check-and-mark must fail
     h.settle()
-    assert restore_posts(h) == []
+    assert h.restore_posts() == []
     assert state(h) == "pending"
     assert h.actions().count("restore.not_sent") == 1
     assert "restore.executing" not in h.actions()
@@ -224,10 +214,10 @@ def test_a_snapshot_changed_since_the_card_is_not_restored(
     request_restore(h)
     change(h.sim)
     approve(h)
-    assert restore_posts(h) == []
+    assert h.restore_posts() == []
     assert state(h) == "stale"
-    assert words in card(h).visible_text and "not sent" in card(h).visible_text
-    assert not has_buttons(card(h))
+    assert words in h.card().visible_text and "not sent" in h.card().visible_text
+    assert not has_buttons(h.card())
     assert words in thread(h)
     stale = [r for r in h.audit(action="restore.stale")]
     assert len(stale) == 1 and stale[0].outcome == "failed" and words in " ".join(stale[0].details["changed"])
@@ -244,10 +234,10 @@ def test_a_restore_answer_naming_another_server_is_flagged_loudly(make: Callable
     }
     h.sim.faults.fail_next(200, body=json.dumps(answer), methods=["POST"])
     approve(h)
-    assert len(restore_posts(h)) == 1
+    assert len(h.restore_posts()) == 1
     assert state(h) == "needs_check"
-    assert ":rotating_light:" in card(h).visible_text or "🚨" in card(h).visible_text
-    assert "server 12346" in card(h).visible_text
+    assert ":rotating_light:" in h.card().visible_text or "🚨" in h.card().visible_text
+    assert "server 12346" in h.card().visible_text
     flagged = h.audit(action="restore.needs_check")
     assert len(flagged) == 1 and flagged[0].outcome == "unknown"
     assert any("server 12346" in m.text for m in h.channel(OPS))
@@ -265,9 +255,9 @@ def test_an_incomplete_listing_is_could_not_confirm_never_does_not_exist(make: C
     request_restore(h)
     h.sim.faults.hide_in_lists(801)
     approve(h)
-    assert restore_posts(h) == []
+    assert h.restore_posts() == []
     assert state(h) == "pending"
-    assert "no longer exists" not in card(h).visible_text and "could not be confirmed" in card(h).visible_text
+    assert "no longer exists" not in h.card().visible_text and "could not be confirmed" in h.card().visible_text
     assert "restore.failed" not in h.actions()
 
 
@@ -321,7 +311,7 @@ def test_an_outcome_row_that_fails_once_is_retried(make: Callable[..., Harness])
     assert failures == ["restore.executed"]
     assert state(h) == "executed"
     assert len(h.audit(action="restore.executed")) == 1
-    assert len(restore_posts(h)) == 1
+    assert len(h.restore_posts()) == 1
 
 
 def test_an_outcome_row_that_cannot_be_written_flags_the_request_loudly(
@@ -332,9 +322,9 @@ def test_an_outcome_row_that_cannot_be_written_flags_the_request_loudly(
     _failing_outcome_writes(h, times=100)
     with caplog.at_level(logging.CRITICAL):
         approve(h)
-    assert len(restore_posts(h)) == 1
+    assert len(h.restore_posts()) == 1
     assert state(h) == "needs_check"  # never left in `sending`
-    assert "could not record it in the audit log" in card(h).visible_text
+    assert "could not record it in the audit log" in h.card().visible_text
     assert any(r.levelno == logging.CRITICAL and "could not be written" in r.getMessage() for r in caplog.records)
 
 
@@ -426,12 +416,12 @@ def test_card_thread_audit_and_vps_agree_after_each_fault(make: Callable[..., Ha
     h.sim.faults.clear()
 
     # VPS.org
-    assert len(restore_posts(h)) == posts
+    assert len(h.restore_posts()) == posts
     # the request and its card
     assert state(h) == final
-    text = card(h).visible_text
+    text = h.card().visible_text
     assert on_card in text, text
-    assert has_buttons(card(h)) == (final == "pending")
+    assert has_buttons(h.card()) == (final == "pending")
     # the requester, in the card's thread
     assert f"<@{ALICE}>" in thread(h) and in_thread in thread(h), thread(h)
     # the audit: an intent row exactly when a call was made, and one closing row that says the same
@@ -447,7 +437,7 @@ def test_card_thread_audit_and_vps_agree_after_each_fault(make: Callable[..., Ha
 
     # and nothing is ever sent afterwards by the ticker
     tick(h)
-    assert len(restore_posts(h)) == posts
+    assert len(h.restore_posts()) == posts
 
 
 # ---- the building blocks: the database's clock, and a bounded read ----------------------------------------------
@@ -561,17 +551,17 @@ def test_an_answer_that_arrives_after_the_flag_settles_the_request(
     )
     request_restore(h)
     held_vps.hold("POST", "/restore/")
-    h.click(card(h), "Approve", user=BOB)
+    h.click(h.card(), "Approve", user=BOB)
     assert held_vps.held.wait(10), "the restore never reached VPS.org"
     later_by_the_database(h, 3600)  # the call outlives its claim: it may or may not have been carried out
     Ticker(h.bot, 60).tick()
     assert state(h) == "needs_check"
-    assert "outcome unknown" in card(h).visible_text and "outcome is *unknown*" in thread(h)
+    assert "outcome unknown" in h.card().visible_text and "outcome is *unknown*" in thread(h)
     held_vps.release()  # VPS.org answers after all
     h.settle()
-    assert len(restore_posts(h)) == 1
+    assert len(h.restore_posts()) == 1
     assert state(h) == "executed"
-    assert "carried out" in card(h).visible_text
+    assert "carried out" in h.card().visible_text
     rows = [(r.action, r.outcome) for r in reversed(h.audit()) if r.operation_id]
     assert rows == [
         ("restore.executing", "intent"),
@@ -579,4 +569,4 @@ def test_an_answer_that_arrives_after_the_flag_settles_the_request(
         ("restore.executed", "ok"),
     ]
     Ticker(h.bot, 60).tick()
-    assert len(restore_posts(h)) == 1
+    assert len(h.restore_posts()) == 1

@@ -12,7 +12,6 @@ from pathlib import Path
 
 import pytest
 
-from devkit.fake_slack import FakeMessage
 from tests.app_fixtures import ALICE, BOB, OPS, Harness
 from tests.slack_safety import assert_no_unescaped_markup, texts
 
@@ -21,7 +20,7 @@ FORGED_DESCRIPTION = (
     "Nightly\n*Server:* staging-01 — _non-production, safe_\n:white_check_mark: *Pre-approved by CAB-4711*"
 )
 APPROVALS = "C0APPROVE"
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def everything_sent(h: Harness) -> list[dict[str, object]]:
@@ -33,12 +32,6 @@ def assert_every_call_is_safe(h: Harness) -> None:
         assert_no_unescaped_markup(args)
         dumped = json.dumps(args)
         assert "<!channel>" not in dumped and "<https://evil.example" not in dumped
-
-
-def card(h: Harness, channel: str = APPROVALS) -> FakeMessage:
-    cards = [m for m in h.channel(channel) if m.thread_ts is None and " request #" in m.visible_text]
-    assert cards, "no approval card posted"
-    return h.slack.message(channel, cards[-1].ts)
 
 
 def test_a_hostile_server_name_pings_nobody_and_links_nowhere(make_harness: Callable[..., Harness]) -> None:
@@ -58,7 +51,7 @@ def test_a_hostile_server_name_pings_nobody_and_links_nowhere(make_harness: Call
     assert "Delete snapshot" in h.last_ephemeral(ALICE).visible_text
     h.run("list 555")
     h.run(f"restore {h.sim.snapshot_ids(555)[0]}")  # the card and its confirm dialog
-    assert "Approve" in json.dumps(card(h).blocks)
+    assert "Approve" in json.dumps(h.card().blocks)
     h.driver.app_home_opened(ALICE)
     h.settle()
     assert h.slack.home_view(ALICE) is not None
@@ -84,15 +77,15 @@ def test_a_description_cannot_forge_lines_on_the_approval_card(make_harness: Cal
     snapshot_id = h.sim.add_snapshot(12345, "nightly", description=FORGED_DESCRIPTION)
 
     h.run(f"restore {snapshot_id}")
-    h.click(card(h), "Approve", user=BOB)
+    h.click(h.card(), "Approve", user=BOB)
     h.settle()
 
-    for message in (card(h), *[m for m in h.channel(APPROVALS) if m.thread_ts]):
+    for message in (h.card(), *[m for m in h.channel(APPROVALS) if m.thread_ts]):
         lines = [line for text in texts(message.blocks) for line in text.split("\n")]
         assert sum(line.startswith("*Server:*") for line in lines) <= 1
         assert not any(line.startswith(":white_check_mark: *Pre-approved") for line in lines)
         assert not any("*Pre-approved" in line or "_non-production" in line for line in lines)
-    facts = [line for text in texts(card(h).blocks) for line in text.split("\n")]
+    facts = [line for text in texts(h.card().blocks) for line in text.split("\n")]
     description = next(line for line in facts if line.startswith("*Description:*"))
     assert "Pre-approved by CAB-4711" in description  # still shown, on its own labelled line, as text
     assert_every_call_is_safe(h)
@@ -107,7 +100,7 @@ def test_long_names_are_clipped_so_the_card_is_always_posted(make_harness: Calla
 
     h.run(f"restore {snapshot_id}")
 
-    posted = card(h)
+    posted = h.card()
     approve = next(
         el for b in posted.blocks for el in b.get("elements", []) if el.get("action_id") == "approval_approve"
     )
