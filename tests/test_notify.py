@@ -112,7 +112,7 @@ def test_persistent_429s_and_other_errors_give_up_without_raising(fake_slack: Fa
 
 # ---- through the bot -----------------------------------------------------------------------------------------
 def fast(h: Harness) -> Harness:
-    h.bot.services.extras["notifier"].min_interval = 0.0
+    h.bot.slack.notifier.min_interval = 0.0
     return h
 
 

@@ -25,7 +25,7 @@ def restore_calls(h: Harness) -> list[str]:
 
 
 def open_requests(h: Harness) -> list[Any]:
-    return h.bot.services.extras["approvals"].open_requests()
+    return h.bot.core.approvals.open_requests()
 
 
 def card(h: Harness, channel: str = APPROVALS) -> FakeMessage:

@@ -1,14 +1,14 @@
 """The App Home tab, for the person looking: servers with their snapshot counts, recent snapshots, restore
 requests they can act on, what the bot is following, and their own recent actions. Refreshed when opened.
 
-`AppHome.gather` collects the data (two VPS.org list calls, a few database reads); `home_view` is a pure function
-from that data to the view. Stored as `services.extras["home"]`; the `app_home_opened` listener calls `publish`.
+The data comes from the use case (bot/usecases/home.py: two VPS.org list calls, a few database reads); `AppHome`
+adds links to the approval cards and `home_view` is a pure function from that data to the view. `AppHome` is
+`SlackSide.home`; the `app_home_opened` listener calls `publish`.
 """
 
 from __future__ import annotations
 
 import logging
-from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
@@ -33,14 +33,10 @@ from bot.slack.blocks import (
     snapshot_name,
     status_label,
 )
-from bot.usecases.access import Permission
-from bot.usecases.context import utcnow
-from bot.usecases.errors import explain_vps_error
-from bot.vps.errors import VpsError
+from bot.usecases.home import HomeQueries
 from bot.vps.models import SNAPSHOTS_PER_SERVER, Server, Snapshot
 
 if TYPE_CHECKING:
-    from bot.runtime import Services
     from bot.usecases.approvals import RequestView
     from bot.usecases.tracking import Operation
     from storage.audit import AuditRecord
@@ -49,13 +45,8 @@ log = logging.getLogger(__name__)
 
 HOME_REFRESH = "home_refresh"
 HOME_OPEN_CARD = "home_open_card"
-RECENT_SNAPSHOTS = 8
-RECENT_ACTIONS = 10
-MAX_PENDING = 10
 MAX_SECTION_CHARS = 2900
 MAX_HOME_BLOCKS = MAX_VIEW_BLOCKS
-# Reading actions are noise in "your recent actions": the Home tab itself is a read.
-_QUIET_ACTIONS = frozenset({"list", "audit.read"})
 
 
 @dataclass(frozen=True)
@@ -241,45 +232,24 @@ def home_view(data: HomeData) -> dict[str, Any]:
 
 # ---- gathering and publishing ----------------------------------------------------------------------------
 class AppHome:
-    def __init__(self, services: Services) -> None:
-        self.services = services
+    """Publishes the Home tab: the overview from the use case, links to the approval cards, the view."""
+
+    def __init__(self, queries: HomeQueries) -> None:
+        self.queries = queries
 
     def gather(self, client: WebClient, user_id: str) -> HomeData:
-        services = self.services
-        now = utcnow()
-        # Home has no channel, so only the role is checked (a channel allow-list is about where commands run).
-        decision = services.access.check(user_id, Permission.LIST)
-        if not decision.allowed:
-            return HomeData(user_id=user_id, now=now, refusal=decision.reason)
-        servers: list[Server] = []
-        snapshots: list[Snapshot] = []
-        vps_error = None
-        try:
-            servers = list(services.vps.list_servers())
-            snapshots = list(services.vps.list_snapshots())
-        except VpsError as error:
-            vps_error = explain_vps_error(error, "loading servers and snapshots").message
-        counts = Counter(s.server.id for s in snapshots)
-        known = {s.id for s in servers}
-        # A server seen only through its snapshots still belongs in the list.
-        for snap in snapshots:
-            if snap.server.id not in known:
-                known.add(snap.server.id)
-                servers.append(Server(id=snap.server.id, name=snap.server.name, status=""))
-        servers.sort(key=lambda s: (s.name.lower(), s.id))
-        recent = sorted(snapshots, key=lambda s: (s.created_at is not None, s.created_at or now, s.id), reverse=True)[
-            :RECENT_SNAPSHOTS
-        ]
+        overview = self.queries.overview(user_id)
         return HomeData(
-            user_id=user_id,
-            now=now,
-            servers=servers,
-            counts=dict(counts),
-            recent=recent,
-            vps_error=vps_error,
-            pending=self._pending(client, user_id),
-            following=self._following(),
-            actions=self._actions(user_id),
+            user_id=overview.user_id,
+            now=overview.now,
+            refusal=overview.refusal,
+            servers=overview.servers,
+            counts=overview.counts,
+            recent=overview.recent,
+            vps_error=overview.vps_error,
+            pending=[PendingItem(p.request, p.yours, _permalink(client, p.request)) for p in overview.pending],
+            following=overview.following,
+            actions=overview.actions,
         )
 
     def publish(self, client: WebClient, user_id: str) -> None:
@@ -290,47 +260,6 @@ class AppHome:
             client.views_publish(user_id=user_id, view=view)
         except SlackApiError as error:
             log.warning("views.publish for %s failed: %s", user_id, error.response.get("error"))
-
-    def _pending(self, client: WebClient, user_id: str) -> list[PendingItem]:
-        approvals = self.services.extras.get("approvals")
-        if approvals is None:
-            return []
-        try:
-            requests = [r for r in approvals.open_requests() if r.state == "pending"]
-        except Exception:
-            log.exception("could not read open requests for the Home tab")
-            return []
-        can_approve = self.services.access.check(user_id, Permission.APPROVE).allowed
-        items: list[PendingItem] = []
-        for req in requests:
-            yours = req.requester_id == user_id
-            if not (yours or (can_approve and user_id not in req.approvers)):
-                continue
-            items.append(PendingItem(req, yours, _permalink(client, req)))
-            if len(items) >= MAX_PENDING:
-                break
-        return items
-
-    def _following(self) -> list[Operation]:
-        progress = self.services.extras.get("tracker")
-        tracker = getattr(progress, "tracker", None)
-        if tracker is None:
-            return []
-        try:
-            return list(tracker.active(limit=10))
-        except Exception:
-            log.exception("could not read tracked operations for the Home tab")
-            return []
-
-    def _actions(self, user_id: str) -> list[AuditRecord]:
-        if not self.services.access.check(user_id, Permission.AUDIT_READ).allowed:
-            return []
-        try:
-            records = self.services.audit.query(actor_id=user_id, limit=60)
-        except Exception:
-            log.exception("could not read the audit trail for the Home tab")
-            return []
-        return [r for r in records if r.action not in _QUIET_ACTIONS][:RECENT_ACTIONS]
 
 
 def _permalink(client: WebClient, req: RequestView) -> str | None:

@@ -23,7 +23,7 @@ from slack_bolt.middleware import Middleware
 from sqlalchemy.exc import SQLAlchemyError
 
 from bot.config import Settings
-from bot.runtime import Services
+from bot.runtime import Core
 from bot.usecases.context import Actor
 from storage.audit import Action, Outcome
 from storage.deliveries import DeliveryLog
@@ -351,9 +351,9 @@ class WellFormedPayloads(Middleware):
 class OnlyOurWorkspace(Middleware):
     """Refuses (and audits) requests from another workspace, org or app: see `foreign_origin`."""
 
-    def __init__(self, settings: Settings, services: Services) -> None:
+    def __init__(self, settings: Settings, core: Core) -> None:
         self._settings = settings
-        self._services = services
+        self._core = core
 
     def process(self, *, req: BoltRequest, resp: BoltResponse, next: Callable[[], BoltResponse]) -> BoltResponse:
         context, body = req.context, req.body
@@ -369,9 +369,9 @@ class OnlyOurWorkspace(Middleware):
             _clip(context.channel_id),
         )
         details = {k: _clip(v) for k, v in found.items()} | {"payload_type": _clip(body.get("type") or "command")}
-        audit = self._services.audit
+        audit = self._core.audit
         # In the background: the answer must not wait for (or fail with) the database.
-        self._services.work.submit(audit.append, actor.entry(Action.REFUSED_TEAM, Outcome.REFUSED, details=details))
+        self._core.work.submit(audit.append, actor.entry(Action.REFUSED_TEAM, Outcome.REFUSED, details=details))
         return _refusal_response(body)
 
 
@@ -399,11 +399,11 @@ class OncePerDelivery(Middleware):
         return next()
 
 
-def install(app: App, settings: Settings, services: Services) -> None:
+def install(app: App, settings: Settings, core: Core) -> None:
     """Add the origin check and retry de-duplication as global middleware, in that order.
 
     `WellFormedPayloads` is not installed here: it must run before Bolt's own authorization middleware, so
     create_app passes it to `App(before_authorize=...)`.
     """
-    app.use(OnlyOurWorkspace(settings, services))
-    app.use(OncePerDelivery(DeliveryLog(services.db)))
+    app.use(OnlyOurWorkspace(settings, core))
+    app.use(OncePerDelivery(DeliveryLog(core.db)))

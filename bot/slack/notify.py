@@ -14,16 +14,13 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
 from bot.mrkdwn import Mrkdwn
 from bot.slack.replies import outgoing
-
-if TYPE_CHECKING:
-    from bot.runtime import Services
 
 log = logging.getLogger(__name__)
 
@@ -161,11 +158,3 @@ def _retry_after(error: SlackApiError) -> float:
     except (TypeError, ValueError):
         return DEFAULT_RETRY_AFTER
     return min(max(seconds, 0.0), MAX_RETRY_AFTER)
-
-
-def notifier_for(services: Services, client: WebClient) -> Notifier:
-    """The process's one Notifier (built by the composition root), so pacing covers every post the bot makes."""
-    existing = services.extras.get("notifier")
-    if existing is None:
-        existing = services.extras["notifier"] = Notifier(client, services.settings.notify_channel)
-    return existing

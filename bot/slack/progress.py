@@ -5,7 +5,7 @@ mentions the person who started it, and one line goes to the notification channe
 the channel where the action began). When those two are the same channel the thread reply is broadcast to the
 channel instead of posting the line separately, so nobody reads the same news twice.
 
-Stored as `services.extras["tracker"]`; flows.create, approvals.publish_outcome and the background ticker call it.
+`SlackSide.cards`; flows.create and the announcer (after a restore is carried out, and every tick) call it.
 Tracking is best effort on top of actions already done and audited: a failure here is logged, never raised at the
 user whose snapshot was created fine.
 """
