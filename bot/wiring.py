@@ -134,8 +134,9 @@ def build_bot(
     core = build_core(
         settings, resolve_group=slack_group_resolver(client), vps_transport=vps_transport, database=database
     )
-    # One notifier for the whole process, so per-channel pacing covers every message the bot posts on its own.
-    notifier = Notifier(client, settings.notify_channel)
+    # One notifier for the whole process, so per-channel pacing covers every message the bot posts on its own;
+    # its client leaves 429s to it (bot/slack/retry.py: one layer retries each call).
+    notifier = Notifier(make_web_client(settings, rate_limits=False), settings.notify_channel)
     approvals = core.approvals
     cards = ProgressTracker(core.tracking, notifier, request_channel=lambda rid: approvals.get(rid).channel_id)
     slack = SlackSide(

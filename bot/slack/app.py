@@ -10,12 +10,12 @@ from typing import Any
 from slack_bolt import Ack, App, BoltResponse
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
-from slack_sdk.http_retry.builtin_handlers import ConnectionErrorRetryHandler, RateLimitErrorRetryHandler
 
 from bot.config import Settings
 from bot.runtime import Core
 from bot.slack import middleware
 from bot.slack.listeners import actions, approvals, audit, commands, events, views
+from bot.slack.retry import retry_handlers
 from bot.slack.side import SlackSide
 
 log = logging.getLogger(__name__)
@@ -23,14 +23,15 @@ log = logging.getLogger(__name__)
 SORRY = "Sorry — something went wrong on the bot's side. Nothing was changed."
 
 
-def make_web_client(settings: Settings) -> WebClient:
-    """Slack's Web API client: honours SLACK_API_URL and retries 429s after Retry-After."""
+def make_web_client(settings: Settings, *, rate_limits: bool = True) -> WebClient:
+    """Slack's Web API client: honours SLACK_API_URL and retries as bot/slack/retry.py says (429s after
+    Retry-After unless `rate_limits=False`, for the Notifier, which retries those itself)."""
     token = settings.slack_bot_token.reveal() if settings.slack_bot_token else None
     return WebClient(
         token=token,
         base_url=settings.slack_api_url,
         timeout=15,
-        retry_handlers=[ConnectionErrorRetryHandler(max_retry_count=2), RateLimitErrorRetryHandler(max_retry_count=3)],
+        retry_handlers=retry_handlers(rate_limits=rate_limits),
     )
 
 
