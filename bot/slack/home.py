@@ -15,20 +15,20 @@ from typing import TYPE_CHECKING, Any
 
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
+from slack_sdk.models.blocks import ActionsBlock, Block, ButtonElement
 
-from bot.mrkdwn import Mrkdwn, code, mention, plain, require, sentence
-from bot.mrkdwn import clip as clip_mrkdwn
+from bot.mrkdwn import Mrkdwn, code, mention, plain, sentence
 from bot.redaction import redact_value
 from bot.slack.blocks import (
-    MAX_CONTEXT_TEXT,
-    MAX_HEADER,
-    MAX_TEXT,
     MAX_VIEW_BLOCKS,
-    clip,
+    as_dicts,
+    context,
     decision_actions,
     format_age,
     format_size,
     format_time,
+    header,
+    section,
     server_name,
     snapshot_name,
     status_label,
@@ -71,35 +71,19 @@ class HomeData:
 
 
 # ---- pure view builder -----------------------------------------------------------------------------------
-def _section(text: Mrkdwn) -> dict[str, Any]:
-    return {
-        "type": "section",
-        "text": {"type": "mrkdwn", "text": clip_mrkdwn(require(text), MAX_TEXT), "verbatim": True},
-    }
-
-
-def _header(text: str) -> dict[str, Any]:
-    return {"type": "header", "text": {"type": "plain_text", "text": clip(text, MAX_HEADER)}}
-
-
-def _context(text: Mrkdwn) -> dict[str, Any]:
-    element = {"type": "mrkdwn", "text": clip_mrkdwn(require(text), MAX_CONTEXT_TEXT), "verbatim": True}
-    return {"type": "context", "elements": [element]}
-
-
-def _chunked(lines: list[Mrkdwn]) -> list[dict[str, Any]]:
+def _chunked(lines: list[Mrkdwn]) -> list[Block]:
     """Lines packed into as few sections as Slack's per-section text limit allows."""
-    blocks: list[dict[str, Any]] = []
+    blocks: list[Block] = []
     current: list[Mrkdwn] = []
     size = 0
     for line in lines:
         if current and size + len(line) + 1 > MAX_SECTION_CHARS:
-            blocks.append(_section(Mrkdwn("\n").join(current)))
+            blocks.append(section(Mrkdwn("\n").join(current)))
             current, size = [], 0
         current.append(line)
         size += len(line) + 1
     if current:
-        blocks.append(_section(Mrkdwn("\n").join(current)))
+        blocks.append(section(Mrkdwn("\n").join(current)))
     return blocks
 
 
@@ -122,7 +106,7 @@ def _snapshot_line(snap: Snapshot, now: datetime) -> Mrkdwn:
     )
 
 
-def _pending_blocks(item: PendingItem, now: datetime) -> list[dict[str, Any]]:
+def _pending_blocks(item: PendingItem, now: datetime) -> list[Block]:
     """The request, and the buttons the viewer may press on it: the same ones, and listeners, as on its card."""
     req = item.request
     what = Mrkdwn("*{} #{}*: {} → {} · asked by {} {} · expires {}").format(
@@ -139,17 +123,13 @@ def _pending_blocks(item: PendingItem, now: datetime) -> list[dict[str, Any]]:
         if item.yours
         else Mrkdwn("Approve or reject it here or on the card.")
     )
-    block = _section(what + Mrkdwn("\n") + hint)
-    if item.link:
-        block["accessory"] = {
-            "type": "button",
-            "action_id": HOME_OPEN_CARD,
-            "text": {"type": "plain_text", "text": "Open card"},
-            "url": item.link,
-            "value": str(req.id),
-        }
+    open_card = (
+        ButtonElement(text="Open card", action_id=HOME_OPEN_CARD, url=item.link, value=str(req.id))
+        if item.link
+        else None
+    )
     buttons = decision_actions(req, f"home:{req.id}", approve=not item.yours, cancel=item.yours)
-    return [block, buttons.to_dict()]
+    return [section(what + Mrkdwn("\n") + hint, accessory=open_card), buttons]
 
 
 def _following_line(op: Operation) -> Mrkdwn:
@@ -177,57 +157,51 @@ def _action_line(record: AuditRecord) -> Mrkdwn:
 
 def home_view(data: HomeData) -> dict[str, Any]:
     """The Home tab as a `views.publish` view (type "home")."""
-    blocks: list[dict[str, Any]] = [
-        _header("Snapshots"),
-        {
-            "type": "actions",
-            "elements": [
-                {
-                    "type": "button",
-                    "action_id": HOME_REFRESH,
-                    "text": {"type": "plain_text", "text": "Refresh"},
-                    "value": "refresh",
-                }
-            ],
-        },
-        _context(Mrkdwn("As of {} · `/snapshot help` lists every command.").format(format_time(data.now))),
+    blocks: list[Block] = [
+        header("Snapshots"),
+        ActionsBlock(elements=[ButtonElement(text="Refresh", action_id=HOME_REFRESH, value="refresh")]),
+        context(Mrkdwn("As of {} · `/snapshot help` lists every command.").format(format_time(data.now))),
     ]
     if data.refusal is not None:
-        blocks.append(_section(Mrkdwn(":lock: ") + sentence(data.refusal)))
-        return {"type": "home", "blocks": blocks}
+        blocks.append(section(Mrkdwn(":lock: ") + sentence(data.refusal)))
+        return _view(blocks)
 
-    blocks.append(_header("Servers"))
+    blocks.append(header("Servers"))
     if data.vps_error is not None:
-        blocks.append(_section(Mrkdwn(":warning: ") + sentence(data.vps_error)))
+        blocks.append(section(Mrkdwn(":warning: ") + sentence(data.vps_error)))
     elif not data.servers:
-        blocks.append(_section(Mrkdwn("No servers found.")))
+        blocks.append(section(Mrkdwn("No servers found.")))
     else:
         blocks.extend(_chunked([_server_line(s, data.counts.get(s.id, 0)) for s in data.servers]))
 
     if data.vps_error is None:
-        blocks.append(_header("Recent snapshots"))
+        blocks.append(header("Recent snapshots"))
         if data.recent:
             blocks.extend(_chunked([_snapshot_line(s, data.now) for s in data.recent]))
         else:
-            blocks.append(_section(Mrkdwn("No snapshots yet.")))
+            blocks.append(section(Mrkdwn("No snapshots yet.")))
 
-    blocks.append(_header("Requests you can act on"))
+    blocks.append(header("Requests you can act on"))
     if data.pending:
         for item in data.pending:
             blocks.extend(_pending_blocks(item, data.now))
     else:
-        blocks.append(_section(Mrkdwn("Nothing is waiting for you.")))
+        blocks.append(section(Mrkdwn("Nothing is waiting for you.")))
 
     if data.following:
-        blocks.append(_header("In progress"))
+        blocks.append(header("In progress"))
         blocks.extend(_chunked([_following_line(op) for op in data.following]))
 
-    blocks.append(_header("Your recent actions"))
+    blocks.append(header("Your recent actions"))
     if data.actions:
         blocks.extend(_chunked([_action_line(r) for r in data.actions]))
     else:
-        blocks.append(_section(Mrkdwn("You haven't done anything with the bot yet.")))
-    return {"type": "home", "blocks": blocks[:MAX_HOME_BLOCKS]}
+        blocks.append(section(Mrkdwn("You haven't done anything with the bot yet.")))
+    return _view(blocks[:MAX_HOME_BLOCKS])
+
+
+def _view(blocks: list[Block]) -> dict[str, Any]:
+    return {"type": "home", "blocks": as_dicts(blocks)}
 
 
 # ---- gathering and publishing ----------------------------------------------------------------------------
