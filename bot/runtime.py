@@ -20,6 +20,8 @@ from bot.config import Settings
 from bot.usecases.access import AccessPolicy
 from bot.usecases.approvals import ApprovalService
 from bot.usecases.guard import Guard
+from bot.usecases.home import HomeQueries
+from bot.usecases.pending import PendingQueries
 from bot.usecases.recovery import Recovery
 from bot.usecases.snapshots import SnapshotService
 from bot.usecases.tracking import Tracker
@@ -95,6 +97,8 @@ class Core:
     approvals: ApprovalService
     tracking: Tracker
     recovery: Recovery
+    home: HomeQueries  # what the App Home tab shows one person
+    pending: PendingQueries  # what `/snapshot pending` shows
     work: BackgroundWork
     # Bolt's listener executor: listeners only parse, queue work and ack, so it never waits on VPS.org.
     listeners: TrackedPool = field(default_factory=lambda: TrackedPool(32, "listener"))

@@ -30,6 +30,7 @@ from bot.usecases.access import AccessPolicy
 from bot.usecases.approvals import ApprovalService
 from bot.usecases.guard import Guard, count_mutations, oldest_counted_mutation
 from bot.usecases.home import HomeQueries
+from bot.usecases.pending import PendingQueries
 from bot.usecases.ratelimit import RateLimiter
 from bot.usecases.recovery import Recovery, stale_after_for
 from bot.usecases.snapshots import SnapshotService
@@ -108,6 +109,7 @@ def build_core(
         poll_seconds=settings.poll_seconds,
         timeout=timedelta(minutes=settings.track_timeout_minutes),
     )
+    recovery = Recovery(db=db, audit=audit, stale_after=stale_after)
     return Core(
         settings=settings,
         db=db,
@@ -118,7 +120,9 @@ def build_core(
         snapshots=snapshots,
         approvals=approvals,
         tracking=tracking,
-        recovery=Recovery(db=db, audit=audit, stale_after=stale_after),
+        recovery=recovery,
+        home=HomeQueries(access=access, vps=vps, audit=audit, approvals=approvals, tracking=tracking),
+        pending=PendingQueries(guard=guard, access=access, approvals=approvals, recovery=recovery),
         work=BackgroundWork(settings.worker_threads),
     )
 
@@ -143,9 +147,7 @@ def build_bot(
         client=client,
         notifier=notifier,
         cards=cards,
-        home=AppHome(
-            HomeQueries(access=core.access, vps=core.vps, audit=core.audit, approvals=approvals, tracking=core.tracking)
-        ),
+        home=AppHome(core.home),
         announcer=SlackAnnouncer(client=client, notifier=notifier, cards=cards, approvals=approvals),
     )
     witness = Witness.from_settings(core.db, settings, notifier)

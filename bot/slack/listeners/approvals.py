@@ -160,8 +160,8 @@ def _bot_name(client: WebClient) -> str:
 
 
 def show_pending(core: Core, slack: SlackSide, reply: Reply, actor: Actor) -> None:
-    core.guard.require(actor, Permission.LIST)
-    requests = core.approvals.open_requests()
+    overview = core.pending.overview(actor)
+    requests = overview.requests
     links: dict[int, str] = {}
     for req in requests[:40]:
         if req.card_channel and req.card_ts:
@@ -169,9 +169,10 @@ def show_pending(core: Core, slack: SlackSide, reply: Reply, actor: Actor) -> No
                 links[req.id] = str(
                     slack.client.chat_getPermalink(channel=req.card_channel, message_ts=req.card_ts)["permalink"]
                 )
-    can_approve = core.access.check(actor.user_id, Permission.APPROVE).allowed
-    text, blocks = ui.pending_list(requests, links, utcnow(), viewer=actor.user_id, viewer_can_approve=can_approve)
-    unresolved = core.recovery.unresolved()
+    text, blocks = ui.pending_list(
+        requests, links, utcnow(), viewer=actor.user_id, viewer_can_approve=overview.viewer_can_approve
+    )
+    unresolved = overview.unresolved
     if unresolved:  # operations cut off by a crash: no request to approve, but a human must check them
         lines = Mrkdwn("\n").join(Mrkdwn(":warning: ") + recovered_words(item) for item in unresolved)
         blocks = [b for b in blocks if requests] + ui.notice(Mrkdwn("*Outcome unknown — check*\n") + lines)
