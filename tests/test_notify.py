@@ -1,4 +1,4 @@
-"""Notifications: where lines go, per-channel pacing, and Slack's 429s (client retries, then the Notifier's own)."""
+"""Notifications: where lines go, per-channel pacing, and Slack's 429s (one retry policy: bot/slack/retry.py)."""
 
 from __future__ import annotations
 
