@@ -122,7 +122,7 @@ def measure(servers: int, per_server: int, iterations: int) -> tuple[list[float]
             client.close()
             sender.close()  # type: ignore[attr-defined]
             server.stop()
-            bot.services.wait_idle(10)
+            bot.core.wait_idle(10)
             bot.close()
     return answers, fetches, summary
 

@@ -19,7 +19,7 @@ from slack_sdk import WebClient
 
 def create_wsgi_app() -> Any:
     client = WebClient(token=os.environ["SLACK_BOT_TOKEN"], base_url=os.environ["SLACK_API_URL"])
-    # The bot's listener executor (bot/runtime.py Services.listeners: 32 threads, not Bolt's default 10), as a
+    # The bot's listener executor (bot/runtime.py Core.listeners: 32 threads, not Bolt's default 10), as a
     # plain pool: importing the bot's class would add its imports to this baseline's footprint.
     app = App(
         client=client,

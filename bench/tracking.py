@@ -12,10 +12,9 @@ import statistics
 import tempfile
 import time
 from pathlib import Path
-from typing import Any
 
 from bench.scale import Scale
-from bench.table import NOT_AVAILABLE, Row, error_row, ms, ratio, verdict
+from bench.table import Row, error_row, ms, ratio, verdict
 from bot.config import load_settings
 from bot.usecases.context import Actor
 from bot.vps.client import VpsClient
@@ -56,9 +55,7 @@ def measure(total: int, in_progress: int) -> tuple[list[int], list[float], int]:
         )
         bot = build_bot(load_settings(env, dotenv_path=None), vps_transport=sim.transport())
         try:
-            tracker: Any = bot.services.extras.get("tracker")
-            if tracker is None or not hasattr(tracker, "poll_once"):
-                raise LookupError("no tracker in services.extras")
+            tracker = bot.slack.cards
             from bot.usecases.snapshots import CreateResult
 
             with VpsClient(env["VPS_API_URL"], sim.token, transport=sim.transport()) as client:
@@ -77,7 +74,7 @@ def measure(total: int, in_progress: int) -> tuple[list[int], list[float], int]:
                 seconds.append(time.perf_counter() - started)
                 requests.append(len(sim.requests) - before)
         finally:
-            bot.services.wait_idle(10)
+            bot.core.wait_idle(10)
             bot.close()
     return requests, seconds, listing_requests
 
@@ -92,10 +89,6 @@ def run(scale: Scale) -> list[Row]:
     what = "4. tracking cost (VPS.org requests per poll)"
     try:
         results = [measure(total, k) for k in sizes]
-    except LookupError:
-        return [
-            Row(what, load, "not available yet (no tracker in services.extras)", "-", "-", "constant", NOT_AVAILABLE)
-        ]
     except Exception as error:
         log.exception("tracking benchmark failed")
         return [error_row(what, load, error)]

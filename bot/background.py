@@ -1,20 +1,45 @@
-"""The ticker: expires old approval requests, flags crashed executions, and drives tracking."""
+"""The ticker: expires old approval requests, flags crashed executions, and drives tracking.
+
+It works on the Core's use cases and reports what it found through an `Announcer`, injected by the composition
+root (the Slack side implements it: bot/slack/announcer.py), so nothing here imports Slack or the listeners.
+Each part of a tick fails on its own without stopping the others.
+"""
 
 from __future__ import annotations
 
 import logging
 import threading
-from typing import TYPE_CHECKING
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Protocol
+
+from bot.usecases.approvals import DecisionResult
 
 if TYPE_CHECKING:
+    from bot.runtime import Core
+    from bot.usecases.recovery import Unresolved
+    from bot.usecases.tracking import TrackingEvent
     from bot.wiring import Bot
 
 log = logging.getLogger(__name__)
 
 
+class Announcer(Protocol):
+    """Where the ticker's findings go: the people who asked, the request's card, the notification channel."""
+
+    def decided(self, result: DecisionResult) -> None:
+        """A request settled (expired, or flagged after its executor's claim ran out)."""
+
+    def recovered(self, items: Sequence[Unresolved]) -> None:
+        """Operations the recovery sweep found cut off by a crash, outcome unknown."""
+
+    def tracked(self, events: list[TrackingEvent]) -> None:
+        """Progress of the operations being followed."""
+
+
 class Ticker:
-    def __init__(self, bot: Bot, interval: float) -> None:
-        self.bot = bot
+    def __init__(self, core: Core, announcer: Announcer, interval: float) -> None:
+        self.core = core
+        self.announcer = announcer
         self.interval = interval
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, name="ticker", daemon=True)
@@ -29,45 +54,37 @@ class Ticker:
 
     def tick(self) -> None:
         """One round of housekeeping; each part fails on its own without stopping the others."""
-        from bot.slack.listeners.approvals import publish_outcome
-        from bot.usecases.approvals import DecisionResult
-
-        services = self.bot.services
+        core = self.core
         try:  # before the approvals' own check, so a request flagged here keeps its operation id
-            from bot.slack.listeners.approvals import announce_recovered
-            from bot.usecases.recovery import recovery_for
-
-            announce_recovered(services, self.bot.client, recovery_for(services).sweep())
+            self.announcer.recovered(core.recovery.sweep())
         except Exception:
             log.exception("recovery sweep failed")
-        approvals = services.extras.get("approvals")
-        if approvals is not None:
-            try:
-                for view in approvals.expire_due():
-                    publish_outcome(services, self.bot.client, DecisionResult(view, "expired", "expired"))
-                for result in approvals.flag_stale_executions():  # claims expired: card, thread and channel told
-                    publish_outcome(services, self.bot.client, result)
-            except Exception:
-                log.exception("approval housekeeping failed")
-        tracker = services.extras.get("tracker")
-        if tracker is not None:
-            try:
-                tracker.poll_once()
-            except Exception:
-                log.exception("tracking poll failed")
+        try:
+            for view in core.approvals.expire_due():
+                self.announcer.decided(DecisionResult(view, "expired", "expired"))
+            for result in core.approvals.flag_stale_executions():  # claims expired: card, thread and channel told
+                self.announcer.decided(result)
+        except Exception:
+            log.exception("approval housekeeping failed")
+        try:
+            self.announcer.tracked(core.tracking.poll_once())
+        except Exception:
+            log.exception("tracking poll failed")
 
     def _loop(self) -> None:
         while not self._stop.wait(self.interval):
             self.tick()
 
 
+def ticker_for(bot: Bot, interval: float | None = None) -> Ticker:
+    """A ticker over the bot's Core, announcing on its Slack side (every POLL_SECONDS, at most 30 s)."""
+    return Ticker(bot.core, bot.slack.announcer, min(bot.settings.poll_seconds, 30.0) if interval is None else interval)
+
+
 def start_background(bot: Bot) -> Ticker:
-    interval = min(bot.settings.poll_seconds, 30.0)
-    ticker = Ticker(bot, interval)
-    bot.services.extras["background"] = ticker
+    ticker = bot.ticker = ticker_for(bot)
     # A request left `executing` by a crash before this start is flagged on the first tick.
     ticker.start()
-    witness = bot.services.extras.get("witness")
-    if witness is not None:  # its own thread: signing and delivering checkpoints never waits on the ticker
-        witness.start()
+    if bot.witness is not None:  # its own thread: signing and delivering checkpoints never waits on the ticker
+        bot.witness.start()
     return ticker

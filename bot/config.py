@@ -15,14 +15,12 @@ from pathlib import Path
 from dotenv import dotenv_values
 
 from bot.redaction import remember_secret
+from bot.slack_ids import CHANNEL_ID, GROUP_ID, USER_ID
 
 DEFAULT_SLACK_API_URL = "https://slack.com/api/"
 DEFAULT_VPS_API_URL = "https://admin.vps.org/api/v1/"
 DEFAULT_DATABASE_URL = "sqlite:///snapshot-bot.db"
 
-_SLACK_USER_ID = re.compile(r"^[UW][A-Z0-9]{2,}$")
-_SLACK_GROUP_ID = re.compile(r"^S[A-Z0-9]{2,}$")
-_SLACK_CHANNEL_ID = re.compile(r"^[CGD][A-Z0-9]{2,}$")
 _RATE_LIMIT = re.compile(r"^\s*(\d+)\s*/\s*(second|minute|hour|day)\s*$")
 _PERIOD_SECONDS = {"second": 1, "minute": 60, "hour": 3600, "day": 86400}
 
@@ -199,7 +197,7 @@ def _id_list(env: Mapping[str, str], name: str, *patterns: re.Pattern[str], what
 
 def _channel(env: Mapping[str, str], name: str) -> str | None:
     value = _text(env, name)
-    if value is not None and not _SLACK_CHANNEL_ID.match(value):
+    if value is not None and not CHANNEL_ID.match(value):
         raise ConfigError(f"{name} is malformed: expected a channel id like C0123ABCD, got {value!r}")
     return value
 
@@ -292,19 +290,11 @@ def load_settings(environ: Mapping[str, str] | None = None, dotenv_path: str | P
         restore_approval_ttl_minutes=_int(env, "RESTORE_APPROVAL_TTL_MINUTES", 60, 1, 7 * 24 * 60),
         restore_approvals_required=_int(env, "RESTORE_APPROVALS_REQUIRED", 1, 1, 10),
         approval_required_for=_approval_kinds(env, "APPROVAL_REQUIRED_FOR"),
-        viewers=_id_list(
-            env, "SNAPSHOT_VIEWERS", _SLACK_USER_ID, _SLACK_GROUP_ID, what="a user (U…/W…) or group (S…) id"
-        ),
-        operators=_id_list(
-            env, "SNAPSHOT_OPERATORS", _SLACK_USER_ID, _SLACK_GROUP_ID, what="a user (U…/W…) or group (S…) id"
-        ),
-        approvers=_id_list(
-            env, "SNAPSHOT_APPROVERS", _SLACK_USER_ID, _SLACK_GROUP_ID, what="a user (U…/W…) or group (S…) id"
-        ),
-        admins=_id_list(
-            env, "SNAPSHOT_ADMINS", _SLACK_USER_ID, _SLACK_GROUP_ID, what="a user (U…/W…) or group (S…) id"
-        ),
-        allowed_channels=_id_list(env, "SNAPSHOT_ALLOWED_CHANNELS", _SLACK_CHANNEL_ID, what="a channel id (C…/G…)"),
+        viewers=_id_list(env, "SNAPSHOT_VIEWERS", USER_ID, GROUP_ID, what="a user (U…/W…) or group (S…) id"),
+        operators=_id_list(env, "SNAPSHOT_OPERATORS", USER_ID, GROUP_ID, what="a user (U…/W…) or group (S…) id"),
+        approvers=_id_list(env, "SNAPSHOT_APPROVERS", USER_ID, GROUP_ID, what="a user (U…/W…) or group (S…) id"),
+        admins=_id_list(env, "SNAPSHOT_ADMINS", USER_ID, GROUP_ID, what="a user (U…/W…) or group (S…) id"),
+        allowed_channels=_id_list(env, "SNAPSHOT_ALLOWED_CHANNELS", CHANNEL_ID, what="a channel id (C…/G…)"),
         rate_limit=_rate_limit(env, "SNAPSHOT_RATE_LIMIT"),
         poll_seconds=_float(env, "SNAPSHOT_POLL_SECONDS", 30.0, 0.01, 3600.0),
         track_timeout_minutes=_int(env, "SNAPSHOT_TRACK_TIMEOUT_MINUTES", 60, 1, 24 * 60),

@@ -1,6 +1,8 @@
-"""The composition root: builds every service from Settings, once, and wires them together.
+"""The Core: the use cases, storage, VPS.org client and thread pools of one process, as typed fields.
 
-Layers, data flowing one way: Slack listeners → use cases → (VPS client, storage). Nothing below knows Slack.
+Nothing here knows Slack. The Core is built once, by the composition root (bot/wiring.py), and handed to the
+Slack side; use cases get their collaborators as constructor arguments, never by looking them up.
+Layers, data flowing one way: Slack listeners → use cases → (VPS client, storage).
 """
 
 from __future__ import annotations
@@ -8,19 +10,21 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from concurrent.futures import wait as wait_futures
 from dataclasses import dataclass, field
 from typing import Any
 
-import httpx
-
 from bot.config import Settings
 from bot.usecases.access import AccessPolicy
-from bot.usecases.guard import Guard, count_mutations, oldest_counted_mutation
-from bot.usecases.ratelimit import RateLimiter
+from bot.usecases.approvals import ApprovalService
+from bot.usecases.guard import Guard
+from bot.usecases.home import HomeQueries
+from bot.usecases.pending import PendingQueries
+from bot.usecases.recovery import Recovery
 from bot.usecases.snapshots import SnapshotService
+from bot.usecases.tracking import Tracker
 from bot.vps.client import VpsClient
 from storage.audit import AuditLog
 from storage.db import Database
@@ -82,7 +86,7 @@ class BackgroundWork(TrackedPool):
 
 
 @dataclass
-class Services:
+class Core:
     settings: Settings
     db: Database
     audit: AuditLog
@@ -90,10 +94,14 @@ class Services:
     access: AccessPolicy
     guard: Guard
     snapshots: SnapshotService
+    approvals: ApprovalService
+    tracking: Tracker
+    recovery: Recovery
+    home: HomeQueries  # what the App Home tab shows one person
+    pending: PendingQueries  # what `/snapshot pending` shows
     work: BackgroundWork
     # Bolt's listener executor: listeners only parse, queue work and ack, so it never waits on VPS.org.
     listeners: TrackedPool = field(default_factory=lambda: TrackedPool(32, "listener"))
-    extras: dict[str, Any] = field(default_factory=dict)
 
     def wait_idle(self, timeout: float = 10.0) -> bool:
         """Until Bolt's listeners and the background work have all finished (listeners may queue work)."""
@@ -113,37 +121,3 @@ class Services:
         self.listeners.shutdown(wait=False, cancel_futures=True)
         self.vps.close()
         self.db.dispose()
-
-
-def build_services(
-    settings: Settings,
-    *,
-    resolve_group: Callable[[str], Iterable[str]] | None = None,
-    vps_transport: httpx.BaseTransport | None = None,
-    database: Database | None = None,
-    upgrade: bool = True,
-) -> Services:
-    db = database or Database(settings.database_url)
-    if upgrade and db.needs_upgrade():
-        db.upgrade()
-    audit = AuditLog(db)
-    token = settings.vps_api_token.reveal() if settings.vps_api_token else ""
-    vps = VpsClient(settings.vps_api_url, token, timeout=settings.vps_timeout_seconds, transport=vps_transport)
-    access = AccessPolicy.from_settings(settings, resolve_group)
-    limiter = RateLimiter(
-        settings.rate_limit,
-        count_mutations(audit),
-        oldest_in_window=oldest_counted_mutation(audit, settings.rate_limit.count) if settings.rate_limit else None,
-    )
-    guard = Guard(access, limiter, audit, extra_channels=(settings.approval_channel,))
-    snapshots = SnapshotService(vps=vps, audit=audit, guard=guard)
-    return Services(
-        settings=settings,
-        db=db,
-        audit=audit,
-        vps=vps,
-        access=access,
-        guard=guard,
-        snapshots=snapshots,
-        work=BackgroundWork(settings.worker_threads),
-    )

@@ -20,7 +20,7 @@ DRAIN_SECONDS = 25.0
 def start_bot(settings: Settings) -> Bot:
     """Build the bot, apply pending migrations, warn loudly in open mode, and start background work."""
     bot = build_bot(settings)
-    if bot.services.access.open_mode:
+    if bot.core.access.open_mode:
         log.warning(
             "ACCESS CONTROL IS OFF: no SNAPSHOT_VIEWERS/OPERATORS/APPROVERS/ADMINS configured, so everyone in the "
             "workspace can create, delete and request restores (approving one's own restore is still refused)."
@@ -37,14 +37,14 @@ def warn_about_audit_witness(bot: Bot) -> None:
     from bot.audit_witness import NOT_WITNESSED
     from storage.checkpoints import chain_head_missing
 
-    witness = bot.services.extras.get("witness")
+    witness = bot.witness
     if witness is None:
         log.warning(NOT_WITNESSED)
     else:
         log.info(witness.describe())
         if not (bot.settings.audit_checkpoint_channel or bot.settings.audit_checkpoint_file):
             log.warning("audit checkpoints stay in the database: set AUDIT_CHECKPOINT_CHANNEL or AUDIT_CHECKPOINT_FILE")
-    if chain_head_missing(bot.services.db):
+    if chain_head_missing(bot.core.db):
         log.error(
             "AUDIT CHAIN HEAD IS MISSING: the audit_chain_head row was deleted, so the newest events may have been "
             "cut. Every action is refused until an operator runs `python -m bot audit verify --checkpoints FILE` "
@@ -61,10 +61,9 @@ def drain(bot: Bot, timeout: float) -> bool:
     at the deadline (logged; the recovery sweep of the next process flags anything left half done).
     """
     log.info("shutdown: draining post-ack work (up to %.0fs)", timeout)
-    background = bot.services.extras.get("background")
-    if background is not None:
-        background.stop()  # no new housekeeping rounds while draining
-    finished = bot.services.wait_idle(timeout)  # listeners may still be queuing work
+    if bot.ticker is not None:
+        bot.ticker.stop()  # no new housekeeping rounds while draining
+    finished = bot.core.wait_idle(timeout)  # listeners may still be queuing work
     if not finished:
         log.warning("shutdown: background work still running after %.0fs; leaving it to the recovery sweep", timeout)
     bot.close()  # also hands tracking leases back

@@ -1,52 +1,130 @@
-"""Builds the whole bot (services, Web API client, Bolt app, WSGI app) from Settings."""
+"""The composition root: the one place that builds the bot from Settings, once, and wires it together.
+
+It builds the Core (storage, VPS.org client, use cases, pools; bot/runtime.py), then the Slack side on top of it
+(Web API client, notifier, card presenter, App Home, announcer; bot/slack/side.py), then the Bolt and WSGI apps.
+Every collaborator is passed as a constructor argument here; nothing is looked up or created on first use later.
+"""
 
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import Any
+from datetime import timedelta
+from typing import TYPE_CHECKING, Any
 
 import httpx
 from slack_bolt import App
-from slack_sdk import WebClient
 
 from bot.audit_witness import Witness
 from bot.config import Settings
-from bot.runtime import Services, build_services
+from bot.runtime import BackgroundWork, Core
+from bot.slack.announcer import SlackAnnouncer
 from bot.slack.app import create_app, make_web_client, slack_group_resolver
 from bot.slack.home import AppHome
 from bot.slack.notify import Notifier
 from bot.slack.progress import ProgressTracker
+from bot.slack.side import SlackSide
 from bot.slack.wsgi import create_wsgi_app
+from bot.usecases.access import AccessPolicy
 from bot.usecases.approvals import ApprovalService
-from bot.usecases.recovery import Recovery
+from bot.usecases.guard import Guard, count_mutations, oldest_counted_mutation
+from bot.usecases.home import HomeQueries
+from bot.usecases.pending import PendingQueries
+from bot.usecases.ratelimit import RateLimiter
+from bot.usecases.recovery import Recovery, stale_after_for
+from bot.usecases.snapshots import SnapshotService
 from bot.usecases.tracking import Tracker
+from bot.vps.client import VpsClient
+from storage.audit import AuditLog
 from storage.db import Database
+
+if TYPE_CHECKING:
+    from bot.background import Ticker
 
 
 @dataclass
 class Bot:
     settings: Settings
-    services: Services
-    client: WebClient
+    core: Core
+    slack: SlackSide
     app: App
     wsgi: Any
+    witness: Witness | None  # None when AUDIT_SIGNING_KEY is unset
+    ticker: Ticker | None = None  # set by bot.background.start_background
 
     def close(self) -> None:
-        background = self.services.extras.get("background")
-        if background is not None:
-            background.stop()
-        witness = self.services.extras.get("witness")
-        if witness is not None:
+        if self.ticker is not None:
+            self.ticker.stop()
+        if self.witness is not None:
             # After the drain, so the shutdown checkpoint covers the outcome rows of the work just finished.
             with contextlib.suppress(Exception):
-                witness.stop(final=True)
-        tracker = self.services.extras.get("tracker")
-        if tracker is not None:
-            # Hand tracked operations back at once, so a restarted or sibling process resumes them immediately.
-            with contextlib.suppress(Exception):
-                tracker.release()
-        self.services.close()
+                self.witness.stop(final=True)
+        # Hand tracked operations back at once, so a restarted or sibling process resumes them immediately.
+        with contextlib.suppress(Exception):
+            self.core.tracking.release()
+        self.core.close()
+
+
+def build_core(
+    settings: Settings,
+    *,
+    resolve_group: Callable[[str], Iterable[str]] | None = None,
+    vps_transport: httpx.BaseTransport | None = None,
+    database: Database | None = None,
+    upgrade: bool = True,
+) -> Core:
+    db = database or Database(settings.database_url)
+    if upgrade and db.needs_upgrade():
+        db.upgrade()
+    audit = AuditLog(db)
+    token = settings.vps_api_token.reveal() if settings.vps_api_token else ""
+    vps = VpsClient(settings.vps_api_url, token, timeout=settings.vps_timeout_seconds, transport=vps_transport)
+    access = AccessPolicy.from_settings(settings, resolve_group)
+    limiter = RateLimiter(
+        settings.rate_limit,
+        count_mutations(audit),
+        oldest_in_window=oldest_counted_mutation(audit, settings.rate_limit.count) if settings.rate_limit else None,
+    )
+    guard = Guard(access, limiter, audit, extra_channels=(settings.approval_channel,))
+    snapshots = SnapshotService(vps=vps, audit=audit, guard=guard)
+    stale_after = stale_after_for(settings.vps_timeout_seconds, settings.recovery_after_seconds)
+    approvals = ApprovalService(
+        db=db,
+        audit=audit,
+        guard=guard,
+        snapshots=snapshots,
+        vps=vps,
+        ttl=timedelta(minutes=settings.restore_approval_ttl_minutes),
+        approvals_required=settings.restore_approvals_required,
+        required_for=settings.approval_required_for,
+        stale_after=stale_after,
+        recheck_deadline=timedelta(seconds=settings.recheck_deadline_seconds),
+        claim_ttl=timedelta(seconds=settings.claim_ttl_seconds),
+    )
+    tracking = Tracker(
+        db=db,
+        audit=audit,
+        vps=vps,
+        poll_seconds=settings.poll_seconds,
+        timeout=timedelta(minutes=settings.track_timeout_minutes),
+    )
+    recovery = Recovery(db=db, audit=audit, stale_after=stale_after)
+    return Core(
+        settings=settings,
+        db=db,
+        audit=audit,
+        vps=vps,
+        access=access,
+        guard=guard,
+        snapshots=snapshots,
+        approvals=approvals,
+        tracking=tracking,
+        recovery=recovery,
+        home=HomeQueries(access=access, vps=vps, audit=audit, approvals=approvals, tracking=tracking),
+        pending=PendingQueries(guard=guard, access=access, approvals=approvals, recovery=recovery),
+        work=BackgroundWork(settings.worker_threads),
+    )
 
 
 def build_bot(
@@ -57,17 +135,21 @@ def build_bot(
     verify_token: bool = True,
 ) -> Bot:
     client = make_web_client(settings)
-    services = build_services(
+    core = build_core(
         settings, resolve_group=slack_group_resolver(client), vps_transport=vps_transport, database=database
     )
-    approvals = services.extras["approvals"] = ApprovalService.from_services(services)
-    # One notifier for the whole process, so per-channel pacing covers every message the bot posts on its own.
-    notifier = services.extras["notifier"] = Notifier(client, settings.notify_channel)
-    services.extras["tracker"] = ProgressTracker(
-        Tracker.from_services(services), notifier, request_channel=lambda rid: approvals.get(rid).channel_id
+    # One notifier for the whole process, so per-channel pacing covers every message the bot posts on its own;
+    # its client leaves 429s to it (bot/slack/retry.py: one layer retries each call).
+    notifier = Notifier(make_web_client(settings, rate_limits=False), settings.notify_channel)
+    approvals = core.approvals
+    cards = ProgressTracker(core.tracking, notifier, request_channel=lambda rid: approvals.get(rid).channel_id)
+    slack = SlackSide(
+        client=client,
+        notifier=notifier,
+        cards=cards,
+        home=AppHome(core.home),
+        announcer=SlackAnnouncer(client=client, notifier=notifier, cards=cards, approvals=approvals),
     )
-    services.extras["witness"] = Witness.from_settings(services.db, settings, notifier)
-    services.extras["home"] = AppHome(services)
-    services.extras["recovery"] = Recovery.from_services(services)
-    app = create_app(settings, services, client, verify_token=verify_token)
-    return Bot(settings=settings, services=services, client=client, app=app, wsgi=create_wsgi_app(app, services))
+    witness = Witness.from_settings(core.db, settings, notifier)
+    app = create_app(settings, core, slack, verify_token=verify_token)
+    return Bot(settings=settings, core=core, slack=slack, app=app, wsgi=create_wsgi_app(app, core), witness=witness)

@@ -46,7 +46,7 @@ class Harness:
 
     def settle(self, timeout: float = 15.0) -> None:
         """Wait (with a deadline) until the bot's background work is done."""
-        assert self.bot.services.wait_idle(timeout), "listeners and background work did not finish in time"
+        assert self.bot.core.wait_idle(timeout), "listeners and background work did not finish in time"
 
     def run(self, text: str, user: str = ALICE, channel: str = OPS) -> DriverResponse:
         response = self.command(text, user=user, channel=channel)
@@ -67,7 +67,7 @@ class Harness:
         return self.slack.messages(channel)
 
     def audit(self, **filters: Any) -> list[AuditRecord]:
-        return self.bot.services.audit.query(limit=1000, **filters)
+        return self.bot.core.audit.query(limit=1000, **filters)
 
     def actions(self, **filters: Any) -> list[str]:
         return [r.action for r in reversed(self.audit(**filters))]
@@ -132,7 +132,7 @@ def make_harness(tmp_path: Path, fake_slack: FakeSlack) -> Iterator[Callable[...
     yield factory
     for harness in harnesses:
         harness.server.stop()
-        harness.bot.services.wait_idle(5)
+        harness.bot.core.wait_idle(5)
         harness.bot.close()
 
 

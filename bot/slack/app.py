@@ -10,26 +10,28 @@ from typing import Any
 from slack_bolt import Ack, App, BoltResponse
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
-from slack_sdk.http_retry.builtin_handlers import ConnectionErrorRetryHandler, RateLimitErrorRetryHandler
 
 from bot.config import Settings
-from bot.runtime import Services
+from bot.runtime import Core
 from bot.slack import middleware
 from bot.slack.listeners import actions, approvals, audit, commands, events, views
+from bot.slack.retry import retry_handlers
+from bot.slack.side import SlackSide
 
 log = logging.getLogger(__name__)
 
 SORRY = "Sorry — something went wrong on the bot's side. Nothing was changed."
 
 
-def make_web_client(settings: Settings) -> WebClient:
-    """Slack's Web API client: honours SLACK_API_URL and retries 429s after Retry-After."""
+def make_web_client(settings: Settings, *, rate_limits: bool = True) -> WebClient:
+    """Slack's Web API client: honours SLACK_API_URL and retries as bot/slack/retry.py says (429s after
+    Retry-After unless `rate_limits=False`, for the Notifier, which retries those itself)."""
     token = settings.slack_bot_token.reveal() if settings.slack_bot_token else None
     return WebClient(
         token=token,
         base_url=settings.slack_api_url,
         timeout=15,
-        retry_handlers=[ConnectionErrorRetryHandler(max_retry_count=2), RateLimitErrorRetryHandler(max_retry_count=3)],
+        retry_handlers=retry_handlers(rate_limits=rate_limits),
     )
 
 
@@ -53,21 +55,21 @@ def slack_group_resolver(client: WebClient) -> Callable[[str], list[str]]:
     return resolve
 
 
-def create_app(settings: Settings, services: Services, client: WebClient, *, verify_token: bool = True) -> App:
+def create_app(settings: Settings, core: Core, slack: SlackSide, *, verify_token: bool = True) -> App:
     signing_secret = settings.slack_signing_secret.reveal() if settings.slack_signing_secret else ""
     app = App(
-        client=client,
+        client=slack.client,
         signing_secret=signing_secret,
         token_verification_enabled=verify_token,
-        # Listeners only parse and ack; slow work goes to services.work, so this pool never starves acks.
-        listener_executor=services.listeners,
+        # Listeners only parse and ack; slow work goes to core.work, so this pool never starves acks.
+        listener_executor=core.listeners,
         raise_error_for_unhandled_request=False,
         # Right after the signature check: nothing, Bolt included, reads a body before its shape is checked.
         before_authorize=middleware.WellFormedPayloads(),
     )
 
     # Then the workspace/app check and retry de-duplication, which rely on the shape check.
-    middleware.install(app, settings, services)
+    middleware.install(app, settings, core)
 
     @app.error
     def on_error(error: Exception, body: Any, response: BoltResponse | None) -> BoltResponse | None:
@@ -78,12 +80,12 @@ def create_app(settings: Settings, services: Services, client: WebClient, *, ver
             return None
         return BoltResponse(status=200, body=SORRY)
 
-    commands.register(app, services)
-    actions.register(app, services)
-    views.register(app, services)
-    approvals.register(app, services)
-    audit.register(app, services)
-    events.register(app, services)
+    commands.register(app, core, slack)
+    actions.register(app, core, slack)
+    views.register(app, core, slack)
+    approvals.register(app, core, slack)
+    audit.register(app, core)
+    events.register(app, core, slack)
     _acknowledge_the_rest(app)
     return app
 

@@ -1,46 +1,42 @@
 """The App Home tab, for the person looking: servers with their snapshot counts, recent snapshots, restore
 requests they can act on, what the bot is following, and their own recent actions. Refreshed when opened.
 
-`AppHome.gather` collects the data (two VPS.org list calls, a few database reads); `home_view` is a pure function
-from that data to the view. Stored as `services.extras["home"]`; the `app_home_opened` listener calls `publish`.
+The data comes from the use case (bot/usecases/home.py: two VPS.org list calls, a few database reads); `AppHome`
+adds links to the approval cards and `home_view` is a pure function from that data to the view. `AppHome` is
+`SlackSide.home`; the `app_home_opened` listener calls `publish`.
 """
 
 from __future__ import annotations
 
 import logging
-from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
+from slack_sdk.models.blocks import ActionsBlock, Block, ButtonElement
 
-from bot.mrkdwn import Mrkdwn, code, mention, plain, require, sentence
-from bot.mrkdwn import clip as clip_mrkdwn
+from bot.mrkdwn import Mrkdwn, code, mention, plain, sentence
 from bot.redaction import redact_value
 from bot.slack.blocks import (
-    MAX_CONTEXT_TEXT,
-    MAX_HEADER,
-    MAX_TEXT,
     MAX_VIEW_BLOCKS,
-    clip,
+    as_dicts,
+    context,
     decision_actions,
     format_age,
     format_size,
     format_time,
+    header,
+    section,
     server_name,
     snapshot_name,
     status_label,
 )
-from bot.usecases.access import Permission
-from bot.usecases.context import utcnow
-from bot.usecases.errors import explain_vps_error
-from bot.vps.errors import VpsError
+from bot.usecases.home import HomeQueries
 from bot.vps.models import SNAPSHOTS_PER_SERVER, Server, Snapshot
 
 if TYPE_CHECKING:
-    from bot.runtime import Services
     from bot.usecases.approvals import RequestView
     from bot.usecases.tracking import Operation
     from storage.audit import AuditRecord
@@ -49,13 +45,8 @@ log = logging.getLogger(__name__)
 
 HOME_REFRESH = "home_refresh"
 HOME_OPEN_CARD = "home_open_card"
-RECENT_SNAPSHOTS = 8
-RECENT_ACTIONS = 10
-MAX_PENDING = 10
 MAX_SECTION_CHARS = 2900
 MAX_HOME_BLOCKS = MAX_VIEW_BLOCKS
-# Reading actions are noise in "your recent actions": the Home tab itself is a read.
-_QUIET_ACTIONS = frozenset({"list", "audit.read"})
 
 
 @dataclass(frozen=True)
@@ -80,35 +71,19 @@ class HomeData:
 
 
 # ---- pure view builder -----------------------------------------------------------------------------------
-def _section(text: Mrkdwn) -> dict[str, Any]:
-    return {
-        "type": "section",
-        "text": {"type": "mrkdwn", "text": clip_mrkdwn(require(text), MAX_TEXT), "verbatim": True},
-    }
-
-
-def _header(text: str) -> dict[str, Any]:
-    return {"type": "header", "text": {"type": "plain_text", "text": clip(text, MAX_HEADER)}}
-
-
-def _context(text: Mrkdwn) -> dict[str, Any]:
-    element = {"type": "mrkdwn", "text": clip_mrkdwn(require(text), MAX_CONTEXT_TEXT), "verbatim": True}
-    return {"type": "context", "elements": [element]}
-
-
-def _chunked(lines: list[Mrkdwn]) -> list[dict[str, Any]]:
+def _chunked(lines: list[Mrkdwn]) -> list[Block]:
     """Lines packed into as few sections as Slack's per-section text limit allows."""
-    blocks: list[dict[str, Any]] = []
+    blocks: list[Block] = []
     current: list[Mrkdwn] = []
     size = 0
     for line in lines:
         if current and size + len(line) + 1 > MAX_SECTION_CHARS:
-            blocks.append(_section(Mrkdwn("\n").join(current)))
+            blocks.append(section(Mrkdwn("\n").join(current)))
             current, size = [], 0
         current.append(line)
         size += len(line) + 1
     if current:
-        blocks.append(_section(Mrkdwn("\n").join(current)))
+        blocks.append(section(Mrkdwn("\n").join(current)))
     return blocks
 
 
@@ -131,7 +106,7 @@ def _snapshot_line(snap: Snapshot, now: datetime) -> Mrkdwn:
     )
 
 
-def _pending_blocks(item: PendingItem, now: datetime) -> list[dict[str, Any]]:
+def _pending_blocks(item: PendingItem, now: datetime) -> list[Block]:
     """The request, and the buttons the viewer may press on it: the same ones, and listeners, as on its card."""
     req = item.request
     what = Mrkdwn("*{} #{}*: {} → {} · asked by {} {} · expires {}").format(
@@ -148,17 +123,13 @@ def _pending_blocks(item: PendingItem, now: datetime) -> list[dict[str, Any]]:
         if item.yours
         else Mrkdwn("Approve or reject it here or on the card.")
     )
-    block = _section(what + Mrkdwn("\n") + hint)
-    if item.link:
-        block["accessory"] = {
-            "type": "button",
-            "action_id": HOME_OPEN_CARD,
-            "text": {"type": "plain_text", "text": "Open card"},
-            "url": item.link,
-            "value": str(req.id),
-        }
+    open_card = (
+        ButtonElement(text="Open card", action_id=HOME_OPEN_CARD, url=item.link, value=str(req.id))
+        if item.link
+        else None
+    )
     buttons = decision_actions(req, f"home:{req.id}", approve=not item.yours, cancel=item.yours)
-    return [block, buttons.to_dict()]
+    return [section(what + Mrkdwn("\n") + hint, accessory=open_card), buttons]
 
 
 def _following_line(op: Operation) -> Mrkdwn:
@@ -186,100 +157,73 @@ def _action_line(record: AuditRecord) -> Mrkdwn:
 
 def home_view(data: HomeData) -> dict[str, Any]:
     """The Home tab as a `views.publish` view (type "home")."""
-    blocks: list[dict[str, Any]] = [
-        _header("Snapshots"),
-        {
-            "type": "actions",
-            "elements": [
-                {
-                    "type": "button",
-                    "action_id": HOME_REFRESH,
-                    "text": {"type": "plain_text", "text": "Refresh"},
-                    "value": "refresh",
-                }
-            ],
-        },
-        _context(Mrkdwn("As of {} · `/snapshot help` lists every command.").format(format_time(data.now))),
+    blocks: list[Block] = [
+        header("Snapshots"),
+        ActionsBlock(elements=[ButtonElement(text="Refresh", action_id=HOME_REFRESH, value="refresh")]),
+        context(Mrkdwn("As of {} · `/snapshot help` lists every command.").format(format_time(data.now))),
     ]
     if data.refusal is not None:
-        blocks.append(_section(Mrkdwn(":lock: ") + sentence(data.refusal)))
-        return {"type": "home", "blocks": blocks}
+        blocks.append(section(Mrkdwn(":lock: ") + sentence(data.refusal)))
+        return _view(blocks)
 
-    blocks.append(_header("Servers"))
+    blocks.append(header("Servers"))
     if data.vps_error is not None:
-        blocks.append(_section(Mrkdwn(":warning: ") + sentence(data.vps_error)))
+        blocks.append(section(Mrkdwn(":warning: ") + sentence(data.vps_error)))
     elif not data.servers:
-        blocks.append(_section(Mrkdwn("No servers found.")))
+        blocks.append(section(Mrkdwn("No servers found.")))
     else:
         blocks.extend(_chunked([_server_line(s, data.counts.get(s.id, 0)) for s in data.servers]))
 
     if data.vps_error is None:
-        blocks.append(_header("Recent snapshots"))
+        blocks.append(header("Recent snapshots"))
         if data.recent:
             blocks.extend(_chunked([_snapshot_line(s, data.now) for s in data.recent]))
         else:
-            blocks.append(_section(Mrkdwn("No snapshots yet.")))
+            blocks.append(section(Mrkdwn("No snapshots yet.")))
 
-    blocks.append(_header("Requests you can act on"))
+    blocks.append(header("Requests you can act on"))
     if data.pending:
         for item in data.pending:
             blocks.extend(_pending_blocks(item, data.now))
     else:
-        blocks.append(_section(Mrkdwn("Nothing is waiting for you.")))
+        blocks.append(section(Mrkdwn("Nothing is waiting for you.")))
 
     if data.following:
-        blocks.append(_header("In progress"))
+        blocks.append(header("In progress"))
         blocks.extend(_chunked([_following_line(op) for op in data.following]))
 
-    blocks.append(_header("Your recent actions"))
+    blocks.append(header("Your recent actions"))
     if data.actions:
         blocks.extend(_chunked([_action_line(r) for r in data.actions]))
     else:
-        blocks.append(_section(Mrkdwn("You haven't done anything with the bot yet.")))
-    return {"type": "home", "blocks": blocks[:MAX_HOME_BLOCKS]}
+        blocks.append(section(Mrkdwn("You haven't done anything with the bot yet.")))
+    return _view(blocks[:MAX_HOME_BLOCKS])
+
+
+def _view(blocks: list[Block]) -> dict[str, Any]:
+    return {"type": "home", "blocks": as_dicts(blocks)}
 
 
 # ---- gathering and publishing ----------------------------------------------------------------------------
 class AppHome:
-    def __init__(self, services: Services) -> None:
-        self.services = services
+    """Publishes the Home tab: the overview from the use case, links to the approval cards, the view."""
+
+    def __init__(self, queries: HomeQueries) -> None:
+        self.queries = queries
 
     def gather(self, client: WebClient, user_id: str) -> HomeData:
-        services = self.services
-        now = utcnow()
-        # Home has no channel, so only the role is checked (a channel allow-list is about where commands run).
-        decision = services.access.check(user_id, Permission.LIST)
-        if not decision.allowed:
-            return HomeData(user_id=user_id, now=now, refusal=decision.reason)
-        servers: list[Server] = []
-        snapshots: list[Snapshot] = []
-        vps_error = None
-        try:
-            servers = list(services.vps.list_servers())
-            snapshots = list(services.vps.list_snapshots())
-        except VpsError as error:
-            vps_error = explain_vps_error(error, "loading servers and snapshots").message
-        counts = Counter(s.server.id for s in snapshots)
-        known = {s.id for s in servers}
-        # A server seen only through its snapshots still belongs in the list.
-        for snap in snapshots:
-            if snap.server.id not in known:
-                known.add(snap.server.id)
-                servers.append(Server(id=snap.server.id, name=snap.server.name, status=""))
-        servers.sort(key=lambda s: (s.name.lower(), s.id))
-        recent = sorted(snapshots, key=lambda s: (s.created_at is not None, s.created_at or now, s.id), reverse=True)[
-            :RECENT_SNAPSHOTS
-        ]
+        overview = self.queries.overview(user_id)
         return HomeData(
-            user_id=user_id,
-            now=now,
-            servers=servers,
-            counts=dict(counts),
-            recent=recent,
-            vps_error=vps_error,
-            pending=self._pending(client, user_id),
-            following=self._following(),
-            actions=self._actions(user_id),
+            user_id=overview.user_id,
+            now=overview.now,
+            refusal=overview.refusal,
+            servers=overview.servers,
+            counts=overview.counts,
+            recent=overview.recent,
+            vps_error=overview.vps_error,
+            pending=[PendingItem(p.request, p.yours, _permalink(client, p.request)) for p in overview.pending],
+            following=overview.following,
+            actions=overview.actions,
         )
 
     def publish(self, client: WebClient, user_id: str) -> None:
@@ -290,47 +234,6 @@ class AppHome:
             client.views_publish(user_id=user_id, view=view)
         except SlackApiError as error:
             log.warning("views.publish for %s failed: %s", user_id, error.response.get("error"))
-
-    def _pending(self, client: WebClient, user_id: str) -> list[PendingItem]:
-        approvals = self.services.extras.get("approvals")
-        if approvals is None:
-            return []
-        try:
-            requests = [r for r in approvals.open_requests() if r.state == "pending"]
-        except Exception:
-            log.exception("could not read open requests for the Home tab")
-            return []
-        can_approve = self.services.access.check(user_id, Permission.APPROVE).allowed
-        items: list[PendingItem] = []
-        for req in requests:
-            yours = req.requester_id == user_id
-            if not (yours or (can_approve and user_id not in req.approvers)):
-                continue
-            items.append(PendingItem(req, yours, _permalink(client, req)))
-            if len(items) >= MAX_PENDING:
-                break
-        return items
-
-    def _following(self) -> list[Operation]:
-        progress = self.services.extras.get("tracker")
-        tracker = getattr(progress, "tracker", None)
-        if tracker is None:
-            return []
-        try:
-            return list(tracker.active(limit=10))
-        except Exception:
-            log.exception("could not read tracked operations for the Home tab")
-            return []
-
-    def _actions(self, user_id: str) -> list[AuditRecord]:
-        if not self.services.access.check(user_id, Permission.AUDIT_READ).allowed:
-            return []
-        try:
-            records = self.services.audit.query(actor_id=user_id, limit=60)
-        except Exception:
-            log.exception("could not read the audit trail for the Home tab")
-            return []
-        return [r for r in records if r.action not in _QUIET_ACTIONS][:RECENT_ACTIONS]
 
 
 def _permalink(client: WebClient, req: RequestView) -> str | None:

@@ -2,9 +2,9 @@
 
 Slack allows about one message per second per channel. Two layers keep the bot within that:
 - pacing: every post to a channel waits for that channel's next free slot (other channels are not held up);
-- 429s: the WebClient retries after `Retry-After` itself (RateLimitErrorRetryHandler, see app.make_web_client);
-  if Slack still says 429 after those retries, the channel's slots are pushed back by `Retry-After` and the
-  post is tried again a few more times here.
+- 429s: the channel's slots are pushed back by `Retry-After` (so later posts from every thread wait too) and
+  the post is tried again, as often as bot/slack/retry.py allows. This is the only layer that retries these
+  posts: the Notifier's client is built without the WebClient's own 429 handler.
 Callers are background threads (the worker pool, the ticker), so waiting here never delays an acknowledgement.
 """
 
@@ -14,22 +14,18 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
 from bot.mrkdwn import Mrkdwn
 from bot.slack.replies import outgoing
-
-if TYPE_CHECKING:
-    from bot.runtime import Services
+from bot.slack.retry import RATE_LIMIT_RETRIES, retry_after_seconds
 
 log = logging.getLogger(__name__)
 
 MAX_LINES_PER_MESSAGE = 20  # a burst of notification lines goes out as a few messages, not dozens
-DEFAULT_RETRY_AFTER = 1.0
-MAX_RETRY_AFTER = 60.0
 
 
 class Notifier:
@@ -42,7 +38,7 @@ class Notifier:
         channel: str | None,
         *,
         min_interval: float = 1.0,
-        rate_limit_retries: int = 2,
+        rate_limit_retries: int = RATE_LIMIT_RETRIES,
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
@@ -122,7 +118,7 @@ class Notifier:
             except SlackApiError as error:
                 status = getattr(error.response, "status_code", None)
                 if status == 429:
-                    wait = _retry_after(error)
+                    wait = retry_after_seconds(getattr(error.response, "headers", None))
                     self._push_back(channel, wait)  # later posts to this channel, from any thread, wait too
                     if attempt < self.rate_limit_retries:
                         log.warning("%s to %s rate limited; retrying in %.0fs", method, channel, wait)
@@ -147,25 +143,3 @@ class Notifier:
         with self._lock:
             earliest = self._clock() + seconds
             self._next_slot[channel] = max(self._next_slot.get(channel, earliest), earliest)
-
-
-def _retry_after(error: SlackApiError) -> float:
-    headers = getattr(error.response, "headers", None) or {}
-    raw: Any = None
-    for key, value in dict(headers).items():
-        if str(key).lower() == "retry-after":
-            raw = value[0] if isinstance(value, list | tuple) and value else value
-            break
-    try:
-        seconds = float(raw)
-    except (TypeError, ValueError):
-        return DEFAULT_RETRY_AFTER
-    return min(max(seconds, 0.0), MAX_RETRY_AFTER)
-
-
-def notifier_for(services: Services, client: WebClient) -> Notifier:
-    """The process's one Notifier (built by the composition root), so pacing covers every post the bot makes."""
-    existing = services.extras.get("notifier")
-    if existing is None:
-        existing = services.extras["notifier"] = Notifier(client, services.settings.notify_channel)
-    return existing

@@ -6,10 +6,10 @@ else looks at it (`incoming_text`): every argument, and every length limit, is a
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
 
 from bot.slack.incoming_text import decode_command_text
+from bot.slack_ids import TYPED_USER_ID, USER_MENTION
 
 MAX_COMMAND_TEXT = 2000  # Slack allows more; nothing we accept needs it, and oversized input never reaches the API
 
@@ -24,8 +24,6 @@ USAGE = {
     "who did what",
 }
 AUDIT_KEYS = ("server", "snapshot", "user", "action", "limit")
-_USER_MENTION = re.compile(r"^<@([UW][A-Z0-9]+)(?:\|[^>]*)?>$")
-_USER_ID = re.compile(r"^@?([UW][A-Z0-9]{2,})$")
 
 
 class UsageError(Exception):
@@ -105,7 +103,7 @@ def _audit_filters(words: list[str]) -> dict[str, str]:
         if key in ("server", "snapshot", "limit"):
             _require_id(value, f"{key} in `{key}:`", "audit")
         if key == "user":
-            match = _USER_MENTION.match(value) or _USER_ID.match(value)
+            match = USER_MENTION.match(value) or TYPED_USER_ID.match(value)
             if not match:
                 raise UsageError(
                     "`user:` takes a mention like `user:@alice` (or a user id like `user:U0123ABC`). "

@@ -5,7 +5,7 @@ mentions the person who started it, and one line goes to the notification channe
 the channel where the action began). When those two are the same channel the thread reply is broadcast to the
 channel instead of posting the line separately, so nobody reads the same news twice.
 
-Stored as `services.extras["tracker"]`; flows.create, approvals.publish_outcome and the background ticker call it.
+`SlackSide.cards`; flows.create and the announcer (after a restore is carried out, and every tick) call it.
 Tracking is best effort on top of actions already done and audited: a failure here is logged, never raised at the
 user whose snapshot was created fine.
 """
@@ -17,9 +17,20 @@ from collections.abc import Callable
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
+from slack_sdk.models.blocks import Block
+
 from bot.mrkdwn import Mrkdwn, mention, plain
 from bot.mrkdwn import clip as clip_mrkdwn
-from bot.slack.blocks import MAX_TEXT, format_size, server_name, snapshot_name, status_label
+from bot.slack.blocks import (
+    MAX_TEXT,
+    as_dicts,
+    context,
+    format_size,
+    section,
+    server_name,
+    snapshot_name,
+    status_label,
+)
 from bot.slack.notify import Notifier
 from bot.usecases.context import Actor
 from bot.usecases.tracking import CREATE, EventKind, Operation, Tracker, TrackingEvent
@@ -114,15 +125,10 @@ def create_message(event: TrackingEvent) -> tuple[Mrkdwn, list[dict[str, Any]]]:
     else:
         status = status_label(event.status)
     text = clip_mrkdwn(head + Mrkdwn("\nStatus: ") + status, MAX_TEXT)
-    blocks = [{"type": "section", "text": {"type": "mrkdwn", "text": text, "verbatim": True}}]
+    blocks: list[Block] = [section(text)]
     if not event.final:
-        blocks.append(
-            {
-                "type": "context",
-                "elements": [{"type": "mrkdwn", "text": "This message updates as the snapshot progresses."}],
-            }
-        )
-    return head + Mrkdwn(" Status: ") + status, blocks
+        blocks.append(context(Mrkdwn("This message updates as the snapshot progresses.")))
+    return head + Mrkdwn(" Status: ") + status, as_dicts(blocks)
 
 
 # ---- the Slack-side tracker --------------------------------------------------------------------------------

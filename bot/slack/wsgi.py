@@ -7,13 +7,13 @@ from typing import Any
 
 from slack_bolt import App
 
-from bot.runtime import Services
+from bot.runtime import Core
 from bot.slack.middleware import SafeSlackRequestHandler
 
 MAX_BODY_BYTES = 1_000_000  # Slack's payloads are far smaller; refuse anything bigger before parsing
 
 
-def create_wsgi_app(app: App, services: Services) -> Any:
+def create_wsgi_app(app: App, core: Core) -> Any:
     # It refuses bodies over MAX_BODY_BYTES unread (401: what isn't read can't be verified).
     slack = SafeSlackRequestHandler(app, path="/slack/events", max_body_bytes=MAX_BODY_BYTES)
 
@@ -21,7 +21,7 @@ def create_wsgi_app(app: App, services: Services) -> Any:
         path = environ.get("PATH_INFO", "")
         method = environ.get("REQUEST_METHOD", "GET")
         if path == "/healthz" and method in ("GET", "HEAD"):
-            healthy = services.db.ping()
+            healthy = core.db.ping()
             status = "200 OK" if healthy else "503 Service Unavailable"
             body = b"ok\n" if healthy else b"database unavailable\n"
             start_response(status, [("Content-Type", "text/plain"), ("Content-Length", str(len(body)))])

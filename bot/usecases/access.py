@@ -7,7 +7,6 @@ Group membership comes from a resolver the Slack layer provides; if it fails, th
 from __future__ import annotations
 
 import logging
-import re
 import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
@@ -18,11 +17,10 @@ from typing import Protocol
 from bot.config import Settings
 from bot.mrkdwn import Mrkdwn, channel_link, sentence
 from bot.redaction import redact
+from bot.slack_ids import GROUP_ID, USER_ID
 
 log = logging.getLogger(__name__)
 
-_USER_ID = re.compile(r"^[UW][A-Z0-9]{2,}$")
-_GROUP_ID = re.compile(r"^S[A-Z0-9]{2,}$")
 _MAX_DETAIL = 160
 
 
@@ -273,9 +271,9 @@ def _split(role: Role, entries: Sequence[str]) -> _Members:
     users: set[str] = set()
     groups: list[str] = []
     for entry in entries:
-        if _USER_ID.match(entry):
+        if USER_ID.match(entry):
             users.add(entry)
-        elif _GROUP_ID.match(entry):
+        elif GROUP_ID.match(entry):
             if entry not in groups:
                 groups.append(entry)
         else:

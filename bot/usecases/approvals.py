@@ -29,7 +29,7 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from sqlalchemy import delete, func, select, update
 from sqlalchemy.orm import Session
@@ -46,7 +46,6 @@ from bot.usecases.errors import (
     explain_vps_error,
 )
 from bot.usecases.guard import Guard
-from bot.usecases.recovery import stale_after_for
 from bot.usecases.snapshots import SnapshotService
 from bot.usecases.validation import parse_id
 from bot.vps.client import VpsClient
@@ -55,10 +54,6 @@ from bot.vps.models import Snapshot
 from storage.audit import Action, AuditLog, Outcome, valid_utf8
 from storage.db import Database
 from storage.models import ApprovalRequest, ApprovalVote
-
-if TYPE_CHECKING:
-    from bot.runtime import Services
-
 
 OPEN_STATES = ("pending", "executing", "sending", "needs_check")
 KINDS = ("restore", "delete")
@@ -187,23 +182,6 @@ class ApprovalService:
         self.clock = clock  # this replica's clock: timestamps for people, never a claim's deadline
         self.recheck_deadline = recheck_deadline
         self.claim_ttl = max(claim_ttl, recheck_deadline + timedelta(seconds=1))
-
-    @classmethod
-    def from_services(cls, services: Services) -> ApprovalService:
-        settings = services.settings
-        return cls(
-            db=services.db,
-            audit=services.audit,
-            guard=services.guard,
-            snapshots=services.snapshots,
-            vps=services.vps,
-            ttl=timedelta(minutes=settings.restore_approval_ttl_minutes),
-            approvals_required=settings.restore_approvals_required,
-            required_for=settings.approval_required_for,
-            stale_after=stale_after_for(settings.vps_timeout_seconds, settings.recovery_after_seconds),
-            recheck_deadline=timedelta(seconds=settings.recheck_deadline_seconds),
-            claim_ttl=timedelta(seconds=settings.claim_ttl_seconds),
-        )
 
     def required_for(self, kind: str) -> bool:
         return kind in self._required_for

@@ -21,7 +21,7 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
@@ -30,9 +30,6 @@ from bot.usecases.context import Actor, utcnow
 from storage.audit import Action, AuditLog, AuditRecord, Outcome, iso_timestamp
 from storage.db import SQLITE_BUSY_TIMEOUT_MS, Database, as_utc
 from storage.models import ApprovalRequest, AuditChainHead, AuditEvent
-
-if TYPE_CHECKING:
-    from bot.runtime import Services
 
 log = logging.getLogger(__name__)
 
@@ -114,16 +111,6 @@ class Recovery:
         self.audit = audit
         self.stale_after = stale_after
         self.clock = clock
-
-    @classmethod
-    def from_services(cls, services: Services) -> Recovery:
-        return cls(
-            db=services.db,
-            audit=services.audit,
-            stale_after=stale_after_for(
-                services.settings.vps_timeout_seconds, services.settings.recovery_after_seconds
-            ),
-        )
 
     # ---- the sweep (start-up and every tick) ---------------------------------------------------------------
     def sweep(self) -> list[Unresolved]:
@@ -225,14 +212,6 @@ class Recovery:
                 )
             )
         return items
-
-
-def recovery_for(services: Services) -> Recovery:
-    """The process's Recovery, created on first use (until the composition root builds it itself)."""
-    existing = services.extras.get("recovery")
-    if existing is None:
-        existing = services.extras["recovery"] = Recovery.from_services(services)
-    return existing
 
 
 def _claimed(session: Session, request_id: int) -> bool:

@@ -37,7 +37,6 @@ from storage.db import Database
 from storage.models import TrackedOperation
 
 if TYPE_CHECKING:
-    from bot.runtime import Services
     from bot.usecases.approvals import RequestView
     from bot.usecases.snapshots import CreateResult
 
@@ -136,17 +135,6 @@ class Tracker:
         self._monotonic = monotonic
         self._next_poll = float("-inf")
         self._failures = 0
-
-    @classmethod
-    def from_services(cls, services: Services) -> Tracker:
-        settings = services.settings
-        return cls(
-            db=services.db,
-            audit=services.audit,
-            vps=services.vps,
-            poll_seconds=settings.poll_seconds,
-            timeout=timedelta(minutes=settings.track_timeout_minutes),
-        )
 
     # ---- starting to follow ------------------------------------------------------------------------------
     def track_create(

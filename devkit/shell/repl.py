@@ -208,12 +208,11 @@ class Shell(ShellWorld, FormsAndInput, Transcript):
         self._write(f"You are now @{name} ({self.user_id}).")
 
     def _tick(self) -> None:
-        from bot.background import Ticker
+        from bot.background import ticker_for
 
         self._drain()
         bot = self._running()
-        ticker = bot.services.extras.get("background")
-        (ticker if isinstance(ticker, Ticker) else Ticker(bot, self.poll_interval)).tick()
+        (bot.ticker or ticker_for(bot, self.poll_interval)).tick()
         self._settle()
         if not self._drain():
             self._write(self.style.dim("(nothing new)"))
@@ -338,7 +337,7 @@ class Shell(ShellWorld, FormsAndInput, Transcript):
 
     def _settle(self, timeout: float = SETTLE_TIMEOUT) -> bool:
         """Wait (with a deadline) until Bolt's listeners and the bot's background work have all finished."""
-        return True if self.bot is None else self.bot.services.wait_idle(timeout)
+        return True if self.bot is None else self.bot.core.wait_idle(timeout)
 
 
 def _isatty(stream: Any) -> bool:

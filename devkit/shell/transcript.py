@@ -64,7 +64,7 @@ class Transcript:
             delay = self.simulator.completion_delay if self.simulator else 0
             lines.append(f"VPS.org: the built-in simulator (sample servers; snapshots take ~{delay:g} s).")
         lines.append(f"Database: {self._database_note}.")
-        access = mrkdwn(self._running().services.access.describe(), style, self.names)
+        access = mrkdwn(self._running().core.access.describe(), style, self.names)
         lines.append(style.dim(access))
         lines.append(
             f"You are @{self.user_name} in #{self._channels.get(self.channel, self.channel)}. "

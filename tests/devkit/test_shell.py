@@ -69,7 +69,7 @@ def run(
     with shell:
         code = shell.run()
         assert shell.bot is not None
-        has_tracker = shell.bot.services.extras.get("tracker") is not None
+        has_tracker = shell.bot.slack.cards is not None
     return Transcript(code, out.getvalue(), sim, has_tracker)
 
 

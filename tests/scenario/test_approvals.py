@@ -127,12 +127,12 @@ def test_reject_with_reason_and_cancel(pg_or_sqlite: Harness) -> None:
 def test_expired_request_cannot_be_approved(pg_or_sqlite: Harness) -> None:
     h = pg_or_sqlite
     c = request_restore(h)
-    approvals = h.bot.services.extras["approvals"]
+    approvals = h.bot.core.approvals
     real_clock = approvals.clock
     approvals.clock = lambda: real_clock() + timedelta(minutes=61)
-    from bot.background import Ticker
+    from bot.background import ticker_for
 
-    Ticker(h.bot, 60).tick()
+    ticker_for(h.bot, 60).tick()
     assert "Expired" in h.card().visible_text
     h.click(c, "Approve", user=BOB)
     h.settle()
@@ -173,19 +173,19 @@ def test_restart_keeps_pending_request_and_approval_still_works(
 def test_crash_while_executing_is_flagged_never_resent(pg_or_sqlite: Harness) -> None:
     h = pg_or_sqlite
     request_restore(h)
-    approvals = h.bot.services.extras["approvals"]
+    approvals = h.bot.core.approvals
     # Simulate a crash after the compare-and-set and before any outcome: the row stays `executing`.
     from sqlalchemy import update
 
     from storage.models import ApprovalRequest
 
-    with h.bot.services.db.session() as session:
+    with h.bot.core.db.session() as session:
         session.execute(update(ApprovalRequest).values(state="executing"))
     real_clock = approvals.clock
     approvals.clock = lambda: real_clock() + timedelta(minutes=10)
-    from bot.background import Ticker
+    from bot.background import ticker_for
 
-    Ticker(h.bot, 60).tick()
+    ticker_for(h.bot, 60).tick()
     assert h.restore_calls() == []
     assert "outcome unknown" in h.card().visible_text
     h.run("pending", user=BOB)

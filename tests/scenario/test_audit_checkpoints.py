@@ -493,7 +493,7 @@ def test_the_bot_posts_and_files_checkpoints_and_verify_accepts_both(
 ) -> None:
     for _ in range(4):
         witnessed.run("list")
-    witness = witnessed.bot.services.extras["witness"]
+    witness = witnessed.bot.witness
     made = witness.run_once()
     assert [c.reason for c in made] and all(c.reason == "count" for c in made)
     file_records = [Checkpoint.from_json(line) for line in (tmp_path / "witness.jsonl").read_text().splitlines()]
@@ -516,13 +516,13 @@ def test_a_failed_post_is_retried_and_never_blocks_commands(witnessed: Harness, 
         witnessed.run("list")
     assert witnessed.last_ephemeral().visible_text  # the user got the answer
     witnessed.slack.fail_next("chat.postMessage", error="not_in_channel")
-    witness = witnessed.bot.services.extras["witness"]
+    witness = witnessed.bot.witness
     (made,) = witness.run_once()
     assert witnessed.slack.messages(WITNESS_CHANNEL) == []
     assert (tmp_path / "witness.jsonl").read_text().count("\n") == 1  # the file does not wait for Slack
     witness.run_once()
     assert witnessed.slack.messages(WITNESS_CHANNEL) == []  # not before its retry time
-    with witnessed.bot.services.db.begin() as conn:  # the retry time has come
+    with witnessed.bot.core.db.begin() as conn:  # the retry time has come
         conn.exec_driver_sql("UPDATE audit_checkpoints SET slack_retry_at = NULL")
     witness.run_once()
     assert posted_records(witnessed.slack) == [made]
@@ -573,7 +573,7 @@ def test_help_tells_admins_when_the_trail_is_not_witnessed(
 
 def test_startup_says_loudly_when_the_chain_head_is_missing(harness: Harness, caplog: pytest.LogCaptureFixture) -> None:
     harness.run("list")
-    with harness.bot.services.db.begin() as conn:
+    with harness.bot.core.db.begin() as conn:
         conn.exec_driver_sql("DELETE FROM audit_chain_head")
     from bot.server import warn_about_audit_witness
 
@@ -594,8 +594,8 @@ def test_checkpoints_collected_from_slack_verify_and_an_edited_message_is_flagge
 
     for _ in range(7):
         witnessed.run("list")
-    witnessed.bot.services.extras["witness"].run_once()
-    witnessed.bot.client.chat_postMessage(channel=WITNESS_CHANNEL, text="a note from the bot, not a checkpoint")
+    witnessed.bot.witness.run_once()
+    witnessed.bot.slack.client.chat_postMessage(channel=WITNESS_CHANNEL, text="a note from the bot, not a checkpoint")
     settings = witnessed.bot.settings
     env = local_env(witnessed.slack, witnessed.sim, settings.database_url, AUDIT_CHECKPOINT_CHANNEL=WITNESS_CHANNEL)
     for name, value in env.items():
@@ -610,7 +610,7 @@ def test_checkpoints_collected_from_slack_verify_and_an_edited_message_is_flagge
 
     # Whoever holds the bot token can edit the bot's messages; Slack marks them edited, and verify says so.
     first = witnessed.slack.messages(WITNESS_CHANNEL)[0]
-    witnessed.bot.client.chat_update(channel=WITNESS_CHANNEL, ts=first.ts, text=first.text)
+    witnessed.bot.slack.client.chat_update(channel=WITNESS_CHANNEL, ts=first.ts, text=first.text)
     assert bot_main(["audit", "checkpoints", "--from-slack", "--out", str(collected)]) == 0
     assert "1 edited in Slack" in capsys.readouterr().err
     assert bot_main(["audit", "verify", "--checkpoints", str(collected), *public]) == 1
@@ -652,7 +652,7 @@ def test_checkpoint_rows_deleted_in_the_database_show_up_as_a_fork(
 
 def test_with_the_chain_head_missing_users_are_told_and_nothing_is_done(harness: Harness) -> None:
     harness.run("list")
-    with harness.bot.services.db.begin() as conn:
+    with harness.bot.core.db.begin() as conn:
         conn.exec_driver_sql("DELETE FROM audit_chain_head")
     harness.run("create 12345 before-upgrade")
     assert "the audit trail's chain head is missing" in harness.last_ephemeral().visible_text

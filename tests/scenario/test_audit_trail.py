@@ -73,7 +73,7 @@ def test_intent_is_committed_before_each_api_call_even_when_the_api_fails(
         ["delete.failed:unknown", "delete.requested:intent"],
         ["restore.executing:intent", "restore.needs_check:unknown"],
     ]
-    assert h.bot.services.audit.open_intents() == []
+    assert h.bot.core.audit.open_intents() == []
     observer[0].db.dispose()
 
 
@@ -105,7 +105,7 @@ def test_every_action_records_actor_team_channel_and_targets(harness: Harness) -
     assert "duration_ms" in created.details
     deleted = records["delete.succeeded"]
     assert (deleted.actor_id, deleted.snapshot_id, deleted.server_id) == (BOB, 798, 12345)
-    assert harness.bot.services.audit.verify().ok
+    assert harness.bot.core.audit.verify().ok
 
 
 def test_audit_command_shows_recent_events_newest_first(harness: Harness) -> None:

@@ -76,13 +76,13 @@ def test_locked_sqlite_refuses_the_command_and_calls_nothing(
     lock(False)
 
     assert len(h.audit()) == before  # nothing half-written while locked
-    assert h.bot.services.audit.open_intents() == []
+    assert h.bot.core.audit.open_intents() == []
     h.run("create 12345 after-lock")
     assert "started snapshot `after-lock`" in h.channel()[-1].visible_text
     h.click(card, "Approve", user=BOB)
     h.settle()
     assert mutating(h) == ["POST /api/v1/snapshots/", "POST /api/v1/snapshots/801/restore/"]
-    assert h.bot.services.audit.verify().ok
+    assert h.bot.core.audit.verify().ok
 
 
 # ---- PostgreSQL: a login role the test can lock out, and whose connections it can kill ----------------------
@@ -135,7 +135,7 @@ def test_postgres_unavailable_refuses_the_command_then_recovers_by_itself(
     h.run("create 12345 while-down")
     assert h.last_ephemeral().visible_text == DATABASE_DOWN
     assert mutating(h) == []
-    assert not h.bot.services.db.ping()
+    assert not h.bot.core.db.ping()
 
     with admin.connect() as conn:
         conn.exec_driver_sql(f'ALTER ROLE "{role}" LOGIN')
@@ -143,7 +143,7 @@ def test_postgres_unavailable_refuses_the_command_then_recovers_by_itself(
     assert "started snapshot `back-up`" in h.channel()[-1].visible_text
     assert mutating(h) == ["POST /api/v1/snapshots/"]
     assert h.actions()[-2:] == ["create.requested", "create.succeeded"]
-    assert h.bot.services.audit.verify().ok
+    assert h.bot.core.audit.verify().ok
 
 
 @pytest.mark.postgres
@@ -161,5 +161,5 @@ def test_postgres_restart_under_the_bot_is_survived_without_restarting_it(
     assert "started snapshot `after-restart`" in h.channel()[-1].visible_text
     assert all(e.visible_text != DATABASE_DOWN for e in h.ephemerals())
     assert h.actions().count("create.succeeded") == 2
-    assert h.bot.services.db.ping()
-    assert h.bot.services.audit.verify().ok
+    assert h.bot.core.db.ping()
+    assert h.bot.core.audit.verify().ok

@@ -105,7 +105,7 @@ def test_expired_response_url_falls_back_to_an_ephemeral_message(h: Harness) -> 
     seen = [e.visible_text for e in h.ephemerals(ALICE)]
     assert "web-server-01" in seen[0]
     assert "Server 99999 does not exist" in seen[1]
-    assert h.bot.services.audit.verify().ok
+    assert h.bot.core.audit.verify().ok
 
 
 def test_slack_down_for_everything_still_records_everything(h: Harness) -> None:
@@ -117,7 +117,7 @@ def test_slack_down_for_everything_still_records_everything(h: Harness) -> None:
     assert h.actions() == ["create.requested", "create.succeeded", "restore.requested", "restore.cancelled"]
     assert "could not be posted" in h.audit(action="restore.cancelled")[0].details["reason"]
     assert len([r for r in h.sim.requests if r.method == "POST"]) == 1
-    assert h.bot.services.audit.open_intents() == []
+    assert h.bot.core.audit.open_intents() == []
     # Slack is back: the results are there to be found.
     h.slack.reset()
     h.run("pending", user=BOB)

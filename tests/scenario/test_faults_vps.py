@@ -130,7 +130,7 @@ def test_create_slower_than_the_timeout_is_reported_unknown_and_never_retried(
     still_answers(h)
     assert "slow-one" in h.last_ephemeral().visible_text
     assert len(posts(h)) == 1
-    assert h.bot.services.audit.open_intents() == []
+    assert h.bot.core.audit.open_intents() == []
 
 
 def test_restore_slower_than_the_timeout_needs_a_human_check_and_is_sent_once(
@@ -155,7 +155,7 @@ def test_restore_slower_than_the_timeout_needs_a_human_check_and_is_sent_once(
     thread = [m for m in h.channel(APPROVALS) if m.thread_ts == card.ts]
     assert thread and "unknown" in thread[-1].text and f"<@{ALICE}>" in thread[-1].text
     assert only_operation(h) == [("restore.executing", "intent"), ("restore.needs_check", "unknown")]
-    assert h.bot.services.extras["approvals"].get(1).state == "needs_check"
+    assert h.bot.core.approvals.get(1).state == "needs_check"
 
     # A second click (on a copy of the card still showing its buttons) does not send it again.
     h.click(original, "Approve", user=BOB)
@@ -188,7 +188,7 @@ def test_a_5xx_on_create_is_unknown_and_the_list_shows_what_happened(harness: Ha
 
 def test_persistent_5xx_on_reads_gives_a_plain_answer_and_changes_nothing(harness: Harness) -> None:
     harness.sim.faults.fail_next(500, times=10, methods={"GET"})
-    harness.bot.services.vps._sleep = lambda _seconds: None  # the back-off itself is the client's own test
+    harness.bot.core.vps._sleep = lambda _seconds: None  # the back-off itself is the client's own test
     harness.run("create 12345 never-sent")
     text = harness.last_ephemeral().visible_text
     assert "VPS.org did not answer while checking the server" in text and "nothing was changed" in text
@@ -213,7 +213,7 @@ def test_429_on_create_says_when_to_retry_and_is_not_retried(harness: Harness) -
 
 def test_429_on_a_read_waits_for_retry_after_then_answers(harness: Harness) -> None:
     waited: list[float] = []
-    harness.bot.services.vps._sleep = waited.append
+    harness.bot.core.vps._sleep = waited.append
     harness.sim.faults.fail_next(429, retry_after=2, methods={"GET"})
     harness.run("list 12345")
     assert "web-server-01" in harness.last_ephemeral().visible_text

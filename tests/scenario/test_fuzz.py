@@ -72,7 +72,7 @@ def expected_create(text: str, harness: Harness) -> str | None:
         return None
     args = command.args
     try:
-        harness.bot.services.snapshots.validate_create(args["server_id"], args["name"], args["description"])
+        harness.bot.core.snapshots.validate_create(args["server_id"], args["name"], args["description"])
     except InvalidInput:
         return None
     return args["name"]

@@ -185,7 +185,7 @@ def test_retried_event_delivery_is_processed_once(harness: Harness, caplog: pyte
     harness.slack.wait_for("views.publish", count=2)
     harness.settle()
     assert len(harness.slack.calls_to("views.publish")) == 2
-    with harness.bot.services.db.session(readonly=True) as session:
+    with harness.bot.core.db.session(readonly=True) as session:
         keys = {row.key for row in session.query(ProcessedDelivery)}
     assert {f"event:{event_id}", "event:EvANOTHER0001"} <= keys
 
@@ -324,6 +324,6 @@ def test_no_secret_in_any_log_record_or_audit_row(
                 assert secret not in raw, f"{what} in a log record: {raw[:300]}"
 
     dump = io.StringIO()
-    assert h.bot.services.audit.export(dump, "jsonl") > 10
+    assert h.bot.core.audit.export(dump, "jsonl") > 10
     for what, secret in secrets.items():
         assert secret not in dump.getvalue(), f"{what} in the audit trail"

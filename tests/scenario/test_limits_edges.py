@@ -53,7 +53,7 @@ def test_concurrent_restore_requests_never_pass_the_rate_limit(
     assert len(cards) == 2
     told = [e.visible_text for e in h.ephemerals(ALICE)]
     assert sum("reached the limit of 2 actions per hour" in t for t in told) == 13
-    assert len(h.bot.services.extras["approvals"].open_requests()) == 2
+    assert len(h.bot.core.approvals.open_requests()) == 2
 
 
 def test_concurrent_creates_never_pass_the_rate_limit(database_url: str, make_harness: Callable[..., Harness]) -> None:

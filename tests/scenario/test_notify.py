@@ -1,4 +1,4 @@
-"""Notifications: where lines go, per-channel pacing, and Slack's 429s (client retries, then the Notifier's own)."""
+"""Notifications: where lines go, per-channel pacing, and Slack's 429s (one retry policy: bot/slack/retry.py)."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from typing import Any
 from slack_sdk import WebClient
 
 from bot.slack.notify import MAX_LINES_PER_MESSAGE, Notifier
+from bot.slack.retry import MAX_RETRY_AFTER, RATE_LIMIT_RETRIES, RateLimitRetry
 from devkit.fake_slack import FakeSlack
 from tests.app_fixtures import ALICE, BOB, OPS, Harness
 
@@ -110,9 +111,26 @@ def test_persistent_429s_and_other_errors_give_up_without_raising(fake_slack: Fa
     assert not unreachable.line("nobody listens", fallback_channel=None)
 
 
+def test_the_web_clients_429_handler_waits_retry_after_capped(fake_slack: FakeSlack) -> None:
+    sleeps: list[float] = []
+    client = WebClient(
+        token=fake_slack.bot_token,
+        base_url=fake_slack.api_url,
+        timeout=5,
+        retry_handlers=[RateLimitRetry(sleep=sleeps.append)],
+    )
+    fake_slack.fail_next("chat.postMessage", status=429, retry_after=7)
+    client.chat_postMessage(channel=NOTIFY, text="after seven seconds")
+    # An hour-long Retry-After must not hold a worker thread for an hour.
+    fake_slack.fail_next("chat.postMessage", status=429, retry_after=3600)
+    client.chat_postMessage(channel=NOTIFY, text="after the cap")
+    assert sleeps == [7.0, MAX_RETRY_AFTER]
+    assert [c.status for c in fake_slack.calls_to("chat.postMessage")] == [429, 200, 429, 200]
+
+
 # ---- through the bot -----------------------------------------------------------------------------------------
 def fast(h: Harness) -> Harness:
-    h.bot.services.extras["notifier"].min_interval = 0.0
+    h.bot.slack.notifier.min_interval = 0.0
     return h
 
 
@@ -149,3 +167,13 @@ def test_restore_requested_and_approved_are_notified(make_harness: Callable[...,
     lines = [m.text for m in h.channel(NOTIFY)]
     assert any("requested a restore of `pre-migration-snapshot`" in t for t in lines)
     assert any("was approved" in t and "the restore has started" in t and f"<@{BOB}>" in t for t in lines)
+
+
+def test_a_persistent_429_is_tried_once_plus_the_policys_retries_not_once_per_layer(
+    make_harness: Callable[..., Harness],
+) -> None:
+    h = fast(make_harness(SNAPSHOT_NOTIFY_CHANNEL=NOTIFY))
+    h.slack.fail_next("chat.postMessage", status=429, retry_after=0, times=50)
+    assert not h.bot.slack.notifier.line("never delivered", fallback_channel=None)
+    # One layer retries (bot/slack/retry.py): not the client's handler inside the Notifier's own loop.
+    assert len(h.slack.calls_to("chat.postMessage")) == 1 + RATE_LIMIT_RETRIES

@@ -21,7 +21,7 @@ ROLES = {"SNAPSHOT_OPERATORS": f"{ALICE},{CAROL}", "SNAPSHOT_APPROVERS": BOB}
 
 
 def open_requests(h: Harness) -> list[Any]:
-    return h.bot.services.extras["approvals"].open_requests()
+    return h.bot.core.approvals.open_requests()
 
 
 def button_labels(blocks: list[dict[str, Any]], block_prefix: str) -> list[str]:

@@ -16,7 +16,7 @@ from typing import Any
 import httpx
 import pytest
 
-from bot.background import Ticker
+from bot.background import ticker_for
 from bot.usecases.approvals import ApprovalService, DecisionResult
 from devkit.fake_slack import FakeMessage
 from tests.app_fixtures import ALICE, BOB, OPS, Harness
@@ -54,7 +54,7 @@ def thread(h: Harness) -> str:
 
 
 def approvals(h: Harness) -> ApprovalService:
-    return h.bot.services.extras["approvals"]
+    return h.bot.core.approvals
 
 
 def state(h: Harness) -> str:
@@ -72,17 +72,17 @@ def approve(h: Harness, user: str = BOB) -> None:
 
 
 def tick(h: Harness) -> None:
-    Ticker(h.bot, 60).tick()
+    ticker_for(h.bot, 60).tick()
     h.settle()
 
 
 def later_by_the_database(h: Harness, seconds: float) -> None:
-    h.bot.services.db.clock.offset = timedelta(seconds=seconds)
+    h.bot.core.db.clock.offset = timedelta(seconds=seconds)
 
 
 def time_passes(h: Harness, seconds: float) -> None:
     """For everyone: the database and this replica (a crashed executor's claim and its row both age)."""
-    db_clock = getattr(h.bot.services.db, "clock", None)
+    db_clock = getattr(h.bot.core.db, "clock", None)
     if db_clock is not None:
         db_clock.offset = timedelta(seconds=seconds)
     service = approvals(h)
@@ -116,7 +116,7 @@ def test_retry_after_beyond_the_budget_is_not_waited_for(make: Callable[..., Har
     h = make(SNAPSHOT_RECHECK_DEADLINE_SECONDS="5")
     request_restore(h)
     waits: list[float] = []
-    h.bot.services.vps._sleep = waits.append  # a wait the client wanted would show here
+    h.bot.core.vps._sleep = waits.append  # a wait the client wanted would show here
     h.sim.faults.fail_next(429, times=3, retry_after=30, methods=["GET"])
     approve(h)
     assert waits == [], "a 30 s Retry-After cannot end inside a 5 s budget: do not wait for it"
@@ -143,7 +143,7 @@ def test_ticker_during_a_slow_recheck_flags_nothing_and_the_restore_goes_out_onc
     # This replica's clock says the request has been executing for ten minutes; the claim (database clock) is live.
     real = approvals(h).clock
     approvals(h).clock = lambda: real() + timedelta(minutes=10)
-    Ticker(h.bot, 60).tick()
+    ticker_for(h.bot, 60).tick()
     assert state(h) == "executing"
     assert "outcome unknown" not in h.card().visible_text
     held_vps.release()
@@ -169,7 +169,7 @@ def test_a_claim_that_expires_during_the_recheck_is_never_sent(
     h.click(h.card(), "Approve", user=BOB)
     assert held_vps.held.wait(10)
     later_by_the_database(h, 3600)  # the executor looks dead (a paused VM): its claim has run out
-    Ticker(h.bot, 60).tick()  # (no settle: the "dead" executor is still held)
+    ticker_for(h.bot, 60).tick()  # (no settle: the "dead" executor is still held)
     assert state(h) == "pending"
     assert "nothing was sent" in h.card().visible_text and has_buttons(h.card())
     later_by_the_database(h, 0)
@@ -274,7 +274,7 @@ def test_a_lone_surrogate_in_the_restore_answer_is_recorded(make: Callable[..., 
     assert state(h) == "executed"
     executed = h.audit(action="restore.executed")
     assert len(executed) == 1 and executed[0].details["api_message"] == "Restore started \ufffd"
-    assert h.bot.services.audit.verify().ok
+    assert h.bot.core.audit.verify().ok
 
 
 def test_a_refusal_from_a_user_with_a_lone_surrogate_in_their_name_is_recorded(make: Callable[..., Harness]) -> None:
@@ -285,11 +285,11 @@ def test_a_refusal_from_a_user_with_a_lone_surrogate_in_their_name_is_recorded(m
     assert "can't approve your own request" in h.last_ephemeral(ALICE).visible_text
     refused = h.audit(action="refused.self_approval")
     assert len(refused) == 1 and refused[0].actor_name == "ali\ufffdce"
-    assert h.bot.services.audit.verify().ok
+    assert h.bot.core.audit.verify().ok
 
 
 def _failing_outcome_writes(h: Harness, times: int) -> list[str]:
-    audit = h.bot.services.audit
+    audit = h.bot.core.audit
     real = audit.append
     failures: list[str] = []
 
@@ -433,7 +433,7 @@ def test_card_thread_audit_and_vps_agree_after_each_fault(make: Callable[..., Ha
     if posts:
         closer = next(r for r in records if r.action == closing[0])
         assert closer.operation_id == intents[0].operation_id
-    assert h.bot.services.audit.verify().ok
+    assert h.bot.core.audit.verify().ok
 
     # and nothing is ever sent afterwards by the ticker
     tick(h)
@@ -554,7 +554,7 @@ def test_an_answer_that_arrives_after_the_flag_settles_the_request(
     h.click(h.card(), "Approve", user=BOB)
     assert held_vps.held.wait(10), "the restore never reached VPS.org"
     later_by_the_database(h, 3600)  # the call outlives its claim: it may or may not have been carried out
-    Ticker(h.bot, 60).tick()
+    ticker_for(h.bot, 60).tick()
     assert state(h) == "needs_check"
     assert "outcome unknown" in h.card().visible_text and "outcome is *unknown*" in thread(h)
     held_vps.release()  # VPS.org answers after all
@@ -568,5 +568,5 @@ def test_an_answer_that_arrives_after_the_flag_settles_the_request(
         ("restore.needs_check", "unknown"),
         ("restore.executed", "ok"),
     ]
-    Ticker(h.bot, 60).tick()
+    ticker_for(h.bot, 60).tick()
     assert len(h.restore_posts()) == 1

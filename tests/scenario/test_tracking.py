@@ -50,14 +50,14 @@ def make(make_harness: Callable[..., Harness]) -> Callable[..., Harness]:
 
     def factory(**kwargs: Any) -> Harness:
         h = make_harness(**kwargs)
-        h.bot.services.extras["notifier"].min_interval = 0.0
+        h.bot.slack.notifier.min_interval = 0.0
         return h
 
     return factory
 
 
 def progress(h: Harness) -> ProgressTracker:
-    tracker = h.bot.services.extras["tracker"]
+    tracker = h.bot.slack.cards
     assert isinstance(tracker, ProgressTracker)
     return tracker
 
@@ -84,11 +84,11 @@ def thread(h: Harness, parent: FakeMessage) -> list[FakeMessage]:
 
 
 def snapshot_id_of(h: Harness, name: str) -> int:
-    return next(s.id for s in h.bot.services.vps.list_snapshots() if s.name == name)
+    return next(s.id for s in h.bot.core.vps.list_snapshots() if s.name == name)
 
 
 def size_text(h: Harness, snapshot_id: int) -> str:
-    size = next(s.size_mb for s in h.bot.services.vps.list_snapshots() if s.id == snapshot_id)
+    size = next(s.size_mb for s in h.bot.core.vps.list_snapshots() if s.id == snapshot_id)
     assert size is not None
     return f"{size / 1024:.1f} GB"
 
@@ -179,7 +179,7 @@ def test_vanished_and_timed_out_snapshots_are_told_and_audited(make: Callable[..
     h.run("create 12345 goes-away")
     h.run("create 12346 takes-forever")
     gone, slow = announcement(h, "goes-away"), announcement(h, "takes-forever")
-    h.bot.services.vps.delete_snapshot(snapshot_id_of(h, "goes-away"))  # deleted behind the bot's back
+    h.bot.core.vps.delete_snapshot(snapshot_id_of(h, "goes-away"))  # deleted behind the bot's back
 
     events = progress(h).poll_once(force=True)
     assert [e.kind for e in events] == [EventKind.VANISHED]

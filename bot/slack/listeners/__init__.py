@@ -1,1 +1,1 @@
-"""Slack listeners, one module per kind, each with `register(app, services)`. Thin: parse, ack, hand over."""
+"""Slack listeners, one module per kind, each with `register(app, core, slack)`. Thin: parse, ack, hand over."""

@@ -7,14 +7,15 @@ from typing import Any
 from slack_bolt import Ack, App, Respond
 from slack_sdk import WebClient
 
-from bot.runtime import Services
+from bot.runtime import Core
 from bot.slack import blocks as ui
 from bot.slack.listeners import flows
 from bot.slack.listeners.common import actor_from_payload, first_action, run_for_user
 from bot.slack.replies import Reply
+from bot.slack.side import SlackSide
 
 
-def register(app: App, services: Services) -> None:
+def register(app: App, core: Core, slack: SlackSide) -> None:
     def context(body: dict[str, Any], respond: Respond, client: WebClient) -> tuple[Any, Reply, str]:
         actor = actor_from_payload(body)
         reply = Reply(client=client, user_id=actor.user_id, channel_id=actor.channel_id, respond=respond)
@@ -24,14 +25,14 @@ def register(app: App, services: Services) -> None:
     def list_more(ack: Ack, body: dict[str, Any], respond: Respond, client: WebClient) -> None:
         actor, reply, value = context(body, respond, client)
         args, page = flows.list_page_args(value)
-        run_for_user(services, reply, lambda: flows.show_list(services, client, reply, actor, args, page=page), ack)
+        run_for_user(core, reply, lambda: flows.show_list(core, slack, reply, actor, args, page=page), ack)
 
     @app.action(ui.OPEN_CREATE)
     def open_create(ack: Ack, body: dict[str, Any], respond: Respond, client: WebClient) -> None:
         ack()
         actor, reply, value = context(body, respond, client)
         server_id = int(value) if value.isdigit() and len(value) < 16 else None
-        flows.open_create_form(services, client, reply, actor, body.get("trigger_id"), server_id=server_id)
+        flows.open_create_form(core, slack, reply, actor, body.get("trigger_id"), server_id=server_id)
 
     @app.action(ui.DISMISS)
     def dismiss(ack: Ack, respond: Respond) -> None:
@@ -45,14 +46,14 @@ def register(app: App, services: Services) -> None:
         ui.ASK_RESTORE: flows.request_restore,
     }
     for action_id, handler in snapshot_buttons.items():
-        app.action(action_id)(_snapshot_button(services, handler))
+        app.action(action_id)(_snapshot_button(core, slack, handler))
 
 
-def _snapshot_button(services: Services, handler: flows.Handler) -> Any:
+def _snapshot_button(core: Core, slack: SlackSide, handler: flows.Handler) -> Any:
     def on_click(ack: Ack, body: dict[str, Any], respond: Respond, client: WebClient) -> None:
         actor = actor_from_payload(body)
         reply = Reply(client=client, user_id=actor.user_id, channel_id=actor.channel_id, respond=respond)
         args = {"snapshot_id": str(first_action(body).get("value") or "")}
-        run_for_user(services, reply, lambda: handler(services, client, reply, actor, args), ack)
+        run_for_user(core, reply, lambda: handler(core, slack, reply, actor, args), ack)
 
     return on_click

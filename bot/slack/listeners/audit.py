@@ -8,7 +8,7 @@ from typing import Any
 from slack_bolt import Ack, App, Respond
 from slack_sdk import WebClient
 
-from bot.runtime import Services
+from bot.runtime import Core
 from bot.slack import blocks as ui
 from bot.slack.listeners.common import actor_from_payload, first_action, run_for_user
 from bot.slack.replies import Reply
@@ -16,8 +16,8 @@ from bot.usecases.audit_view import AuditReader
 from bot.usecases.context import Actor, utcnow
 
 
-def show(services: Services, reply: Reply, actor: Actor, filters: dict[str, str], before_id: int | None = None) -> None:
-    page = AuditReader(services.audit, services.guard).recent(actor, filters, before_id)
+def show(core: Core, reply: Reply, actor: Actor, filters: dict[str, str], before_id: int | None = None) -> None:
+    page = AuditReader(core.audit, core.guard).recent(actor, filters, before_id)
     more = json.dumps({"f": page.filters, "b": page.next_before_id}) if page.next_before_id else None
     if more and len(more) > 2000:
         more = None
@@ -25,7 +25,7 @@ def show(services: Services, reply: Reply, actor: Actor, filters: dict[str, str]
     reply.ephemeral(text, blocks)
 
 
-def register(app: App, services: Services) -> None:
+def register(app: App, core: Core) -> None:
     @app.action(ui.AUDIT_MORE)
     def older(ack: Ack, body: dict[str, Any], respond: Respond, client: WebClient) -> None:
         actor = actor_from_payload(body)
@@ -37,4 +37,4 @@ def register(app: App, services: Services) -> None:
         except (ValueError, TypeError, KeyError, AttributeError):
             ack()
             return
-        run_for_user(services, reply, lambda: show(services, reply, actor, filters, before), ack)
+        run_for_user(core, reply, lambda: show(core, reply, actor, filters, before), ack)

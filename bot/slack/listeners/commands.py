@@ -8,15 +8,16 @@ from slack_bolt import Ack, App, Respond
 from slack_sdk import WebClient
 
 from bot.mrkdwn import Mrkdwn, sentence
-from bot.runtime import Services
+from bot.runtime import Core
 from bot.slack import blocks as ui
 from bot.slack.listeners import flows
 from bot.slack.listeners.common import actor_from_command, run_for_user
 from bot.slack.parsing import UsageError, parse_command
 from bot.slack.replies import Reply
+from bot.slack.side import SlackSide
 
 
-def register(app: App, services: Services) -> None:
+def register(app: App, core: Core, slack: SlackSide) -> None:
     @app.command("/snapshot")
     def snapshot_command(ack: Ack, body: dict[str, Any], respond: Respond, client: WebClient) -> None:
         actor = actor_from_command(body)
@@ -24,16 +25,16 @@ def register(app: App, services: Services) -> None:
             command = parse_command(body.get("text"))
         except UsageError as error:
             ack(response_type="ephemeral", text=Mrkdwn(":warning: ") + sentence(str(error)))
-            services.work.submit(services.snapshots.record_invalid_command, actor, str(error))
+            core.work.submit(core.snapshots.record_invalid_command, actor, str(error))
             return
         if command.name == "help":
             ack(
                 response_type="ephemeral",
                 text=Mrkdwn("Snapshot bot help"),
                 blocks=ui.help_blocks(
-                    services.access.describe(),
-                    services.settings.restore_approvals_required,
-                    admin_notice=_admin_notice(services, actor.user_id),
+                    core.access.describe(),
+                    core.settings.restore_approvals_required,
+                    admin_notice=_admin_notice(core, actor.user_id),
                 ),
             )
             return
@@ -41,18 +42,18 @@ def register(app: App, services: Services) -> None:
         if command.name == "create" and not command.args:
             ack()
             # trigger_id is valid for 3 s: open the form right here, not in the queue
-            flows.open_create_form(services, client, reply, actor, body.get("trigger_id"), server_id=None)
+            flows.open_create_form(core, slack, reply, actor, body.get("trigger_id"), server_id=None)
             return
         handler = flows.COMMANDS[command.name]
-        run_for_user(services, reply, lambda: handler(services, client, reply, actor, command.args), ack)
+        run_for_user(core, reply, lambda: handler(core, slack, reply, actor, command.args), ack)
 
 
-def _admin_notice(services: Services, user_id: str) -> str | None:
+def _admin_notice(core: Core, user_id: str) -> str | None:
     """What admins must know about the set-up: for now, that the audit trail is not witnessed."""
-    if services.settings.audit_signing_key is not None:
+    if core.settings.audit_signing_key is not None:
         return None
     # Admins only. Listed ids (or open mode) only: resolving user groups here could delay the acknowledgement.
-    if not (services.access.open_mode or user_id in services.settings.admins):
+    if not (core.access.open_mode or user_id in core.settings.admins):
         return None
     from bot.audit_witness import NOT_WITNESSED
 

@@ -10,7 +10,7 @@ from typing import Any
 from sqlalchemy.exc import SQLAlchemyError
 
 from bot.mrkdwn import Mrkdwn, code
-from bot.runtime import Services
+from bot.runtime import Core
 from bot.slack import blocks as ui
 from bot.slack.replies import Reply
 from bot.usecases.context import Actor
@@ -56,9 +56,7 @@ def first_action(body: dict[str, Any]) -> dict[str, Any]:
     return actions[0] if isinstance(actions[0], dict) else {}
 
 
-def run_for_user(
-    services: Services, reply: Reply, job: Callable[[], None], ack: Callable[[], Any] | None = None
-) -> None:
+def run_for_user(core: Core, reply: Reply, job: Callable[[], None], ack: Callable[[], Any] | None = None) -> None:
     """Run `job` in the background; whatever goes wrong, the user gets a plain answer and the process stays up.
 
     With `ack`, Slack is acknowledged right after the job is queued (so anyone waiting for "work done" once the
@@ -88,6 +86,6 @@ def run_for_user(
                 ).format(code(reference))
             )
 
-    services.work.submit(guarded)
+    core.work.submit(guarded)
     if ack is not None:
         ack()

@@ -8,19 +8,19 @@ from typing import Any
 from slack_bolt import Ack, App
 from slack_sdk import WebClient
 
-from bot.runtime import Services
+from bot.runtime import Core
 from bot.slack.home import HOME_OPEN_CARD, HOME_REFRESH
+from bot.slack.side import SlackSide
 
 log = logging.getLogger(__name__)
 
 
-def register(app: App, services: Services) -> None:
+def register(app: App, core: Core, slack: SlackSide) -> None:
     def publish_later(client: WebClient, user_id: str) -> None:
-        home = services.extras.get("home")
-        if home is None or not user_id:
+        if not user_id:
             return
         # Two VPS.org calls and a few reads: never inside the event's acknowledgement.
-        services.work.submit(home.publish, client, user_id)
+        core.work.submit(slack.home.publish, client, user_id)
 
     @app.event("app_home_opened")
     def home_opened(event: dict[str, Any], client: WebClient) -> None:

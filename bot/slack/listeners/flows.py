@@ -9,14 +9,13 @@ import json
 import logging
 from collections.abc import Callable
 
-from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
 from bot.mrkdwn import Mrkdwn
-from bot.runtime import Services
+from bot.runtime import Core
 from bot.slack import blocks as ui
-from bot.slack.notify import notifier_for
 from bot.slack.replies import Reply
+from bot.slack.side import SlackSide
 from bot.usecases.access import Permission
 from bot.usecases.context import Actor, utcnow
 from bot.usecases.errors import UserFacingError
@@ -24,33 +23,29 @@ from bot.usecases.validation import parse_id
 
 log = logging.getLogger(__name__)
 
-Handler = Callable[[Services, WebClient, Reply, Actor, dict[str, str]], None]
+Handler = Callable[[Core, SlackSide, Reply, Actor, dict[str, str]], None]
 
 
-def show_list(
-    services: Services, client: WebClient, reply: Reply, actor: Actor, args: dict[str, str], page: int = 0
-) -> None:
+def show_list(core: Core, slack: SlackSide, reply: Reply, actor: Actor, args: dict[str, str], page: int = 0) -> None:
     server_id = parse_id(args["server_id"], "server id") if args.get("server_id") else None
-    overview = services.snapshots.overview(actor, server_id)
+    overview = core.snapshots.overview(actor, server_id)
     text, blocks = ui.list_message(overview, utcnow(), page)
     reply.ephemeral(text, blocks)
 
 
-def create(services: Services, client: WebClient, reply: Reply, actor: Actor, args: dict[str, str]) -> None:
-    result = services.snapshots.create(actor, args.get("server_id"), args.get("name"), args.get("description", ""))
+def create(core: Core, slack: SlackSide, reply: Reply, actor: Actor, args: dict[str, str]) -> None:
+    result = core.snapshots.create(actor, args.get("server_id"), args.get("name"), args.get("description", ""))
     text, blocks = ui.create_started(result, actor.user_id)
     posted = reply.to_channel(text, blocks)
     if posted is None:
         reply.ephemeral(text, blocks)
-    tracker = services.extras.get("tracker")
-    if tracker is not None:
-        tracker.track_create(
-            actor, result, message_channel=posted and posted.get("channel"), message_ts=posted and posted.get("ts")
-        )
+    slack.cards.track_create(
+        actor, result, message_channel=posted and posted.get("channel"), message_ts=posted and posted.get("ts")
+    )
     snap = result.snapshot
     notify_elsewhere(
-        services,
-        client,
+        core,
+        slack,
         actor,
         Mrkdwn(":camera_with_flash: {} started snapshot {} (#{}) of {}.").format(
             ui.mention(actor.user_id),
@@ -61,65 +56,61 @@ def create(services: Services, client: WebClient, reply: Reply, actor: Actor, ar
     )
 
 
-def ask_delete(services: Services, client: WebClient, reply: Reply, actor: Actor, args: dict[str, str]) -> None:
-    snapshot = services.snapshots.prepare_delete(actor, args["snapshot_id"])
+def ask_delete(core: Core, slack: SlackSide, reply: Reply, actor: Actor, args: dict[str, str]) -> None:
+    snapshot = core.snapshots.prepare_delete(actor, args["snapshot_id"])
     text, blocks = ui.delete_confirmation(snapshot, utcnow())
     reply.ephemeral(text, blocks)
 
 
-def confirm_delete(services: Services, client: WebClient, reply: Reply, actor: Actor, args: dict[str, str]) -> None:
-    approvals = services.extras.get("approvals")
-    if approvals is not None and approvals.required_for("delete"):
-        request_approval(services, client, reply, actor, args, kind="delete")
+def confirm_delete(core: Core, slack: SlackSide, reply: Reply, actor: Actor, args: dict[str, str]) -> None:
+    if core.approvals.required_for("delete"):
+        request_approval(core, slack, reply, actor, args, kind="delete")
         return
-    result = services.snapshots.delete(actor, args["snapshot_id"])
+    result = core.snapshots.delete(actor, args["snapshot_id"])
     text = ui.deleted_announcement(result.snapshot, actor.user_id)
     reply.ephemeral(text, replace=True)
     reply.to_channel(text)
-    notify_elsewhere(services, client, actor, text)
+    notify_elsewhere(core, slack, actor, text)
 
 
-def notify_elsewhere(services: Services, client: WebClient, actor: Actor, line: Mrkdwn) -> None:
+def notify_elsewhere(core: Core, slack: SlackSide, actor: Actor, line: Mrkdwn) -> None:
     """One line to SNAPSHOT_NOTIFY_CHANNEL when it is another channel than the action's, which already got the
     announcement; without a notification channel the announcement is the notification."""
-    channel = services.settings.notify_channel
+    channel = core.settings.notify_channel
     if not channel or channel == actor.channel_id:
         return
-    notifier_for(services, client).line(line, fallback_channel=None)
+    slack.notifier.line(line, fallback_channel=None)
 
 
-def request_restore(services: Services, client: WebClient, reply: Reply, actor: Actor, args: dict[str, str]) -> None:
-    request_approval(services, client, reply, actor, args, kind="restore")
+def request_restore(core: Core, slack: SlackSide, reply: Reply, actor: Actor, args: dict[str, str]) -> None:
+    request_approval(core, slack, reply, actor, args, kind="restore")
 
 
 def request_approval(
-    services: Services, client: WebClient, reply: Reply, actor: Actor, args: dict[str, str], *, kind: str
+    core: Core, slack: SlackSide, reply: Reply, actor: Actor, args: dict[str, str], *, kind: str
 ) -> None:
-    approvals = services.extras.get("approvals")
-    if approvals is None:  # never call the restore endpoint without the approval flow
-        raise UserFacingError("Restores need a second person's approval, and approvals are not enabled here.")
     from bot.slack.listeners import approvals as approval_flow
 
-    approval_flow.start_request(services, client, reply, actor, args["snapshot_id"], kind=kind)
+    approval_flow.start_request(core, slack, reply, actor, args["snapshot_id"], kind=kind)
 
 
-def show_pending(services: Services, client: WebClient, reply: Reply, actor: Actor, args: dict[str, str]) -> None:
+def show_pending(core: Core, slack: SlackSide, reply: Reply, actor: Actor, args: dict[str, str]) -> None:
     from bot.slack.listeners import approvals as approval_flow
 
-    approval_flow.show_pending(services, client, reply, actor)
+    approval_flow.show_pending(core, slack, reply, actor)
 
 
-def show_audit(services: Services, client: WebClient, reply: Reply, actor: Actor, args: dict[str, str]) -> None:
+def show_audit(core: Core, slack: SlackSide, reply: Reply, actor: Actor, args: dict[str, str]) -> None:
     from bot.slack.listeners import audit as audit_view
 
-    audit_view.show(services, reply, actor, args)
+    audit_view.show(core, reply, actor, args)
 
 
 def open_create_form(
-    services: Services, client: WebClient, reply: Reply, actor: Actor, trigger_id: str | None, *, server_id: int | None
+    core: Core, slack: SlackSide, reply: Reply, actor: Actor, trigger_id: str | None, *, server_id: int | None
 ) -> None:
     try:
-        services.guard.require(actor, Permission.CREATE, server_id=server_id)
+        core.guard.require(actor, Permission.CREATE, server_id=server_id)
     except UserFacingError as error:
         reply.ephemeral(Mrkdwn(":warning: ") + error.message)
         return
@@ -132,7 +123,7 @@ def open_create_form(
         )
         return
     try:
-        client.views_open(
+        slack.client.views_open(
             trigger_id=trigger_id, view=ui.create_modal(channel_id=actor.channel_id or "", server_id=server_id)
         )
     except SlackApiError as error:

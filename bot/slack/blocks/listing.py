@@ -1,0 +1,192 @@
+"""`/snapshot help` and `/snapshot list` (paged to Block Kit's block limit, with its buttons)."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from typing import Any
+
+from slack_sdk.models.blocks import (
+    ActionsBlock,
+    Block,
+    ButtonElement,
+    ContextBlock,
+    DividerBlock,
+    SectionBlock,
+)
+
+from bot.mrkdwn import Mrkdwn, plain, quote, sentence
+from bot.slack.blocks.common import (
+    ASK_DELETE,
+    ASK_RESTORE,
+    LIST_MORE,
+    MAX_BLOCKS,
+    MAX_BUTTON_TEXT,
+    OPEN_CREATE,
+    as_dicts,
+    clip,
+    context_md,
+    fallback_text,
+    format_age,
+    format_size,
+    md,
+    server_name,
+    snapshot_name,
+    status_label,
+)
+from bot.slack.parsing import USAGE
+from bot.usecases.snapshots import Overview, ServerGroup
+from bot.vps.models import SNAPSHOTS_PER_SERVER, Snapshot
+
+
+# ---- help ------------------------------------------------------------------------------------------------
+def help_blocks(
+    access_line: Mrkdwn | str, approvals_required: int, admin_notice: Mrkdwn | str | None = None
+) -> list[dict[str, Any]]:
+    people = (
+        Mrkdwn("a second person") if approvals_required == 1 else Mrkdwn("{} other people").format(approvals_required)
+    )
+    lines = Mrkdwn("\n").join(Mrkdwn("• ") + sentence(u) for u in USAGE.values())
+    blocks: list[Block] = [
+        SectionBlock(text=md(Mrkdwn("*Snapshot bot* — VPS.org snapshots from Slack\n") + lines)),
+        ContextBlock(
+            elements=[
+                context_md(
+                    Mrkdwn(
+                        "Restores overwrite the whole server and need approval from {}. "
+                        "Every action is recorded in the audit trail."
+                    ).format(people)
+                ),
+                context_md(sentence(access_line)),
+            ]
+        ),
+    ]
+    if admin_notice:  # set-up problems only admins can fix
+        blocks.append(ContextBlock(elements=[context_md(sentence(admin_notice))]))
+    return as_dicts(blocks)
+
+
+# ---- list ------------------------------------------------------------------------------------------------
+def _server_blocks(group: ServerGroup, now: datetime) -> list[Block]:
+    server = group.server
+    state = Mrkdwn(" · server {}").format(plain(group.status, 40)) if group.status else Mrkdwn("")
+    quota = Mrkdwn("{} of {} snapshots").format(group.quota_used, SNAPSHOTS_PER_SERVER)
+    if group.at_limit:
+        quota += Mrkdwn(" — limit reached")
+    blocks: list[Block] = [
+        SectionBlock(
+            text=md(Mrkdwn("{} (id {}){}\n{}").format(server_name(server.name), server.id, state, quota)),
+            accessory=ButtonElement(
+                text="Create snapshot",
+                action_id=OPEN_CREATE,
+                value=str(server.id),
+            ),
+        )
+    ]
+    if not group.snapshots:
+        blocks.append(ContextBlock(elements=[context_md(Mrkdwn("No snapshots yet."))]))
+    for snap in group.snapshots:
+        blocks.extend(_snapshot_blocks(snap, now))
+    blocks.append(DividerBlock())
+    return blocks
+
+
+def _snapshot_blocks(snap: Snapshot, now: datetime) -> list[Block]:
+    line = Mrkdwn("{} · #{} · {} · {} · {}").format(
+        snapshot_name(snap.name),
+        snap.id,
+        status_label(snap.status),
+        format_size(snap.size_mb),
+        format_age(snap.created_at, now),
+    )
+    if snap.description:
+        line += Mrkdwn("\n") + quote(snap.description, 300)
+    blocks: list[Block] = [SectionBlock(text=md(line))]
+    if snap.is_completed:
+        blocks.append(
+            ActionsBlock(
+                elements=[
+                    ButtonElement(text="Restore", action_id=ASK_RESTORE, value=str(snap.id)),
+                    ButtonElement(text="Delete", action_id=ASK_DELETE, value=str(snap.id), style="danger"),
+                ]
+            )
+        )
+    return blocks
+
+
+def _server_block_count(group: ServerGroup) -> int:
+    """How many blocks `_server_blocks(group)` makes, without making them (keep the two in step)."""
+    return 2 + sum(2 if snap.is_completed else 1 for snap in group.snapshots) + (0 if group.snapshots else 1)
+
+
+def _page_plan(overview: Overview, max_blocks: int = MAX_BLOCKS) -> list[list[tuple[int, int, int]]]:
+    """Split the list into messages of at most `max_blocks` blocks, keeping each server's blocks together.
+
+    Pages come back as (group index, first block, end block) slices, so only the page shown is ever rendered:
+    building Block Kit objects for every snapshot of a large account cost ~50 ms per answer (issue 9).
+    Two blocks per page are kept for the heading and the "Show more" button.
+    """
+    budget = max_blocks - 2
+    pages: list[list[tuple[int, int, int]]] = []
+    current: list[tuple[int, int, int]] = []
+    used = 0
+    for index, group in enumerate(overview.groups):
+        size, start = _server_block_count(group), 0
+        while size - start > budget:  # a single server larger than a page (only with a very odd API)
+            if current:
+                pages.append(current)
+                current, used = [], 0
+            pages.append([(index, start, start + budget)])
+            start += budget
+        if used + size - start > budget:
+            pages.append(current)
+            current, used = [], 0
+        current.append((index, start, size))
+        used += size - start
+    if current or not pages:
+        pages.append(current)
+    return pages
+
+
+def _render_page(overview: Overview, now: datetime, plan: list[tuple[int, int, int]]) -> list[Block]:
+    blocks: list[Block] = []
+    for index, start, end in plan:
+        blocks.extend(_server_blocks(overview.groups[index], now)[start:end])
+    return blocks
+
+
+def list_pages(overview: Overview, now: datetime, *, max_blocks: int = MAX_BLOCKS) -> list[list[Block]]:
+    """Every page of the list, rendered (list_message renders only the one it shows)."""
+    return [_render_page(overview, now, plan) for plan in _page_plan(overview, max_blocks)]
+
+
+def list_message(overview: Overview, now: datetime, page: int = 0) -> tuple[Mrkdwn, list[dict[str, Any]]]:
+    """One page of the list as (fallback text, blocks), with a "Show more" button when pages remain."""
+    plans = _page_plan(overview)
+    page = max(0, min(page, len(plans) - 1))
+    scope = (
+        Mrkdwn("server {}").format(overview.server_id)
+        if overview.server_id is not None
+        else Mrkdwn("{} servers").format(len(overview.groups))
+    )
+    summary = Mrkdwn("{} snapshots on {}").format(overview.snapshot_count, scope)
+    if overview.api_total is not None:
+        summary += Mrkdwn(" (VPS.org reports {}; some could not be fetched)").format(overview.api_total)
+    if len(plans) > 1:
+        summary += Mrkdwn(" — page {} of {}").format(page + 1, len(plans))
+    blocks: list[Block] = [ContextBlock(elements=[context_md(summary)]), *_render_page(overview, now, plans[page])]
+    if not overview.groups:
+        blocks.append(SectionBlock(text=md(Mrkdwn("No servers found."))))
+    if page + 1 < len(plans):
+        blocks.append(
+            ActionsBlock(
+                elements=[
+                    ButtonElement(
+                        text=clip(f"Show more ({page + 2} of {len(plans)})", MAX_BUTTON_TEXT),
+                        action_id=LIST_MORE,
+                        value=json.dumps({"server_id": overview.server_id, "page": page + 1}),
+                    )
+                ]
+            )
+        )
+    return fallback_text(summary), as_dicts(blocks)

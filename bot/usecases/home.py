@@ -1,0 +1,144 @@
+"""What the App Home tab shows one person, as plain data: the use-case half of the Home tab.
+
+Rules it keeps:
+- Home has no channel, so only the viewer's role is checked (a channel allow-list is about where commands run);
+  a viewer who may not list snapshots gets the refusal and nothing else.
+- Requests are shown to the person who asked (to cancel) and to approvers who have not voted on them yet.
+- The viewer's own recent actions only with the audit-read permission, without reads (the tab itself is a read).
+- Each part fails on its own: VPS.org down is told in the overview, a database error leaves its part empty.
+Rendering (wording, Block Kit, permalinks to cards) is bot/slack/home.py's.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from bot.mrkdwn import Mrkdwn
+from bot.usecases.access import AccessPolicy, Permission
+from bot.usecases.approvals import ApprovalService, RequestView
+from bot.usecases.context import utcnow
+from bot.usecases.errors import explain_vps_error
+from bot.usecases.tracking import Operation, Tracker
+from bot.vps.client import VpsClient
+from bot.vps.errors import VpsError
+from bot.vps.models import Server, Snapshot
+from storage.audit import AuditLog, AuditRecord
+
+log = logging.getLogger(__name__)
+
+RECENT_SNAPSHOTS = 8
+RECENT_ACTIONS = 10
+MAX_PENDING = 10
+MAX_FOLLOWING = 10
+# Reading actions are noise in "your recent actions": the Home tab itself is a read.
+QUIET_ACTIONS = frozenset({"list", "audit.read"})
+
+
+@dataclass(frozen=True)
+class PendingRequest:
+    request: RequestView
+    yours: bool  # the viewer asked for it (can cancel) — otherwise the viewer can approve or reject it
+
+
+@dataclass(frozen=True)
+class HomeOverview:
+    user_id: str
+    now: datetime
+    refusal: str | None = None  # set when the viewer may not see snapshots at all
+    servers: list[Server] = field(default_factory=list)
+    counts: dict[int, int] = field(default_factory=dict)
+    recent: list[Snapshot] = field(default_factory=list)
+    vps_error: Mrkdwn | None = None  # VPS.org could not be read: why, in plain words
+    pending: list[PendingRequest] = field(default_factory=list)
+    following: list[Operation] = field(default_factory=list)
+    actions: list[AuditRecord] = field(default_factory=list)
+
+
+class HomeQueries:
+    def __init__(
+        self,
+        *,
+        access: AccessPolicy,
+        vps: VpsClient,
+        audit: AuditLog,
+        approvals: ApprovalService,
+        tracking: Tracker,
+    ) -> None:
+        self.access = access
+        self.vps = vps
+        self.audit = audit
+        self.approvals = approvals
+        self.tracking = tracking
+
+    def overview(self, user_id: str) -> HomeOverview:
+        now = utcnow()
+        decision = self.access.check(user_id, Permission.LIST)
+        if not decision.allowed:
+            return HomeOverview(user_id=user_id, now=now, refusal=decision.reason)
+        servers: list[Server] = []
+        snapshots: list[Snapshot] = []
+        vps_error = None
+        try:
+            servers = list(self.vps.list_servers())
+            snapshots = list(self.vps.list_snapshots())
+        except VpsError as error:
+            vps_error = explain_vps_error(error, "loading servers and snapshots").message
+        counts = Counter(s.server.id for s in snapshots)
+        known = {s.id for s in servers}
+        # A server seen only through its snapshots still belongs in the list.
+        for snap in snapshots:
+            if snap.server.id not in known:
+                known.add(snap.server.id)
+                servers.append(Server(id=snap.server.id, name=snap.server.name, status=""))
+        servers.sort(key=lambda s: (s.name.lower(), s.id))
+        recent = sorted(snapshots, key=lambda s: (s.created_at is not None, s.created_at or now, s.id), reverse=True)[
+            :RECENT_SNAPSHOTS
+        ]
+        return HomeOverview(
+            user_id=user_id,
+            now=now,
+            servers=servers,
+            counts=dict(counts),
+            recent=recent,
+            vps_error=vps_error,
+            pending=self._pending(user_id),
+            following=self._following(),
+            actions=self._actions(user_id),
+        )
+
+    def _pending(self, user_id: str) -> list[PendingRequest]:
+        try:
+            requests = [r for r in self.approvals.open_requests() if r.state == "pending"]
+        except Exception:
+            log.exception("could not read open requests for the Home tab")
+            return []
+        can_approve = self.access.check(user_id, Permission.APPROVE).allowed
+        items: list[PendingRequest] = []
+        for req in requests:
+            yours = req.requester_id == user_id
+            if not (yours or (can_approve and user_id not in req.approvers)):
+                continue
+            items.append(PendingRequest(req, yours))
+            if len(items) >= MAX_PENDING:
+                break
+        return items
+
+    def _following(self) -> list[Operation]:
+        try:
+            return list(self.tracking.active(limit=MAX_FOLLOWING))
+        except Exception:
+            log.exception("could not read tracked operations for the Home tab")
+            return []
+
+    def _actions(self, user_id: str) -> list[AuditRecord]:
+        if not self.access.check(user_id, Permission.AUDIT_READ).allowed:
+            return []
+        try:
+            records = self.audit.query(actor_id=user_id, limit=60)
+        except Exception:
+            log.exception("could not read the audit trail for the Home tab")
+            return []
+        return [r for r in records if r.action not in QUIET_ACTIONS][:RECENT_ACTIONS]
