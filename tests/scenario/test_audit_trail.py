@@ -118,6 +118,7 @@ def test_audit_command_shows_recent_events_newest_first(harness: Harness) -> Non
     harness.run("audit action:create limit:1")
     text = harness.last_ephemeral().visible_text
     assert "create.succeeded" in text and "create.requested" not in text
+    assert "Audit — `action:create limit:1`" in text  # the filter as typed: a colon stays a colon
     harness.run("audit user:<@U0ALICE|alice>")
     assert "create.succeeded" in harness.last_ephemeral().visible_text
     response = harness.command("audit colour:blue")

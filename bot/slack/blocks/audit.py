@@ -42,7 +42,7 @@ def audit_targets(record: Any) -> list[str]:
 def audit_message(
     records: Sequence[Any], filters: dict[str, str], now: datetime, more_value: str | None
 ) -> tuple[Mrkdwn, list[dict[str, Any]]]:
-    shown = plain(" ".join(f"{k}:{v}" for k, v in filters.items()) or "all events", 200)
+    shown = code(" ".join(f"{k}:{v}" for k, v in filters.items()), 200) if filters else Mrkdwn("all events")
     if not records:
         return Mrkdwn("No matching audit events."), notice(Mrkdwn("No audit events match {}.").format(shown))
     lines = []
