@@ -2,7 +2,7 @@
 
 Rules this module keeps:
 - `Mrkdwn` is text that is safe to send to Slack as mrkdwn. Only three things make one: a string literal the
-  developer wrote (`Mrkdwn("*Server:* ")`, checked by tests/test_message_safety.py to be a literal), the
+  developer wrote (`Mrkdwn("*Server:* ")`, checked by tests/scenario/test_message_safety.py to be a literal), the
   renderers below (`code`, `plain`, `mention`, `channel_link`), and combining `Mrkdwn` values (`+`, `format`,
   `join`). Combining with a plain `str` is refused (TypeError), and the Block Kit builders accept only `Mrkdwn`,
   so a message cannot forget to escape.

@@ -496,7 +496,7 @@ class AuditLog:
 
         Every combination of filters is an index seek, not a scan of the table or of one person's or
         server's whole history: equality on the filter columns, then the index's trailing `id` read backwards
-        until the page is full (see the indexes on AuditEvent; tests/test_audit_plans.py checks the plans).
+        until the page is full (see the indexes on AuditEvent; tests/unit/storage/test_audit_plans.py checks the plans).
         An action prefix cannot be one such range (`create` and `create.*` are not adjacent in every
         collation, and `OR`/`LIKE` defeat the planners), so it becomes one seek per matching action name,
         each newest-first with the limit, merged.
