@@ -16,6 +16,7 @@ from typing import Any
 
 import httpx
 
+from bot.auditing import audit_log
 from bot.config import Settings
 from bot.usecases.access import AccessPolicy
 from bot.usecases.guard import Guard, count_mutations, oldest_counted_mutation
@@ -126,7 +127,7 @@ def build_services(
     db = database or Database(settings.database_url)
     if upgrade and db.needs_upgrade():
         db.upgrade()
-    audit = AuditLog(db)
+    audit = audit_log(db)
     token = settings.vps_api_token.reveal() if settings.vps_api_token else ""
     vps = VpsClient(settings.vps_api_url, token, timeout=settings.vps_timeout_seconds, transport=vps_transport)
     access = AccessPolicy.from_settings(settings, resolve_group)

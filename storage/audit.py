@@ -31,7 +31,6 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 
-from bot.redaction import redact, redact_value
 from storage.db import Database, as_utc, utcnow
 from storage.models import AuditChainHead, AuditEvent
 
@@ -218,37 +217,50 @@ def row_digest(row: Mapping[str, Any]) -> str:
     return hashlib.sha256(canonical_row(row).encode("utf-8")).hexdigest()
 
 
-def _json_default(value: Any) -> Any:
-    # Details are meant to be plain JSON; anything else is stored as text (redacted: str() of an exception
-    # or of a request object may well carry a token).
-    if isinstance(value, datetime):
-        return iso_timestamp(value)
-    if isinstance(value, date):
-        return value.isoformat()
-    if isinstance(value, Enum):
-        return value.value
-    if isinstance(value, set | frozenset):
-        return sorted((redact_value(item) for item in value), key=repr)
-    return redact(str(value))
+class Redactor:
+    """How credentials are masked before a value is hashed and stored.
+
+    Storage knows no credential patterns: the bot injects its masking functions (`text` for one string,
+    `value` for any JSON-like value, recursively). `NO_REDACTION` stores values as given.
+    """
+
+    def __init__(self, text: Callable[[str], str], value: Callable[[Any], Any]) -> None:
+        self.text = text
+        self.value = value
+        self._encoder = json.JSONEncoder(
+            sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=self._json_default
+        )
+
+    def _json_default(self, value: Any) -> Any:
+        # Details are meant to be plain JSON; anything else is stored as text (redacted: str() of an exception
+        # or of a request object may well carry a token).
+        if isinstance(value, datetime):
+            return iso_timestamp(value)
+        if isinstance(value, date):
+            return value.isoformat()
+        if isinstance(value, Enum):
+            return value.value
+        if isinstance(value, set | frozenset):
+            return sorted((self.value(item) for item in value), key=repr)
+        return self.text(str(value))
+
+    def details(self, details: Mapping[str, Any] | None) -> str:
+        """Details as canonical JSON with every string (keys included) passed through `text`."""
+        if not details:
+            return "{}"
+        plain = details if type(details) is dict else dict(details)
+        try:
+            text = self._encoder.encode(plain)
+            # Fast path: with no escapes in the text every string appears in it verbatim between quotes, so if
+            # the masking finds nothing in the whole text it would find nothing in any single string either.
+            if "\\" not in text and self.text(text) == text:
+                return text
+            return self._encoder.encode(self.value(plain))
+        except (TypeError, ValueError):  # mixed-type keys, a cycle: keep the event, store the details as text
+            return self._encoder.encode({"unserialisable_details": self.text(repr(plain))})
 
 
-_DETAILS_ENCODER = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=_json_default)
-
-
-def canonical_details(details: Mapping[str, Any] | None) -> str:
-    """Details as canonical JSON with every string (keys included) passed through `redact`."""
-    if not details:
-        return "{}"
-    plain = details if type(details) is dict else dict(details)
-    try:
-        text = _DETAILS_ENCODER.encode(plain)
-        # Fast path: with no escapes in the text every string appears in it verbatim between quotes, so if
-        # redact() finds nothing in the whole text it would find nothing in any single string either.
-        if "\\" not in text and redact(text) == text:
-            return text
-        return _DETAILS_ENCODER.encode(redact_value(plain))
-    except (TypeError, ValueError):  # mixed-type keys, a cycle: keep the event, store the details as text
-        return _DETAILS_ENCODER.encode({"unserialisable_details": redact(repr(plain))})
+NO_REDACTION = Redactor(text=lambda text: text, value=lambda value: value)
 
 
 def valid_utf8(text: str) -> str:
@@ -274,14 +286,14 @@ def _optional_int(value: Any) -> int | None:
     return None if value is None else int(value)
 
 
-def _prepare(entry: AuditEntry) -> dict[str, Any]:
+def _prepare(entry: AuditEntry, redactor: Redactor) -> dict[str, Any]:
     """Column values for an entry, redacted and fitted to the schema; id, time and hashes come later."""
     if not entry.actor_id:
         raise ValueError("an audit entry needs an actor_id (a Slack user id, or 'system')")
     widths = _TEXT_COLUMNS
     return {
         "actor_id": _fit(entry.actor_id, widths["actor_id"]),
-        "actor_name": _fit(redact(str(entry.actor_name or "")), widths["actor_name"]),
+        "actor_name": _fit(redactor.text(str(entry.actor_name or "")), widths["actor_name"]),
         "team_id": _fit(entry.team_id, widths["team_id"]),
         "channel_id": _fit(entry.channel_id, widths["channel_id"]),
         "action": _fit(entry.action, widths["action"]),
@@ -290,7 +302,7 @@ def _prepare(entry: AuditEntry) -> dict[str, Any]:
         "snapshot_id": _optional_int(entry.snapshot_id),
         "request_id": _optional_int(entry.request_id),
         "operation_id": _fit(entry.operation_id, widths["operation_id"]),
-        "details": valid_utf8(canonical_details(entry.details)),
+        "details": valid_utf8(redactor.details(entry.details)),
     }
 
 
@@ -413,9 +425,12 @@ class ChainHeadMissing(RuntimeError):
 
 
 class AuditLog:
-    def __init__(self, db: Database, clock: Callable[[], datetime] = utcnow) -> None:
+    def __init__(
+        self, db: Database, clock: Callable[[], datetime] = utcnow, *, redactor: Redactor = NO_REDACTION
+    ) -> None:
         self.db = db
         self.clock = clock
+        self.redactor = redactor  # the bot passes its own (bot.redaction); see `Redactor`
 
     # ---- writing ---------------------------------------------------------------------------------------
     def append(self, entry: AuditEntry, *, session: Session | None = None) -> AuditRecord:
@@ -425,7 +440,7 @@ class AuditLog:
         action it announces starts). With `session` it joins the caller's transaction, so a state change and
         its audit row commit or roll back together; the caller commits.
         """
-        row = _prepare(entry)
+        row = _prepare(entry, self.redactor)
         if session is not None:
             self._chain(session.connection(), [row])
         else:
@@ -439,7 +454,9 @@ class AuditLog:
             raise ValueError("batch_size must be at least 1")
         written = 0
         for batch in _batches(entries, batch_size):
-            rows = [_prepare(entry) for entry in batch]  # outside the lock: redaction and JSON take the time
+            rows = [
+                _prepare(entry, self.redactor) for entry in batch
+            ]  # outside the lock: redaction and JSON take the time
             with self.db.begin() as conn:
                 self._chain(conn, rows)
             written += len(rows)
