@@ -31,9 +31,6 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import delete, func, select, update
-from sqlalchemy.orm import Session
-
 from bot.usecases.access import Permission
 from bot.usecases.context import SYSTEM, Actor, utcnow
 from bot.usecases.errors import (
@@ -52,15 +49,15 @@ from bot.usecases.validation import parse_id
 from bot.vps.client import VpsClient
 from bot.vps.errors import DeadlineExceeded, Unavailable, VpsError
 from bot.vps.models import Snapshot
+from storage.approvals import ApprovalRequests
 from storage.audit import Action, AuditLog, Outcome, valid_utf8
-from storage.db import Database
-from storage.models import ApprovalRequest, ApprovalVote
+from storage.db import Database, Transaction
+from storage.models import ApprovalRequest
 
 if TYPE_CHECKING:
     from bot.runtime import Services
 
 
-OPEN_STATES = ("pending", "executing", "sending", "needs_check")
 KINDS = ("restore", "delete")
 OUTCOME_WRITE_ATTEMPTS = 3
 
@@ -176,6 +173,7 @@ class ApprovalService:
         claim_ttl: timedelta = timedelta(seconds=90),
     ) -> None:
         self.db = db
+        self.requests = ApprovalRequests(db)
         self.audit = audit
         self.guard = guard
         self.snapshots = snapshots
@@ -242,9 +240,9 @@ class ApprovalService:
                 actor, session, action_for(kind, "requested"), server_id=snapshot.server.id, snapshot_id=sid
             )
             now = self.clock()
-            row = ApprovalRequest(
+            row = self.requests.add(
+                session,
                 kind=kind,
-                state="pending",
                 requester_id=actor.user_id,
                 requester_name=valid_utf8(actor.name),
                 team_id=actor.team_id,
@@ -263,8 +261,6 @@ class ApprovalService:
                 updated_at=now,
                 bound_digest=digest,
             )
-            session.add(row)
-            session.flush()
             self.audit.append(
                 actor.entry(
                     action_for(kind, "requested"),
@@ -279,10 +275,7 @@ class ApprovalService:
             return self._view(session, row)
 
     def attach_card(self, request_id: int, channel: str, ts: str) -> None:
-        with self.db.session() as session:
-            session.execute(
-                update(ApprovalRequest).where(ApprovalRequest.id == request_id).values(card_channel=channel, card_ts=ts)
-            )
+        self.requests.attach_card(request_id, channel, ts)
 
     # ---- deciding ------------------------------------------------------------------------------------------
     def approve(self, actor: Actor, request_id: str | int) -> DecisionResult:
@@ -300,16 +293,9 @@ class ApprovalService:
             if now >= row.expires_at:
                 expired = self._close(session, row, "expired", SYSTEM, now, reason="approval window passed")
                 return DecisionResult(expired, "expired", f"Request #{rid} expired before it was approved.")
-            already = session.scalar(
-                select(ApprovalVote.id).where(ApprovalVote.request_id == rid, ApprovalVote.approver_id == actor.user_id)
-            )
-            if already is not None:
+            if self.requests.has_voted(session, rid, actor.user_id):
                 raise Refused(f"You have already approved request #{rid}; it needs someone else too.")
-            session.add(
-                ApprovalVote(request_id=rid, approver_id=actor.user_id, approver_name=actor.name, created_at=now)
-            )
-            session.flush()
-            votes = session.scalar(select(func.count()).where(ApprovalVote.request_id == rid)) or 0
+            votes = self.requests.add_vote(session, rid, actor.user_id, actor.name, now)
             self.audit.append(
                 actor.entry(
                     action_for(row.kind, "approved"),
@@ -329,21 +315,10 @@ class ApprovalService:
                 )
             # The compare-and-set that makes execution happen at most once; the winner holds the claim.
             token = str(uuid.uuid4())
-            won = session.execute(
-                update(ApprovalRequest)
-                .where(ApprovalRequest.id == rid, ApprovalRequest.state == "pending")
-                .values(
-                    state="executing",
-                    decided_by=actor.user_id,
-                    decided_at=now,
-                    updated_at=now,
-                    claim_token=token,
-                    claim_expires_at=self.db.clock.now(self.claim_ttl),
-                    result_message="",
-                )
-                .execution_options(synchronize_session=False)
-            ).rowcount
-            if won != 1:
+            won = self.requests.start_executing(
+                session, rid, decided_by=actor.user_id, now=now, token=token, claim_ttl=self.claim_ttl
+            )
+            if not won:
                 raise Refused(f"Request #{rid} was decided by someone else a moment ago; nothing was done.")
         return self._execute(actor, rid, token)
 
@@ -389,11 +364,7 @@ class ApprovalService:
     def expire_due(self) -> list[RequestView]:
         now = self.clock()
         expired: list[RequestView] = []
-        with self.db.session() as session:
-            due = session.scalars(
-                select(ApprovalRequest.id).where(ApprovalRequest.state == "pending", ApprovalRequest.expires_at <= now)
-            ).all()
-        for rid in due:
+        for rid in self.requests.pending_due(now):
             with self.db.session() as session:
                 row = self._locked(session, rid)
                 if row.state == "pending":
@@ -407,21 +378,14 @@ class ApprovalService:
         reached VPS.org: `needs_check`, never re-sent. Rows from before claims existed (`executing`, no claim)
         keep the old rule: older than `stale_after` means outcome unknown.
         """
-        expired = ApprovalRequest.claim_expires_at <= self.db.clock.now()
-        legacy = (
-            (ApprovalRequest.state == "executing")
-            & ApprovalRequest.claim_expires_at.is_(None)
-            & (ApprovalRequest.updated_at <= self.clock() - self.stale_after)
-        )
-        due = ApprovalRequest.state.in_(("executing", "sending")) & expired
-        with self.db.session() as session:
-            stale = session.scalars(select(ApprovalRequest.id).where(due | legacy)).all()
+        legacy_before = self.clock() - self.stale_after
+        stale = self.requests.stale_claims(legacy_before)
         flagged: list[DecisionResult] = []
         for rid in stale:
             with self.db.session() as session:
                 self._locked(session, rid)
                 # Re-read under the lock: the executor may have finished, or renewed, meanwhile.
-                row = session.scalars(select(ApprovalRequest).where(ApprovalRequest.id == rid, due | legacy)).first()
+                row = self.requests.stale_claim(session, rid, legacy_before)
                 if row is None:
                     continue
                 if row.state == "executing" and row.claim_token is not None:
@@ -453,17 +417,12 @@ class ApprovalService:
 
     def open_requests(self) -> list[RequestView]:
         with self.db.session(readonly=True) as session:
-            rows = session.scalars(
-                select(ApprovalRequest)
-                .where(ApprovalRequest.state.in_(OPEN_STATES))
-                .order_by(ApprovalRequest.created_at.desc())
-                .limit(100)
-            ).all()
+            rows = self.requests.open(session, limit=100)
             return [self._view(session, row) for row in rows]
 
     def get(self, request_id: int) -> RequestView:
         with self.db.session(readonly=True) as session:
-            row = session.get(ApprovalRequest, request_id)
+            row = self.requests.get(session, request_id)
             if row is None:
                 raise NotFoundError(f"Request #{request_id} does not exist.")
             return self._view(session, row)
@@ -598,33 +557,13 @@ class ApprovalService:
 
     def _renew(self, rid: int, token: str) -> bool:
         """Extend our claim (database clock) while we still hold it; False means it lapsed or was taken over."""
-        with self.db.session() as session:
-            renewed = session.execute(
-                update(ApprovalRequest)
-                .where(*self._held(rid, token, "executing"))
-                .values(claim_expires_at=self.db.clock.now(self.claim_ttl))
-                .execution_options(synchronize_session=False)
-            ).rowcount
-        return renewed == 1
-
-    def _held(self, rid: int, token: str, state: str) -> tuple[Any, ...]:
-        return (
-            ApprovalRequest.id == rid,
-            ApprovalRequest.state == state,
-            ApprovalRequest.claim_token == token,
-            ApprovalRequest.claim_expires_at > self.db.clock.now(),
-        )
+        return self.requests.renew(rid, token, self.claim_ttl)
 
     def _mark_sending(self, actor: Actor, view: RequestView, token: str) -> bool:
         """The one atomic check-and-mark before any call: claim still ours and unexpired → `sending` + intent row."""
         with self.db.session() as session:
-            won = session.execute(
-                update(ApprovalRequest)
-                .where(*self._held(view.id, token, "executing"))
-                .values(state="sending", claim_expires_at=self.db.clock.now(self.stale_after), updated_at=self.clock())
-                .execution_options(synchronize_session=False)
-            ).rowcount
-            if won != 1:
+            won = self.requests.mark_sending(session, view.id, token, stale_after=self.stale_after, now=self.clock())
+            if not won:
                 session.rollback()
                 return False
             if view.kind == "restore":  # a delete writes its own intent (same operation id) just before its call
@@ -650,7 +589,7 @@ class ApprovalService:
         """Nothing was sent: release the claim and put the request back to `pending` for a fresh approval."""
         with self.db.session() as session:
             self._locked(session, rid)
-            row = session.scalars(select(ApprovalRequest).where(*self._held(rid, token, "executing"))).first()
+            row = self.requests.held(session, rid, token)
             if row is None:
                 session.rollback()
                 return self._claim_lost(rid)
@@ -658,7 +597,7 @@ class ApprovalService:
         return DecisionResult(view, "not_sent", message)
 
     def _back_to_pending(
-        self, session: Session, row: ApprovalRequest, message: str, *, reason: str, actor: Actor = SYSTEM
+        self, session: Transaction, row: ApprovalRequest, message: str, *, reason: str, actor: Actor = SYSTEM
     ) -> RequestView:
         approved_by = row.decided_by
         row.state = "pending"
@@ -669,7 +608,7 @@ class ApprovalService:
         row.result_message = message
         row.updated_at = self.clock()
         # The votes were spent on this attempt: approving again is a fresh decision on a fresh re-check.
-        session.execute(delete(ApprovalVote).where(ApprovalVote.request_id == row.id))
+        self.requests.clear_votes(session, row.id)
         self.audit.append(
             actor.entry(
                 action_for(row.kind, "not_sent"),
@@ -690,7 +629,7 @@ class ApprovalService:
         """Closed without a call (`failed` or `stale`), only while we still hold the claim."""
         with self.db.session() as session:
             self._locked(session, rid)
-            row = session.scalars(select(ApprovalRequest).where(*self._held(rid, token, "executing"))).first()
+            row = self.requests.held(session, rid, token)
             if row is None:
                 session.rollback()
                 return self._claim_lost(rid)
@@ -752,15 +691,7 @@ class ApprovalService:
             "Outcome unknown for the record — check the server and tell an admin."
         )
         try:
-            with self.db.session() as session:
-                session.execute(
-                    update(ApprovalRequest)
-                    .where(ApprovalRequest.id == rid, ApprovalRequest.claim_token == token)
-                    .values(
-                        state="needs_check", result_message=loud[:2000], claim_expires_at=None, updated_at=self.clock()
-                    )
-                    .execution_options(synchronize_session=False)
-                )
+            self.requests.flag_unrecorded(rid, token, loud, self.clock())
         except Exception:
             log.critical("request #%s: could not even flag the request needs_check", rid, exc_info=True)
         return DecisionResult(self.get(rid), "needs_check", loud)
@@ -779,16 +710,7 @@ class ApprovalService:
         with self.db.session() as session:
             row = self._locked(session, rid)
             # Ours while `sending`; a late answer also settles a request the flagger marked "outcome unknown".
-            session.execute(
-                update(ApprovalRequest)
-                .where(
-                    ApprovalRequest.id == rid,
-                    ApprovalRequest.claim_token == token,
-                    ApprovalRequest.state.in_(("sending", "needs_check")),
-                )
-                .values(state=state, result_message=message[:2000], claim_expires_at=None, updated_at=self.clock())
-                .execution_options(synchronize_session=False)
-            )
+            self.requests.settle(session, rid, token, state, message, self.clock())
             session.refresh(row)
             if not audited and outcome is not None:
                 verb = {"executed": "executed", "failed": "failed", "needs_check": "needs_check"}[state]
@@ -809,7 +731,7 @@ class ApprovalService:
 
     def _close(
         self,
-        session: Session,
+        session: Transaction,
         row: ApprovalRequest,
         state: str,
         actor: Actor,
@@ -836,12 +758,12 @@ class ApprovalService:
         session.flush()
         return self._view(session, row)
 
-    def _require_pending(self, session: Session, actor: Actor, row: ApprovalRequest) -> None:
+    def _require_pending(self, session: Transaction, actor: Actor, row: ApprovalRequest) -> None:
         if row.state != "pending":
             self._refuse(session, actor, row, Action.REFUSED_NOT_PENDING, f"request is {row.state}")
             raise Refused(f"Request #{row.id} is already {_state_words(row.state)}; nothing was done.")
 
-    def _refuse(self, session: Session, actor: Actor, row: ApprovalRequest, action: str, reason: str) -> None:
+    def _refuse(self, session: Transaction, actor: Actor, row: ApprovalRequest, action: str, reason: str) -> None:
         # A refusal is recorded even though the caller's transaction then raises: write it on its own.
         self.audit.append(
             actor.entry(
@@ -856,8 +778,8 @@ class ApprovalService:
         )
         session.commit()
 
-    def _locked(self, session: Session, rid: int) -> ApprovalRequest:
-        row = session.scalars(select(ApprovalRequest).where(ApprovalRequest.id == rid).with_for_update()).one_or_none()
+    def _locked(self, session: Transaction, rid: int) -> ApprovalRequest:
+        row = self.requests.locked(session, rid)
         if row is None:
             raise NotFoundError(f"Request #{rid} does not exist.")
         return row
@@ -868,12 +790,8 @@ class ApprovalService:
         except InvalidInput:
             raise NotFoundError("That approval request does not exist.") from None
 
-    def _view(self, session: Session, row: ApprovalRequest) -> RequestView:
-        approvers = tuple(
-            session.scalars(
-                select(ApprovalVote.approver_id).where(ApprovalVote.request_id == row.id).order_by(ApprovalVote.id)
-            ).all()
-        )
+    def _view(self, session: Transaction, row: ApprovalRequest) -> RequestView:
+        approvers = self.requests.approvers(session, row.id)
         return RequestView(
             id=row.id,
             kind=row.kind,
