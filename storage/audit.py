@@ -52,17 +52,32 @@ class Outcome(StrEnum):
 
 
 class Action(StrEnum):
+    """Every audit action name the bot writes: callers use members, never literals (the export and the filters
+    of `/snapshot audit` show these names, so they never change)."""
+
     LIST = "list"
     AUDIT_READ = "audit.read"
+    AUDIT_REANCHORED = "audit.reanchored"  # an operator re-anchored the chain head (storage.checkpoints)
     CREATE_REQUESTED = "create.requested"
     CREATE_SUCCEEDED = "create.succeeded"
     CREATE_FAILED = "create.failed"
     CREATE_COMPLETED = "create.completed"
     CREATE_TIMEOUT = "create.timeout"
     CREATE_VANISHED = "create.vanished"
+    CREATE_NEEDS_CHECK = "create.needs_check"  # found without outcome after a crash
     DELETE_REQUESTED = "delete.requested"
     DELETE_SUCCEEDED = "delete.succeeded"
     DELETE_FAILED = "delete.failed"
+    DELETE_NEEDS_CHECK = "delete.needs_check"
+    # A delete under the two-person rule: the request's own steps (the call itself is delete.requested/…).
+    DELETE_APPROVAL_REQUESTED = "delete.approval_requested"
+    DELETE_APPROVAL_APPROVED = "delete.approval_approved"
+    DELETE_APPROVAL_REJECTED = "delete.approval_rejected"
+    DELETE_APPROVAL_CANCELLED = "delete.approval_cancelled"
+    DELETE_APPROVAL_EXPIRED = "delete.approval_expired"
+    DELETE_APPROVAL_NOT_SENT = "delete.approval_not_sent"
+    DELETE_APPROVAL_STALE = "delete.approval_stale"
+    DELETE_APPROVAL_FAILED = "delete.approval_failed"
     RESTORE_REQUESTED = "restore.requested"
     RESTORE_APPROVED = "restore.approved"
     RESTORE_REJECTED = "restore.rejected"
@@ -76,6 +91,7 @@ class Action(StrEnum):
     RESTORE_STALE = "restore.stale"  # approved, but the snapshot no longer matched what the card showed
     RESTORE_FINISHED = "restore.finished"
     RESTORE_TIMEOUT = "restore.timeout"
+    RESTORE_VANISHED = "restore.vanished"  # the server disappeared mid-restore
     REFUSED_SELF_APPROVAL = "refused.self_approval"
     REFUSED_PERMISSION = "refused.permission"
     REFUSED_VALIDATION = "refused.validation"
@@ -83,6 +99,31 @@ class Action(StrEnum):
     REFUSED_CHANNEL = "refused.channel"
     REFUSED_TEAM = "refused.team"
     REFUSED_NOT_PENDING = "refused.not_pending"
+
+
+# The action of each step of an approval request, by (request kind, step). A delete's outcome after the call is
+# written by the delete itself (delete.succeeded / delete.failed), so it has no `executed` step here.
+APPROVAL_ACTIONS: dict[tuple[str, str], Action] = {
+    ("restore", "requested"): Action.RESTORE_REQUESTED,
+    ("restore", "approved"): Action.RESTORE_APPROVED,
+    ("restore", "rejected"): Action.RESTORE_REJECTED,
+    ("restore", "cancelled"): Action.RESTORE_CANCELLED,
+    ("restore", "expired"): Action.RESTORE_EXPIRED,
+    ("restore", "not_sent"): Action.RESTORE_NOT_SENT,
+    ("restore", "stale"): Action.RESTORE_STALE,
+    ("restore", "failed"): Action.RESTORE_FAILED,
+    ("restore", "executed"): Action.RESTORE_EXECUTED,
+    ("restore", "needs_check"): Action.RESTORE_NEEDS_CHECK,
+    ("delete", "requested"): Action.DELETE_APPROVAL_REQUESTED,
+    ("delete", "approved"): Action.DELETE_APPROVAL_APPROVED,
+    ("delete", "rejected"): Action.DELETE_APPROVAL_REJECTED,
+    ("delete", "cancelled"): Action.DELETE_APPROVAL_CANCELLED,
+    ("delete", "expired"): Action.DELETE_APPROVAL_EXPIRED,
+    ("delete", "not_sent"): Action.DELETE_APPROVAL_NOT_SENT,
+    ("delete", "stale"): Action.DELETE_APPROVAL_STALE,
+    ("delete", "failed"): Action.DELETE_APPROVAL_FAILED,
+    ("delete", "needs_check"): Action.DELETE_NEEDS_CHECK,
+}
 
 
 @dataclass(frozen=True)
@@ -651,3 +692,46 @@ class AuditLog:
         )
         with self.db.begin(readonly=True) as conn:
             return int(conn.execute(stmt).scalar_one())
+
+    # ---- settling intents (the recovery sweep) -----------------------------------------------------------
+    def lock_chain(self, session: Session) -> None:
+        """Take the chain head lock in the caller's transaction. Every append (and every other holder) waits
+        for it, so a check made now and the row appended next are one step."""
+        session.execute(sa.select(chain_head.c.id).where(chain_head.c.id == HEAD_ID).with_for_update())
+
+    def settled(self, intent: AuditRecord, *, session: Session) -> bool:
+        """Whether a later row carries the intent's operation id with another outcome (the call's fate is known)."""
+        later = (
+            sa.select(events.c.id)
+            .where(events.c.operation_id == intent.operation_id)
+            .where(events.c.outcome != Outcome.INTENT.value)
+            .where(events.c.id > intent.id)
+            .limit(1)
+        )
+        return session.execute(later).first() is not None
+
+    def flagged_since(
+        self, actions: Iterable[str], since: datetime, *, outcome: str, marker: str, limit: int = 20
+    ) -> list[AuditRecord]:
+        """Rows of `actions` with `outcome` since `since` whose details set the top-level `marker` to true.
+
+        Newest first. Details are canonical JSON (compact, sorted keys, every string escaped), so `"marker":true`
+        appears verbatim in a row that has it and a string value can never fake it (its quotes are escaped). The
+        text match narrows the rows in SQL; the decoded details decide.
+        """
+        names = sorted({str(action) for action in actions})
+        if not names:
+            return []
+        fragment = f"%{_encode_json_string(marker)}:true%"
+        stmt = (
+            sa.select(*_SELECT_COLUMNS)
+            .where(events.c.outcome == str(outcome))
+            .where(events.c.action.in_(names))
+            .where(events.c.created_at >= as_utc(since))
+            .where(events.c.details.like(fragment))
+            .order_by(events.c.id.desc())
+            .limit(limit)
+        )
+        with self.db.begin(readonly=True) as conn:
+            records = [_record(row) for row in conn.execute(stmt)]
+        return [record for record in records if record.details.get(marker) is True]

@@ -32,6 +32,7 @@ from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from bot.usecases.access import Permission
+from bot.usecases.audited_call import CallResult, audited_call
 from bot.usecases.context import SYSTEM, Actor, utcnow
 from bot.usecases.errors import (
     CouldNotConfirm,
@@ -47,10 +48,10 @@ from bot.usecases.recovery import stale_after_for
 from bot.usecases.snapshots import SnapshotService
 from bot.usecases.validation import parse_id
 from bot.vps.client import VpsClient
-from bot.vps.errors import DeadlineExceeded, Unavailable, VpsError
-from bot.vps.models import Snapshot
+from bot.vps.errors import DeadlineExceeded
+from bot.vps.models import RestoreResult, Snapshot
 from storage.approvals import ApprovalRequests
-from storage.audit import Action, AuditLog, Outcome, valid_utf8
+from storage.audit import APPROVAL_ACTIONS, Action, AuditLog, Outcome, valid_utf8
 from storage.db import Database, Transaction
 from storage.models import ApprovalRequest
 
@@ -103,11 +104,9 @@ def _bound_fields(
     }
 
 
-def action_for(kind: str, verb: str) -> str:
-    """Audit action names: restore.* as documented; delete approvals get their own delete.approval_* names."""
-    if kind == "restore":
-        return f"restore.{verb}"
-    return {"requested": "delete.approval_requested"}.get(verb, f"delete.approval_{verb}")
+def action_for(kind: str, verb: str) -> Action:
+    """The audit action of one step of a request (restore.* as documented; delete approvals: delete.approval_*)."""
+    return APPROVAL_ACTIONS[(kind, verb)]
 
 
 @dataclass(frozen=True)
@@ -399,7 +398,7 @@ class ApprovalService:
                 row.claim_expires_at = None
                 self.audit.append(
                     SYSTEM.entry(
-                        action_for(row.kind, "needs_check") if row.kind == "restore" else "delete.needs_check",
+                        action_for(row.kind, "needs_check"),
                         Outcome.UNKNOWN,
                         server_id=row.server_id,
                         snapshot_id=row.snapshot_id,
@@ -479,34 +478,43 @@ class ApprovalService:
         return self._send_restore(actor, view, token)
 
     def _send_restore(self, actor: Actor, view: RequestView, token: str) -> DecisionResult:
-        started = time.monotonic()
-        try:
-            result = self.vps.restore_snapshot(view.snapshot_id)
-        except VpsError as error:
-            unknown = isinstance(error, Unavailable) and error.outcome_unknown
+        # The intent row was committed with the `sending` mark (`_mark_sending`); the outcome joins the final state.
+        return audited_call(
+            lambda: self.vps.restore_snapshot(view.snapshot_id),
+            write_intent=None,
+            write_outcome=lambda result: self._restore_outcome(actor, view, token, result),
+        )
+
+    def _restore_outcome(
+        self, actor: Actor, view: RequestView, token: str, call: CallResult[RestoreResult]
+    ) -> DecisionResult:
+        if call.error is not None:
+            error = call.error
             failure = explain_vps_error(error, doing_with("restoring snapshot", view.snapshot_name))
             details = {
                 "status_code": error.status_code,
                 "api_message": error.api_message,
                 "error": type(error).__name__,
-                "duration_ms": round((time.monotonic() - started) * 1000),
+                "duration_ms": call.duration_ms,
             }
             return self._finish(
                 actor,
                 view.id,
                 token,
-                "needs_check" if unknown else "failed",
+                "needs_check" if call.outcome_unknown else "failed",
                 failure.message,
-                Outcome.UNKNOWN if unknown else Outcome.FAILED,
+                call.failure_outcome,
                 details,
             )
+        result = call.answer
+        assert result is not None
         details: dict[str, object] = {
             "status_code": 200,
             "api_message": result.message,
             "server_status": result.server_status,
             "answered_server_id": result.server_id or None,
             "answered_snapshot_id": result.snapshot_id,
-            "duration_ms": round((time.monotonic() - started) * 1000),
+            "duration_ms": call.duration_ms,
         }
         wrong_server = bool(result.server_id) and result.server_id != view.server_id
         wrong_snapshot = result.snapshot_id != view.snapshot_id

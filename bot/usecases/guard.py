@@ -27,7 +27,7 @@ MUTATING_ACTIONS: tuple[str, ...] = (
     Action.CREATE_REQUESTED,
     Action.DELETE_REQUESTED,
     Action.RESTORE_REQUESTED,
-    "delete.approval_requested",
+    Action.DELETE_APPROVAL_REQUESTED,
 )
 # A delete carried out after its approval was counted when it was asked for (`delete.approval_requested`).
 COUNTED_ONCE_PER_REQUEST: tuple[str, ...] = (Action.DELETE_REQUESTED,)
