@@ -12,14 +12,12 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from datetime import datetime
 
-from sqlalchemy.orm import Session
-
 from bot.usecases.access import AccessPolicy, Permission
 from bot.usecases.context import Actor
 from bot.usecases.errors import Refused
 from bot.usecases.ratelimit import RateLimiter
 from storage.audit import Action, AuditEntry, AuditLog, AuditRecord, Outcome
-from storage.db import as_utc
+from storage.db import Transaction, as_utc
 from storage.limits import count_started
 
 # The actions a rate limit counts: the starts of state changes, including deletes sent to approval.
@@ -103,7 +101,7 @@ class Guard:
     def claim_rate(
         self,
         actor: Actor,
-        session: Session,
+        session: Transaction,
         what: str,
         *,
         server_id: int | None = None,
