@@ -30,7 +30,7 @@ from bot.usecases.guard import Guard
 from bot.usecases.snapshots import SnapshotService
 from bot.usecases.validation import parse_id
 from bot.vps.client import VpsClient
-from storage.approvals import ApprovalRequests
+from storage.approvals import ApprovalRequests, RequestState
 from storage.audit import APPROVAL_ACTIONS, Action, AuditLog, Outcome, valid_utf8
 from storage.db import Database, Transaction
 from storage.models import ApprovalRequest
@@ -160,7 +160,7 @@ class ApprovalBase:
         self, session: Transaction, row: ApprovalRequest, message: str, *, reason: str, actor: Actor = SYSTEM
     ) -> RequestView:
         approved_by = row.decided_by
-        row.state = "pending"
+        row.state = RequestState.PENDING
         row.claim_token = None
         row.claim_expires_at = None
         row.decided_by = None
@@ -208,7 +208,7 @@ class ApprovalBase:
         self.audit.append(
             actor.entry(
                 action_for(row.kind, state),
-                Outcome.OK if state != "expired" else Outcome.INFO,
+                Outcome.OK if state != RequestState.EXPIRED else Outcome.INFO,
                 server_id=row.server_id,
                 snapshot_id=row.snapshot_id,
                 request_id=row.id,
@@ -220,7 +220,7 @@ class ApprovalBase:
         return self._view(session, row)
 
     def _require_pending(self, session: Transaction, actor: Actor, row: ApprovalRequest) -> None:
-        if row.state != "pending":
+        if row.state != RequestState.PENDING:
             self._refuse(session, actor, row, Action.REFUSED_NOT_PENDING, f"request is {row.state}")
             raise Refused(f"Request #{row.id} is already {_state_words(row.state)}; nothing was done.")
 
@@ -284,11 +284,11 @@ class ApprovalBase:
 
 def _state_words(state: str) -> str:
     return {
-        "executing": "approved and being re-checked before sending",
-        "sending": "approved and sent to VPS.org (waiting for its answer)",
-        "stale": "closed without sending (the snapshot changed after it was requested)",
-        "executed": "approved and carried out",
-        "needs_check": "approved (outcome unknown, needs a human check)",
+        RequestState.EXECUTING: "approved and being re-checked before sending",
+        RequestState.SENDING: "approved and sent to VPS.org (waiting for its answer)",
+        RequestState.STALE: "closed without sending (the snapshot changed after it was requested)",
+        RequestState.EXECUTED: "approved and carried out",
+        RequestState.NEEDS_CHECK: "approved (outcome unknown, needs a human check)",
     }.get(state, state)
 
 

@@ -19,6 +19,7 @@ from bot.usecases.context import SYSTEM, Actor
 from bot.usecases.errors import (
     Refused,
 )
+from storage.approvals import RequestState
 from storage.audit import Action, Outcome
 
 
@@ -32,12 +33,12 @@ class Deciding(Executing):
             if row.requester_id == actor.user_id:
                 self._refuse(session, actor, row, Action.REFUSED_SELF_APPROVAL, "self-approval")
                 raise Refused("You can't approve your own request — someone else has to.")
-            if row.state != "pending":
+            if row.state != RequestState.PENDING:
                 self._refuse(session, actor, row, Action.REFUSED_NOT_PENDING, f"request is {row.state}")
                 raise Refused(f"Request #{rid} is already {_state_words(row.state)}; nothing was done.")
             if now >= row.expires_at:
-                expired = self._close(session, row, "expired", SYSTEM, now, reason="approval window passed")
-                return DecisionResult(expired, "expired", f"Request #{rid} expired before it was approved.")
+                expired = self._close(session, row, RequestState.EXPIRED, SYSTEM, now, reason="approval window passed")
+                return DecisionResult(expired, RequestState.EXPIRED, f"Request #{rid} expired before it was approved.")
             if self.requests.has_voted(session, rid, actor.user_id):
                 raise Refused(f"You have already approved request #{rid}; it needs someone else too.")
             votes = self.requests.add_vote(session, rid, actor.user_id, actor.name, now)
@@ -77,8 +78,8 @@ class Deciding(Executing):
             if row.requester_id == actor.user_id:
                 raise Refused("That's your own request: use *Cancel* to withdraw it.")
             self._require_pending(session, actor, row)
-            view = self._close(session, row, "rejected", actor, now, reason=reason)
-        return DecisionResult(view, "rejected", f"Request #{rid} rejected.")
+            view = self._close(session, row, RequestState.REJECTED, actor, now, reason=reason)
+        return DecisionResult(view, RequestState.REJECTED, f"Request #{rid} rejected.")
 
     def cancel(self, actor: Actor, request_id: str | int) -> DecisionResult:
         rid = self._parse_request_id(request_id)
@@ -89,5 +90,5 @@ class Deciding(Executing):
                 self._refuse(session, actor, row, Action.REFUSED_PERMISSION, "only the requester may cancel")
                 raise Refused("Only the person who asked can cancel this request. Approvers can *Reject* it.")
             self._require_pending(session, actor, row)
-            view = self._close(session, row, "cancelled", actor, now)
-        return DecisionResult(view, "cancelled", f"Request #{rid} cancelled.")
+            view = self._close(session, row, RequestState.CANCELLED, actor, now)
+        return DecisionResult(view, RequestState.CANCELLED, f"Request #{rid} cancelled.")

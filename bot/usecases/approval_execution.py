@@ -38,6 +38,7 @@ from bot.usecases.errors import (
 )
 from bot.vps.errors import DeadlineExceeded
 from bot.vps.models import RestoreResult, Snapshot
+from storage.approvals import RequestState
 from storage.audit import Action, Outcome, valid_utf8
 
 OUTCOME_WRITE_ATTEMPTS = 3
@@ -64,7 +65,7 @@ class Executing(ApprovalBase):
                 actor,
                 rid,
                 token,
-                "failed",
+                RequestState.FAILED,
                 f"{_snapshot_words(view)} can't be {_done(view.kind)}: it no longer "
                 "exists. Nothing was sent to VPS.org.",
                 {"recheck": "it no longer exists"},
@@ -83,12 +84,14 @@ class Executing(ApprovalBase):
                 f"Not sent: {_snapshot_words(view)} is no longer what was approved — {'; '.join(changes)}. "
                 "Nothing was sent to VPS.org; ask again if it is still wanted."
             )
-            return self._end_before_sending(actor, rid, token, "stale", message, {"changed": changes})
+            return self._end_before_sending(actor, rid, token, RequestState.STALE, message, {"changed": changes})
         if view.kind == "restore" and not snapshot.is_completed:
             message = (
                 f"{_snapshot_words(view)} can't be restored: it is now {snapshot.status}. Nothing was sent to VPS.org."
             )
-            return self._end_before_sending(actor, rid, token, "failed", message, {"recheck": snapshot.status})
+            return self._end_before_sending(
+                actor, rid, token, RequestState.FAILED, message, {"recheck": snapshot.status}
+            )
         if not self._mark_sending(actor, view, token):
             return self._claim_lost(rid)
         if view.kind == "delete":
@@ -119,7 +122,7 @@ class Executing(ApprovalBase):
                 actor,
                 view.id,
                 token,
-                "needs_check" if call.outcome_unknown else "failed",
+                RequestState.NEEDS_CHECK if call.outcome_unknown else RequestState.FAILED,
                 failure.message,
                 call.failure_outcome,
                 details,
@@ -145,19 +148,26 @@ class Executing(ApprovalBase):
             )
             details["mismatch"] = f"answered {answered}, approved {approved}"
             log.critical("request #%s: restore answer names %s, approved %s", view.id, answered, approved)
-            return self._finish(actor, view.id, token, "needs_check", message, Outcome.UNKNOWN, details)
+            return self._finish(actor, view.id, token, RequestState.NEEDS_CHECK, message, Outcome.UNKNOWN, details)
         return self._finish(
-            actor, view.id, token, "executed", result.message or "Restore started.", Outcome.OK, details
+            actor, view.id, token, RequestState.EXECUTED, result.message or "Restore started.", Outcome.OK, details
         )
 
     def _send_delete(self, actor: Actor, view: RequestView, snapshot: Snapshot, token: str) -> DecisionResult:
         try:
             self.snapshots.execute_delete(actor, snapshot, request_id=view.id, operation_id=token)
         except UserFacingError as error:
-            state = "needs_check" if getattr(error, "outcome_unknown", False) else "failed"
+            state = RequestState.NEEDS_CHECK if getattr(error, "outcome_unknown", False) else RequestState.FAILED
             return self._finish(actor, view.id, token, state, error.message, None, {}, audited=True)
         return self._finish(
-            actor, view.id, token, "executed", f"Snapshot `{view.snapshot_name}` deleted.", None, {}, audited=True
+            actor,
+            view.id,
+            token,
+            RequestState.EXECUTED,
+            f"Snapshot `{view.snapshot_name}` deleted.",
+            None,
+            {},
+            audited=True,
         )
 
     def _changes(self, view: RequestView, snapshot: Snapshot) -> list[str]:
@@ -286,7 +296,7 @@ class Executing(ApprovalBase):
             self.requests.flag_unrecorded(rid, token, loud, self.clock())
         except Exception:
             log.critical("request #%s: could not even flag the request needs_check", rid, exc_info=True)
-        return DecisionResult(self.get(rid), "needs_check", loud)
+        return DecisionResult(self.get(rid), RequestState.NEEDS_CHECK, loud)
 
     def _write_outcome(
         self,
@@ -305,10 +315,9 @@ class Executing(ApprovalBase):
             self.requests.settle(session, rid, token, state, message, self.clock())
             session.refresh(row)
             if not audited and outcome is not None:
-                verb = {"executed": "executed", "failed": "failed", "needs_check": "needs_check"}[state]
                 self.audit.append(
                     actor.entry(
-                        action_for(row.kind, verb),
+                        action_for(row.kind, state),
                         outcome,
                         server_id=row.server_id,
                         snapshot_id=row.snapshot_id,

@@ -16,6 +16,7 @@ from bot.usecases.approval_base import (
     action_for,
 )
 from bot.usecases.context import SYSTEM
+from storage.approvals import RequestState
 from storage.audit import Outcome
 
 CLAIM_EXPIRED = (
@@ -39,8 +40,10 @@ class Housekeeping(ApprovalBase):
         for rid in self.requests.pending_due(now):
             with self.db.session() as session:
                 row = self._locked(session, rid)
-                if row.state == "pending":
-                    expired.append(self._close(session, row, "expired", SYSTEM, now, reason="approval window passed"))
+                if row.state == RequestState.PENDING:
+                    expired.append(
+                        self._close(session, row, RequestState.EXPIRED, SYSTEM, now, reason="approval window passed")
+                    )
         return expired
 
     def flag_stale_executions(self) -> list[DecisionResult]:
@@ -60,18 +63,18 @@ class Housekeeping(ApprovalBase):
                 row = self.requests.stale_claim(session, rid, legacy_before)
                 if row is None:
                     continue
-                if row.state == "executing" and row.claim_token is not None:
+                if row.state == RequestState.EXECUTING and row.claim_token is not None:
                     view = self._back_to_pending(session, row, CLAIM_EXPIRED, reason="claim expired before sending")
                     flagged.append(DecisionResult(view, "not_sent", CLAIM_EXPIRED))
                     continue
-                message = SENT_UNKNOWN if row.state == "sending" else LEGACY_UNKNOWN
-                row.state = "needs_check"
+                message = SENT_UNKNOWN if row.state == RequestState.SENDING else LEGACY_UNKNOWN
+                row.state = RequestState.NEEDS_CHECK
                 row.updated_at = self.clock()
                 row.result_message = message
                 row.claim_expires_at = None
                 self.audit.append(
                     SYSTEM.entry(
-                        action_for(row.kind, "needs_check"),
+                        action_for(row.kind, RequestState.NEEDS_CHECK),
                         Outcome.UNKNOWN,
                         server_id=row.server_id,
                         snapshot_id=row.snapshot_id,
@@ -84,7 +87,7 @@ class Housekeeping(ApprovalBase):
                     ),
                     session=session,
                 )
-                flagged.append(DecisionResult(self._view(session, row), "needs_check", message))
+                flagged.append(DecisionResult(self._view(session, row), RequestState.NEEDS_CHECK, message))
         return flagged
 
     def open_requests(self) -> list[RequestView]:

@@ -22,6 +22,7 @@ from bot.usecases.errors import (
     InvalidInput,
 )
 from bot.usecases.validation import parse_id
+from storage.approvals import RequestState
 from storage.audit import Action, Outcome, valid_utf8
 
 KINDS = ("restore", "delete")
@@ -107,6 +108,6 @@ class Requesting(ApprovalBase):
         now = self.clock()
         with self.db.session() as session:
             row = self._locked(session, request_id)
-            if row.state != "pending":
+            if row.state != RequestState.PENDING:
                 return None
-            return self._close(session, row, "cancelled", SYSTEM, now, reason=reason[:500])
+            return self._close(session, row, RequestState.CANCELLED, SYSTEM, now, reason=reason[:500])

@@ -239,26 +239,26 @@ class Tracker:
         snapshot = snapshots.items.get(op.snapshot_id or -1)
         if snapshot is None:
             if snapshots.complete:
-                return _Change(op, EventKind.VANISHED, "failed", "")
+                return _Change(op, EventKind.VANISHED, OperationState.FAILED, "")
             return self._timeout_if_due(op)  # a partial list proves nothing about absence
         if snapshot.is_completed:
-            return _Change(op, EventKind.COMPLETED, "done", snapshot.status, snapshot.size_mb)
+            return _Change(op, EventKind.COMPLETED, OperationState.DONE, snapshot.status, snapshot.size_mb)
         return self._timeout_if_due(op, status=snapshot.status) or _progress(op, snapshot.status)
 
     def _check_restore(self, op: Operation, servers: _Found[Server]) -> _Change | None:
         server = servers.items.get(op.server_id)
         if server is None:
             if servers.complete:
-                return _Change(op, EventKind.VANISHED, "failed", "")
+                return _Change(op, EventKind.VANISHED, OperationState.FAILED, "")
             return self._timeout_if_due(op)
         if server.status in RESTORED_STATES:
-            return _Change(op, EventKind.FINISHED, "done", server.status)
+            return _Change(op, EventKind.FINISHED, OperationState.DONE, server.status)
         return self._timeout_if_due(op, status=server.status) or _progress(op, server.status)
 
     def _timeout_if_due(self, op: Operation, *, status: str | None = None) -> _Change | None:
         if self.clock() < op.deadline:
             return None
-        return _Change(op, EventKind.TIMEOUT, "timeout", status if status is not None else op.last_status)
+        return _Change(op, EventKind.TIMEOUT, OperationState.TIMEOUT, status if status is not None else op.last_status)
 
     def _apply(self, changes: list[_Change]) -> list[TrackingEvent]:
         """Write every change of this poll in one transaction, each through a compare-and-set.
