@@ -44,12 +44,12 @@ def bound_digest(
     """SHA-256 of exactly what an approver is shown and approves (`reason`: the requester's, empty for now)."""
     return hashlib.sha256(
         json.dumps(
-            _bound_fields(kind, snapshot_id, server_id, snapshot_name, created_at, reason), sort_keys=True
+            bound_fields(kind, snapshot_id, server_id, snapshot_name, created_at, reason), sort_keys=True
         ).encode("ascii")
     ).hexdigest()
 
 
-def _bound_fields(
+def bound_fields(
     kind: str, snapshot_id: int, server_id: int, snapshot_name: str, created_at: datetime | None, reason: str
 ) -> dict[str, Any]:
     when = created_at.astimezone(UTC).isoformat(timespec="microseconds") if created_at is not None else ""
@@ -222,7 +222,7 @@ class ApprovalBase:
     def _require_pending(self, session: Transaction, actor: Actor, row: ApprovalRequest) -> None:
         if row.state != RequestState.PENDING:
             self._refuse(session, actor, row, Action.REFUSED_NOT_PENDING, f"request is {row.state}")
-            raise Refused(f"Request #{row.id} is already {_state_words(row.state)}; nothing was done.")
+            raise Refused(f"Request #{row.id} is already {state_words(row.state)}; nothing was done.")
 
     def _refuse(self, session: Transaction, actor: Actor, row: ApprovalRequest, action: str, reason: str) -> None:
         # A refusal is recorded even though the caller's transaction then raises: write it on its own.
@@ -282,7 +282,7 @@ class ApprovalBase:
         )
 
 
-def _state_words(state: str) -> str:
+def state_words(state: str) -> str:
     return {
         RequestState.EXECUTING: "approved and being re-checked before sending",
         RequestState.SENDING: "approved and sent to VPS.org (waiting for its answer)",
@@ -292,9 +292,9 @@ def _state_words(state: str) -> str:
     }.get(state, state)
 
 
-def _snapshot_words(view: RequestView) -> str:
+def snapshot_words(view: RequestView) -> str:
     return f"Snapshot `{view.snapshot_name}` (#{view.snapshot_id})"
 
 
-def _done(kind: str) -> str:
+def done_word(kind: str) -> str:
     return "restored" if kind == "restore" else "deleted"

@@ -13,7 +13,7 @@ from __future__ import annotations
 import uuid
 
 from bot.usecases.access import Permission
-from bot.usecases.approval_base import DecisionResult, _state_words, action_for
+from bot.usecases.approval_base import DecisionResult, action_for, state_words
 from bot.usecases.approval_execution import Executing
 from bot.usecases.context import SYSTEM, Actor
 from bot.usecases.errors import (
@@ -35,7 +35,7 @@ class Deciding(Executing):
                 raise Refused("You can't approve your own request — someone else has to.")
             if row.state != RequestState.PENDING:
                 self._refuse(session, actor, row, Action.REFUSED_NOT_PENDING, f"request is {row.state}")
-                raise Refused(f"Request #{rid} is already {_state_words(row.state)}; nothing was done.")
+                raise Refused(f"Request #{rid} is already {state_words(row.state)}; nothing was done.")
             if now >= row.expires_at:
                 expired = self._close(session, row, RequestState.EXPIRED, SYSTEM, now, reason="approval window passed")
                 return DecisionResult(expired, RequestState.EXPIRED, f"Request #{rid} expired before it was approved.")

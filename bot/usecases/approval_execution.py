@@ -20,12 +20,12 @@ from bot.usecases.approval_base import (
     ApprovalBase,
     DecisionResult,
     RequestView,
-    _bound_fields,
-    _done,
-    _snapshot_words,
     action_for,
     bound_digest,
+    bound_fields,
+    done_word,
     log,
+    snapshot_words,
 )
 from bot.usecases.audited_call import CallResult, audited_call
 from bot.usecases.context import Actor
@@ -56,7 +56,7 @@ class Executing(ApprovalBase):
             return self._give_up(actor, rid, token, TOO_SLOW, "re-check deadline passed")
         except CouldNotConfirm:
             message = (
-                f"{_snapshot_words(view)} could not be confirmed: VPS.org's snapshot list was incomplete, so "
+                f"{snapshot_words(view)} could not be confirmed: VPS.org's snapshot list was incomplete, so "
                 "nothing was sent. Approve again in a minute."
             )
             return self._give_up(actor, rid, token, message, "listing incomplete")
@@ -66,7 +66,7 @@ class Executing(ApprovalBase):
                 rid,
                 token,
                 RequestState.FAILED,
-                f"{_snapshot_words(view)} can't be {_done(view.kind)}: it no longer "
+                f"{snapshot_words(view)} can't be {done_word(view.kind)}: it no longer "
                 "exists. Nothing was sent to VPS.org.",
                 {"recheck": "it no longer exists"},
             )
@@ -81,13 +81,13 @@ class Executing(ApprovalBase):
         changes = self._changes(view, snapshot)
         if changes:
             message = (
-                f"Not sent: {_snapshot_words(view)} is no longer what was approved — {'; '.join(changes)}. "
+                f"Not sent: {snapshot_words(view)} is no longer what was approved — {'; '.join(changes)}. "
                 "Nothing was sent to VPS.org; ask again if it is still wanted."
             )
             return self._end_before_sending(actor, rid, token, RequestState.STALE, message, {"changed": changes})
         if view.kind == "restore" and not snapshot.is_completed:
             message = (
-                f"{_snapshot_words(view)} can't be restored: it is now {snapshot.status}. Nothing was sent to VPS.org."
+                f"{snapshot_words(view)} can't be restored: it is now {snapshot.status}. Nothing was sent to VPS.org."
             )
             return self._end_before_sending(
                 actor, rid, token, RequestState.FAILED, message, {"recheck": snapshot.status}
@@ -144,7 +144,7 @@ class Executing(ApprovalBase):
             approved = f"server {view.server_id}" if wrong_server else f"snapshot #{view.snapshot_id}"
             message = (
                 f":rotating_light: VPS.org says it restored onto {answered}, but the approval was for {approved} "
-                f"({_snapshot_words(view)} → {view.server_name}). Outcome unknown — check BOTH servers now."
+                f"({snapshot_words(view)} → {view.server_name}). Outcome unknown — check BOTH servers now."
             )
             details["mismatch"] = f"answered {answered}, approved {approved}"
             log.critical("request #%s: restore answer names %s, approved %s", view.id, answered, approved)
@@ -183,7 +183,7 @@ class Executing(ApprovalBase):
             changes.append(f"it now belongs to server {snapshot.server.id}, not {view.server_id}")
         if valid_utf8(snapshot.name) != view.snapshot_name:
             changes.append(f"it is now named '{snapshot.name}', not '{view.snapshot_name}'")
-        if _bound_fields("", 0, 0, "", snapshot.created_at, "") != _bound_fields(
+        if bound_fields("", 0, 0, "", snapshot.created_at, "") != bound_fields(
             "", 0, 0, "", view.snapshot_created_at, ""
         ):
             changes.append("its creation time changed")
