@@ -116,6 +116,43 @@ class ApprovalRequests:
     def clear_votes(self, session: Session, request_id: int) -> None:
         session.execute(delete(ApprovalVote).where(ApprovalVote.request_id == request_id))
 
+    # ---- state changes on a row the caller holds (under its lock, in its transaction) -----------------------
+    def close(self, row: ApprovalRequest, state: str, *, decided_by: str, now: datetime, reason: str) -> None:
+        """A decision that ends the request without a call: rejected, cancelled, expired."""
+        row.state = state
+        row.decided_by = decided_by
+        row.decided_at = now
+        row.reason = reason
+        row.updated_at = now
+
+    def back_to_pending(self, session: Session, row: ApprovalRequest, message: str, now: datetime) -> None:
+        """Nothing was sent: release the claim and spend the votes (approving again is a fresh decision)."""
+        row.state = RequestState.PENDING
+        row.claim_token = None
+        row.claim_expires_at = None
+        row.decided_by = None
+        row.decided_at = None
+        row.result_message = message
+        row.updated_at = now
+        self.clear_votes(session, row.id)
+
+    def end_unsent(self, row: ApprovalRequest, state: str, message: str, now: datetime) -> None:
+        """Closed by its executor without a call (`failed` or `stale`)."""
+        row.state = state
+        row.result_message = message[:2000]
+        row.claim_expires_at = None
+        row.updated_at = now
+
+    def flag_needs_check(self, row: ApprovalRequest, message: str, now: datetime) -> None:
+        """The call may have gone out and nobody recorded its answer: a human must check; never re-sent."""
+        row.state = RequestState.NEEDS_CHECK
+        row.updated_at = now
+        row.result_message = message
+        row.claim_expires_at = None
+
+    def touch(self, row: ApprovalRequest, now: datetime) -> None:
+        row.updated_at = now
+
     # ---- the claim -----------------------------------------------------------------------------------------
     def start_executing(
         self, session: Session, request_id: int, *, decided_by: str, now: datetime, token: str, claim_ttl: timedelta

@@ -160,15 +160,8 @@ class ApprovalBase:
         self, session: Transaction, row: ApprovalRequest, message: str, *, reason: str, actor: Actor = SYSTEM
     ) -> RequestView:
         approved_by = row.decided_by
-        row.state = RequestState.PENDING
-        row.claim_token = None
-        row.claim_expires_at = None
-        row.decided_by = None
-        row.decided_at = None
-        row.result_message = message
-        row.updated_at = self.clock()
         # The votes were spent on this attempt: approving again is a fresh decision on a fresh re-check.
-        self.requests.clear_votes(session, row.id)
+        self.requests.back_to_pending(session, row, message, self.clock())
         self.audit.append(
             actor.entry(
                 action_for(row.kind, "not_sent"),
@@ -200,11 +193,7 @@ class ApprovalBase:
         *,
         reason: str = "",
     ) -> RequestView:
-        row.state = state
-        row.decided_by = actor.user_id
-        row.decided_at = now
-        row.reason = reason
-        row.updated_at = now
+        self.requests.close(row, state, decided_by=actor.user_id, now=now, reason=reason)
         self.audit.append(
             actor.entry(
                 action_for(row.kind, state),

@@ -54,7 +54,7 @@ class Deciding(Executing):
                 session=session,
             )
             if votes < row.approvals_required:
-                row.updated_at = now
+                self.requests.touch(row, now)
                 view = self._view(session, row)
                 return DecisionResult(
                     view, "vote_recorded", f"Approval recorded ({votes} of {row.approvals_required})."

@@ -242,10 +242,7 @@ class Executing(ApprovalBase):
             if row is None:
                 session.rollback()
                 return self._claim_lost(rid)
-            row.state = state
-            row.result_message = message[:2000]
-            row.claim_expires_at = None
-            row.updated_at = self.clock()
+            self.requests.end_unsent(row, state, message, self.clock())
             self.audit.append(
                 actor.entry(
                     action_for(row.kind, state),

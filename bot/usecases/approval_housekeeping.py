@@ -68,10 +68,7 @@ class Housekeeping(ApprovalBase):
                     flagged.append(DecisionResult(view, "not_sent", CLAIM_EXPIRED))
                     continue
                 message = SENT_UNKNOWN if row.state == RequestState.SENDING else LEGACY_UNKNOWN
-                row.state = RequestState.NEEDS_CHECK
-                row.updated_at = self.clock()
-                row.result_message = message
-                row.claim_expires_at = None
+                self.requests.flag_needs_check(row, message, self.clock())
                 self.audit.append(
                     SYSTEM.entry(
                         action_for(row.kind, RequestState.NEEDS_CHECK),
