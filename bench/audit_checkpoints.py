@@ -34,6 +34,7 @@ from bench.procs import child_env, python
 from bench.scale import Scale
 from bench.table import Row, error_row, ratio, verdict
 from bot.audit_witness import Witness
+from bot.auditing import audit_log
 from bot.config import load_settings
 from storage.audit import AuditLog
 from storage.checkpoints import CheckpointStore
@@ -122,7 +123,7 @@ def cost_row(name: str, urls: list[str], key: Signer, key_path: Path, workdir: P
         )
         witness = TimedWitness(witnessed_db, settings, key, None)
         witness.start()
-        plain, witnessed = AuditLog(plain_db), AuditLog(witnessed_db)
+        plain, witnessed = audit_log(plain_db), audit_log(witnessed_db)
         ratios, plain_rates, witnessed_rates, witnessed_seconds = [], [], [], 0.0
         for round_no in range(rounds):
             plain_rate, witnessed_rate = _append_round(plain, witnessed, per_round, seed=round_no, first=round_no % 2)
@@ -162,7 +163,7 @@ def verify_row(name: str, url: str, key: Signer, workdir: Path, scale: Scale) ->
     db = Database(url)
     try:
         db.upgrade()
-        audit = AuditLog(db, clock=YearClock(n))
+        audit = audit_log(db, clock=YearClock(n))
         built = time.perf_counter()
         for start in range(0, n, 20_000):
             audit.append_many(make_entries(min(20_000, n - start), seed=start), batch_size=5000)

@@ -35,6 +35,7 @@ import sqlalchemy as sa
 from bench.procs import child_env, python, run_with_peak_rss
 from bench.scale import Scale
 from bench.table import Row, error_row, ms, percentile, ratio, verdict
+from bot.auditing import audit_log
 from storage.audit import AuditEntry, AuditLog
 from storage.db import Database, normalize_url
 
@@ -228,7 +229,7 @@ def append(backend: Backend, bot_db: Database, plain_db: Database, rows: int, ev
     """Append `rows` through the bot, chunk by chunk; time the plain insert of the same rows on every
     `every`-th chunk (copying the others across untimed), so both tables grow alike and the comparison at
     each size is like for like."""
-    audit = AuditLog(bot_db, clock=YearClock(rows))
+    audit = audit_log(bot_db, clock=YearClock(rows))
     plain_clock = YearClock(rows)
     table = sa.Table("audit_events", sa.MetaData(), autoload_with=plain_db.engine)
     result = AppendResult(0, 0.0, 0, 0.0, 0.0)
@@ -348,7 +349,7 @@ def measure(backend: Backend, scale: Scale, workdir: Path) -> list[Row]:
                 verdict(matched_bot / matched_plain >= APPEND_RATIO_TARGET),
             )
         )
-        audit = AuditLog(bot_db)
+        audit = audit_log(bot_db)
         if bot_db.engine.dialect.name == "postgresql":
             # Statistics as autovacuum keeps them; right after a bulk load it may not have caught up yet.
             with bot_db.begin() as conn:

@@ -30,6 +30,7 @@ from pathlib import Path
 import sqlalchemy as sa
 
 from bench.procs import ServerProcess, child_env, free_port, python, wait_until
+from bot.auditing import audit_log
 from devkit.fake_slack import FakeSlack
 from devkit.local import local_env
 from devkit.simulator import VpsSimulator, start_in_thread
@@ -289,7 +290,7 @@ def run(minutes: float, database_url: str, users: int, seed: int, keep: bool) ->
                 alive = server.proc.poll() is None
                 # Let queued work finish: every intent settled, then stop gracefully (SIGTERM drains the rest).
                 db = Database(url)
-                audit = AuditLog(db)
+                audit = audit_log(db)
                 with contextlib.suppress(TimeoutError):  # reported below as unmatched calls
                     wait_until(lambda: not audit.open_intents(), 60, "every intent to get its outcome")
             finally:

@@ -158,7 +158,7 @@ def build_parser() -> argparse.ArgumentParser:
     sim.add_argument("--completion-delay", type=float, default=5.0, help="seconds until a new snapshot completes")
     sim.set_defaults(func=cmd_simulate_vps)
     try:
-        from storage.cli import add_commands
+        from bot.cli import add_commands
     except ImportError:  # pragma: no cover - storage always ships with the bot
         pass
     else:

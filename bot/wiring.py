@@ -17,6 +17,7 @@ import httpx
 from slack_bolt import App
 
 from bot.audit_witness import Witness
+from bot.auditing import audit_log
 from bot.config import Settings
 from bot.runtime import BackgroundWork, Core
 from bot.slack.announcer import SlackAnnouncer
@@ -36,7 +37,6 @@ from bot.usecases.recovery import Recovery, stale_after_for
 from bot.usecases.snapshots import SnapshotService
 from bot.usecases.tracking import Tracker
 from bot.vps.client import VpsClient
-from storage.audit import AuditLog
 from storage.db import Database
 
 if TYPE_CHECKING:
@@ -77,7 +77,7 @@ def build_core(
     db = database or Database(settings.database_url)
     if upgrade and db.needs_upgrade():
         db.upgrade()
-    audit = AuditLog(db)
+    audit = audit_log(db)
     token = settings.vps_api_token.reveal() if settings.vps_api_token else ""
     vps = VpsClient(settings.vps_api_url, token, timeout=settings.vps_timeout_seconds, transport=vps_transport)
     access = AccessPolicy.from_settings(settings, resolve_group)

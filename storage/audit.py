@@ -31,7 +31,6 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 
-from bot.redaction import redact, redact_value
 from storage.db import Database, as_utc, utcnow
 from storage.models import AuditChainHead, AuditEvent
 
@@ -53,17 +52,32 @@ class Outcome(StrEnum):
 
 
 class Action(StrEnum):
+    """Every audit action name the bot writes: callers use members, never literals (the export and the filters
+    of `/snapshot audit` show these names, so they never change)."""
+
     LIST = "list"
     AUDIT_READ = "audit.read"
+    AUDIT_REANCHORED = "audit.reanchored"  # an operator re-anchored the chain head (storage.checkpoints)
     CREATE_REQUESTED = "create.requested"
     CREATE_SUCCEEDED = "create.succeeded"
     CREATE_FAILED = "create.failed"
     CREATE_COMPLETED = "create.completed"
     CREATE_TIMEOUT = "create.timeout"
     CREATE_VANISHED = "create.vanished"
+    CREATE_NEEDS_CHECK = "create.needs_check"  # found without outcome after a crash
     DELETE_REQUESTED = "delete.requested"
     DELETE_SUCCEEDED = "delete.succeeded"
     DELETE_FAILED = "delete.failed"
+    DELETE_NEEDS_CHECK = "delete.needs_check"
+    # A delete under the two-person rule: the request's own steps (the call itself is delete.requested/…).
+    DELETE_APPROVAL_REQUESTED = "delete.approval_requested"
+    DELETE_APPROVAL_APPROVED = "delete.approval_approved"
+    DELETE_APPROVAL_REJECTED = "delete.approval_rejected"
+    DELETE_APPROVAL_CANCELLED = "delete.approval_cancelled"
+    DELETE_APPROVAL_EXPIRED = "delete.approval_expired"
+    DELETE_APPROVAL_NOT_SENT = "delete.approval_not_sent"
+    DELETE_APPROVAL_STALE = "delete.approval_stale"
+    DELETE_APPROVAL_FAILED = "delete.approval_failed"
     RESTORE_REQUESTED = "restore.requested"
     RESTORE_APPROVED = "restore.approved"
     RESTORE_REJECTED = "restore.rejected"
@@ -77,6 +91,7 @@ class Action(StrEnum):
     RESTORE_STALE = "restore.stale"  # approved, but the snapshot no longer matched what the card showed
     RESTORE_FINISHED = "restore.finished"
     RESTORE_TIMEOUT = "restore.timeout"
+    RESTORE_VANISHED = "restore.vanished"  # the server disappeared mid-restore
     REFUSED_SELF_APPROVAL = "refused.self_approval"
     REFUSED_PERMISSION = "refused.permission"
     REFUSED_VALIDATION = "refused.validation"
@@ -84,6 +99,31 @@ class Action(StrEnum):
     REFUSED_CHANNEL = "refused.channel"
     REFUSED_TEAM = "refused.team"
     REFUSED_NOT_PENDING = "refused.not_pending"
+
+
+# The action of each step of an approval request, by (request kind, step). A delete's outcome after the call is
+# written by the delete itself (delete.succeeded / delete.failed), so it has no `executed` step here.
+APPROVAL_ACTIONS: dict[tuple[str, str], Action] = {
+    ("restore", "requested"): Action.RESTORE_REQUESTED,
+    ("restore", "approved"): Action.RESTORE_APPROVED,
+    ("restore", "rejected"): Action.RESTORE_REJECTED,
+    ("restore", "cancelled"): Action.RESTORE_CANCELLED,
+    ("restore", "expired"): Action.RESTORE_EXPIRED,
+    ("restore", "not_sent"): Action.RESTORE_NOT_SENT,
+    ("restore", "stale"): Action.RESTORE_STALE,
+    ("restore", "failed"): Action.RESTORE_FAILED,
+    ("restore", "executed"): Action.RESTORE_EXECUTED,
+    ("restore", "needs_check"): Action.RESTORE_NEEDS_CHECK,
+    ("delete", "requested"): Action.DELETE_APPROVAL_REQUESTED,
+    ("delete", "approved"): Action.DELETE_APPROVAL_APPROVED,
+    ("delete", "rejected"): Action.DELETE_APPROVAL_REJECTED,
+    ("delete", "cancelled"): Action.DELETE_APPROVAL_CANCELLED,
+    ("delete", "expired"): Action.DELETE_APPROVAL_EXPIRED,
+    ("delete", "not_sent"): Action.DELETE_APPROVAL_NOT_SENT,
+    ("delete", "stale"): Action.DELETE_APPROVAL_STALE,
+    ("delete", "failed"): Action.DELETE_APPROVAL_FAILED,
+    ("delete", "needs_check"): Action.DELETE_NEEDS_CHECK,
+}
 
 
 @dataclass(frozen=True)
@@ -218,37 +258,50 @@ def row_digest(row: Mapping[str, Any]) -> str:
     return hashlib.sha256(canonical_row(row).encode("utf-8")).hexdigest()
 
 
-def _json_default(value: Any) -> Any:
-    # Details are meant to be plain JSON; anything else is stored as text (redacted: str() of an exception
-    # or of a request object may well carry a token).
-    if isinstance(value, datetime):
-        return iso_timestamp(value)
-    if isinstance(value, date):
-        return value.isoformat()
-    if isinstance(value, Enum):
-        return value.value
-    if isinstance(value, set | frozenset):
-        return sorted((redact_value(item) for item in value), key=repr)
-    return redact(str(value))
+class Redactor:
+    """How credentials are masked before a value is hashed and stored.
+
+    Storage knows no credential patterns: the bot injects its masking functions (`text` for one string,
+    `value` for any JSON-like value, recursively). `NO_REDACTION` stores values as given.
+    """
+
+    def __init__(self, text: Callable[[str], str], value: Callable[[Any], Any]) -> None:
+        self.text = text
+        self.value = value
+        self._encoder = json.JSONEncoder(
+            sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=self._json_default
+        )
+
+    def _json_default(self, value: Any) -> Any:
+        # Details are meant to be plain JSON; anything else is stored as text (redacted: str() of an exception
+        # or of a request object may well carry a token).
+        if isinstance(value, datetime):
+            return iso_timestamp(value)
+        if isinstance(value, date):
+            return value.isoformat()
+        if isinstance(value, Enum):
+            return value.value
+        if isinstance(value, set | frozenset):
+            return sorted((self.value(item) for item in value), key=repr)
+        return self.text(str(value))
+
+    def details(self, details: Mapping[str, Any] | None) -> str:
+        """Details as canonical JSON with every string (keys included) passed through `text`."""
+        if not details:
+            return "{}"
+        plain = details if type(details) is dict else dict(details)
+        try:
+            text = self._encoder.encode(plain)
+            # Fast path: with no escapes in the text every string appears in it verbatim between quotes, so if
+            # the masking finds nothing in the whole text it would find nothing in any single string either.
+            if "\\" not in text and self.text(text) == text:
+                return text
+            return self._encoder.encode(self.value(plain))
+        except (TypeError, ValueError):  # mixed-type keys, a cycle: keep the event, store the details as text
+            return self._encoder.encode({"unserialisable_details": self.text(repr(plain))})
 
 
-_DETAILS_ENCODER = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=_json_default)
-
-
-def canonical_details(details: Mapping[str, Any] | None) -> str:
-    """Details as canonical JSON with every string (keys included) passed through `redact`."""
-    if not details:
-        return "{}"
-    plain = details if type(details) is dict else dict(details)
-    try:
-        text = _DETAILS_ENCODER.encode(plain)
-        # Fast path: with no escapes in the text every string appears in it verbatim between quotes, so if
-        # redact() finds nothing in the whole text it would find nothing in any single string either.
-        if "\\" not in text and redact(text) == text:
-            return text
-        return _DETAILS_ENCODER.encode(redact_value(plain))
-    except (TypeError, ValueError):  # mixed-type keys, a cycle: keep the event, store the details as text
-        return _DETAILS_ENCODER.encode({"unserialisable_details": redact(repr(plain))})
+NO_REDACTION = Redactor(text=lambda text: text, value=lambda value: value)
 
 
 def valid_utf8(text: str) -> str:
@@ -274,14 +327,14 @@ def _optional_int(value: Any) -> int | None:
     return None if value is None else int(value)
 
 
-def _prepare(entry: AuditEntry) -> dict[str, Any]:
+def _prepare(entry: AuditEntry, redactor: Redactor) -> dict[str, Any]:
     """Column values for an entry, redacted and fitted to the schema; id, time and hashes come later."""
     if not entry.actor_id:
         raise ValueError("an audit entry needs an actor_id (a Slack user id, or 'system')")
     widths = _TEXT_COLUMNS
     return {
         "actor_id": _fit(entry.actor_id, widths["actor_id"]),
-        "actor_name": _fit(redact(str(entry.actor_name or "")), widths["actor_name"]),
+        "actor_name": _fit(redactor.text(str(entry.actor_name or "")), widths["actor_name"]),
         "team_id": _fit(entry.team_id, widths["team_id"]),
         "channel_id": _fit(entry.channel_id, widths["channel_id"]),
         "action": _fit(entry.action, widths["action"]),
@@ -290,7 +343,7 @@ def _prepare(entry: AuditEntry) -> dict[str, Any]:
         "snapshot_id": _optional_int(entry.snapshot_id),
         "request_id": _optional_int(entry.request_id),
         "operation_id": _fit(entry.operation_id, widths["operation_id"]),
-        "details": valid_utf8(canonical_details(entry.details)),
+        "details": valid_utf8(redactor.details(entry.details)),
     }
 
 
@@ -413,9 +466,12 @@ class ChainHeadMissing(RuntimeError):
 
 
 class AuditLog:
-    def __init__(self, db: Database, clock: Callable[[], datetime] = utcnow) -> None:
+    def __init__(
+        self, db: Database, clock: Callable[[], datetime] = utcnow, *, redactor: Redactor = NO_REDACTION
+    ) -> None:
         self.db = db
         self.clock = clock
+        self.redactor = redactor  # the bot passes its own (bot.redaction); see `Redactor`
 
     # ---- writing ---------------------------------------------------------------------------------------
     def append(self, entry: AuditEntry, *, session: Session | None = None) -> AuditRecord:
@@ -425,7 +481,7 @@ class AuditLog:
         action it announces starts). With `session` it joins the caller's transaction, so a state change and
         its audit row commit or roll back together; the caller commits.
         """
-        row = _prepare(entry)
+        row = _prepare(entry, self.redactor)
         if session is not None:
             self._chain(session.connection(), [row])
         else:
@@ -439,7 +495,9 @@ class AuditLog:
             raise ValueError("batch_size must be at least 1")
         written = 0
         for batch in _batches(entries, batch_size):
-            rows = [_prepare(entry) for entry in batch]  # outside the lock: redaction and JSON take the time
+            rows = [
+                _prepare(entry, self.redactor) for entry in batch
+            ]  # outside the lock: redaction and JSON take the time
             with self.db.begin() as conn:
                 self._chain(conn, rows)
             written += len(rows)
@@ -634,3 +692,46 @@ class AuditLog:
         )
         with self.db.begin(readonly=True) as conn:
             return int(conn.execute(stmt).scalar_one())
+
+    # ---- settling intents (the recovery sweep) -----------------------------------------------------------
+    def lock_chain(self, session: Session) -> None:
+        """Take the chain head lock in the caller's transaction. Every append (and every other holder) waits
+        for it, so a check made now and the row appended next are one step."""
+        session.execute(sa.select(chain_head.c.id).where(chain_head.c.id == HEAD_ID).with_for_update())
+
+    def settled(self, intent: AuditRecord, *, session: Session) -> bool:
+        """Whether a later row carries the intent's operation id with another outcome (the call's fate is known)."""
+        later = (
+            sa.select(events.c.id)
+            .where(events.c.operation_id == intent.operation_id)
+            .where(events.c.outcome != Outcome.INTENT.value)
+            .where(events.c.id > intent.id)
+            .limit(1)
+        )
+        return session.execute(later).first() is not None
+
+    def flagged_since(
+        self, actions: Iterable[str], since: datetime, *, outcome: str, marker: str, limit: int = 20
+    ) -> list[AuditRecord]:
+        """Rows of `actions` with `outcome` since `since` whose details set the top-level `marker` to true.
+
+        Newest first. Details are canonical JSON (compact, sorted keys, every string escaped), so `"marker":true`
+        appears verbatim in a row that has it and a string value can never fake it (its quotes are escaped). The
+        text match narrows the rows in SQL; the decoded details decide.
+        """
+        names = sorted({str(action) for action in actions})
+        if not names:
+            return []
+        fragment = f"%{_encode_json_string(marker)}:true%"
+        stmt = (
+            sa.select(*_SELECT_COLUMNS)
+            .where(events.c.outcome == str(outcome))
+            .where(events.c.action.in_(names))
+            .where(events.c.created_at >= as_utc(since))
+            .where(events.c.details.like(fragment))
+            .order_by(events.c.id.desc())
+            .limit(limit)
+        )
+        with self.db.begin(readonly=True) as conn:
+            records = [_record(row) for row in conn.execute(stmt)]
+        return [record for record in records if record.details.get(marker) is True]

@@ -28,7 +28,7 @@ import sqlalchemy as sa
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from sqlalchemy.exc import IntegrityError
 
-from storage.audit import EXPORT_COLUMNS, GENESIS_HASH, HEAD_ID, AuditEntry, AuditLog, iso_timestamp, row_digest
+from storage.audit import EXPORT_COLUMNS, GENESIS_HASH, HEAD_ID, Action, AuditEntry, AuditLog, iso_timestamp, row_digest
 from storage.db import Database, as_utc, utcnow
 from storage.models import AuditChainHead, AuditCheckpoint, AuditEvent
 from storage.signing import Signer, key_id_of, verify_signature
@@ -47,7 +47,7 @@ PAYLOAD_FIELDS = (
     "key_id",
 )
 REASONS = ("count", "time", "shutdown")
-REANCHOR_ACTION = "audit.reanchored"
+REANCHOR_ACTION = Action.AUDIT_REANCHORED
 
 events = AuditEvent.__table__
 chain_head = AuditChainHead.__table__

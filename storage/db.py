@@ -34,6 +34,11 @@ SQLITE_BUSY_TIMEOUT_MS = 15_000
 READONLY_OPTION = "snapshot_bot_readonly"
 
 
+# What a use case holds while its state change and audit row share one transaction: it only passes it on to
+# storage (repositories, AuditLog), never builds SQL with it.
+Transaction = Session
+
+
 def utcnow() -> datetime:
     return datetime.now(UTC)
 

@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
+from bot.auditing import AUDIT_REDACTOR
 from storage.audit import AuditLog
 from storage.db import Database, normalize_url
 
@@ -64,7 +65,7 @@ def database(database_url: str) -> Iterator[Database]:
 
 @pytest.fixture
 def audit_log(database: Database) -> AuditLog:
-    return AuditLog(database)
+    return AuditLog(database, redactor=AUDIT_REDACTOR)
 
 
 @pytest.fixture

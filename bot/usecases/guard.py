@@ -12,14 +12,12 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from datetime import datetime
 
-from sqlalchemy.orm import Session
-
 from bot.usecases.access import AccessPolicy, Permission
 from bot.usecases.context import Actor
 from bot.usecases.errors import Refused
 from bot.usecases.ratelimit import RateLimiter
 from storage.audit import Action, AuditEntry, AuditLog, AuditRecord, Outcome
-from storage.db import as_utc
+from storage.db import Transaction, as_utc
 from storage.limits import count_started
 
 # The actions a rate limit counts: the starts of state changes, including deletes sent to approval.
@@ -27,7 +25,7 @@ MUTATING_ACTIONS: tuple[str, ...] = (
     Action.CREATE_REQUESTED,
     Action.DELETE_REQUESTED,
     Action.RESTORE_REQUESTED,
-    "delete.approval_requested",
+    Action.DELETE_APPROVAL_REQUESTED,
 )
 # A delete carried out after its approval was counted when it was asked for (`delete.approval_requested`).
 COUNTED_ONCE_PER_REQUEST: tuple[str, ...] = (Action.DELETE_REQUESTED,)
@@ -103,7 +101,7 @@ class Guard:
     def claim_rate(
         self,
         actor: Actor,
-        session: Session,
+        session: Transaction,
         what: str,
         *,
         server_id: int | None = None,

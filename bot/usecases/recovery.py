@@ -16,20 +16,16 @@ serialise on the audit chain head, so each intent is closed once.
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-import sqlalchemy as sa
-from sqlalchemy.orm import Session
-
 from bot.usecases.context import Actor, utcnow
+from storage.approvals import ApprovalRequests
 from storage.audit import Action, AuditLog, AuditRecord, Outcome, iso_timestamp
 from storage.db import SQLITE_BUSY_TIMEOUT_MS, Database, as_utc
-from storage.models import ApprovalRequest, AuditChainHead, AuditEvent
 
 log = logging.getLogger(__name__)
 
@@ -44,10 +40,10 @@ INTENT_KINDS: dict[str, str] = {
     str(Action.DELETE_REQUESTED): "delete",
     str(Action.RESTORE_EXECUTING): "restore",
 }
-NEEDS_CHECK_ACTIONS: dict[str, str] = {
-    "create": "create.needs_check",
-    "delete": "delete.needs_check",
-    "restore": str(Action.RESTORE_NEEDS_CHECK),
+NEEDS_CHECK_ACTIONS: dict[str, Action] = {
+    "create": Action.CREATE_NEEDS_CHECK,
+    "delete": Action.DELETE_NEEDS_CHECK,
+    "restore": Action.RESTORE_NEEDS_CHECK,
 }
 MIN_DEFAULT_STALE = timedelta(minutes=2)
 SHOW_DAYS = 7
@@ -108,6 +104,7 @@ class Recovery:
         clock: Callable[[], datetime] = utcnow,
     ) -> None:
         self.db = db
+        self.requests = ApprovalRequests(db)
         self.audit = audit
         self.stale_after = stale_after
         self.clock = clock
@@ -136,10 +133,10 @@ class Recovery:
         with self.db.session() as session:
             # The chain head lock serialises this with every other append (and every other sweeper), so the
             # check below and the outcome row are one step: an intent is never closed twice.
-            session.execute(sa.select(AuditChainHead.id).where(AuditChainHead.id == 1).with_for_update())
-            if _settled(session, intent):
+            self.audit.lock_chain(session)
+            if self.audit.settled(intent, session=session):
                 return None
-            if intent.request_id is not None and _claimed(session, intent.request_id):
+            if intent.request_id is not None and self.requests.is_claimed(session, intent.request_id):
                 return None
             details: dict[str, Any] = {
                 "reason": RECOVERED_REASON,
@@ -163,35 +160,18 @@ class Recovery:
             )
             if intent.request_id is not None:
                 # Same rule as ApprovalService.flag_stale_executions: flagged, never re-sent.
-                session.execute(
-                    sa.update(ApprovalRequest)
-                    .where(ApprovalRequest.id == intent.request_id, ApprovalRequest.state == "executing")
-                    .values(state="needs_check", result_message=REQUEST_MESSAGE, updated_at=now)
-                    .execution_options(synchronize_session=False)
-                )
+                self.requests.flag_executing(session, intent.request_id, REQUEST_MESSAGE, now)
         return _unresolved(intent, kind, flagged_at=now)
 
     # ---- reading (for /snapshot pending) -------------------------------------------------------------------
     def unresolved(self, *, days: int = SHOW_DAYS, limit: int = 20) -> list[Unresolved]:
         """Operations the sweep flagged in the last `days` days, newest first (rebuilt from the flag rows)."""
         since = as_utc(self.clock()) - timedelta(days=days)
-        events = AuditEvent.__table__
         kinds = {action: kind for kind, action in NEEDS_CHECK_ACTIONS.items()}
-        stmt = (
-            sa.select(events)
-            .where(events.c.outcome == Outcome.UNKNOWN.value)
-            .where(events.c.action.in_(list(kinds)))
-            .where(events.c.created_at >= since)
-            # Canonical details JSON is compact with sorted keys, so the marker appears verbatim.
-            .where(events.c.details.like('%"recovered":true%'))
-            .order_by(events.c.id.desc())
-            .limit(limit)
-        )
-        with self.db.begin(readonly=True) as conn:
-            rows = list(conn.execute(stmt))
+        rows = self.audit.flagged_since(kinds, since, outcome=Outcome.UNKNOWN, marker="recovered", limit=limit)
         items: list[Unresolved] = []
         for row in rows:
-            details = _json(row.details)
+            details = row.details
             try:
                 intended_at = datetime.fromisoformat(str(details.get("intended_at", "")).replace("Z", "+00:00"))
             except ValueError:
@@ -214,27 +194,6 @@ class Recovery:
         return items
 
 
-def _claimed(session: Session, request_id: int) -> bool:
-    """The request is still under an executor's claim: its expiry, not this sweep, decides when it is flagged."""
-    held = (
-        sa.select(ApprovalRequest.id)
-        .where(ApprovalRequest.id == request_id)
-        .where(ApprovalRequest.state.in_(("executing", "sending")))
-        .where(ApprovalRequest.claim_token.is_not(None))
-    )
-    return session.execute(held).first() is not None
-
-
-def _settled(session: Session, intent: AuditRecord) -> bool:
-    events = AuditEvent.__table__
-    later = (
-        sa.select(events.c.id)
-        .where(events.c.operation_id == intent.operation_id)
-        .where(events.c.outcome != Outcome.INTENT.value)
-        .where(events.c.id > intent.id)
-        .limit(1)
-    )
-    return session.execute(later).first() is not None
 
 
 def _unresolved(intent: AuditRecord, kind: str, *, flagged_at: datetime | None) -> Unresolved:
@@ -252,11 +211,3 @@ def _unresolved(intent: AuditRecord, kind: str, *, flagged_at: datetime | None) 
         intended_at=intent.created_at,
         flagged_at=flagged_at,
     )
-
-
-def _json(text: str | None) -> dict[str, Any]:
-    try:
-        value = json.loads(text or "{}")
-    except ValueError:
-        return {}
-    return value if isinstance(value, dict) else {}

@@ -13,6 +13,7 @@ from datetime import datetime
 
 from bot.mrkdwn import Mrkdwn, code
 from bot.usecases.access import Permission
+from bot.usecases.audited_call import CallResult, audited_call
 from bot.usecases.context import Actor, new_operation_id, utcnow
 from bot.usecases.errors import (
     CouldNotConfirm,
@@ -25,8 +26,8 @@ from bot.usecases.errors import (
 from bot.usecases.guard import Guard
 from bot.usecases.validation import parse_id, validate_description, validate_name
 from bot.vps.client import VpsClient
-from bot.vps.errors import DeadlineExceeded, NotFound, Unavailable, VpsError
-from bot.vps.models import SNAPSHOTS_PER_SERVER, Server, ServerRef, Snapshot
+from bot.vps.errors import DeadlineExceeded, NotFound, VpsError
+from bot.vps.models import SNAPSHOTS_PER_SERVER, CreatedSnapshot, Server, ServerRef, Snapshot
 from storage.audit import Action, AuditLog, Outcome
 
 
@@ -201,50 +202,53 @@ class SnapshotService:
                 oldest_snapshot_id=oldest.id,
             )
         operation_id = new_operation_id()
-        # Intent first, committed: if this write fails, VPS.org is never called. Counted under the rate limit's lock.
-        self.guard.record_mutation(
-            actor,
-            actor.entry(
-                Action.CREATE_REQUESTED,
-                Outcome.INTENT,
-                server_id=sid,
-                operation_id=operation_id,
-                details={"name": clean_name, "description": clean_description},
-            ),
+        intent = actor.entry(
+            Action.CREATE_REQUESTED,
+            Outcome.INTENT,
+            server_id=sid,
+            operation_id=operation_id,
+            details={"name": clean_name, "description": clean_description},
         )
-        started = time.monotonic()
-        try:
-            created = self.vps.create_snapshot(sid, clean_name, clean_description)
-        except VpsError as error:
-            unknown = isinstance(error, Unavailable) and error.outcome_unknown
+
+        def outcome(result: CallResult[CreatedSnapshot]) -> CreateResult:
+            if result.error is not None:
+                self.audit.append(
+                    actor.entry(
+                        Action.CREATE_FAILED,
+                        result.failure_outcome,
+                        server_id=sid,
+                        operation_id=operation_id,
+                        details=result.error_details(name=clean_name),
+                    )
+                )
+                raise explain_vps_error(result.error, doing_with("creating snapshot", clean_name)) from result.error
+            created = result.answer
+            assert created is not None
             self.audit.append(
                 actor.entry(
-                    Action.CREATE_FAILED,
-                    Outcome.UNKNOWN if unknown else Outcome.FAILED,
+                    Action.CREATE_SUCCEEDED,
+                    Outcome.OK,
                     server_id=sid,
+                    snapshot_id=created.snapshot.id,
                     operation_id=operation_id,
-                    details=_error_details(error, started, name=clean_name),
+                    details={
+                        "name": clean_name,
+                        "status_code": 201,
+                        "api_message": created.message,
+                        "duration_ms": result.duration_ms,
+                    },
                 )
             )
-            raise explain_vps_error(error, doing_with("creating snapshot", clean_name)) from error
-        self.audit.append(
-            actor.entry(
-                Action.CREATE_SUCCEEDED,
-                Outcome.OK,
-                server_id=sid,
-                snapshot_id=created.snapshot.id,
-                operation_id=operation_id,
-                details={
-                    "name": clean_name,
-                    "status_code": 201,
-                    "api_message": created.message,
-                    "duration_ms": _ms(started),
-                },
+            ref = created.snapshot.server if created.snapshot.server.name else server
+            return CreateResult(
+                snapshot=created.snapshot, server=ref, api_message=created.message, operation_id=operation_id
             )
-        )
-        ref = created.snapshot.server if created.snapshot.server.name else server
-        return CreateResult(
-            snapshot=created.snapshot, server=ref, api_message=created.message, operation_id=operation_id
+
+        # Intent first, committed: if this write fails, VPS.org is never called. Counted under the rate limit's lock.
+        return audited_call(
+            lambda: self.vps.create_snapshot(sid, clean_name, clean_description),
+            write_intent=lambda: self.guard.record_mutation(actor, intent),
+            write_outcome=outcome,
         )
 
     def _server_and_snapshots(self, server_id: int) -> tuple[ServerRef, list[Snapshot]]:
@@ -285,43 +289,47 @@ class SnapshotService:
             operation_id=operation_id,
             details={"name": snapshot.name},
         )
-        if request_id is None:  # a direct delete counts towards the rate limit; an approved one already did
-            self.guard.record_mutation(actor, intent)
-        else:
-            self.audit.append(intent)
-        started = time.monotonic()
-        try:
-            self.vps.delete_snapshot(snapshot.id)
-        except VpsError as error:
-            unknown = isinstance(error, Unavailable) and error.outcome_unknown
+
+        def write_intent() -> None:
+            if request_id is None:  # a direct delete counts towards the rate limit; an approved one already did
+                self.guard.record_mutation(actor, intent)
+            else:
+                self.audit.append(intent)
+
+        def outcome(result: CallResult[None]) -> DeleteResult:
+            if result.error is not None:
+                self.audit.append(
+                    actor.entry(
+                        Action.DELETE_FAILED,
+                        result.failure_outcome,
+                        server_id=snapshot.server.id,
+                        snapshot_id=snapshot.id,
+                        request_id=request_id,
+                        operation_id=operation_id,
+                        details=result.error_details(name=snapshot.name),
+                    )
+                )
+                if isinstance(result.error, NotFound):
+                    raise NotFoundError(
+                        f"Snapshot {snapshot.id} no longer exists — someone may have deleted it."
+                    ) from result.error
+                raise explain_vps_error(result.error, doing_with("deleting snapshot", snapshot.name)) from result.error
             self.audit.append(
                 actor.entry(
-                    Action.DELETE_FAILED,
-                    Outcome.UNKNOWN if unknown else Outcome.FAILED,
+                    Action.DELETE_SUCCEEDED,
+                    Outcome.OK,
                     server_id=snapshot.server.id,
                     snapshot_id=snapshot.id,
                     request_id=request_id,
                     operation_id=operation_id,
-                    details=_error_details(error, started, name=snapshot.name),
+                    details={"name": snapshot.name, "status_code": 204, "duration_ms": result.duration_ms},
                 )
             )
-            if isinstance(error, NotFound):
-                raise NotFoundError(
-                    f"Snapshot {snapshot.id} no longer exists — someone may have deleted it."
-                ) from error
-            raise explain_vps_error(error, doing_with("deleting snapshot", snapshot.name)) from error
-        self.audit.append(
-            actor.entry(
-                Action.DELETE_SUCCEEDED,
-                Outcome.OK,
-                server_id=snapshot.server.id,
-                snapshot_id=snapshot.id,
-                request_id=request_id,
-                operation_id=operation_id,
-                details={"name": snapshot.name, "status_code": 204, "duration_ms": _ms(started)},
-            )
+            return DeleteResult(snapshot=snapshot, operation_id=operation_id)
+
+        return audited_call(
+            lambda: self.vps.delete_snapshot(snapshot.id), write_intent=write_intent, write_outcome=outcome
         )
-        return DeleteResult(snapshot=snapshot, operation_id=operation_id)
 
     def _parse_snapshot_id(self, actor: Actor, raw: str | int | None, operation: str) -> int:
         try:
@@ -364,18 +372,3 @@ def _group(servers: list[Server], snapshots: list[Snapshot], *, only: int | None
         status = known[server_id].status if server_id in known else ""
         groups.append(ServerGroup(server=refs[server_id], status=status, snapshots=items))
     return groups
-
-
-def _ms(started: float) -> int:
-    return round((time.monotonic() - started) * 1000)
-
-
-def _error_details(error: VpsError, started: float, **extra: object) -> dict[str, object]:
-    return {
-        "status_code": error.status_code,
-        "api_message": error.api_message,
-        "error": type(error).__name__,
-        "outcome_unknown": getattr(error, "outcome_unknown", False),
-        "duration_ms": _ms(started),
-        **extra,
-    }

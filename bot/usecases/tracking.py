@@ -25,16 +25,14 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
-from sqlalchemy import or_, select, update
-from sqlalchemy.orm import Session
-
 from bot.usecases.context import Actor, utcnow
 from bot.vps.client import VpsClient
 from bot.vps.errors import VpsError
 from bot.vps.models import Server, Snapshot
 from storage.audit import Action, AuditLog, Outcome
-from storage.db import Database
+from storage.db import Database, Transaction
 from storage.models import TrackedOperation
+from storage.operations import OperationKind, OperationState, TrackedOperations
 
 if TYPE_CHECKING:
     from bot.usecases.approvals import RequestView
@@ -43,14 +41,13 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 T = TypeVar("T", Snapshot, Server)
 
-CREATE = "create"
-RESTORE = "restore"
-TRACKING = "tracking"
+CREATE = OperationKind.CREATE
+RESTORE = OperationKind.RESTORE
+TRACKING = OperationState.TRACKING
 # A restore is over when the server is back in one of these states (it may have been stopped before).
 RESTORED_STATES = frozenset({"active", "stopped"})
 MAX_CLAIM = 1000  # operations one replica takes per poll; far above 5 snapshots per server in practice
 MAX_BACKOFF_FACTOR = 10  # after API failures the wait grows to at most 10 × the poll interval
-RESTORE_VANISHED = "restore.vanished"  # no Action member for it: a server disappearing mid-restore is rare
 
 
 def default_owner() -> str:
@@ -123,6 +120,7 @@ class Tracker:
         monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
         self.db = db
+        self.operations = TrackedOperations(db)
         self.audit = audit
         self.vps = vps
         self.poll_seconds = poll_seconds
@@ -175,21 +173,8 @@ class Tracker:
 
     def _insert(self, *, kind: str, **fields: Any) -> Operation:
         now = self.clock()
-        with self.db.session() as session:
-            key = (
-                TrackedOperation.request_id == fields["request_id"]
-                if kind == RESTORE
-                else TrackedOperation.snapshot_id == fields["snapshot_id"]
-            )
-            existing = session.scalars(
-                select(TrackedOperation).where(TrackedOperation.kind == kind, key).limit(1)
-            ).first()
-            if existing is not None:  # a retried delivery or a double call: follow it once
-                return _view(existing)
-            row = TrackedOperation(kind=kind, state=TRACKING, started_at=now, deadline=now + self.timeout, **fields)
-            session.add(row)
-            session.flush()
-            return _view(row)
+        # A retried delivery or a double call finds the existing row: each operation is followed once.
+        return _view(self.operations.insert_once(kind=kind, now=now, deadline=now + self.timeout, **fields))
 
     # ---- polling -----------------------------------------------------------------------------------------
     def poll_once(self, *, force: bool = False) -> list[TrackingEvent]:
@@ -235,56 +220,33 @@ class Tracker:
         self._next_poll = started + self.poll_seconds * self.backoff_factor * 0.95
 
     def _claim(self) -> list[Operation]:
-        now = self.clock()
-        with self.db.session() as session:
-            stmt = (
-                select(TrackedOperation)
-                .where(
-                    TrackedOperation.state == TRACKING,
-                    or_(
-                        TrackedOperation.lease_owner.is_(None),
-                        TrackedOperation.lease_owner == self.owner,
-                        TrackedOperation.lease_expires_at.is_(None),
-                        TrackedOperation.lease_expires_at <= now,
-                    ),
-                )
-                .order_by(TrackedOperation.id)
-                .limit(MAX_CLAIM)
-            )
-            if self.db.dialect == "postgresql":
-                # Rows another replica is claiming right now are skipped, not waited for.
-                stmt = stmt.with_for_update(skip_locked=True)
-            rows = session.scalars(stmt).all()
-            for row in rows:
-                row.lease_owner = self.owner
-                row.lease_expires_at = now + self.lease
-            session.flush()
-            return [_view(row) for row in rows]
+        rows = self.operations.claim(self.owner, self.clock(), self.lease, MAX_CLAIM)
+        return [_view(row) for row in rows]
 
     def _check_create(self, op: Operation, snapshots: _Found[Snapshot]) -> _Change | None:
         snapshot = snapshots.items.get(op.snapshot_id or -1)
         if snapshot is None:
             if snapshots.complete:
-                return _Change(op, EventKind.VANISHED, "failed", "")
+                return _Change(op, EventKind.VANISHED, OperationState.FAILED, "")
             return self._timeout_if_due(op)  # a partial list proves nothing about absence
         if snapshot.is_completed:
-            return _Change(op, EventKind.COMPLETED, "done", snapshot.status, snapshot.size_mb)
+            return _Change(op, EventKind.COMPLETED, OperationState.DONE, snapshot.status, snapshot.size_mb)
         return self._timeout_if_due(op, status=snapshot.status) or _progress(op, snapshot.status)
 
     def _check_restore(self, op: Operation, servers: _Found[Server]) -> _Change | None:
         server = servers.items.get(op.server_id)
         if server is None:
             if servers.complete:
-                return _Change(op, EventKind.VANISHED, "failed", "")
+                return _Change(op, EventKind.VANISHED, OperationState.FAILED, "")
             return self._timeout_if_due(op)
         if server.status in RESTORED_STATES:
-            return _Change(op, EventKind.FINISHED, "done", server.status)
+            return _Change(op, EventKind.FINISHED, OperationState.DONE, server.status)
         return self._timeout_if_due(op, status=server.status) or _progress(op, server.status)
 
     def _timeout_if_due(self, op: Operation, *, status: str | None = None) -> _Change | None:
         if self.clock() < op.deadline:
             return None
-        return _Change(op, EventKind.TIMEOUT, "timeout", status if status is not None else op.last_status)
+        return _Change(op, EventKind.TIMEOUT, OperationState.TIMEOUT, status if status is not None else op.last_status)
 
     def _apply(self, changes: list[_Change]) -> list[TrackingEvent]:
         """Write every change of this poll in one transaction, each through a compare-and-set.
@@ -301,40 +263,29 @@ class Tracker:
             for change in changes:
                 op = change.op
                 if change.kind is EventKind.PROGRESS:
-                    where = (TrackedOperation.last_status == op.last_status,)
-                    values: dict[str, Any] = {"last_status": change.status[:32]}
-                    after = replace(op, last_status=change.status[:32])
+                    status = change.status[:32]
+                    won = self.operations.update_status(session, op.id, op.last_status, status)
+                    after = replace(op, last_status=status)
                 else:
-                    where = ()
                     last_status = (change.status or op.last_status)[:32]
-                    values = {
-                        "state": change.state,
-                        "last_status": last_status,
-                        "finished_at": now,
-                        "lease_owner": None,
-                        "lease_expires_at": None,
-                    }
+                    won = self.operations.end(session, op.id, change.state, last_status, now)
                     after = replace(op, state=change.state, last_status=last_status, finished_at=now, lease_owner=None)
-                won = session.execute(
-                    update(TrackedOperation)
-                    .where(TrackedOperation.id == op.id, TrackedOperation.state == TRACKING, *where)
-                    .values(**values)
-                    .execution_options(synchronize_session=False)
-                ).rowcount
-                if won != 1:
+                if not won:
                     continue
                 if change.kind is not EventKind.PROGRESS:
                     self._audit_end(session, after, change.kind, change.status, change.size_mb)
                 events.append(TrackingEvent(change.kind, after, change.status, op.last_status, change.size_mb))
         return events
 
-    def _audit_end(self, session: Session, op: Operation, kind: EventKind, status: str, size_mb: int | None) -> None:
+    def _audit_end(
+        self, session: Transaction, op: Operation, kind: EventKind, status: str, size_mb: int | None
+    ) -> None:
         action, outcome = {
             (CREATE, EventKind.COMPLETED): (Action.CREATE_COMPLETED, Outcome.OK),
             (CREATE, EventKind.VANISHED): (Action.CREATE_VANISHED, Outcome.FAILED),
             (CREATE, EventKind.TIMEOUT): (Action.CREATE_TIMEOUT, Outcome.UNKNOWN),
             (RESTORE, EventKind.FINISHED): (Action.RESTORE_FINISHED, Outcome.OK),
-            (RESTORE, EventKind.VANISHED): (RESTORE_VANISHED, Outcome.FAILED),
+            (RESTORE, EventKind.VANISHED): (Action.RESTORE_VANISHED, Outcome.FAILED),
             (RESTORE, EventKind.TIMEOUT): (Action.RESTORE_TIMEOUT, Outcome.UNKNOWN),
         }[(op.kind, kind)]
         details: dict[str, Any] = {
@@ -362,27 +313,15 @@ class Tracker:
     # ---- reading and shutdown ----------------------------------------------------------------------------
     def active(self, *, actor_id: str | None = None, limit: int = 50) -> list[Operation]:
         """Operations still being followed, newest first (for App Home)."""
-        with self.db.session(readonly=True) as session:
-            stmt = select(TrackedOperation).where(TrackedOperation.state == TRACKING)
-            if actor_id is not None:
-                stmt = stmt.where(TrackedOperation.actor_id == actor_id)
-            rows = session.scalars(stmt.order_by(TrackedOperation.id.desc()).limit(limit)).all()
-            return [_view(row) for row in rows]
+        return [_view(row) for row in self.operations.active(actor_id=actor_id, limit=limit)]
 
     def get(self, operation_id: int) -> Operation | None:
-        with self.db.session(readonly=True) as session:
-            row = session.get(TrackedOperation, operation_id)
-            return _view(row) if row is not None else None
+        row = self.operations.get(operation_id)
+        return _view(row) if row is not None else None
 
     def release(self) -> int:
         """Give up this replica's leases (graceful shutdown), so another replica or a restart resumes at once."""
-        with self.db.session() as session:
-            return session.execute(
-                update(TrackedOperation)
-                .where(TrackedOperation.state == TRACKING, TrackedOperation.lease_owner == self.owner)
-                .values(lease_owner=None, lease_expires_at=None)
-                .execution_options(synchronize_session=False)
-            ).rowcount
+        return self.operations.release(self.owner)
 
 
 @dataclass(frozen=True)

@@ -1,4 +1,4 @@
-"""storage.cli: `db upgrade`, `audit export`, `audit verify` as an operator runs them."""
+"""bot.cli: `db upgrade`, `audit export`, `audit verify` as an operator runs them."""
 
 from __future__ import annotations
 
@@ -15,8 +15,8 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
+from bot.cli import add_commands, main
 from storage.audit import AuditEntry, AuditLog
-from storage.cli import add_commands, main
 from storage.db import Database
 from tests.app_fixtures import Harness
 
@@ -151,7 +151,7 @@ def test_python_dash_m_verify_exit_codes(sqlite_database: Database) -> None:
 
     def verify() -> subprocess.CompletedProcess[str]:
         return subprocess.run(
-            [sys.executable, "-m", "storage.cli", "audit", "verify"],
+            [sys.executable, "-m", "bot.cli", "audit", "verify"],
             env=env,
             capture_output=True,
             text=True,

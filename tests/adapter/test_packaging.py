@@ -76,7 +76,7 @@ def test_the_dev_install_makes_devkit_importable_from_anywhere(tmp_path: Path) -
 
 
 def test_production_modules_import_without_devkit(tmp_path: Path) -> None:
-    code = _WITHOUT_DEVKIT + "import bot.__main__, bot.wiring, bot.server, bot.runtime, storage.cli\nprint('ok')"
+    code = _WITHOUT_DEVKIT + "import bot.__main__, bot.wiring, bot.server, bot.runtime, bot.cli\nprint('ok')"
     result = subprocess.run(
         [sys.executable, "-c", code], cwd=tmp_path, env=_clean_env(), capture_output=True, text=True, timeout=60
     )

@@ -20,6 +20,7 @@ import pytest
 import sqlalchemy as sa
 
 from bot.audit_witness import NOT_WITNESSED, Witness
+from bot.cli import main
 from bot.config import ConfigError, load_settings
 from devkit.fake_slack import FakeSlack, blocks_text
 from storage.audit import GENESIS_HASH, AuditEntry, AuditLog, ChainHeadMissing, events, row_digest
@@ -30,7 +31,6 @@ from storage.checkpoints import (
     sign_checkpoint,
     verify_against_checkpoints,
 )
-from storage.cli import main
 from storage.db import Database
 from storage.signing import Signer, generate_key_file, public_text
 from tests.app_fixtures import ALICE, BOB, Harness
@@ -392,7 +392,7 @@ def test_key_rotation_old_checkpoints_verify_with_the_old_public_key(
         f"audit chain BROKEN at checkpoint #1: signed with key {old_key.key_id}, which is not among the trusted "
         "public keys\n"
     )
-    # AUDIT_VERIFY_KEYS (comma-separated) is read as well, e.g. when run as `python -m storage.cli`.
+    # AUDIT_VERIFY_KEYS (comma-separated) is read as well, e.g. when run as `python -m bot.cli`.
     os.environ["AUDIT_VERIFY_KEYS"] = ",".join(both)
     try:
         code = main(["--database-url", trail.db.url, "audit", "verify", "--checkpoints", str(trail.file)])

@@ -19,6 +19,7 @@ import sqlalchemy as sa
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from bot.auditing import AUDIT_REDACTOR
 from storage.audit import (
     EXPORT_COLUMNS,
     GENESIS_HASH,
@@ -58,7 +59,7 @@ def clock() -> FakeClock:
 
 @pytest.fixture
 def log(database: Database, clock: FakeClock) -> AuditLog:
-    return AuditLog(database, clock=clock)
+    return AuditLog(database, clock=clock, redactor=AUDIT_REDACTOR)
 
 
 def entry(

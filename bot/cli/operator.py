@@ -2,7 +2,7 @@
 
 `add_commands` plugs `db upgrade`, `audit export`, `audit verify [--checkpoints FILE]`, `audit keygen` and
 `audit reanchor` into the bot's own command line.
-This module also runs on its own: `python -m storage.cli [--database-url URL] audit verify`
+This module also runs on its own: `python -m bot.cli [--database-url URL] audit verify`
 (the URL defaults to $DATABASE_URL).
 Exit codes: 0 success, 1 failure (a broken chain, a database error), 2 bad arguments.
 """
@@ -20,8 +20,8 @@ from typing import Any, TextIO
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from sqlalchemy.exc import SQLAlchemyError
 
+from bot.auditing import audit_log
 from bot.config import DEFAULT_DATABASE_URL
-from storage.audit import AuditLog
 from storage.checkpoints import (
     REANCHOR_ACTION,
     Checkpoint,
@@ -112,7 +112,7 @@ def audit_export(args: argparse.Namespace, database_url: str, out: TextIO | None
 
     def body(database: Database) -> int:
         try:
-            written = AuditLog(database).export(
+            written = audit_log(database).export(
                 out or sys.stdout, args.format, since=since, until=until, actor_id=args.actor, server_id=server_id
             )
         except BrokenPipeError:
@@ -163,7 +163,7 @@ def audit_verify(args: argparse.Namespace, database_url: str) -> int:
         return _verify_with_checkpoints(args, database_url)
 
     def body(database: Database) -> int:
-        result = AuditLog(database).verify()
+        result = audit_log(database).verify()
         if result.ok:
             print(f"audit chain intact: {result.count} events")
             return 0
@@ -243,12 +243,12 @@ def audit_reanchor(args: argparse.Namespace, database_url: str) -> int:
             checked = verify_against_checkpoints(database, records, keys)
             problem = None if checked.culprit == "the chain head" else f"{checked.culprit}: {checked.reason}"
         else:
-            plain = AuditLog(database).verify()
+            plain = audit_log(database).verify()
             problem = None if "audit_chain_head row is missing" in plain.reason else plain.reason
         if problem is not None:
             print(f"error: refusing to re-anchor a chain with other damage: {problem}")
             return 1
-        anchored_id, anchored_hash = reanchor(AuditLog(database), actor_id=args.by, reason=args.reason)
+        anchored_id, anchored_hash = reanchor(audit_log(database), actor_id=args.by, reason=args.reason)
         print(f"audit chain re-anchored at event {anchored_id} ({anchored_hash[:12]}…); recorded as {REANCHOR_ACTION}")
         if not args.checkpoints:
             print("note: without --checkpoints nothing shows whether newer events were cut before the head was lost")
@@ -302,14 +302,10 @@ def add_commands(subparsers: argparse._SubParsersAction[Any]) -> argparse._SubPa
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m storage.cli", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m bot.cli", description=__doc__.splitlines()[0])
     parser.add_argument("--database-url", help="default: $DATABASE_URL, else " + DEFAULT_DATABASE_URL)
     add_commands(parser.add_subparsers(dest="command", required=True, metavar="COMMAND"))
     args = parser.parse_args(argv)
     url = args.database_url or os.environ.get("DATABASE_URL") or DEFAULT_DATABASE_URL
     handler: Handler = args.func
     return handler(args, url)
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -1,0 +1,7 @@
+"""`python -m bot.cli [--database-url URL] audit verify`: the operator commands without the bot's settings."""
+
+import sys
+
+from bot.cli.operator import main
+
+sys.exit(main())

@@ -1,0 +1,94 @@
+"""Deciding a request: approving, rejecting, cancelling.
+
+Rules kept here:
+- Only a `pending` request is decided, read under its row lock; nobody approves their own request; each
+  approver votes once; only the requester cancels, approvers reject.
+- A request leaves `pending` only through a compare-and-set on its state, so double clicks, simultaneous
+  approvers, retries and several replicas lead to at most one executor; the winner holds the claim (a fencing
+  token and a deadline by the database's clock) and goes on to `Executing._execute`.
+"""
+
+from __future__ import annotations
+
+import uuid
+
+from bot.usecases.access import Permission
+from bot.usecases.approval_base import DecisionResult, action_for, state_words
+from bot.usecases.approval_execution import Executing
+from bot.usecases.context import SYSTEM, Actor
+from bot.usecases.errors import (
+    Refused,
+)
+from storage.approvals import RequestState
+from storage.audit import Action, Outcome
+
+
+class Deciding(Executing):
+    def approve(self, actor: Actor, request_id: str | int) -> DecisionResult:
+        rid = self._parse_request_id(request_id)
+        self.guard.require(actor, Permission.APPROVE, request_id=rid)
+        now = self.clock()
+        with self.db.session() as session:
+            row = self._locked(session, rid)
+            if row.requester_id == actor.user_id:
+                self._refuse(session, actor, row, Action.REFUSED_SELF_APPROVAL, "self-approval")
+                raise Refused("You can't approve your own request — someone else has to.")
+            if row.state != RequestState.PENDING:
+                self._refuse(session, actor, row, Action.REFUSED_NOT_PENDING, f"request is {row.state}")
+                raise Refused(f"Request #{rid} is already {state_words(row.state)}; nothing was done.")
+            if now >= row.expires_at:
+                expired = self._close(session, row, RequestState.EXPIRED, SYSTEM, now, reason="approval window passed")
+                return DecisionResult(expired, RequestState.EXPIRED, f"Request #{rid} expired before it was approved.")
+            if self.requests.has_voted(session, rid, actor.user_id):
+                raise Refused(f"You have already approved request #{rid}; it needs someone else too.")
+            votes = self.requests.add_vote(session, rid, actor.user_id, actor.name, now)
+            self.audit.append(
+                actor.entry(
+                    action_for(row.kind, "approved"),
+                    Outcome.OK,
+                    server_id=row.server_id,
+                    snapshot_id=row.snapshot_id,
+                    request_id=rid,
+                    details={"votes": votes, "required": row.approvals_required, "digest": row.bound_digest},
+                ),
+                session=session,
+            )
+            if votes < row.approvals_required:
+                self.requests.touch(row, now)
+                view = self._view(session, row)
+                return DecisionResult(
+                    view, "vote_recorded", f"Approval recorded ({votes} of {row.approvals_required})."
+                )
+            # The compare-and-set that makes execution happen at most once; the winner holds the claim.
+            token = str(uuid.uuid4())
+            won = self.requests.start_executing(
+                session, rid, decided_by=actor.user_id, now=now, token=token, claim_ttl=self.claim_ttl
+            )
+            if not won:
+                raise Refused(f"Request #{rid} was decided by someone else a moment ago; nothing was done.")
+        return self._execute(actor, rid, token)
+
+    def reject(self, actor: Actor, request_id: str | int, reason: str = "") -> DecisionResult:
+        rid = self._parse_request_id(request_id)
+        self.guard.require(actor, Permission.APPROVE, request_id=rid)
+        reason = (reason or "").strip()[:500]
+        now = self.clock()
+        with self.db.session() as session:
+            row = self._locked(session, rid)
+            if row.requester_id == actor.user_id:
+                raise Refused("That's your own request: use *Cancel* to withdraw it.")
+            self._require_pending(session, actor, row)
+            view = self._close(session, row, RequestState.REJECTED, actor, now, reason=reason)
+        return DecisionResult(view, RequestState.REJECTED, f"Request #{rid} rejected.")
+
+    def cancel(self, actor: Actor, request_id: str | int) -> DecisionResult:
+        rid = self._parse_request_id(request_id)
+        now = self.clock()
+        with self.db.session() as session:
+            row = self._locked(session, rid)
+            if row.requester_id != actor.user_id:
+                self._refuse(session, actor, row, Action.REFUSED_PERMISSION, "only the requester may cancel")
+                raise Refused("Only the person who asked can cancel this request. Approvers can *Reject* it.")
+            self._require_pending(session, actor, row)
+            view = self._close(session, row, RequestState.CANCELLED, actor, now)
+        return DecisionResult(view, RequestState.CANCELLED, f"Request #{rid} cancelled.")

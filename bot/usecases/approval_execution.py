@@ -1,0 +1,328 @@
+"""Carrying out an approved request under its claim: re-check, compare, check-and-mark, call once, record.
+
+Rules kept here:
+- The pre-call phase (re-listing the snapshot, every page and retry) has a hard total deadline shorter than the
+  claim. Past it nothing is sent and the request goes back to `pending` ("approve again"; its votes are spent).
+- Just before sending, what VPS.org lists now is compared with the bound digest: any difference closes the
+  request as `stale`, naming what changed; nothing is sent.
+- The VPS.org call is made only after one atomic check-and-mark: `executing` → `sending`, only while this token's
+  claim is unexpired; the intent audit row commits in the same transaction. No other path reaches the call.
+- An executor whose claim lapsed or was taken over changes nothing (`claim_lost`).
+- The outcome row is written in the same transaction as the final state, retried; if it still cannot be written
+  the request is flagged `needs_check` and logged at CRITICAL, never left in `sending`.
+"""
+
+from __future__ import annotations
+
+import time
+
+from bot.usecases.approval_base import (
+    ApprovalBase,
+    DecisionResult,
+    RequestView,
+    action_for,
+    bound_digest,
+    bound_fields,
+    done_word,
+    log,
+    snapshot_words,
+)
+from bot.usecases.audited_call import CallResult, audited_call
+from bot.usecases.context import Actor
+from bot.usecases.errors import (
+    CouldNotConfirm,
+    NotFoundError,
+    UserFacingError,
+    doing_with,
+    explain_vps_error,
+)
+from bot.vps.errors import DeadlineExceeded
+from bot.vps.models import RestoreResult, Snapshot
+from storage.approvals import RequestState
+from storage.audit import Action, Outcome, valid_utf8
+
+OUTCOME_WRITE_ATTEMPTS = 3
+TOO_SLOW = "VPS.org was too slow to re-check the snapshot; nothing was sent. Approve again when it answers."
+
+
+class Executing(ApprovalBase):
+    def _execute(self, actor: Actor, rid: int, token: str) -> DecisionResult:
+        """We hold the claim: re-check (bounded), compare with what was approved, check-and-mark, call once."""
+        view = self.get(rid)
+        deadline = self.vps.clock() + self.recheck_deadline.total_seconds()
+        try:
+            snapshot = self.snapshots.find_snapshot(view.snapshot_id, deadline=deadline)
+        except DeadlineExceeded:
+            return self._give_up(actor, rid, token, TOO_SLOW, "re-check deadline passed")
+        except CouldNotConfirm:
+            message = (
+                f"{snapshot_words(view)} could not be confirmed: VPS.org's snapshot list was incomplete, so "
+                "nothing was sent. Approve again in a minute."
+            )
+            return self._give_up(actor, rid, token, message, "listing incomplete")
+        except NotFoundError:
+            return self._end_before_sending(
+                actor,
+                rid,
+                token,
+                RequestState.FAILED,
+                f"{snapshot_words(view)} can't be {done_word(view.kind)}: it no longer "
+                "exists. Nothing was sent to VPS.org.",
+                {"recheck": "it no longer exists"},
+            )
+        except UserFacingError as error:
+            return self._give_up(
+                actor, rid, token, f"{error.message} Nothing was sent; approve again.", "re-check failed"
+            )
+        if self.vps.clock() > deadline:  # an answer that came in just too late is not trusted to be current
+            return self._give_up(actor, rid, token, TOO_SLOW, "re-check deadline passed")
+        if not self._renew(rid, token):
+            return self._claim_lost(rid)
+        changes = self._changes(view, snapshot)
+        if changes:
+            message = (
+                f"Not sent: {snapshot_words(view)} is no longer what was approved — {'; '.join(changes)}. "
+                "Nothing was sent to VPS.org; ask again if it is still wanted."
+            )
+            return self._end_before_sending(actor, rid, token, RequestState.STALE, message, {"changed": changes})
+        if view.kind == "restore" and not snapshot.is_completed:
+            message = (
+                f"{snapshot_words(view)} can't be restored: it is now {snapshot.status}. Nothing was sent to VPS.org."
+            )
+            return self._end_before_sending(
+                actor, rid, token, RequestState.FAILED, message, {"recheck": snapshot.status}
+            )
+        if not self._mark_sending(actor, view, token):
+            return self._claim_lost(rid)
+        if view.kind == "delete":
+            return self._send_delete(actor, view, snapshot, token)
+        return self._send_restore(actor, view, token)
+
+    def _send_restore(self, actor: Actor, view: RequestView, token: str) -> DecisionResult:
+        # The intent row was committed with the `sending` mark (`_mark_sending`); the outcome joins the final state.
+        return audited_call(
+            lambda: self.vps.restore_snapshot(view.snapshot_id),
+            write_intent=None,
+            write_outcome=lambda result: self._restore_outcome(actor, view, token, result),
+        )
+
+    def _restore_outcome(
+        self, actor: Actor, view: RequestView, token: str, call: CallResult[RestoreResult]
+    ) -> DecisionResult:
+        if call.error is not None:
+            error = call.error
+            failure = explain_vps_error(error, doing_with("restoring snapshot", view.snapshot_name))
+            details = {
+                "status_code": error.status_code,
+                "api_message": error.api_message,
+                "error": type(error).__name__,
+                "duration_ms": call.duration_ms,
+            }
+            return self._finish(
+                actor,
+                view.id,
+                token,
+                RequestState.NEEDS_CHECK if call.outcome_unknown else RequestState.FAILED,
+                failure.message,
+                call.failure_outcome,
+                details,
+            )
+        result = call.answer
+        assert result is not None
+        details: dict[str, object] = {
+            "status_code": 200,
+            "api_message": result.message,
+            "server_status": result.server_status,
+            "answered_server_id": result.server_id or None,
+            "answered_snapshot_id": result.snapshot_id,
+            "duration_ms": call.duration_ms,
+        }
+        wrong_server = bool(result.server_id) and result.server_id != view.server_id
+        wrong_snapshot = result.snapshot_id != view.snapshot_id
+        if wrong_server or wrong_snapshot:
+            answered = f"server {result.server_id}" if wrong_server else f"snapshot #{result.snapshot_id}"
+            approved = f"server {view.server_id}" if wrong_server else f"snapshot #{view.snapshot_id}"
+            message = (
+                f":rotating_light: VPS.org says it restored onto {answered}, but the approval was for {approved} "
+                f"({snapshot_words(view)} → {view.server_name}). Outcome unknown — check BOTH servers now."
+            )
+            details["mismatch"] = f"answered {answered}, approved {approved}"
+            log.critical("request #%s: restore answer names %s, approved %s", view.id, answered, approved)
+            return self._finish(actor, view.id, token, RequestState.NEEDS_CHECK, message, Outcome.UNKNOWN, details)
+        return self._finish(
+            actor, view.id, token, RequestState.EXECUTED, result.message or "Restore started.", Outcome.OK, details
+        )
+
+    def _send_delete(self, actor: Actor, view: RequestView, snapshot: Snapshot, token: str) -> DecisionResult:
+        try:
+            self.snapshots.execute_delete(actor, snapshot, request_id=view.id, operation_id=token)
+        except UserFacingError as error:
+            state = RequestState.NEEDS_CHECK if getattr(error, "outcome_unknown", False) else RequestState.FAILED
+            return self._finish(actor, view.id, token, state, error.message, None, {}, audited=True)
+        return self._finish(
+            actor,
+            view.id,
+            token,
+            RequestState.EXECUTED,
+            f"Snapshot `{view.snapshot_name}` deleted.",
+            None,
+            {},
+            audited=True,
+        )
+
+    def _changes(self, view: RequestView, snapshot: Snapshot) -> list[str]:
+        """What differs between the approved card and VPS.org now; empty when the bound digest still holds."""
+        approved = view.bound_digest or bound_digest(
+            view.kind, view.snapshot_id, view.server_id, view.snapshot_name, view.snapshot_created_at
+        )
+        live = bound_digest(view.kind, snapshot.id, snapshot.server.id, snapshot.name, snapshot.created_at)
+        if live == approved:
+            return []
+        changes = []
+        if snapshot.server.id != view.server_id:
+            changes.append(f"it now belongs to server {snapshot.server.id}, not {view.server_id}")
+        if valid_utf8(snapshot.name) != view.snapshot_name:
+            changes.append(f"it is now named '{snapshot.name}', not '{view.snapshot_name}'")
+        if bound_fields("", 0, 0, "", snapshot.created_at, "") != bound_fields(
+            "", 0, 0, "", view.snapshot_created_at, ""
+        ):
+            changes.append("its creation time changed")
+        if not changes:  # the stored request no longer matches its own digest: edited behind the bot's back
+            changes.append("the stored request no longer matches what was approved")
+        return changes
+
+    def _renew(self, rid: int, token: str) -> bool:
+        """Extend our claim (database clock) while we still hold it; False means it lapsed or was taken over."""
+        return self.requests.renew(rid, token, self.claim_ttl)
+
+    def _mark_sending(self, actor: Actor, view: RequestView, token: str) -> bool:
+        """The one atomic check-and-mark before any call: claim still ours and unexpired → `sending` + intent row."""
+        with self.db.session() as session:
+            won = self.requests.mark_sending(session, view.id, token, stale_after=self.stale_after, now=self.clock())
+            if not won:
+                session.rollback()
+                return False
+            if view.kind == "restore":  # a delete writes its own intent (same operation id) just before its call
+                self.audit.append(
+                    actor.entry(
+                        Action.RESTORE_EXECUTING,
+                        Outcome.INTENT,
+                        server_id=view.server_id,
+                        snapshot_id=view.snapshot_id,
+                        request_id=view.id,
+                        operation_id=token,
+                        details={
+                            "requester": view.requester_id,
+                            "name": view.snapshot_name,
+                            "digest": view.bound_digest,
+                        },
+                    ),
+                    session=session,
+                )
+        return True
+
+    def _give_up(self, actor: Actor, rid: int, token: str, message: str, reason: str) -> DecisionResult:
+        """Nothing was sent: release the claim and put the request back to `pending` for a fresh approval."""
+        with self.db.session() as session:
+            self._locked(session, rid)
+            row = self.requests.held(session, rid, token)
+            if row is None:
+                session.rollback()
+                return self._claim_lost(rid)
+            view = self._back_to_pending(session, row, message, reason=reason, actor=actor)
+        return DecisionResult(view, "not_sent", message)
+
+    def _end_before_sending(
+        self, actor: Actor, rid: int, token: str, state: str, message: str, details: dict[str, object]
+    ) -> DecisionResult:
+        """Closed without a call (`failed` or `stale`), only while we still hold the claim."""
+        with self.db.session() as session:
+            self._locked(session, rid)
+            row = self.requests.held(session, rid, token)
+            if row is None:
+                session.rollback()
+                return self._claim_lost(rid)
+            self.requests.end_unsent(row, state, message, self.clock())
+            self.audit.append(
+                actor.entry(
+                    action_for(row.kind, state),
+                    Outcome.FAILED,
+                    server_id=row.server_id,
+                    snapshot_id=row.snapshot_id,
+                    request_id=rid,
+                    details={**details, "sent": False},
+                ),
+                session=session,
+            )
+            view = self._view(session, row)
+        return DecisionResult(view, state, message)
+
+    def _finish(
+        self,
+        actor: Actor,
+        rid: int,
+        token: str,
+        state: str,
+        message: str,
+        outcome: str | None,
+        details: dict[str, object],
+        *,
+        audited: bool = False,
+    ) -> DecisionResult:
+        """Record what VPS.org answered: final state and outcome row in one transaction, retried on failure."""
+        message = valid_utf8(message)  # VPS.org's words go into the request row too
+        last_error: Exception | None = None
+        for attempt in range(OUTCOME_WRITE_ATTEMPTS):
+            try:
+                return self._write_outcome(actor, rid, token, state, message, outcome, details, audited)
+            except Exception as error:  # the call was made: its outcome must not be lost to one bad write
+                last_error = error
+                log.warning("request #%s: writing the outcome failed (attempt %d): %s", rid, attempt + 1, error)
+                time.sleep(0.05 * (attempt + 1))
+        log.critical(
+            "request #%s: VPS.org answered (%s) but the outcome could not be written to the audit log: %s",
+            rid,
+            state,
+            last_error,
+        )
+        loud = (
+            f":rotating_light: VPS.org answered ({message}), but the bot could not record it in the audit log. "
+            "Outcome unknown for the record — check the server and tell an admin."
+        )
+        try:
+            self.requests.flag_unrecorded(rid, token, loud, self.clock())
+        except Exception:
+            log.critical("request #%s: could not even flag the request needs_check", rid, exc_info=True)
+        return DecisionResult(self.get(rid), RequestState.NEEDS_CHECK, loud)
+
+    def _write_outcome(
+        self,
+        actor: Actor,
+        rid: int,
+        token: str,
+        state: str,
+        message: str,
+        outcome: str | None,
+        details: dict[str, object],
+        audited: bool,
+    ) -> DecisionResult:
+        with self.db.session() as session:
+            row = self._locked(session, rid)
+            # Ours while `sending`; a late answer also settles a request the flagger marked "outcome unknown".
+            self.requests.settle(session, rid, token, state, message, self.clock())
+            session.refresh(row)
+            if not audited and outcome is not None:
+                self.audit.append(
+                    actor.entry(
+                        action_for(row.kind, state),
+                        outcome,
+                        server_id=row.server_id,
+                        snapshot_id=row.snapshot_id,
+                        request_id=rid,
+                        operation_id=token,
+                        details=details,
+                    ),
+                    session=session,
+                )
+            view = self._view(session, row)
+        return DecisionResult(view, state, message)

@@ -1,0 +1,93 @@
+"""Housekeeping the background ticker runs: expiring unanswered requests, flagging stale claims, listing.
+
+Rules kept here:
+- A pending request past its approval window is closed as `expired` (re-checked under its row lock).
+- The flagger takes only requests whose claim has expired by the DATABASE's clock: `executing` (nothing was sent)
+  goes back to `pending`; `sending` (the call may have gone out) becomes `needs_check`, "outcome unknown: check the
+  server", and is never re-sent. An answer that arrives later still settles it.
+"""
+
+from __future__ import annotations
+
+from bot.usecases.approval_base import (
+    ApprovalBase,
+    DecisionResult,
+    RequestView,
+    action_for,
+)
+from bot.usecases.context import SYSTEM
+from storage.approvals import RequestState
+from storage.audit import Outcome
+
+CLAIM_EXPIRED = (
+    "The bot stopped before sending this (its claim on the request ran out); nothing was sent to VPS.org. "
+    "Approve again, or cancel."
+)
+SENT_UNKNOWN = (
+    "Sent to VPS.org, but the bot stopped before it recorded the answer: outcome unknown — check the server "
+    "before doing anything else. It will not be re-sent."
+)
+LEGACY_UNKNOWN = (
+    "The bot stopped while this was being carried out; whether VPS.org received it is unknown. "
+    "Check the server before doing anything else."
+)
+
+
+class Housekeeping(ApprovalBase):
+    def expire_due(self) -> list[RequestView]:
+        now = self.clock()
+        expired: list[RequestView] = []
+        for rid in self.requests.pending_due(now):
+            with self.db.session() as session:
+                row = self._locked(session, rid)
+                if row.state == RequestState.PENDING:
+                    expired.append(
+                        self._close(session, row, RequestState.EXPIRED, SYSTEM, now, reason="approval window passed")
+                    )
+        return expired
+
+    def flag_stale_executions(self) -> list[DecisionResult]:
+        """Requests whose executor's claim has expired (by the database's clock): it died or hung.
+
+        `executing` never reached the check-and-mark, so nothing was sent: back to `pending`. `sending` may have
+        reached VPS.org: `needs_check`, never re-sent. Rows from before claims existed (`executing`, no claim)
+        keep the old rule: older than `stale_after` means outcome unknown.
+        """
+        legacy_before = self.clock() - self.stale_after
+        stale = self.requests.stale_claims(legacy_before)
+        flagged: list[DecisionResult] = []
+        for rid in stale:
+            with self.db.session() as session:
+                self._locked(session, rid)
+                # Re-read under the lock: the executor may have finished, or renewed, meanwhile.
+                row = self.requests.stale_claim(session, rid, legacy_before)
+                if row is None:
+                    continue
+                if row.state == RequestState.EXECUTING and row.claim_token is not None:
+                    view = self._back_to_pending(session, row, CLAIM_EXPIRED, reason="claim expired before sending")
+                    flagged.append(DecisionResult(view, "not_sent", CLAIM_EXPIRED))
+                    continue
+                message = SENT_UNKNOWN if row.state == RequestState.SENDING else LEGACY_UNKNOWN
+                self.requests.flag_needs_check(row, message, self.clock())
+                self.audit.append(
+                    SYSTEM.entry(
+                        action_for(row.kind, RequestState.NEEDS_CHECK),
+                        Outcome.UNKNOWN,
+                        server_id=row.server_id,
+                        snapshot_id=row.snapshot_id,
+                        request_id=rid,
+                        operation_id=row.claim_token,
+                        details={
+                            "reason": "claim expired after sending" if row.claim_token else "found executing",
+                            "sent": "unknown",
+                        },
+                    ),
+                    session=session,
+                )
+                flagged.append(DecisionResult(self._view(session, row), RequestState.NEEDS_CHECK, message))
+        return flagged
+
+    def open_requests(self) -> list[RequestView]:
+        with self.db.session(readonly=True) as session:
+            rows = self.requests.open(session, limit=100)
+            return [self._view(session, row) for row in rows]

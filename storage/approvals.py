@@ -1,0 +1,278 @@
+"""Approval requests and their votes: every SQL statement the two-person rule needs.
+
+Rules this repository keeps (the use cases in bot/usecases/approval_*.py decide *when*; this decides *how*):
+- A request is read for a decision only under its row lock (`locked`): SELECT … FOR UPDATE on PostgreSQL; SQLite's
+  write transaction is already exclusive.
+- A request leaves `pending` only through a compare-and-set on its state (`start_executing`); the winner's claim
+  is a fencing token plus a deadline computed by the DATABASE's clock (`Database.clock`), never a replica's.
+- Every step of an executor (`renew`, `mark_sending`, `held`) matches its token AND an unexpired claim, so an
+  executor whose claim lapsed or was taken over changes nothing.
+- An outcome settles a request only while it is `sending` (or already flagged `needs_check`) under the same token.
+Methods that take a `session` join the caller's transaction (its audit row commits with the state change);
+the others open their own. Rows are returned as ORM objects to the use case that holds the session only.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+from enum import StrEnum
+from typing import Any
+
+from sqlalchemy import delete, func, select, update
+from sqlalchemy.orm import Session
+
+from storage.db import Database
+from storage.models import ApprovalRequest, ApprovalVote
+
+
+class RequestState(StrEnum):
+    """Where an approval request is. `OPEN` ones are shown as waiting; the rest are final."""
+
+    PENDING = "pending"
+    EXECUTING = "executing"  # approved; the executor holds the claim and re-checks the snapshot (nothing sent)
+    SENDING = "sending"  # the call may have gone out to VPS.org
+    NEEDS_CHECK = "needs_check"  # outcome unknown: a human must check the server; never re-sent
+    EXECUTED = "executed"
+    FAILED = "failed"
+    STALE = "stale"  # the snapshot no longer matched what was approved: nothing sent
+    REJECTED = "rejected"
+    CANCELLED = "cancelled"
+    EXPIRED = "expired"
+
+
+OPEN_STATES = (RequestState.PENDING, RequestState.EXECUTING, RequestState.SENDING, RequestState.NEEDS_CHECK)
+CLAIMED_STATES = (RequestState.EXECUTING, RequestState.SENDING)
+
+
+class ApprovalRequests:
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    # ---- reading -------------------------------------------------------------------------------------------
+    def locked(self, session: Session, request_id: int) -> ApprovalRequest | None:
+        return session.scalars(
+            select(ApprovalRequest).where(ApprovalRequest.id == request_id).with_for_update()
+        ).one_or_none()
+
+    def get(self, session: Session, request_id: int) -> ApprovalRequest | None:
+        return session.get(ApprovalRequest, request_id)
+
+    def open(self, session: Session, limit: int = 100) -> Sequence[ApprovalRequest]:
+        return session.scalars(
+            select(ApprovalRequest)
+            .where(ApprovalRequest.state.in_(OPEN_STATES))
+            .order_by(ApprovalRequest.created_at.desc())
+            .limit(limit)
+        ).all()
+
+    def approvers(self, session: Session, request_id: int) -> tuple[str, ...]:
+        return tuple(
+            session.scalars(
+                select(ApprovalVote.approver_id).where(ApprovalVote.request_id == request_id).order_by(ApprovalVote.id)
+            ).all()
+        )
+
+    def pending_due(self, now: datetime) -> list[int]:
+        """Ids of pending requests whose approval window has passed (re-checked under the lock by the caller)."""
+        with self.db.session() as session:
+            return list(
+                session.scalars(
+                    select(ApprovalRequest.id).where(
+                        ApprovalRequest.state == RequestState.PENDING, ApprovalRequest.expires_at <= now
+                    )
+                ).all()
+            )
+
+    # ---- writing -------------------------------------------------------------------------------------------
+    def add(self, session: Session, **fields: Any) -> ApprovalRequest:
+        row = ApprovalRequest(state=RequestState.PENDING, **fields)
+        session.add(row)
+        session.flush()
+        return row
+
+    def attach_card(self, request_id: int, channel: str, ts: str) -> None:
+        with self.db.session() as session:
+            session.execute(
+                update(ApprovalRequest).where(ApprovalRequest.id == request_id).values(card_channel=channel, card_ts=ts)
+            )
+
+    def has_voted(self, session: Session, request_id: int, approver_id: str) -> bool:
+        already = session.scalar(
+            select(ApprovalVote.id).where(
+                ApprovalVote.request_id == request_id, ApprovalVote.approver_id == approver_id
+            )
+        )
+        return already is not None
+
+    def add_vote(self, session: Session, request_id: int, approver_id: str, approver_name: str, now: datetime) -> int:
+        """Record one vote; returns how many the request has now."""
+        session.add(
+            ApprovalVote(request_id=request_id, approver_id=approver_id, approver_name=approver_name, created_at=now)
+        )
+        session.flush()
+        return session.scalar(select(func.count()).where(ApprovalVote.request_id == request_id)) or 0
+
+    def clear_votes(self, session: Session, request_id: int) -> None:
+        session.execute(delete(ApprovalVote).where(ApprovalVote.request_id == request_id))
+
+    # ---- state changes on a row the caller holds (under its lock, in its transaction) -----------------------
+    def close(self, row: ApprovalRequest, state: str, *, decided_by: str, now: datetime, reason: str) -> None:
+        """A decision that ends the request without a call: rejected, cancelled, expired."""
+        row.state = state
+        row.decided_by = decided_by
+        row.decided_at = now
+        row.reason = reason
+        row.updated_at = now
+
+    def back_to_pending(self, session: Session, row: ApprovalRequest, message: str, now: datetime) -> None:
+        """Nothing was sent: release the claim and spend the votes (approving again is a fresh decision)."""
+        row.state = RequestState.PENDING
+        row.claim_token = None
+        row.claim_expires_at = None
+        row.decided_by = None
+        row.decided_at = None
+        row.result_message = message
+        row.updated_at = now
+        self.clear_votes(session, row.id)
+
+    def end_unsent(self, row: ApprovalRequest, state: str, message: str, now: datetime) -> None:
+        """Closed by its executor without a call (`failed` or `stale`)."""
+        row.state = state
+        row.result_message = message[:2000]
+        row.claim_expires_at = None
+        row.updated_at = now
+
+    def flag_needs_check(self, row: ApprovalRequest, message: str, now: datetime) -> None:
+        """The call may have gone out and nobody recorded its answer: a human must check; never re-sent."""
+        row.state = RequestState.NEEDS_CHECK
+        row.updated_at = now
+        row.result_message = message
+        row.claim_expires_at = None
+
+    def touch(self, row: ApprovalRequest, now: datetime) -> None:
+        row.updated_at = now
+
+    # ---- the claim -----------------------------------------------------------------------------------------
+    def start_executing(
+        self, session: Session, request_id: int, *, decided_by: str, now: datetime, token: str, claim_ttl: timedelta
+    ) -> bool:
+        """The compare-and-set `pending` → `executing` that makes execution happen at most once; True if won."""
+        won = session.execute(
+            update(ApprovalRequest)
+            .where(ApprovalRequest.id == request_id, ApprovalRequest.state == RequestState.PENDING)
+            .values(
+                state=RequestState.EXECUTING,
+                decided_by=decided_by,
+                decided_at=now,
+                updated_at=now,
+                claim_token=token,
+                claim_expires_at=self.db.clock.now(claim_ttl),
+                result_message="",
+            )
+            .execution_options(synchronize_session=False)
+        ).rowcount
+        return won == 1
+
+    def _held(self, request_id: int, token: str, state: str) -> tuple[Any, ...]:
+        return (
+            ApprovalRequest.id == request_id,
+            ApprovalRequest.state == state,
+            ApprovalRequest.claim_token == token,
+            ApprovalRequest.claim_expires_at > self.db.clock.now(),
+        )
+
+    def held(self, session: Session, request_id: int, token: str) -> ApprovalRequest | None:
+        """The request, if it is still `executing` under this token's unexpired claim (else None)."""
+        return session.scalars(
+            select(ApprovalRequest).where(*self._held(request_id, token, RequestState.EXECUTING))
+        ).first()
+
+    def renew(self, request_id: int, token: str, claim_ttl: timedelta) -> bool:
+        """Extend the claim (database clock) while it is still held; False: it lapsed or was taken over."""
+        with self.db.session() as session:
+            renewed = session.execute(
+                update(ApprovalRequest)
+                .where(*self._held(request_id, token, RequestState.EXECUTING))
+                .values(claim_expires_at=self.db.clock.now(claim_ttl))
+                .execution_options(synchronize_session=False)
+            ).rowcount
+        return renewed == 1
+
+    def mark_sending(
+        self, session: Session, request_id: int, token: str, *, stale_after: timedelta, now: datetime
+    ) -> bool:
+        """The check-and-mark before any call: `executing` → `sending` only while this token's claim is unexpired."""
+        won = session.execute(
+            update(ApprovalRequest)
+            .where(*self._held(request_id, token, RequestState.EXECUTING))
+            .values(state=RequestState.SENDING, claim_expires_at=self.db.clock.now(stale_after), updated_at=now)
+            .execution_options(synchronize_session=False)
+        ).rowcount
+        return won == 1
+
+    def settle(self, session: Session, request_id: int, token: str, state: str, message: str, now: datetime) -> None:
+        """The final state after VPS.org answered: only while `sending` (or flagged since) under this token."""
+        session.execute(
+            update(ApprovalRequest)
+            .where(
+                ApprovalRequest.id == request_id,
+                ApprovalRequest.claim_token == token,
+                ApprovalRequest.state.in_((RequestState.SENDING, RequestState.NEEDS_CHECK)),
+            )
+            .values(state=state, result_message=message[:2000], claim_expires_at=None, updated_at=now)
+            .execution_options(synchronize_session=False)
+        )
+
+    def flag_unrecorded(self, request_id: int, token: str, message: str, now: datetime) -> None:
+        """Last resort when the outcome could not be written: `needs_check` (own transaction), never `sending`."""
+        with self.db.session() as session:
+            session.execute(
+                update(ApprovalRequest)
+                .where(ApprovalRequest.id == request_id, ApprovalRequest.claim_token == token)
+                .values(
+                    state=RequestState.NEEDS_CHECK, result_message=message[:2000], claim_expires_at=None, updated_at=now
+                )
+                .execution_options(synchronize_session=False)
+            )
+
+    # ---- stale claims (the flagger and the recovery sweep) -------------------------------------------------
+    def _stale(self, legacy_before: datetime) -> Any:
+        expired = ApprovalRequest.claim_expires_at <= self.db.clock.now()
+        legacy = (
+            (ApprovalRequest.state == RequestState.EXECUTING)
+            & ApprovalRequest.claim_expires_at.is_(None)
+            & (ApprovalRequest.updated_at <= legacy_before)
+        )
+        return (ApprovalRequest.state.in_(CLAIMED_STATES) & expired) | legacy
+
+    def stale_claims(self, legacy_before: datetime) -> list[int]:
+        """Requests whose executor's claim expired by the database's clock (or, before claims existed, rows left
+        `executing` since `legacy_before`)."""
+        with self.db.session() as session:
+            return list(session.scalars(select(ApprovalRequest.id).where(self._stale(legacy_before))).all())
+
+    def stale_claim(self, session: Session, request_id: int, legacy_before: datetime) -> ApprovalRequest | None:
+        """Re-read one under the caller's lock: the executor may have finished, or renewed, meanwhile."""
+        return session.scalars(
+            select(ApprovalRequest).where(ApprovalRequest.id == request_id, self._stale(legacy_before))
+        ).first()
+
+    def is_claimed(self, session: Session, request_id: int) -> bool:
+        """Still under an executor's claim: its expiry, not the recovery sweep, decides when it is flagged."""
+        held = (
+            select(ApprovalRequest.id)
+            .where(ApprovalRequest.id == request_id)
+            .where(ApprovalRequest.state.in_(CLAIMED_STATES))
+            .where(ApprovalRequest.claim_token.is_not(None))
+        )
+        return session.execute(held).first() is not None
+
+    def flag_executing(self, session: Session, request_id: int, message: str, now: datetime) -> None:
+        """A request left `executing` by a crash becomes `needs_check` (flagged, never re-sent)."""
+        session.execute(
+            update(ApprovalRequest)
+            .where(ApprovalRequest.id == request_id, ApprovalRequest.state == RequestState.EXECUTING)
+            .values(state=RequestState.NEEDS_CHECK, result_message=message, updated_at=now)
+            .execution_options(synchronize_session=False)
+        )

@@ -1,0 +1,87 @@
+"""The layers depend downwards only: an import that runs upwards fails here, naming the module and the line.
+
+Slack → listeners → use cases → storage / VPS.org client. Storage owns the SQL and knows nothing of the bot; use
+cases know neither SQL nor Slack; the VPS.org client knows neither Slack nor storage. Every import counts,
+including those inside functions and under `if TYPE_CHECKING:` (a typing-only edge is still an edge).
+"""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+
+# package (directory) → module prefixes it must never import
+BANNED: dict[str, tuple[str, ...]] = {
+    "storage": ("bot",),
+    "bot/usecases": ("sqlalchemy", "slack_bolt", "slack_sdk", "bot.slack"),
+    "bot/vps": ("bot.slack", "storage"),
+}
+
+
+def imported_modules(path: Path, root: Path) -> list[tuple[int, str]]:
+    """(line, module) for every import in the file; relative imports resolved against the file's package."""
+    tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
+    package = ".".join(path.relative_to(root).with_suffix("").parts[:-1])
+    found: list[tuple[int, str]] = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            found.extend((node.lineno, alias.name) for alias in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            if node.level:
+                base = package.split(".")[: len(package.split(".")) - node.level + 1]
+                module = ".".join([*base, node.module] if node.module else base)
+            else:
+                module = node.module or ""
+            found.append((node.lineno, module))
+            # `from bot import slack` imports bot.slack
+            found.extend((node.lineno, f"{module}.{alias.name}") for alias in node.names)
+    return found
+
+
+def is_under(module: str, prefix: str) -> bool:
+    return module == prefix or module.startswith(prefix + ".")
+
+
+def violations(directory: str, banned: tuple[str, ...], root: Path = ROOT) -> list[str]:
+    problems = []
+    for path in sorted((root / directory).rglob("*.py")):
+        for line, module in imported_modules(path, root):
+            for prefix in banned:
+                if is_under(module, prefix):
+                    where = f"{path.relative_to(root).as_posix()}:{line}"
+                    problems.append(f"{where} imports {module} ({directory} must not use {prefix})")
+    return sorted(set(problems))
+
+
+@pytest.mark.parametrize("directory", sorted(BANNED))
+def test_no_import_runs_upwards(directory: str) -> None:
+    assert (ROOT / directory).is_dir(), f"{directory} moved: update BANNED in this test"
+    problems = violations(directory, BANNED[directory])
+    assert not problems, "imports that run upwards:\n" + "\n".join(problems)
+
+
+def test_the_check_sees_every_kind_of_import(tmp_path: Path) -> None:
+    """A check that cannot fail is worthless: plain, from, relative, in-function and TYPE_CHECKING imports count."""
+    package = tmp_path / "storage"
+    package.mkdir()
+    (package / "sneaky.py").write_text(
+        "from typing import TYPE_CHECKING\n"
+        "import bot.config\n"
+        "from bot.redaction import redact\n"
+        "from bot import slack\n"
+        "if TYPE_CHECKING:\n"
+        "    from bot.runtime import Services\n"
+        "def later():\n"
+        "    import bot.usecases\n"
+        "from . import db\n"
+        "import botany\n",
+        encoding="utf-8",
+    )
+    found = violations("storage", ("bot",), root=tmp_path)
+    assert {problem.split(" ")[0] for problem in found} == {f"storage/sneaky.py:{line}" for line in (2, 3, 4, 6, 8)}
+    assert any("imports bot.slack" in problem for problem in found)
+    assert not any("storage.db" in problem or "botany" in problem for problem in found)
