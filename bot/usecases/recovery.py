@@ -194,8 +194,6 @@ class Recovery:
         return items
 
 
-
-
 def _unresolved(intent: AuditRecord, kind: str, *, flagged_at: datetime | None) -> Unresolved:
     assert intent.operation_id is not None
     return Unresolved(
