@@ -25,7 +25,7 @@ from bot.usecases.tracking import Operation, Tracker
 from bot.vps.client import VpsClient
 from bot.vps.errors import VpsError
 from bot.vps.models import Server, Snapshot
-from storage.audit import AuditLog, AuditRecord
+from storage.audit import Action, AuditLog, AuditRecord
 
 log = logging.getLogger(__name__)
 
@@ -34,7 +34,7 @@ RECENT_ACTIONS = 10
 MAX_PENDING = 10
 MAX_FOLLOWING = 10
 # Reading actions are noise in "your recent actions": the Home tab itself is a read.
-QUIET_ACTIONS = frozenset({"list", "audit.read"})
+QUIET_ACTIONS = frozenset({Action.LIST, Action.AUDIT_READ})
 
 
 @dataclass(frozen=True)
