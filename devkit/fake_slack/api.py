@@ -1,12 +1,12 @@
-"""The fake Slack server: lifecycle on loopback, failure injection, response_urls, the inspection methods tests
-use, and the HTTP entry that records every call. The Web API methods themselves live in `methods`.
+"""The fake Slack server: lifecycle on loopback, failure injection, response_urls, and the HTTP entry that records
+every call. The Web API methods themselves live in `methods`; what tests read of the state (calls, messages,
+views, directory lookups) in `inspection`.
 
 Thread-safe: every state change and read happens under one re-entrant lock; waiters are woken on each call.
 """
 
 from __future__ import annotations
 
-import copy
 import itertools
 import json
 import logging
@@ -17,6 +17,7 @@ from collections.abc import Callable
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
+from devkit.fake_slack.inspection import Inspection
 from devkit.fake_slack.methods import WebApiMethods
 from devkit.fake_slack.records import (
     RESPONSE_URL_METHOD,
@@ -37,7 +38,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 
-class FakeSlack(WebApiMethods):
+class FakeSlack(Inspection, WebApiMethods):
     """Slack's Web API on 127.0.0.1, with recorded calls and the message state they produce.
 
     Thread-safe: the bot's worker threads, the HTTP server threads and the test thread all touch it.
@@ -194,126 +195,6 @@ class FakeSlack(WebApiMethods):
             queue.pop(0)
         return failure
 
-    # -- inspection ------------------------------------------------------------------------------------------
-
-    @property
-    def calls(self) -> list[SlackCall]:
-        """A snapshot of every call so far, in arrival order."""
-        with self._lock:
-            return list(self._calls)
-
-    def calls_to(self, method: str) -> list[SlackCall]:
-        with self._lock:
-            return [c for c in self._calls if c.method == method]
-
-    def wait_for(
-        self,
-        method: str,
-        count: int = 1,
-        timeout: float = 5.0,
-        where: Callable[[SlackCall], bool] | None = None,
-    ) -> list[SlackCall]:
-        """Block until at least `count` calls to `method` (matching `where`) have arrived; return them all.
-
-        Raises AssertionError describing what did arrive if the deadline passes first.
-        """
-        deadline = time.monotonic() + timeout
-
-        def matching() -> list[SlackCall]:
-            return [c for c in self._calls if c.method == method and (where is None or where(c))]
-
-        with self._changed:
-            while True:
-                found = matching()
-                if len(found) >= count:
-                    return found
-                remaining = deadline - time.monotonic()
-                if remaining <= 0:
-                    break
-                self._changed.wait(remaining)
-            arrived = [_describe_call(c) for c in self._calls]
-        condition = " matching the filter" if where else ""
-        raise AssertionError(
-            f"expected {count} call(s) to {method}{condition} within {timeout}s, got {len(found)}; "
-            f"calls that arrived ({len(arrived)}): {arrived[-20:]}"
-        )
-
-    def messages(self, channel: str) -> list[FakeMessage]:
-        """Messages in `channel` in post order, updates applied, deleted ones left out."""
-        with self._lock:
-            return [copy.deepcopy(m) for m in self._messages.get(channel, {}).values() if not m.deleted]
-
-    def message(self, channel: str, ts: str) -> FakeMessage:
-        with self._lock:
-            try:
-                return copy.deepcopy(self._messages[channel][ts])
-            except KeyError:
-                raise KeyError(f"no message {ts} in {channel}") from None
-
-    @property
-    def ephemerals(self) -> list[FakeEphemeral]:
-        with self._lock:
-            return copy.deepcopy(self._ephemerals)
-
-    def ephemerals_for(self, user_id: str) -> list[FakeEphemeral]:
-        with self._lock:
-            return [copy.deepcopy(e) for e in self._ephemerals if e.user == user_id]
-
-    @property
-    def views(self) -> list[FakeView]:
-        """Every view as it was opened/pushed/updated/published, in call order."""
-        with self._lock:
-            return copy.deepcopy(self._view_log)
-
-    def view(self, view_id: str) -> FakeView:
-        """The current state of one view."""
-        with self._lock:
-            return copy.deepcopy(self._views[view_id])
-
-    def home_view(self, user_id: str) -> FakeView | None:
-        """The Home tab last published for `user_id`, if any."""
-        with self._lock:
-            for view in reversed(self._view_log):
-                if view.method == "views.publish" and view.user_id == user_id:
-                    return copy.deepcopy(self._views[view.view_id])
-        return None
-
-    def dm_channel(self, user_id: str) -> str:
-        """The DM channel id messages posted to `user_id` land in."""
-        return "D" + user_id[1:]
-
-    # -- directory (typed names → ids) ---------------------------------------------------------------------------
-
-    def user_id(self, name: str) -> str | None:
-        """The id of the user called `name` in `users`, if any."""
-        return self._find(self.users, name)
-
-    def channel_id(self, name: str) -> str | None:
-        """The id of the channel called `name` in `channels`, if any."""
-        return self._find(self.channels, name)
-
-    def usergroup_id(self, handle: str) -> str | None:
-        """The id of the user group with this handle in `usergroup_handles`, if any."""
-        with self._lock:
-            handles = dict(self.usergroup_handles)
-        return next((gid for gid, known in handles.items() if known.lower() == handle.lower()), None)
-
-    def _find(self, table: dict[str, dict[str, Any]], name: str) -> str | None:
-        with self._lock:
-            entries = list(table.items())
-        wanted = name.lower()
-        return next((key for key, entry in entries if str(entry.get("name", "")).lower() == wanted), None)
-
-    def reset(self) -> None:
-        """Forget calls, messages, views and pending failures (directory data stays)."""
-        with self._lock:
-            self._calls.clear()
-            self._messages.clear()
-            self._ephemerals.clear()
-            self._views.clear()
-            self._view_log.clear()
-            self._failures.clear()
-
     # -- HTTP ------------------------------------------------------------------------------------------------
 
     def _wsgi_app(self, environ: WSGIEnvironment, start_response: StartResponse) -> list[bytes]:
@@ -410,9 +291,3 @@ class FakeSlack(WebApiMethods):
         )
         payload = b"ok" if error is None else error.encode()
         return status, {"Content-Type": "text/plain; charset=utf-8"}, payload
-
-
-def _describe_call(call: SlackCall) -> str:
-    keys = {k: v for k, v in call.args.items() if k in ("channel", "ts", "text", "user", "_url", "trigger_id")}
-    outcome = "ok" if call.ok else f"{call.status} {call.error}"
-    return f"{call.method}({keys}) -> {outcome}"
