@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
+
+import pytest
 
 from devkit.simulator import VpsSimulator
 from tests.app_fixtures import ALICE, BOB, OPS, Harness
@@ -100,8 +103,10 @@ def test_audit_older_button_pages_back(harness: Harness) -> None:
     assert max(int(i) for i in second_ids) < min(int(i) for i in first_ids)
 
 
-def test_unknown_and_forged_button_values_change_nothing(harness: Harness) -> None:
+def test_unknown_and_forged_button_values_change_nothing(harness: Harness, caplog: pytest.LogCaptureFixture) -> None:
     for action_id, value in [
+        ("approval_reject", "²"),  # str.isdigit() says yes, int() says no
+        ("snapshot_create_open", "²"),
         ("snapshot_delete_confirm", "not-a-number"),
         ("snapshot_delete_confirm", "99999999999999999999999"),
         ("snapshot_restore", "-1"),
@@ -115,6 +120,7 @@ def test_unknown_and_forged_button_values_change_nothing(harness: Harness) -> No
         assert response.status == 200, (action_id, response.body)
     harness.settle()
     assert harness.mutating_calls() == []
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR], "a forged value made a listener fail"
 
 
 def test_page_plan_counts_blocks_exactly_as_rendered() -> None:

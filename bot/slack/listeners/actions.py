@@ -31,7 +31,7 @@ def register(app: App, core: Core, slack: SlackSide) -> None:
     def open_create(ack: Ack, body: dict[str, Any], respond: Respond, client: WebClient) -> None:
         ack()
         actor, reply, value = context(body, respond, client)
-        server_id = int(value) if value.isdigit() and len(value) < 16 else None
+        server_id = int(value) if value.isascii() and value.isdigit() and len(value) < 16 else None
         flows.open_create_form(core, slack, reply, actor, body.get("trigger_id"), server_id=server_id)
 
     @app.action(ui.DISMISS)

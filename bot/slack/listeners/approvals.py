@@ -242,7 +242,7 @@ def register(app: App, core: Core, slack: SlackSide) -> None:
     def reject(ack: Ack, body: dict[str, Any], respond: Respond, client: WebClient) -> None:
         ack()
         value = str(first_action(body).get("value") or "")
-        if not value.isdigit() or len(value) > 15:
+        if not (value.isascii() and value.isdigit()) or len(value) > 15:
             return
         actor = actor_from_payload(body)
         try:  # refuse before the form, not after someone has typed a reason
