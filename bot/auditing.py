@@ -1,21 +1,41 @@
-"""The bot's audit log: storage's `AuditLog` with the bot's credential masking injected.
+"""The bot's audit log: storage's `AuditLog` with the bot's credential masking injected, and storage's
+`ChainHeadMissing` raised as the use-case error `AuditTrailBroken`.
 
 Storage knows no credential patterns (it imports nothing from `bot`); every `AuditLog` the bot builds comes from
-here, so no path writes an unmasked row.
+here, so no path writes an unmasked row, and nothing above the use cases needs to know storage's errors.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from datetime import datetime
 
+from sqlalchemy.orm import Session
+
 from bot.redaction import redact, redact_value
-from storage.audit import AuditLog, Redactor
+from bot.usecases.errors import AuditTrailBroken
+from storage.audit import AuditEntry, AuditLog, AuditRecord, ChainHeadMissing, Redactor
 from storage.db import Database, utcnow
 
 AUDIT_REDACTOR = Redactor(text=redact, value=redact_value)
 
 
+class BotAuditLog(AuditLog):
+    """`AuditLog` whose appends raise `AuditTrailBroken` (a use-case error) when the chain head is missing."""
+
+    def append(self, entry: AuditEntry, *, session: Session | None = None) -> AuditRecord:
+        try:
+            return super().append(entry, session=session)
+        except ChainHeadMissing as error:
+            raise AuditTrailBroken(str(error)) from error
+
+    def append_many(self, entries: Iterable[AuditEntry], batch_size: int = 1000) -> int:
+        try:
+            return super().append_many(entries, batch_size)
+        except ChainHeadMissing as error:
+            raise AuditTrailBroken(str(error)) from error
+
+
 def audit_log(db: Database, clock: Callable[[], datetime] = utcnow) -> AuditLog:
     """An `AuditLog` on `db` that masks credentials before anything is hashed or stored."""
-    return AuditLog(db, clock, redactor=AUDIT_REDACTOR)
+    return BotAuditLog(db, clock, redactor=AUDIT_REDACTOR)

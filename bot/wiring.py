@@ -38,6 +38,7 @@ from bot.usecases.snapshots import SnapshotService
 from bot.usecases.tracking import Tracker
 from bot.vps.client import VpsClient
 from storage.db import Database
+from storage.deliveries import DeliveryLog
 
 if TYPE_CHECKING:
     from bot.background import Ticker
@@ -124,6 +125,7 @@ def build_core(
         home=HomeQueries(access=access, vps=vps, audit=audit, approvals=approvals, tracking=tracking),
         pending=PendingQueries(guard=guard, access=access, approvals=approvals, recovery=recovery),
         work=BackgroundWork(settings.worker_threads),
+        deliveries=DeliveryLog(db),
     )
 
 

@@ -38,8 +38,8 @@ from bot.vps.models import SNAPSHOTS_PER_SERVER, Server, Snapshot
 
 if TYPE_CHECKING:
     from bot.usecases.approvals import RequestView
+    from bot.usecases.home import AuditRecord
     from bot.usecases.tracking import Operation
-    from storage.audit import AuditRecord
 
 log = logging.getLogger(__name__)
 

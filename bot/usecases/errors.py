@@ -62,6 +62,16 @@ class StorageUnavailable(UserFacingError):
     """The bot's database could not be written: the action was not started (audit first, always)."""
 
 
+class AuditTrailBroken(Exception):
+    """The audit trail refuses new rows (its chain head is missing: evidence of tampering, until an operator
+    re-anchors it), so nothing was done. Raised where an append fails (bot/auditing.py), from storage's
+    `ChainHeadMissing`.
+
+    Deliberately not a `UserFacingError`: a use case that turns those into a recorded answer ("gave up",
+    "failed") must not swallow this one; it reaches the listener, which tells the user what an admin must do.
+    """
+
+
 def doing_with(words: str, name: str) -> Mrkdwn:
     """`explain_vps_error`'s `doing` for an action on a named thing, e.g. doing_with("creating snapshot", name)."""
     return Mrkdwn("{} {}").format(sentence(words), code(name, 64))

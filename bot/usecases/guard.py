@@ -1,4 +1,5 @@
-"""Access, channel and rate-limit checks shared by every use case; every refusal is audited.
+"""Access, channel and rate-limit checks shared by every use case; every refusal is audited (a request from
+another workspace or app, refused by the Slack side, is recorded here too: `record_foreign_origin`).
 
 Rules kept here:
 - The channel allow-list applies to everything typed or clicked, except approval decisions (approve/reject) made
@@ -91,6 +92,14 @@ class Guard:
             if not rate.allowed:
                 self._refuse_rate(actor, str(permission), rate.retry_after_seconds, targets)
                 raise Refused(rate.message)
+
+    def record_foreign_origin(self, actor: Actor, details: dict[str, str | None]) -> None:
+        """Audit a request refused because it came from another workspace, org or app (`refused.team`).
+
+        The refusal itself is the Slack side's (bot/slack/middleware/workspace.py answers before any listener
+        runs); this only records it, with what gave the request away in `details`.
+        """
+        self.audit.append(actor.entry(Action.REFUSED_TEAM, Outcome.REFUSED, details=details))
 
     def record_mutation(self, actor: Actor, entry: AuditEntry) -> AuditRecord:
         """Append `entry` (the start of a state change, committed) unless it takes `actor` past the rate limit."""

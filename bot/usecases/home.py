@@ -25,7 +25,8 @@ from bot.usecases.tracking import Operation, Tracker
 from bot.vps.client import VpsClient
 from bot.vps.errors import VpsError
 from bot.vps.models import Server, Snapshot
-from storage.audit import Action, AuditLog, AuditRecord
+from storage.audit import Action, AuditLog
+from storage.audit import AuditRecord as AuditRecord  # re-exported: the Slack side types with it
 
 log = logging.getLogger(__name__)
 

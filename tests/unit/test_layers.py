@@ -1,7 +1,8 @@
 """The layers depend downwards only: an import that runs upwards fails here, naming the module and the line.
 
 Slack → listeners → use cases → storage / VPS.org client. Storage owns the SQL and knows nothing of the bot; use
-cases know neither SQL nor Slack; the VPS.org client knows neither Slack nor storage. Every import counts,
+cases know neither SQL nor Slack; the VPS.org client knows neither Slack nor storage; the Slack side never imports
+storage (not even a type or an error: use cases re-export or translate what it needs). Every import counts,
 including those inside functions and under `if TYPE_CHECKING:` (a typing-only edge is still an edge).
 """
 
@@ -19,6 +20,8 @@ BANNED: dict[str, tuple[str, ...]] = {
     "storage": ("bot",),
     "bot/usecases": ("sqlalchemy", "slack_bolt", "slack_sdk", "bot.slack"),
     "bot/vps": ("bot.slack", "storage"),
+    # The Slack side reaches storage only through use cases and their ports (wired in bot/wiring.py).
+    "bot/slack": ("storage",),
 }
 
 
@@ -85,3 +88,20 @@ def test_the_check_sees_every_kind_of_import(tmp_path: Path) -> None:
     assert {problem.split(" ")[0] for problem in found} == {f"storage/sneaky.py:{line}" for line in (2, 3, 4, 6, 8)}
     assert any("imports bot.slack" in problem for problem in found)
     assert not any("storage.db" in problem or "botany" in problem for problem in found)
+
+
+def test_the_slack_side_importing_storage_fails_the_check(tmp_path: Path) -> None:
+    """bot/slack must reach storage through use cases: a typing-only or error-catching import counts too."""
+    package = tmp_path / "bot" / "slack"
+    package.mkdir(parents=True)
+    (package / "edge.py").write_text(
+        "from typing import TYPE_CHECKING\n"
+        "from bot.usecases.errors import AuditTrailBroken\n"
+        "from storage.audit import ChainHeadMissing\n"
+        "if TYPE_CHECKING:\n"
+        "    from storage.audit import AuditRecord\n"
+        "import storageless\n",
+        encoding="utf-8",
+    )
+    found = violations("bot/slack", BANNED["bot/slack"], root=tmp_path)
+    assert {problem.split(" ")[0] for problem in found} == {f"bot/slack/edge.py:{line}" for line in (3, 5)}

@@ -14,8 +14,7 @@ from bot.runtime import Core
 from bot.slack import blocks as ui
 from bot.slack.replies import Reply
 from bot.usecases.context import Actor
-from bot.usecases.errors import QuotaReached, StorageUnavailable, UserFacingError
-from storage.audit import ChainHeadMissing
+from bot.usecases.errors import AuditTrailBroken, QuotaReached, StorageUnavailable, UserFacingError
 
 log = logging.getLogger(__name__)
 
@@ -73,7 +72,7 @@ def run_for_user(core: Core, reply: Reply, job: Callable[[], None], ack: Callabl
         except (SQLAlchemyError, StorageUnavailable):
             log.exception("database error while handling a request")
             reply.ephemeral(DATABASE_DOWN)
-        except ChainHeadMissing:
+        except AuditTrailBroken:
             log.error("AUDIT CHAIN HEAD IS MISSING: request refused (see `python -m bot audit reanchor`)")
             reply.ephemeral(AUDIT_HEAD_MISSING)
         except Exception:

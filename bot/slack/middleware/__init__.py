@@ -19,7 +19,6 @@ from bot.slack.middleware.redelivery import OncePerDelivery, delivery_key
 from bot.slack.middleware.shape import MALFORMED, WellFormedPayloads, payload_problem
 from bot.slack.middleware.verification import SafeSlackRequestHandler, unverifiable_reason
 from bot.slack.middleware.workspace import FOREIGN_WORKSPACE, OnlyOurWorkspace, foreign_origin
-from storage.deliveries import DeliveryLog
 
 __all__ = [
     "FOREIGN_WORKSPACE",
@@ -43,4 +42,4 @@ def install(app: App, settings: Settings, core: Core) -> None:
     create_app passes it to `App(before_authorize=...)`.
     """
     app.use(OnlyOurWorkspace(settings, core))
-    app.use(OncePerDelivery(DeliveryLog(core.db)))
+    app.use(OncePerDelivery(core.deliveries))

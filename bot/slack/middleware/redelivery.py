@@ -1,5 +1,5 @@
 """Retried deliveries: Slack re-sends an Events API delivery it thinks failed (X-Slack-Retry-Num); the retry is
-acked, not rerun, across every process (the keys are stored: storage/deliveries.py).
+acked, not rerun, across every process (the keys are stored behind `bot.usecases.deliveries.Deliveries`).
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from slack_bolt import BoltRequest, BoltResponse
 from slack_bolt.middleware import Middleware
 from sqlalchemy.exc import SQLAlchemyError
 
-from storage.deliveries import DeliveryLog
+from bot.usecases.deliveries import Deliveries
 
 log = logging.getLogger(__name__)
 
@@ -29,7 +29,7 @@ def delivery_key(body: dict[str, Any]) -> str | None:
 class OncePerDelivery(Middleware):
     """Slack retries an Events API delivery it thinks failed (X-Slack-Retry-Num); the retry is acked, not rerun."""
 
-    def __init__(self, deliveries: DeliveryLog) -> None:
+    def __init__(self, deliveries: Deliveries) -> None:
         self._deliveries = deliveries
 
     def process(self, *, req: BoltRequest, resp: BoltResponse, next: Callable[[], BoltResponse]) -> BoltResponse:

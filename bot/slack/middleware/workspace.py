@@ -12,7 +12,6 @@ from slack_bolt.middleware import Middleware
 from bot.config import Settings
 from bot.runtime import Core
 from bot.usecases.context import Actor
-from storage.audit import Action, Outcome
 
 log = logging.getLogger(__name__)
 
@@ -139,7 +138,6 @@ class OnlyOurWorkspace(Middleware):
             _clip(context.channel_id),
         )
         details = {k: _clip(v) for k, v in found.items()} | {"payload_type": _clip(body.get("type") or "command")}
-        audit = self._core.audit
         # In the background: the answer must not wait for (or fail with) the database.
-        self._core.work.submit(audit.append, actor.entry(Action.REFUSED_TEAM, Outcome.REFUSED, details=details))
+        self._core.work.submit(self._core.guard.record_foreign_origin, actor, details)
         return _refusal_response(body)

@@ -10,8 +10,9 @@ import pytest
 from bot.auditing import audit_log
 from bot.usecases.approvals import action_for
 from bot.usecases.audited_call import CallResult, audited_call
+from bot.usecases.errors import AuditTrailBroken
 from bot.vps.errors import Unavailable
-from storage.audit import APPROVAL_ACTIONS, Action, AuditEntry, AuditLog, Outcome
+from storage.audit import APPROVAL_ACTIONS, Action, AuditEntry, AuditLog, ChainHeadMissing, Outcome
 from storage.db import Database
 
 TOKEN = "xoxb-1234-5678-abcdefSECRET"
@@ -26,6 +27,23 @@ def test_storage_stores_what_it_is_given_and_the_bots_audit_log_masks_credential
     assert "SECRET" not in repr(masked)
     assert masked.actor_name == "alice xoxb-[redacted]"
     assert audit_log(database).verify().ok
+
+
+def test_the_bots_audit_log_raises_a_missing_chain_head_as_a_use_case_error(database: Database) -> None:
+    """Listeners know only use-case errors: storage's ChainHeadMissing reaches them as AuditTrailBroken."""
+    log = audit_log(database)
+    log.append(AuditEntry("list", "info", "U1"))
+    with database.begin() as conn:
+        conn.exec_driver_sql("DELETE FROM audit_chain_head")
+    for append in (
+        lambda: log.append(AuditEntry("list", "info", "U1")),
+        lambda: log.append_many([AuditEntry("list", "info", "U1")]),
+    ):
+        with pytest.raises(AuditTrailBroken) as raised:
+            append()
+        assert isinstance(raised.value.__cause__, ChainHeadMissing)
+    with database.begin() as conn:
+        assert conn.exec_driver_sql("SELECT count(*) FROM audit_events").scalar() == 1
 
 
 def _flag(log: AuditLog, action: str, details: dict[str, object], outcome: str = Outcome.UNKNOWN) -> int:
