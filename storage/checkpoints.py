@@ -62,6 +62,7 @@ events = AuditEvent.__table__
 chain_head = AuditChainHead.__table__
 checkpoints = AuditCheckpoint.__table__
 _EVENT_COLUMNS = [events.c[name] for name in EXPORT_COLUMNS]
+_STREAM_ABOVE = 2000  # events: a walk longer than this is streamed in batches of this size
 
 
 class CheckpointRefused(RuntimeError):
@@ -88,6 +89,17 @@ class CheckpointStore:
         with self.db.begin(readonly=True) as conn:
             record = conn.execute(stmt).scalar()
         return None if record is None else Checkpoint.from_json(record)
+
+    def pending(self, seq: int, limit: int = 1000) -> tuple[list[Checkpoint], int]:
+        """Checkpoints numbered above `seq`, in order, and the newest number stored (0 for none); one read
+        transaction (for the file writer, every round)."""
+        stmt = sa.select(checkpoints.c.record).where(checkpoints.c.seq > seq).order_by(checkpoints.c.seq).limit(limit)
+        with self.db.begin(readonly=True) as conn:
+            fresh = [Checkpoint.from_json(record) for record in conn.execute(stmt).scalars()]
+            if fresh:
+                return fresh, fresh[-1].seq
+            newest = conn.execute(sa.select(sa.func.max(checkpoints.c.seq))).scalar()
+        return fresh, int(newest or 0)
 
     def after(self, seq: int, limit: int = 1000) -> list[Checkpoint]:
         """Checkpoints numbered above `seq`, in order (for the file writer)."""
@@ -123,6 +135,8 @@ class CheckpointStore:
                     f"(event {after_id}): events cut or rewritten?"
                 )
             if head_id == after_id:
+                return []
+            if not final and not self._may_be_due(conn, after_id, head_id, covered, every, minutes, now):
                 return []
             plans = self._plan(conn, after_id, head_id, head_hash, covered, running, every, minutes, final, now, limit)
         if not plans:
@@ -169,6 +183,35 @@ class CheckpointStore:
         return made
 
     @staticmethod
+    def _may_be_due(
+        conn: sa.Connection,
+        after_id: int,
+        head_id: int,
+        covered: int,
+        every: int,
+        minutes: float | None,
+        now: datetime,
+    ) -> bool:
+        """Whether a checkpoint can be due, without walking the events: False only when it certainly is not.
+
+        Ids only grow, so at most `head_id - after_id` events follow the previous checkpoint; if even that many
+        do not reach the next multiple of `every`, no count checkpoint is due, and the time rule needs only the
+        age of the first event after the previous checkpoint (one indexed read). Nothing is signed on this
+        path; whenever a checkpoint may be due, `_plan` walks and checks every event since the previous
+        checkpoint as before, so a chain edited since an earlier round is still refused before anything is
+        signed.
+        """
+        if covered + (head_id - after_id) >= (covered // every + 1) * every:
+            return True
+        if minutes is None:
+            return False
+        first = conn.execute(
+            sa.select(events.c.created_at).where(events.c.id > after_id).order_by(events.c.id).limit(1)
+        ).scalar()
+        # No event at all after the previous checkpoint, yet the head is past it: let the walk refuse that.
+        return first is None or now - as_utc(first) >= timedelta(minutes=minutes)
+
+    @staticmethod
     def _plan(
         conn: sa.Connection,
         after_id: int,
@@ -186,7 +229,11 @@ class CheckpointStore:
         plans: list[_Planned] = []
         position, last_id, oldest_uncovered = covered, after_id, None
         stmt = sa.select(*_EVENT_COLUMNS).where(events.c.id > after_id).where(events.c.id <= head_id)
-        rows = conn.execution_options(yield_per=2000).execute(stmt.order_by(events.c.id))
+        # A few thousand rows (the usual round) are fetched at once; a long unwitnessed stretch is streamed, so
+        # memory stays bounded (on PostgreSQL a server-side cursor, which costs extra round trips per walk).
+        if head_id - after_id > _STREAM_ABOVE:
+            conn = conn.execution_options(yield_per=_STREAM_ABOVE)
+        rows = conn.execute(stmt.order_by(events.c.id))
         for row in rows:
             values = dict(zip(EXPORT_COLUMNS, row, strict=True))
             if values["prev_hash"] != running or row_digest(values) != values["hash"]:
