@@ -82,6 +82,7 @@ class Settings:
     restore_approval_ttl_minutes: int = 60
     restore_approvals_required: int = 1
     approval_required_for: frozenset[str] = frozenset({"restore"})
+    restore_reason_required: bool = False
     viewers: tuple[str, ...] = ()
     operators: tuple[str, ...] = ()
     approvers: tuple[str, ...] = ()
@@ -169,6 +170,17 @@ def _int(env: Mapping[str, str], name: str, default: int, minimum: int, maximum:
     if not minimum <= value <= maximum:
         raise ConfigError(f"{name} is out of range: expected {minimum}..{maximum}, got {value}")
     return value
+
+
+def _bool(env: Mapping[str, str], name: str, default: bool) -> bool:
+    raw = _text(env, name)
+    if raw is None:
+        return default
+    if raw.lower() in ("true", "1", "yes"):
+        return True
+    if raw.lower() in ("false", "0", "no"):
+        return False
+    raise ConfigError(f"{name} is malformed: expected true or false, got {raw!r}")
 
 
 def _float(env: Mapping[str, str], name: str, default: float, minimum: float, maximum: float) -> float:
@@ -290,6 +302,7 @@ def load_settings(environ: Mapping[str, str] | None = None, dotenv_path: str | P
         restore_approval_ttl_minutes=_int(env, "RESTORE_APPROVAL_TTL_MINUTES", 60, 1, 7 * 24 * 60),
         restore_approvals_required=_int(env, "RESTORE_APPROVALS_REQUIRED", 1, 1, 10),
         approval_required_for=_approval_kinds(env, "APPROVAL_REQUIRED_FOR"),
+        restore_reason_required=_bool(env, "RESTORE_REASON_REQUIRED", False),
         viewers=_id_list(env, "SNAPSHOT_VIEWERS", USER_ID, GROUP_ID, what="a user (U…/W…) or group (S…) id"),
         operators=_id_list(env, "SNAPSHOT_OPERATORS", USER_ID, GROUP_ID, what="a user (U…/W…) or group (S…) id"),
         approvers=_id_list(env, "SNAPSHOT_APPROVERS", USER_ID, GROUP_ID, what="a user (U…/W…) or group (S…) id"),

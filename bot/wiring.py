@@ -99,6 +99,7 @@ def build_core(
         ttl=timedelta(minutes=settings.restore_approval_ttl_minutes),
         approvals_required=settings.restore_approvals_required,
         required_for=settings.approval_required_for,
+        reason_required=settings.restore_reason_required,
         stale_after=stale_after,
         recheck_deadline=timedelta(seconds=settings.recheck_deadline_seconds),
         claim_ttl=timedelta(seconds=settings.claim_ttl_seconds),

@@ -99,7 +99,8 @@ class ApprovalRequest(Base):
     expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     decided_by: Mapped[str | None] = mapped_column(String(32))
     decided_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
-    reason: Mapped[str] = mapped_column(Text, default="")
+    reason: Mapped[str] = mapped_column(Text, default="")  # why it was rejected or cancelled
+    request_reason: Mapped[str] = mapped_column(Text, default="", server_default="")  # the requester's (an incident)
     result_message: Mapped[str] = mapped_column(Text, default="")
     card_channel: Mapped[str | None] = mapped_column(String(32))
     card_ts: Mapped[str | None] = mapped_column(String(32))

@@ -18,7 +18,8 @@ USAGE = {
     "list": "`/snapshot list [server_id]` — snapshots of one server, or of all servers",
     "create": "`/snapshot create <server_id> <name> [description…]` — take a snapshot (no arguments: a form)",
     "delete": "`/snapshot delete <snapshot_id>` — delete a snapshot (asks you to confirm)",
-    "restore": "`/snapshot restore <snapshot_id>` — ask for a restore; a second person must approve it",
+    "restore": "`/snapshot restore <snapshot_id> [reason…]` — ask for a restore (reason: e.g. an incident "
+    "reference); a second person must approve it",
     "pending": "`/snapshot pending` — restore requests waiting for approval",
     "audit": "`/snapshot audit [server:<id>] [snapshot:<id>] [user:@someone] [action:<name>] [limit:<n>]` — "
     "who did what",
@@ -69,7 +70,13 @@ def parse_command(text: str | None) -> Command:
         _require_id(words[0], "server id", "create")
         description = rest.split(None, 2)[2] if len(words) > 2 else ""
         return Command("create", {"server_id": words[0], "name": words[1], "description": description})
-    if name in ("delete", "restore"):
+    if name == "restore":
+        if not words:
+            raise UsageError("`restore` needs a snapshot id. " + usage_for("restore"))
+        _require_id(words[0], "snapshot id", "restore")
+        reason = rest.split(None, 1)[1].strip() if len(words) > 1 else ""
+        return Command("restore", {"snapshot_id": words[0], "reason": reason})
+    if name == "delete":
         if len(words) != 1:
             raise UsageError(f"`{name}` needs exactly one snapshot id. " + usage_for(name))
         _require_id(words[0], "snapshot id", name)

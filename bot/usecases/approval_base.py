@@ -41,7 +41,7 @@ log = logging.getLogger("bot.usecases.approvals")
 def bound_digest(
     kind: str, snapshot_id: int, server_id: int, snapshot_name: str, created_at: datetime | None, reason: str = ""
 ) -> str:
-    """SHA-256 of exactly what an approver is shown and approves (`reason`: the requester's, empty for now)."""
+    """SHA-256 of exactly what an approver is shown and approves (`reason`: the requester's, "" when none)."""
     return hashlib.sha256(
         json.dumps(
             bound_fields(kind, snapshot_id, server_id, snapshot_name, created_at, reason), sort_keys=True
@@ -97,6 +97,7 @@ class RequestView:
     card_channel: str | None
     card_ts: str | None
     bound_digest: str | None = None  # what the approval is bound to (see `bound_digest`)
+    request_reason: str = ""  # the requester's reason (an incident reference); `reason` is the reject/cancel one
 
 
 @dataclass(frozen=True)
@@ -131,6 +132,7 @@ class ApprovalBase:
         clock: Callable[[], datetime] = utcnow,
         recheck_deadline: timedelta = timedelta(seconds=60),
         claim_ttl: timedelta = timedelta(seconds=90),
+        reason_required: bool = False,
     ) -> None:
         self.db = db
         self.requests = ApprovalRequests(db)
@@ -141,6 +143,7 @@ class ApprovalBase:
         self.ttl = ttl
         self.approvals_required = approvals_required
         self._required_for = required_for
+        self.reason_required = reason_required  # RESTORE_REASON_REQUIRED: a restore request must say why
         self.stale_after = stale_after  # how long a sent call may take before it is "outcome unknown"
         self.clock = clock  # this replica's clock: timestamps for people, never a claim's deadline
         self.recheck_deadline = recheck_deadline
@@ -268,6 +271,7 @@ class ApprovalBase:
             card_channel=row.card_channel,
             card_ts=row.card_ts,
             bound_digest=row.bound_digest,
+            request_reason=row.request_reason or "",
         )
 
 

@@ -173,9 +173,17 @@ class Executing(ApprovalBase):
     def _changes(self, view: RequestView, snapshot: Snapshot) -> list[str]:
         """What differs between the approved card and VPS.org now; empty when the bound digest still holds."""
         approved = view.bound_digest or bound_digest(
-            view.kind, view.snapshot_id, view.server_id, view.snapshot_name, view.snapshot_created_at
+            view.kind,
+            view.snapshot_id,
+            view.server_id,
+            view.snapshot_name,
+            view.snapshot_created_at,
+            view.request_reason,
         )
-        live = bound_digest(view.kind, snapshot.id, snapshot.server.id, snapshot.name, snapshot.created_at)
+        # The reason is the stored one: the card showed it, so a reason changed behind the bot's back is stale too.
+        live = bound_digest(
+            view.kind, snapshot.id, snapshot.server.id, snapshot.name, snapshot.created_at, view.request_reason
+        )
         if live == approved:
             return []
         changes = []

@@ -26,15 +26,24 @@ from storage.approvals import RequestState
 from storage.audit import Action, Outcome, valid_utf8
 
 KINDS = ("restore", "delete")
+MAX_REASON = 200  # an incident reference and a few words; the card, the audit row and notifications carry it
 
 
 class Requesting(ApprovalBase):
-    def request(self, actor: Actor, snapshot_id: str | int | None, kind: str = "restore") -> RequestView:
-        """Record a pending request (after checking the snapshot exists and is completed) and its audit event."""
+    def request(
+        self, actor: Actor, snapshot_id: str | int | None, kind: str = "restore", reason: str = ""
+    ) -> RequestView:
+        """Record a pending request (after checking the snapshot exists and is completed) and its audit event.
+
+        `reason`: the requester's (an incident reference), shown on the card and bound into the digest;
+        mandatory for a restore under RESTORE_REASON_REQUIRED, at most `MAX_REASON` characters.
+        """
         if kind not in KINDS:
             raise ValueError(kind)
+        reason = valid_utf8(reason or "").strip()
         try:
             sid = parse_id(snapshot_id, "snapshot id")
+            self._check_reason(kind, reason)
         except InvalidInput as error:
             self.snapshots.record_invalid_command(actor, str(error), operation=kind)
             raise
@@ -55,7 +64,7 @@ class Requesting(ApprovalBase):
                 f"Snapshot `{snapshot.name}` (#{sid}) is {snapshot.status.replace('_', ' ')}, not completed: "
                 "only completed snapshots can be restored."
             )
-        digest = bound_digest(kind, snapshot.id, snapshot.server.id, snapshot.name, snapshot.created_at)
+        digest = bound_digest(kind, snapshot.id, snapshot.server.id, snapshot.name, snapshot.created_at, reason)
         with self.db.session() as session:
             # Counted and recorded under one lock: concurrent requests never get past the rate limit.
             self.guard.claim_rate(
@@ -82,6 +91,7 @@ class Requesting(ApprovalBase):
                 expires_at=now + self.ttl,
                 updated_at=now,
                 bound_digest=digest,
+                request_reason=reason,
             )
             self.audit.append(
                 actor.entry(
@@ -90,11 +100,28 @@ class Requesting(ApprovalBase):
                     server_id=snapshot.server.id,
                     snapshot_id=snapshot.id,
                     request_id=row.id,
-                    details={"name": snapshot.name, "expires_at": row.expires_at.isoformat(), "digest": digest},
+                    details={
+                        "name": snapshot.name,
+                        "expires_at": row.expires_at.isoformat(),
+                        "digest": digest,
+                        **({"reason": reason} if reason else {}),
+                    },
                 ),
                 session=session,
             )
             return self._view(session, row)
+
+    def _check_reason(self, kind: str, reason: str) -> None:
+        if len(reason) > MAX_REASON:
+            raise InvalidInput(
+                f"The reason is too long ({len(reason)} characters; at most {MAX_REASON}). "
+                "Give an incident reference and a few words."
+            )
+        if kind == "restore" and self.reason_required and not reason:
+            raise InvalidInput(
+                "A restore needs a reason here (an incident reference): "
+                "`/snapshot restore <snapshot_id> <reason…>`, e.g. `/snapshot restore 801 INC-1234 db corrupted`."
+            )
 
     def attach_card(self, request_id: int, channel: str, ts: str) -> None:
         self.requests.attach_card(request_id, channel, ts)

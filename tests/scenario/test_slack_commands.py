@@ -60,6 +60,7 @@ def test_bad_arguments_get_usage_and_change_nothing(harness: Harness) -> None:
         "delete": "needs exactly one snapshot id",
         "delete 12 13": "needs exactly one snapshot id",
         "restore x1": "must be a whole number",
+        "restore": "needs a snapshot id",
         "create 12345": "needs a server id and a name",
         "frobnicate": "I don't know `frobnicate`",
     }

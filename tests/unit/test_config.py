@@ -45,6 +45,7 @@ def test_environment_wins_over_dotenv(tmp_path: Path) -> None:
         ({"SNAPSHOT_RATE_LIMIT": "lots"}, "SNAPSHOT_RATE_LIMIT"),
         ({"RESTORE_APPROVALS_REQUIRED": "0"}, "RESTORE_APPROVALS_REQUIRED"),
         ({"APPROVAL_REQUIRED_FOR": "delete"}, "APPROVAL_REQUIRED_FOR"),
+        ({"RESTORE_REASON_REQUIRED": "maybe"}, "RESTORE_REASON_REQUIRED"),
         ({"LOG_LEVEL": "loud"}, "LOG_LEVEL"),
     ],
 )
@@ -52,6 +53,12 @@ def test_malformed_values_name_the_variable(env: dict[str, str], names: str) -> 
     with pytest.raises(ConfigError) as raised:
         load_settings(env, dotenv_path=None)
     assert str(raised.value).startswith(names)
+
+
+def test_restore_reason_required_is_off_unless_set() -> None:
+    assert load_settings({}, dotenv_path=None).restore_reason_required is False
+    assert load_settings({"RESTORE_REASON_REQUIRED": "true"}, dotenv_path=None).restore_reason_required is True
+    assert load_settings({"RESTORE_REASON_REQUIRED": "false"}, dotenv_path=None).restore_reason_required is False
 
 
 def test_secrets_never_in_repr_or_errors() -> None:

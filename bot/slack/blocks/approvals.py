@@ -97,6 +97,9 @@ def approval_card(req: Any, now: datetime) -> tuple[Mrkdwn, list[dict[str, Any]]
     )
     if req.snapshot_description:
         facts += Mrkdwn("*Description:* ") + quote(req.snapshot_description, DESCRIPTION_LIMIT) + Mrkdwn("\n")
+    request_reason = getattr(req, "request_reason", "")
+    if request_reason:
+        facts += Mrkdwn("*Reason:* ") + quote(request_reason, 200) + Mrkdwn("\n")
     facts += Mrkdwn("*Asked by:* {} {}\n*Expires:* {}").format(
         mention(req.requester_id), format_time(req.created_at), format_time(req.expires_at)
     )

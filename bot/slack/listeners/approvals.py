@@ -12,7 +12,7 @@ from slack_bolt import Ack, App, Respond
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
-from bot.mrkdwn import Mrkdwn, channel_link, code, plain, sentence
+from bot.mrkdwn import Mrkdwn, channel_link, code, plain, quote, sentence
 from bot.runtime import Core
 from bot.slack import blocks as ui
 from bot.slack.announcer import recovered_words
@@ -27,7 +27,9 @@ from bot.usecases.errors import UserFacingError
 log = logging.getLogger(__name__)
 
 
-def start_request(core: Core, slack: SlackSide, reply: Reply, actor: Actor, snapshot_id: str, *, kind: str) -> None:
+def start_request(
+    core: Core, slack: SlackSide, reply: Reply, actor: Actor, snapshot_id: str, *, kind: str, reason: str = ""
+) -> None:
     """Store the request, then post its card; a request whose card can't be posted is cancelled at once.
 
     A request and its card are one unit: the card goes to SNAPSHOT_APPROVAL_CHANNEL (else the channel it was asked
@@ -35,7 +37,7 @@ def start_request(core: Core, slack: SlackSide, reply: Reply, actor: Actor, snap
     audited with the reason, and the requester is told how to fix it.
     """
     approvals = core.approvals
-    request = approvals.request(actor, snapshot_id, kind)
+    request = approvals.request(actor, snapshot_id, kind, reason)
     try:
         text, blocks = ui.approval_card(request, utcnow())
     except Exception:
@@ -76,7 +78,8 @@ def start_request(core: Core, slack: SlackSide, reply: Reply, actor: Actor, snap
             request.snapshot_id,
             ui.server_name(request.server_name, request.server_id),
             request.id,
-        ),
+        )
+        + (Mrkdwn("\n*Reason:* ") + quote(request.request_reason, 200) if request.request_reason else Mrkdwn("")),
         fallback_channel=None if channel == actor.channel_id else actor.channel_id,
     )
 

@@ -91,7 +91,9 @@ def request_approval(
 ) -> None:
     from bot.slack.listeners import approvals as approval_flow
 
-    approval_flow.start_request(core, slack, reply, actor, args["snapshot_id"], kind=kind)
+    approval_flow.start_request(
+        core, slack, reply, actor, args["snapshot_id"], kind=kind, reason=args.get("reason", "")
+    )
 
 
 def show_pending(core: Core, slack: SlackSide, reply: Reply, actor: Actor, args: dict[str, str]) -> None:
