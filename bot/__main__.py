@@ -157,19 +157,16 @@ def build_parser() -> argparse.ArgumentParser:
     sim.add_argument("--token", default="vps_simulator_token")
     sim.add_argument("--completion-delay", type=float, default=5.0, help="seconds until a new snapshot completes")
     sim.set_defaults(func=cmd_simulate_vps)
-    try:
-        from bot.cli import add_commands
-    except ImportError:  # pragma: no cover - storage always ships with the bot
-        pass
-    else:
-        audit_commands = add_commands(sub)
-        collect = audit_commands.add_parser(
-            "checkpoints", help="collect the checkpoints the bot posted to Slack into a JSON Lines file"
-        )
-        collect.add_argument("--from-slack", action="store_true", required=True, help="read the channel's history")
-        collect.add_argument("--out", metavar="FILE", required=True, help="where to write them (replaced)")
-        collect.add_argument("--channel", help="default: AUDIT_CHECKPOINT_CHANNEL")
-        collect.set_defaults(func=cmd_checkpoints_from_slack)
+    from bot.cli import add_commands  # only the parser: the handlers import storage when they run
+
+    audit_commands = add_commands(sub)
+    collect = audit_commands.add_parser(
+        "checkpoints", help="collect the checkpoints the bot posted to Slack into a JSON Lines file"
+    )
+    collect.add_argument("--from-slack", action="store_true", required=True, help="read the channel's history")
+    collect.add_argument("--out", metavar="FILE", required=True, help="where to write them (replaced)")
+    collect.add_argument("--channel", help="default: AUDIT_CHECKPOINT_CHANNEL")
+    collect.set_defaults(func=cmd_checkpoints_from_slack)
     return parser
 
 

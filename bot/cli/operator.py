@@ -15,12 +15,13 @@ import sys
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, TextIO
+from typing import TextIO
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from sqlalchemy.exc import SQLAlchemyError
 
 from bot.auditing import audit_log
+from bot.cli.commands import add_commands
 from bot.config import DEFAULT_DATABASE_URL
 from storage.checkpoints import (
     REANCHOR_ACTION,
@@ -255,50 +256,6 @@ def audit_reanchor(args: argparse.Namespace, database_url: str) -> int:
         return 0
 
     return _run(database_url, body)
-
-
-def add_commands(subparsers: argparse._SubParsersAction[Any]) -> argparse._SubParsersAction[Any]:
-    """Add `db upgrade` and the `audit` commands; each leaf sets `func=handler(args, database_url)`.
-
-    Returns the `audit` sub-commands, so the bot can add the ones that need Slack."""
-    db = subparsers.add_parser("db", help="database maintenance")
-    db_commands = db.add_subparsers(dest="db_command", required=True, metavar="COMMAND")
-    upgrade = db_commands.add_parser("upgrade", help="create or migrate the schema to the newest version")
-    upgrade.set_defaults(func=db_upgrade)
-
-    audit = subparsers.add_parser("audit", help="the audit trail")
-    audit_commands = audit.add_subparsers(dest="audit_command", required=True, metavar="COMMAND")
-    export = audit_commands.add_parser("export", help="write audit events to stdout, oldest first")
-    export.add_argument("--format", choices=("jsonl", "csv"), default="jsonl", help="output format (jsonl)")
-    # Dates and numbers are checked by the handler, so a mistake is one line on stderr, not a usage dump.
-    export.add_argument("--since", metavar="ISO", help="events at or after this UTC date/time")
-    export.add_argument("--until", metavar="ISO", help="events before this UTC date/time")
-    export.add_argument("--actor", metavar="USER_ID", help="only this Slack user id (U…)")
-    export.add_argument("--server", metavar="N", help="only this server id")
-    export.set_defaults(func=audit_export)
-    verify = audit_commands.add_parser("verify", help="check the hash chain; exit 1 if it is broken")
-    verify.add_argument(
-        "--checkpoints", metavar="FILE", help="also check the chain against these signed checkpoints (JSON Lines)"
-    )
-    verify.add_argument(
-        "--public-key",
-        action="append",
-        metavar="KEY",
-        help="trusted public key (ed25519:… or a PEM file); repeatable; adds to AUDIT_VERIFY_KEYS",
-    )
-    verify.set_defaults(func=audit_verify)
-    keygen = audit_commands.add_parser("keygen", help="write a new Ed25519 signing key for audit checkpoints")
-    keygen.add_argument("--out", metavar="FILE", required=True, help="where to write the private key (mode 0600)")
-    keygen.set_defaults(func=audit_keygen)
-    anchor = audit_commands.add_parser(
-        "reanchor", help="recreate a deleted chain head after verifying the rest (recorded in the trail)"
-    )
-    anchor.add_argument("--checkpoints", metavar="FILE", help="verify against these checkpoints first (advised)")
-    anchor.add_argument("--public-key", action="append", metavar="KEY", help="trusted public key; repeatable")
-    anchor.add_argument("--by", metavar="USER_ID", default="operator", help="who re-anchors (your Slack user id)")
-    anchor.add_argument("--reason", required=True, help="why, for the record")
-    anchor.set_defaults(func=audit_reanchor)
-    return audit_commands
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 
 from bot.mrkdwn import Mrkdwn, code
@@ -24,6 +24,7 @@ from bot.usecases.errors import (
     explain_vps_error,
 )
 from bot.usecases.guard import Guard
+from bot.usecases.listing_cache import ListingCache
 from bot.usecases.validation import parse_id, validate_description, validate_name
 from bot.vps.client import VpsClient
 from bot.vps.errors import DeadlineExceeded, NotFound, VpsError
@@ -52,6 +53,7 @@ class Overview:
     fetched_at: datetime
     server_id: int | None = None  # the filter, if any
     api_total: int | None = None  # what VPS.org said the total was, when it says more than it returned
+    session: str | None = None  # the paging-session key under which the listing is remembered for "Show more"
 
     @property
     def snapshot_count(self) -> int:
@@ -79,6 +81,7 @@ class SnapshotService:
     guard: Guard
     clock: Callable[[], datetime] = utcnow
     limit_per_server: int = SNAPSHOTS_PER_SERVER
+    listings: ListingCache[Overview] = field(default_factory=ListingCache)
 
     def record_invalid_command(self, actor: Actor, error: str, operation: str = "command") -> None:
         """A command that could not be understood is a validation refusal: audited, nothing else happens."""
@@ -91,9 +94,16 @@ class SnapshotService:
         )
 
     # ---- reading -------------------------------------------------------------------------------------------
-    def overview(self, actor: Actor, server_id: int | None = None) -> Overview:
-        """Snapshots of one server, or of all servers grouped by server (servers without snapshots included)."""
+    def overview(self, actor: Actor, server_id: int | None = None, *, session: str | None = None) -> Overview:
+        """Snapshots of one server, or of all servers grouped by server (servers without snapshots included).
+
+        With the `session` of an earlier overview (a "Show more" click) the listing remembered for it is reused
+        while it is fresh (see ListingCache); otherwise VPS.org is asked again and a new session begins."""
         self.guard.require(actor, Permission.LIST, server_id=server_id)
+        if session:
+            remembered = self.listings.get((session, actor.user_id, server_id))
+            if remembered is not None:
+                return remembered
         started = time.monotonic()
         try:
             servers = self.vps.list_servers()
@@ -125,12 +135,15 @@ class SnapshotService:
                 },
             )
         )
-        return Overview(
+        result = Overview(
             groups=groups,
             fetched_at=self.clock(),
             server_id=server_id,
             api_total=total if isinstance(total, int) and total > len(snapshots) else None,
+            session=self.listings.new_session(),
         )
+        self.listings.put((result.session or "", actor.user_id, server_id), result)
+        return result
 
     def find_snapshot(self, snapshot_id: int, *, deadline: float | None = None) -> Snapshot:
         """There is no GET for one snapshot: list them all (every page) and pick it out.

@@ -53,6 +53,42 @@ def test_long_lists_are_paged_never_truncated(make_harness: Callable[..., Harnes
     assert h.mutating_calls() == []
 
 
+def test_show_more_reuses_one_fetch_per_paging_session_until_it_expires(make_harness: Callable[..., Harness]) -> None:
+    h = make_harness(sim=big_simulator(servers=30, per_server=5))
+    now = [1000.0]
+    h.bot.core.snapshots.listings.clock = lambda: now[0]  # the cache's clock, moved by the test
+
+    def gets() -> int:
+        return sum(1 for r in h.sim.requests if r.method == "GET")
+
+    def show_more(user: str = ALICE) -> None:
+        more = [b for b in buttons(h.last_ephemeral(user).blocks) if b["action_id"] == "list_more"]
+        h.driver.block_action("list_more", more[0]["value"], user_id=user, channel_id=OPS)
+        h.settle()
+
+    h.run("list")
+    first_fetch = gets()
+    assert first_fetch >= 2  # servers and snapshots
+    show_more()
+    show_more()
+    assert "page 3 of" in h.last_ephemeral().visible_text
+    assert gets() == first_fetch  # pages 2 and 3 come from the listing fetched for page 1
+
+    now[0] += 61  # past the TTL: the next page asks VPS.org again, and that fetch is reused in turn
+    show_more()
+    assert "page 4 of" in h.last_ephemeral().visible_text
+    assert gets() == 2 * first_fetch
+    show_more()
+    assert gets() == 2 * first_fetch
+
+    # Another user's click on a copy of the button is not served from this user's session.
+    value = next(b for b in buttons(h.last_ephemeral().blocks) if b["action_id"] == "list_more")["value"]
+    h.driver.block_action("list_more", value, user_id=BOB, channel_id=OPS)
+    h.settle()
+    assert gets() == 3 * first_fetch
+    assert h.mutating_calls() == []
+
+
 def test_restore_button_in_a_list_starts_the_approval_flow(harness: Harness) -> None:
     harness.run("list 12345")
     restore = next(b for b in buttons(harness.last_ephemeral().blocks) if b["action_id"] == "snapshot_restore")

@@ -184,7 +184,9 @@ def list_message(overview: Overview, now: datetime, page: int = 0) -> tuple[Mrkd
                     ButtonElement(
                         text=clip(f"Show more ({page + 2} of {len(plans)})", MAX_BUTTON_TEXT),
                         action_id=LIST_MORE,
-                        value=json.dumps({"server_id": overview.server_id, "page": page + 1}),
+                        value=json.dumps(
+                            {"server_id": overview.server_id, "page": page + 1, "session": overview.session}
+                        ),
                     )
                 ]
             )

@@ -28,7 +28,7 @@ Handler = Callable[[Core, SlackSide, Reply, Actor, dict[str, str]], None]
 
 def show_list(core: Core, slack: SlackSide, reply: Reply, actor: Actor, args: dict[str, str], page: int = 0) -> None:
     server_id = parse_id(args["server_id"], "server id") if args.get("server_id") else None
-    overview = core.snapshots.overview(actor, server_id)
+    overview = core.snapshots.overview(actor, server_id, session=args.get("session"))
     text, blocks = ui.list_message(overview, utcnow(), page)
     reply.ephemeral(text, blocks)
 
@@ -144,6 +144,9 @@ def list_page_args(value: str) -> tuple[dict[str, str], int]:
     except (ValueError, TypeError, AttributeError):
         return {}, 0
     args = {"server_id": str(int(server_id))} if isinstance(server_id, int) else {}
+    session = data.get("session")
+    if isinstance(session, str) and 0 < len(session) <= 64:
+        args["session"] = session  # the paging session: the listing already fetched, while it is fresh
     return args, max(0, min(page, 1000))
 
 

@@ -1,0 +1,67 @@
+"""The operator command line's shape (`db upgrade`, `audit …`), cheap to build.
+
+The handlers live in bot.cli.operator, which imports SQLAlchemy, cryptography and storage; it is imported when a
+command runs, so `python -m bot --help` does not pay for it. A broken import there still fails that command loudly.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+from collections.abc import Callable
+from typing import Any
+
+Handler = Callable[[argparse.Namespace, str], int]
+
+
+def _handler(name: str) -> Handler:
+    def run(args: argparse.Namespace, database_url: str) -> int:
+        handler: Handler = getattr(importlib.import_module("bot.cli.operator"), name)
+        return handler(args, database_url)
+
+    run.__name__ = run.__qualname__ = name
+    return run
+
+
+def add_commands(subparsers: argparse._SubParsersAction[Any]) -> argparse._SubParsersAction[Any]:
+    """Add `db upgrade` and the `audit` commands; each leaf sets `func=handler(args, database_url)`.
+
+    Returns the `audit` sub-commands, so the bot can add the ones that need Slack."""
+    db = subparsers.add_parser("db", help="database maintenance")
+    db_commands = db.add_subparsers(dest="db_command", required=True, metavar="COMMAND")
+    upgrade = db_commands.add_parser("upgrade", help="create or migrate the schema to the newest version")
+    upgrade.set_defaults(func=_handler("db_upgrade"))
+
+    audit = subparsers.add_parser("audit", help="the audit trail")
+    audit_commands = audit.add_subparsers(dest="audit_command", required=True, metavar="COMMAND")
+    export = audit_commands.add_parser("export", help="write audit events to stdout, oldest first")
+    export.add_argument("--format", choices=("jsonl", "csv"), default="jsonl", help="output format (jsonl)")
+    # Dates and numbers are checked by the handler, so a mistake is one line on stderr, not a usage dump.
+    export.add_argument("--since", metavar="ISO", help="events at or after this UTC date/time")
+    export.add_argument("--until", metavar="ISO", help="events before this UTC date/time")
+    export.add_argument("--actor", metavar="USER_ID", help="only this Slack user id (U…)")
+    export.add_argument("--server", metavar="N", help="only this server id")
+    export.set_defaults(func=_handler("audit_export"))
+    verify = audit_commands.add_parser("verify", help="check the hash chain; exit 1 if it is broken")
+    verify.add_argument(
+        "--checkpoints", metavar="FILE", help="also check the chain against these signed checkpoints (JSON Lines)"
+    )
+    verify.add_argument(
+        "--public-key",
+        action="append",
+        metavar="KEY",
+        help="trusted public key (ed25519:… or a PEM file); repeatable; adds to AUDIT_VERIFY_KEYS",
+    )
+    verify.set_defaults(func=_handler("audit_verify"))
+    keygen = audit_commands.add_parser("keygen", help="write a new Ed25519 signing key for audit checkpoints")
+    keygen.add_argument("--out", metavar="FILE", required=True, help="where to write the private key (mode 0600)")
+    keygen.set_defaults(func=_handler("audit_keygen"))
+    anchor = audit_commands.add_parser(
+        "reanchor", help="recreate a deleted chain head after verifying the rest (recorded in the trail)"
+    )
+    anchor.add_argument("--checkpoints", metavar="FILE", help="verify against these checkpoints first (advised)")
+    anchor.add_argument("--public-key", action="append", metavar="KEY", help="trusted public key; repeatable")
+    anchor.add_argument("--by", metavar="USER_ID", default="operator", help="who re-anchors (your Slack user id)")
+    anchor.add_argument("--reason", required=True, help="why, for the record")
+    anchor.set_defaults(func=_handler("audit_reanchor"))
+    return audit_commands
