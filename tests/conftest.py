@@ -5,6 +5,6 @@ from pathlib import Path
 _HERE = Path(__file__).parent
 pytest_plugins = [
     f"tests.{name}"
-    for name in ("vps_fixtures", "db_fixtures", "slack_fixtures", "app_fixtures")
+    for name in ("vps_fixtures", "db_fixtures", "slack_fixtures", "app_fixtures", "checkpoint_fixtures")
     if (_HERE / f"{name}.py").exists()
 ]

@@ -13,7 +13,7 @@ import os
 import threading
 import time
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -34,28 +34,7 @@ from storage.checkpoints import (
 from storage.db import Database
 from storage.signing import Signer, generate_key_file, public_text
 from tests.app_fixtures import ALICE, BOB, Harness
-
-T0 = datetime(2026, 5, 1, 12, 0, tzinfo=UTC)
-EVERY = 100
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = T0
-
-    def __call__(self) -> datetime:
-        self.now += timedelta(seconds=1)
-        return self.now
-
-
-@pytest.fixture
-def key(tmp_path: Path) -> Signer:
-    return generate_key_file(tmp_path / "signing.pem")
-
-
-@pytest.fixture
-def clock() -> Clock:
-    return Clock()
+from tests.checkpoint_fixtures import EVERY, T0, Clock
 
 
 def entries(count: int, start: int = 0) -> list[AuditEntry]:

@@ -43,6 +43,25 @@ def held_vps() -> Iterator[HoldingSimulator]:
     holder.stop()
 
 
+@pytest.fixture
+def make_held(
+    database_url: str, make_harness: Callable[..., Harness], held_vps: HoldingSimulator
+) -> Callable[..., Harness]:
+    """A harness whose VPS.org answers over real HTTP from `held_vps`, so a test can hold a call mid-flight."""
+
+    def factory(**env: Any) -> Harness:
+        return make_harness(
+            database_url=database_url,
+            sim=held_vps.sim,
+            vps_transport=httpx.HTTPTransport(),
+            VPS_API_URL=held_vps.url,
+            SNAPSHOT_APPROVAL_CHANNEL=APPROVALS,
+            **env,
+        )
+
+    return factory
+
+
 # ---- what each party says ----------------------------------------------------------------------------------------
 def has_buttons(message: FakeMessage) -> bool:
     return any(b.get("type") == "actions" for b in message.blocks)
@@ -126,16 +145,9 @@ def test_retry_after_beyond_the_budget_is_not_waited_for(make: Callable[..., Har
 
 
 def test_ticker_during_a_slow_recheck_flags_nothing_and_the_restore_goes_out_once(
-    database_url: str, make_harness: Callable[..., Harness], held_vps: HoldingSimulator
+    make_held: Callable[..., Harness], held_vps: HoldingSimulator
 ) -> None:
-    h = make_harness(
-        database_url=database_url,
-        sim=held_vps.sim,
-        vps_transport=httpx.HTTPTransport(),
-        VPS_API_URL=held_vps.url,
-        SNAPSHOT_APPROVAL_CHANNEL=APPROVALS,
-        SNAPSHOT_RECOVERY_AFTER_SECONDS="1",
-    )
+    h = make_held(SNAPSHOT_RECOVERY_AFTER_SECONDS="1")
     request_restore(h)
     held_vps.hold("GET", "/snapshots/")
     h.click(h.card(), "Approve", user=BOB)
@@ -155,15 +167,9 @@ def test_ticker_during_a_slow_recheck_flags_nothing_and_the_restore_goes_out_onc
 
 
 def test_a_claim_that_expires_during_the_recheck_is_never_sent(
-    database_url: str, make_harness: Callable[..., Harness], held_vps: HoldingSimulator
+    make_held: Callable[..., Harness], held_vps: HoldingSimulator
 ) -> None:
-    h = make_harness(
-        database_url=database_url,
-        sim=held_vps.sim,
-        vps_transport=httpx.HTTPTransport(),
-        VPS_API_URL=held_vps.url,
-        SNAPSHOT_APPROVAL_CHANNEL=APPROVALS,
-    )
+    h = make_held()
     request_restore(h)
     held_vps.hold("GET", "/snapshots/")
     h.click(h.card(), "Approve", user=BOB)
@@ -540,15 +546,9 @@ def test_the_claim_must_outlast_the_recheck_deadline() -> None:
 
 
 def test_an_answer_that_arrives_after_the_flag_settles_the_request(
-    database_url: str, make_harness: Callable[..., Harness], held_vps: HoldingSimulator
+    make_held: Callable[..., Harness], held_vps: HoldingSimulator
 ) -> None:
-    h = make_harness(
-        database_url=database_url,
-        sim=held_vps.sim,
-        vps_transport=httpx.HTTPTransport(),
-        VPS_API_URL=held_vps.url,
-        SNAPSHOT_APPROVAL_CHANNEL=APPROVALS,
-    )
+    h = make_held()
     request_restore(h)
     held_vps.hold("POST", "/restore/")
     h.click(h.card(), "Approve", user=BOB)

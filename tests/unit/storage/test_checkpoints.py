@@ -3,8 +3,7 @@ every signature still checks every event since the previous checkpoint (also tho
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
-from pathlib import Path
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -12,29 +11,8 @@ import pytest
 from storage.audit import AuditEntry, AuditLog
 from storage.checkpoints import CheckpointRefused, CheckpointStore
 from storage.db import Database
-from storage.signing import Signer, generate_key_file
-
-T0 = datetime(2026, 5, 1, 12, 0, tzinfo=UTC)
-EVERY = 100
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = T0
-
-    def __call__(self) -> datetime:
-        self.now += timedelta(seconds=1)
-        return self.now
-
-
-@pytest.fixture
-def key(tmp_path: Path) -> Signer:
-    return generate_key_file(tmp_path / "signing.pem")
-
-
-@pytest.fixture
-def clock() -> Clock:
-    return Clock()
+from storage.signing import Signer
+from tests.checkpoint_fixtures import EVERY, Clock
 
 
 @pytest.fixture
