@@ -23,11 +23,8 @@ import statistics
 import subprocess
 import tempfile
 import time
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
-
-import sqlalchemy as sa
 
 from bench.audit_scale import YearClock, make_entries
 from bench.procs import child_env, python
@@ -36,9 +33,10 @@ from bench.table import Row, error_row, ratio, verdict
 from bot.audit_witness import Witness
 from bot.auditing import audit_log
 from bot.config import load_settings
+from devkit.pg_schemas import temporary_schemas
 from storage.audit import AuditLog
 from storage.checkpoints import CheckpointStore
-from storage.db import Database, normalize_url
+from storage.db import Database
 from storage.signing import Signer, generate_key_file, public_text
 
 log = logging.getLogger("bench")
@@ -69,24 +67,9 @@ def databases(workdir: Path) -> Iterator[list[tuple[str, list[str]]]]:
     if not base:
         yield found
         return
-    url = normalize_url(base)
-    admin = sa.create_engine(url, isolation_level="AUTOCOMMIT")
-    schemas = [f"bench_cp_{uuid.uuid4().hex[:10]}" for _ in range(3)]
-    try:
-        with admin.connect() as conn:
-            for schema in schemas:
-                conn.exec_driver_sql(f'CREATE SCHEMA "{schema}"')
-        urls = [
-            url.update_query_dict({"options": f"-csearch_path={schema}"}).render_as_string(hide_password=False)
-            for schema in schemas
-        ]
-        found.append(("PostgreSQL", urls))
+    with temporary_schemas(base, count=3, prefix="bench_cp") as schemas:
+        found.append(("PostgreSQL", [schema.url for schema in schemas]))
         yield found
-    finally:
-        with admin.connect() as conn:
-            for schema in schemas:
-                conn.exec_driver_sql(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
-        admin.dispose()
 
 
 def _append_round(plain: AuditLog, witnessed: AuditLog, count: int, seed: int, first: int) -> tuple[float, float]:

@@ -36,8 +36,9 @@ from bench.procs import child_env, python, run_with_peak_rss
 from bench.scale import Scale
 from bench.table import Row, error_row, ms, percentile, ratio, verdict
 from bot.auditing import audit_log
+from devkit.pg_schemas import temporary_schemas
 from storage.audit import AuditEntry, AuditLog
-from storage.db import Database, normalize_url
+from storage.db import Database
 
 log = logging.getLogger("bench")
 
@@ -190,24 +191,9 @@ def backends(workdir: Path) -> Iterator[list[Backend]]:
     if not base:
         yield found
         return
-    url = normalize_url(base)
-    admin = sa.create_engine(url, isolation_level="AUTOCOMMIT")
-    schemas = [f"bench_{uuid.uuid4().hex[:12]}" for _ in range(2)]
-    try:
-        with admin.connect() as conn:
-            for schema in schemas:
-                conn.exec_driver_sql(f'CREATE SCHEMA "{schema}"')
-        in_schema = [
-            url.update_query_dict({"options": f"-csearch_path={schema}"}).render_as_string(hide_password=False)
-            for schema in schemas
-        ]
-        found.append(Backend("PostgreSQL", in_schema[0], in_schema[1], bot_table=f'"{schemas[0]}".audit_events'))
+    with temporary_schemas(base, count=2, prefix="bench") as (bot, plain):
+        found.append(Backend("PostgreSQL", bot.url, plain.url, bot_table=f'"{bot.name}".audit_events'))
         yield found
-    finally:
-        with admin.connect() as conn:
-            for schema in schemas:
-                conn.exec_driver_sql(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
-        admin.dispose()
 
 
 # ---- measurements ------------------------------------------------------------------------------------------

@@ -9,16 +9,15 @@ afterwards.
 from __future__ import annotations
 
 import os
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-import sqlalchemy as sa
 
 from bot.auditing import AUDIT_REDACTOR
+from devkit.pg_schemas import temporary_schemas
 from storage.audit import AuditLog
-from storage.db import Database, normalize_url
+from storage.db import Database
 
 
 def _postgres_base_url() -> str:
@@ -33,19 +32,8 @@ def _postgres_base_url() -> str:
 @pytest.fixture
 def postgres_schema_url() -> Iterator[str]:
     """A URL whose connections live in a fresh, empty schema (dropped after the test)."""
-    base = normalize_url(_postgres_base_url())
-    schema = f"test_{uuid.uuid4().hex[:16]}"
-    admin = sa.create_engine(base, isolation_level="AUTOCOMMIT")
-    try:
-        with admin.connect() as conn:
-            conn.exec_driver_sql(f'CREATE SCHEMA "{schema}"')
-        options = base.query.get("options")
-        options = f"{options} -csearch_path={schema}" if isinstance(options, str) else f"-csearch_path={schema}"
-        yield base.update_query_dict({"options": options}).render_as_string(hide_password=False)
-    finally:
-        with admin.connect() as conn:
-            conn.exec_driver_sql(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
-        admin.dispose()
+    with temporary_schemas(_postgres_base_url()) as (schema,):
+        yield schema.url
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])

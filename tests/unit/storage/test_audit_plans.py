@@ -19,7 +19,6 @@ import functools
 import itertools
 import json
 import re
-import uuid
 from collections.abc import Iterator
 from typing import Any
 
@@ -27,8 +26,9 @@ import pytest
 import sqlalchemy as sa
 
 from bench.audit_scale import YearClock, make_entries, plain_rows
+from devkit.pg_schemas import temporary_schemas
 from storage.audit import AuditLog, events
-from storage.db import Database, normalize_url
+from storage.db import Database
 from tests.db_fixtures import _postgres_base_url
 
 ROWS = 40_000
@@ -41,29 +41,14 @@ ACTIONS = ("list", "refused.permission", "restore", "create", "create.timeout", 
 pytestmark = pytest.mark.xdist_group("audit_plans")
 
 
-@contextlib.contextmanager
-def _postgres_schema() -> Iterator[str]:
-    """A URL into a fresh schema for the whole module (the per-test fixture would refill the table each time)."""
-    base = normalize_url(_postgres_base_url())
-    schema = f"test_plans_{uuid.uuid4().hex[:12]}"
-    admin = sa.create_engine(base, isolation_level="AUTOCOMMIT")
-    try:
-        with admin.connect() as conn:
-            conn.exec_driver_sql(f'CREATE SCHEMA "{schema}"')
-        yield base.update_query_dict({"options": f"-csearch_path={schema}"}).render_as_string(hide_password=False)
-    finally:
-        with admin.connect() as conn:
-            conn.exec_driver_sql(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
-        admin.dispose()
-
-
 @pytest.fixture(scope="module", params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
 def filled(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Database]:
     with contextlib.ExitStack() as stack:
         if request.param == "sqlite":
             url = f"sqlite:///{tmp_path_factory.mktemp('plans') / 'bot.db'}"
         else:
-            url = stack.enter_context(_postgres_schema())
+            (schema,) = stack.enter_context(temporary_schemas(_postgres_base_url(), prefix="test_plans"))
+            url = schema.url
         db = Database(url)
         stack.callback(db.dispose)
         db.upgrade()
