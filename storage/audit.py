@@ -59,6 +59,7 @@ from storage.audit_rows import (
     valid_utf8,
 )
 from storage.db import Database, as_utc, utcnow
+from storage.limits import count_started
 
 __all__ = [
     "APPROVAL_ACTIONS",
@@ -281,18 +282,8 @@ class AuditLog:
 
     def count_actions(self, actor_id: str, actions: Iterable[str], since: datetime) -> int:
         """How many of `actions` (exact names) `actor_id` did since `since` (inclusive): for rate limits."""
-        names = sorted({str(action) for action in actions})
-        if not names:
-            return 0
-        stmt = (
-            sa.select(sa.func.count())
-            .select_from(events)
-            .where(events.c.actor_id == actor_id)
-            .where(events.c.action.in_(names))
-            .where(events.c.created_at >= as_utc(since))
-        )
         with self.db.begin(readonly=True) as conn:
-            return int(conn.execute(stmt).scalar_one())
+            return count_started(conn, actor_id, actions, since, lock=False)
 
     # ---- settling intents (the recovery sweep) -----------------------------------------------------------
     def lock_chain(self, session: Session) -> None:
