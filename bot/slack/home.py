@@ -9,7 +9,7 @@ adds links to the approval cards and `home_view` is a pure function from that da
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, field
+from collections.abc import Mapping
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
@@ -33,7 +33,7 @@ from bot.slack.blocks import (
     snapshot_name,
     status_label,
 )
-from bot.usecases.home import HomeQueries
+from bot.usecases.home import HomeOverview, HomeQueries, PendingRequest
 from bot.vps.models import SNAPSHOTS_PER_SERVER, Server, Snapshot
 
 if TYPE_CHECKING:
@@ -47,27 +47,6 @@ HOME_REFRESH = "home_refresh"
 HOME_OPEN_CARD = "home_open_card"
 MAX_SECTION_CHARS = 2900
 MAX_HOME_BLOCKS = MAX_VIEW_BLOCKS
-
-
-@dataclass(frozen=True)
-class PendingItem:
-    request: RequestView
-    yours: bool  # the viewer asked for it (can cancel) — otherwise the viewer can approve or reject it
-    link: str | None  # permalink to the approval card (the buttons are on the Home tab too)
-
-
-@dataclass(frozen=True)
-class HomeData:
-    user_id: str
-    now: datetime
-    refusal: str | None = None  # set when the viewer may not see snapshots at all
-    servers: list[Server] = field(default_factory=list)
-    counts: dict[int, int] = field(default_factory=dict)
-    recent: list[Snapshot] = field(default_factory=list)
-    vps_error: Mrkdwn | None = None
-    pending: list[PendingItem] = field(default_factory=list)
-    following: list[Operation] = field(default_factory=list)
-    actions: list[AuditRecord] = field(default_factory=list)
 
 
 # ---- pure view builder -----------------------------------------------------------------------------------
@@ -106,7 +85,7 @@ def _snapshot_line(snap: Snapshot, now: datetime) -> Mrkdwn:
     )
 
 
-def _pending_blocks(item: PendingItem, now: datetime) -> list[Block]:
+def _pending_blocks(item: PendingRequest, link: str | None, now: datetime) -> list[Block]:
     """The request, and the buttons the viewer may press on it: the same ones, and listeners, as on its card."""
     req = item.request
     what = Mrkdwn("*{} #{}*: {} → {} · asked by {} {} · expires {}").format(
@@ -123,11 +102,7 @@ def _pending_blocks(item: PendingItem, now: datetime) -> list[Block]:
         if item.yours
         else Mrkdwn("Approve or reject it here or on the card.")
     )
-    open_card = (
-        ButtonElement(text="Open card", action_id=HOME_OPEN_CARD, url=item.link, value=str(req.id))
-        if item.link
-        else None
-    )
+    open_card = ButtonElement(text="Open card", action_id=HOME_OPEN_CARD, url=link, value=str(req.id)) if link else None
     buttons = decision_actions(req, f"home:{req.id}", approve=not item.yours, cancel=item.yours)
     return [section(what + Mrkdwn("\n") + hint, accessory=open_card), buttons]
 
@@ -155,8 +130,8 @@ def _action_line(record: AuditRecord) -> Mrkdwn:
     )
 
 
-def home_view(data: HomeData) -> dict[str, Any]:
-    """The Home tab as a `views.publish` view (type "home")."""
+def home_view(data: HomeOverview, links: Mapping[int, str] | None = None) -> dict[str, Any]:
+    """The Home tab as a `views.publish` view (type "home"); `links`: request id → permalink of its card."""
     blocks: list[Block] = [
         header("Snapshots"),
         ActionsBlock(elements=[ButtonElement(text="Refresh", action_id=HOME_REFRESH, value="refresh")]),
@@ -184,7 +159,7 @@ def home_view(data: HomeData) -> dict[str, Any]:
     blocks.append(header("Requests you can act on"))
     if data.pending:
         for item in data.pending:
-            blocks.extend(_pending_blocks(item, data.now))
+            blocks.extend(_pending_blocks(item, (links or {}).get(item.request.id), data.now))
     else:
         blocks.append(section(Mrkdwn("Nothing is waiting for you.")))
 
@@ -211,25 +186,16 @@ class AppHome:
     def __init__(self, queries: HomeQueries) -> None:
         self.queries = queries
 
-    def gather(self, client: WebClient, user_id: str) -> HomeData:
+    def gather(self, client: WebClient, user_id: str) -> tuple[HomeOverview, dict[int, str]]:
+        """The use case's overview, and the permalink of each pending request's card (a Slack-side detail)."""
         overview = self.queries.overview(user_id)
-        return HomeData(
-            user_id=overview.user_id,
-            now=overview.now,
-            refusal=overview.refusal,
-            servers=overview.servers,
-            counts=overview.counts,
-            recent=overview.recent,
-            vps_error=overview.vps_error,
-            pending=[PendingItem(p.request, p.yours, _permalink(client, p.request)) for p in overview.pending],
-            following=overview.following,
-            actions=overview.actions,
-        )
+        links = {p.request.id: link for p in overview.pending if (link := _permalink(client, p.request))}
+        return overview, links
 
     def publish(self, client: WebClient, user_id: str) -> None:
         if not user_id:
             return
-        view = redact_value(home_view(self.gather(client, user_id)))
+        view = redact_value(home_view(*self.gather(client, user_id)))
         try:
             client.views_publish(user_id=user_id, view=view)
         except SlackApiError as error:

@@ -5,8 +5,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import timedelta
 
-from bot.slack.home import HOME_OPEN_CARD, HOME_REFRESH, HomeData, home_view
+from bot.slack.home import HOME_OPEN_CARD, HOME_REFRESH, home_view
 from bot.usecases.context import utcnow
+from bot.usecases.home import HomeOverview
 from bot.vps.models import Server, ServerRef, Snapshot
 from devkit.fake_slack import FakeView, blocks_text
 from tests.app_fixtures import ALICE, BOB, CAROL, Harness
@@ -129,7 +130,7 @@ def test_the_view_stays_within_slacks_limits_for_many_servers() -> None:
         for i in range(1, 9)
     ]
     view = home_view(
-        HomeData(user_id=ALICE, now=now, servers=servers, counts={i: i % 6 for i in range(1, 401)}, recent=recent)
+        HomeOverview(user_id=ALICE, now=now, servers=servers, counts={i: i % 6 for i in range(1, 401)}, recent=recent)
     )
     assert len(view["blocks"]) <= 100
     for block in view["blocks"]:

@@ -27,9 +27,10 @@ from slack_sdk.models.views import View
 
 from bot.mrkdwn import Mrkdwn
 from bot.slack import blocks as ui
-from bot.slack.home import HomeData, PendingItem, home_view
+from bot.slack.home import home_view
 from bot.slack.progress import create_message, create_sentence, restore_sentence
 from bot.usecases.errors import doing_with, explain_vps_error
+from bot.usecases.home import HomeOverview, PendingRequest
 from bot.usecases.snapshots import CreateResult, Overview, ServerGroup, quota_message
 from bot.usecases.tracking import EventKind, Operation, TrackingEvent
 from bot.vps.errors import NotFound, Rejected, Unavailable
@@ -239,25 +240,27 @@ def every_message(world: dict[str, Any]) -> list[tuple[str, str, Any, Any]]:
             out.append((f"tracking {kind} {event_kind}", "message", line, ui.notice(line)))
             if kind == "create":
                 out.append((f"progress {event_kind}", "message", *create_message(event)))
-    home = HomeData(
+    home = HomeOverview(
         user_id="U0ALICE",
         now=NOW,
         servers=[Server(server_id + i, name, world["status"]) for i, name in enumerate(world["servers"] * 10)],
         counts={server_id: 5},
         recent=snaps,
-        pending=[PendingItem(_request(world, "pending", "restore"), yours, None) for yours in (True, False)],  # type: ignore[arg-type]
+        pending=[PendingRequest(_request(world, "pending", "restore"), yours) for yours in (True, False)],  # type: ignore[arg-type]
         following=[_operation(world, "create"), _operation(world, "restore")],
         actions=[_audit_record(world, i) for i in range(10)],  # type: ignore[misc]
     )
     out.append(("home", "view", None, home_view(home)))
     broken = explain_vps_error(Rejected("x", status_code=400, api_message=world["words"]), "loading").message
-    out.append(("home (VPS.org down)", "view", None, home_view(HomeData(user_id="U0ALICE", now=NOW, vps_error=broken))))
+    out.append(
+        ("home (VPS.org down)", "view", None, home_view(HomeOverview(user_id="U0ALICE", now=NOW, vps_error=broken)))
+    )
     out.append(
         (
             "home (refused)",
             "view",
             None,
-            home_view(HomeData(user_id="U0ALICE", now=NOW, refusal="You need the *viewer* role.")),
+            home_view(HomeOverview(user_id="U0ALICE", now=NOW, refusal="You need the *viewer* role.")),
         )
     )
     return out
