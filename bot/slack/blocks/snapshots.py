@@ -5,6 +5,7 @@ confirmation.
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
@@ -37,6 +38,7 @@ from bot.slack.blocks.common import (
     snapshot_name,
     status_label,
 )
+from bot.usecases.approval_base import RequestView
 from bot.usecases.snapshots import CreateResult
 from bot.vps.models import Snapshot
 
@@ -119,7 +121,10 @@ def quota_reached(message: Mrkdwn, oldest_snapshot_id: int | None) -> list[dict[
 
 
 # ---- delete ----------------------------------------------------------------------------------------------
-def delete_confirmation(snap: Snapshot, now: datetime) -> tuple[Mrkdwn, list[dict[str, Any]]]:
+def delete_confirmation(
+    snap: Snapshot, now: datetime, open_requests: Sequence[RequestView] = ()
+) -> tuple[Mrkdwn, list[dict[str, Any]]]:
+    """`open_requests`: the snapshot's open approval requests, named (with who asked) in a warning."""
     text = Mrkdwn("Delete snapshot {} (#{}) of {}?").format(
         snapshot_name(snap.name), snap.id, server_name(snap.server.name, snap.server.id)
     )
@@ -130,6 +135,10 @@ def delete_confirmation(snap: Snapshot, now: datetime) -> tuple[Mrkdwn, list[dic
         details += Mrkdwn("\n") + quote(snap.description, 300)
     blocks: list[Block] = [
         SectionBlock(text=md(Mrkdwn(":wastebasket: ") + text + Mrkdwn("\n") + details)),
+    ]
+    if open_requests:
+        blocks.append(SectionBlock(text=md(open_requests_warning(open_requests, now))))
+    blocks += [
         ContextBlock(elements=[context_md(Mrkdwn("Deleting is permanent: the snapshot cannot be recovered."))]),
         ActionsBlock(
             elements=[
@@ -152,6 +161,29 @@ def delete_confirmation(snap: Snapshot, now: datetime) -> tuple[Mrkdwn, list[dic
         ),
     ]
     return fallback_text(text), as_dicts(blocks)
+
+
+def open_requests_warning(requests: Sequence[RequestView], now: datetime) -> Mrkdwn:
+    """One line per open request about the snapshot: which, who asked, when, and what deleting does to it."""
+    lines = [
+        Mrkdwn("• {} request #{}, asked by {} {}: {}").format(
+            plain(req.kind.title(), 20),
+            req.id,
+            mention(req.requester_id),
+            format_age(req.created_at, now),
+            Mrkdwn("waiting for approval — deleting closes it")
+            if req.state == "pending"
+            else Mrkdwn("already approved and being carried out"),
+        )
+        for req in requests[:10]
+    ]
+    more = len(requests) - len(lines)
+    if more > 0:
+        lines.append(Mrkdwn("• and {} more").format(more))
+    head = Mrkdwn(":warning: *This snapshot has {} open {}:*\n").format(
+        len(requests), Mrkdwn("request") if len(requests) == 1 else Mrkdwn("requests")
+    )
+    return head + Mrkdwn("\n").join(lines)
 
 
 def deleted_announcement(snap: Snapshot, actor_id: str) -> Mrkdwn:

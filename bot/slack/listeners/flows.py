@@ -58,7 +58,8 @@ def create(core: Core, slack: SlackSide, reply: Reply, actor: Actor, args: dict[
 
 def ask_delete(core: Core, slack: SlackSide, reply: Reply, actor: Actor, args: dict[str, str]) -> None:
     snapshot = core.snapshots.prepare_delete(actor, args["snapshot_id"])
-    text, blocks = ui.delete_confirmation(snapshot, utcnow())
+    waiting = core.approvals.open_for_snapshot(snapshot.id)  # the confirmation names what the delete would close
+    text, blocks = ui.delete_confirmation(snapshot, utcnow(), open_requests=waiting)
     reply.ephemeral(text, blocks)
 
 
@@ -71,6 +72,8 @@ def confirm_delete(core: Core, slack: SlackSide, reply: Reply, actor: Actor, arg
     reply.ephemeral(text, replace=True)
     reply.to_channel(text)
     notify_elsewhere(core, slack, actor, text)
+    for closed in core.approvals.close_for_deleted(actor, result.snapshot.id):
+        slack.announcer.decided(closed)  # its card: "the snapshot was deleted by …"; its requester told
 
 
 def notify_elsewhere(core: Core, slack: SlackSide, actor: Actor, line: Mrkdwn) -> None:
