@@ -196,7 +196,6 @@ class SnapshotService:
         self.guard.require(actor, Permission.CREATE, mutating=True, server_id=sid)
         server, existing = self._server_and_snapshots(sid)
         if len(existing) >= self.limit_per_server:
-            oldest = min(existing, key=lambda s: (s.created_at is None, s.created_at or self.clock(), s.id))
             self.audit.append(
                 actor.entry(
                     Action.REFUSED_VALIDATION,
@@ -209,11 +208,7 @@ class SnapshotService:
                     },
                 )
             )
-            raise QuotaReached(
-                quota_message(server, len(existing), self.limit_per_server, oldest),
-                server_id=sid,
-                oldest_snapshot_id=oldest.id,
-            )
+            raise self._full(server, existing)
         operation_id = new_operation_id()
         intent = actor.entry(
             Action.CREATE_REQUESTED,
@@ -262,6 +257,29 @@ class SnapshotService:
             lambda: self.vps.create_snapshot(sid, clean_name, clean_description),
             write_intent=lambda: self.guard.record_mutation(actor, intent),
             write_outcome=outcome,
+        )
+
+    def check_room(self, actor: Actor, server_id: int, *, within: float | None = None) -> None:
+        """Before the create form opens: raise `QuotaReached` (naming the oldest) when the server is already full.
+
+        A read that changes nothing, bounded by `within` seconds; when VPS.org can't say in time, nothing is raised
+        (the create itself checks again), so a slow answer never keeps the form from opening."""
+        self.guard.require(actor, Permission.CREATE, server_id=server_id)
+        deadline = self.vps.clock() + within if within is not None else None
+        try:
+            snapshots = self.vps.list_snapshots(server_id, deadline=deadline)
+        except VpsError:
+            return
+        mine = [s for s in snapshots if s.server.id == server_id]
+        if len(mine) >= self.limit_per_server:
+            raise self._full(mine[0].server, mine)
+
+    def _full(self, server: ServerRef, existing: list[Snapshot]) -> QuotaReached:
+        oldest = min(existing, key=lambda s: (s.created_at is None, s.created_at or self.clock(), s.id))
+        return QuotaReached(
+            quota_message(server, len(existing), self.limit_per_server, oldest),
+            server_id=server.id,
+            oldest_snapshot_id=oldest.id,
         )
 
     def _server_and_snapshots(self, server_id: int) -> tuple[ServerRef, list[Snapshot]]:

@@ -18,10 +18,13 @@ from bot.slack.replies import Reply
 from bot.slack.side import SlackSide
 from bot.usecases.access import Permission
 from bot.usecases.context import Actor, utcnow
-from bot.usecases.errors import UserFacingError
+from bot.usecases.errors import QuotaReached, UserFacingError
 from bot.usecases.validation import parse_id
 
 log = logging.getLogger(__name__)
+
+# Slack's trigger_id lives 3 s from the click: the quota look-up before the create form gets at most this much.
+ROOM_CHECK_SECONDS = 1.5
 
 Handler = Callable[[Core, SlackSide, Reply, Actor, dict[str, str]], None]
 
@@ -116,6 +119,11 @@ def open_create_form(
 ) -> None:
     try:
         core.guard.require(actor, Permission.CREATE, server_id=server_id)
+        if server_id is not None:  # a full server is said first, not after the form was filled in vain
+            core.snapshots.check_room(actor, server_id, within=ROOM_CHECK_SECONDS)
+    except QuotaReached as error:
+        reply.ephemeral(error.message, ui.quota_reached(error.message, error.oldest_snapshot_id))
+        return
     except UserFacingError as error:
         reply.ephemeral(Mrkdwn(":warning: ") + error.message)
         return
