@@ -340,3 +340,19 @@ def test_a_typed_mention_reaches_the_bot_as_slack_sends_it(sqlite_url: str) -> N
     announced = t.after("started snapshot ask-bob")
     # Shown inert (bot/mrkdwn.py): `@` before a word becomes its look-alike, so the text can never mention anyone.
     assert "“Ask ＠bob & <ops> first, see #ops”" in announced and "&amp;" not in announced
+
+
+def test_app_home_open_card_shows_the_card_with_its_buttons(sqlite_url: str) -> None:
+    # Bob's Home lists Alice's request; [5] "Open card" shows the card itself, whose [1] Approve works.
+    t = run(["/snapshot restore 801 INC-1", "/as bob", "/home", "5", "1", "y"], database_url=sqlite_url)
+    t.in_order(
+        "▸ App Home of @bob",
+        "[5] Open card",
+        "▸ #ops · snapshot-bot · opened from its link",
+        "RESTORE REQUEST #1",
+        "[1] Approve  [2] Reject  [3] Cancel (requester)",
+        "Approve this restore?",
+        "Approved by @bob",
+    )
+    assert "(opens https://" not in t.out  # the card, not its address
+    assert t.sim is not None and [c.path for c in t.sim.calls("POST")] == ["/api/v1/snapshots/801/restore/"]
