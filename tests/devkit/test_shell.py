@@ -176,13 +176,18 @@ def test_answering_no_to_a_confirm_changes_nothing_and_cancel_dismisses(sqlite_u
 
 
 def test_the_create_form_is_asked_field_by_field_and_errors_are_asked_again(sqlite_url: str) -> None:
-    t = run(["/snapshot create", "", "12345", "bad name", "", "good-name"], database_url=sqlite_url)
+    # The server select asks the bot for its options with what was typed: "" lists all, "web" narrows to one.
+    t = run(["/snapshot create", "", "9", "web", "bad name", "", "good-name"], database_url=sqlite_url)
     t.in_order(
         "▸ Form: Create snapshot",
         "stop the server first",
-        "Server id (e.g. 12345): ",
-        "This field is required.",
-        "Server id (e.g. 12345): 12345",
+        "Server (Pick a server): ",
+        "1. cache-01 (id 12347) · active",
+        "5. web-server-01 (id 12345) · active",
+        "Which one? 9",
+        "Nothing chosen; type again.",
+        "Server (Pick a server): web",
+        "1. web-server-01 (id 12345) · active",
         "Snapshot name (before-update): bad name",
         "Description (optional): ",
         "Snapshot name: The snapshot name may contain only letters, digits, hyphens and underscores",

@@ -117,10 +117,11 @@ def show_audit(core: Core, slack: SlackSide, reply: Reply, actor: Actor, args: d
 def open_create_form(
     core: Core, slack: SlackSide, reply: Reply, actor: Actor, trigger_id: str | None, *, server_id: int | None
 ) -> None:
+    server_label = ""
     try:
         core.guard.require(actor, Permission.CREATE, server_id=server_id)
         if server_id is not None:  # a full server is said first, not after the form was filled in vain
-            core.snapshots.check_room(actor, server_id, within=ROOM_CHECK_SECONDS)
+            server_label = core.create_help.check_room(actor, server_id, within=ROOM_CHECK_SECONDS)
     except QuotaReached as error:
         reply.ephemeral(error.message, ui.quota_reached(error.message, error.oldest_snapshot_id))
         return
@@ -137,7 +138,8 @@ def open_create_form(
         return
     try:
         slack.client.views_open(
-            trigger_id=trigger_id, view=ui.create_modal(channel_id=actor.channel_id or "", server_id=server_id)
+            trigger_id=trigger_id,
+            view=ui.create_modal(channel_id=actor.channel_id or "", server_id=server_id, server_label=server_label),
         )
     except SlackApiError as error:
         log.warning("views.open failed: %s", error.response.get("error"))
