@@ -27,6 +27,7 @@ from bot.vps.models import SNAPSHOTS_PER_SERVER, Server
 MAX_CHOICES = 100  # Slack accepts at most 100 options in one options answer
 SERVER_LIST_TTL_SECONDS = 30.0
 MAX_TYPED_ID = 15  # digits: longer is not an id anyone typed on purpose
+_SERVERS = ("servers", "", None)  # the one cache key: the account's server list is the same for everyone
 
 
 @dataclass(frozen=True)
@@ -60,7 +61,10 @@ class CreateHelp:
         mine = [s for s in snapshots if s.server.id == server_id]
         if len(mine) >= self.limit_per_server:
             raise quota_refusal(mine[0].server, mine, self.limit_per_server)
-        return mine[0].server.name if mine else ""
+        if mine and mine[0].server.name:
+            return mine[0].server.name
+        listed = self.server_lists.get(_SERVERS) or []  # a server without snapshots: its name if already known
+        return next((s.name for s in listed if s.id == server_id), "")
 
     def server_choices(self, actor: Actor, typed: str, *, within: float | None = None) -> ServerChoices:
         """The servers whose name, hostname or id contains what was typed (all of them for nothing typed)."""
@@ -77,15 +81,14 @@ class CreateHelp:
         return ServerChoices(matching[:room], len(matching), typed_id=typed_id)
 
     def _servers(self, within: float | None) -> list[Server] | None:
-        key = ("servers", "", None)
-        remembered = self.server_lists.get(key)
+        remembered = self.server_lists.get(_SERVERS)
         if remembered is not None:
             return remembered
         try:
             servers = list(self.vps.list_servers(deadline=self._deadline(within)))
         except VpsError:
             return None
-        self.server_lists.put(key, servers)
+        self.server_lists.put(_SERVERS, servers)
         return servers
 
     def _deadline(self, within: float | None) -> float | None:
