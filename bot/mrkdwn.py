@@ -127,6 +127,13 @@ def quote(value: object, limit: int | None = 300) -> Mrkdwn:
     return Mrkdwn("“") + plain(value, limit) + Mrkdwn("”")
 
 
+def label(value: object, limit: int) -> str:
+    """Untrusted text for a `plain_text` object (a select option's label): redacted, on one line, without control
+    or bidirectional characters, at most `limit` characters. Slack formats nothing in plain_text (no mention, no
+    link), so nothing is escaped; this is the one way a name reaches a label."""
+    return _clean(value, limit) or "-"
+
+
 def sentence(text: str) -> Mrkdwn:
     """A sentence the bot itself wrote as a plain `str` (an error message, a stored result): redacted and with
     `&`, `<`, `>` escaped, so nothing interpolated into it can ping, link or fake a date; its own `*bold*` and

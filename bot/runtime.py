@@ -19,6 +19,7 @@ from typing import Any
 from bot.config import Settings
 from bot.usecases.access import AccessPolicy
 from bot.usecases.approvals import ApprovalService
+from bot.usecases.create_help import CreateHelp
 from bot.usecases.deliveries import Deliveries
 from bot.usecases.guard import Guard
 from bot.usecases.home import HomeQueries
@@ -100,6 +101,7 @@ class Core:
     recovery: Recovery
     home: HomeQueries  # what the App Home tab shows one person
     pending: PendingQueries  # what `/snapshot pending` shows
+    create_help: CreateHelp  # before a create: room on the server, the servers the form offers
     work: BackgroundWork
     deliveries: Deliveries  # which Slack deliveries were handled (storage.deliveries.DeliveryLog)
     # Bolt's listener executor: listeners only parse, queue work and ack, so it never waits on VPS.org.

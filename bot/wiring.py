@@ -29,6 +29,7 @@ from bot.slack.side import SlackSide
 from bot.slack.wsgi import create_wsgi_app
 from bot.usecases.access import AccessPolicy
 from bot.usecases.approvals import ApprovalService
+from bot.usecases.create_help import CreateHelp
 from bot.usecases.guard import Guard, count_mutations, oldest_counted_mutation
 from bot.usecases.home import HomeQueries
 from bot.usecases.pending import PendingQueries
@@ -125,6 +126,7 @@ def build_core(
         recovery=recovery,
         home=HomeQueries(access=access, vps=vps, audit=audit, approvals=approvals, tracking=tracking),
         pending=PendingQueries(guard=guard, access=access, approvals=approvals, recovery=recovery),
+        create_help=CreateHelp(vps=vps, guard=guard),
         work=BackgroundWork(settings.worker_threads),
         deliveries=DeliveryLog(db),
     )

@@ -249,6 +249,49 @@ class SlackDriver:
             trigger_id=trigger_id,
         )
 
+    def block_suggestion(
+        self,
+        action_id: str,
+        typed: str,
+        *,
+        user_id: str,
+        block_id: str,
+        view: dict[str, Any] | None = None,
+        user_name: str = "",
+        team_id: str | None = None,
+    ) -> DriverResponse:
+        """An external select asking for its options (`block_suggestion`) as Slack posts it, with what was typed.
+
+        `view` is the modal the select is in (as opened); Slack sends it, private_metadata included. The answer's
+        JSON is the `options` (or `option_groups`) Slack would show."""
+        team = team_id or self.team_id
+        view_id = str((view or {}).get("id") or "V" + uuid.uuid4().hex[:10].upper())
+        payload: dict[str, Any] = {
+            "type": "block_suggestion",
+            "user": self._user(user_id, user_name, team),
+            "container": {"type": "view", "view_id": view_id},
+            "api_app_id": self.api_app_id,
+            "token": "fake-verification-token",
+            "action_id": action_id,
+            "block_id": block_id,
+            "value": typed,
+            "team": {"id": team, "domain": self.team_domain},
+            "enterprise": None,
+            "is_enterprise_install": False,
+            "view": {
+                "id": view_id,
+                "team_id": team,
+                "type": "modal",
+                "blocks": (view or {}).get("blocks", []),
+                "private_metadata": (view or {}).get("private_metadata", ""),
+                "callback_id": (view or {}).get("callback_id", ""),
+                "state": {"values": {}},
+                "app_id": self.api_app_id,
+                "bot_id": self.bot_id,
+            },
+        }
+        return self._send_signed(urlencode({"payload": json.dumps(payload)}).encode("utf-8"), _FORM)
+
     def view_submission(
         self,
         callback_id: str,

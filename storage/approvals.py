@@ -66,6 +66,15 @@ class ApprovalRequests:
             .limit(limit)
         ).all()
 
+    def open_for_snapshot(self, session: Session, snapshot_id: int, limit: int = 20) -> Sequence[ApprovalRequest]:
+        """Open requests (any kind) about one snapshot, oldest first: what deleting it would leave behind."""
+        return session.scalars(
+            select(ApprovalRequest)
+            .where(ApprovalRequest.snapshot_id == snapshot_id, ApprovalRequest.state.in_(OPEN_STATES))
+            .order_by(ApprovalRequest.created_at, ApprovalRequest.id)
+            .limit(limit)
+        ).all()
+
     def approvers(self, session: Session, request_id: int) -> tuple[str, ...]:
         return tuple(
             session.scalars(

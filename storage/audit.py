@@ -291,6 +291,19 @@ class AuditLog:
         for it, so a check made now and the row appended next are one step."""
         session.execute(sa.select(chain_head.c.id).where(chain_head.c.id == HEAD_ID).with_for_update())
 
+    def snapshot_has(self, snapshot_id: int, action: str, *, session: Session) -> bool:
+        """Whether a row of `action` names this snapshot (e.g. "it was deleted"), read in the caller's transaction.
+
+        Asked after the caller appended under the chain head lock, it sees every such row committed before it:
+        a delete recorded later commits after the caller, and whoever acts on that delete then sees its rows."""
+        found = (
+            sa.select(events.c.id)
+            .where(events.c.snapshot_id == snapshot_id)
+            .where(events.c.action == str(action))
+            .limit(1)
+        )
+        return session.execute(found).first() is not None
+
     def settled(self, intent: AuditRecord, *, session: Session) -> bool:
         """Whether a later row carries the intent's operation id with another outcome (the call's fate is known)."""
         later = (

@@ -66,6 +66,7 @@ class SlackAnnouncer:
             "rejected": Mrkdwn("was rejected{}"),
             "cancelled": Mrkdwn("was cancelled{}"),
             "expired": Mrkdwn("expired"),
+            "snapshot_deleted": Mrkdwn("was closed: the snapshot was deleted{}"),
         }
         verb = verbs[result.outcome].format(by) if result.outcome in verbs else ui.code(result.outcome, 40)
         what = Mrkdwn("{} → {}").format(
@@ -93,6 +94,8 @@ class SlackAnnouncer:
         self.notifier.line(line + loud, fallback_channel=fallback)
         if result.outcome == "executed" and req.kind == "restore":
             self.cards.track_restore(req)
+        for other in result.closed:  # requests this closed (their snapshot was deleted): each card and requester
+            self.decided(other)
 
     def recovered(self, items: Sequence[Unresolved]) -> None:
         """One line per operation the recovery sweep flagged; the request's card shows it too."""

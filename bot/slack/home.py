@@ -156,23 +156,33 @@ def home_view(data: HomeOverview, links: Mapping[int, str] | None = None) -> dic
         else:
             blocks.append(section(Mrkdwn("No snapshots yet.")))
 
+    tail: list[Block] = []
+    if data.following:
+        tail.append(header("In progress"))
+        tail.extend(_chunked([_following_line(op) for op in data.following]))
+    tail.append(header("Your recent actions"))
+    if data.actions:
+        tail.extend(_chunked([_action_line(r) for r in data.actions]))
+    else:
+        tail.append(section(Mrkdwn("You haven't done anything with the bot yet.")))
+
     blocks.append(header("Requests you can act on"))
     if data.pending:
-        for item in data.pending:
+        # Every request shown keeps its buttons: only whole requests fit, the rest are counted, never cut in two.
+        room = max(0, (MAX_HOME_BLOCKS - len(blocks) - len(tail) - 1) // 2)
+        for item in data.pending[:room]:
             blocks.extend(_pending_blocks(item, (links or {}).get(item.request.id), data.now))
+        if len(data.pending) > room:
+            blocks.append(
+                context(
+                    Mrkdwn("…and {} more: `/snapshot pending` lists every open request.").format(
+                        len(data.pending) - room
+                    )
+                )
+            )
     else:
         blocks.append(section(Mrkdwn("Nothing is waiting for you.")))
-
-    if data.following:
-        blocks.append(header("In progress"))
-        blocks.extend(_chunked([_following_line(op) for op in data.following]))
-
-    blocks.append(header("Your recent actions"))
-    if data.actions:
-        blocks.extend(_chunked([_action_line(r) for r in data.actions]))
-    else:
-        blocks.append(section(Mrkdwn("You haven't done anything with the bot yet.")))
-    return _view(blocks[:MAX_HOME_BLOCKS])
+    return _view((blocks + tail)[:MAX_HOME_BLOCKS])
 
 
 def _view(blocks: list[Block]) -> dict[str, Any]:

@@ -105,13 +105,15 @@ class DecisionResult:
     """What a click (or the ticker) did.
 
     `outcome`: vote_recorded | executed | failed | needs_check | stale | not_sent | claim_lost | rejected |
-    cancelled | expired. `not_sent`: nothing reached VPS.org and the request is pending again; `claim_lost`: this
-    executor's claim was taken over meanwhile (nothing was sent by it; whoever took it over has told everyone).
+    cancelled | expired | snapshot_deleted (closed as `stale` because someone deleted its snapshot).
+    `not_sent`: nothing reached VPS.org and the request is pending again; `claim_lost`: this executor's claim
+    was taken over meanwhile (nothing was sent by it; whoever took it over has told everyone).
     """
 
     request: RequestView
     outcome: str
     message: str
+    closed: tuple[DecisionResult, ...] = ()  # other requests this closed (a delete's: their snapshot is gone)
 
 
 class ApprovalBase:
@@ -279,7 +281,7 @@ def state_words(state: str) -> str:
     return {
         RequestState.EXECUTING: "approved and being re-checked before sending",
         RequestState.SENDING: "approved and sent to VPS.org (waiting for its answer)",
-        RequestState.STALE: "closed without sending (the snapshot changed after it was requested)",
+        RequestState.STALE: "closed without sending (the snapshot changed, or was deleted, after it was requested)",
         RequestState.EXECUTED: "approved and carried out",
         RequestState.NEEDS_CHECK: "approved (outcome unknown, needs a human check)",
     }.get(state, state)

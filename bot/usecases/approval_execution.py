@@ -15,9 +15,9 @@ Rules kept here:
 from __future__ import annotations
 
 import time
+from dataclasses import replace
 
 from bot.usecases.approval_base import (
-    ApprovalBase,
     DecisionResult,
     RequestView,
     action_for,
@@ -27,6 +27,7 @@ from bot.usecases.approval_base import (
     log,
     snapshot_words,
 )
+from bot.usecases.approval_snapshot_gone import SnapshotGone
 from bot.usecases.audited_call import CallResult, audited_call
 from bot.usecases.context import Actor
 from bot.usecases.errors import (
@@ -45,7 +46,7 @@ OUTCOME_WRITE_ATTEMPTS = 3
 TOO_SLOW = "VPS.org was too slow to re-check the snapshot; nothing was sent. Approve again when it answers."
 
 
-class Executing(ApprovalBase):
+class Executing(SnapshotGone):
     def _execute(self, actor: Actor, rid: int, token: str) -> DecisionResult:
         """We hold the claim: re-check (bounded), compare with what was approved, check-and-mark, call once."""
         view = self.get(rid)
@@ -159,7 +160,7 @@ class Executing(ApprovalBase):
         except UserFacingError as error:
             state = RequestState.NEEDS_CHECK if getattr(error, "outcome_unknown", False) else RequestState.FAILED
             return self._finish(actor, view.id, token, state, error.message, None, {}, audited=True)
-        return self._finish(
+        result = self._finish(
             actor,
             view.id,
             token,
@@ -169,6 +170,9 @@ class Executing(ApprovalBase):
             {},
             audited=True,
         )
+        # Its other requests (a restore of it, say) can never be carried out now: closed, and their cards say why.
+        closed = self.close_for_deleted(actor, view.snapshot_id, except_request=view.id)
+        return replace(result, closed=tuple(closed)) if closed else result
 
     def _changes(self, view: RequestView, snapshot: Snapshot) -> list[str]:
         """What differs between the approved card and VPS.org now; empty when the bound digest still holds."""

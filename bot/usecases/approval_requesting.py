@@ -5,6 +5,8 @@ Rules kept here:
   allowed to ask; the rate limit is counted and the request recorded under one lock, so concurrent requests
   never get past the limit.
 - What the approver will see is bound into the request at once (`bound_digest`).
+- A request for a snapshot the bot has recorded as deleted is refused, even when the delete lands while it is
+  being recorded (see approval_snapshot_gone).
 - A request and its card are one unit: a request whose card could not be posted is withdrawn, never left pending.
 """
 
@@ -20,6 +22,7 @@ from bot.usecases.approval_base import (
 from bot.usecases.context import SYSTEM, Actor
 from bot.usecases.errors import (
     InvalidInput,
+    NotFoundError,
 )
 from bot.usecases.validation import parse_id
 from storage.approvals import RequestState
@@ -109,7 +112,17 @@ class Requesting(ApprovalBase):
                 ),
                 session=session,
             )
-            return self._view(session, row)
+            # Asked after our append took the chain head lock: a delete recorded before it is seen here, one
+            # recorded after it commits after us and its closer then finds (and closes) this request.
+            deleted = self.audit.snapshot_has(snapshot.id, Action.DELETE_SUCCEEDED, session=session)
+            if deleted:
+                session.rollback()  # neither the request nor its audit row
+            else:
+                view = self._view(session, row)
+        if deleted:
+            self.snapshots.record_invalid_command(actor, "snapshot was deleted meanwhile", operation=kind)
+            raise NotFoundError(f"Snapshot `{snapshot.name}` (#{sid}) was deleted a moment ago; nothing was requested.")
+        return view
 
     def _check_reason(self, kind: str, reason: str) -> None:
         if len(reason) > MAX_REASON:

@@ -19,7 +19,8 @@ Exactly the approved action, once, or visibly nothing:
   the request is flagged `needs_check` and logged at CRITICAL, never left in `sending`.
 
 The parts, one idea each: approval_requesting (asking), approval_deciding (approve / reject / cancel),
-approval_execution (carrying out under the claim), approval_housekeeping (expiry, stale claims), approval_base
+approval_execution (carrying out under the claim), approval_snapshot_gone (requests whose snapshot was deleted),
+approval_housekeeping (expiry, stale claims), approval_base
 (views, digest, shared helpers). Every SQL statement lives in storage.approvals.
 """
 
@@ -30,6 +31,7 @@ from bot.usecases.approval_deciding import Deciding
 from bot.usecases.approval_execution import OUTCOME_WRITE_ATTEMPTS, TOO_SLOW, Executing
 from bot.usecases.approval_housekeeping import CLAIM_EXPIRED, LEGACY_UNKNOWN, SENT_UNKNOWN, Housekeeping
 from bot.usecases.approval_requesting import KINDS, Requesting
+from bot.usecases.approval_snapshot_gone import SNAPSHOT_DELETED, SNAPSHOT_DELETED_OUTCOME
 from storage.approvals import OPEN_STATES, RequestState
 
 # What the Slack side, the ticker and the tests import from here (the parts live in bot/usecases/approval_*.py).
@@ -40,6 +42,8 @@ __all__ = [
     "OPEN_STATES",
     "OUTCOME_WRITE_ATTEMPTS",
     "SENT_UNKNOWN",
+    "SNAPSHOT_DELETED",
+    "SNAPSHOT_DELETED_OUTCOME",
     "TOO_SLOW",
     "ApprovalBase",
     "ApprovalService",

@@ -66,6 +66,7 @@ class CreateResult:
     server: ServerRef
     api_message: str
     operation_id: str
+    server_status: str = ""  # as `GET /servers/` listed it just before the create ("active": it was running)
 
 
 @dataclass(frozen=True)
@@ -194,9 +195,9 @@ class SnapshotService:
             )
             raise
         self.guard.require(actor, Permission.CREATE, mutating=True, server_id=sid)
-        server, existing = self._server_and_snapshots(sid)
+        listed, existing = self._server_and_snapshots(sid)
+        server = ServerRef(listed.id, listed.name)
         if len(existing) >= self.limit_per_server:
-            oldest = min(existing, key=lambda s: (s.created_at is None, s.created_at or self.clock(), s.id))
             self.audit.append(
                 actor.entry(
                     Action.REFUSED_VALIDATION,
@@ -209,11 +210,7 @@ class SnapshotService:
                     },
                 )
             )
-            raise QuotaReached(
-                quota_message(server, len(existing), self.limit_per_server, oldest),
-                server_id=sid,
-                oldest_snapshot_id=oldest.id,
-            )
+            raise quota_refusal(server, existing, self.limit_per_server)
         operation_id = new_operation_id()
         intent = actor.entry(
             Action.CREATE_REQUESTED,
@@ -254,7 +251,11 @@ class SnapshotService:
             )
             ref = created.snapshot.server if created.snapshot.server.name else server
             return CreateResult(
-                snapshot=created.snapshot, server=ref, api_message=created.message, operation_id=operation_id
+                snapshot=created.snapshot,
+                server=ref,
+                api_message=created.message,
+                operation_id=operation_id,
+                server_status=listed.status,
             )
 
         # Intent first, committed: if this write fails, VPS.org is never called. Counted under the rate limit's lock.
@@ -264,7 +265,7 @@ class SnapshotService:
             write_outcome=outcome,
         )
 
-    def _server_and_snapshots(self, server_id: int) -> tuple[ServerRef, list[Snapshot]]:
+    def _server_and_snapshots(self, server_id: int) -> tuple[Server, list[Snapshot]]:
         try:
             servers = self.vps.list_servers()
             snapshots = self.vps.list_snapshots(server_id)
@@ -273,7 +274,7 @@ class SnapshotService:
         match = next((s for s in servers if s.id == server_id), None)
         if match is None:
             raise NotFoundError(f"Server {server_id} does not exist. `/snapshot list` shows the servers.")
-        return ServerRef(match.id, match.name), [s for s in snapshots if s.server.id == server_id]
+        return match, [s for s in snapshots if s.server.id == server_id]
 
     # ---- delete --------------------------------------------------------------------------------------------
     def prepare_delete(self, actor: Actor, snapshot_id: str | int | None) -> Snapshot:
@@ -356,6 +357,14 @@ class SnapshotService:
                 )
             )
             raise
+
+
+def quota_refusal(server: ServerRef, existing: list[Snapshot], limit: int) -> QuotaReached:
+    """The refusal for a full server, naming (and offering for deletion) its oldest snapshot."""
+    oldest = min(existing, key=lambda s: (s.created_at is None, s.created_at.timestamp() if s.created_at else 0, s.id))
+    return QuotaReached(
+        quota_message(server, len(existing), limit, oldest), server_id=server.id, oldest_snapshot_id=oldest.id
+    )
 
 
 def quota_message(server: ServerRef, count: int, limit: int, oldest: Snapshot) -> Mrkdwn:

@@ -12,6 +12,7 @@ Rules this module keeps:
 from __future__ import annotations
 
 import copy
+import re
 import threading
 import time
 from collections.abc import Callable
@@ -90,6 +91,20 @@ class Inspection:
                 return copy.deepcopy(self._messages[channel][ts])
             except KeyError:
                 raise KeyError(f"no message {ts} in {channel}") from None
+
+    def permalink_target(self, url: str) -> tuple[str, str] | None:
+        """(channel, ts) of the message a `chat.getPermalink` link of this workspace points to, if it still exists:
+        what Slack shows when someone follows the link (e.g. the App Home's "Open card")."""
+        match = re.fullmatch(
+            rf"https://{re.escape(self.team_domain)}\.slack\.com/archives/([A-Z0-9]+)/p(\d{{7,}})", url
+        )
+        if match is None:
+            return None
+        channel, digits = match.group(1), match.group(2)
+        ts = f"{digits[:-6]}.{digits[-6:]}"  # Slack's ts has six digits after the dot; the link drops the dot
+        with self._lock:
+            message = self._messages.get(channel, {}).get(ts)
+            return (channel, ts) if message is not None and not message.deleted else None
 
     @property
     def ephemerals(self) -> list[FakeEphemeral]:

@@ -20,6 +20,24 @@ from devkit.shell.render import (
 )
 
 HISTORY_FILE = Path("~/.snapshot_bot_history")
+
+
+def _suggested(answer: Any) -> tuple[list[tuple[str, str]], list[str]]:
+    """(label, value) of the options an options answer offers (groups flattened), and the groups' labels."""
+    if not isinstance(answer, dict):
+        return [], []
+    groups = answer.get("option_groups")
+    if isinstance(groups, list):
+        headings = [str((g.get("label") or {}).get("text", "")) for g in groups if isinstance(g, dict)]
+        raw = [o for g in groups if isinstance(g, dict) for o in g.get("options") or []]
+    else:
+        headings, raw = [], answer.get("options") or []
+    options = [
+        (str((o.get("text") or {}).get("text", "")), str(o.get("value", ""))) for o in raw if isinstance(o, dict)
+    ]
+    return options, [h for h in headings if h]
+
+
 _ANSI = re.compile(r"\x1b\[[0-9;]*m")
 
 
@@ -52,7 +70,7 @@ class FormsAndInput:
         to_ask = form.fields
         while True:
             for field in to_ask:
-                answer = self._ask_field(field)
+                answer = self._ask_external(field, form) if field.kind == "external_select" else self._ask_field(field)
                 if answer is None:
                     self._write(self.style.dim("Form closed; nothing was sent."))
                     return
@@ -106,6 +124,49 @@ class FormsAndInput:
             if answer or field.optional or field.initial:
                 return answer
             self._write(self.style.red("  This field is required."))
+
+    def _ask_external(self, field: Field, form: Form) -> str | None:
+        """An external select: what is typed goes to the bot as Slack sends it (`block_suggestion`); the options it
+        answers are listed and one is picked by number. Enter keeps the pre-selected option, if any."""
+        assert self.driver is not None
+        if field.hint:
+            self._write(self.style.dim(f"  {field.hint}"))
+        while True:
+            typed = self._ask("  " + field.prompt(self.style))
+            if typed is None or typed.strip().lower() == "/cancel":
+                return None
+            typed = typed.strip()
+            if not typed and field.initial:
+                return field.initial
+            response = self.driver.block_suggestion(
+                field.action_id,
+                typed,
+                user_id=self.user_id,
+                user_name=self.user_name,
+                block_id=field.block_id,
+                view={
+                    "callback_id": form.callback_id,
+                    "private_metadata": form.private_metadata,
+                    "blocks": form.blocks,
+                },
+            )
+            options, headings = _suggested(response.json() if response.status == 200 and response.body else {})
+            for heading in headings:
+                self._write(self.style.dim(f"  {heading}"))
+            if not options:
+                if not typed and field.optional:
+                    return ""
+                self._write(self.style.red(f"  Nothing matches {typed!r}: type part of a name or an id."))
+                continue
+            for index, (label, _) in enumerate(options, 1):
+                self._write(f"    {index}. {label}")
+            if len(options) == 1:
+                return options[0][1]
+            answer = (self._ask("  Which one? ") or "").strip()
+            for index, (label, value) in enumerate(options, 1):
+                if answer in (str(index), value, label):
+                    return value
+            self._write(self.style.dim("  Nothing chosen; type again."))
 
     # -- input ---------------------------------------------------------------------------------------------
     def _prompt(self) -> str:

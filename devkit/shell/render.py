@@ -210,6 +210,9 @@ class Field:
     def state(self, answer: str) -> dict[str, Any]:
         """The view.state.values entry Slack would send for this answer."""
         value = answer or self.initial
+        if self.kind == "external_select":  # the options came from the bot; the answer is the chosen value
+            option = {"text": {"type": "plain_text", "text": value}, "value": value} if value else None
+            return {"type": self.kind, "selected_option": option}
         if self.kind.endswith("select"):
             chosen = next(
                 ((label, v) for i, (label, v) in enumerate(self.options, 1) if value in (str(i), v, label)),

@@ -272,7 +272,10 @@ class Shell(ShellWorld, FormsAndInput, Transcript):
             what = "that message" if source.kind == "ephemeral" else "that Home tab"
             self._write(f"Only @{owner} can see {what}. Type /as {owner} to press it as them.")
             return
-        if button.url:  # a link button: Slack opens the link and still tells the app about the click
+        # A link button: Slack opens the link and still tells the app about the click. A link to a message of this
+        # workspace (the App Home's "Open card") shows that message, buttons included, as Slack would.
+        linked = self.fake.permalink_target(button.url) if button.url else None
+        if button.url and linked is None:
             self._write(self.style.dim(f"(opens {button.url})"))
         message: dict[str, Any] | None = None
         if source.kind == "message" and source.channel and source.ts:
@@ -312,6 +315,21 @@ class Shell(ShellWorld, FormsAndInput, Transcript):
             ),
         )
         self._after_request(response)
+        if linked is not None:
+            self._show_linked(*linked)
+
+    def _show_linked(self, channel: str, ts: str) -> None:
+        """The message a link points to, as it is now, with its buttons numbered from [1]."""
+        assert self.fake is not None
+        try:
+            current = self.fake.message(channel, ts)
+        except KeyError:
+            self._write("That message is gone.")
+            return
+        self._renumber = True
+        heading = f"{self._channel_heading(channel)} {self.style.dim('· opened from its link')}"
+        indent = "    " if current.thread_ts and current.thread_ts != ts else ""
+        self._show(heading, current.blocks, current.text, Source("message", channel, ts), indent=indent)
 
     def _after_request(self, response: DriverResponse) -> None:
         if response.status != 200:

@@ -154,6 +154,11 @@ class SimulatedAccount:
                 raise ValueError(f"no server {server_id} in the simulator")
             self._snapshots[snapshot_id].server_id = server_id
 
+    def remove_snapshot(self, snapshot_id: int) -> None:
+        """Someone deleting a snapshot outside the bot (the VPS.org panel): no request is recorded."""
+        with self._lock:
+            self._snapshots.pop(snapshot_id, None)
+
     def rename_snapshot(self, snapshot_id: int, name: str) -> None:
         with self._lock:
             self._snapshots[snapshot_id].name = name

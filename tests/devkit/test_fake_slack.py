@@ -458,3 +458,14 @@ def test_wsgi_server_serves_quietly_on_loopback_and_stops(capfd: pytest.CaptureF
 def test_fake_needs_starting_before_use() -> None:
     with pytest.raises(RuntimeError, match="not started"):
         _ = FakeSlack().api_url
+
+
+def test_permalink_target_finds_only_this_workspaces_existing_messages(fake_slack: FakeSlack) -> None:
+    fake = fake_slack
+    client = client_for(fake)
+    ts = client.chat_postMessage(channel="C0OPS", text="the card")["ts"]
+    link = client.chat_getPermalink(channel="C0OPS", message_ts=ts)["permalink"]
+    assert fake.permalink_target(link) == ("C0OPS", ts)
+    assert fake.permalink_target(link.replace(fake.team_domain, "elsewhere")) is None
+    assert fake.permalink_target(link.replace("C0OPS", "C0OTHER")) is None
+    assert fake.permalink_target("https://example.com/") is None

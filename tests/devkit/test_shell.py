@@ -176,13 +176,18 @@ def test_answering_no_to_a_confirm_changes_nothing_and_cancel_dismisses(sqlite_u
 
 
 def test_the_create_form_is_asked_field_by_field_and_errors_are_asked_again(sqlite_url: str) -> None:
-    t = run(["/snapshot create", "", "12345", "bad name", "", "good-name"], database_url=sqlite_url)
+    # The server select asks the bot for its options with what was typed: "" lists all, "web" narrows to one.
+    t = run(["/snapshot create", "", "9", "web", "bad name", "", "good-name"], database_url=sqlite_url)
     t.in_order(
         "▸ Form: Create snapshot",
         "stop the server first",
-        "Server id (e.g. 12345): ",
-        "This field is required.",
-        "Server id (e.g. 12345): 12345",
+        "Server (Pick a server): ",
+        "1. cache-01 (id 12347) · active",
+        "5. web-server-01 (id 12345) · active",
+        "Which one? 9",
+        "Nothing chosen; type again.",
+        "Server (Pick a server): web",
+        "1. web-server-01 (id 12345) · active",
         "Snapshot name (before-update): bad name",
         "Description (optional): ",
         "Snapshot name: The snapshot name may contain only letters, digits, hyphens and underscores",
@@ -340,3 +345,19 @@ def test_a_typed_mention_reaches_the_bot_as_slack_sends_it(sqlite_url: str) -> N
     announced = t.after("started snapshot ask-bob")
     # Shown inert (bot/mrkdwn.py): `@` before a word becomes its look-alike, so the text can never mention anyone.
     assert "“Ask ＠bob & <ops> first, see #ops”" in announced and "&amp;" not in announced
+
+
+def test_app_home_open_card_shows_the_card_with_its_buttons(sqlite_url: str) -> None:
+    # Bob's Home lists Alice's request; [5] "Open card" shows the card itself, whose [1] Approve works.
+    t = run(["/snapshot restore 801 INC-1", "/as bob", "/home", "5", "1", "y"], database_url=sqlite_url)
+    t.in_order(
+        "▸ App Home of @bob",
+        "[5] Open card",
+        "▸ #ops · snapshot-bot · opened from its link",
+        "RESTORE REQUEST #1",
+        "[1] Approve  [2] Reject  [3] Cancel (requester)",
+        "Approve this restore?",
+        "Approved by @bob",
+    )
+    assert "(opens https://" not in t.out  # the card, not its address
+    assert t.sim is not None and [c.path for c in t.sim.calls("POST")] == ["/api/v1/snapshots/801/restore/"]

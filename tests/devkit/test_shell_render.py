@@ -178,13 +178,14 @@ def test_create_modal_becomes_prompts_whose_answers_the_listener_can_read() -> N
     form = parse_modal(ui.create_modal(channel_id="C0OPS", server_id=12345), PLAIN, NAMES)
     assert (form.title, form.submit, form.callback_id) == ("Create snapshot", "Create", "create_snapshot")
     assert [(f.block_id, f.label, f.optional, f.initial) for f in form.fields] == [
-        ("server", "Server id", False, "12345"),
+        ("server", "Server", False, "12345"),
         ("name", "Snapshot name", False, ""),
         ("description", "Description", True, ""),
     ]
     assert any("stop the server first" in note for note in form.notes)
     server, name, description = form.fields
-    assert server.prompt(PLAIN) == "Server id [12345]: "
+    assert server.prompt(PLAIN) == "Server [12345]: "
+    assert server.kind == "external_select"  # its options come from the bot (block_suggestion)
     assert name.prompt(PLAIN) == "Snapshot name (before-update): "
     assert description.prompt(PLAIN) == "Description (optional): "
     assert "hyphens" in name.hint

@@ -237,6 +237,22 @@ MALFORMED: list[tuple[str, bytes, str]] = [
         urlencode({"payload": json.dumps({"type": "view_submission", "user": {"id": ALICE}, "view": 3})}).encode(),
         FORM,
     ),
+    (
+        "suggestion without action_id",
+        urlencode({"payload": json.dumps({"type": "block_suggestion", "user": {"id": ALICE}, "value": "db"})}).encode(),
+        FORM,
+    ),
+    (
+        "suggestion value not text",
+        urlencode(
+            {
+                "payload": json.dumps(
+                    {"type": "block_suggestion", "user": {"id": ALICE}, "action_id": "create_server", "value": {}}
+                )
+            }
+        ).encode(),
+        FORM,
+    ),
     ("unknown type", urlencode({"payload": json.dumps({"type": "launch_missiles"})}).encode(), FORM),
     ("empty body", b"", FORM),
     ("JSON body not JSON", b"{nope", "application/json"),

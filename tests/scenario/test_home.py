@@ -138,3 +138,42 @@ def test_the_view_stays_within_slacks_limits_for_many_servers() -> None:
             assert len(block["text"]["text"]) <= 3000
     text = blocks_text(view["blocks"])
     assert all(f"server-{i:04d}" in text for i in (1, 200, 400))
+
+
+def test_every_request_shown_keeps_its_buttons_however_many_are_waiting() -> None:
+    from bot.usecases.approvals import RequestView
+    from bot.usecases.home import PendingRequest
+
+    now = utcnow()
+
+    def request(n: int) -> RequestView:
+        return RequestView(
+            id=n, kind="restore", state="pending", requester_id=ALICE, requester_name="alice", channel_id="C0OPS",
+            snapshot_id=801, snapshot_name="pre-migration-snapshot", snapshot_status="completed",
+            snapshot_size_mb=5120, snapshot_created_at=now, snapshot_description="", server_id=12345,
+            server_name="web-server-01", approvals_required=1, approvers=(), created_at=now,
+            expires_at=now + timedelta(hours=1), decided_by=None, decided_at=None, reason="", result_message="",
+            card_channel="C0OPS", card_ts=f"1700000000.{n:06d}",
+        )  # fmt: skip
+
+    servers = [Server(id=i, name=f"server-{i:04d}", status="active") for i in range(1, 40)]
+    view = home_view(
+        HomeOverview(
+            user_id=BOB,
+            now=now,
+            servers=servers,
+            counts={},
+            pending=[PendingRequest(request(n), yours=False) for n in range(1, 71)],
+        )
+    )
+    blocks = view["blocks"]
+    assert len(blocks) <= 100
+    shown = [i for i, b in enumerate(blocks) if b["type"] == "section" and "*Restore #" in b["text"]["text"]]
+    assert 10 < len(shown) < 70
+    for index in shown:  # each request is followed by its own Approve/Reject
+        actions = blocks[index + 1]
+        assert actions["type"] == "actions" and actions["block_id"].startswith("home:")
+        assert [e["action_id"] for e in actions["elements"]] == ["approval_approve", "approval_reject"]
+    text = blocks_text(blocks)
+    assert f"…and {70 - len(shown)} more: /snapshot pending lists every open request." in text.replace("`", "")
+    assert "YOUR RECENT ACTIONS" in text.upper()  # the sections after it are not cut off

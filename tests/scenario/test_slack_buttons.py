@@ -121,7 +121,11 @@ def test_create_button_opens_the_form_with_the_server_filled_in(harness: Harness
     harness.driver.block_action("snapshot_create_open", create["value"], user_id=ALICE, channel_id=OPS)
     view = harness.slack.wait_for("views.open")[-1].args["view"]
     server_input = next(b for b in view["blocks"] if b.get("block_id") == "server")
-    assert server_input["element"]["initial_value"] == "12346"
+    assert server_input["element"]["type"] == "external_select"
+    assert server_input["element"]["initial_option"] == {
+        "text": {"type": "plain_text", "text": "db-server-01", "emoji": True},
+        "value": "12346",
+    }
 
 
 def test_audit_older_button_pages_back(harness: Harness) -> None:

@@ -55,6 +55,8 @@ def test_manifest_declares_command_interactivity_home_and_events() -> None:
     settings = manifest["settings"]
     assert settings["interactivity"]["is_enabled"] is True
     assert settings["interactivity"]["request_url"].endswith("/slack/events")
+    # The create form's server select loads its options (block_suggestion) from the same endpoint.
+    assert settings["interactivity"]["message_menu_options_url"] == settings["interactivity"]["request_url"]
     assert settings["event_subscriptions"]["bot_events"] == ["app_home_opened"]
     assert manifest["features"]["app_home"]["home_tab_enabled"] is True
 

@@ -42,6 +42,7 @@ from bot.slack.blocks.common import (
     REJECT,
     REJECT_VIEW,
     SERVER_LIMIT,
+    SERVER_PICK,
     as_dicts,
     clip,
     context,
@@ -72,6 +73,7 @@ from bot.slack.blocks.snapshots import (
     delete_confirmation,
     deleted_announcement,
     quota_reached,
+    server_options,
 )
 
 __all__ = [
@@ -101,6 +103,7 @@ __all__ = [
     "REJECT_VIEW",
     "RUNNING_SERVER_WARNING",
     "SERVER_LIMIT",
+    "SERVER_PICK",
     "Mrkdwn",
     "_page_plan",
     "_server_block_count",
@@ -136,6 +139,7 @@ __all__ = [
     "section",
     "sentence",
     "server_name",
+    "server_options",
     "snapshot_name",
     "status_label",
 ]

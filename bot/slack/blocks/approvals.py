@@ -45,6 +45,7 @@ from bot.slack.blocks.common import (
     server_name,
     snapshot_name,
 )
+from bot.usecases.approval_snapshot_gone import SNAPSHOT_DELETED
 
 # ---- approvals -------------------------------------------------------------------------------------------
 _KIND_TITLE = {"restore": "Restore", "delete": "Delete"}
@@ -64,6 +65,10 @@ _STATE_LINE = {
     "cancelled": Mrkdwn(":leftwards_arrow_with_hook: Cancelled by {who} {when}."),
     "expired": Mrkdwn(":alarm_clock: Expired {when} without enough approvals."),
 }
+
+_SNAPSHOT_DELETED_LINE = Mrkdwn(
+    ":wastebasket: Closed {when}: the snapshot was deleted by {who}. Nothing was sent to VPS.org."
+)
 
 
 def _kind_title(kind: str) -> str:
@@ -134,6 +139,8 @@ def approval_card(req: Any, now: datetime) -> tuple[Mrkdwn, list[dict[str, Any]]
     else:
         who = mention(req.decided_by) if req.decided_by and req.decided_by != "system" else Mrkdwn("the bot")
         template = _STATE_LINE.get(req.state)
+        if req.state == "stale" and req.reason == SNAPSHOT_DELETED:  # closed by a delete, never approved
+            template = _SNAPSHOT_DELETED_LINE
         if template is None:
             line = Mrkdwn("State: {}").format(code(req.state, 40))
         else:

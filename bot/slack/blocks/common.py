@@ -52,6 +52,7 @@ APPROVE = "approval_approve"
 REJECT = "approval_reject"
 CANCEL = "approval_cancel"
 CREATE_VIEW = "create_snapshot"
+SERVER_PICK = "create_server"  # the create form's server select; its options come from a block_suggestion
 REJECT_VIEW = "reject_request"
 AUDIT_MORE = "audit_more"
 

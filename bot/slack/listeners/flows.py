@@ -18,10 +18,13 @@ from bot.slack.replies import Reply
 from bot.slack.side import SlackSide
 from bot.usecases.access import Permission
 from bot.usecases.context import Actor, utcnow
-from bot.usecases.errors import UserFacingError
+from bot.usecases.errors import QuotaReached, UserFacingError
 from bot.usecases.validation import parse_id
 
 log = logging.getLogger(__name__)
+
+# Slack's trigger_id lives 3 s from the click: the quota look-up before the create form gets at most this much.
+ROOM_CHECK_SECONDS = 1.5
 
 Handler = Callable[[Core, SlackSide, Reply, Actor, dict[str, str]], None]
 
@@ -58,7 +61,8 @@ def create(core: Core, slack: SlackSide, reply: Reply, actor: Actor, args: dict[
 
 def ask_delete(core: Core, slack: SlackSide, reply: Reply, actor: Actor, args: dict[str, str]) -> None:
     snapshot = core.snapshots.prepare_delete(actor, args["snapshot_id"])
-    text, blocks = ui.delete_confirmation(snapshot, utcnow())
+    waiting = core.approvals.open_for_snapshot(snapshot.id)  # the confirmation names what the delete would close
+    text, blocks = ui.delete_confirmation(snapshot, utcnow(), open_requests=waiting)
     reply.ephemeral(text, blocks)
 
 
@@ -71,6 +75,8 @@ def confirm_delete(core: Core, slack: SlackSide, reply: Reply, actor: Actor, arg
     reply.ephemeral(text, replace=True)
     reply.to_channel(text)
     notify_elsewhere(core, slack, actor, text)
+    for closed in core.approvals.close_for_deleted(actor, result.snapshot.id):
+        slack.announcer.decided(closed)  # its card: "the snapshot was deleted by …"; its requester told
 
 
 def notify_elsewhere(core: Core, slack: SlackSide, actor: Actor, line: Mrkdwn) -> None:
@@ -111,8 +117,14 @@ def show_audit(core: Core, slack: SlackSide, reply: Reply, actor: Actor, args: d
 def open_create_form(
     core: Core, slack: SlackSide, reply: Reply, actor: Actor, trigger_id: str | None, *, server_id: int | None
 ) -> None:
+    server_label = ""
     try:
         core.guard.require(actor, Permission.CREATE, server_id=server_id)
+        if server_id is not None:  # a full server is said first, not after the form was filled in vain
+            server_label = core.create_help.check_room(actor, server_id, within=ROOM_CHECK_SECONDS)
+    except QuotaReached as error:
+        reply.ephemeral(error.message, ui.quota_reached(error.message, error.oldest_snapshot_id))
+        return
     except UserFacingError as error:
         reply.ephemeral(Mrkdwn(":warning: ") + error.message)
         return
@@ -126,7 +138,8 @@ def open_create_form(
         return
     try:
         slack.client.views_open(
-            trigger_id=trigger_id, view=ui.create_modal(channel_id=actor.channel_id or "", server_id=server_id)
+            trigger_id=trigger_id,
+            view=ui.create_modal(channel_id=actor.channel_id or "", server_id=server_id, server_label=server_label),
         )
     except SlackApiError as error:
         log.warning("views.open failed: %s", error.response.get("error"))

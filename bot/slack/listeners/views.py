@@ -10,19 +10,24 @@ from slack_sdk import WebClient
 
 from bot.runtime import Core
 from bot.slack import blocks as ui
+from bot.slack.blocks import SERVER_PICK
 from bot.slack.listeners import flows
 from bot.slack.listeners.common import actor_from_payload, run_for_user
 from bot.slack.replies import Reply
 from bot.slack.side import SlackSide
 from bot.usecases.context import Actor
-from bot.usecases.errors import InvalidInput
+from bot.usecases.errors import InvalidInput, UserFacingError
 
 _FIELD_TO_BLOCK = {"server id": "server", "name": "name", "description": "description"}
 
 
 def view_value(view: dict[str, Any], block_id: str) -> str:
+    """A field's value: a text input's text, or a select's chosen option (the create form's server)."""
     try:
-        value = view["state"]["values"][block_id]["value"].get("value")
+        fields = view["state"]["values"][block_id]
+        field = fields.get(SERVER_PICK) or fields["value"]  # a form opened before the select came still submits
+        chosen = field.get("selected_option")
+        value = chosen.get("value") if isinstance(chosen, dict) else field.get("value")
     except (KeyError, TypeError, AttributeError):
         return ""
     return value if isinstance(value, str) else ""
@@ -36,7 +41,27 @@ def view_channel(view: dict[str, Any]) -> str | None:
     return channel if isinstance(channel, str) and channel else None
 
 
+# Slack waits 3 s for a select's options; the servers list gets at most this much of it.
+OPTIONS_SECONDS = 2.0
+
+
 def register(app: App, core: Core, slack: SlackSide) -> None:
+    @app.options(ui.SERVER_PICK)
+    def server_choices(ack: Ack, body: dict[str, Any]) -> None:
+        """The create form's server select (`block_suggestion`): the servers matching what was typed."""
+        payload_actor = actor_from_payload(body)
+        view = body.get("view") if isinstance(body.get("view"), dict) else {}
+        actor = Actor(payload_actor.user_id, payload_actor.name, payload_actor.team_id, view_channel(view))
+        typed = body.get("value")
+        try:
+            choices = core.create_help.server_choices(
+                actor, typed if isinstance(typed, str) else "", within=OPTIONS_SECONDS
+            )
+        except UserFacingError:  # refused (and audited): no servers to pick from
+            ack(options=[])
+            return
+        ack(**ui.server_options(choices))
+
     @app.view(ui.CREATE_VIEW)
     def create_submitted(ack: Ack, body: dict[str, Any], view: dict[str, Any], client: WebClient) -> None:
         server_id, name, description = (view_value(view, b) for b in ("server", "name", "description"))

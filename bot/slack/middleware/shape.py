@@ -16,7 +16,10 @@ log = logging.getLogger(__name__)
 
 MALFORMED = "malformed request\n"
 # The interaction types this app can receive; legacy ones (attachments, dialogs) it never asks for are refused.
-_INTERACTION_TYPES = frozenset({"block_actions", "view_submission", "view_closed", "shortcut", "message_action"})
+_INTERACTION_TYPES = frozenset(
+    {"block_actions", "block_suggestion", "view_submission", "view_closed", "shortcut", "message_action"}
+)
+_MAX_TYPED = 1000  # what a person typed into a select to filter it: Slack sends a short query
 _EVENT_TYPES = frozenset({"event_callback", "url_verification", "app_rate_limited"})
 _MAX_ID = 200  # ids Slack sends are far shorter; longer "ids" are not from Slack
 _MAX_ACTIONS = 25  # a block_actions payload carries one action; 25 is Slack's element limit per block
@@ -57,6 +60,20 @@ def payload_problem(body: Any) -> str | None:
                 return "malformed action"
             if action.get("value") is not None and not isinstance(action.get("value"), str):
                 return "action value is not text"
+    if kind == "block_suggestion":  # a select asking for its options: Bolt matches action_id (and block_id)
+        if not isinstance(body.get("action_id"), str):
+            return "suggestion without action_id"
+        if body.get("block_id") is not None and not isinstance(body.get("block_id"), str):
+            return "malformed suggestion"
+        typed = body.get("value")
+        if typed is not None and not (isinstance(typed, str) and len(typed) <= _MAX_TYPED):
+            return "suggestion value is not short text"
+        view = body.get("view")
+        if view is not None and not isinstance(view, dict):
+            return "view is not an object"
+        metadata = view.get("private_metadata") if isinstance(view, dict) else None
+        if metadata is not None and not isinstance(metadata, str):
+            return "private_metadata is not text"
     if kind in ("view_submission", "view_closed"):
         view = body.get("view")
         # Bolt itself reads view.type and view.callback_id when matching listeners.
