@@ -34,6 +34,7 @@ from bot.usecases.home import HomeQueries
 from bot.usecases.pending import PendingQueries
 from bot.usecases.ratelimit import RateLimiter
 from bot.usecases.recovery import Recovery, stale_after_for
+from bot.usecases.server_state import ServerStates
 from bot.usecases.snapshots import SnapshotService
 from bot.usecases.tracking import Tracker
 from bot.vps.client import VpsClient
@@ -103,6 +104,7 @@ def build_core(
         stale_after=stale_after,
         recheck_deadline=timedelta(seconds=settings.recheck_deadline_seconds),
         claim_ttl=timedelta(seconds=settings.claim_ttl_seconds),
+        server_states=ServerStates(vps),
     )
     tracking = Tracker(
         db=db,
