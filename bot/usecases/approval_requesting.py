@@ -165,6 +165,11 @@ class Requesting(ApprovalBase):
             )
         )
 
+    def check_reason(self, kind: str, reason: str) -> None:
+        """Raise `InvalidInput` when `reason` would be refused (too long, or missing where one is required): for a
+        form to say so in place, before anything is asked. Records nothing; `request` checks (and audits) again."""
+        self._check_reason(kind, valid_utf8(reason or "").strip())
+
     def _check_reason(self, kind: str, reason: str) -> None:
         if len(reason) > MAX_REASON:
             raise InvalidInput(

@@ -14,7 +14,7 @@ Rules these builders keep:
 """
 
 from bot.mrkdwn import Mrkdwn, code, mention, plain, quote, sentence
-from bot.slack.blocks.approvals import approval_card, decision_actions, pending_list, reject_modal
+from bot.slack.blocks.approvals import approval_card, decision_actions, pending_list, reason_line, reject_modal
 from bot.slack.blocks.audit import audit_message, audit_targets
 from bot.slack.blocks.common import (
     APPROVE,
@@ -41,6 +41,7 @@ from bot.slack.blocks.common import (
     OPEN_CREATE,
     REJECT,
     REJECT_VIEW,
+    RESTORE_VIEW,
     SERVER_LIMIT,
     as_dicts,
     clip,
@@ -65,6 +66,7 @@ from bot.slack.blocks.listing import (  # the private three: tests check the pag
     list_message,
     list_pages,
 )
+from bot.slack.blocks.restore import restore_modal
 from bot.slack.blocks.snapshots import (
     RUNNING_SERVER_WARNING,
     create_modal,
@@ -99,6 +101,7 @@ __all__ = [
     "OPEN_CREATE",
     "REJECT",
     "REJECT_VIEW",
+    "RESTORE_VIEW",
     "RUNNING_SERVER_WARNING",
     "SERVER_LIMIT",
     "Mrkdwn",
@@ -132,7 +135,9 @@ __all__ = [
     "plain",
     "quota_reached",
     "quote",
+    "reason_line",
     "reject_modal",
+    "restore_modal",
     "section",
     "sentence",
     "server_name",

@@ -146,6 +146,12 @@ def approval_card(req: Any, now: datetime) -> tuple[Mrkdwn, list[dict[str, Any]]
     return fallback_text(text), as_dicts(blocks)
 
 
+def reason_line(req: Any) -> Mrkdwn:
+    """The requester's reason as its own labelled line ("" when none), for lists of requests."""
+    reason = getattr(req, "request_reason", "")
+    return Mrkdwn("\n*Reason:* ") + quote(reason, 200) if reason else Mrkdwn("")
+
+
 def decision_actions(req: Any, block_id: str, *, approve: bool, cancel: bool) -> ActionsBlock:
     """The buttons that decide a pending request, wherever it is shown (card, `/snapshot pending`, App Home).
 
@@ -190,7 +196,7 @@ def reject_modal(request_id: int, card_channel: str | None, card_ts: str | None)
         blocks=[
             InputBlock(
                 block_id="reason",
-                label="Reason (optional)",
+                label="Reason",  # Slack adds "(optional)" itself
                 optional=True,
                 element=PlainTextInputElement(action_id="value", multiline=True, max_length=500),
             )
@@ -243,6 +249,7 @@ def pending_list(
                         format_age(req.created_at, now),
                         state,
                     )
+                    + reason_line(req)
                 )
             )
         )

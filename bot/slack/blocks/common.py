@@ -53,6 +53,7 @@ REJECT = "approval_reject"
 CANCEL = "approval_cancel"
 CREATE_VIEW = "create_snapshot"
 REJECT_VIEW = "reject_request"
+RESTORE_VIEW = "restore_request"
 AUDIT_MORE = "audit_more"
 
 
