@@ -147,7 +147,9 @@ def build_bot(
     # its client leaves 429s to it (bot/slack/retry.py: one layer retries each call).
     notifier = Notifier(make_web_client(settings, rate_limits=False), settings.notify_channel)
     approvals = core.approvals
-    cards = ProgressTracker(core.tracking, notifier, request_channel=lambda rid: approvals.get(rid).channel_id)
+    cards = ProgressTracker(
+        core.tracking, notifier, request_channel=lambda rid: approvals.get(rid).channel_id, request_view=approvals.get
+    )
     slack = SlackSide(
         client=client,
         notifier=notifier,

@@ -41,6 +41,7 @@ from bot.slack.blocks.common import (
     format_age,
     format_size,
     format_time,
+    format_took,
     md,
     server_name,
     snapshot_name,
@@ -51,9 +52,12 @@ _KIND_TITLE = {"restore": "Restore", "delete": "Delete"}
 _KIND_WORD = {"restore": Mrkdwn("Restore"), "delete": Mrkdwn("Delete")}
 _STATE_LINE = {
     "executed": Mrkdwn(":white_check_mark: Approved by {who} {when} — carried out."),
-    "failed": Mrkdwn(":x: Approved by {who} {when} — *failed*."),
+    "failed": Mrkdwn(
+        ":x: Approved by {who} {when} — *failed*; nothing was changed. Ask again once the cause is fixed."
+    ),
     "needs_check": Mrkdwn(
-        ":warning: Approved by {who} {when} — *outcome unknown*: check the server before anything else."
+        ":warning: Approved by {who} {when} — *outcome unknown*: check the server (VPS.org panel, `/snapshot list`) "
+        "before anything else, and don't ask again until you know."
     ),
     "executing": Mrkdwn(
         ":hourglass_flowing_sand: Approved by {who} {when} — re-checking the snapshot; nothing sent yet…"
@@ -66,12 +70,46 @@ _STATE_LINE = {
 }
 
 
+# An executed restore, as its tracked operation stands (bot.usecases.tracking.Operation `state`).
+_RESTORE_LINE = {
+    "tracking": Mrkdwn(
+        ":hourglass_flowing_sand: Approved by {who} {when} — *being restored* for {took} (VPS.org: {status}). "
+        "This card updates until it is over."
+    ),
+    "done": Mrkdwn(
+        ":white_check_mark: Approved by {who} {when} — *restore finished* in {took}; the server is {status} again. "
+        "Next: check that its services are back."
+    ),
+    "failed": Mrkdwn(
+        ":warning: Approved by {who} {when} — after {took} VPS.org *no longer lists the server*: outcome unknown. "
+        "Next: check the server in the VPS.org panel before anything else."
+    ),
+    "timeout": Mrkdwn(
+        ":alarm_clock: Approved by {who} {when} — *timed out*: still {status} after {took}, and the bot stopped "
+        "following it. Next: check the server at VPS.org; if it stays like this, contact VPS.org support."
+    ),
+}
+
+
+def _restore_line(restore: Any, who: Mrkdwn, when: Mrkdwn, now: datetime) -> Mrkdwn | None:
+    """The line of an executed restore from its tracked operation (None when it was never followed)."""
+    template = _RESTORE_LINE.get(getattr(restore, "state", ""))
+    if restore is None or template is None:
+        return None
+    end = restore.finished_at or now
+    status = plain((restore.last_status or "restoring").replace("_", " "), 40)
+    return template.format(who=who, when=when, took=format_took(end - restore.started_at), status=status)
+
+
 def _kind_title(kind: str) -> str:
     return _KIND_TITLE.get(kind, kind.title()[:20])
 
 
-def approval_card(req: Any, now: datetime) -> tuple[Mrkdwn, list[dict[str, Any]]]:
+def approval_card(req: Any, now: datetime, restore: Any = None) -> tuple[Mrkdwn, list[dict[str, Any]]]:
     """The card approvers see. `req` is a RequestView. Buttons only while the request is pending.
+
+    `restore`: the tracked operation (bot.usecases.tracking.Operation) of an executed restore, so the card tells
+    the end of the story: being restored (for how long), finished, server gone, timed out.
 
     Every line of the facts section starts with one of the card's own labels: the values are code spans or
     quoted plain text on the same line, so a description or a name cannot add or imitate a line.
@@ -134,7 +172,10 @@ def approval_card(req: Any, now: datetime) -> tuple[Mrkdwn, list[dict[str, Any]]
     else:
         who = mention(req.decided_by) if req.decided_by and req.decided_by != "system" else Mrkdwn("the bot")
         template = _STATE_LINE.get(req.state)
-        if template is None:
+        followed = _restore_line(restore, who, format_time(req.decided_at), now) if req.state == "executed" else None
+        if followed is not None:
+            line = followed
+        elif template is None:
             line = Mrkdwn("State: {}").format(code(req.state, 40))
         else:
             line = template.format(who=who, when=format_time(req.decided_at))
