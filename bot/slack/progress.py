@@ -35,7 +35,7 @@ from bot.slack.blocks import (
     status_label,
 )
 from bot.slack.notify import Notifier
-from bot.usecases.context import Actor, utcnow
+from bot.usecases.context import Actor
 from bot.usecases.tracking import CREATE, EventKind, Operation, Tracker, TrackingEvent
 
 if TYPE_CHECKING:
@@ -170,7 +170,7 @@ class ProgressTracker:
         """Keep the elapsed time on the cards of restores this replica follows current (updated when it changes)."""
         if self._request_view is None:
             return
-        now = utcnow()
+        now = self.tracker.clock()  # the tracker's clock: the one its operations are stamped with
         for op in self.tracker.active(limit=100):
             if op.kind == CREATE or op.request_id is None or op.lease_owner != self.tracker.owner:
                 continue
@@ -205,7 +205,7 @@ class ProgressTracker:
             view = self._request_view(op.request_id)
             if not (view.card_channel and view.card_ts):
                 return
-            now = utcnow()
+            now = self.tracker.clock()  # the tracker's clock: the one its operations are stamped with
             text, blocks = approval_card(view, now, restore=op)
             self.notifier.update(view.card_channel, view.card_ts, text, blocks)
         except Exception:

@@ -182,7 +182,9 @@ def approval_card(req: Any, now: datetime, restore: Any = None) -> tuple[Mrkdwn,
         if req.reason and req.state in ("rejected", "cancelled"):
             line += Mrkdwn("\nReason: ") + quote(req.reason, 500)
         if req.result_message:
-            line += Mrkdwn("\nResult: ") + plain(req.result_message, 1500)
+            # Once the restore is followed, VPS.org's answer is only how it began, not the result.
+            label = Mrkdwn("\nVPS.org's answer when it was sent: ") if followed is not None else Mrkdwn("\nResult: ")
+            line += label + plain(req.result_message, 1500)
         blocks.append(SectionBlock(text=md(line)))
     return fallback_text(text), as_dicts(blocks)
 
