@@ -5,6 +5,7 @@ snapshot still being taken; the same server checks again before sending; VPS.org
 from __future__ import annotations
 
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
@@ -150,3 +151,19 @@ def test_a_slow_server_list_is_not_waited_for(h: Harness) -> None:
     answer = h.last_ephemeral(ALICE).visible_text
     assert "could not be checked (VPS.org did not answer in time)" in answer
     assert len(_cards(h)) == 1
+
+
+def test_two_requests_for_one_server_at_the_same_moment_give_one_card(h: Harness) -> None:
+    # Both pass the first look (nothing stored yet) while VPS.org's server list holds them; the look repeated in
+    # the storing transaction, under the audit chain's lock, lets only one through.
+    h.sim.faults.slow_next(0.5, times=2, path="servers/")
+    asks = [("restore 801", ALICE), ("restore 798", CAROL)]
+    with ThreadPoolExecutor(2) as pool:
+        answers = list(pool.map(lambda ask: h.command(ask[0], user=ask[1]), asks))
+    assert [a.status for a in answers] == [200, 200]
+    h.settle()
+    assert len(_cards(h)) == 1
+    said = [h.last_ephemeral(user).visible_text for user in (ALICE, CAROL)]
+    assert sorted("Your restore request #1 is waiting for approval" in s for s in said) == [False, True]
+    assert any("There is already an open restore request for `web-server-01`" in s for s in said)
+    assert len(h.bot.core.approvals.open_requests()) == 1
