@@ -35,6 +35,7 @@ from bot.usecases.home import HomeQueries
 from bot.usecases.pending import PendingQueries
 from bot.usecases.ratelimit import RateLimiter
 from bot.usecases.recovery import Recovery, stale_after_for
+from bot.usecases.server_state import ServerStates
 from bot.usecases.snapshots import SnapshotService
 from bot.usecases.tracking import Tracker
 from bot.vps.client import VpsClient
@@ -104,6 +105,7 @@ def build_core(
         stale_after=stale_after,
         recheck_deadline=timedelta(seconds=settings.recheck_deadline_seconds),
         claim_ttl=timedelta(seconds=settings.claim_ttl_seconds),
+        server_states=ServerStates(vps),
     )
     tracking = Tracker(
         db=db,
@@ -147,7 +149,9 @@ def build_bot(
     # its client leaves 429s to it (bot/slack/retry.py: one layer retries each call).
     notifier = Notifier(make_web_client(settings, rate_limits=False), settings.notify_channel)
     approvals = core.approvals
-    cards = ProgressTracker(core.tracking, notifier, request_channel=lambda rid: approvals.get(rid).channel_id)
+    cards = ProgressTracker(
+        core.tracking, notifier, request_channel=lambda rid: approvals.get(rid).channel_id, request_view=approvals.get
+    )
     slack = SlackSide(
         client=client,
         notifier=notifier,

@@ -19,11 +19,12 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import and_, delete, exists, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from storage.db import Database
-from storage.models import ApprovalRequest, ApprovalVote
+from storage.models import ApprovalRequest, ApprovalVote, TrackedOperation
+from storage.operations import OperationKind, OperationState
 
 
 class RequestState(StrEnum):
@@ -74,6 +75,45 @@ class ApprovalRequests:
             .order_by(ApprovalRequest.created_at, ApprovalRequest.id)
             .limit(limit)
         ).all()
+
+    def in_the_way(
+        self, session: Session, *, kind: str, server_id: int, snapshot_id: int, exclude_id: int | None = None
+    ) -> Sequence[ApprovalRequest]:
+        """Requests a new one of `kind` on this snapshot (and, for a restore, this server) would collide with, newest
+        first.
+
+        Open requests of the same kind on the same snapshot (a delete may be asked while a restore of the snapshot
+        waits: its confirmation warns, and the delete closes that request); for a restore also open restores of the
+        same server, and executed restores of it that are still being followed (the server is being restored). Run
+        it after `AuditLog.lock_chain` in the transaction that adds the new request, so two requests asked at once
+        cannot both miss each other.
+        """
+        still_restoring = and_(
+            ApprovalRequest.state == RequestState.EXECUTED,
+            exists().where(
+                TrackedOperation.request_id == ApprovalRequest.id,
+                TrackedOperation.kind == OperationKind.RESTORE,
+                TrackedOperation.state == OperationState.TRACKING,
+            ),
+        )
+        same_snapshot = and_(
+            ApprovalRequest.kind == kind,
+            ApprovalRequest.snapshot_id == snapshot_id,
+            ApprovalRequest.state.in_(OPEN_STATES),
+        )
+        matches = [same_snapshot]
+        if kind == "restore":
+            matches.append(
+                and_(
+                    ApprovalRequest.kind == "restore",
+                    ApprovalRequest.server_id == server_id,
+                    or_(ApprovalRequest.state.in_(OPEN_STATES), still_restoring),
+                )
+            )
+        stmt = select(ApprovalRequest).where(or_(*matches))
+        if exclude_id is not None:
+            stmt = stmt.where(ApprovalRequest.id != exclude_id)
+        return session.scalars(stmt.order_by(ApprovalRequest.id.desc()).limit(5)).all()
 
     def approvers(self, session: Session, request_id: int) -> tuple[str, ...]:
         return tuple(

@@ -120,6 +120,16 @@ class TrackedOperations:
                 stmt = stmt.where(TrackedOperation.actor_id == actor_id)
             return session.scalars(stmt.order_by(TrackedOperation.id.desc()).limit(limit)).all()
 
+    def of_request(self, request_id: int) -> TrackedOperation | None:
+        """The restore followed for an approval request (the newest, should there ever be more than one)."""
+        with self.db.session(readonly=True) as session:
+            return session.scalars(
+                select(TrackedOperation)
+                .where(TrackedOperation.request_id == request_id, TrackedOperation.kind == OperationKind.RESTORE)
+                .order_by(TrackedOperation.id.desc())
+                .limit(1)
+            ).first()
+
     def get(self, operation_id: int) -> TrackedOperation | None:
         with self.db.session(readonly=True) as session:
             return session.get(TrackedOperation, operation_id)

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
-from bot.mrkdwn import Mrkdwn, fill, marker, plain
+from bot.mrkdwn import Mrkdwn, fill, marker, plain, quote
 from bot.slack import blocks as ui
 from bot.slack.notify import Notifier
 from bot.slack.progress import ProgressTracker
@@ -45,6 +45,8 @@ class SlackAnnouncer:
     def decided(self, result: DecisionResult) -> None:
         """Card updated in place; requester told in a thread reply; one line to the notification channel."""
         req = result.request
+        if result.outcome == "executed" and req.kind == "restore":
+            self.cards.track_restore(req)  # first, so the card shows "being restored" from the start
         self.refresh_card(req)
         if result.outcome in ("vote_recorded", "claim_lost"):  # claim_lost: whoever took over has told everyone
             return
@@ -79,6 +81,8 @@ class SlackAnnouncer:
                 if result.outcome in _DETAILED
                 else Mrkdwn("")
             )
+            if result.outcome in ("rejected", "cancelled") and req.reason:  # the reason, as on the card
+                detail += Mrkdwn("\nReason: ") + quote(req.reason, 500)
             text, _ = outgoing(Mrkdwn("{} {}{}").format(ui.mention(req.requester_id), line, detail), None)
             try:
                 self.client.chat_postMessage(channel=req.card_channel, thread_ts=req.card_ts, text=text)
@@ -92,8 +96,6 @@ class SlackAnnouncer:
             else Mrkdwn("")
         )
         self.notifier.line(line + loud, fallback_channel=fallback)
-        if result.outcome == "executed" and req.kind == "restore":
-            self.cards.track_restore(req)
         for other in result.closed:  # requests this closed (their snapshot was deleted): each card and requester
             self.decided(other)
 
@@ -106,14 +108,18 @@ class SlackAnnouncer:
                     self.refresh_card(self.approvals.get(item.request_id))
 
     def tracked(self, events: list[TrackingEvent]) -> None:
-        """Progress of followed operations: their messages updated, people told when they are over."""
+        """Progress of followed operations: their messages updated, people told when they are over; the cards
+        of restores still running show their elapsed time."""
         self.cards.render(events)
+        self.cards.refresh_running()
 
     def refresh_card(self, req: RequestView) -> None:
         if not (req.card_channel and req.card_ts):
             return
+        # An executed restore's card tells how it went on (being restored, finished, timed out…).
+        restore = self.cards.restore_of(req.id) if req.kind == "restore" and req.state == "executed" else None
         try:
-            text, blocks = outgoing(*ui.approval_card(req, utcnow()))
+            text, blocks = outgoing(*ui.approval_card(req, utcnow(), restore))
         except Exception:  # the outcome is stored and audited; a card that can't be drawn must not hide it
             log.exception("could not build the card of request #%s", req.id)
             return

@@ -28,6 +28,7 @@ from bot.slack.blocks import (
     format_size,
     format_time,
     header,
+    reason_line,
     section,
     server_name,
     snapshot_name,
@@ -104,7 +105,7 @@ def _pending_blocks(item: PendingRequest, link: str | None, now: datetime) -> li
     )
     open_card = ButtonElement(text="Open card", action_id=HOME_OPEN_CARD, url=link, value=str(req.id)) if link else None
     buttons = decision_actions(req, f"home:{req.id}", approve=not item.yours, cancel=item.yours)
-    return [section(what + Mrkdwn("\n") + hint, accessory=open_card), buttons]
+    return [section(what + reason_line(req) + Mrkdwn("\n") + hint, accessory=open_card), buttons]
 
 
 def _following_line(op: Operation) -> Mrkdwn:

@@ -1,6 +1,8 @@
 """The Slack side of tracking: renders Tracker events into what people see.
 
-For each event: the original create announcement is updated in place; when the operation is over, a thread reply
+For each event: the original create announcement, or the restore's approval card, is updated in place (the card
+tells the restore's whole story: being restored for how long, finished, gone, timed out; between events
+`refresh_running` keeps its elapsed time current on every tick); when the operation is over, a thread reply
 mentions the person who started it, and one line goes to the notification channel (SNAPSHOT_NOTIFY_CHANNEL, else
 the channel where the action began). When those two are the same channel the thread reply is broadcast to the
 channel instead of posting the line separately, so nobody reads the same news twice.
@@ -14,7 +16,6 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 from slack_sdk.models.blocks import Block
@@ -23,9 +24,11 @@ from bot.mrkdwn import Mrkdwn, mention, plain
 from bot.mrkdwn import clip as clip_mrkdwn
 from bot.slack.blocks import (
     MAX_TEXT,
+    approval_card,
     as_dicts,
     context,
     format_size,
+    format_took,
     section,
     server_name,
     snapshot_name,
@@ -43,16 +46,6 @@ log = logging.getLogger(__name__)
 
 
 # ---- pure renderers --------------------------------------------------------------------------------------
-def format_took(took: timedelta) -> Mrkdwn:
-    seconds = int(took.total_seconds())
-    if seconds < 60:
-        return Mrkdwn("under a minute")
-    minutes = round(seconds / 60)
-    if minutes < 60:
-        return Mrkdwn("{} min").format(minutes)
-    return Mrkdwn("{} h {} min").format(minutes // 60, minutes % 60)
-
-
 def _status_words(status: str) -> Mrkdwn:
     return plain(status.replace("_", " "), 40) or Mrkdwn("unknown")
 
@@ -139,11 +132,15 @@ class ProgressTracker:
         notifier: Notifier,
         *,
         request_channel: Callable[[int], str | None] | None = None,
+        request_view: Callable[[int], RequestView] | None = None,
     ) -> None:
         self.tracker = tracker
         self.notifier = notifier
         # Where a restore request was asked (its card may live in the approval channel).
         self._request_channel = request_channel
+        # The restore's approval request as it is now, to redraw its card.
+        self._request_view = request_view
+        self._elapsed_shown: dict[int, str] = {}  # operation id → the elapsed time its card shows
 
     def track_create(
         self, actor: Actor, result: CreateResult, *, message_channel: str | None, message_ts: str | None
@@ -160,6 +157,26 @@ class ProgressTracker:
         except Exception:
             log.exception("could not start tracking the restore of request #%s", request_view.id)
             return None
+
+    def restore_of(self, request_id: int) -> Operation | None:
+        """The restore followed for an approval request (for drawing its card); None when unknown or unreadable."""
+        try:
+            return self.tracker.restore_of(request_id)
+        except Exception:
+            log.warning("could not read the restore of request #%s", request_id, exc_info=True)
+            return None
+
+    def refresh_running(self) -> None:
+        """Keep the elapsed time on the cards of restores this replica follows current (updated when it changes)."""
+        if self._request_view is None:
+            return
+        now = self.tracker.clock()  # the tracker's clock: the one its operations are stamped with
+        for op in self.tracker.active(limit=100):
+            if op.kind == CREATE or op.request_id is None or op.lease_owner != self.tracker.owner:
+                continue
+            shown = str(format_took(now - op.started_at))
+            if self._elapsed_shown.get(op.id) != shown:
+                self._draw_card(op)
 
     def poll_once(self, *, force: bool = False) -> list[TrackingEvent]:
         events = self.tracker.poll_once(force=force)
@@ -180,6 +197,25 @@ class ProgressTracker:
         for fallback, texts in lines.items():
             self.notifier.lines(texts, fallback_channel=fallback or None)
 
+    def _draw_card(self, op: Operation) -> None:
+        """Redraw a restore's approval card with where the restore stands (best effort, like all of tracking)."""
+        if op.request_id is None or self._request_view is None:
+            return
+        try:
+            view = self._request_view(op.request_id)
+            if not (view.card_channel and view.card_ts):
+                return
+            now = self.tracker.clock()  # the tracker's clock: the one its operations are stamped with
+            text, blocks = approval_card(view, now, restore=op)
+            self.notifier.update(view.card_channel, view.card_ts, text, blocks)
+        except Exception:
+            log.warning("could not redraw the card of request #%s", op.request_id, exc_info=True)
+            return
+        if op.finished_at is None:
+            self._elapsed_shown[op.id] = str(format_took(now - op.started_at))
+        else:
+            self._elapsed_shown.pop(op.id, None)
+
     def _render(self, event: TrackingEvent, lines: dict[str, list[Mrkdwn]]) -> None:
         op = event.operation
         is_create = op.kind == CREATE
@@ -188,6 +224,8 @@ class ProgressTracker:
             text, blocks = create_message(event)
             assert op.channel_id and op.message_ts
             self.notifier.update(op.channel_id, op.message_ts, text, blocks)
+        elif not is_create:
+            self._draw_card(op)
         if not event.final:
             return
         sentence = create_sentence(event) if is_create else restore_sentence(event)

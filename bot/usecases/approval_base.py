@@ -27,6 +27,7 @@ from bot.usecases.errors import (
     Refused,
 )
 from bot.usecases.guard import Guard
+from bot.usecases.server_state import ServerStates
 from bot.usecases.snapshots import SnapshotService
 from bot.usecases.validation import parse_id
 from bot.vps.client import VpsClient
@@ -135,6 +136,7 @@ class ApprovalBase:
         recheck_deadline: timedelta = timedelta(seconds=60),
         claim_ttl: timedelta = timedelta(seconds=90),
         reason_required: bool = False,
+        server_states: ServerStates | None = None,
     ) -> None:
         self.db = db
         self.requests = ApprovalRequests(db)
@@ -142,6 +144,8 @@ class ApprovalBase:
         self.guard = guard
         self.snapshots = snapshots
         self.vps = vps
+        # What VPS.org says about a server, read before a restore is asked for and before it is sent.
+        self.server_states = server_states or ServerStates(vps)
         self.ttl = ttl
         self.approvals_required = approvals_required
         self._required_for = required_for

@@ -5,6 +5,8 @@ Rules kept here:
   claim. Past it nothing is sent and the request goes back to `pending` ("approve again"; its votes are spent).
 - Just before sending, what VPS.org lists now is compared with the bound digest: any difference closes the
   request as `stale`, naming what changed; nothing is sent.
+- A restore re-reads the server's state too (bot/usecases/server_state.py): suspended or already restoring closes
+  the request as `failed` with the reason, nothing sent; a state that could not be read is noted, not a refusal.
 - The VPS.org call is made only after one atomic check-and-mark: `executing` → `sending`, only while this token's
   claim is unexpired; the intent audit row commits in the same transaction. No other path reaches the call.
 - An executor whose claim lapsed or was taken over changes nothing (`claim_lost`).
@@ -37,6 +39,7 @@ from bot.usecases.errors import (
     doing_with,
     explain_vps_error,
 )
+from bot.usecases.restore_checks import unchecked_note, unsendable
 from bot.vps.errors import DeadlineExceeded
 from bot.vps.models import RestoreResult, Snapshot
 from storage.approvals import RequestState
@@ -75,6 +78,7 @@ class Executing(SnapshotGone):
             return self._give_up(
                 actor, rid, token, f"{error.message} Nothing was sent; approve again.", "re-check failed"
             )
+        server = self.server_states.state(view.server_id, deadline=deadline) if view.kind == "restore" else None
         if self.vps.clock() > deadline:  # an answer that came in just too late is not trusted to be current
             return self._give_up(actor, rid, token, TOO_SLOW, "re-check deadline passed")
         if not self._renew(rid, token):
@@ -93,22 +97,27 @@ class Executing(SnapshotGone):
             return self._end_before_sending(
                 actor, rid, token, RequestState.FAILED, message, {"recheck": snapshot.status}
             )
+        blocked = unsendable(server, view.server_name) if server is not None else None
+        if server is not None and blocked is not None:
+            return self._end_before_sending(
+                actor, rid, token, RequestState.FAILED, blocked, {"recheck": f"server status is {server.status}"}
+            )
         if not self._mark_sending(actor, view, token):
             return self._claim_lost(rid)
         if view.kind == "delete":
             return self._send_delete(actor, view, snapshot, token)
-        return self._send_restore(actor, view, token)
+        return self._send_restore(actor, view, token, unchecked_note(server) if server is not None else "")
 
-    def _send_restore(self, actor: Actor, view: RequestView, token: str) -> DecisionResult:
+    def _send_restore(self, actor: Actor, view: RequestView, token: str, note: str = "") -> DecisionResult:
         # The intent row was committed with the `sending` mark (`_mark_sending`); the outcome joins the final state.
         return audited_call(
             lambda: self.vps.restore_snapshot(view.snapshot_id),
             write_intent=None,
-            write_outcome=lambda result: self._restore_outcome(actor, view, token, result),
+            write_outcome=lambda result: self._restore_outcome(actor, view, token, result, note),
         )
 
     def _restore_outcome(
-        self, actor: Actor, view: RequestView, token: str, call: CallResult[RestoreResult]
+        self, actor: Actor, view: RequestView, token: str, call: CallResult[RestoreResult], note: str = ""
     ) -> DecisionResult:
         if call.error is not None:
             error = call.error
@@ -150,9 +159,11 @@ class Executing(SnapshotGone):
             details["mismatch"] = f"answered {answered}, approved {approved}"
             log.critical("request #%s: restore answer names %s, approved %s", view.id, answered, approved)
             return self._finish(actor, view.id, token, RequestState.NEEDS_CHECK, message, Outcome.UNKNOWN, details)
-        return self._finish(
-            actor, view.id, token, RequestState.EXECUTED, result.message or "Restore started.", Outcome.OK, details
-        )
+        message = result.message or "Restore started."
+        if note:  # the server's state could not be checked before sending: say so with the outcome
+            details["server_check"] = note
+            message = f"{message} ({note})"
+        return self._finish(actor, view.id, token, RequestState.EXECUTED, message, Outcome.OK, details)
 
     def _send_delete(self, actor: Actor, view: RequestView, snapshot: Snapshot, token: str) -> DecisionResult:
         try:

@@ -4,6 +4,11 @@ Rules kept here:
 - A request is recorded only for a snapshot that exists (and, for a restore, is completed), and only for someone
   allowed to ask; the rate limit is counted and the request recorded under one lock, so concurrent requests
   never get past the limit.
+- Checks before asking (bot/usecases/restore_checks.py): no second open request of the same kind on the same
+  snapshot, nor a second restore of a server with one open or still running (looked for under the audit chain lock,
+  in the transaction that records the request, so two asked at once cannot both get through); no restore of a server
+  VPS.org reports suspended or restoring. A server state that could not be read refuses nothing: the request
+  carries a note saying so (its `result_message` while pending, shown on the card).
 - What the approver will see is bound into the request at once (`bound_digest`).
 - A request for a snapshot the bot has recorded as deleted is refused, even when the delete lands while it is
   being recorded (see approval_snapshot_gone).
@@ -23,10 +28,13 @@ from bot.usecases.context import SYSTEM, Actor
 from bot.usecases.errors import (
     InvalidInput,
     NotFoundError,
+    Refused,
 )
+from bot.usecases.restore_checks import conflict, refusal, unchecked_note
 from bot.usecases.validation import parse_id
 from storage.approvals import RequestState
 from storage.audit import Action, Outcome, valid_utf8
+from storage.db import Transaction
 
 KINDS = ("restore", "delete")
 MAX_REASON = 200  # an incident reference and a few words; the card, the audit row and notifications carry it
@@ -63,16 +71,35 @@ class Requesting(ApprovalBase):
                     details={"operation": kind, "error": f"snapshot status is {snapshot.status}"},
                 )
             )
+            if snapshot.is_in_progress:
+                raise InvalidInput(
+                    f"Snapshot `{snapshot.name}` (#{sid}) is still being taken (in progress), not completed: "
+                    "it can be restored once it is. Nothing was asked; watch `/snapshot list`."
+                )
             raise InvalidInput(
                 f"Snapshot `{snapshot.name}` (#{sid}) is {snapshot.status.replace('_', ' ')}, not completed: "
                 "only completed snapshots can be restored."
             )
+        # Our own records first (cheap, and they name who asked); then what VPS.org says about the server.
+        with self.db.session(readonly=True) as session:
+            self._refuse_if_in_the_way(session, actor, kind, snapshot.id, snapshot.server.id)
+        note = ""
+        if kind == "restore":
+            state = self.server_states.state(snapshot.server.id)
+            refused = refusal(state, snapshot.server.name)
+            if refused is not None:
+                self._refuse_check(actor, kind, snapshot.id, snapshot.server.id, f"server status is {state.status}")
+                raise Refused(refused)
+            note = unchecked_note(state)
         digest = bound_digest(kind, snapshot.id, snapshot.server.id, snapshot.name, snapshot.created_at, reason)
         with self.db.session() as session:
             # Counted and recorded under one lock: concurrent requests never get past the rate limit.
             self.guard.claim_rate(
                 actor, session, action_for(kind, "requested"), server_id=snapshot.server.id, snapshot_id=sid
             )
+            # Under the chain lock, so a request asked at the same moment is either seen here or sees this one.
+            self.audit.lock_chain(session)
+            self._refuse_if_in_the_way(session, actor, kind, snapshot.id, snapshot.server.id)
             now = self.clock()
             row = self.requests.add(
                 session,
@@ -95,6 +122,7 @@ class Requesting(ApprovalBase):
                 updated_at=now,
                 bound_digest=digest,
                 request_reason=reason,
+                result_message=note,
             )
             self.audit.append(
                 actor.entry(
@@ -108,6 +136,7 @@ class Requesting(ApprovalBase):
                         "expires_at": row.expires_at.isoformat(),
                         "digest": digest,
                         **({"reason": reason} if reason else {}),
+                        **({"server_check": note} if note else {}),
                     },
                 ),
                 session=session,
@@ -123,6 +152,34 @@ class Requesting(ApprovalBase):
             self.snapshots.record_invalid_command(actor, "snapshot was deleted meanwhile", operation=kind)
             raise NotFoundError(f"Snapshot `{snapshot.name}` (#{sid}) was deleted a moment ago; nothing was requested.")
         return view
+
+    def _refuse_if_in_the_way(
+        self, session: Transaction, actor: Actor, kind: str, snapshot_id: int, server_id: int
+    ) -> None:
+        """Raise `RequestConflict` (audited, `session` rolled back) when an open or running request is in the way."""
+        rows = self.requests.in_the_way(session, kind=kind, server_id=server_id, snapshot_id=snapshot_id)
+        if not rows:
+            return
+        existing = self._view(session, rows[0])
+        session.rollback()
+        self._refuse_check(actor, kind, snapshot_id, server_id, f"request #{existing.id} is {existing.state}")
+        raise conflict(existing, kind, snapshot_id, self.clock())
+
+    def _refuse_check(self, actor: Actor, kind: str, snapshot_id: int, server_id: int, why: str) -> None:
+        self.audit.append(
+            actor.entry(
+                Action.REFUSED_VALIDATION,
+                Outcome.REFUSED,
+                server_id=server_id,
+                snapshot_id=snapshot_id,
+                details={"operation": kind, "error": why},
+            )
+        )
+
+    def check_reason(self, kind: str, reason: str) -> None:
+        """Raise `InvalidInput` when `reason` would be refused (too long, or missing where one is required): for a
+        form to say so in place, before anything is asked. Records nothing; `request` checks (and audits) again."""
+        self._check_reason(kind, valid_utf8(reason or "").strip())
 
     def _check_reason(self, kind: str, reason: str) -> None:
         if len(reason) > MAX_REASON:

@@ -315,6 +315,11 @@ class Tracker:
         """Operations still being followed, newest first (for App Home)."""
         return [_view(row) for row in self.operations.active(actor_id=actor_id, limit=limit)]
 
+    def restore_of(self, request_id: int) -> Operation | None:
+        """The restore followed for an approval request, in whatever state it is now (None: never followed)."""
+        row = self.operations.of_request(request_id)
+        return _view(row) if row is not None else None
+
     def get(self, operation_id: int) -> Operation | None:
         row = self.operations.get(operation_id)
         return _view(row) if row is not None else None

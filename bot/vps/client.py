@@ -117,7 +117,10 @@ class VpsClient(VpsTransport):
     # --- servers and account
 
     def list_servers(self, status: str | None = None, *, deadline: float | None = None) -> ServerList:
-        """The account's servers (`GET /servers/`, every page); `deadline` as for `list_snapshots`."""
+        """All servers (with `status`, only those VPS.org reports in that state), following `next` links.
+
+        `deadline` (a `clock()` value) bounds the whole listing, every page and retry included.
+        """
         params = {"status": status} if status else None
         items, total = self._list("servers/", params, what="list servers", deadline=deadline)
         servers = _unique(s for s in (_parse_server(item) for item in items) if s is not None)

@@ -186,6 +186,14 @@ class SimulatedAccount:
             server.status = status
             server.restore_done_at = None
 
+    def start_restore(self, server_id: int, seconds: float | None = None) -> None:
+        """The server is being restored (as if someone started it in the VPS.org panel): `restoring` until
+        `seconds` pass on the clock (the simulator's `restore_delay` by default), then `active` again."""
+        with self._lock:
+            server = self._servers[server_id]
+            server.status = "restoring"
+            server.restore_done_at = self._clock() + (self.restore_delay if seconds is None else seconds)
+
     def snapshot_ids(self, server_id: int | None = None) -> list[int]:
         with self._lock:
             self._advance()

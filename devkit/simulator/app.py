@@ -94,7 +94,10 @@ class VpsSimulator(SimulatedAccount):
             authorized = environ.get("HTTP_AUTHORIZATION", "") == f"Bearer {self._token}"
         record = RecordedRequest(method, path, query, body if body_is_json else None, authorized)
 
-        fault = self.faults._take(method)
+        fault = self.faults._take(method, path[len(API_PREFIX) :] if path.startswith(API_PREFIX) else path)
+        if fault is not None and fault.kind == "slow":
+            time.sleep(fault.delay)  # then answered as usual
+            fault = None
         if fault is not None and not (fault.kind == "drop" and fault.after_apply):
             self._record(record, status=None if fault.kind == "drop" else _fault_status(fault), fault=fault.kind)
             return self._fault_reply(fault, start_response)

@@ -29,16 +29,22 @@ class DroppedConnection(httpx.RemoteProtocolError):
 
 @dataclass
 class ArmedFault:
-    kind: str  # "fail", "drop", "non_json"
+    kind: str  # "fail", "drop", "non_json", "slow"
     remaining: int
     methods: frozenset[str] | None
     status: int = 500
     body: bytes | None = None
     retry_after: float | None = None
     after_apply: bool = False
+    path: str | None = None  # only requests whose path (after /api/v1/) starts with this, e.g. "servers/"
+    delay: float = 0.0  # "slow": seconds to wait before answering normally
 
-    def matches(self, method: str) -> bool:
-        return self.remaining > 0 and (self.methods is None or method in self.methods)
+    def matches(self, method: str, path: str = "") -> bool:
+        return (
+            self.remaining > 0
+            and (self.methods is None or method in self.methods)
+            and (self.path is None or path.startswith(self.path))
+        )
 
 
 class Faults:
@@ -68,10 +74,21 @@ class Faults:
         body: str | bytes | None = None,
         retry_after: float | None = None,
         methods: Iterable[str] | None = None,
+        path: str | None = None,
     ) -> None:
-        """Answer the next `times` matching requests with `status` (plus `body`, `Retry-After`); no change."""
+        """Answer the next `times` matching requests with `status` (plus `body`, `Retry-After`); no change.
+
+        `path`: only requests whose path after /api/v1/ starts with it (e.g. "servers/")."""
         raw = body.encode() if isinstance(body, str) else body
-        self._arm(ArmedFault("fail", times, _methods(methods), status=status, body=raw, retry_after=retry_after))
+        self._arm(
+            ArmedFault("fail", times, _methods(methods), status=status, body=raw, retry_after=retry_after, path=path)
+        )
+
+    def slow_next(
+        self, seconds: float, times: int = 1, *, methods: Iterable[str] | None = None, path: str | None = None
+    ) -> None:
+        """Answer the next `times` matching requests normally, but only after `seconds` (a slow endpoint)."""
+        self._arm(ArmedFault("slow", times, _methods(methods), path=path, delay=max(0.0, float(seconds))))
 
     def drop_next(self, times: int = 1, *, after_apply: bool = False, methods: Iterable[str] | None = None) -> None:
         """Drop the connection without an answer; with `after_apply` the change is made first."""
@@ -111,10 +128,10 @@ class Faults:
         with self._lock:
             self._queue.append(fault)
 
-    def _take(self, method: str) -> ArmedFault | None:
+    def _take(self, method: str, path: str = "") -> ArmedFault | None:
         with self._lock:
             for fault in self._queue:
-                if fault.matches(method):
+                if fault.matches(method, path):
                     fault.remaining -= 1
                     self.fired += 1
                     if fault.remaining == 0:

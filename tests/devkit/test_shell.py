@@ -82,7 +82,8 @@ def test_the_whole_tour_list_restore_refused_approved_delete_create_audit(databa
     t = run(
         [
             "/snapshot list 12345",
-            "2",  # [2] Restore on #801
+            "2",  # [2] Restore on #801: its form asks for the reason
+            "INC-42 the tour",
             "1",  # [1] Approve on the card, as alice herself…
             "y",
             "/as bob",
@@ -114,6 +115,7 @@ def test_the_whole_tour_list_restore_refused_approved_delete_create_audit(databa
     t.in_order(
         "▸ #ops · snapshot-bot",
         "RESTORE REQUEST #1",
+        "Reason: “INC-42 the tour”",
         "Asked by: @alice",
         "[1] Approve  [2] Reject  [3] Cancel (requester)",
         "Your restore request #1 is waiting for approval.",

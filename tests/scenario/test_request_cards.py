@@ -193,7 +193,7 @@ def test_cancel_from_the_pending_list_and_self_approval_refused(make_harness: Ca
 def test_approve_and_cancel_from_app_home(make_harness: Callable[..., Harness]) -> None:
     h = make_harness(SNAPSHOT_APPROVAL_CHANNEL=APPROVALS, SNAPSHOT_ALLOWED_CHANNELS=OPS, **ROLES)
     h.run("restore 801")
-    h.run("restore 798")
+    h.run("restore 805")
     first, second = sorted(open_requests(h), key=lambda r: r.id)
 
     bob = open_home(h, BOB)

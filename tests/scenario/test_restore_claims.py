@@ -561,7 +561,7 @@ def test_an_answer_that_arrives_after_the_flag_settles_the_request(
     h.settle()
     assert len(h.restore_posts()) == 1
     assert state(h) == "executed"
-    assert "carried out" in h.card().visible_text
+    assert "*being restored*" in h.card().visible_text  # and followed from here (issue 17 §4)
     rows = [(r.action, r.outcome) for r in reversed(h.audit()) if r.operation_id]
     assert rows == [
         ("restore.executing", "intent"),

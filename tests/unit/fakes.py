@@ -68,7 +68,7 @@ class FakeVps:
     def clock(self) -> float:
         return self.now
 
-    def list_servers(self, status: str | None = None) -> ServerList:
+    def list_servers(self, status: str | None = None, *, deadline: float | None = None) -> ServerList:
         self._enter("list_servers", status)
         return ServerList(s for s in self.servers.values() if status is None or s.status == status)
 

@@ -14,7 +14,7 @@ Rules these builders keep:
 """
 
 from bot.mrkdwn import Mrkdwn, code, mention, plain, quote, sentence
-from bot.slack.blocks.approvals import approval_card, decision_actions, pending_list, reject_modal
+from bot.slack.blocks.approvals import approval_card, decision_actions, pending_list, reason_line, reject_modal
 from bot.slack.blocks.audit import audit_message, audit_targets
 from bot.slack.blocks.common import (
     APPROVE,
@@ -41,6 +41,7 @@ from bot.slack.blocks.common import (
     OPEN_CREATE,
     REJECT,
     REJECT_VIEW,
+    RESTORE_VIEW,
     SERVER_LIMIT,
     SERVER_PICK,
     as_dicts,
@@ -50,6 +51,7 @@ from bot.slack.blocks.common import (
     format_age,
     format_size,
     format_time,
+    format_took,
     header,
     md,
     notice,
@@ -66,6 +68,7 @@ from bot.slack.blocks.listing import (  # the private three: tests check the pag
     list_message,
     list_pages,
 )
+from bot.slack.blocks.restore import restore_modal
 from bot.slack.blocks.snapshots import (
     RUNNING_SERVER_WARNING,
     create_modal,
@@ -101,6 +104,7 @@ __all__ = [
     "OPEN_CREATE",
     "REJECT",
     "REJECT_VIEW",
+    "RESTORE_VIEW",
     "RUNNING_SERVER_WARNING",
     "SERVER_LIMIT",
     "SERVER_PICK",
@@ -124,6 +128,7 @@ __all__ = [
     "format_age",
     "format_size",
     "format_time",
+    "format_took",
     "header",
     "help_blocks",
     "list_message",
@@ -135,7 +140,9 @@ __all__ = [
     "plain",
     "quota_reached",
     "quote",
+    "reason_line",
     "reject_modal",
+    "restore_modal",
     "section",
     "sentence",
     "server_name",

@@ -41,6 +41,7 @@ from bot.slack.blocks.common import (
     format_age,
     format_size,
     format_time,
+    format_took,
     md,
     server_name,
     snapshot_name,
@@ -52,9 +53,12 @@ _KIND_TITLE = {"restore": "Restore", "delete": "Delete"}
 _KIND_WORD = {"restore": Mrkdwn("Restore"), "delete": Mrkdwn("Delete")}
 _STATE_LINE = {
     "executed": Mrkdwn(":white_check_mark: Approved by {who} {when} — carried out."),
-    "failed": Mrkdwn(":x: Approved by {who} {when} — *failed*."),
+    "failed": Mrkdwn(
+        ":x: Approved by {who} {when} — *failed*; nothing was changed. Ask again once the cause is fixed."
+    ),
     "needs_check": Mrkdwn(
-        ":warning: Approved by {who} {when} — *outcome unknown*: check the server before anything else."
+        ":warning: Approved by {who} {when} — *outcome unknown*: check the server (VPS.org panel, `/snapshot list`) "
+        "before anything else, and don't ask again until you know."
     ),
     "executing": Mrkdwn(
         ":hourglass_flowing_sand: Approved by {who} {when} — re-checking the snapshot; nothing sent yet…"
@@ -71,12 +75,46 @@ _SNAPSHOT_DELETED_LINE = Mrkdwn(
 )
 
 
+# An executed restore, as its tracked operation stands (bot.usecases.tracking.Operation `state`).
+_RESTORE_LINE = {
+    "tracking": Mrkdwn(
+        ":hourglass_flowing_sand: Approved by {who} {when} — *being restored* for {took} (VPS.org: {status}). "
+        "This card updates until it is over."
+    ),
+    "done": Mrkdwn(
+        ":white_check_mark: Approved by {who} {when} — *restore finished* in {took}; the server is {status} again. "
+        "Next: check that its services are back."
+    ),
+    "failed": Mrkdwn(
+        ":warning: Approved by {who} {when} — after {took} VPS.org *no longer lists the server*: outcome unknown. "
+        "Next: check the server in the VPS.org panel before anything else."
+    ),
+    "timeout": Mrkdwn(
+        ":alarm_clock: Approved by {who} {when} — *timed out*: still {status} after {took}, and the bot stopped "
+        "following it. Next: check the server at VPS.org; if it stays like this, contact VPS.org support."
+    ),
+}
+
+
+def _restore_line(restore: Any, who: Mrkdwn, when: Mrkdwn, now: datetime) -> Mrkdwn | None:
+    """The line of an executed restore from its tracked operation (None when it was never followed)."""
+    template = _RESTORE_LINE.get(getattr(restore, "state", ""))
+    if restore is None or template is None:
+        return None
+    end = restore.finished_at or now
+    status = plain((restore.last_status or "restoring").replace("_", " "), 40)
+    return template.format(who=who, when=when, took=format_took(end - restore.started_at), status=status)
+
+
 def _kind_title(kind: str) -> str:
     return _KIND_TITLE.get(kind, kind.title()[:20])
 
 
-def approval_card(req: Any, now: datetime) -> tuple[Mrkdwn, list[dict[str, Any]]]:
+def approval_card(req: Any, now: datetime, restore: Any = None) -> tuple[Mrkdwn, list[dict[str, Any]]]:
     """The card approvers see. `req` is a RequestView. Buttons only while the request is pending.
+
+    `restore`: the tracked operation (bot.usecases.tracking.Operation) of an executed restore, so the card tells
+    the end of the story: being restored (for how long), finished, server gone, timed out.
 
     Every line of the facts section starts with one of the card's own labels: the values are code spans or
     quoted plain text on the same line, so a description or a name cannot add or imitate a line.
@@ -141,16 +179,27 @@ def approval_card(req: Any, now: datetime) -> tuple[Mrkdwn, list[dict[str, Any]]
         template = _STATE_LINE.get(req.state)
         if req.state == "stale" and req.reason == SNAPSHOT_DELETED:  # closed by a delete, never approved
             template = _SNAPSHOT_DELETED_LINE
-        if template is None:
+        followed = _restore_line(restore, who, format_time(req.decided_at), now) if req.state == "executed" else None
+        if followed is not None:
+            line = followed
+        elif template is None:
             line = Mrkdwn("State: {}").format(code(req.state, 40))
         else:
             line = template.format(who=who, when=format_time(req.decided_at))
         if req.reason and req.state in ("rejected", "cancelled"):
             line += Mrkdwn("\nReason: ") + quote(req.reason, 500)
         if req.result_message:
-            line += Mrkdwn("\nResult: ") + plain(req.result_message, 1500)
+            # Once the restore is followed, VPS.org's answer is only how it began, not the result.
+            label = Mrkdwn("\nVPS.org's answer when it was sent: ") if followed is not None else Mrkdwn("\nResult: ")
+            line += label + plain(req.result_message, 1500)
         blocks.append(SectionBlock(text=md(line)))
     return fallback_text(text), as_dicts(blocks)
+
+
+def reason_line(req: Any) -> Mrkdwn:
+    """The requester's reason as its own labelled line ("" when none), for lists of requests."""
+    reason = getattr(req, "request_reason", "")
+    return Mrkdwn("\n*Reason:* ") + quote(reason, 200) if reason else Mrkdwn("")
 
 
 def decision_actions(req: Any, block_id: str, *, approve: bool, cancel: bool) -> ActionsBlock:
@@ -197,7 +246,7 @@ def reject_modal(request_id: int, card_channel: str | None, card_ts: str | None)
         blocks=[
             InputBlock(
                 block_id="reason",
-                label="Reason (optional)",
+                label="Reason",  # Slack adds "(optional)" itself
                 optional=True,
                 element=PlainTextInputElement(action_id="value", multiline=True, max_length=500),
             )
@@ -250,6 +299,7 @@ def pending_list(
                         format_age(req.created_at, now),
                         state,
                     )
+                    + reason_line(req)
                 )
             )
         )

@@ -7,7 +7,7 @@ slack_sdk's own models where they have one; the action ids are the contract betw
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from slack_sdk.models.blocks import (
@@ -54,6 +54,7 @@ CANCEL = "approval_cancel"
 CREATE_VIEW = "create_snapshot"
 SERVER_PICK = "create_server"  # the create form's server select; its options come from a block_suggestion
 REJECT_VIEW = "reject_request"
+RESTORE_VIEW = "restore_request"
 AUDIT_MORE = "audit_more"
 
 
@@ -100,6 +101,17 @@ def format_age(then: datetime | None, now: datetime) -> Mrkdwn:
             n = seconds // size
             return Mrkdwn("{} {} ago").format(n, one if n == 1 else many)
     return Mrkdwn("just now")
+
+
+def format_took(took: timedelta) -> Mrkdwn:
+    """How long something took (or has been running): "under a minute", "4 min", "1 h 5 min"."""
+    seconds = int(took.total_seconds())
+    if seconds < 60:
+        return Mrkdwn("under a minute")
+    minutes = round(seconds / 60)
+    if minutes < 60:
+        return Mrkdwn("{} min").format(minutes)
+    return Mrkdwn("{} h {} min").format(minutes // 60, minutes % 60)
 
 
 def format_time(moment: datetime | None) -> Mrkdwn:

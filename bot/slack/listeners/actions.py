@@ -39,11 +39,20 @@ def register(app: App, core: Core, slack: SlackSide) -> None:
         ack()
         respond(delete_original=True)
 
+    @app.action(ui.ASK_RESTORE)
+    def ask_restore(ack: Ack, body: dict[str, Any], respond: Respond, client: WebClient) -> None:
+        # The form with the reason first; its submission goes the command's way (bot/slack/listeners/views.py).
+        ack()
+        actor, reply, value = context(body, respond, client)
+        snapshot_id = int(value) if value.isascii() and value.isdigit() and len(value) < 16 else None
+        if snapshot_id is None:
+            return
+        flows.open_restore_form(core, reply, actor, body.get("trigger_id"), snapshot_id=snapshot_id)
+
     # Buttons whose value is a snapshot id, each handing over to the same flow as its command.
     snapshot_buttons: dict[str, flows.Handler] = {
         ui.ASK_DELETE: flows.ask_delete,
         ui.CONFIRM_DELETE: flows.confirm_delete,
-        ui.ASK_RESTORE: flows.request_restore,
     }
     for action_id, handler in snapshot_buttons.items():
         app.action(action_id)(_snapshot_button(core, slack, handler))

@@ -13,6 +13,7 @@ from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
 from bot.mrkdwn import Mrkdwn, channel_link, code, plain, quote, sentence
+from bot.mrkdwn import link as link_to
 from bot.runtime import Core
 from bot.slack import blocks as ui
 from bot.slack.announcer import recovered_words
@@ -23,6 +24,7 @@ from bot.usecases.access import Permission
 from bot.usecases.approvals import RequestView
 from bot.usecases.context import Actor, utcnow
 from bot.usecases.errors import UserFacingError
+from bot.usecases.restore_checks import RequestConflict
 
 log = logging.getLogger(__name__)
 
@@ -37,7 +39,13 @@ def start_request(
     audited with the reason, and the requester is told how to fix it.
     """
     approvals = core.approvals
-    request = approvals.request(actor, snapshot_id, kind, reason)
+    try:
+        request = approvals.request(actor, snapshot_id, kind, reason)
+    except RequestConflict as error:  # point to the request in the way, with its card: act on that one instead
+        link = card_link(slack.client, error.request.card_channel, error.request.card_ts)
+        where = Mrkdwn(" {}").format(link_to(link, Mrkdwn("Open its card"))) if link else Mrkdwn("")
+        reply.ephemeral(Mrkdwn(":no_entry: ") + error.message + where)
+        return
     try:
         text, blocks = ui.approval_card(request, utcnow())
     except Exception:
@@ -64,11 +72,13 @@ def start_request(
     if current.state != "pending":
         slack.announcer.refresh_card(current)
     where = Mrkdwn(" in {}").format(channel_link(channel)) if channel != actor.channel_id else Mrkdwn("")
+    note = Mrkdwn("\n:warning: ") + plain(request.result_message, 500) if request.result_message else Mrkdwn("")
     reply.ephemeral(
         Mrkdwn(
             "Your {} request #{} is waiting for approval{}. "
             "Someone else has to approve it; you can cancel it from the card."
         ).format(plain(kind, 20), request.id, where)
+        + note
     )
     slack.notifier.line(
         Mrkdwn(":inbox_tray: {} requested a {} of {} (#{}) on {} — request #{}.").format(
@@ -82,6 +92,18 @@ def start_request(
         + (Mrkdwn("\n*Reason:* ") + quote(request.request_reason, 200) if request.request_reason else Mrkdwn("")),
         fallback_channel=None if channel == actor.channel_id else actor.channel_id,
     )
+
+
+def card_link(client: WebClient, channel: str | None, ts: str | None) -> str | None:
+    """The permalink of a request's card, or None (no card yet, or Slack would not say)."""
+    if not (channel and ts):
+        return None
+    try:
+        return str(client.chat_getPermalink(channel=channel, message_ts=ts)["permalink"])
+    except (SlackApiError, KeyError):
+        return None
+    except Exception:  # Slack unreachable: the answer goes out without the link
+        return None
 
 
 def card_channels(approval_channel: str | None, asked_in: str | None) -> list[str]:

@@ -148,6 +148,26 @@ def open_create_form(
         )
 
 
+def open_restore_form(core: Core, reply: Reply, actor: Actor, trigger_id: str | None, *, snapshot_id: int) -> None:
+    """A Restore button's form (the reason); refused before the form, not after someone has typed a reason."""
+    try:
+        core.guard.require(actor, Permission.REQUEST_RESTORE, snapshot_id=snapshot_id)
+    except UserFacingError as error:
+        reply.ephemeral(Mrkdwn(":warning: ") + error.message)
+        return
+    required = core.approvals.reason_required
+    typed = Mrkdwn("`/snapshot restore {} &lt;reason…&gt;`").format(snapshot_id)
+    if not trigger_id:
+        reply.ephemeral(Mrkdwn("Slack did not send what is needed to open a form. Use {}.").format(typed))
+        return
+    try:
+        slack_view = ui.restore_modal(snapshot_id, actor.channel_id or "", reason_required=required)
+        reply.client.views_open(trigger_id=trigger_id, view=slack_view)
+    except SlackApiError as error:
+        log.warning("views.open for restore failed: %s", error.response.get("error"))
+        reply.ephemeral(Mrkdwn("I couldn't open the form. Use {}.").format(typed))
+
+
 def list_page_args(value: str) -> tuple[dict[str, str], int]:
     """Decode a "Show more" button's value; anything odd falls back to page 0 of everything."""
     try:

@@ -76,3 +76,23 @@ def register(app: App, core: Core, slack: SlackSide) -> None:
         reply = Reply(client=client, user_id=actor.user_id, channel_id=actor.channel_id)
         args = {"server_id": server_id, "name": name, "description": description}
         run_for_user(core, reply, lambda: flows.create(core, slack, reply, actor, args), ack)
+
+    @app.view(ui.RESTORE_VIEW)
+    def restore_submitted(ack: Ack, body: dict[str, Any], view: dict[str, Any], client: WebClient) -> None:
+        # A Restore button's form: the reason is checked in place, then the request goes the command's way.
+        try:
+            snapshot_id = int(json.loads(view.get("private_metadata") or "{}")["snapshot_id"])
+        except (ValueError, KeyError, TypeError):
+            ack()
+            return
+        reason = view_value(view, "reason")
+        try:
+            core.approvals.check_reason("restore", reason)
+        except InvalidInput as error:
+            ack(response_action="errors", errors={"reason": str(error)})
+            return
+        payload_actor = actor_from_payload(body)
+        actor = Actor(payload_actor.user_id, payload_actor.name, payload_actor.team_id, view_channel(view))
+        reply = Reply(client=client, user_id=actor.user_id, channel_id=actor.channel_id)
+        args = {"snapshot_id": str(snapshot_id), "reason": reason}
+        run_for_user(core, reply, lambda: flows.request_restore(core, slack, reply, actor, args), ack)
