@@ -103,6 +103,9 @@ def build_core(
         stale_after=stale_after,
         recheck_deadline=timedelta(seconds=settings.recheck_deadline_seconds),
         claim_ttl=timedelta(seconds=settings.claim_ttl_seconds),
+        safety_mode=settings.restore_safety_snapshot,
+        safety_timeout=timedelta(seconds=settings.restore_safety_timeout_seconds),
+        safety_poll_seconds=settings.poll_seconds,
     )
     tracking = Tracker(
         db=db,
