@@ -224,12 +224,18 @@ class ApprovalRequests:
 
     def record_safety_outcome(self, session: Session, request_id: int, token: str, **values: Any) -> None:
         """What VPS.org answered to the safety create, under this token even if its claim lapsed meanwhile (the
-        answer is a fact about VPS.org; it never makes the request sendable: that needs `set_safety`)."""
+        answer is a fact about VPS.org; it never makes the request sendable: that needs `set_safety`). A request
+        the flagger put back to `pending` meanwhile still learns it, unless another attempt has started since."""
         allowed = {"safety_state", "safety_snapshot_id"}
         assert set(values) <= allowed, values
+        released = (
+            ApprovalRequest.claim_token.is_(None)
+            & (ApprovalRequest.state == RequestState.PENDING)
+            & (ApprovalRequest.safety_state == "creating")
+        )
         session.execute(
             update(ApprovalRequest)
-            .where(ApprovalRequest.id == request_id, ApprovalRequest.claim_token == token)
+            .where(ApprovalRequest.id == request_id, (ApprovalRequest.claim_token == token) | released)
             .values(**values)
             .execution_options(synchronize_session=False)
         )

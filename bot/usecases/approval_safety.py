@@ -26,6 +26,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import timedelta
 from enum import StrEnum
 
 from bot.usecases.access import Permission
@@ -76,7 +77,7 @@ def safety_name(request_id: int) -> str:
 
 
 def undo_hint(snapshot_id: int) -> str:
-    return f"To go back, `/snapshot restore {snapshot_id}` (a restore like any other: it needs an approval)."
+    return f"To go back: /snapshot restore {snapshot_id} (a restore like any other: it needs an approval)."
 
 
 @dataclass(frozen=True)
@@ -237,7 +238,9 @@ class SafetyStep(ApprovalBase):
             if view.safety_snapshot_id is not None and snapshot.id == view.safety_snapshot_id:
                 return snapshot
             answer_lost = view.safety_state in (SafetyState.CREATING, SafetyState.UNKNOWN)
-            made_after = snapshot.created_at is not None and snapshot.created_at >= view.created_at
+            # VPS.org gives whole seconds: "made after the request" allows for the request's own second.
+            asked = view.created_at.replace(microsecond=0) - timedelta(seconds=1)
+            made_after = snapshot.created_at is not None and snapshot.created_at >= asked
             if view.safety_snapshot_id is None and answer_lost and made_after:
                 return snapshot
         return None
@@ -287,7 +290,7 @@ class SafetyStep(ApprovalBase):
                 failure = explain_vps_error(call.error, doing_with("creating the safety snapshot", name))
                 if call.outcome_unknown:
                     return self._unsafe(
-                        f"The safety snapshot's outcome is unknown ({failure.message}).", "safety create unknown"
+                        f"The safety snapshot's outcome is unknown: {failure.message}", "safety create unknown"
                     )
                 return self._unsafe(f"The safety snapshot could not be created: {failure.message}", "safety failed")
             created = call.answer
@@ -431,6 +434,9 @@ class SafetyStep(ApprovalBase):
         return self._unsafe(message, reason)
 
     def _unsafe(self, why: str, reason: str) -> SafetyOutcome:
+        why = why.strip()
+        if not why.endswith((".", "!", "?")):
+            why += "."
         return SafetyOutcome(False, f"{why} The restore was NOT sent. Approve again, or cancel.", reason)
 
     def _recheck_deadline(self) -> float:
