@@ -18,7 +18,7 @@ from bot.background import ticker_for
 from bot.usecases.approvals import ApprovalService
 from devkit.fake_slack import FakeMessage
 from devkit.simulator import FIRST_NEW_SNAPSHOT_ID, RecordedRequest, VpsSimulator
-from tests.app_fixtures import ALICE, BOB, Harness
+from tests.app_fixtures import ALICE, BOB, CAROL, Harness
 
 APPROVALS = "C0APPROVE"
 SAFE = "Approve (safety snapshot first)"
@@ -296,6 +296,8 @@ def test_an_executor_that_dies_while_following_the_safety_snapshot_never_sends_t
     h.click(h.card(), SAFE, user=BOB)
     assert paused.wait(20), "the safety step never started polling"
     assert creates(h) and h.restore_posts() == []
+    during = h.card()
+    assert "taking the safety snapshot first" in during.visible_text and not labels(during)
 
     # Its claim runs out by the database's clock: the flagger puts the request back, the restore never went out.
     h.bot.core.db.clock.offset = timedelta(hours=1)
@@ -316,6 +318,54 @@ def test_an_executor_that_dies_while_following_the_safety_snapshot_never_sends_t
     assert state(h) == "executed"
     assert h.sim.snapshot_status(SAFETY_ID) == "completed"
     assert h.actions().count("restore.executing") == 1
+
+
+class Killed(Exception):
+    """The process dies at this point (the worker's generic error handler stands in for the kill)."""
+
+
+def test_a_crash_right_after_the_create_call_is_recovered_and_never_sends_the_restore_twice(
+    make: Callable[..., Harness],
+) -> None:
+    h = make(completion_delay=0, SNAPSHOT_RECOVERY_AFTER_SECONDS="0")
+    first = request_restore(h)
+
+    def card() -> FakeMessage:  # the recovery notice names the request too: keep to the card itself
+        return h.slack.message(APPROVALS, first.ts)
+
+    def approve() -> None:
+        h.click(card(), SAFE, user=BOB)
+        h.settle()
+
+    service = approvals(h)
+    real_create = service.vps.create_snapshot
+
+    def create_then_die(*args: Any, **kwargs: Any) -> Any:
+        real_create(*args, **kwargs)
+        raise Killed("the bot died after VPS.org made the snapshot, before recording it")
+
+    service.vps.create_snapshot = create_then_die  # type: ignore[method-assign]
+    approve()
+    service.vps.create_snapshot = real_create  # type: ignore[method-assign]
+    assert state(h) == "executing" and h.restore_posts() == []
+
+    # After the restart: the claim has run out by the database's clock; the ticker's sweep and flagger run.
+    h.bot.core.db.clock.offset = timedelta(hours=1)
+    ticker_for(h.bot, 60).tick()
+    ticker_for(h.bot, 60).tick()
+    h.bot.core.db.clock.offset = timedelta(0)
+    assert state(h) == "pending"
+    assert "restore was NOT sent" in card().visible_text
+    needs_check = next(r for r in h.audit(action="create.needs_check"))
+    assert needs_check.outcome == "unknown" and needs_check.request_id == 1
+    assert h.restore_posts() == []
+
+    approve()  # approved again: the snapshot the dead process made is adopted, the restore sent once
+    assert calls_in_order(h) == ["POST create pre-restore-1", "POST restore 801"]
+    assert state(h) == "executed"
+    h.click(first, SAFE, user=CAROL)  # and a stale click (the card as it was first posted) changes nothing
+    h.settle()
+    assert len(h.restore_posts()) == 1
 
 
 def test_a_replica_that_lost_its_claim_while_creating_sends_neither_restore_nor_second_snapshot(

@@ -144,6 +144,15 @@ def approval_card(req: Any, now: datetime) -> tuple[Mrkdwn, list[dict[str, Any]]
     else:
         who = mention(req.decided_by) if req.decided_by and req.decided_by != "system" else Mrkdwn("the bot")
         template = _STATE_LINE.get(req.state)
+        if (
+            req.state == "executing"
+            and getattr(req, "safety_choice", "") == "snapshot"
+            and req.safety_state != ("completed")
+        ):
+            template = Mrkdwn(
+                ":hourglass_flowing_sand: Approved by {who} {when} — taking the safety snapshot first; "
+                "the restore is not sent yet…"
+            )
         if template is None:
             line = Mrkdwn("State: {}").format(code(req.state, 40))
         else:
