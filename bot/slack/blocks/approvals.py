@@ -240,15 +240,21 @@ def _approve_buttons(req: Any, title: str, consequence: Mrkdwn) -> list[ButtonEl
                 confirm=confirm_dialog(question, consequence, "Approve", "Not yet"),
             )
         ]
-    with_safety = Mrkdwn("A safety snapshot {} is taken and completed first; then ").format(
-        code(f"pre-restore-{req.id}")
+    with_safety = Mrkdwn(
+        "A safety snapshot {} of the server is taken first; once VPS.org says it is completed, {} (#{}) is "
+        "restored onto {}, overwriting all current data there. Restoring the safety snapshot undoes it."
+    ).format(
+        code(f"pre-restore-{req.id}"),
+        snapshot_name(req.snapshot_name),
+        req.snapshot_id,
+        server_name(req.server_name, req.server_id),
     )
     safe = ButtonElement(
         text="Approve (safety snapshot first)",
         action_id=APPROVE,
         value=str(req.id),
         style="primary",
-        confirm=confirm_dialog(question, with_safety + consequence, "Approve", "Not yet"),
+        confirm=confirm_dialog(question, with_safety, "Approve", "Not yet"),
     )
     unsafe = ButtonElement(
         text="Approve without safety snapshot",
