@@ -64,7 +64,7 @@ class SlackAnnouncer:
                 "was approved but the restore was *not sent* (see the safety snapshot) — it can be approved again "
                 "or cancelled"
             )
-            if req.safety_state  # the safety snapshot's create may have reached VPS.org; the restore did not
+            if req.safety_choice == "snapshot"  # its safety create may have reached VPS.org; the restore did not
             else Mrkdwn("was approved but *nothing was sent* to VPS.org — it can be approved again or cancelled"),
             "rejected": Mrkdwn("was rejected{}"),
             "cancelled": Mrkdwn("was cancelled{}"),

@@ -70,7 +70,8 @@ class Housekeeping(ApprovalBase):
                     continue
                 if row.state == RequestState.EXECUTING and row.claim_token is not None:
                     # The safety snapshot's create may have gone out, but never the restore: back to pending.
-                    message = SAFETY_CLAIM_EXPIRED if row.safety_state else CLAIM_EXPIRED
+                    taking_safety = row.safety_choice == "snapshot" and row.safety_state != "completed"
+                    message = SAFETY_CLAIM_EXPIRED if taking_safety else CLAIM_EXPIRED
                     view = self._back_to_pending(session, row, message, reason="claim expired before sending")
                     flagged.append(DecisionResult(view, "not_sent", message))
                     continue
