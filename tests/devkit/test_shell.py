@@ -115,21 +115,26 @@ def test_the_whole_tour_list_restore_refused_approved_delete_create_audit(databa
         "▸ #ops · snapshot-bot",
         "RESTORE REQUEST #1",
         "Asked by: @alice",
-        "[1] Approve  [2] Reject  [3] Cancel (requester)",
+        "Safety snapshot: pre-restore-1 of the server's current state is taken first",
+        "[1] Approve (safety snapshot first)  [2] Approve without safety snapshot  [3] Reject  [4] Cancel (requester)",
         "Your restore request #1 is waiting for approval.",
         # refused for alice, after the confirm dialog she answered
-        "Approve this restore? — pre-migration-snapshot (#801) will be restored onto web-server-01. "
-        "All current data there is overwritten. This cannot be undone. [y/N] y",
+        "Approve this restore? — A safety snapshot pre-restore-1 of the server is taken first; once VPS.org says it "
+        "is completed, pre-migration-snapshot (#801) is restored onto web-server-01, overwriting all current data "
+        "there. Restoring the safety snapshot undoes it. [y/N] y",
         "You can't approve your own request",
         # approved by bob: the card is updated in place and the requester told in its thread
         "You are now @bob (U0BOB).",
         "[y/N] y",
         "▸ #ops · snapshot-bot · updated",
         "Approved by @bob",
+        "To go back: /snapshot restore 900",
         "reply in thread: Restore requested by @alice",
         "@alice Restore request #1 (pre-migration-snapshot → web-server-01) was approved",
         "That button is no longer there",
     )
+    # the safety snapshot (#900) was made before the restore
+    assert t.sim.snapshot_status(900) == "completed"
     restores = t.sim.calls("POST", "snapshots/801/restore/")
     assert len(restores) == 1 and restores[0].status == 200 and restores[0].applied
 
@@ -147,10 +152,16 @@ def test_the_whole_tour_list_restore_refused_approved_delete_create_audit(databa
     assert [c.path for c in t.sim.calls("DELETE")] == ["/api/v1/snapshots/798/"]
 
     # create, announced in the channel
-    t.in_order("@bob started snapshot before-update (#900) of web-server-01 (id 12345).", "⏳ in progress")
-    assert [c.json for c in t.sim.calls("POST") if c.path == "/api/v1/snapshots/"] == [
-        {"server_id": 12345, "name": "before-update", "description": "Before the update"}
+    t.in_order("@bob started snapshot before-update (#901) of web-server-01 (id 12345).", "⏳ in progress")
+    assert [c.json["name"] for c in t.sim.calls("POST") if c.path == "/api/v1/snapshots/"] == [
+        "pre-restore-1",
+        "before-update",
     ]
+    assert t.sim.calls("POST")[-1].json == {
+        "server_id": 12345,
+        "name": "before-update",
+        "description": "Before the update",
+    }
 
     # the audit trail, newest first, names not ids
     audit = t.after("Audit — all events, newest first")
