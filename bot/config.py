@@ -83,6 +83,8 @@ class Settings:
     restore_approvals_required: int = 1
     approval_required_for: frozenset[str] = frozenset({"restore"})
     restore_reason_required: bool = False
+    restore_safety_snapshot: str = "auto"  # auto | always | off (bot/usecases/approval_safety.py)
+    restore_safety_timeout_seconds: float = 900.0  # how long the safety snapshot may take to complete
     viewers: tuple[str, ...] = ()
     operators: tuple[str, ...] = ()
     approvers: tuple[str, ...] = ()
@@ -170,6 +172,16 @@ def _int(env: Mapping[str, str], name: str, default: int, minimum: int, maximum:
     if not minimum <= value <= maximum:
         raise ConfigError(f"{name} is out of range: expected {minimum}..{maximum}, got {value}")
     return value
+
+
+SAFETY_MODES = ("auto", "always", "off")
+
+
+def _safety_mode(env: Mapping[str, str], name: str) -> str:
+    mode = (_text(env, name) or "auto").lower()
+    if mode not in SAFETY_MODES:
+        raise ConfigError(f"{name} is malformed: expected auto, always or off, got {mode[:40]!r}")
+    return mode
 
 
 def _bool(env: Mapping[str, str], name: str, default: bool) -> bool:
@@ -303,6 +315,8 @@ def load_settings(environ: Mapping[str, str] | None = None, dotenv_path: str | P
         restore_approvals_required=_int(env, "RESTORE_APPROVALS_REQUIRED", 1, 1, 10),
         approval_required_for=_approval_kinds(env, "APPROVAL_REQUIRED_FOR"),
         restore_reason_required=_bool(env, "RESTORE_REASON_REQUIRED", False),
+        restore_safety_snapshot=_safety_mode(env, "RESTORE_SAFETY_SNAPSHOT"),
+        restore_safety_timeout_seconds=_float(env, "RESTORE_SAFETY_TIMEOUT_SECONDS", 900.0, 1.0, 24 * 3600.0),
         viewers=_id_list(env, "SNAPSHOT_VIEWERS", USER_ID, GROUP_ID, what="a user (U…/W…) or group (S…) id"),
         operators=_id_list(env, "SNAPSHOT_OPERATORS", USER_ID, GROUP_ID, what="a user (U…/W…) or group (S…) id"),
         approvers=_id_list(env, "SNAPSHOT_APPROVERS", USER_ID, GROUP_ID, what="a user (U…/W…) or group (S…) id"),

@@ -106,6 +106,9 @@ def build_core(
         recheck_deadline=timedelta(seconds=settings.recheck_deadline_seconds),
         claim_ttl=timedelta(seconds=settings.claim_ttl_seconds),
         server_states=ServerStates(vps),
+        safety_mode=settings.restore_safety_snapshot,
+        safety_timeout=timedelta(seconds=settings.restore_safety_timeout_seconds),
+        safety_poll_seconds=settings.poll_seconds,
     )
     tracking = Tracker(
         db=db,

@@ -204,9 +204,19 @@ class ApprovalRequests:
 
     # ---- the claim -----------------------------------------------------------------------------------------
     def start_executing(
-        self, session: Session, request_id: int, *, decided_by: str, now: datetime, token: str, claim_ttl: timedelta
+        self,
+        session: Session,
+        request_id: int,
+        *,
+        decided_by: str,
+        now: datetime,
+        token: str,
+        claim_ttl: timedelta,
+        safety_choice: str = "",
     ) -> bool:
-        """The compare-and-set `pending` → `executing` that makes execution happen at most once; True if won."""
+        """The compare-and-set `pending` → `executing` that makes execution happen at most once; True if won.
+
+        `safety_choice` records what the approver chose about the safety snapshot ("snapshot" | "none")."""
         won = session.execute(
             update(ApprovalRequest)
             .where(ApprovalRequest.id == request_id, ApprovalRequest.state == RequestState.PENDING)
@@ -218,6 +228,7 @@ class ApprovalRequests:
                 claim_token=token,
                 claim_expires_at=self.db.clock.now(claim_ttl),
                 result_message="",
+                safety_choice=safety_choice,
             )
             .execution_options(synchronize_session=False)
         ).rowcount
@@ -247,6 +258,36 @@ class ApprovalRequests:
                 .execution_options(synchronize_session=False)
             ).rowcount
         return renewed == 1
+
+    def set_safety(self, session: Session, request_id: int, token: str, **values: Any) -> bool:
+        """Record a step of the safety snapshot while this token's claim is unexpired (`executing`); False if lost."""
+        allowed = {"safety_state", "safety_snapshot_id"}
+        assert set(values) <= allowed, values
+        won = session.execute(
+            update(ApprovalRequest)
+            .where(*self._held(request_id, token, RequestState.EXECUTING))
+            .values(**values)
+            .execution_options(synchronize_session=False)
+        ).rowcount
+        return won == 1
+
+    def record_safety_outcome(self, session: Session, request_id: int, token: str, **values: Any) -> None:
+        """What VPS.org answered to the safety create, under this token even if its claim lapsed meanwhile (the
+        answer is a fact about VPS.org; it never makes the request sendable: that needs `set_safety`). A request
+        the flagger put back to `pending` meanwhile still learns it, unless another attempt has started since."""
+        allowed = {"safety_state", "safety_snapshot_id"}
+        assert set(values) <= allowed, values
+        released = (
+            ApprovalRequest.claim_token.is_(None)
+            & (ApprovalRequest.state == RequestState.PENDING)
+            & (ApprovalRequest.safety_state == "creating")
+        )
+        session.execute(
+            update(ApprovalRequest)
+            .where(ApprovalRequest.id == request_id, (ApprovalRequest.claim_token == token) | released)
+            .values(**values)
+            .execution_options(synchronize_session=False)
+        )
 
     def mark_sending(
         self, session: Session, request_id: int, token: str, *, stale_after: timedelta, now: datetime

@@ -108,6 +108,12 @@ class ApprovalRequest(Base):
     claim_token: Mapped[str | None] = mapped_column(String(36))  # the executor's fencing token (a uuid)
     claim_expires_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))  # database clock
     bound_digest: Mapped[str | None] = mapped_column(String(64))  # what the approval is bound to
+    # The safety snapshot taken before a restore (bot/usecases/approval_safety.py): what the card offered
+    # ("" | "free" | "full"), what the approver chose ("" | "snapshot" | "none"), and its step.
+    safety_offer: Mapped[str] = mapped_column(String(16), default="", server_default="")
+    safety_choice: Mapped[str] = mapped_column(String(16), default="", server_default="")
+    safety_snapshot_id: Mapped[int | None] = mapped_column(BigInteger)
+    safety_state: Mapped[str] = mapped_column(String(16), default="", server_default="")
 
     __table_args__ = (Index("ix_approval_claim", "state", "claim_expires_at"),)
 

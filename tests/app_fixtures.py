@@ -109,6 +109,9 @@ def make_harness(tmp_path: Path, fake_slack: FakeSlack) -> Iterator[Callable[...
         **env: str,
     ) -> Harness:
         simulator = sim or VpsSimulator(completion_delay=0)
+        # The safety snapshot (issue 18 §1) has its own tests (tests/scenario/test_safety_snapshot.py); the others
+        # keep the restore path they were written for unless they ask for it.
+        env.setdefault("RESTORE_SAFETY_SNAPSHOT", "off")
         url = database_url or f"sqlite:///{tmp_path / 'bot.db'}"
         settings = load_settings(local_env(fake_slack, simulator, url, **env), dotenv_path=None)
         bot = build_bot(settings, vps_transport=vps_transport or simulator.transport())

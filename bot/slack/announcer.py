@@ -63,8 +63,11 @@ class SlackAnnouncer:
             "needs_check": Mrkdwn("was approved{} but its outcome is *unknown* — check the server before retrying"),
             "stale": Mrkdwn("was approved{} but *not sent*: the snapshot changed since it was requested"),
             "not_sent": Mrkdwn(
-                "was approved but *nothing was sent* to VPS.org — it can be approved again or cancelled"
-            ),
+                "was approved but the restore was *not sent* (see the safety snapshot) — it can be approved again "
+                "or cancelled"
+            )
+            if req.safety_choice == "snapshot"  # its safety create may have reached VPS.org; the restore did not
+            else Mrkdwn("was approved but *nothing was sent* to VPS.org — it can be approved again or cancelled"),
             "rejected": Mrkdwn("was rejected{}"),
             "cancelled": Mrkdwn("was cancelled{}"),
             "expired": Mrkdwn("expired"),

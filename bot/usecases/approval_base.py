@@ -15,6 +15,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -99,6 +100,13 @@ class RequestView:
     card_ts: str | None
     bound_digest: str | None = None  # what the approval is bound to (see `bound_digest`)
     request_reason: str = ""  # the requester's reason (an incident reference); `reason` is the reject/cancel one
+    # The safety snapshot (bot/usecases/approval_safety.py): offered on the card ("" | "free" | "full"), the
+    # approver's choice ("" | "snapshot" | "none"), the `pre-restore-<id>` snapshot and its step.
+    safety_offer: str = ""
+    safety_choice: str = ""
+    safety_snapshot_id: int | None = None
+    safety_state: str = ""
+    safety_required: bool = False  # RESTORE_SAFETY_SNAPSHOT=always: no restore without one
 
 
 @dataclass(frozen=True)
@@ -137,6 +145,11 @@ class ApprovalBase:
         claim_ttl: timedelta = timedelta(seconds=90),
         reason_required: bool = False,
         server_states: ServerStates | None = None,
+        safety_mode: str = "off",
+        safety_timeout: timedelta = timedelta(minutes=15),
+        safety_poll_seconds: float = 30.0,
+        sleep: Callable[[float], None] = time.sleep,
+        monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
         self.db = db
         self.requests = ApprovalRequests(db)
@@ -154,6 +167,11 @@ class ApprovalBase:
         self.clock = clock  # this replica's clock: timestamps for people, never a claim's deadline
         self.recheck_deadline = recheck_deadline
         self.claim_ttl = max(claim_ttl, recheck_deadline + timedelta(seconds=1))
+        self.safety_mode = safety_mode  # RESTORE_SAFETY_SNAPSHOT: auto | always | off
+        self.safety_timeout = safety_timeout  # how long the safety snapshot may take to complete
+        self.safety_poll_seconds = safety_poll_seconds
+        self.sleep = sleep  # waits between polls of the safety snapshot (a test injects one that moves a clock)
+        self.monotonic = monotonic  # the safety snapshot's deadline (a test injects a fake clock)
 
     def required_for(self, kind: str) -> bool:
         return kind in self._required_for
@@ -278,6 +296,11 @@ class ApprovalBase:
             card_ts=row.card_ts,
             bound_digest=row.bound_digest,
             request_reason=row.request_reason or "",
+            safety_offer=row.safety_offer or "",
+            safety_choice=row.safety_choice or "",
+            safety_snapshot_id=row.safety_snapshot_id,
+            safety_state=row.safety_state or "",
+            safety_required=row.kind == "restore" and self.safety_mode == "always",
         )
 
 

@@ -11,10 +11,12 @@ Rules kept here:
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 
 from bot.usecases.access import Permission
-from bot.usecases.approval_base import DecisionResult, action_for, state_words
+from bot.usecases.approval_base import DecisionResult, RequestView, action_for, state_words
 from bot.usecases.approval_execution import Executing
+from bot.usecases.approval_safety import SafetyChoice
 from bot.usecases.context import SYSTEM, Actor
 from bot.usecases.errors import (
     Refused,
@@ -24,7 +26,15 @@ from storage.audit import Action, Outcome
 
 
 class Deciding(Executing):
-    def approve(self, actor: Actor, request_id: str | int) -> DecisionResult:
+    def approve(
+        self,
+        actor: Actor,
+        request_id: str | int,
+        safety: str = SafetyChoice.DEFAULT,
+        progress: Callable[[RequestView], None] | None = None,
+    ) -> DecisionResult:
+        """`safety`: what the clicked button asks about the safety snapshot (approval_safety.SafetyChoice);
+        `progress` is shown the request when a long step (the safety snapshot) starts."""
         rid = self._parse_request_id(request_id)
         self.guard.require(actor, Permission.APPROVE, request_id=rid)
         now = self.clock()
@@ -39,6 +49,11 @@ class Deciding(Executing):
             if now >= row.expires_at:
                 expired = self._close(session, row, RequestState.EXPIRED, SYSTEM, now, reason="approval window passed")
                 return DecisionResult(expired, RequestState.EXPIRED, f"Request #{rid} expired before it was approved.")
+            try:
+                choice = self.safety_choice(row.kind, row.safety_offer or "", safety)
+            except Refused as refusal:
+                self._refuse(session, actor, row, Action.REFUSED_VALIDATION, "safety snapshot required")
+                raise refusal
             if self.requests.has_voted(session, rid, actor.user_id):
                 raise Refused(f"You have already approved request #{rid}; it needs someone else too.")
             votes = self.requests.add_vote(session, rid, actor.user_id, actor.name, now)
@@ -49,7 +64,12 @@ class Deciding(Executing):
                     server_id=row.server_id,
                     snapshot_id=row.snapshot_id,
                     request_id=rid,
-                    details={"votes": votes, "required": row.approvals_required, "digest": row.bound_digest},
+                    details={
+                        "votes": votes,
+                        "required": row.approvals_required,
+                        "digest": row.bound_digest,
+                        **({"safety_snapshot": choice} if row.kind == "restore" else {}),
+                    },
                 ),
                 session=session,
             )
@@ -62,11 +82,17 @@ class Deciding(Executing):
             # The compare-and-set that makes execution happen at most once; the winner holds the claim.
             token = str(uuid.uuid4())
             won = self.requests.start_executing(
-                session, rid, decided_by=actor.user_id, now=now, token=token, claim_ttl=self.claim_ttl
+                session,
+                rid,
+                decided_by=actor.user_id,
+                now=now,
+                token=token,
+                claim_ttl=self.claim_ttl,
+                safety_choice=choice,
             )
             if not won:
                 raise Refused(f"Request #{rid} was decided by someone else a moment ago; nothing was done.")
-        return self._execute(actor, rid, token)
+        return self._execute(actor, rid, token, progress)
 
     def reject(self, actor: Actor, request_id: str | int, reason: str = "") -> DecisionResult:
         rid = self._parse_request_id(request_id)

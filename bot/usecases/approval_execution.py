@@ -1,6 +1,8 @@
 """Carrying out an approved request under its claim: re-check, compare, check-and-mark, call once, record.
 
 Rules kept here:
+- A restore whose approver chose a safety snapshot first gets it (approval_safety) before anything else; the
+  restore goes on only once it is completed, under the same claim.
 - The pre-call phase (re-listing the snapshot, every page and retry) has a hard total deadline shorter than the
   claim. Past it nothing is sent and the request goes back to `pending` ("approve again"; its votes are spent).
 - Just before sending, what VPS.org lists now is compared with the bound digest: any difference closes the
@@ -17,6 +19,7 @@ Rules kept here:
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import replace
 
 from bot.usecases.approval_base import (
@@ -29,6 +32,7 @@ from bot.usecases.approval_base import (
     log,
     snapshot_words,
 )
+from bot.usecases.approval_safety import SafetyChoice, SafetyState, SafetyStep, undo_hint
 from bot.usecases.approval_snapshot_gone import SnapshotGone
 from bot.usecases.audited_call import CallResult, audited_call
 from bot.usecases.context import Actor
@@ -49,10 +53,25 @@ OUTCOME_WRITE_ATTEMPTS = 3
 TOO_SLOW = "VPS.org was too slow to re-check the snapshot; nothing was sent. Approve again when it answers."
 
 
-class Executing(SnapshotGone):
-    def _execute(self, actor: Actor, rid: int, token: str) -> DecisionResult:
+class Executing(SnapshotGone, SafetyStep):
+    def _execute(
+        self, actor: Actor, rid: int, token: str, progress: Callable[[RequestView], None] | None = None
+    ) -> DecisionResult:
         """We hold the claim: re-check (bounded), compare with what was approved, check-and-mark, call once."""
         view = self.get(rid)
+        if view.kind == "restore" and view.safety_choice == SafetyChoice.SNAPSHOT:
+            if progress is not None:
+                try:  # the card shows the request approved while the safety snapshot is made (minutes)
+                    progress(view)
+                except Exception:
+                    log.warning("request #%s: showing progress failed", rid, exc_info=True)
+            # The undo first (bot/usecases/approval_safety.py): no restore without the safety snapshot promised.
+            safety = self._take_safety_snapshot(actor, view, token)
+            if safety.claim_lost:
+                return self._claim_lost(rid)
+            if not safety.ready:
+                return self._give_up(actor, rid, token, safety.message, safety.reason)
+            view = self.get(rid)
         deadline = self.vps.clock() + self.recheck_deadline.total_seconds()
         try:
             snapshot = self.snapshots.find_snapshot(view.snapshot_id, deadline=deadline)
@@ -163,6 +182,9 @@ class Executing(SnapshotGone):
         if note:  # the server's state could not be checked before sending: say so with the outcome
             details["server_check"] = note
             message = f"{message} ({note})"
+        if view.safety_state == SafetyState.COMPLETED and view.safety_snapshot_id is not None:
+            message = f"{message} {undo_hint(view.safety_snapshot_id)}"
+            details["safety_snapshot_id"] = view.safety_snapshot_id
         return self._finish(actor, view.id, token, RequestState.EXECUTED, message, Outcome.OK, details)
 
     def _send_delete(self, actor: Actor, view: RequestView, snapshot: Snapshot, token: str) -> DecisionResult:

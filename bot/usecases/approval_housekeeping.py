@@ -2,9 +2,10 @@
 
 Rules kept here:
 - A pending request past its approval window is closed as `expired` (re-checked under its row lock).
-- The flagger takes only requests whose claim has expired by the DATABASE's clock: `executing` (nothing was sent)
-  goes back to `pending`; `sending` (the call may have gone out) becomes `needs_check`, "outcome unknown: check the
-  server", and is never re-sent. An answer that arrives later still settles it.
+- The flagger takes only requests whose claim has expired by the DATABASE's clock: `executing` (the restore was
+  not sent; at most its safety snapshot was being made) goes back to `pending`; `sending` (the call may have
+  gone out) becomes `needs_check`, "outcome unknown: check the server", and is never re-sent. An answer that
+  arrives later still settles it.
 """
 
 from __future__ import annotations
@@ -22,6 +23,10 @@ from storage.audit import Outcome
 CLAIM_EXPIRED = (
     "The bot stopped before sending this (its claim on the request ran out); nothing was sent to VPS.org. "
     "Approve again, or cancel."
+)
+SAFETY_CLAIM_EXPIRED = (
+    "The bot stopped while taking the safety snapshot (its claim on the request ran out); the restore was NOT sent. "
+    "Approve again (a safety snapshot it made is reused), or cancel."
 )
 SENT_UNKNOWN = (
     "Sent to VPS.org, but the bot stopped before it recorded the answer: outcome unknown — check the server "
@@ -64,8 +69,11 @@ class Housekeeping(ApprovalBase):
                 if row is None:
                     continue
                 if row.state == RequestState.EXECUTING and row.claim_token is not None:
-                    view = self._back_to_pending(session, row, CLAIM_EXPIRED, reason="claim expired before sending")
-                    flagged.append(DecisionResult(view, "not_sent", CLAIM_EXPIRED))
+                    # The safety snapshot's create may have gone out, but never the restore: back to pending.
+                    taking_safety = row.safety_choice == "snapshot" and row.safety_state != "completed"
+                    message = SAFETY_CLAIM_EXPIRED if taking_safety else CLAIM_EXPIRED
+                    view = self._back_to_pending(session, row, message, reason="claim expired before sending")
+                    flagged.append(DecisionResult(view, "not_sent", message))
                     continue
                 message = SENT_UNKNOWN if row.state == RequestState.SENDING else LEGACY_UNKNOWN
                 self.requests.flag_needs_check(row, message, self.clock())

@@ -19,11 +19,11 @@ from __future__ import annotations
 
 from bot.usecases.access import Permission
 from bot.usecases.approval_base import (
-    ApprovalBase,
     RequestView,
     action_for,
     bound_digest,
 )
+from bot.usecases.approval_safety import SafetyStep
 from bot.usecases.context import SYSTEM, Actor
 from bot.usecases.errors import (
     InvalidInput,
@@ -40,7 +40,7 @@ KINDS = ("restore", "delete")
 MAX_REASON = 200  # an incident reference and a few words; the card, the audit row and notifications carry it
 
 
-class Requesting(ApprovalBase):
+class Requesting(SafetyStep):
     def request(
         self, actor: Actor, snapshot_id: str | int | None, kind: str = "restore", reason: str = ""
     ) -> RequestView:
@@ -92,6 +92,7 @@ class Requesting(ApprovalBase):
                 raise Refused(refused)
             note = unchecked_note(state)
         digest = bound_digest(kind, snapshot.id, snapshot.server.id, snapshot.name, snapshot.created_at, reason)
+        offer = self.safety_offer(kind, snapshot.server.id)  # what the card offers (approval_safety)
         with self.db.session() as session:
             # Counted and recorded under one lock: concurrent requests never get past the rate limit.
             self.guard.claim_rate(
@@ -123,6 +124,7 @@ class Requesting(ApprovalBase):
                 bound_digest=digest,
                 request_reason=reason,
                 result_message=note,
+                safety_offer=offer,
             )
             self.audit.append(
                 actor.entry(

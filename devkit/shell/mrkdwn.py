@@ -36,6 +36,7 @@ EMOJI = {
     "camera": "📷",
     "arrows_counterclockwise": "🔄",
     "heavy_check_mark": "✔️",
+    "shield": "🛡️",
 }
 
 _EMOJI = re.compile(r":([a-z0-9_+\-]+):")

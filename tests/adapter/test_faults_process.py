@@ -159,6 +159,8 @@ def world(tmp_path: Path, fake_slack: FakeSlack) -> Iterator[World]:
         # process gets there.
         "SNAPSHOT_RECOVERY_AFTER_SECONDS": "1",
         "LOG_LEVEL": "INFO",
+        # The restore path these tests kill; the safety snapshot step has its own kill test below.
+        "RESTORE_SAFETY_SNAPSHOT": "off",
     }
     w = World(tmp_path, fake_slack, holder, url, env, [])
     yield w
@@ -311,4 +313,55 @@ def test_sigterm_lets_in_flight_work_finish_and_leaves_nothing_half_written(worl
     assert ops == [[("create.requested", "intent"), ("create.succeeded", "ok")]]
     assert any("started snapshot `graceful`" in m.visible_text for m in world.slack.messages(OPS))
     assert len(posts(world.sim, "/snapshots/")) == 1
+    assert world.audit_log(lambda log: log.verify().ok)
+
+
+def test_kill9_while_following_the_safety_snapshot_never_sends_the_restore_twice_nor_without_it(
+    world: World,
+) -> None:
+    """Issue 18 §1: the bot dies between the safety snapshot and the restore. The restore is never sent by the dead
+    process nor by recovery; approving again adopts the safety snapshot it made and sends the restore once."""
+    world.env.update(
+        RESTORE_SAFETY_SNAPSHOT="auto",
+        SNAPSHOT_RECHECK_DEADLINE_SECONDS="1",
+        SNAPSHOT_CLAIM_TTL_SECONDS="3",  # the dead executor's claim runs out soon after the kill
+    )
+    bot, slack = world.start()
+    command(slack, "restore 801")
+    first_card = eventually(lambda: card(world), "the approval card")
+    click(slack, first_card, "Approve (safety snapshot first)", BOB)
+    # The create was made; VPS.org has not completed it (the test decides when), so the bot is polling it.
+    created = eventually(lambda: posts(world.sim, "/snapshots/"), "the safety snapshot to be created")
+    assert created[0].json["name"] == "pre-restore-1"
+    safety_id = max(world.sim.snapshot_ids(12345))
+    eventually(
+        lambda: "taking the safety snapshot first" in world.slack.message(APPROVALS, first_card.ts).visible_text,
+        "the card to show the safety snapshot being taken",
+    )
+    bot.kill9()
+    world.sim.complete_snapshot(safety_id)  # now a careless recovery could go on to the restore
+
+    bot, slack = world.start()
+
+    def back_to_pending() -> bool:
+        db = world.db()
+        try:
+            with db.session(readonly=True) as session:
+                return session.get(ApprovalRequest, 1).state == "pending"  # type: ignore[union-attr]
+        finally:
+            db.dispose()
+
+    eventually(back_to_pending, "the request to go back to pending once the dead executor's claim ran out")
+    assert posts(world.sim, "/restore/") == []
+    shown = world.slack.message(APPROVALS, first_card.ts).visible_text
+    assert "while taking the safety snapshot" in shown and "restore was NOT sent" in shown
+
+    click(slack, world.slack.message(APPROVALS, first_card.ts), "Approve (safety snapshot first)", BOB)
+    eventually(lambda: posts(world.sim, "/restore/"), "the restore after the second approval")
+    assert [p.path for p in posts(world.sim, "/restore/")] == ["/api/v1/snapshots/801/restore/"]
+    assert len(posts(world.sim, "/snapshots/")) == 1, "the safety snapshot was made twice"
+    eventually(
+        lambda: f"/snapshot restore {safety_id}" in world.slack.message(APPROVALS, first_card.ts).visible_text,
+        "the card to say how to go back",
+    )
     assert world.audit_log(lambda log: log.verify().ok)

@@ -117,21 +117,26 @@ def test_the_whole_tour_list_restore_refused_approved_delete_create_audit(databa
         "RESTORE REQUEST #1",
         "Reason: “INC-42 the tour”",
         "Asked by: @alice",
-        "[1] Approve  [2] Reject  [3] Cancel (requester)",
+        "Safety snapshot: pre-restore-1 of the server's current state is taken first",
+        "[1] Approve (safety snapshot first)  [2] Approve without safety snapshot  [3] Reject  [4] Cancel (requester)",
         "Your restore request #1 is waiting for approval.",
         # refused for alice, after the confirm dialog she answered
-        "Approve this restore? — pre-migration-snapshot (#801) will be restored onto web-server-01. "
-        "All current data there is overwritten. This cannot be undone. [y/N] y",
+        "Approve this restore? — A safety snapshot pre-restore-1 of the server is taken first; once VPS.org says it "
+        "is completed, pre-migration-snapshot (#801) is restored onto web-server-01, overwriting all current data "
+        "there. Restoring the safety snapshot undoes it. [y/N] y",
         "You can't approve your own request",
         # approved by bob: the card is updated in place and the requester told in its thread
         "You are now @bob (U0BOB).",
         "[y/N] y",
         "▸ #ops · snapshot-bot · updated",
         "Approved by @bob",
+        "To go back: /snapshot restore 900",
         "reply in thread: Restore requested by @alice",
         "@alice Restore request #1 (pre-migration-snapshot → web-server-01) was approved",
         "That button is no longer there",
     )
+    # the safety snapshot (#900) was made before the restore
+    assert t.sim.snapshot_status(900) == "completed"
     restores = t.sim.calls("POST", "snapshots/801/restore/")
     assert len(restores) == 1 and restores[0].status == 200 and restores[0].applied
 
@@ -149,10 +154,16 @@ def test_the_whole_tour_list_restore_refused_approved_delete_create_audit(databa
     assert [c.path for c in t.sim.calls("DELETE")] == ["/api/v1/snapshots/798/"]
 
     # create, announced in the channel
-    t.in_order("@bob started snapshot before-update (#900) of web-server-01 (id 12345).", "⏳ in progress")
-    assert [c.json for c in t.sim.calls("POST") if c.path == "/api/v1/snapshots/"] == [
-        {"server_id": 12345, "name": "before-update", "description": "Before the update"}
+    t.in_order("@bob started snapshot before-update (#901) of web-server-01 (id 12345).", "⏳ in progress")
+    assert [c.json["name"] for c in t.sim.calls("POST") if c.path == "/api/v1/snapshots/"] == [
+        "pre-restore-1",
+        "before-update",
     ]
+    assert t.sim.calls("POST")[-1].json == {
+        "server_id": 12345,
+        "name": "before-update",
+        "description": "Before the update",
+    }
 
     # the audit trail, newest first, names not ids
     audit = t.after("Audit — all events, newest first")
@@ -350,16 +361,19 @@ def test_a_typed_mention_reaches_the_bot_as_slack_sends_it(sqlite_url: str) -> N
 
 
 def test_app_home_open_card_shows_the_card_with_its_buttons(sqlite_url: str) -> None:
-    # Bob's Home lists Alice's request; [5] "Open card" shows the card itself, whose [1] Approve works.
-    t = run(["/snapshot restore 801 INC-1", "/as bob", "/home", "5", "1", "y"], database_url=sqlite_url)
+    # Bob's Home lists Alice's request; [6] "Open card" shows the card itself, whose [1] Approve works.
+    # (The card's four buttons are [1]–[4], Home's Refresh [5].)
+    t = run(["/snapshot restore 801 INC-1", "/as bob", "/home", "6", "1", "y"], database_url=sqlite_url)
     t.in_order(
         "▸ App Home of @bob",
-        "[5] Open card",
+        "[6] Open card",
         "▸ #ops · snapshot-bot · opened from its link",
         "RESTORE REQUEST #1",
-        "[1] Approve  [2] Reject  [3] Cancel (requester)",
+        "[1] Approve (safety snapshot first)  [2] Approve without safety snapshot  [3] Reject  [4] Cancel (requester)",
         "Approve this restore?",
         "Approved by @bob",
     )
     assert "(opens https://" not in t.out  # the card, not its address
-    assert t.sim is not None and [c.path for c in t.sim.calls("POST")] == ["/api/v1/snapshots/801/restore/"]
+    # The safety snapshot first (the default `auto`), then the restore.
+    assert t.sim is not None
+    assert [c.path for c in t.sim.calls("POST")] == ["/api/v1/snapshots/", "/api/v1/snapshots/801/restore/"]

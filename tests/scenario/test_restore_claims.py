@@ -191,7 +191,7 @@ def test_claim_deadline_is_the_database_clock_on_sqlite_and_postgresql(make: Cal
     h = make()
     request_restore(h)
     service = approvals(h)
-    service._execute = lambda actor, rid, token: DecisionResult(service.get(rid), "claim_lost", "")  # type: ignore[method-assign]
+    service._execute = lambda actor, rid, *token: DecisionResult(service.get(rid), "claim_lost", "")  # type: ignore[method-assign]
     approve(h)
     assert state(h) == "executing"
     tick(h)  # within the claim (30 s): nothing happens

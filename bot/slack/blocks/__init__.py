@@ -18,6 +18,7 @@ from bot.slack.blocks.approvals import approval_card, decision_actions, pending_
 from bot.slack.blocks.audit import audit_message, audit_targets
 from bot.slack.blocks.common import (
     APPROVE,
+    APPROVE_NO_SAFETY,
     ASK_DELETE,
     ASK_RESTORE,
     AUDIT_MORE,
@@ -26,6 +27,7 @@ from bot.slack.blocks.common import (
     CREATE_VIEW,
     DESCRIPTION_LIMIT,
     DISMISS,
+    FREE_OLDEST,
     LIST_MORE,
     MAX_BLOCKS,
     MAX_BUTTON_TEXT,
@@ -81,6 +83,7 @@ from bot.slack.blocks.snapshots import (
 
 __all__ = [
     "APPROVE",
+    "APPROVE_NO_SAFETY",
     "ASK_DELETE",
     "ASK_RESTORE",
     "AUDIT_MORE",
@@ -89,6 +92,7 @@ __all__ = [
     "CREATE_VIEW",
     "DESCRIPTION_LIMIT",
     "DISMISS",
+    "FREE_OLDEST",
     "LIST_MORE",
     "MAX_BLOCKS",
     "MAX_BUTTON_TEXT",

@@ -26,8 +26,10 @@ from bot.mrkdwn import Mrkdwn, code, mention, plain, quote
 from bot.mrkdwn import link as link_to
 from bot.slack.blocks.common import (
     APPROVE,
+    APPROVE_NO_SAFETY,
     CANCEL,
     DESCRIPTION_LIMIT,
+    FREE_OLDEST,
     MAX_BLOCKS,
     MAX_HEADER,
     MAX_MODAL_TITLE,
@@ -146,7 +148,12 @@ def approval_card(req: Any, now: datetime, restore: Any = None) -> tuple[Mrkdwn,
     facts += Mrkdwn("*Asked by:* {} {}\n*Expires:* {}").format(
         mention(req.requester_id), format_time(req.created_at), format_time(req.expires_at)
     )
-    if req.kind == "restore":
+    offer = getattr(req, "safety_offer", "")
+    if req.kind == "restore" and offer:
+        warning = Mrkdwn(
+            ":rotating_light: *This overwrites ALL current data on the server.* The server is stopped first."
+        )
+    elif req.kind == "restore":
         warning = Mrkdwn(
             ":rotating_light: *This overwrites ALL current data on the server.* The server is stopped first, "
             "and the restore *cannot be undone*."
@@ -158,6 +165,9 @@ def approval_card(req: Any, now: datetime, restore: Any = None) -> tuple[Mrkdwn,
         SectionBlock(text=md(facts)),
         SectionBlock(text=md(warning)),
     ]
+    safety = safety_line(req) if req.kind == "restore" and offer else None
+    if safety is not None:
+        blocks.append(SectionBlock(text=md(safety)))
     if req.approvals_required > 1 or req.approvers:
         who = Mrkdwn(", ").join(mention(a) for a in req.approvers) or Mrkdwn("nobody yet")
         blocks.append(
@@ -179,6 +189,15 @@ def approval_card(req: Any, now: datetime, restore: Any = None) -> tuple[Mrkdwn,
         template = _STATE_LINE.get(req.state)
         if req.state == "stale" and req.reason == SNAPSHOT_DELETED:  # closed by a delete, never approved
             template = _SNAPSHOT_DELETED_LINE
+        if (
+            req.state == "executing"
+            and getattr(req, "safety_choice", "") == "snapshot"
+            and req.safety_state != ("completed")
+        ):
+            template = Mrkdwn(
+                ":hourglass_flowing_sand: Approved by {who} {when} — taking the safety snapshot first; "
+                "the restore is not sent yet…"
+            )
         followed = _restore_line(restore, who, format_time(req.decided_at), now) if req.state == "executed" else None
         if followed is not None:
             line = followed
@@ -202,6 +221,42 @@ def reason_line(req: Any) -> Mrkdwn:
     return Mrkdwn("\n*Reason:* ") + quote(reason, 200) if reason else Mrkdwn("")
 
 
+def safety_line(req: Any) -> Mrkdwn | None:
+    """What the card says about the safety snapshot (`pre-restore-<id>`), the undo of the restore."""
+    name = code(f"pre-restore-{req.id}")
+    if req.state != "pending" and req.safety_choice == "none":
+        return Mrkdwn(
+            ":warning: *No safety snapshot* was taken (the approver's choice): this restore cannot be undone."
+        )
+    if req.state != "pending" and req.safety_choice != "snapshot":
+        return None  # rejected, cancelled or expired before anyone chose
+    if req.state != "pending" and req.safety_choice == "snapshot":
+        snapshot_id = req.safety_snapshot_id
+        state = req.safety_state or "being taken"
+        line = Mrkdwn(":shield: *Safety snapshot:* {}{} — {}.").format(
+            name, Mrkdwn(" (#{})").format(snapshot_id) if snapshot_id else Mrkdwn(""), plain(state, 20)
+        )
+        if req.safety_state == "completed" and snapshot_id:
+            line += Mrkdwn(" To go back: {} (it needs an approval, like any restore).").format(
+                code(f"/snapshot restore {snapshot_id}")
+            )
+        return line
+    if req.safety_offer == "full":
+        if req.safety_required:
+            return Mrkdwn(
+                ":warning: *Server full* — no free snapshot slot, and a safety snapshot is required before every "
+                "restore here: the restore is blocked until a slot is free. *Free oldest snapshot first* deletes "
+                "the server's oldest snapshot (through the normal delete path)."
+            )
+        return Mrkdwn(
+            ":warning: *Server full* — no free snapshot slot, so no safety snapshot can be taken and this restore "
+            "*cannot be undone*. Approve without one, or *Free oldest snapshot first* (a normal delete)."
+        )
+    return Mrkdwn(
+        ":shield: *Safety snapshot:* {} of the server's current state is taken first, so the restore can be undone{}."
+    ).format(name, Mrkdwn("") if req.safety_required else Mrkdwn(" (on by default)"))
+
+
 def decision_actions(req: Any, block_id: str, *, approve: bool, cancel: bool) -> ActionsBlock:
     """The buttons that decide a pending request, wherever it is shown (card, `/snapshot pending`, App Home).
 
@@ -218,21 +273,68 @@ def decision_actions(req: Any, block_id: str, *, approve: bool, cancel: bool) ->
         else:
             consequence = Mrkdwn("{} (#{}) will be deleted permanently.").format(snapshot, req.snapshot_id)
         title = _kind_title(req.kind)
-        elements += [
-            ButtonElement(
-                text="Approve",
-                action_id=APPROVE,
-                value=str(req.id),
-                style="primary",
-                confirm=confirm_dialog(f"Approve this {title.lower()}?", consequence, "Approve", "Not yet"),
-            ),
-            ButtonElement(text="Reject", action_id=REJECT, value=str(req.id), style="danger"),
-        ]
+        elements += _approve_buttons(req, title, consequence)
+        elements.append(ButtonElement(text="Reject", action_id=REJECT, value=str(req.id), style="danger"))
     if cancel:
         elements.append(
             ButtonElement(text="Cancel (requester)" if approve else "Cancel", action_id=CANCEL, value=str(req.id))
         )
     return ActionsBlock(block_id=block_id, elements=elements)
+
+
+def _approve_buttons(req: Any, title: str, consequence: Mrkdwn) -> list[ButtonElement]:
+    """Approve, in the variants the safety snapshot offers (one action id each: Slack wants them unique)."""
+    offer = getattr(req, "safety_offer", "") if req.kind == "restore" else ""
+    question = f"Approve this {title.lower()}?"
+    if not offer:
+        return [
+            ButtonElement(
+                text="Approve",
+                action_id=APPROVE,
+                value=str(req.id),
+                style="primary",
+                confirm=confirm_dialog(question, consequence, "Approve", "Not yet"),
+            )
+        ]
+    with_safety = Mrkdwn(
+        "A safety snapshot {} of the server is taken first; once VPS.org says it is completed, {} (#{}) is "
+        "restored onto {}, overwriting all current data there. Restoring the safety snapshot undoes it."
+    ).format(
+        code(f"pre-restore-{req.id}"),
+        snapshot_name(req.snapshot_name),
+        req.snapshot_id,
+        server_name(req.server_name, req.server_id),
+    )
+    safe = ButtonElement(
+        text="Approve (safety snapshot first)",
+        action_id=APPROVE,
+        value=str(req.id),
+        style="primary",
+        confirm=confirm_dialog(question, with_safety, "Approve", "Not yet"),
+    )
+    unsafe = ButtonElement(
+        text="Approve without safety snapshot",
+        action_id=APPROVE_NO_SAFETY if offer == "free" else APPROVE,
+        value=str(req.id),
+        confirm=confirm_dialog(question, consequence + Mrkdwn(" No safety snapshot: no undo."), "Approve", "Not yet"),
+    )
+    free = ButtonElement(
+        text="Free oldest snapshot first",
+        action_id=FREE_OLDEST,
+        value=str(req.id),
+        confirm=confirm_dialog(
+            "Delete the server's oldest snapshot?",
+            Mrkdwn(
+                "Its oldest snapshot (never the one to restore) is deleted, through the normal delete path, "
+                "to make room for the safety snapshot."
+            ),
+            "Delete it",
+            "Not yet",
+        ),
+    )
+    if offer == "free":
+        return [safe] if req.safety_required else [safe, unsafe]
+    return [safe, free] if req.safety_required else [unsafe, free]
 
 
 def reject_modal(request_id: int, card_channel: str | None, card_ts: str | None) -> dict[str, Any]:

@@ -21,6 +21,7 @@ from bot.slack.listeners.common import actor_from_payload, first_action, run_for
 from bot.slack.replies import Reply, outgoing
 from bot.slack.side import SlackSide
 from bot.usecases.access import Permission
+from bot.usecases.approval_safety import SafetyChoice
 from bot.usecases.approvals import RequestView
 from bot.usecases.context import Actor, utcnow
 from bot.usecases.errors import UserFacingError
@@ -205,6 +206,18 @@ def show_pending(core: Core, slack: SlackSide, reply: Reply, actor: Actor) -> No
     reply.ephemeral(text, blocks)
 
 
+def free_oldest_slot(core: Core, slack: SlackSide, reply: Reply, actor: Actor, request_id: str) -> None:
+    """A full server's restore card: delete its oldest snapshot through the normal delete path (its own approval
+    when deletes need one), so the safety snapshot has a slot; the card then offers it."""
+    from bot.slack.listeners import flows
+
+    target = core.approvals.oldest_to_free(actor, request_id)
+    flows.confirm_delete(core, slack, reply, actor, {"snapshot_id": str(target.id)})
+    refreshed = core.approvals.refresh_safety_offer(target.request_id)
+    if refreshed is not None:
+        slack.announcer.refresh_card(refreshed)
+
+
 def from_app_home(body: dict[str, Any]) -> bool:
     view = body.get("view")
     return isinstance(view, dict) and view.get("type") == "home"
@@ -243,7 +256,11 @@ def register(app: App, core: Core, slack: SlackSide) -> None:
         def job() -> None:
             approvals = core.approvals
             try:
-                result = approvals.approve(actor, value) if how == "approve" else approvals.cancel(actor, value)
+                if how == "cancel":
+                    result = approvals.cancel(actor, value)
+                else:
+                    safety = SafetyChoice.NONE if how == "approve_no_safety" else SafetyChoice.DEFAULT
+                    result = approvals.approve(actor, value, safety, progress=slack.announcer.refresh_card)
                 if result.outcome == "vote_recorded":
                     reply.ephemeral(Mrkdwn(":ballot_box_with_check: ") + sentence(result.message))
                 elif result.outcome == "claim_lost":
@@ -258,6 +275,21 @@ def register(app: App, core: Core, slack: SlackSide) -> None:
     @app.action(ui.APPROVE)
     def approve(ack: Ack, body: dict[str, Any], respond: Respond, client: WebClient) -> None:
         decide(ack, body, respond, client, "approve")
+
+    @app.action(ui.APPROVE_NO_SAFETY)
+    def approve_without_safety(ack: Ack, body: dict[str, Any], respond: Respond, client: WebClient) -> None:
+        decide(ack, body, respond, client, "approve_no_safety")
+
+    @app.action(ui.FREE_OLDEST)
+    def free_oldest(ack: Ack, body: dict[str, Any], respond: Respond, client: WebClient) -> None:
+        actor = actor_from_payload(body)
+        reply = (
+            DirectReply(client=client, user_id=actor.user_id, channel_id=None)
+            if from_app_home(body)
+            else Reply(client=client, user_id=actor.user_id, channel_id=actor.channel_id, respond=respond)
+        )
+        value = str(first_action(body).get("value") or "")
+        run_for_user(core, reply, lambda: free_oldest_slot(core, slack, reply, actor, value), ack)
 
     @app.action(ui.CANCEL)
     def cancel(ack: Ack, body: dict[str, Any], respond: Respond, client: WebClient) -> None:
