@@ -15,10 +15,13 @@ it, and let the bot settle before the next prompt. The fake world is booted in `
 
 from __future__ import annotations
 
+import logging
 import os
 import re
 import sys
 import threading
+from collections.abc import Callable
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
 from bot.config import Settings
@@ -82,8 +85,10 @@ class Shell(ShellWorld, FormsAndInput, Transcript):
         completion_delay: float = DEFAULT_COMPLETION_DELAY,
         poll_interval: float = DEFAULT_POLL_INTERVAL,
         color: bool | None = None,
+        log_path: str | Path | None = None,
     ) -> None:
         self.settings = settings
+        self.log_path = Path(log_path) if log_path is not None else None  # None: a new file in the temp dir
         self.stdin = stdin if stdin is not None else sys.stdin
         self.stdout = stdout if stdout is not None else sys.stdout
         self.interactive = _isatty(self.stdin) if interactive is None else interactive
@@ -124,6 +129,11 @@ class Shell(ShellWorld, FormsAndInput, Transcript):
         self._tempdir: str | None = None
         self._database_note = ""
         self._log_level: int | None = None
+        self._undo_logging: Callable[[], None] | None = None
+        self._own_log = False  # the shell made the log file (and removes it at quit if nothing was logged)
+        self._error_notes: logging.Handler | None = None
+        self._notes: list[str] = []  # errors logged since the last drain, shown briefly in the conversation
+        self._notes_lock = threading.Lock()
         self._readline: Any = None
         self.fake: FakeSlack | None = None
         self.bot: Bot | None = None

@@ -7,9 +7,11 @@ plus what the VPS.org simulator received: the shell runs the real app, so these 
 from __future__ import annotations
 
 import io
+import logging
 import os
 import subprocess
 import sys
+import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,6 +31,8 @@ class Transcript:
     out: str
     sim: VpsSimulator | None
     has_tracker: bool
+    log: str = ""  # what the bot wrote to the shell's log file
+    log_path: Path | None = None
 
     def in_order(self, *needles: str) -> None:
         """Each needle appears, after the previous one: the order a user would read them in."""
@@ -52,25 +56,30 @@ def run(
     env: dict[str, str] | None = None,
     stdout: io.StringIO | None = None,
     interactive: bool = False,
+    stdin: io.StringIO | None = None,
 ) -> Transcript:
     settings = load_settings({"DATABASE_URL": database_url, **(env or {})}, dotenv_path=None)
     out = stdout or io.StringIO()
     if sim is None and not (env or {}).get("VPS_API_TOKEN"):
         sim = VpsSimulator(completion_delay=0)
-    # A long poll interval keeps the background ticker out of the way: `/wait` decides when it runs.
-    shell = Shell(
-        settings,
-        stdin=io.StringIO("".join(line + "\n" for line in lines)),
-        stdout=out,
-        interactive=interactive,
-        simulator=sim,
-        poll_interval=3600,
-    )
-    with shell:
-        code = shell.run()
-        assert shell.bot is not None
-        has_tracker = shell.bot.slack.cards is not None
-    return Transcript(code, out.getvalue(), sim, has_tracker)
+    with tempfile.TemporaryDirectory(prefix="shell-log-") as logs:
+        log_path = Path(logs) / "shell.log"
+        # A long poll interval keeps the background ticker out of the way: `/wait` decides when it runs.
+        shell = Shell(
+            settings,
+            stdin=stdin or io.StringIO("".join(line + "\n" for line in lines)),
+            stdout=out,
+            interactive=interactive,
+            simulator=sim,
+            poll_interval=3600,
+            log_path=log_path,
+        )
+        with shell:
+            code = shell.run()
+            assert shell.bot is not None
+            has_tracker = shell.bot.slack.cards is not None
+        log = log_path.read_text(encoding="utf-8") if log_path.exists() else ""
+    return Transcript(code, out.getvalue(), sim, has_tracker, log, log_path)
 
 
 @pytest.fixture
@@ -269,6 +278,7 @@ def test_real_account_mode_uses_the_configured_api_and_says_so_loudly(
     assert "REAL VPS.org account" in banner and url in banner
     assert "vps_real_looking_token_123" not in banner + t.out
     assert f"Database: sqlite:///{tmp_path / 'real.db'}" in banner
+    assert f"Log: {t.log_path} " in banner
     assert "pre-migration-snapshot" in t.out
     assert sim.requests and all(r.authorized for r in sim.requests)  # over HTTP, with the configured token
 
@@ -340,3 +350,43 @@ def test_a_typed_mention_reaches_the_bot_as_slack_sends_it(sqlite_url: str) -> N
     announced = t.after("started snapshot ask-bob")
     # Shown inert (bot/mrkdwn.py): `@` before a word becomes its look-alike, so the text can never mention anyone.
     assert "“Ask ＠bob & <ops> first, see #ops”" in announced and "&amp;" not in announced
+
+
+def test_log_lines_go_to_the_log_file_the_banner_names_not_into_the_conversation(
+    sqlite_url: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    sim = VpsSimulator(completion_delay=0)
+    sim.faults.fail_next(503, times=1, methods=["GET"])  # one retried GET: a WARNING from bot.vps.client
+    t = run(["/snapshot list 12345"], database_url=sqlite_url, sim=sim)
+    banner = capsys.readouterr().err
+    assert f"Log: {t.log_path} " in banner
+    assert "Database: " in banner and "shell.db" not in t.out
+    assert "pre-migration-snapshot" in t.out  # the retry worked; the user sees the answer…
+    assert "WARNING" not in t.out and "bot.vps.client" not in t.out  # …and no log line
+    assert "WARNING bot.vps.client" in t.log and "retry 1" in t.log
+
+
+class _LogsAnErrorThenReads(io.StringIO):
+    """stdin that logs an error (as a failing background job would) before handing out its second line."""
+
+    def __init__(self, text: str) -> None:
+        super().__init__(text)
+        self.reads = 0
+
+    def readline(self, size: int | None = -1) -> str:  # type: ignore[override]
+        self.reads += 1
+        if self.reads == 2:
+            logging.getLogger("bot.runtime").error("background job flush failed\nTraceback (most recent call last): …")
+        return super().readline(size)
+
+
+def test_an_error_the_bot_logs_is_noted_briefly_in_the_conversation(sqlite_url: str) -> None:
+    stdin = _LogsAnErrorThenReads("/snapshot list 12345\n/snapshot list 12346\n")
+    t = run([], database_url=sqlite_url, stdin=stdin)
+    t.in_order(
+        "web-server-01 (id 12345)",
+        f"(error logged by the bot: background job flush failed — details in {t.log_path})",
+        "db-server-01",
+    )
+    assert "Traceback" not in t.out  # one line in the conversation; the whole record is in the file
+    assert "ERROR bot.runtime: background job flush failed" in t.log and "Traceback" in t.log
