@@ -10,7 +10,7 @@ banner); the database is a throwaway SQLite file unless DATABASE_URL says otherw
 
 This module is the loop: read a line, turn it into a slash command, a button press or a shell command, send
 it, and let the bot settle before the next prompt. The fake world is booted in `world`, questions are asked in
-`forms`, and what the bot says is rendered in `transcript`.
+`forms`, what the bot says is rendered in `transcript`, and `/wait` waits in `waiting`.
 """
 
 from __future__ import annotations
@@ -35,6 +35,7 @@ from devkit.shell.render import (
     is_yes,
 )
 from devkit.shell.transcript import Source, Transcript, UrlInfo
+from devkit.shell.waiting import Waiting
 from devkit.shell.world import (
     DEFAULT_COMPLETION_DELAY,
     DEFAULT_POLL_INTERVAL,
@@ -65,13 +66,13 @@ Type what you would type in Slack:
 Shell commands:
   3   or   click 3                press button [3] of what was shown last
   /as bob                         act as someone else (alice and bob exist; any name works)
-  /wait                           let the bot check on running work now (it also does every few seconds)
+  /wait [seconds]                 wait (up to 60 s) for running work to end, and say how it went
   /home                           open the bot's App Home tab
   /help                           this help
   quit                            leave (Ctrl-D works too)"""
 
 
-class Shell(ShellWorld, FormsAndInput, Transcript):
+class Shell(ShellWorld, FormsAndInput, Transcript, Waiting):
     """One shell session. `with Shell(settings, ...) as shell: shell.run()`; `run_shell` does exactly that."""
 
     def __init__(
@@ -182,8 +183,8 @@ class Shell(ShellWorld, FormsAndInput, Transcript):
         if lower == "/as" or lower.startswith("/as "):
             self._switch_user(text[3:].strip())
             return True
-        if lower in ("/wait", "/tick"):
-            self._tick()
+        if lower == "/wait" or lower.startswith("/wait "):
+            self._wait(text[len("/wait") :])
             return True
         if lower == "/home":
             self._open_home()
@@ -216,16 +217,6 @@ class Shell(ShellWorld, FormsAndInput, Transcript):
         assert self.fake is not None
         self.fake.users[self.user_id] = {"name": name}
         self._write(f"You are now @{name} ({self.user_id}).")
-
-    def _tick(self) -> None:
-        from bot.background import ticker_for
-
-        self._drain()
-        bot = self._running()
-        (bot.ticker or ticker_for(bot, self.poll_interval)).tick()
-        self._settle()
-        if not self._drain():
-            self._write(self.style.dim("(nothing new)"))
 
     def _open_home(self) -> None:
         assert self.driver is not None

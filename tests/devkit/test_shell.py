@@ -174,8 +174,52 @@ def test_create_completion_is_announced_after_wait(sqlite_url: str) -> None:
     t.in_order("@alice started snapshot nightly (#900)", "in progress")
     assert t.has_tracker, "snapshot tracking is not wired into the bot the shell runs"
     later = t.after("in progress")
-    assert "(nothing new)" not in later
     assert "nightly" in later and ("completed" in later or "ready" in later), later
+    t.in_order("is ready", "(done after ", " s: snapshot nightly (#900) of web-server-01: finished)")
+
+
+def test_wait_waits_for_the_snapshot_and_the_restore_to_end_before_the_next_line(sqlite_url: str) -> None:
+    # Real time, short: VPS.org (the simulator) finishes the snapshot after 1 s and the restore after 1 s.
+    sim = VpsSimulator(completion_delay=1.0, restore_delay=1.0)
+    t = run(
+        ["/snapshot create 12345 nightly", "/snapshot restore 801", "/as bob", "1", "y", "/wait 30", "/as alice"],
+        database_url=sqlite_url,
+        sim=sim,
+    )
+    t.in_order(
+        "@alice started snapshot nightly (#900)",
+        "⏳ in progress",
+        "RESTORE REQUEST #1",
+        "Approved by @bob",
+        # /wait: the cards and thread replies of both endings come first, then what ended, then the next line
+        "Snapshot nightly of web-server-01 is ready",
+        "(done after ",
+        "snapshot nightly (#900) of web-server-01: finished",
+        "restore of pre-migration-snapshot (#801) onto web-server-01: finished)",
+        "You are now @alice",
+    )
+    assert sim is not None and len(sim.calls("POST", "snapshots/801/restore/")) == 1
+
+
+def test_wait_times_out_and_says_what_is_still_running(sqlite_url: str) -> None:
+    sim = VpsSimulator(completion_delay=600)
+    t = run(["/snapshot create 12345 slow-one", "/wait 0.5", "/as bob"], database_url=sqlite_url, sim=sim)
+    t.in_order(
+        "@alice started snapshot slow-one (#900)",
+        "(stopped waiting after ",
+        " s; still running: snapshot slow-one (#900) of web-server-01 — in progress — "
+        "shown here when it ends, or /wait again)",
+        "You are now @bob",
+    )
+
+
+def test_wait_with_nothing_running_and_with_a_bad_argument(sqlite_url: str) -> None:
+    t = run(["/wait", "/wait soon", "/wait -3"], database_url=sqlite_url)
+    t.in_order(
+        "(nothing to wait for: the bot is not following any work)",
+        "Usage: /wait [seconds] — e.g. /wait 30",
+        "Usage: /wait [seconds]",
+    )
 
 
 def test_answering_no_to_a_confirm_changes_nothing_and_cancel_dismisses(sqlite_url: str) -> None:
