@@ -15,6 +15,7 @@ it, and let the bot settle before the next prompt. The fake world is booted in `
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import re
@@ -34,6 +35,7 @@ from devkit.shell.render import (
     confirm_question,
     is_yes,
 )
+from devkit.shell.terminal import own_terminal
 from devkit.shell.transcript import Source, Transcript, UrlInfo
 from devkit.shell.waiting import Waiting
 from devkit.shell.world import (
@@ -145,11 +147,20 @@ class Shell(ShellWorld, FormsAndInput, Transcript, Waiting):
         if self.bot is None:
             self.start()
         self._banner()
+        on_terminal = self.interactive and self.stdin is sys.stdin and self.stdout is sys.stdout
+        if on_terminal:
+            self._setup_readline()
         if self.interactive:
-            if self.stdin is sys.stdin and self.stdout is sys.stdout:
-                self._setup_readline()
             self._watcher = threading.Thread(target=self._watch, name="shell-output", daemon=True)
             self._watcher.start()
+        with own_terminal(self.stdin.fileno()) if on_terminal else contextlib.nullcontext(False):
+            self._loop()
+        if self.interactive:
+            self._write(self.style.dim("Bye."))
+        return 0
+
+    def _loop(self) -> None:
+        """Until quit, Ctrl-D or the end of input. Ctrl-C at the prompt (or in a command) clears the line."""
         while True:
             try:
                 self._fill_pending_forms()
@@ -163,11 +174,11 @@ class Shell(ShellWorld, FormsAndInput, Transcript, Waiting):
             except KeyboardInterrupt:
                 self._write("")
                 continue
-        self._settle()
-        self._drain()
-        if self.interactive:
-            self._write(self.style.dim("Bye."))
-        return 0
+        try:
+            self._settle()
+            self._drain()
+        except KeyboardInterrupt:  # Ctrl-C while leaving: leave now
+            pass
 
     def handle(self, line: str) -> bool:
         """Act on one typed line. False when the user asked to leave."""

@@ -67,6 +67,9 @@ class Waiting:
         idle = False
         self._drain()
         try:
+            if self.interactive:
+                note = f"(waiting up to {seconds:g} s for running work to end; Ctrl-C stops waiting)"
+                self._write(self.style.dim(note))
             while True:
                 self._settle(max(0.0, deadline - time.monotonic()))  # a click's work may start an operation
                 watched.update((op.id, op) for op in tracking.active(limit=100))
@@ -82,7 +85,11 @@ class Waiting:
                     break
                 self._stopping.wait(min(step, left))
         except KeyboardInterrupt:
+            if self.interactive:
+                self._write("")  # the terminal echoed ^C without a line break
             self._drain()
+            running = tracking.active(limit=100)
+            idle = bot.core.wait_idle(0)
             self._write(self.style.dim("(wait cancelled" + self._still_running(running, idle) + ")"))
             return
         self._write(self.style.dim(self._wait_summary(watched, running, idle, time.monotonic() - started)))

@@ -434,3 +434,25 @@ def test_an_error_the_bot_logs_is_noted_briefly_in_the_conversation(sqlite_url: 
     )
     assert "Traceback" not in t.out  # one line in the conversation; the whole record is in the file
     assert "ERROR bot.runtime: background job flush failed" in t.log and "Traceback" in t.log
+
+
+class _CtrlCOnSecondLine(io.StringIO):
+    """stdin whose second read is interrupted, as a Ctrl-C at the prompt is."""
+
+    def __init__(self, text: str) -> None:
+        super().__init__(text)
+        self.reads = 0
+
+    def readline(self, size: int | None = -1) -> str:  # type: ignore[override]
+        self.reads += 1
+        if self.reads == 2:
+            raise KeyboardInterrupt
+        return super().readline(size)
+
+
+def test_ctrl_c_at_the_prompt_does_not_end_the_shell_and_quit_exits_zero(sqlite_url: str) -> None:
+    stdin = _CtrlCOnSecondLine("/snapshot list 12345\nquit\n/snapshot list 12346\n")
+    t = run([], database_url=sqlite_url, stdin=stdin)
+    assert t.code == 0
+    assert "web-server-01 (id 12345)" in t.out
+    assert "db-server-01" not in t.out  # `quit`, after the Ctrl-C, ended it
