@@ -40,6 +40,8 @@ def add_commands(subparsers: argparse._SubParsersAction[Any]) -> argparse._SubPa
     db_commands = db.add_subparsers(dest="db_command", required=True, metavar="COMMAND")
     upgrade = db_commands.add_parser("upgrade", help="create or migrate the schema to the newest version")
     upgrade.set_defaults(func=_handler("db_upgrade"))
+    status = db_commands.add_parser("status", help="which schema revision the database is at (creates nothing)")
+    status.set_defaults(func=_handler("db_status"))
 
     audit = subparsers.add_parser("audit", help="the audit trail")
     audit_commands = audit.add_subparsers(dest="audit_command", required=True, metavar="COMMAND")

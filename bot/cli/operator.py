@@ -79,16 +79,18 @@ def _first_line(error: BaseException) -> str:
     return lines[0] if lines else type(original).__name__
 
 
-def _run(database_url: str, body: Callable[[Database], int], *, needs_schema: bool = True) -> int:
+def _run(
+    database_url: str, body: Callable[[Database], int], *, needs_schema: bool = True, may_create: bool = False
+) -> int:
     """Open the database, run `body`, and turn failures into one line on stderr.
 
-    Every command first names the database it works on (password masked), on stderr. A command that needs the
-    bot's schema (every one but `db upgrade`) only reads what is there: it never creates a database, and says
-    so when the SQLite file it was pointed at does not exist or holds no (or an older) schema.
+    Every command first names the database it works on (password masked), on stderr. Only `db upgrade`
+    (`may_create`) creates a database: the others say so when the SQLite file they were pointed at does not
+    exist, and those that need the bot's schema when it holds none, or an older one.
     """
     shown = safe_url(database_url)
     print(f"database: {shown}", file=sys.stderr)
-    missing = missing_sqlite_file(database_url) if needs_schema else None
+    missing = None if may_create else missing_sqlite_file(database_url)
     if missing is not None:
         print(
             f"error: no database at {shown}: {Path(missing).resolve()} does not exist "
@@ -127,6 +129,23 @@ def db_upgrade(args: argparse.Namespace, database_url: str) -> int:
         database.upgrade()
         print(f"database upgraded to revision {database.current_revision()}")
         return 0
+
+    return _run(database_url, body, needs_schema=False, may_create=True)
+
+
+def db_status(args: argparse.Namespace, database_url: str) -> int:
+    """The schema's revision against this bot's newest; exit 0 when up to date, 1 when `db upgrade` is due."""
+
+    def body(database: Database) -> int:
+        current, newest = database.current_revision(), database.head_revision()
+        if not database.needs_upgrade():
+            print(f"schema revision {current}: up to date")
+            return 0
+        if current is None:
+            print(f"no snapshot-bot schema (an empty database, or not the bot's); `db upgrade` creates {newest}")
+        else:
+            print(f"schema revision {current}, older than this bot's {newest}: run `db upgrade`")
+        return 1
 
     return _run(database_url, body, needs_schema=False)
 

@@ -72,6 +72,23 @@ def test_db_upgrade_creates_the_schema_then_reports_it_current(
         db.dispose()
 
 
+def test_db_status_reads_the_revision_and_creates_nothing(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'status.db'}"
+    database = Database(url)
+    try:
+        newest = database.head_revision()
+        assert database.ping()  # an empty file
+        assert run(capsys, url, "db", "status") == (
+            1,
+            f"no snapshot-bot schema (an empty database, or not the bot's); `db upgrade` creates {newest}\n",
+            "",
+        )
+        database.upgrade()
+        assert run(capsys, url, "db", "status") == (0, f"schema revision {newest}: up to date\n", "")
+    finally:
+        database.dispose()
+
+
 def test_verify_reports_an_intact_chain_and_names_the_database(
     capsys: pytest.CaptureFixture[str], filled: AuditLog
 ) -> None:
@@ -121,7 +138,9 @@ def test_verify_on_an_older_schema_names_both_revisions(capsys: pytest.CaptureFi
     )
 
 
-@pytest.mark.parametrize("argv", [["audit", "verify"], ["audit", "export"], ["audit", "export", "--action", "list"]])
+@pytest.mark.parametrize(
+    "argv", [["audit", "verify"], ["audit", "export"], ["audit", "export", "--action", "list"], ["db", "status"]]
+)
 def test_read_only_commands_never_create_a_database(
     capsys: pytest.CaptureFixture[str], tmp_path: Path, argv: list[str]
 ) -> None:
