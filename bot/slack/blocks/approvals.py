@@ -211,7 +211,7 @@ def pending_list(
     is not the requester and has not approved it yet, Cancel for the requester."""
     if not requests:
         return Mrkdwn("No open requests."), as_dicts([SectionBlock(text=md(Mrkdwn("No open requests. :relieved:")))])
-    count = Mrkdwn("{} open request" if len(requests) == 1 else "{} open requests").format(len(requests))
+    count = Mrkdwn("1 open request") if len(requests) == 1 else Mrkdwn("{} open requests").format(len(requests))
     blocks: list[Block] = [ContextBlock(elements=[context_md(count)])]
     shown = 0
     for req in requests:
