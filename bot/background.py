@@ -52,8 +52,10 @@ class Ticker:
         if self._thread.is_alive() and threading.current_thread() is not self._thread:
             self._thread.join(timeout=5)
 
-    def tick(self) -> None:
-        """One round of housekeeping; each part fails on its own without stopping the others."""
+    def tick(self, *, poll_now: bool = False) -> None:
+        """One round of housekeeping; each part fails on its own without stopping the others.
+
+        `poll_now` polls the tracked operations even if the poll interval has not passed (the shell's `/wait`)."""
         core = self.core
         try:  # before the approvals' own check, so a request flagged here keeps its operation id
             self.announcer.recovered(core.recovery.sweep())
@@ -67,7 +69,7 @@ class Ticker:
         except Exception:
             log.exception("approval housekeeping failed")
         try:
-            self.announcer.tracked(core.tracking.poll_once())
+            self.announcer.tracked(core.tracking.poll_once(force=poll_now))
         except Exception:
             log.exception("tracking poll failed")
 

@@ -1,4 +1,4 @@
-"""Process-wide logging: one stderr handler whose output never contains a token.
+"""Process-wide logging: one stderr handler (or, for the local shell, a file) whose output never contains a token.
 
 Redaction happens on the fully formatted text (message, interpolated args, traceback, stack), so a token
 that reaches a log call by any route — an f-string, a `%s` argument, an exception message, a local
@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import sys
+from collections.abc import Callable
 from types import TracebackType
 from typing import TextIO, TypeAlias
 
@@ -102,3 +103,27 @@ def configure_logging(level: str = "INFO") -> None:
     root.setLevel(number)
     for name in NOISY_LOGGERS:
         logging.getLogger(name).setLevel(logging.NOTSET if number <= logging.DEBUG else logging.WARNING)
+
+
+def log_to_file(path: str) -> Callable[[], None]:
+    """Send the process's log lines to the file at `path` instead of stderr, masked like the stderr ones.
+
+    For the local shell, whose terminal is a conversation that log lines would interrupt. Returns the undo:
+    the stderr handler comes back and the file is closed.
+    """
+    root = logging.getLogger()
+    on_stderr = [h for h in root.handlers if isinstance(h, _StderrHandler)]
+    to_file = logging.FileHandler(path, encoding="utf-8")
+    to_file.setFormatter(RedactingFormatter(LOG_FORMAT))
+    for handler in on_stderr:
+        root.removeHandler(handler)
+    root.addHandler(to_file)
+
+    def undo() -> None:
+        root.removeHandler(to_file)
+        to_file.close()
+        for handler in on_stderr:
+            if handler not in root.handlers:
+                root.addHandler(handler)
+
+    return undo

@@ -184,12 +184,15 @@ class AuditLog:
         until: datetime | None = None,
         actor_id: str | None = None,
         server_id: int | None = None,
+        action: str | None = None,
     ) -> int:
         """Write matching events oldest first to `out`; returns the number of rows written.
 
         JSON Lines is exact. CSV cells are made safe to open in a spreadsheet (`spreadsheet_safe`).
-        `since` is inclusive, `until` exclusive. Rows stream through a server-side cursor (PostgreSQL) or
-        SQLite's incremental cursor, so memory stays flat however large the table is.
+        `since` is inclusive, `until` exclusive. `action` matches as in `query` (exactly, or as a prefix at a
+        dot): the stored names it selects are found with the index skip scan, then matched with `IN`.
+        Rows stream through a server-side cursor (PostgreSQL) or SQLite's incremental cursor, so memory stays
+        flat however large the table is.
         """
         if fmt not in ("jsonl", "csv"):
             raise ValueError(f"unknown export format {fmt!r}: use jsonl or csv")
@@ -210,6 +213,9 @@ class AuditLog:
             writer.writerow(EXPORT_COLUMNS)
         written = 0
         with self.db.begin(readonly=True) as conn:
+            if action is not None:
+                names = _matching_actions(conn, action)
+                stmt = stmt.where(events.c.action.in_(names) if names else sa.false())
             for row in conn.execution_options(yield_per=2000).execute(stmt):
                 values = list(row)
                 values[1] = iso_timestamp(values[1])

@@ -9,6 +9,7 @@ What this module guarantees on both databases:
 
 from __future__ import annotations
 
+import os
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager, nullcontext
@@ -102,6 +103,21 @@ def _install_utc_datetimes(dialect: Dialect) -> None:
     # The dialect adapts generic types through its `colspecs`; overriding DateTime on this dialect instance
     # only affects this engine and needs no change to the models.
     dialect.colspecs = {**dialect.colspecs, sa.DateTime: _UtcSQLiteDateTime}  # type: ignore[attr-defined]
+
+
+def missing_sqlite_file(url: str) -> str | None:
+    """The path of the SQLite file `url` names when that file does not exist (opening it would create an empty
+    database); None for an existing file, an in-memory database, or another backend."""
+    try:
+        parsed = normalize_url(url)
+    except Exception:
+        return None  # Database() reports the bad URL
+    if parsed.get_backend_name() != "sqlite" or _is_memory_sqlite(parsed):
+        return None
+    path = parsed.database or ""
+    if path.startswith("file:"):  # a URI filename (?uri=true): the path part
+        path = path[len("file:") :].split("?", 1)[0]
+    return None if os.path.exists(path) else path
 
 
 def _is_memory_sqlite(url: URL) -> bool:

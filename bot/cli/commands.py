@@ -1,7 +1,8 @@
 """The operator command line's shape (`db upgrade`, `audit …`), cheap to build.
 
 The handlers live in bot.cli.operator, which imports SQLAlchemy, cryptography and storage; it is imported when a
-command runs, so `python -m bot --help` does not pay for it. A broken import there still fails that command loudly.
+command runs, so `python -m bot --help` does not pay for it. `--help` always lists every command; a broken import
+there fails the command that needs it, loudly, naming what is missing.
 """
 
 from __future__ import annotations
@@ -16,7 +17,15 @@ Handler = Callable[[argparse.Namespace, str], int]
 
 def _handler(name: str) -> Handler:
     def run(args: argparse.Namespace, database_url: str) -> int:
-        handler: Handler = getattr(importlib.import_module("bot.cli.operator"), name)
+        try:
+            operator = importlib.import_module("bot.cli.operator")
+        except ImportError as error:  # loud, and saying what is wrong, never a command quietly missing
+            command = name.replace("_", " ")
+            raise SystemExit(
+                f"snapshot-bot: `{command}` cannot run: {error}. The installation is incomplete: "
+                "reinstall the bot with its dependencies (pip install snapshot-bot, or make .venv/.installed)."
+            ) from error
+        handler: Handler = getattr(operator, name)
         return handler(args, database_url)
 
     run.__name__ = run.__qualname__ = name
@@ -31,6 +40,8 @@ def add_commands(subparsers: argparse._SubParsersAction[Any]) -> argparse._SubPa
     db_commands = db.add_subparsers(dest="db_command", required=True, metavar="COMMAND")
     upgrade = db_commands.add_parser("upgrade", help="create or migrate the schema to the newest version")
     upgrade.set_defaults(func=_handler("db_upgrade"))
+    status = db_commands.add_parser("status", help="which schema revision the database is at (creates nothing)")
+    status.set_defaults(func=_handler("db_status"))
 
     audit = subparsers.add_parser("audit", help="the audit trail")
     audit_commands = audit.add_subparsers(dest="audit_command", required=True, metavar="COMMAND")
@@ -41,6 +52,9 @@ def add_commands(subparsers: argparse._SubParsersAction[Any]) -> argparse._SubPa
     export.add_argument("--until", metavar="ISO", help="events before this UTC date/time")
     export.add_argument("--actor", metavar="USER_ID", help="only this Slack user id (U…)")
     export.add_argument("--server", metavar="N", help="only this server id")
+    export.add_argument(
+        "--action", metavar="NAME", help="only this action, or every action under it: create matches create.*"
+    )
     export.set_defaults(func=_handler("audit_export"))
     verify = audit_commands.add_parser("verify", help="check the hash chain; exit 1 if it is broken")
     verify.add_argument(

@@ -31,7 +31,7 @@ from storage.checkpoints import (
     reanchor,
     verify_against_checkpoints,
 )
-from storage.db import Database, safe_url
+from storage.db import Database, missing_sqlite_file, safe_url
 from storage.signing import KeyLoadError, generate_key_file, load_public_key, public_text, split_key_list
 
 Handler = Callable[[argparse.Namespace, str], int]
@@ -63,6 +63,15 @@ def _parse_server(text: str | None) -> int | None:
         raise _BadArgument(f"--server: {text!r} is not a server id (a whole number)") from None
 
 
+def _parse_action(text: str | None) -> str | None:
+    if text is None:
+        return None
+    name = text.strip()
+    if not name or any(c.isspace() for c in name):
+        raise _BadArgument(f"--action: {text!r} is not an action name (e.g. restore, or restore.approved)")
+    return name
+
+
 def _first_line(error: BaseException) -> str:
     # SQLAlchemy appends the SQL and parameters after the first line; the first line says what went wrong.
     original = getattr(error, "orig", None) or error
@@ -70,20 +79,42 @@ def _first_line(error: BaseException) -> str:
     return lines[0] if lines else type(original).__name__
 
 
-def _run(database_url: str, body: Callable[[Database], int], *, needs_schema: bool = True) -> int:
-    """Open the database, run `body`, and turn failures into one line on stderr."""
+def _run(
+    database_url: str, body: Callable[[Database], int], *, needs_schema: bool = True, may_create: bool = False
+) -> int:
+    """Open the database, run `body`, and turn failures into one line on stderr.
+
+    Every command first names the database it works on (password masked), on stderr. Only `db upgrade`
+    (`may_create`) creates a database: the others say so when the SQLite file they were pointed at does not
+    exist, and those that need the bot's schema when it holds none, or an older one.
+    """
+    shown = safe_url(database_url)
+    print(f"database: {shown}", file=sys.stderr)
+    missing = None if may_create else missing_sqlite_file(database_url)
+    if missing is not None:
+        print(
+            f"error: no database at {shown}: {Path(missing).resolve()} does not exist "
+            "(set DATABASE_URL, or --database-url, to the bot's database)",
+            file=sys.stderr,
+        )
+        return 1
     database: Database | None = None
     try:
         database = Database(database_url)
         if needs_schema and database.needs_upgrade():
-            print("error: the database schema is not up to date; run `db upgrade` first", file=sys.stderr)
+            current = database.current_revision()
+            if current is None:
+                problem = "has no snapshot-bot schema (an empty database, or not the bot's)"
+            else:
+                problem = f"is at schema revision {current}, older than this bot's {database.head_revision()}"
+            print(f"error: the database {shown} {problem}; run `db upgrade` first", file=sys.stderr)
             return 1
         return body(database)
     except _BadArgument as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
     except (SQLAlchemyError, ValueError) as error:
-        print(f"error: database {safe_url(database_url)}: {_first_line(error)}", file=sys.stderr)
+        print(f"error: database {shown}: {_first_line(error)}", file=sys.stderr)
         return 1
     finally:
         if database is not None:
@@ -99,6 +130,23 @@ def db_upgrade(args: argparse.Namespace, database_url: str) -> int:
         print(f"database upgraded to revision {database.current_revision()}")
         return 0
 
+    return _run(database_url, body, needs_schema=False, may_create=True)
+
+
+def db_status(args: argparse.Namespace, database_url: str) -> int:
+    """The schema's revision against this bot's newest; exit 0 when up to date, 1 when `db upgrade` is due."""
+
+    def body(database: Database) -> int:
+        current, newest = database.current_revision(), database.head_revision()
+        if not database.needs_upgrade():
+            print(f"schema revision {current}: up to date")
+            return 0
+        if current is None:
+            print(f"no snapshot-bot schema (an empty database, or not the bot's); `db upgrade` creates {newest}")
+        else:
+            print(f"schema revision {current}, older than this bot's {newest}: run `db upgrade`")
+        return 1
+
     return _run(database_url, body, needs_schema=False)
 
 
@@ -107,6 +155,7 @@ def audit_export(args: argparse.Namespace, database_url: str, out: TextIO | None
         since = parse_when("--since", args.since)
         until = parse_when("--until", args.until)
         server_id = _parse_server(args.server)
+        action = _parse_action(getattr(args, "action", None))
     except _BadArgument as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
@@ -114,13 +163,19 @@ def audit_export(args: argparse.Namespace, database_url: str, out: TextIO | None
     def body(database: Database) -> int:
         try:
             written = audit_log(database).export(
-                out or sys.stdout, args.format, since=since, until=until, actor_id=args.actor, server_id=server_id
+                out or sys.stdout,
+                args.format,
+                since=since,
+                until=until,
+                actor_id=args.actor,
+                server_id=server_id,
+                action=action,
             )
         except BrokenPipeError:
             # The reader went away (`… | head`): not an error. Point stdout at devnull so exit doesn't complain.
             os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
             return 0
-        print(f"exported {written} events", file=sys.stderr)
+        print(f"exported {written} {'event' if written == 1 else 'events'}", file=sys.stderr)
         return 0
 
     return _run(database_url, body)

@@ -50,7 +50,9 @@ def parse_command(text: str | None) -> Command:
     rest = decode_command_text(raw_rest, mentions="ids" if name == "audit" else "names").strip()
     length = len(head) + (len(rest) + 1 if rest else 0)
     if length > MAX_COMMAND_TEXT:
-        raise UsageError(f"That command is too long ({length} characters). " + usage_for("help"))
+        raise UsageError(
+            f"That command is too long: {length:,} characters, at most {MAX_COMMAND_TEXT:,}. " + usage_for("help")
+        )
     if not head:
         return Command("help")
     words = rest.split()

@@ -123,7 +123,8 @@ class Recovery:
             if item is not None:
                 closed.append(item)
         if closed:
-            log.warning("recovery: %d operation(s) found without outcome; flagged for a human", len(closed))
+            noun = "operation" if len(closed) == 1 else "operations"
+            log.warning("recovery: %d %s found without outcome; flagged for a human", len(closed), noun)
         return closed
 
     def _close(self, intent: AuditRecord) -> Unresolved | None:

@@ -10,15 +10,19 @@ banner); the database is a throwaway SQLite file unless DATABASE_URL says otherw
 
 This module is the loop: read a line, turn it into a slash command, a button press or a shell command, send
 it, and let the bot settle before the next prompt. The fake world is booted in `world`, questions are asked in
-`forms`, and what the bot says is rendered in `transcript`.
+`forms`, what the bot says is rendered in `transcript`, and `/wait` waits in `waiting`.
 """
 
 from __future__ import annotations
 
+import contextlib
+import logging
 import os
 import re
 import sys
 import threading
+from collections.abc import Callable
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
 from bot.config import Settings
@@ -31,7 +35,9 @@ from devkit.shell.render import (
     confirm_question,
     is_yes,
 )
+from devkit.shell.terminal import own_terminal
 from devkit.shell.transcript import Source, Transcript, UrlInfo
+from devkit.shell.waiting import Waiting
 from devkit.shell.world import (
     DEFAULT_COMPLETION_DELAY,
     DEFAULT_POLL_INTERVAL,
@@ -62,13 +68,13 @@ Type what you would type in Slack:
 Shell commands:
   3   or   click 3                press button [3] of what was shown last
   /as bob                         act as someone else (alice and bob exist; any name works)
-  /wait                           let the bot check on running work now (it also does every few seconds)
+  /wait [seconds]                 wait (up to 60 s) for running work to end, and say how it went
   /home                           open the bot's App Home tab
   /help                           this help
   quit                            leave (Ctrl-D works too)"""
 
 
-class Shell(ShellWorld, FormsAndInput, Transcript):
+class Shell(ShellWorld, FormsAndInput, Transcript, Waiting):
     """One shell session. `with Shell(settings, ...) as shell: shell.run()`; `run_shell` does exactly that."""
 
     def __init__(
@@ -82,8 +88,10 @@ class Shell(ShellWorld, FormsAndInput, Transcript):
         completion_delay: float = DEFAULT_COMPLETION_DELAY,
         poll_interval: float = DEFAULT_POLL_INTERVAL,
         color: bool | None = None,
+        log_path: str | Path | None = None,
     ) -> None:
         self.settings = settings
+        self.log_path = Path(log_path) if log_path is not None else None  # None: a new file in the temp dir
         self.stdin = stdin if stdin is not None else sys.stdin
         self.stdout = stdout if stdout is not None else sys.stdout
         self.interactive = _isatty(self.stdin) if interactive is None else interactive
@@ -124,6 +132,11 @@ class Shell(ShellWorld, FormsAndInput, Transcript):
         self._tempdir: str | None = None
         self._database_note = ""
         self._log_level: int | None = None
+        self._undo_logging: Callable[[], None] | None = None
+        self._own_log = False  # the shell made the log file (and removes it at quit if nothing was logged)
+        self._error_notes: logging.Handler | None = None
+        self._notes: list[str] = []  # errors logged since the last drain, shown briefly in the conversation
+        self._notes_lock = threading.Lock()
         self._readline: Any = None
         self.fake: FakeSlack | None = None
         self.bot: Bot | None = None
@@ -134,11 +147,20 @@ class Shell(ShellWorld, FormsAndInput, Transcript):
         if self.bot is None:
             self.start()
         self._banner()
+        on_terminal = self.interactive and self.stdin is sys.stdin and self.stdout is sys.stdout
+        if on_terminal:
+            self._setup_readline()
         if self.interactive:
-            if self.stdin is sys.stdin and self.stdout is sys.stdout:
-                self._setup_readline()
             self._watcher = threading.Thread(target=self._watch, name="shell-output", daemon=True)
             self._watcher.start()
+        with own_terminal(self.stdin.fileno()) if on_terminal else contextlib.nullcontext(False):
+            self._loop()
+        if self.interactive:
+            self._write(self.style.dim("Bye."))
+        return 0
+
+    def _loop(self) -> None:
+        """Until quit, Ctrl-D or the end of input. Ctrl-C at the prompt (or in a command) clears the line."""
         while True:
             try:
                 self._fill_pending_forms()
@@ -152,11 +174,11 @@ class Shell(ShellWorld, FormsAndInput, Transcript):
             except KeyboardInterrupt:
                 self._write("")
                 continue
-        self._settle()
-        self._drain()
-        if self.interactive:
-            self._write(self.style.dim("Bye."))
-        return 0
+        try:
+            self._settle()
+            self._drain()
+        except KeyboardInterrupt:  # Ctrl-C while leaving: leave now
+            pass
 
     def handle(self, line: str) -> bool:
         """Act on one typed line. False when the user asked to leave."""
@@ -172,8 +194,8 @@ class Shell(ShellWorld, FormsAndInput, Transcript):
         if lower == "/as" or lower.startswith("/as "):
             self._switch_user(text[3:].strip())
             return True
-        if lower in ("/wait", "/tick"):
-            self._tick()
+        if lower == "/wait" or lower.startswith("/wait "):
+            self._wait(text[len("/wait") :])
             return True
         if lower == "/home":
             self._open_home()
@@ -206,16 +228,6 @@ class Shell(ShellWorld, FormsAndInput, Transcript):
         assert self.fake is not None
         self.fake.users[self.user_id] = {"name": name}
         self._write(f"You are now @{name} ({self.user_id}).")
-
-    def _tick(self) -> None:
-        from bot.background import ticker_for
-
-        self._drain()
-        bot = self._running()
-        (bot.ticker or ticker_for(bot, self.poll_interval)).tick()
-        self._settle()
-        if not self._drain():
-            self._write(self.style.dim("(nothing new)"))
 
     def _open_home(self) -> None:
         assert self.driver is not None

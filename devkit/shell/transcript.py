@@ -64,6 +64,7 @@ class Transcript:
             delay = self.simulator.completion_delay if self.simulator else 0
             lines.append(f"VPS.org: the built-in simulator (sample servers; snapshots take ~{delay:g} s).")
         lines.append(f"Database: {self._database_note}.")
+        lines.append(f"Log: {self.log_path} (the bot's log lines; errors are also noted here).")
         access = mrkdwn(self._running().core.access.describe(), style, self.names)
         lines.append(style.dim(access))
         lines.append(
@@ -102,6 +103,9 @@ class Transcript:
                     raise
                 except Exception:  # a rendering bug must not end the session
                     log.exception("could not render %s", call.method)
+            for note in self._take_notes():
+                self._write(self.style.red(f"(error logged by the bot: {note} — details in {self.log_path})"))
+                shown = True
             return shown
 
     def _render_call(self, call: SlackCall) -> bool:

@@ -1,22 +1,28 @@
 """Booting the fake world the shell runs the bot in: a FakeSlack on loopback whose directory knows the demo users
 and channels, a fresh signing secret, the VPS.org simulator over an in-process transport (or the real account
 when VPS_API_TOKEN is set), a throwaway SQLite file unless DATABASE_URL says otherwise, and the production bot
-built from those settings with its background work started. `close()` undoes all of it, even half-started.
+built from those settings with its background work started, and the process's log lines sent to a file (the
+terminal is the conversation; errors are also noted there briefly). `close()` undoes all of it, even half-started.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import logging
+import os
 import re
 import secrets
 import shutil
 import tempfile
+from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Self
 
 from bot.config import DEFAULT_DATABASE_URL, Secret
+from bot.logging_setup import log_to_file
+from bot.redaction import redact
 from devkit.fake_slack import FakeSlack
 from devkit.local import IN_PROCESS_VPS_URL
 from devkit.slack_driver import SlackDriver, wsgi_sender
@@ -63,7 +69,7 @@ class ShellWorld:
         from bot.background import start_background
         from bot.wiring import build_bot
 
-        self._quiet_logs()
+        self._start_logging()
         self.fake = FakeSlack(
             team_id=self.settings.slack_team_id or "T0SNAPBOT",
             bot_token="xoxb-shell-" + secrets.token_hex(12),
@@ -117,9 +123,7 @@ class ShellWorld:
             shutil.rmtree(self._tempdir, ignore_errors=True)
             self._tempdir = None
         self._save_history()
-        if self._log_level is not None:
-            logging.getLogger().setLevel(self._log_level)
-            self._log_level = None
+        self._stop_logging()
 
     def _running(self) -> Bot:
         if self.bot is None:
@@ -131,14 +135,69 @@ class ShellWorld:
         if self.simulator is not None and url == DEFAULT_DATABASE_URL:
             # Simulated servers with a real audit trail would be confusing: start clean, leave nothing behind.
             self._tempdir = tempfile.mkdtemp(prefix="snapshot-bot-shell-")
-            self._database_note = "a fresh SQLite file, deleted when you quit"
-            return f"sqlite:///{Path(self._tempdir) / 'shell.db'}"
+            path = Path(self._tempdir) / "shell.db"
+            self._database_note = f"{path} (a fresh SQLite file, deleted when you quit)"
+            return f"sqlite:///{path}"
         self._database_note = safe_url(url)
         return url
 
-    def _quiet_logs(self) -> None:
-        # The shell's output is the conversation; routine INFO lines on the same terminal would bury it.
-        if self.settings.log_level == "INFO":
-            root = logging.getLogger()
-            self._log_level = root.level
-            root.setLevel(logging.WARNING)
+    def _start_logging(self) -> None:
+        # The terminal is the conversation: log lines go to a file the banner names; errors are also noted in
+        # the conversation, one short line each (ErrorNotes), so nothing that matters is hidden.
+        if self.log_path is None:
+            handle, name = tempfile.mkstemp(prefix="snapshot-bot-shell-", suffix=".log")
+            os.close(handle)
+            self.log_path = Path(name)
+            self._own_log = True
+        root = logging.getLogger()
+        self._log_level = root.level
+        root.setLevel(logging.getLevelNamesMapping().get(self.settings.log_level, logging.INFO))
+        self._undo_logging = log_to_file(str(self.log_path))
+        self._error_notes = ErrorNotes(self._note_error)
+        root.addHandler(self._error_notes)
+
+    def _stop_logging(self) -> None:
+        root = logging.getLogger()
+        if self._error_notes is not None:
+            root.removeHandler(self._error_notes)
+            self._error_notes = None
+        if self._undo_logging is not None:
+            self._undo_logging()
+            self._undo_logging = None
+            if self._own_log and self.log_path is not None:  # an empty log in the temp dir is only clutter
+                with contextlib.suppress(OSError):
+                    if self.log_path.stat().st_size == 0:
+                        self.log_path.unlink()
+        if self._log_level is not None:
+            root.setLevel(self._log_level)
+            self._log_level = None
+
+    def _note_error(self, text: str) -> None:
+        with self._notes_lock:
+            self._notes.append(text)
+        self._activity.set()
+
+    def _take_notes(self) -> list[str]:
+        with self._notes_lock:
+            notes, self._notes = self._notes, []
+        return notes
+
+
+class ErrorNotes(logging.Handler):
+    """Hands the first line of each ERROR (or worse) log record, masked, to `note`: the shell shows it briefly."""
+
+    MAX_CHARS = 160
+
+    def __init__(self, note: Callable[[str], None]) -> None:
+        super().__init__(logging.ERROR)
+        self._note = note
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            lines = redact(record.getMessage()).strip().splitlines()
+        except Exception:  # a broken format string: the file handler reports it in full
+            lines = []
+        text = lines[0] if lines else record.name
+        if len(text) > self.MAX_CHARS:
+            text = text[: self.MAX_CHARS - 1] + "…"
+        self._note(text)

@@ -17,7 +17,7 @@ import sqlalchemy as sa
 
 from bot.cli import add_commands, main
 from storage.audit import AuditEntry, AuditLog
-from storage.db import Database
+from storage.db import Database, safe_url
 from tests.app_fixtures import Harness
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
@@ -25,9 +25,14 @@ T0 = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
 
 
 def run(capsys: pytest.CaptureFixture[str], url: str, *argv: str) -> tuple[int, str, str]:
+    """The exit code, stdout, and stderr after the line naming the database (a command that looked at one has
+    it first; a bad argument is reported before any database is opened)."""
     code = main(["--database-url", url, *argv])
     captured = capsys.readouterr()
-    return code, captured.out, captured.err
+    named = f"database: {safe_url(url)}\n"
+    err = captured.err[len(named) :] if captured.err.startswith(named) else captured.err
+    assert "database: " not in err, captured.err
+    return code, captured.out, err
 
 
 @pytest.fixture
@@ -67,9 +72,29 @@ def test_db_upgrade_creates_the_schema_then_reports_it_current(
         db.dispose()
 
 
-def test_verify_reports_an_intact_chain(capsys: pytest.CaptureFixture[str], filled: AuditLog) -> None:
-    code, out, err = run(capsys, filled.db.url, "audit", "verify")
-    assert (code, out, err) == (0, "audit chain intact: 4 events\n", "")
+def test_db_status_reads_the_revision_and_creates_nothing(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'status.db'}"
+    database = Database(url)
+    try:
+        newest = database.head_revision()
+        assert database.ping()  # an empty file
+        assert run(capsys, url, "db", "status") == (
+            1,
+            f"no snapshot-bot schema (an empty database, or not the bot's); `db upgrade` creates {newest}\n",
+            "",
+        )
+        database.upgrade()
+        assert run(capsys, url, "db", "status") == (0, f"schema revision {newest}: up to date\n", "")
+    finally:
+        database.dispose()
+
+
+def test_verify_reports_an_intact_chain_and_names_the_database(
+    capsys: pytest.CaptureFixture[str], filled: AuditLog
+) -> None:
+    assert main(["--database-url", filled.db.url, "audit", "verify"]) == 0
+    captured = capsys.readouterr()
+    assert (captured.out, captured.err) == ("audit chain intact: 4 events\n", f"database: {safe_url(filled.db.url)}\n")
 
 
 def test_verify_reports_a_broken_chain(capsys: pytest.CaptureFixture[str], filled: AuditLog) -> None:
@@ -81,9 +106,73 @@ def test_verify_reports_a_broken_chain(capsys: pytest.CaptureFixture[str], fille
 
 
 def test_verify_on_a_database_never_migrated(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
-    code, out, err = run(capsys, f"sqlite:///{tmp_path / 'new.db'}", "audit", "verify")
+    url = f"sqlite:///{tmp_path / 'new.db'}"
+    empty = Database(url)
+    try:
+        assert empty.ping()  # an empty SQLite file
+    finally:
+        empty.dispose()
+    code, out, err = run(capsys, url, "audit", "verify")
     assert code == 1 and out == ""
-    assert err == "error: the database schema is not up to date; run `db upgrade` first\n"
+    assert err == (
+        f"error: the database {url} has no snapshot-bot schema (an empty database, or not the bot's); "
+        "run `db upgrade` first\n"
+    )
+
+
+def test_verify_on_an_older_schema_names_both_revisions(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'old.db'}"
+    database = Database(url)
+    try:
+        database.upgrade()
+        newest = database.head_revision()
+        with database.begin() as conn:
+            conn.execute(sa.text("UPDATE alembic_version SET version_num = '0001_initial'"))
+    finally:
+        database.dispose()
+    code, _, err = run(capsys, url, "audit", "verify")
+    assert code == 1
+    assert err == (
+        f"error: the database {url} is at schema revision 0001_initial, older than this bot's {newest}; "
+        "run `db upgrade` first\n"
+    )
+
+
+@pytest.mark.parametrize(
+    "argv", [["audit", "verify"], ["audit", "export"], ["audit", "export", "--action", "list"], ["db", "status"]]
+)
+def test_read_only_commands_never_create_a_database(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, argv: list[str]
+) -> None:
+    missing = tmp_path / "nothing-here.db"
+    url = f"sqlite:///{missing}"
+    code, out, err = run(capsys, url, *argv)
+    assert code == 1 and out == ""
+    assert err == (
+        f"error: no database at {url}: {missing} does not exist (set DATABASE_URL, or --database-url, "
+        "to the bot's database)\n"
+    )
+    assert not missing.exists()
+
+
+def test_python_m_bot_audit_verify_without_database_url_names_the_database_and_creates_none(tmp_path: Path) -> None:
+    env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": str(tmp_path), "PYTHONPATH": str(PROJECT_ROOT)}
+    done = subprocess.run(
+        [sys.executable, "-m", "bot", "audit", "verify"],
+        env=env,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 1 and done.stdout == ""
+    assert done.stderr.splitlines() == [
+        "database: sqlite:///snapshot-bot.db",
+        f"error: no database at sqlite:///snapshot-bot.db: {tmp_path.resolve() / 'snapshot-bot.db'} does not exist "
+        "(set DATABASE_URL, or --database-url, to the bot's database)",
+    ]
+    assert list(tmp_path.iterdir()) == []  # no ./snapshot-bot.db (nor its -wal and -shm)
 
 
 def test_export_jsonl_to_stdout_with_filters(capsys: pytest.CaptureFixture[str], filled: AuditLog) -> None:
@@ -104,6 +193,25 @@ def test_export_jsonl_to_stdout_with_filters(capsys: pytest.CaptureFixture[str],
     )
     assert code == 0
     assert [json.loads(line)["action"] for line in out.splitlines()] == ["create.succeeded", "delete.requested"]
+
+
+def test_export_action_matches_as_snapshot_audit_action_does(
+    capsys: pytest.CaptureFixture[str], filled: AuditLog
+) -> None:
+    """`--action create` is every create.* action (and `create` itself); `cre` is no prefix at a dot."""
+
+    def actions(*argv: str) -> tuple[list[str], str]:
+        code, out, err = run(capsys, filled.db.url, "audit", "export", *argv)
+        assert code == 0
+        return [json.loads(line)["action"] for line in out.splitlines()], err
+
+    assert actions("--action", "create") == (["create.requested", "create.succeeded"], "exported 2 events\n")
+    assert actions("--action", "create.succeeded") == (["create.succeeded"], "exported 1 event\n")
+    assert actions("--action", "cre") == ([], "exported 0 events\n")
+    assert actions("--action", "delete", "--actor", "U0ALICE") == ([], "exported 0 events\n")
+    assert actions("--action", "list", "--actor", "U0BOB")[0] == ["list"]
+    code, out, err = run(capsys, filled.db.url, "audit", "export", "--action", " ")
+    assert (code, out) == (2, "") and err.startswith("error: --action: ' ' is not an action name")
 
 
 def test_export_csv_to_stdout(capsys: pytest.CaptureFixture[str], filled: AuditLog) -> None:
@@ -139,7 +247,7 @@ def test_database_errors_are_one_line_without_the_password(capsys: pytest.Captur
     code, out, err = run(capsys, "postgresql://ops:hunter2@127.0.0.1:1/bot?connect_timeout=2", "audit", "verify")
     assert code == 1 and out == ""
     assert len(err.splitlines()) == 1 and err.startswith("error: database postgresql+psycopg://ops:***@")
-    assert "hunter2" not in err
+    assert "hunter2" not in err  # nor in the line naming the database (`run` checks it is the masked URL)
 
 
 def test_python_dash_m_verify_exit_codes(sqlite_database: Database) -> None:

@@ -7,9 +7,11 @@ plus what the VPS.org simulator received: the shell runs the real app, so these 
 from __future__ import annotations
 
 import io
+import logging
 import os
 import subprocess
 import sys
+import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,6 +31,8 @@ class Transcript:
     out: str
     sim: VpsSimulator | None
     has_tracker: bool
+    log: str = ""  # what the bot wrote to the shell's log file
+    log_path: Path | None = None
 
     def in_order(self, *needles: str) -> None:
         """Each needle appears, after the previous one: the order a user would read them in."""
@@ -52,25 +56,30 @@ def run(
     env: dict[str, str] | None = None,
     stdout: io.StringIO | None = None,
     interactive: bool = False,
+    stdin: io.StringIO | None = None,
 ) -> Transcript:
     settings = load_settings({"DATABASE_URL": database_url, **(env or {})}, dotenv_path=None)
     out = stdout or io.StringIO()
     if sim is None and not (env or {}).get("VPS_API_TOKEN"):
         sim = VpsSimulator(completion_delay=0)
-    # A long poll interval keeps the background ticker out of the way: `/wait` decides when it runs.
-    shell = Shell(
-        settings,
-        stdin=io.StringIO("".join(line + "\n" for line in lines)),
-        stdout=out,
-        interactive=interactive,
-        simulator=sim,
-        poll_interval=3600,
-    )
-    with shell:
-        code = shell.run()
-        assert shell.bot is not None
-        has_tracker = shell.bot.slack.cards is not None
-    return Transcript(code, out.getvalue(), sim, has_tracker)
+    with tempfile.TemporaryDirectory(prefix="shell-log-") as logs:
+        log_path = Path(logs) / "shell.log"
+        # A long poll interval keeps the background ticker out of the way: `/wait` decides when it runs.
+        shell = Shell(
+            settings,
+            stdin=stdin or io.StringIO("".join(line + "\n" for line in lines)),
+            stdout=out,
+            interactive=interactive,
+            simulator=sim,
+            poll_interval=3600,
+            log_path=log_path,
+        )
+        with shell:
+            code = shell.run()
+            assert shell.bot is not None
+            has_tracker = shell.bot.slack.cards is not None
+        log = log_path.read_text(encoding="utf-8") if log_path.exists() else ""
+    return Transcript(code, out.getvalue(), sim, has_tracker, log, log_path)
 
 
 @pytest.fixture
@@ -178,8 +187,52 @@ def test_create_completion_is_announced_after_wait(sqlite_url: str) -> None:
     t.in_order("@alice started snapshot nightly (#900)", "in progress")
     assert t.has_tracker, "snapshot tracking is not wired into the bot the shell runs"
     later = t.after("in progress")
-    assert "(nothing new)" not in later
     assert "nightly" in later and ("completed" in later or "ready" in later), later
+    t.in_order("is ready", "(done after ", " s: snapshot nightly (#900) of web-server-01: finished)")
+
+
+def test_wait_waits_for_the_snapshot_and_the_restore_to_end_before_the_next_line(sqlite_url: str) -> None:
+    # Real time, short: VPS.org (the simulator) finishes the snapshot after 1 s and the restore after 1 s.
+    sim = VpsSimulator(completion_delay=1.0, restore_delay=1.0)
+    t = run(
+        ["/snapshot create 12345 nightly", "/snapshot restore 801", "/as bob", "1", "y", "/wait 30", "/as alice"],
+        database_url=sqlite_url,
+        sim=sim,
+    )
+    t.in_order(
+        "@alice started snapshot nightly (#900)",
+        "⏳ in progress",
+        "RESTORE REQUEST #1",
+        "Approved by @bob",
+        # /wait: the cards and thread replies of both endings come first, then what ended, then the next line
+        "Snapshot nightly of web-server-01 is ready",
+        "(done after ",
+        "snapshot nightly (#900) of web-server-01: finished",
+        "restore of pre-migration-snapshot (#801) onto web-server-01: finished)",
+        "You are now @alice",
+    )
+    assert sim is not None and len(sim.calls("POST", "snapshots/801/restore/")) == 1
+
+
+def test_wait_times_out_and_says_what_is_still_running(sqlite_url: str) -> None:
+    sim = VpsSimulator(completion_delay=600)
+    t = run(["/snapshot create 12345 slow-one", "/wait 0.5", "/as bob"], database_url=sqlite_url, sim=sim)
+    t.in_order(
+        "@alice started snapshot slow-one (#900)",
+        "(stopped waiting after ",
+        " s; still running: snapshot slow-one (#900) of web-server-01 — in progress — "
+        "shown here when it ends, or /wait again)",
+        "You are now @bob",
+    )
+
+
+def test_wait_with_nothing_running_and_with_a_bad_argument(sqlite_url: str) -> None:
+    t = run(["/wait", "/wait soon", "/wait -3"], database_url=sqlite_url)
+    t.in_order(
+        "(nothing to wait for: the bot is not following any work)",
+        "Usage: /wait [seconds] — e.g. /wait 30",
+        "Usage: /wait [seconds]",
+    )
 
 
 def test_answering_no_to_a_confirm_changes_nothing_and_cancel_dismisses(sqlite_url: str) -> None:
@@ -287,6 +340,7 @@ def test_real_account_mode_uses_the_configured_api_and_says_so_loudly(
     assert "REAL VPS.org account" in banner and url in banner
     assert "vps_real_looking_token_123" not in banner + t.out
     assert f"Database: sqlite:///{tmp_path / 'real.db'}" in banner
+    assert f"Log: {t.log_path} " in banner
     assert "pre-migration-snapshot" in t.out
     assert sim.requests and all(r.authorized for r in sim.requests)  # over HTTP, with the configured token
 
@@ -377,3 +431,65 @@ def test_app_home_open_card_shows_the_card_with_its_buttons(sqlite_url: str) -> 
     # The safety snapshot first (the default `auto`), then the restore.
     assert t.sim is not None
     assert [c.path for c in t.sim.calls("POST")] == ["/api/v1/snapshots/", "/api/v1/snapshots/801/restore/"]
+
+
+def test_log_lines_go_to_the_log_file_the_banner_names_not_into_the_conversation(
+    sqlite_url: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    sim = VpsSimulator(completion_delay=0)
+    sim.faults.fail_next(503, times=1, methods=["GET"])  # one retried GET: a WARNING from bot.vps.client
+    t = run(["/snapshot list 12345"], database_url=sqlite_url, sim=sim)
+    banner = capsys.readouterr().err
+    assert f"Log: {t.log_path} " in banner
+    assert "Database: " in banner and "shell.db" not in t.out
+    assert "pre-migration-snapshot" in t.out  # the retry worked; the user sees the answer…
+    assert "WARNING" not in t.out and "bot.vps.client" not in t.out  # …and no log line
+    assert "WARNING bot.vps.client" in t.log and "retry 1" in t.log
+
+
+class _LogsAnErrorThenReads(io.StringIO):
+    """stdin that logs an error (as a failing background job would) before handing out its second line."""
+
+    def __init__(self, text: str) -> None:
+        super().__init__(text)
+        self.reads = 0
+
+    def readline(self, size: int | None = -1) -> str:  # type: ignore[override]
+        self.reads += 1
+        if self.reads == 2:
+            logging.getLogger("bot.runtime").error("background job flush failed\nTraceback (most recent call last): …")
+        return super().readline(size)
+
+
+def test_an_error_the_bot_logs_is_noted_briefly_in_the_conversation(sqlite_url: str) -> None:
+    stdin = _LogsAnErrorThenReads("/snapshot list 12345\n/snapshot list 12346\n")
+    t = run([], database_url=sqlite_url, stdin=stdin)
+    t.in_order(
+        "web-server-01 (id 12345)",
+        f"(error logged by the bot: background job flush failed — details in {t.log_path})",
+        "db-server-01",
+    )
+    assert "Traceback" not in t.out  # one line in the conversation; the whole record is in the file
+    assert "ERROR bot.runtime: background job flush failed" in t.log and "Traceback" in t.log
+
+
+class _CtrlCOnSecondLine(io.StringIO):
+    """stdin whose second read is interrupted, as a Ctrl-C at the prompt is."""
+
+    def __init__(self, text: str) -> None:
+        super().__init__(text)
+        self.reads = 0
+
+    def readline(self, size: int | None = -1) -> str:  # type: ignore[override]
+        self.reads += 1
+        if self.reads == 2:
+            raise KeyboardInterrupt
+        return super().readline(size)
+
+
+def test_ctrl_c_at_the_prompt_does_not_end_the_shell_and_quit_exits_zero(sqlite_url: str) -> None:
+    stdin = _CtrlCOnSecondLine("/snapshot list 12345\nquit\n/snapshot list 12346\n")
+    t = run([], database_url=sqlite_url, stdin=stdin)
+    assert t.code == 0
+    assert "web-server-01 (id 12345)" in t.out
+    assert "db-server-01" not in t.out  # `quit`, after the Ctrl-C, ended it

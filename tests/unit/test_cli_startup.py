@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
+from pathlib import Path
 
+REPO = Path(__file__).resolve().parents[2]
 HEAVY = ("slack_bolt", "slack_sdk", "sqlalchemy", "httpx", "cryptography", "alembic", "storage")
 
 PROBE = """
@@ -36,3 +39,40 @@ def test_an_operator_command_imports_its_handlers_when_it_runs() -> None:
     import bot.cli.operator  # the handlers import cleanly (a broken import fails here and in the command)
 
     assert callable(bot.cli.operator.audit_verify)
+
+
+BROKEN_INSTALL = """
+import sys
+sys.modules["sqlalchemy"] = None  # as if the install had lost it: importing it fails
+from bot.__main__ import main
+try:
+    main(["--help"])
+except SystemExit as stop:
+    assert stop.code == 0, stop.code
+print("---")
+main(["audit", "verify"])
+"""
+
+
+def test_a_broken_import_never_hides_a_command_and_fails_the_command_loudly(tmp_path: Path) -> None:
+    env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": str(tmp_path), "PYTHONPATH": str(REPO)}
+    done = subprocess.run(
+        [sys.executable, "-c", BROKEN_INSTALL],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+        cwd=tmp_path,
+        env=env,
+    )
+    listed = done.stdout.split("---")[0]
+    for command in ("shell", "db", "audit"):
+        assert command in listed
+    assert done.returncode == 1
+    assert (
+        done.stderr.strip()
+        .splitlines()[-1]
+        .startswith("snapshot-bot: `audit verify` cannot run: No module named 'sqlalchemy")
+    ), done.stderr
+    assert "installation is incomplete" in done.stderr
+    assert list(tmp_path.iterdir()) == []  # and no database was created on the way

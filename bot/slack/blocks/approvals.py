@@ -348,7 +348,7 @@ def reject_modal(request_id: int, card_channel: str | None, card_ts: str | None)
         blocks=[
             InputBlock(
                 block_id="reason",
-                label="Reason",  # Slack adds "(optional)" itself
+                label="Reason",  # Slack adds "(optional)" to an optional input's label itself
                 optional=True,
                 element=PlainTextInputElement(action_id="value", multiline=True, max_length=500),
             )
@@ -369,7 +369,7 @@ def pending_list(
     is not the requester and has not approved it yet, Cancel for the requester."""
     if not requests:
         return Mrkdwn("No open requests."), as_dicts([SectionBlock(text=md(Mrkdwn("No open requests. :relieved:")))])
-    count = Mrkdwn("{} open request(s)").format(len(requests))
+    count = Mrkdwn("1 open request") if len(requests) == 1 else Mrkdwn("{} open requests").format(len(requests))
     blocks: list[Block] = [ContextBlock(elements=[context_md(count)])]
     shown = 0
     for req in requests:

@@ -6,6 +6,7 @@ slack_sdk's own models where they have one; the action ids are the contract betw
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
@@ -64,6 +65,15 @@ AUDIT_MORE = "audit_more"
 def clip(text: str, limit: int) -> str:
     """Plain text (plain_text objects) cut to `limit`; mrkdwn is cut with `bot.mrkdwn.clip` instead."""
     return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+_CODE_SPAN = re.compile(r"`([^`\n]*)`")
+
+
+def plain_text_error(message: str) -> str:
+    """A use case's message as a modal field's error, which Slack shows as plain text: a `code` span would show
+    its backticks, so it is quoted instead (“code”)."""
+    return clip(_CODE_SPAN.sub(r"“\1”", message), MAX_TEXT)
 
 
 def server_name(name: str | None, server_id: int | None = None) -> Mrkdwn:

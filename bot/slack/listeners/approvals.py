@@ -202,7 +202,10 @@ def show_pending(core: Core, slack: SlackSide, reply: Reply, actor: Actor) -> No
     if unresolved:  # operations cut off by a crash: no request to approve, but a human must check them
         lines = Mrkdwn("\n").join(Mrkdwn(":warning: ") + recovered_words(item) for item in unresolved)
         blocks = [b for b in blocks if requests] + ui.notice(Mrkdwn("*Outcome unknown — check*\n") + lines)
-        text = text + Mrkdwn("; {} operation(s) with unknown outcome").format(len(unresolved))
+        if len(unresolved) == 1:
+            text = text + Mrkdwn("; 1 operation with unknown outcome")
+        else:
+            text = text + Mrkdwn("; {} operations with unknown outcome").format(len(unresolved))
     reply.ephemeral(text, blocks)
 
 

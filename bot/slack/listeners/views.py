@@ -69,7 +69,7 @@ def register(app: App, core: Core, slack: SlackSide) -> None:
             core.snapshots.validate_create(server_id, name, description)
         except InvalidInput as error:
             block = _FIELD_TO_BLOCK.get(error.field or "", "name")
-            ack(response_action="errors", errors={block: str(error)})
+            ack(response_action="errors", errors={block: ui.plain_text_error(str(error))})
             return
         payload_actor = actor_from_payload(body)
         actor = Actor(payload_actor.user_id, payload_actor.name, payload_actor.team_id, view_channel(view))
