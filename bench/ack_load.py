@@ -51,6 +51,8 @@ class LoadResult:
     statuses: Counter[str] = field(default_factory=Counter)  # everything that was not a 200
     acked_urls: set[str] = field(default_factory=set)  # response_urls of the commands answered 200
     wall: float = 0.0
+    cpu: float = 0.0  # CPU seconds the server's workers used while the load ran
+    cpu_answered: float = 0.0  # … from the load's start until every acknowledged command was answered (bot)
 
     @property
     def non_200(self) -> int:
@@ -61,6 +63,12 @@ class LoadResult:
         self.statuses.update(other.statuses)
         self.acked_urls |= other.acked_urls
         self.wall += other.wall
+        self.cpu += other.cpu
+        self.cpu_answered += other.cpu_answered
+
+    def cpu_per_request(self, *, answered: bool = False) -> float:
+        sent = len(self.latencies) + self.non_200
+        return (self.cpu_answered if answered else self.cpu) / sent if sent else 0.0
 
     def summary(self) -> str:
         if not self.latencies:
@@ -181,7 +189,9 @@ def _warm_up(served: _Served, fake: FakeSlack, *, expect_answers: bool) -> None:
 
 
 def _load_round(served: _Served, fake: FakeSlack, scale: Scale, *, expect_answers: bool) -> None:
+    cpu_before = served.server.worker_cpu_seconds()
     load = fire(served.driver, scale.ack_requests, scale.ack_clients, "list", fake if expect_answers else None)
+    load.cpu = served.server.worker_cpu_seconds() - cpu_before
     served.rounds.append(load)
     if not expect_answers:
         return
@@ -201,6 +211,7 @@ def _load_round(served: _Served, fake: FakeSlack, scale: Scale, *, expect_answer
     except TimeoutError:
         log.warning("%s: not every command was answered; see %s", served.name, served.server.log_path)
     served.answered += _answered(fake, load.acked_urls)
+    load.cpu_answered = served.server.worker_cpu_seconds() - cpu_before
     served.answer_wall = max(served.answer_wall, time.perf_counter() - started + load.wall)
 
 
@@ -287,8 +298,11 @@ def _ack_row(load_text: str, baseline: ServerRun, bot: ServerRun) -> Row:
     return Row(
         "1. ack under load (time to HTTP 200)",
         load_text,
-        f"all rounds: {bot.load.summary()}; {failures}",
-        f"bare Bolt, all rounds: {baseline.load.summary()}; non-200: {baseline.load.non_200}",
+        f"all rounds: {bot.load.summary()}; {failures}; workers' CPU per command "
+        f"{ms(bot.load.cpu_per_request())} during the load, {ms(bot.load.cpu_per_request(answered=True))} "
+        "until answered",
+        f"bare Bolt, all rounds: {baseline.load.summary()}; non-200: {baseline.load.non_200}; workers' CPU per "
+        f"command {ms(baseline.load.cpu_per_request())}",
         f"{median_ratio:.2f}× median p99 ratio (rounds: {', '.join(f'{r:.2f}' for r in ratios)})",
         f"median p99 ratio ≤ {ACK_P99_FACTOR}×, max < {ACK_MAX_SECONDS:g} s, 0 non-200",
         verdict(ok),
