@@ -1,15 +1,18 @@
 """Benchmarks 1 and 5: acknowledgement under load, and the serve workers' memory around it.
 
 The real `python -m bot serve` (gunicorn, gthread) runs as a subprocess on loopback, with Slack's Web API played
-by FakeSlack and VPS.org by the simulator, both served over HTTP from this process. Many clients fire signed
+by FakeSlack (served over HTTP from this process) and VPS.org by the simulator. Many clients fire signed
 `/snapshot list` commands at once while every VPS.org call takes seconds; the acknowledgement must not wait
 for any of it. The baseline is a bare Bolt app that only acks (bench/bare_bolt.py) on the same gunicorn
 settings and the same listener executor, loaded the same way.
 
-Both servers run side by side for the whole benchmark and take the load in turns, several rounds, the order
-swapped every round (bare, bot, bot, bare, …), so drift in the shared machine's load falls on both alike.
-Each bot round waits for all of its answers before the next round starts. The verdict is on the median of
-the per-round p99 ratios; their range is reported with it, since one round on a shared machine is noise.
+VPS.org is simulated in a process of its own (bench/vps_process.py), so the process timing the acks does no
+work for the bot's background threads while it times. Both servers run side by side for the whole benchmark and
+take the load in turns, several rounds, the order swapped every round (bare, bot, bot, bare, …), so drift in the
+shared machine's load falls on both alike. Each bot round waits for all of its answers before the next round
+starts. The verdict is on the median of the per-round p99 ratios; their range is reported with it, since one
+round on a shared machine is noise. Workers' CPU time per command is reported too: it hardly moves with the
+machine's other load.
 """
 
 from __future__ import annotations
@@ -28,7 +31,7 @@ from pathlib import Path
 from bench.procs import ServerProcess, child_env, free_port, python, wait_until
 from bench.scale import Scale
 from bench.table import Row, error_row, mb, ms, percentile, ratio, verdict
-from devkit import simulator
+from bench.vps_process import VpsProcess
 from devkit.fake_slack import FakeSlack
 from devkit.local import local_env
 from devkit.slack_driver import SlackDriver, http_sender
@@ -36,6 +39,7 @@ from devkit.slack_driver import SlackDriver, http_sender
 log = logging.getLogger("bench")
 
 SIGNING_SECRET = "bench-signing-secret-0123456789"
+VPS_TOKEN = "vps_bench_token_0123456789"
 CHANNEL = "C0BENCH"
 ACK_MAX_SECONDS = 1.0
 ACK_P99_FACTOR = 1.5
@@ -224,9 +228,9 @@ def _result(served: _Served) -> ServerRun:
     return run
 
 
-def _env(fake: FakeSlack, sim: simulator.VpsSimulator, vps_url: str, workdir: Path, scale: Scale) -> dict[str, str]:
+def _env(fake: FakeSlack, vps: VpsProcess, workdir: Path, scale: Scale) -> dict[str, str]:
     return {
-        **local_env(fake, sim, f"sqlite:///{workdir / 'bot.db'}", vps_url=vps_url, signing_secret=SIGNING_SECRET),
+        **local_env(fake, vps, f"sqlite:///{workdir / 'bot.db'}", vps_url=vps.url, signing_secret=SIGNING_SECRET),
         "VPS_TIMEOUT_SECONDS": str(max(10.0, scale.ack_vps_latency * 3)),
         "WEB_CONCURRENCY": str(scale.workers),
         "BENCH_THREADS": str(scale.threads),
@@ -250,32 +254,27 @@ def run(scale: Scale) -> list[Row]:
 
 
 def _measure(scale: Scale) -> tuple[ServerRun, ServerRun]:
-    sim = simulator.VpsSimulator(completion_delay=5.0)
-    vps_url, stop_sim = simulator.start_in_thread(sim)
-    try:
-        with (
-            FakeSlack() as fake,
-            tempfile.TemporaryDirectory(prefix="bench-ack-") as tmp,
-            contextlib.ExitStack() as stack,
-        ):
-            workdir = Path(tmp)
-            env = _env(fake, sim, vps_url, workdir, scale)
-            log.info("ack: starting the bare Bolt app and the bot side by side")
-            bare = _start(stack, [python(), "-m", "bench.bare_bolt"], env, workdir, "bare-bolt", fake, scale)
-            serve = ["serve", "--workers", str(scale.workers), "--threads", str(scale.threads)]
-            bot = _start(stack, [python(), "-m", "bot", *serve], env, workdir, "bot-serve", fake, scale)
-            _warm_up(bare, fake, expect_answers=False)
-            _warm_up(bot, fake, expect_answers=True)
-            sim.faults.latency = scale.ack_vps_latency
-            for round_no in range(scale.ack_rounds):
-                order = (bare, bot) if round_no % 2 == 0 else (bot, bare)
-                for served in order:
-                    log.info("ack: round %d, %s", round_no + 1, served.name)
-                    _load_round(served, fake, scale, expect_answers=served is bot)
-            return _result(bare), _result(bot)
-    finally:
-        sim.faults.latency = 0
-        stop_sim()
+    with (
+        VpsProcess(VPS_TOKEN, completion_delay=5.0) as vps,
+        FakeSlack() as fake,
+        tempfile.TemporaryDirectory(prefix="bench-ack-") as tmp,
+        contextlib.ExitStack() as stack,
+    ):
+        workdir = Path(tmp)
+        env = _env(fake, vps, workdir, scale)
+        log.info("ack: starting the bare Bolt app and the bot side by side")
+        bare = _start(stack, [python(), "-m", "bench.bare_bolt"], env, workdir, "bare-bolt", fake, scale)
+        serve = ["serve", "--workers", str(scale.workers), "--threads", str(scale.threads)]
+        bot = _start(stack, [python(), "-m", "bot", *serve], env, workdir, "bot-serve", fake, scale)
+        _warm_up(bare, fake, expect_answers=False)
+        _warm_up(bot, fake, expect_answers=True)
+        vps.set_latency(scale.ack_vps_latency)
+        for round_no in range(scale.ack_rounds):
+            order = (bare, bot) if round_no % 2 == 0 else (bot, bare)
+            for served in order:
+                log.info("ack: round %d, %s", round_no + 1, served.name)
+                _load_round(served, fake, scale, expect_answers=served is bot)
+        return _result(bare), _result(bot)
 
 
 def round_ratios(baseline: ServerRun, bot: ServerRun) -> list[float]:
