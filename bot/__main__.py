@@ -48,9 +48,10 @@ def cmd_socket(args: argparse.Namespace) -> int:
     _require(settings, "SLACK_BOT_TOKEN", "SLACK_APP_TOKEN", "VPS_API_TOKEN")
     from slack_bolt.adapter.socket_mode import SocketModeHandler
 
-    from bot.server import start_bot
+    from bot.server import settle_heap, start_bot
 
     bot = start_bot(settings)
+    settle_heap()
     app_token = settings.slack_app_token.reveal() if settings.slack_app_token else ""
     log.info("Socket Mode: connecting to Slack")
     try:

@@ -1,7 +1,13 @@
-"""Production serving: gunicorn (threads) in HTTP mode; the background ticker in every process."""
+"""Production serving: gunicorn (threads) in HTTP mode; the background ticker in every process.
+
+Rules kept here: each worker builds its own bot after the fork; once built, its start-up heap is frozen out of
+the cyclic garbage collector (`settle_heap`), so a full collection never walks the ~100,000 objects every
+library import leaves behind while acknowledgements wait for the interpreter (issue 19 §3).
+"""
 
 from __future__ import annotations
 
+import gc
 import logging
 import os
 from typing import Any
@@ -30,6 +36,20 @@ def start_bot(settings: Settings) -> Bot:
 
     start_background(bot)
     return bot
+
+
+def settle_heap() -> None:
+    """Collect start-up garbage once, then move everything alive into the collector's permanent generation.
+
+    The bot's process holds ~3× the container objects of a bare Bolt app (SQLAlchemy, Alembic, slack_sdk models,
+    httpx): every full (generation 2) collection walked all of them, ~65 ms of CPU with the interpreter held, two
+    or three times in a burst of 300 commands, and every acknowledgement in that process waited it out. Frozen,
+    a full collection only walks what was made after start-up (~15 ms). What is frozen was alive for good anyway
+    (modules, the app, the pools); it is still freed by reference counting, only no longer scanned for cycles.
+    Call it once per long-lived process, after the bot is built (not in tests: they build and drop many bots).
+    """
+    gc.collect()
+    gc.freeze()
 
 
 def warn_about_audit_witness(bot: Bot) -> None:
@@ -99,6 +119,7 @@ def serve(settings: Settings, *, workers: int | None = None, threads: int | None
         def load(self) -> Any:
             # Each worker builds its own bot (connections and threads don't survive fork).
             self.bot = start_bot(settings)
+            settle_heap()
             return self.bot.wsgi
 
         def _worker_exit(self, _arbiter: Any, _worker: Any) -> None:

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from typing import Protocol
+
 from devkit.fake_slack import FakeSlack
-from devkit.simulator import VpsSimulator
 
 LOCAL_SIGNING_SECRET = "local-signing-secret-0123456789"
 # A loopback discard-port URL: never dialled when the simulator's in-process transport is used, and a bot built
@@ -11,9 +12,15 @@ LOCAL_SIGNING_SECRET = "local-signing-secret-0123456789"
 IN_PROCESS_VPS_URL = "http://127.0.0.1:9/api/v1/"
 
 
+class VpsUpstream(Protocol):
+    """What the bot needs to know of its VPS.org: the token (a VpsSimulator, or one served by another process)."""
+
+    token: str
+
+
 def local_env(
     fake: FakeSlack,
-    sim: VpsSimulator,
+    sim: VpsUpstream,
     database_url: str,
     *,
     vps_url: str = IN_PROCESS_VPS_URL,

@@ -18,7 +18,7 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.models.blocks import ActionsBlock, Block, ButtonElement
 
 from bot.mrkdwn import Mrkdwn, code, mention, plain, sentence
-from bot.redaction import redact_value
+from bot.redaction import redact_message
 from bot.slack.blocks import (
     MAX_VIEW_BLOCKS,
     as_dicts,
@@ -206,7 +206,7 @@ class AppHome:
     def publish(self, client: WebClient, user_id: str) -> None:
         if not user_id:
             return
-        view = redact_value(home_view(*self.gather(client, user_id)))
+        view = redact_message(home_view(*self.gather(client, user_id)))
         try:
             client.views_publish(user_id=user_id, view=view)
         except SlackApiError as error:

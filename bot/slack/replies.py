@@ -17,7 +17,7 @@ from slack_sdk.errors import SlackApiError
 
 from bot.mrkdwn import Mrkdwn, redacted, sentence
 from bot.mrkdwn import clip as clip_mrkdwn
-from bot.redaction import redact_value
+from bot.redaction import redact_message
 
 MAX_FALLBACK_TEXT = 3000
 
@@ -27,7 +27,7 @@ log = logging.getLogger(__name__)
 def outgoing(text: Mrkdwn | str, blocks: list[dict[str, Any]] | None) -> tuple[Mrkdwn, list[dict[str, Any]] | None]:
     """A message's fallback text and blocks as they may leave the bot (see the module docstring)."""
     safe_text = clip_mrkdwn(redacted(sentence(text)), MAX_FALLBACK_TEXT)
-    return safe_text, (redact_value(blocks) if blocks is not None else None)
+    return safe_text, (redact_message(blocks) if blocks is not None else None)
 
 
 @dataclass

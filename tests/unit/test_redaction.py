@@ -12,7 +12,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from bot.logging_setup import NOISY_LOGGERS, RedactingFilter, RedactingFormatter, configure_logging
-from bot.redaction import _PATTERN, _mask, redact, redact_value
+from bot.redaction import _PATTERN, _mask, redact, redact_message, redact_value, remember_secret
 
 SLACK_TOKENS = [
     "xoxb-1234567890-0987654321-AbCdEfGhIjKlMnOpQrStUvWx",
@@ -152,6 +152,41 @@ def test_redacting_twice_changes_nothing_more(text: str) -> None:
 def test_the_fast_path_never_skips_a_match(text: str) -> None:
     # `redact` skips the regex when no marker substring is present; it must agree with always running it.
     assert redact(text) == _PATTERN.sub(_mask, text)
+
+
+_MESSAGE_TEXT = st.lists(
+    st.one_of(
+        st.text(max_size=10),
+        st.sampled_from(["xoxb-1", "XAPP-", "vps_12345678", "Bearer x", "AUTHORIZATION=y", '"', "\\", "\n", "é", "K"]),
+    ),
+    max_size=5,
+).map("".join)
+_MESSAGES = st.recursive(
+    st.one_of(_MESSAGE_TEXT, st.integers(), st.booleans(), st.none()),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(_MESSAGE_TEXT, inner, max_size=4),
+    max_leaves=12,
+)
+
+
+class _Owner:
+    """Owns a configured secret for one test: the secret is forgotten when this is collected."""
+
+
+@given(_MESSAGES)
+def test_redact_message_agrees_with_the_full_walk(message: object) -> None:
+    # The whole-message pre-check (issue 19 §3) may only skip the walk when the walk would change nothing.
+    assert redact_message(message) == redact_value(message)
+
+
+@pytest.mark.parametrize("secret", ["plainsecret123", 'quo"te-secret-99', "back\\slash-secret", "tab\tsecret-0"])
+def test_redact_message_masks_a_configured_secret_even_one_json_escapes(secret: str) -> None:
+    owner = _Owner()
+    remember_secret(secret, owner)
+    blocks = [{"type": "section", "text": {"type": "mrkdwn", "text": f"value {secret} here"}}]
+    assert secret[:8] not in repr(redact_message(blocks))
+    clean = [{"type": "section", "text": {"type": "mrkdwn", "text": "nothing to mask"}}]
+    assert redact_message(clean) == clean
+    del owner
 
 
 # -- logging ----------------------------------------------------------------------------------------------

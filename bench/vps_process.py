@@ -1,0 +1,90 @@
+"""The VPS.org simulator in a process of its own, for the ack benchmark: `python -m bench.vps_process TOKEN`.
+
+The process that times the acknowledgements must not also be the bot's upstream: served from the bench process,
+every VPS.org request the bot's background threads make during a load round (the first call of each of 32 jobs
+lands in the middle of it) took the bench's interpreter from the 50 client threads timing their acks, so the
+bot's rounds were timed under a load the bare app's rounds never had (issue 19 §2). Here the simulator answers
+from another process, as VPS.org would.
+
+Protocol: prints `ready <base url>` on stdout once listening; then reads lines on stdin, `latency <seconds>`
+(answered `ok`), until stdin closes, and exits.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import threading
+from types import TracebackType
+
+from devkit.simulator import VpsSimulator
+from devkit.simulator.account import API_PREFIX
+from devkit.simulator.server import make_server
+
+
+class VpsProcess:
+    """The simulator child process, seen from the bench: its URL, and its per-call latency knob."""
+
+    def __init__(self, token: str, *, completion_delay: float = 5.0) -> None:
+        self._proc = subprocess.Popen(
+            [sys.executable, "-m", "bench.vps_process", token, str(completion_delay)],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+            bufsize=1,
+        )
+        self.token = token
+        self.url = self._answer("ready")
+
+    def _answer(self, expected: str) -> str:
+        assert self._proc.stdout is not None
+        line = self._proc.stdout.readline().strip()
+        word, _, rest = line.partition(" ")
+        if word != expected:
+            raise RuntimeError(f"VPS.org simulator process said {line!r} (exit {self._proc.poll()})")
+        return rest
+
+    def set_latency(self, seconds: float) -> None:
+        assert self._proc.stdin is not None
+        self._proc.stdin.write(f"latency {seconds}\n")
+        self._answer("ok")
+
+    def stop(self) -> None:
+        if self._proc.stdin is not None:
+            self._proc.stdin.close()
+        try:
+            self._proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self._proc.kill()
+            self._proc.wait(timeout=10)
+        if self._proc.stdout is not None:
+            self._proc.stdout.close()
+
+    def __enter__(self) -> VpsProcess:
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.stop()
+
+
+def main(argv: list[str]) -> int:
+    token, completion_delay = argv[0], float(argv[1])
+    sim = VpsSimulator(token, completion_delay=completion_delay)
+    server = make_server(sim)
+    threading.Thread(target=server.serve_forever, name="vps-simulator", daemon=True).start()
+    host, port = server.server_address[:2]
+    print(f"ready http://{host}:{port}{API_PREFIX}", flush=True)
+    for line in sys.stdin:
+        command, _, value = line.strip().partition(" ")
+        if command == "latency":
+            sim.faults.latency = float(value)
+            print("ok", flush=True)
+    server.shutdown()
+    server.server_close()
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main(sys.argv[1:]))
