@@ -16,11 +16,12 @@ from typing import TYPE_CHECKING
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
-from bot.mrkdwn import Mrkdwn, fill, marker, plain
+from bot.mrkdwn import Mrkdwn, plain
 from bot.slack import blocks as ui
 from bot.slack.notify import Notifier
 from bot.slack.progress import ProgressTracker
 from bot.slack.replies import outgoing
+from bot.slack.wording import render
 from bot.usecases.context import utcnow
 
 if TYPE_CHECKING:
@@ -74,7 +75,7 @@ class SlackAnnouncer:
         line = Mrkdwn("{} request #{} ({}) {}.").format(plain(req.kind.title(), 20), req.id, what, verb)
         if req.card_channel and req.card_ts:
             detail = (
-                Mrkdwn("\n") + plain(result.message, 1500)  # VPS.org's words, or the bot's own message
+                Mrkdwn("\n") + render(result.message).clip(1500)  # the bot's words, VPS.org's among them
                 if result.outcome in _DETAILED
                 else Mrkdwn("")
             )
@@ -86,7 +87,7 @@ class SlackAnnouncer:
         # Without a notification channel, the channel where it was asked hears about it (the thread already has it).
         fallback = req.channel_id if req.channel_id != req.card_channel else None
         loud = (
-            Mrkdwn(" ") + plain(result.message, 1500)
+            Mrkdwn(" ") + render(result.message).clip(1500)
             if result.outcome in ("needs_check", "stale", "not_sent")
             else Mrkdwn("")
         )
@@ -122,7 +123,4 @@ class SlackAnnouncer:
 
 
 def recovered_words(item: Unresolved) -> Mrkdwn:
-    who = Mrkdwn("the bot") if item.actor_id == "system" else ui.mention(item.actor_id)
-    # `describe` writes its own sentence around the two values: hand it markers, put the mrkdwn in afterwards.
-    words = str(item.describe(marker("who"), marker("name")))
-    return fill(words, who=who, name=ui.snapshot_name(item.name))
+    return render(item.describe())

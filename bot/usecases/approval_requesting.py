@@ -22,6 +22,7 @@ from bot.usecases.errors import (
     InvalidInput,
 )
 from bot.usecases.validation import parse_id
+from bot.usecases.wording import Text, code, command, plain
 from storage.approvals import RequestState
 from storage.audit import Action, Outcome, valid_utf8
 
@@ -61,8 +62,9 @@ class Requesting(ApprovalBase):
                 )
             )
             raise InvalidInput(
-                f"Snapshot `{snapshot.name}` (#{sid}) is {snapshot.status.replace('_', ' ')}, not completed: "
-                "only completed snapshots can be restored."
+                Text("Snapshot {} (#{}) is {}, not completed: only completed snapshots can be restored.").format(
+                    code(snapshot.name, None), sid, plain(snapshot.status.replace("_", " "), 40)
+                )
             )
         digest = bound_digest(kind, snapshot.id, snapshot.server.id, snapshot.name, snapshot.created_at, reason)
         with self.db.session() as session:
@@ -119,8 +121,9 @@ class Requesting(ApprovalBase):
             )
         if kind == "restore" and self.reason_required and not reason:
             raise InvalidInput(
-                "A restore needs a reason here (an incident reference): "
-                "`/snapshot restore <snapshot_id> <reason…>`, e.g. `/snapshot restore 801 INC-1234 db corrupted`."
+                Text("A restore needs a reason here (an incident reference): {}, e.g. {}.").format(
+                    command("restore", "<snapshot_id>", "<reason…>"), command("restore", "801", "INC-1234 db corrupted")
+                )
             )
 
     def attach_card(self, request_id: int, channel: str, ts: str) -> None:

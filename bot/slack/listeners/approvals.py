@@ -12,13 +12,14 @@ from slack_bolt import Ack, App, Respond
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
-from bot.mrkdwn import Mrkdwn, channel_link, code, plain, quote, sentence
+from bot.mrkdwn import Mrkdwn, channel_link, code, plain, quote
 from bot.runtime import Core
 from bot.slack import blocks as ui
 from bot.slack.announcer import recovered_words
 from bot.slack.listeners.common import actor_from_payload, first_action, run_for_user
 from bot.slack.replies import Reply, outgoing
 from bot.slack.side import SlackSide
+from bot.slack.wording import render
 from bot.usecases.access import Permission
 from bot.usecases.approvals import RequestView
 from bot.usecases.context import Actor, utcnow
@@ -223,9 +224,9 @@ def register(app: App, core: Core, slack: SlackSide) -> None:
             try:
                 result = approvals.approve(actor, value) if how == "approve" else approvals.cancel(actor, value)
                 if result.outcome == "vote_recorded":
-                    reply.ephemeral(Mrkdwn(":ballot_box_with_check: ") + sentence(result.message))
+                    reply.ephemeral(Mrkdwn(":ballot_box_with_check: ") + render(result.message))
                 elif result.outcome == "claim_lost":
-                    reply.ephemeral(Mrkdwn(":warning: ") + sentence(result.message))
+                    reply.ephemeral(Mrkdwn(":warning: ") + render(result.message))
                 slack.announcer.decided(result)
             finally:
                 if from_home:  # the tab shows the request's new state (and no stale buttons)
@@ -256,7 +257,7 @@ def register(app: App, core: Core, slack: SlackSide) -> None:
                 if from_app_home(body)
                 else Reply(client=client, user_id=actor.user_id, channel_id=actor.channel_id, respond=respond)
             )
-            refused.ephemeral(Mrkdwn(":warning: ") + error.message)
+            refused.ephemeral(Mrkdwn(":warning: ") + render(error.message))
             return
         message = body.get("message") or {}
         container = body.get("container") or {}

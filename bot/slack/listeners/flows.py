@@ -16,6 +16,7 @@ from bot.runtime import Core
 from bot.slack import blocks as ui
 from bot.slack.replies import Reply
 from bot.slack.side import SlackSide
+from bot.slack.wording import render
 from bot.usecases.access import Permission
 from bot.usecases.context import Actor, utcnow
 from bot.usecases.errors import UserFacingError
@@ -114,7 +115,7 @@ def open_create_form(
     try:
         core.guard.require(actor, Permission.CREATE, server_id=server_id)
     except UserFacingError as error:
-        reply.ephemeral(Mrkdwn(":warning: ") + error.message)
+        reply.ephemeral(Mrkdwn(":warning: ") + render(error.message))
         return
     if not trigger_id:
         reply.ephemeral(
