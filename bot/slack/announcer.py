@@ -22,6 +22,7 @@ from bot.slack.notify import Notifier
 from bot.slack.progress import ProgressTracker
 from bot.slack.replies import outgoing
 from bot.slack.wording import render
+from bot.usecases.approvals import DecisionOutcome
 from bot.usecases.context import utcnow
 
 if TYPE_CHECKING:
@@ -31,7 +32,16 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-_DETAILED = ("executed", "failed", "needs_check", "stale", "not_sent")
+_DETAILED = frozenset(
+    {
+        DecisionOutcome.EXECUTED,
+        DecisionOutcome.FAILED,
+        DecisionOutcome.NEEDS_CHECK,
+        DecisionOutcome.STALE,
+        DecisionOutcome.NOT_SENT,
+    }
+)
+_LOUD = frozenset({DecisionOutcome.NEEDS_CHECK, DecisionOutcome.STALE, DecisionOutcome.NOT_SENT})
 
 
 class SlackAnnouncer:
@@ -47,26 +57,27 @@ class SlackAnnouncer:
         """Card updated in place; requester told in a thread reply; one line to the notification channel."""
         req = result.request
         self.refresh_card(req)
-        if result.outcome in ("vote_recorded", "claim_lost"):  # claim_lost: whoever took over has told everyone
+        # CLAIM_LOST: whoever took over has told everyone
+        if result.outcome in (DecisionOutcome.VOTE_RECORDED, DecisionOutcome.CLAIM_LOST):
             return
         by = (
             Mrkdwn(" by {}").format(ui.mention(req.decided_by))
             if req.decided_by and req.decided_by != "system"
             else Mrkdwn("")
         )
-        verbs = {
-            "executed": Mrkdwn("was approved{} and carried out")
+        verbs: dict[DecisionOutcome, Mrkdwn] = {
+            DecisionOutcome.EXECUTED: Mrkdwn("was approved{} and carried out")
             if req.kind == "delete"
             else Mrkdwn("was approved{} — the restore has started"),
-            "failed": Mrkdwn("was approved{} but *failed*"),
-            "needs_check": Mrkdwn("was approved{} but its outcome is *unknown* — check the server before retrying"),
-            "stale": Mrkdwn("was approved{} but *not sent*: the snapshot changed since it was requested"),
-            "not_sent": Mrkdwn(
+            DecisionOutcome.FAILED: Mrkdwn("was approved{} but *failed*"),
+            DecisionOutcome.NEEDS_CHECK: Mrkdwn("was approved{} but its outcome is *unknown* — check the server before retrying"),
+            DecisionOutcome.STALE: Mrkdwn("was approved{} but *not sent*: the snapshot changed since it was requested"),
+            DecisionOutcome.NOT_SENT: Mrkdwn(
                 "was approved but *nothing was sent* to VPS.org — it can be approved again or cancelled"
             ),
-            "rejected": Mrkdwn("was rejected{}"),
-            "cancelled": Mrkdwn("was cancelled{}"),
-            "expired": Mrkdwn("expired"),
+            DecisionOutcome.REJECTED: Mrkdwn("was rejected{}"),
+            DecisionOutcome.CANCELLED: Mrkdwn("was cancelled{}"),
+            DecisionOutcome.EXPIRED: Mrkdwn("expired"),
         }
         verb = verbs[result.outcome].format(by) if result.outcome in verbs else ui.code(result.outcome, 40)
         what = Mrkdwn("{} → {}").format(
@@ -88,11 +99,11 @@ class SlackAnnouncer:
         fallback = req.channel_id if req.channel_id != req.card_channel else None
         loud = (
             Mrkdwn(" ") + render(result.message).clip(1500)
-            if result.outcome in ("needs_check", "stale", "not_sent")
+            if result.outcome in _LOUD
             else Mrkdwn("")
         )
         self.notifier.line(line + loud, fallback_channel=fallback)
-        if result.outcome == "executed" and req.kind == "restore":
+        if result.outcome == DecisionOutcome.EXECUTED and req.kind == "restore":
             self.cards.track_restore(req)
 
     def recovered(self, items: Sequence[Unresolved]) -> None:

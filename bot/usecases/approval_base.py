@@ -76,7 +76,7 @@ class RequestView:
 
     id: int
     kind: str
-    state: str
+    state: RequestState
     requester_id: str
     requester_name: str
     channel_id: str | None
@@ -192,7 +192,7 @@ class ApprovalBase:
         self.requests.back_to_pending(session, row, record, self.clock())
         self.audit.append(
             actor.entry(
-                action_for(row.kind, "not_sent"),
+                action_for(row.kind, DecisionOutcome.NOT_SENT),
                 Outcome.FAILED,
                 server_id=row.server_id,
                 snapshot_id=row.snapshot_id,
@@ -275,7 +275,7 @@ class ApprovalBase:
         return RequestView(
             id=row.id,
             kind=row.kind,
-            state=row.state,
+            state=RequestState(row.state),
             requester_id=row.requester_id,
             requester_name=row.requester_name,
             channel_id=row.channel_id,

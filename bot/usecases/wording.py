@@ -57,7 +57,7 @@ class Text:
 
     def __init__(self, literal: str = "", *, _parts: tuple[Part, ...] | None = None) -> None:
         if _parts is not None:
-            object.__setattr__(self, "parts", _parts)
+            object.__setattr__(self, "parts", _merged(_parts))
         else:
             object.__setattr__(self, "parts", (Part(Kind.WORDS, literal),) if literal else ())
 
@@ -79,7 +79,7 @@ class Text:
         return hash(self.parts)
 
     def __bool__(self) -> bool:
-        return any(part.kind != Kind.WORDS or part.value for part in self.parts)
+        return bool(self.parts)
 
     def __repr__(self) -> str:
         return f"Text({str(self)!r})"
@@ -117,6 +117,20 @@ class Text:
                 out.extend(self.parts)
             out.extend(_as_parts(item, ""))
         return Text(_parts=tuple(out))
+
+
+def _merged(parts: Iterable[Part]) -> tuple[Part, ...]:
+    """Adjacent words joined and empty words dropped, so equal messages have equal parts."""
+    out: list[Part] = []
+    for part in parts:
+        if part.kind == Kind.WORDS:
+            if not part.value:
+                continue
+            if out and out[-1].kind == Kind.WORDS:
+                out[-1] = Part(Kind.WORDS, out[-1].value + part.value)
+                continue
+        out.append(part)
+    return tuple(out)
 
 
 def _as_parts(value: Any, spec: str) -> tuple[Part, ...]:

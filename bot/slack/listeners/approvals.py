@@ -21,7 +21,7 @@ from bot.slack.replies import Reply, outgoing
 from bot.slack.side import SlackSide
 from bot.slack.wording import render
 from bot.usecases.access import Permission
-from bot.usecases.approvals import RequestView
+from bot.usecases.approvals import DecisionOutcome, RequestView
 from bot.usecases.context import Actor, utcnow
 from bot.usecases.errors import UserFacingError
 
@@ -223,9 +223,9 @@ def register(app: App, core: Core, slack: SlackSide) -> None:
             approvals = core.approvals
             try:
                 result = approvals.approve(actor, value) if how == "approve" else approvals.cancel(actor, value)
-                if result.outcome == "vote_recorded":
+                if result.outcome == DecisionOutcome.VOTE_RECORDED:
                     reply.ephemeral(Mrkdwn(":ballot_box_with_check: ") + render(result.message))
-                elif result.outcome == "claim_lost":
+                elif result.outcome == DecisionOutcome.CLAIM_LOST:
                     reply.ephemeral(Mrkdwn(":warning: ") + render(result.message))
                 slack.announcer.decided(result)
             finally:
