@@ -70,7 +70,9 @@ class SlackAnnouncer:
             if req.kind == "delete"
             else Mrkdwn("was approved{} — the restore has started"),
             DecisionOutcome.FAILED: Mrkdwn("was approved{} but *failed*"),
-            DecisionOutcome.NEEDS_CHECK: Mrkdwn("was approved{} but its outcome is *unknown* — check the server before retrying"),
+            DecisionOutcome.NEEDS_CHECK: Mrkdwn(
+                "was approved{} but its outcome is *unknown* — check the server before retrying"
+            ),
             DecisionOutcome.STALE: Mrkdwn("was approved{} but *not sent*: the snapshot changed since it was requested"),
             DecisionOutcome.NOT_SENT: Mrkdwn(
                 "was approved but *nothing was sent* to VPS.org — it can be approved again or cancelled"
@@ -97,11 +99,7 @@ class SlackAnnouncer:
                 log.warning("thread reply failed: %s", error.response.get("error"))
         # Without a notification channel, the channel where it was asked hears about it (the thread already has it).
         fallback = req.channel_id if req.channel_id != req.card_channel else None
-        loud = (
-            Mrkdwn(" ") + render(result.message).clip(1500)
-            if result.outcome in _LOUD
-            else Mrkdwn("")
-        )
+        loud = Mrkdwn(" ") + render(result.message).clip(1500) if result.outcome in _LOUD else Mrkdwn("")
         self.notifier.line(line + loud, fallback_channel=fallback)
         if result.outcome == DecisionOutcome.EXECUTED and req.kind == "restore":
             self.cards.track_restore(req)
