@@ -10,6 +10,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import partial
 
 from bot.usecases.access import Permission
 from bot.usecases.audited_call import CallResult, audited_call
@@ -295,15 +296,15 @@ class SnapshotService:
     ) -> DeleteResult:
         """The delete itself, after every check (and, when configured, after approval, under its claim's token)."""
         operation_id = operation_id or new_operation_id()
-        intent = actor.entry(
-            Action.DELETE_REQUESTED,
-            Outcome.INTENT,
+        # Intent, failure and success rows name the same targets and operation.
+        entry = partial(
+            actor.entry,
             server_id=snapshot.server.id,
             snapshot_id=snapshot.id,
             request_id=request_id,
             operation_id=operation_id,
-            details={"name": snapshot.name},
         )
+        intent = entry(Action.DELETE_REQUESTED, Outcome.INTENT, details={"name": snapshot.name})
 
         def write_intent() -> None:
             if request_id is None:  # a direct delete counts towards the rate limit; an approved one already did
@@ -314,14 +315,8 @@ class SnapshotService:
         def outcome(result: CallResult[None]) -> DeleteResult:
             if result.error is not None:
                 self.audit.append(
-                    actor.entry(
-                        Action.DELETE_FAILED,
-                        result.failure_outcome,
-                        server_id=snapshot.server.id,
-                        snapshot_id=snapshot.id,
-                        request_id=request_id,
-                        operation_id=operation_id,
-                        details=result.error_details(name=snapshot.name),
+                    entry(
+                        Action.DELETE_FAILED, result.failure_outcome, details=result.error_details(name=snapshot.name)
                     )
                 )
                 if isinstance(result.error, NotFound):
@@ -329,17 +324,8 @@ class SnapshotService:
                         f"Snapshot {snapshot.id} no longer exists — someone may have deleted it."
                     ) from result.error
                 raise explain_vps_error(result.error, doing_with("deleting snapshot", snapshot.name)) from result.error
-            self.audit.append(
-                actor.entry(
-                    Action.DELETE_SUCCEEDED,
-                    Outcome.OK,
-                    server_id=snapshot.server.id,
-                    snapshot_id=snapshot.id,
-                    request_id=request_id,
-                    operation_id=operation_id,
-                    details={"name": snapshot.name, "status_code": 204, "duration_ms": result.duration_ms},
-                )
-            )
+            done = {"name": snapshot.name, "status_code": 204, "duration_ms": result.duration_ms}
+            self.audit.append(entry(Action.DELETE_SUCCEEDED, Outcome.OK, details=done))
             return DeleteResult(snapshot=snapshot, operation_id=operation_id)
 
         return audited_call(

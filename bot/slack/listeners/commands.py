@@ -15,11 +15,11 @@ from bot.slack.listeners.common import actor_from_command, run_for_user
 from bot.slack.parsing import UsageError, parse_command
 from bot.slack.replies import Reply
 from bot.slack.side import SlackSide
-from bot.slack.wording import render
+from bot.slack.wording import SLASH_COMMAND, render
 
 
 def register(app: App, core: Core, slack: SlackSide) -> None:
-    @app.command("/snapshot")
+    @app.command(SLASH_COMMAND)
     def snapshot_command(ack: Ack, body: dict[str, Any], respond: Respond, client: WebClient) -> None:
         actor = actor_from_command(body)
         try:
