@@ -10,6 +10,7 @@ from bot.mrkdwn import Mrkdwn
 from bot.slack.wording import SLASH_COMMAND, render
 from bot.usecases.errors import doing_with, explain_vps_error
 from bot.usecases.wording import (
+    RECORD_COMMAND,
     Kind,
     Part,
     Text,
@@ -59,7 +60,7 @@ def test_the_bots_own_parts_keep_their_look() -> None:
     assert render(text) == (
         ":rotating_light: Restore of `db-1` by <@U0ALICE> in <#C0OPS>: *unknown* — try `/snapshot list`."
     )
-    assert SLASH_COMMAND == "/snapshot"
+    assert SLASH_COMMAND == RECORD_COMMAND == "/snapshot"  # stored hints name the command the app registers
 
 
 def test_a_forged_user_or_channel_id_is_shown_as_a_name() -> None:
