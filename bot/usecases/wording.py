@@ -58,8 +58,10 @@ class Text:
     def __init__(self, literal: str = "", *, _parts: tuple[Part, ...] | None = None) -> None:
         if _parts is not None:
             object.__setattr__(self, "parts", _merged(_parts))
-        else:
+        elif isinstance(literal, str):
             object.__setattr__(self, "parts", (Part(Kind.WORDS, literal),) if literal else ())
+        else:
+            raise TypeError(f"Text() takes the bot's own words as a str, not {type(literal).__name__}")
 
     def __setattr__(self, name: str, value: object) -> None:
         raise AttributeError("Text is immutable")

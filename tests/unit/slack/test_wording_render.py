@@ -97,7 +97,7 @@ def test_every_kind_of_part_has_a_look(kind: Kind) -> None:
     assert isinstance(render(Text(_parts=(part,))), Mrkdwn)
 
 
-@pytest.mark.parametrize("combine", ["add", "radd", "format", "join", "format-spec"])
+@pytest.mark.parametrize("combine", ["add", "radd", "format", "join", "format-spec", "not-a-str"])
 def test_an_untagged_string_cannot_enter_a_text(combine: str) -> None:
     raw = "<!channel>"
     with pytest.raises(TypeError):
@@ -109,8 +109,10 @@ def test_an_untagged_string_cannot_enter_a_text(combine: str) -> None:
             Text("server {}").format(raw)
         elif combine == "join":
             Text(", ").join([raw])  # type: ignore[list-item]
-        else:
+        elif combine == "format-spec":
             Text("{:>10}").format(code("x"))
+        else:
+            Text(42)  # type: ignore[arg-type]
 
 
 def test_format_join_and_equality() -> None:
