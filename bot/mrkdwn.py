@@ -148,19 +148,6 @@ def redacted(text: Mrkdwn) -> Mrkdwn:
     return Mrkdwn(redact(require(text)))
 
 
-def marker(name: str) -> str:
-    """A placeholder for `fill`: code that formats its own sentence (a use case) is handed markers, not mrkdwn."""
-    return f"\x00{name}\x00"
-
-
-def fill(text: str, **values: Mrkdwn) -> Mrkdwn:
-    """`sentence(text)` with each `marker(name)` in it replaced by the `Mrkdwn` value given for `name`."""
-    result = str(sentence(text))
-    for name, value in values.items():
-        result = result.replace(marker(name), require(value))
-    return Mrkdwn(result.replace("\x00", ""))
-
-
 def mention(user_id: str) -> Mrkdwn:
     """`<@U…>` for a Slack user id; anything that is not one is shown as a name instead."""
     if re.fullmatch(r"[UW][A-Z0-9]{1,20}", user_id or ""):

@@ -19,6 +19,7 @@ from typing import Any
 from bot.config import Settings
 from bot.usecases.access import AccessPolicy
 from bot.usecases.approvals import ApprovalService
+from bot.usecases.audit_view import AuditReader
 from bot.usecases.create_help import CreateHelp
 from bot.usecases.deliveries import Deliveries
 from bot.usecases.guard import Guard
@@ -52,6 +53,10 @@ class TrackedPool(ThreadPoolExecutor):
     def _finished(self, future: Future[Any]) -> None:
         with self._lock:
             self._pending.discard(future)
+
+    def healthy(self) -> bool:
+        """For `/healthz`: the database answers. Never raises."""
+        return self.db.ping()
 
     def wait_idle(self, timeout: float = 10.0) -> bool:
         with self._lock:
@@ -104,8 +109,13 @@ class Core:
     create_help: CreateHelp  # before a create: room on the server, the servers the form offers
     work: BackgroundWork
     deliveries: Deliveries  # which Slack deliveries were handled (storage.deliveries.DeliveryLog)
+    audit_reader: AuditReader  # `/snapshot audit`: admins read everyone's events, others their own
     # Bolt's listener executor: listeners only parse, queue work and ack, so it never waits on VPS.org.
     listeners: TrackedPool = field(default_factory=lambda: TrackedPool(32, "listener"))
+
+    def healthy(self) -> bool:
+        """For `/healthz`: the database answers. Never raises."""
+        return self.db.ping()
 
     def wait_idle(self, timeout: float = 10.0) -> bool:
         """Until Bolt's listeners and the background work have all finished (listeners may queue work)."""

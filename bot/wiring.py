@@ -29,6 +29,7 @@ from bot.slack.side import SlackSide
 from bot.slack.wsgi import create_wsgi_app
 from bot.usecases.access import AccessPolicy
 from bot.usecases.approvals import ApprovalService
+from bot.usecases.audit_view import AuditReader
 from bot.usecases.create_help import CreateHelp
 from bot.usecases.guard import Guard, count_mutations, oldest_counted_mutation
 from bot.usecases.home import HomeQueries
@@ -134,6 +135,7 @@ def build_core(
         create_help=CreateHelp(vps=vps, guard=guard),
         work=BackgroundWork(settings.worker_threads),
         deliveries=DeliveryLog(db),
+        audit_reader=AuditReader(audit, guard),
     )
 
 

@@ -16,11 +16,13 @@ from typing import TYPE_CHECKING
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
-from bot.mrkdwn import Mrkdwn, fill, marker, plain, quote
+from bot.mrkdwn import Mrkdwn, plain, quote
 from bot.slack import blocks as ui
 from bot.slack.notify import Notifier
 from bot.slack.progress import ProgressTracker
 from bot.slack.replies import outgoing
+from bot.slack.wording import render
+from bot.usecases.approvals import DecisionOutcome
 from bot.usecases.context import utcnow
 
 if TYPE_CHECKING:
@@ -30,7 +32,16 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-_DETAILED = ("executed", "failed", "needs_check", "stale", "not_sent")
+_DETAILED = frozenset(
+    {
+        DecisionOutcome.EXECUTED,
+        DecisionOutcome.FAILED,
+        DecisionOutcome.NEEDS_CHECK,
+        DecisionOutcome.STALE,
+        DecisionOutcome.NOT_SENT,
+    }
+)
+_LOUD = frozenset({DecisionOutcome.NEEDS_CHECK, DecisionOutcome.STALE, DecisionOutcome.NOT_SENT})
 
 
 class SlackAnnouncer:
@@ -48,30 +59,33 @@ class SlackAnnouncer:
         if result.outcome == "executed" and req.kind == "restore":
             self.cards.track_restore(req)  # first, so the card shows "being restored" from the start
         self.refresh_card(req)
-        if result.outcome in ("vote_recorded", "claim_lost"):  # claim_lost: whoever took over has told everyone
+        # CLAIM_LOST: whoever took over has told everyone
+        if result.outcome in (DecisionOutcome.VOTE_RECORDED, DecisionOutcome.CLAIM_LOST):
             return
         by = (
             Mrkdwn(" by {}").format(ui.mention(req.decided_by))
             if req.decided_by and req.decided_by != "system"
             else Mrkdwn("")
         )
-        verbs = {
-            "executed": Mrkdwn("was approved{} and carried out")
+        verbs: dict[DecisionOutcome, Mrkdwn] = {
+            DecisionOutcome.EXECUTED: Mrkdwn("was approved{} and carried out")
             if req.kind == "delete"
             else Mrkdwn("was approved{} — the restore has started"),
-            "failed": Mrkdwn("was approved{} but *failed*"),
-            "needs_check": Mrkdwn("was approved{} but its outcome is *unknown* — check the server before retrying"),
-            "stale": Mrkdwn("was approved{} but *not sent*: the snapshot changed since it was requested"),
-            "not_sent": Mrkdwn(
+            DecisionOutcome.FAILED: Mrkdwn("was approved{} but *failed*"),
+            DecisionOutcome.NEEDS_CHECK: Mrkdwn(
+                "was approved{} but its outcome is *unknown* — check the server before retrying"
+            ),
+            DecisionOutcome.STALE: Mrkdwn("was approved{} but *not sent*: the snapshot changed since it was requested"),
+            DecisionOutcome.NOT_SENT: Mrkdwn(
                 "was approved but the restore was *not sent* (see the safety snapshot) — it can be approved again "
                 "or cancelled"
             )
             if req.safety_choice == "snapshot"  # its safety create may have reached VPS.org; the restore did not
             else Mrkdwn("was approved but *nothing was sent* to VPS.org — it can be approved again or cancelled"),
-            "rejected": Mrkdwn("was rejected{}"),
-            "cancelled": Mrkdwn("was cancelled{}"),
-            "expired": Mrkdwn("expired"),
-            "snapshot_deleted": Mrkdwn("was closed: the snapshot was deleted{}"),
+            DecisionOutcome.REJECTED: Mrkdwn("was rejected{}"),
+            DecisionOutcome.CANCELLED: Mrkdwn("was cancelled{}"),
+            DecisionOutcome.EXPIRED: Mrkdwn("expired"),
+            DecisionOutcome.SNAPSHOT_DELETED: Mrkdwn("was closed: the snapshot was deleted{}"),
         }
         verb = verbs[result.outcome].format(by) if result.outcome in verbs else ui.code(result.outcome, 40)
         what = Mrkdwn("{} → {}").format(
@@ -80,7 +94,7 @@ class SlackAnnouncer:
         line = Mrkdwn("{} request #{} ({}) {}.").format(plain(req.kind.title(), 20), req.id, what, verb)
         if req.card_channel and req.card_ts:
             detail = (
-                Mrkdwn("\n") + plain(result.message, 1500)  # VPS.org's words, or the bot's own message
+                Mrkdwn("\n") + render(result.message).clip(1500)  # the bot's words, VPS.org's among them
                 if result.outcome in _DETAILED
                 else Mrkdwn("")
             )
@@ -93,11 +107,7 @@ class SlackAnnouncer:
                 log.warning("thread reply failed: %s", error.response.get("error"))
         # Without a notification channel, the channel where it was asked hears about it (the thread already has it).
         fallback = req.channel_id if req.channel_id != req.card_channel else None
-        loud = (
-            Mrkdwn(" ") + plain(result.message, 1500)
-            if result.outcome in ("needs_check", "stale", "not_sent")
-            else Mrkdwn("")
-        )
+        loud = Mrkdwn(" ") + render(result.message).clip(1500) if result.outcome in _LOUD else Mrkdwn("")
         self.notifier.line(line + loud, fallback_channel=fallback)
         for other in result.closed:  # requests this closed (their snapshot was deleted): each card and requester
             self.decided(other)
@@ -134,7 +144,4 @@ class SlackAnnouncer:
 
 
 def recovered_words(item: Unresolved) -> Mrkdwn:
-    who = Mrkdwn("the bot") if item.actor_id == "system" else ui.mention(item.actor_id)
-    # `describe` writes its own sentence around the two values: hand it markers, put the mrkdwn in afterwards.
-    words = str(item.describe(marker("who"), marker("name")))
-    return fill(words, who=who, name=ui.snapshot_name(item.name))
+    return render(item.describe())

@@ -17,7 +17,7 @@ from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 from slack_sdk.models.blocks import ActionsBlock, Block, ButtonElement
 
-from bot.mrkdwn import Mrkdwn, code, mention, plain, sentence
+from bot.mrkdwn import Mrkdwn, code, mention, plain
 from bot.redaction import redact_message
 from bot.slack.blocks import (
     MAX_VIEW_BLOCKS,
@@ -34,6 +34,7 @@ from bot.slack.blocks import (
     snapshot_name,
     status_label,
 )
+from bot.slack.wording import render
 from bot.usecases.home import HomeOverview, HomeQueries, PendingRequest
 from bot.vps.models import SNAPSHOTS_PER_SERVER, Server, Snapshot
 
@@ -139,12 +140,12 @@ def home_view(data: HomeOverview, links: Mapping[int, str] | None = None) -> dic
         context(Mrkdwn("As of {} · `/snapshot help` lists every command.").format(format_time(data.now))),
     ]
     if data.refusal is not None:
-        blocks.append(section(Mrkdwn(":lock: ") + sentence(data.refusal)))
+        blocks.append(section(Mrkdwn(":lock: ") + render(data.refusal)))
         return _view(blocks)
 
     blocks.append(header("Servers"))
     if data.vps_error is not None:
-        blocks.append(section(Mrkdwn(":warning: ") + sentence(data.vps_error)))
+        blocks.append(section(Mrkdwn(":warning: ") + render(data.vps_error)))
     elif not data.servers:
         blocks.append(section(Mrkdwn("No servers found.")))
     else:

@@ -21,7 +21,7 @@ def create_wsgi_app(app: App, core: Core) -> Any:
         path = environ.get("PATH_INFO", "")
         method = environ.get("REQUEST_METHOD", "GET")
         if path == "/healthz" and method in ("GET", "HEAD"):
-            healthy = core.db.ping()
+            healthy = core.healthy()
             status = "200 OK" if healthy else "503 Service Unavailable"
             body = b"ok\n" if healthy else b"database unavailable\n"
             start_response(status, [("Content-Type", "text/plain"), ("Content-Length", str(len(body)))])

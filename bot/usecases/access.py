@@ -15,9 +15,9 @@ from enum import IntEnum, StrEnum
 from typing import Protocol
 
 from bot.config import Settings
-from bot.mrkdwn import Mrkdwn, channel_link, sentence
 from bot.redaction import redact
 from bot.slack_ids import GROUP_ID, USER_ID
+from bot.usecases.wording import Text, channel_link, emphasis, sentence
 
 log = logging.getLogger(__name__)
 
@@ -79,7 +79,7 @@ class Decision:
     """`reason` is plain words for the user; `error` is True when "no" is only due to a failed lookup."""
 
     allowed: bool
-    reason: str
+    reason: Text
     required_role: Role | None = None
     error: bool = False
 
@@ -172,23 +172,28 @@ class AccessPolicy:
         """May `user_id` do `permission`? Never raises: a failure to find out is a refusal with error=True."""
         required = REQUIRED_ROLE.get(permission)
         if required is None:  # a caller's typo must not become "allowed", even in open mode
-            return Decision(False, f"Unknown action {permission!r}, so access is refused.", error=True)
+            return Decision(
+                False, Text("Unknown action {}, so access is refused.").format(sentence(repr(permission))), error=True
+            )
         if self.open_mode:
-            return Decision(True, "Access control is off: everyone may do this.", required)
+            return Decision(True, Text("Access control is off: everyone may do this."), required)
         sufficient = [role for role in Role if role >= required]
         # Explicit entries first: a listed user must not be refused because some group lookup failed.
+        has_role = Text("You have the {} role or higher.").format(emphasis(required.label))
         if any(user_id in self._roles[role].users for role in sufficient):
-            return Decision(True, f"You have the *{required.label}* role or higher.", required)
+            return Decision(True, has_role, required)
         try:
             groups = [g for role in sufficient for g in self._roles[role].groups]
             if self._in_groups(user_id, groups):
-                return Decision(True, f"You have the *{required.label}* role or higher.", required)
+                return Decision(True, has_role, required)
         except GroupResolutionError as exc:
             log.warning("access check for %s (%s) refused: %s", user_id, permission.value, exc)
             return Decision(
                 False,
-                f"Couldn't check your group membership with Slack ({exc.detail}), so access is refused. "
-                "Please try again in a moment.",
+                Text(
+                    "Couldn't check your group membership with Slack ({}), so access is refused. "
+                    "Please try again in a moment."
+                ).format(sentence(exc.detail)),
                 required,
                 error=True,
             )
@@ -196,28 +201,29 @@ class AccessPolicy:
             log.exception("access check for %s (%s) failed", user_id, permission.value)
             return Decision(
                 False,
-                f"Couldn't check your access ({_describe_failure(exc)}), so access is refused.",
+                Text("Couldn't check your access ({}), so access is refused.").format(sentence(_describe_failure(exc))),
                 required,
                 error=True,
             )
         return Decision(
             False,
-            f"You need the *{required.label}* role to {_ACTION_WORDS[permission]}. "
-            f"Ask an admin to add you to {required.setting}.",
+            Text("You need the {} role to {}. Ask an admin to add you to {}.").format(
+                emphasis(required.label), sentence(_ACTION_WORDS[permission]), sentence(required.setting)
+            ),
             required,
         )
 
     def check_channel(self, channel_id: str | None) -> Decision:
         """Commands are accepted only in the allow-listed channels, when a list is configured."""
         if not self._allowed_channels:
-            return Decision(True, "The bot can be used in any channel.")
+            return Decision(True, Text("The bot can be used in any channel."))
         if channel_id is not None and channel_id in self._allowed_channels:
-            return Decision(True, "This channel is on the allow-list.")
+            return Decision(True, Text("This channel is on the allow-list."))
         # An unknown channel (None) is refused too: the allow-list is a restriction, so it fails closed.
         channels = _channel_list(self._allowed_channels)
-        return Decision(False, Mrkdwn("Snapshot commands can only be used in {}.").format(channels))
+        return Decision(False, Text("Snapshot commands can only be used in {}.").format(channels))
 
-    def describe(self) -> Mrkdwn:
+    def describe(self) -> Text:
         """One line for `/snapshot help`."""
         if self.open_mode:
             line = "Access control is OFF: everyone in the workspace can create, delete and request restores."
@@ -230,7 +236,7 @@ class AccessPolicy:
             line = "Access control is ON (each role includes the ones below it) — " + "; ".join(parts) + "."
         described = sentence(line)
         if self._allowed_channels:
-            described += Mrkdwn(" Commands work only in {}.").format(_channel_list(self._allowed_channels))
+            described += Text(" Commands work only in {}.").format(_channel_list(self._allowed_channels))
         return described
 
     def _in_groups(self, user_id: str, groups: Iterable[str]) -> bool:
@@ -300,5 +306,5 @@ def _count(members: _Members) -> str:
     return " and ".join(bits)
 
 
-def _channel_list(channels: Sequence[str]) -> Mrkdwn:
-    return Mrkdwn(", ").join(channel_link(c) for c in channels)
+def _channel_list(channels: Sequence[str]) -> Text:
+    return Text(", ").join(channel_link(c) for c in channels)

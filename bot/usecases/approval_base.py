@@ -19,6 +19,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from enum import StrEnum
 from typing import Any
 
 from bot.usecases.context import SYSTEM, Actor, utcnow
@@ -31,6 +32,7 @@ from bot.usecases.guard import Guard
 from bot.usecases.server_state import ServerStates
 from bot.usecases.snapshots import SnapshotService
 from bot.usecases.validation import parse_id
+from bot.usecases.wording import Text, code, sentence
 from bot.vps.client import VpsClient
 from storage.approvals import ApprovalRequests, RequestState
 from storage.audit import APPROVAL_ACTIONS, Action, AuditLog, Outcome, valid_utf8
@@ -76,7 +78,7 @@ class RequestView:
 
     id: int
     kind: str
-    state: str
+    state: RequestState
     requester_id: str
     requester_name: str
     channel_id: str | None
@@ -109,20 +111,43 @@ class RequestView:
     safety_required: bool = False  # RESTORE_SAFETY_SNAPSHOT=always: no restore without one
 
 
+class DecisionOutcome(StrEnum):
+    """What a click (or the ticker) did to a request. The closing ones share their names with `RequestState`.
+
+    `NOT_SENT`: nothing reached VPS.org and the request is pending again; `CLAIM_LOST`: this executor's claim was
+    taken over meanwhile (nothing was sent by it; whoever took it over has told everyone).
+    """
+
+    VOTE_RECORDED = "vote_recorded"
+    EXECUTED = "executed"
+    FAILED = "failed"
+    NEEDS_CHECK = "needs_check"
+    STALE = "stale"
+    NOT_SENT = "not_sent"
+    CLAIM_LOST = "claim_lost"
+    REJECTED = "rejected"
+    CANCELLED = "cancelled"
+    EXPIRED = "expired"
+    SNAPSHOT_DELETED = "snapshot_deleted"  # closed as `stale` because someone deleted its snapshot
+
+
 @dataclass(frozen=True)
 class DecisionResult:
-    """What a click (or the ticker) did.
+    """What a click (or the ticker) did: the request as it is now, the outcome, and what to tell people.
 
-    `outcome`: vote_recorded | executed | failed | needs_check | stale | not_sent | claim_lost | rejected |
-    cancelled | expired | snapshot_deleted (closed as `stale` because someone deleted its snapshot).
-    `not_sent`: nothing reached VPS.org and the request is pending again; `claim_lost`: this executor's claim
-    was taken over meanwhile (nothing was sent by it; whoever took it over has told everyone).
+    `closed`: other requests this closed (a delete's: their snapshot is gone), each with its own result.
+    `outcome` may be given as its value or a `RequestState` of the same name; `message` as a `str` the bot wrote
+    (no markup, no outside values): both are normalised here.
     """
 
     request: RequestView
-    outcome: str
-    message: str
-    closed: tuple[DecisionResult, ...] = ()  # other requests this closed (a delete's: their snapshot is gone)
+    outcome: DecisionOutcome
+    message: Text
+    closed: tuple[DecisionResult, ...] = ()
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "outcome", DecisionOutcome(self.outcome))
+        object.__setattr__(self, "message", sentence(self.message))
 
 
 class ApprovalBase:
@@ -184,19 +209,20 @@ class ApprovalBase:
             return self._view(session, row)
 
     def _back_to_pending(
-        self, session: Transaction, row: ApprovalRequest, message: str, *, reason: str, actor: Actor = SYSTEM
+        self, session: Transaction, row: ApprovalRequest, message: Text, *, reason: str, actor: Actor = SYSTEM
     ) -> RequestView:
         approved_by = row.decided_by
+        record = str(message)
         # The votes were spent on this attempt: approving again is a fresh decision on a fresh re-check.
-        self.requests.back_to_pending(session, row, message, self.clock())
+        self.requests.back_to_pending(session, row, record, self.clock())
         self.audit.append(
             actor.entry(
-                action_for(row.kind, "not_sent"),
+                action_for(row.kind, DecisionOutcome.NOT_SENT),
                 Outcome.FAILED,
                 server_id=row.server_id,
                 snapshot_id=row.snapshot_id,
                 request_id=row.id,
-                details={"reason": reason, "sent": False, "approved_by": approved_by, "message": message},
+                details={"reason": reason, "sent": False, "approved_by": approved_by, "message": record},
             ),
             session=session,
         )
@@ -207,7 +233,9 @@ class ApprovalBase:
         view = self.get(rid)
         log.warning("request #%s: claim lost before sending (now %s); this executor sent nothing", rid, view.state)
         return DecisionResult(
-            view, "claim_lost", f"Request #{rid} was taken over meanwhile; nothing was sent by this attempt."
+            view,
+            DecisionOutcome.CLAIM_LOST,
+            Text("Request #{} was taken over meanwhile; nothing was sent by this attempt.").format(rid),
         )
 
     def _close(
@@ -272,7 +300,7 @@ class ApprovalBase:
         return RequestView(
             id=row.id,
             kind=row.kind,
-            state=row.state,
+            state=RequestState(row.state),
             requester_id=row.requester_id,
             requester_name=row.requester_name,
             channel_id=row.channel_id,
@@ -314,8 +342,8 @@ def state_words(state: str) -> str:
     }.get(state, state)
 
 
-def snapshot_words(view: RequestView) -> str:
-    return f"Snapshot `{view.snapshot_name}` (#{view.snapshot_id})"
+def snapshot_words(view: RequestView) -> Text:
+    return Text("Snapshot {} (#{})").format(code(view.snapshot_name, None), view.snapshot_id)
 
 
 def done_word(kind: str) -> str:

@@ -14,13 +14,14 @@ import uuid
 from collections.abc import Callable
 
 from bot.usecases.access import Permission
-from bot.usecases.approval_base import DecisionResult, RequestView, action_for, state_words
+from bot.usecases.approval_base import DecisionOutcome, DecisionResult, RequestView, action_for, state_words
 from bot.usecases.approval_execution import Executing
 from bot.usecases.approval_safety import SafetyChoice
 from bot.usecases.context import SYSTEM, Actor
 from bot.usecases.errors import (
     Refused,
 )
+from bot.usecases.wording import Text, emphasis
 from storage.approvals import RequestState
 from storage.audit import Action, Outcome
 
@@ -48,7 +49,9 @@ class Deciding(Executing):
                 raise Refused(f"Request #{rid} is already {state_words(row.state)}; nothing was done.")
             if now >= row.expires_at:
                 expired = self._close(session, row, RequestState.EXPIRED, SYSTEM, now, reason="approval window passed")
-                return DecisionResult(expired, RequestState.EXPIRED, f"Request #{rid} expired before it was approved.")
+                return DecisionResult(
+                    expired, DecisionOutcome.EXPIRED, Text("Request #{} expired before it was approved.").format(rid)
+                )
             try:
                 choice = self.safety_choice(row.kind, row.safety_offer or "", safety)
             except Refused as refusal:
@@ -77,7 +80,9 @@ class Deciding(Executing):
                 self.requests.touch(row, now)
                 view = self._view(session, row)
                 return DecisionResult(
-                    view, "vote_recorded", f"Approval recorded ({votes} of {row.approvals_required})."
+                    view,
+                    DecisionOutcome.VOTE_RECORDED,
+                    Text("Approval recorded ({} of {}).").format(votes, row.approvals_required),
                 )
             # The compare-and-set that makes execution happen at most once; the winner holds the claim.
             token = str(uuid.uuid4())
@@ -102,10 +107,10 @@ class Deciding(Executing):
         with self.db.session() as session:
             row = self._locked(session, rid)
             if row.requester_id == actor.user_id:
-                raise Refused("That's your own request: use *Cancel* to withdraw it.")
+                raise Refused(Text("That's your own request: use {} to withdraw it.").format(emphasis("Cancel")))
             self._require_pending(session, actor, row)
             view = self._close(session, row, RequestState.REJECTED, actor, now, reason=reason)
-        return DecisionResult(view, RequestState.REJECTED, f"Request #{rid} rejected.")
+        return DecisionResult(view, DecisionOutcome.REJECTED, Text("Request #{} rejected.").format(rid))
 
     def cancel(self, actor: Actor, request_id: str | int) -> DecisionResult:
         rid = self._parse_request_id(request_id)
@@ -114,7 +119,11 @@ class Deciding(Executing):
             row = self._locked(session, rid)
             if row.requester_id != actor.user_id:
                 self._refuse(session, actor, row, Action.REFUSED_PERMISSION, "only the requester may cancel")
-                raise Refused("Only the person who asked can cancel this request. Approvers can *Reject* it.")
+                raise Refused(
+                    Text("Only the person who asked can cancel this request. Approvers can {} it.").format(
+                        emphasis("Reject")
+                    )
+                )
             self._require_pending(session, actor, row)
             view = self._close(session, row, RequestState.CANCELLED, actor, now)
-        return DecisionResult(view, RequestState.CANCELLED, f"Request #{rid} cancelled.")
+        return DecisionResult(view, DecisionOutcome.CANCELLED, Text("Request #{} cancelled.").format(rid))

@@ -23,6 +23,7 @@ from collections.abc import Callable
 from dataclasses import replace
 
 from bot.usecases.approval_base import (
+    DecisionOutcome,
     DecisionResult,
     RequestView,
     action_for,
@@ -44,13 +45,14 @@ from bot.usecases.errors import (
     explain_vps_error,
 )
 from bot.usecases.restore_checks import unchecked_note, unsendable
+from bot.usecases.wording import Text, alarm, code, plain, sentence
 from bot.vps.errors import DeadlineExceeded
 from bot.vps.models import RestoreResult, Snapshot
 from storage.approvals import RequestState
 from storage.audit import Action, Outcome, valid_utf8
 
 OUTCOME_WRITE_ATTEMPTS = 3
-TOO_SLOW = "VPS.org was too slow to re-check the snapshot; nothing was sent. Approve again when it answers."
+TOO_SLOW = Text("VPS.org was too slow to re-check the snapshot; nothing was sent. Approve again when it answers.")
 
 
 class Executing(SnapshotGone, SafetyStep):
@@ -78,10 +80,10 @@ class Executing(SnapshotGone, SafetyStep):
         except DeadlineExceeded:
             return self._give_up(actor, rid, token, TOO_SLOW, "re-check deadline passed")
         except CouldNotConfirm:
-            message = (
-                f"{snapshot_words(view)} could not be confirmed: VPS.org's snapshot list was incomplete, so "
-                "nothing was sent. Approve again in a minute."
-            )
+            message = Text(
+                "{} could not be confirmed: VPS.org's snapshot list was incomplete, so nothing was sent. "
+                "Approve again in a minute."
+            ).format(snapshot_words(view))
             return self._give_up(actor, rid, token, message, "listing incomplete")
         except NotFoundError:
             return self._end_before_sending(
@@ -89,13 +91,14 @@ class Executing(SnapshotGone, SafetyStep):
                 rid,
                 token,
                 RequestState.FAILED,
-                f"{snapshot_words(view)} can't be {done_word(view.kind)}: it no longer "
-                "exists. Nothing was sent to VPS.org.",
+                Text("{} can't be {}: it no longer exists. Nothing was sent to VPS.org.").format(
+                    snapshot_words(view), sentence(done_word(view.kind))
+                ),
                 {"recheck": "it no longer exists"},
             )
         except UserFacingError as error:
             return self._give_up(
-                actor, rid, token, f"{error.message} Nothing was sent; approve again.", "re-check failed"
+                actor, rid, token, error.message + Text(" Nothing was sent; approve again."), "re-check failed"
             )
         server = self.server_states.state(view.server_id, deadline=deadline) if view.kind == "restore" else None
         if self.vps.clock() > deadline:  # an answer that came in just too late is not trusted to be current
@@ -104,14 +107,16 @@ class Executing(SnapshotGone, SafetyStep):
             return self._claim_lost(rid)
         changes = self._changes(view, snapshot)
         if changes:
-            message = (
-                f"Not sent: {snapshot_words(view)} is no longer what was approved — {'; '.join(changes)}. "
+            message = Text(
+                "Not sent: {} is no longer what was approved — {}. "
                 "Nothing was sent to VPS.org; ask again if it is still wanted."
+            ).format(snapshot_words(view), Text("; ").join(changes))
+            return self._end_before_sending(
+                actor, rid, token, RequestState.STALE, message, {"changed": [str(change) for change in changes]}
             )
-            return self._end_before_sending(actor, rid, token, RequestState.STALE, message, {"changed": changes})
         if view.kind == "restore" and not snapshot.is_completed:
-            message = (
-                f"{snapshot_words(view)} can't be restored: it is now {snapshot.status}. Nothing was sent to VPS.org."
+            message = Text("{} can't be restored: it is now {}. Nothing was sent to VPS.org.").format(
+                snapshot_words(view), plain(snapshot.status, 40)
             )
             return self._end_before_sending(
                 actor, rid, token, RequestState.FAILED, message, {"recheck": snapshot.status}
@@ -171,21 +176,21 @@ class Executing(SnapshotGone, SafetyStep):
         if wrong_server or wrong_snapshot:
             answered = f"server {result.server_id}" if wrong_server else f"snapshot #{result.snapshot_id}"
             approved = f"server {view.server_id}" if wrong_server else f"snapshot #{view.snapshot_id}"
-            message = (
-                f":rotating_light: VPS.org says it restored onto {answered}, but the approval was for {approved} "
-                f"({snapshot_words(view)} → {view.server_name}). Outcome unknown — check BOTH servers now."
-            )
+            message = Text(
+                "{} VPS.org says it restored onto {}, but the approval was for {} ({} → {}). "
+                "Outcome unknown — check BOTH servers now."
+            ).format(alarm(), sentence(answered), sentence(approved), snapshot_words(view), plain(view.server_name, 80))
             details["mismatch"] = f"answered {answered}, approved {approved}"
             log.critical("request #%s: restore answer names %s, approved %s", view.id, answered, approved)
             return self._finish(actor, view.id, token, RequestState.NEEDS_CHECK, message, Outcome.UNKNOWN, details)
-        message = result.message or "Restore started."
+        said = plain(result.message, 1500) if result.message else Text("Restore started.")
         if note:  # the server's state could not be checked before sending: say so with the outcome
-            details["server_check"] = note
-            message = f"{message} ({note})"
+            details["server_check"] = str(note)
+            said = Text("{} ({})").format(said, plain(note, 300))
         if view.safety_state == SafetyState.COMPLETED and view.safety_snapshot_id is not None:
-            message = f"{message} {undo_hint(view.safety_snapshot_id)}"
+            said = Text("{} {}").format(said, undo_hint(view.safety_snapshot_id))
             details["safety_snapshot_id"] = view.safety_snapshot_id
-        return self._finish(actor, view.id, token, RequestState.EXECUTED, message, Outcome.OK, details)
+        return self._finish(actor, view.id, token, RequestState.EXECUTED, said, Outcome.OK, details)
 
     def _send_delete(self, actor: Actor, view: RequestView, snapshot: Snapshot, token: str) -> DecisionResult:
         try:
@@ -198,7 +203,7 @@ class Executing(SnapshotGone, SafetyStep):
             view.id,
             token,
             RequestState.EXECUTED,
-            f"Snapshot `{view.snapshot_name}` deleted.",
+            Text("Snapshot {} deleted.").format(code(view.snapshot_name, None)),
             None,
             {},
             audited=True,
@@ -207,7 +212,7 @@ class Executing(SnapshotGone, SafetyStep):
         closed = self.close_for_deleted(actor, view.snapshot_id, except_request=view.id)
         return replace(result, closed=tuple(closed)) if closed else result
 
-    def _changes(self, view: RequestView, snapshot: Snapshot) -> list[str]:
+    def _changes(self, view: RequestView, snapshot: Snapshot) -> list[Text]:
         """What differs between the approved card and VPS.org now; empty when the bound digest still holds."""
         approved = view.bound_digest or bound_digest(
             view.kind,
@@ -225,15 +230,17 @@ class Executing(SnapshotGone, SafetyStep):
             return []
         changes = []
         if snapshot.server.id != view.server_id:
-            changes.append(f"it now belongs to server {snapshot.server.id}, not {view.server_id}")
+            changes.append(Text("it now belongs to server {}, not {}").format(snapshot.server.id, view.server_id))
         if valid_utf8(snapshot.name) != view.snapshot_name:
-            changes.append(f"it is now named '{snapshot.name}', not '{view.snapshot_name}'")
+            changes.append(
+                Text("it is now named '{}', not '{}'").format(plain(snapshot.name, 100), plain(view.snapshot_name, 100))
+            )
         if bound_fields("", 0, 0, "", snapshot.created_at, "") != bound_fields(
             "", 0, 0, "", view.snapshot_created_at, ""
         ):
-            changes.append("its creation time changed")
+            changes.append(Text("its creation time changed"))
         if not changes:  # the stored request no longer matches its own digest: edited behind the bot's back
-            changes.append("the stored request no longer matches what was approved")
+            changes.append(Text("the stored request no longer matches what was approved"))
         return changes
 
     def _renew(self, rid: int, token: str) -> bool:
@@ -266,7 +273,7 @@ class Executing(SnapshotGone, SafetyStep):
                 )
         return True
 
-    def _give_up(self, actor: Actor, rid: int, token: str, message: str, reason: str) -> DecisionResult:
+    def _give_up(self, actor: Actor, rid: int, token: str, message: Text, reason: str) -> DecisionResult:
         """Nothing was sent: release the claim and put the request back to `pending` for a fresh approval."""
         with self.db.session() as session:
             self._locked(session, rid)
@@ -275,10 +282,10 @@ class Executing(SnapshotGone, SafetyStep):
                 session.rollback()
                 return self._claim_lost(rid)
             view = self._back_to_pending(session, row, message, reason=reason, actor=actor)
-        return DecisionResult(view, "not_sent", message)
+        return DecisionResult(view, DecisionOutcome.NOT_SENT, message)
 
     def _end_before_sending(
-        self, actor: Actor, rid: int, token: str, state: str, message: str, details: dict[str, object]
+        self, actor: Actor, rid: int, token: str, state: str, message: Text, details: dict[str, object]
     ) -> DecisionResult:
         """Closed without a call (`failed` or `stale`), only while we still hold the claim."""
         with self.db.session() as session:
@@ -287,7 +294,7 @@ class Executing(SnapshotGone, SafetyStep):
             if row is None:
                 session.rollback()
                 return self._claim_lost(rid)
-            self.requests.end_unsent(row, state, message, self.clock())
+            self.requests.end_unsent(row, state, str(message), self.clock())
             self.audit.append(
                 actor.entry(
                     action_for(row.kind, state),
@@ -308,14 +315,13 @@ class Executing(SnapshotGone, SafetyStep):
         rid: int,
         token: str,
         state: str,
-        message: str,
+        message: Text,
         outcome: str | None,
         details: dict[str, object],
         *,
         audited: bool = False,
     ) -> DecisionResult:
         """Record what VPS.org answered: final state and outcome row in one transaction, retried on failure."""
-        message = valid_utf8(message)  # VPS.org's words go into the request row too
         last_error: Exception | None = None
         for attempt in range(OUTCOME_WRITE_ATTEMPTS):
             try:
@@ -330,12 +336,12 @@ class Executing(SnapshotGone, SafetyStep):
             state,
             last_error,
         )
-        loud = (
-            f":rotating_light: VPS.org answered ({message}), but the bot could not record it in the audit log. "
+        loud = Text(
+            "{} VPS.org answered ({}), but the bot could not record it in the audit log. "
             "Outcome unknown for the record — check the server and tell an admin."
-        )
+        ).format(alarm(), message)
         try:
-            self.requests.flag_unrecorded(rid, token, loud, self.clock())
+            self.requests.flag_unrecorded(rid, token, valid_utf8(str(loud)), self.clock())
         except Exception:
             log.critical("request #%s: could not even flag the request needs_check", rid, exc_info=True)
         return DecisionResult(self.get(rid), RequestState.NEEDS_CHECK, loud)
@@ -346,7 +352,7 @@ class Executing(SnapshotGone, SafetyStep):
         rid: int,
         token: str,
         state: str,
-        message: str,
+        message: Text,
         outcome: str | None,
         details: dict[str, object],
         audited: bool,
@@ -354,7 +360,8 @@ class Executing(SnapshotGone, SafetyStep):
         with self.db.session() as session:
             row = self._locked(session, rid)
             # Ours while `sending`; a late answer also settles a request the flagger marked "outcome unknown".
-            self.requests.settle(session, rid, token, state, message, self.clock())
+            # VPS.org's words go into the request row too: the record form, made valid UTF-8.
+            self.requests.settle(session, rid, token, state, valid_utf8(str(message)), self.clock())
             session.refresh(row)
             if not audited and outcome is not None:
                 self.audit.append(

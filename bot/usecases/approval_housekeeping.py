@@ -12,27 +12,29 @@ from __future__ import annotations
 
 from bot.usecases.approval_base import (
     ApprovalBase,
+    DecisionOutcome,
     DecisionResult,
     RequestView,
     action_for,
 )
 from bot.usecases.context import SYSTEM
+from bot.usecases.wording import Text
 from storage.approvals import RequestState
 from storage.audit import Outcome
 
-CLAIM_EXPIRED = (
+CLAIM_EXPIRED = Text(
     "The bot stopped before sending this (its claim on the request ran out); nothing was sent to VPS.org. "
     "Approve again, or cancel."
 )
-SAFETY_CLAIM_EXPIRED = (
+SAFETY_CLAIM_EXPIRED = Text(
     "The bot stopped while taking the safety snapshot (its claim on the request ran out); the restore was NOT sent. "
     "Approve again (a safety snapshot it made is reused), or cancel."
 )
-SENT_UNKNOWN = (
+SENT_UNKNOWN = Text(
     "Sent to VPS.org, but the bot stopped before it recorded the answer: outcome unknown — check the server "
     "before doing anything else. It will not be re-sent."
 )
-LEGACY_UNKNOWN = (
+LEGACY_UNKNOWN = Text(
     "The bot stopped while this was being carried out; whether VPS.org received it is unknown. "
     "Check the server before doing anything else."
 )
@@ -73,10 +75,10 @@ class Housekeeping(ApprovalBase):
                     taking_safety = row.safety_choice == "snapshot" and row.safety_state != "completed"
                     message = SAFETY_CLAIM_EXPIRED if taking_safety else CLAIM_EXPIRED
                     view = self._back_to_pending(session, row, message, reason="claim expired before sending")
-                    flagged.append(DecisionResult(view, "not_sent", message))
+                    flagged.append(DecisionResult(view, DecisionOutcome.NOT_SENT, message))
                     continue
                 message = SENT_UNKNOWN if row.state == RequestState.SENDING else LEGACY_UNKNOWN
-                self.requests.flag_needs_check(row, message, self.clock())
+                self.requests.flag_needs_check(row, str(message), self.clock())
                 self.audit.append(
                     SYSTEM.entry(
                         action_for(row.kind, RequestState.NEEDS_CHECK),
@@ -92,7 +94,7 @@ class Housekeeping(ApprovalBase):
                     ),
                     session=session,
                 )
-                flagged.append(DecisionResult(self._view(session, row), RequestState.NEEDS_CHECK, message))
+                flagged.append(DecisionResult(self._view(session, row), DecisionOutcome.NEEDS_CHECK, message))
         return flagged
 
     def open_requests(self) -> list[RequestView]:

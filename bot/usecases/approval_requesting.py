@@ -32,6 +32,7 @@ from bot.usecases.errors import (
 )
 from bot.usecases.restore_checks import conflict, refusal, unchecked_note
 from bot.usecases.validation import parse_id
+from bot.usecases.wording import Text, code, command, plain
 from storage.approvals import RequestState
 from storage.audit import Action, Outcome, valid_utf8
 from storage.db import Transaction
@@ -73,12 +74,15 @@ class Requesting(SafetyStep):
             )
             if snapshot.is_in_progress:
                 raise InvalidInput(
-                    f"Snapshot `{snapshot.name}` (#{sid}) is still being taken (in progress), not completed: "
-                    "it can be restored once it is. Nothing was asked; watch `/snapshot list`."
+                    Text(
+                        "Snapshot {} (#{}) is still being taken (in progress), not completed: it can be restored "
+                        "once it is. Nothing was asked; watch {}."
+                    ).format(code(snapshot.name, 64), sid, command("list"))
                 )
             raise InvalidInput(
-                f"Snapshot `{snapshot.name}` (#{sid}) is {snapshot.status.replace('_', ' ')}, not completed: "
-                "only completed snapshots can be restored."
+                Text("Snapshot {} (#{}) is {}, not completed: only completed snapshots can be restored.").format(
+                    code(snapshot.name, None), sid, plain(snapshot.status.replace("_", " "), 40)
+                )
             )
         # Our own records first (cheap, and they name who asked); then what VPS.org says about the server.
         with self.db.session(readonly=True) as session:
@@ -152,7 +156,11 @@ class Requesting(SafetyStep):
                 view = self._view(session, row)
         if deleted:
             self.snapshots.record_invalid_command(actor, "snapshot was deleted meanwhile", operation=kind)
-            raise NotFoundError(f"Snapshot `{snapshot.name}` (#{sid}) was deleted a moment ago; nothing was requested.")
+            raise NotFoundError(
+                Text("Snapshot {} (#{}) was deleted a moment ago; nothing was requested.").format(
+                    code(snapshot.name, 64), sid
+                )
+            )
         return view
 
     def _refuse_if_in_the_way(
@@ -191,8 +199,9 @@ class Requesting(SafetyStep):
             )
         if kind == "restore" and self.reason_required and not reason:
             raise InvalidInput(
-                "A restore needs a reason here (an incident reference): "
-                "`/snapshot restore <snapshot_id> <reason…>`, e.g. `/snapshot restore 801 INC-1234 db corrupted`."
+                Text("A restore needs a reason here (an incident reference): {}, e.g. {}.").format(
+                    command("restore", "<snapshot_id>", "<reason…>"), command("restore", "801", "INC-1234 db corrupted")
+                )
             )
 
     def attach_card(self, request_id: int, channel: str, ts: str) -> None:

@@ -25,7 +25,7 @@ Rules kept here:
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import timedelta
 from enum import StrEnum
 
@@ -34,6 +34,7 @@ from bot.usecases.approval_base import ApprovalBase, RequestView, log, state_wor
 from bot.usecases.audited_call import CallResult, audited_call
 from bot.usecases.context import Actor
 from bot.usecases.errors import Refused, doing_with, explain_vps_error
+from bot.usecases.wording import Text, code, command, emphasis, sentence
 from bot.vps.errors import DeadlineExceeded, VpsError
 from bot.vps.models import CreatedSnapshot, Snapshot
 from storage.approvals import RequestState
@@ -76,8 +77,10 @@ def safety_name(request_id: int) -> str:
     return f"{SAFETY_PREFIX}{request_id}"
 
 
-def undo_hint(snapshot_id: int) -> str:
-    return f"To go back: /snapshot restore {snapshot_id} (a restore like any other: it needs an approval)."
+def undo_hint(snapshot_id: int) -> Text:
+    return Text("To go back: {} (a restore like any other: it needs an approval).").format(
+        command("restore", str(snapshot_id))
+    )
 
 
 @dataclass(frozen=True)
@@ -85,7 +88,7 @@ class SafetyOutcome:
     """Whether the restore may go on; when not, why (for the card) and a short reason (for the audit trail)."""
 
     ready: bool
-    message: str = ""
+    message: Text = field(default_factory=Text)
     reason: str = ""
     claim_lost: bool = False
 
@@ -193,7 +196,7 @@ class SafetyStep(ApprovalBase):
             )
         except VpsError as error:
             failure = explain_vps_error(error, doing_with("listing the snapshots of", view.server_name))
-            return self._unsafe(f"{failure.message}", "safety list failed")
+            return self._unsafe(failure.message, "safety list failed")
         if not self.requests.renew(view.id, token, self.claim_ttl):
             return LOST
         adopted = self._ours(view, existing, name)
@@ -218,14 +221,13 @@ class SafetyStep(ApprovalBase):
             )
         limit = self.snapshots.limit_per_server
         if len(existing) >= limit:
-            fix = (
-                "free a slot first (*Free oldest snapshot first*)"
-                if self.safety_mode == SafetyMode.ALWAYS
-                else "free a slot first (*Free oldest snapshot first*) or approve without a safety snapshot"
-            )
+            fix = Text("free a slot first ({})").format(emphasis("Free oldest snapshot first"))
+            if self.safety_mode != SafetyMode.ALWAYS:
+                fix += Text(" or approve without a safety snapshot")
             return self._unsafe(
-                f"The server is full ({len(existing)} of {limit} snapshots), so no safety snapshot can be "
-                f"taken: {fix}.",
+                Text("The server is full ({} of {} snapshots), so no safety snapshot can be taken: {}.").format(
+                    len(existing), limit, fix
+                ),
                 "server full",
             )
         return self._create(actor, view, token, name)
@@ -290,9 +292,12 @@ class SafetyStep(ApprovalBase):
                 failure = explain_vps_error(call.error, doing_with("creating the safety snapshot", name))
                 if call.outcome_unknown:
                     return self._unsafe(
-                        f"The safety snapshot's outcome is unknown: {failure.message}", "safety create unknown"
+                        Text("The safety snapshot's outcome is unknown: {}").format(failure.message),
+                        "safety create unknown",
                     )
-                return self._unsafe(f"The safety snapshot could not be created: {failure.message}", "safety failed")
+                return self._unsafe(
+                    Text("The safety snapshot could not be created: {}").format(failure.message), "safety failed"
+                )
             created = call.answer
             assert created is not None
             with self.db.session() as session:
@@ -350,7 +355,9 @@ class SafetyStep(ApprovalBase):
                         SafetyState.FAILED,
                         Action.CREATE_VANISHED,
                         Outcome.FAILED,
-                        f"The safety snapshot `{name}` (#{snapshot_id}) disappeared before it completed.",
+                        Text("The safety snapshot {} (#{}) disappeared before it completed.").format(
+                            code(name), snapshot_id
+                        ),
                         "safety vanished",
                     )
                 status = found.status if found is not None else ""
@@ -363,7 +370,9 @@ class SafetyStep(ApprovalBase):
                         SafetyState.FAILED,
                         Action.CREATE_VANISHED,
                         Outcome.FAILED,
-                        f"The safety snapshot `{name}` (#{snapshot_id}) ended as {found.status[:32]}, not completed.",
+                        Text("The safety snapshot {} (#{}) ended as {}, not completed.").format(
+                            code(name), snapshot_id, code(found.status, 32)
+                        ),
                         "safety failed",
                     )
             if self.monotonic() >= deadline:
@@ -376,8 +385,12 @@ class SafetyStep(ApprovalBase):
                     SafetyState.TIMEOUT,
                     Action.CREATE_TIMEOUT,
                     Outcome.UNKNOWN,
-                    f"The safety snapshot `{name}` (#{snapshot_id}) was not completed after {minutes:g} min"
-                    f"{f' (still {status[:32]})' if status else ''}.",
+                    Text("The safety snapshot {} (#{}) was not completed after {} min{}.").format(
+                        code(name),
+                        snapshot_id,
+                        f"{minutes:g}",
+                        Text(" (still {})").format(code(status, 32)) if status else Text(),
+                    ),
                     "safety timeout",
                 )
             if not self.requests.renew(view.id, token, self.claim_ttl):
@@ -414,7 +427,7 @@ class SafetyStep(ApprovalBase):
         state: SafetyState,
         action: Action,
         outcome: Outcome,
-        message: str,
+        message: Text,
         reason: str,
     ) -> SafetyOutcome:
         with self.db.session() as session:
@@ -433,11 +446,11 @@ class SafetyStep(ApprovalBase):
             )
         return self._unsafe(message, reason)
 
-    def _unsafe(self, why: str, reason: str) -> SafetyOutcome:
-        why = why.strip()
-        if not why.endswith((".", "!", "?")):
-            why += "."
-        return SafetyOutcome(False, f"{why} The restore was NOT sent. Approve again, or cancel.", reason)
+    def _unsafe(self, why: str | Text, reason: str) -> SafetyOutcome:
+        said = sentence(why)
+        if not str(said).rstrip().endswith((".", "!", "?")):
+            said += Text(".")
+        return SafetyOutcome(False, said + Text(" The restore was NOT sent. Approve again, or cancel."), reason)
 
     def _recheck_deadline(self) -> float:
         return self.vps.clock() + self.recheck_deadline.total_seconds()

@@ -26,7 +26,14 @@ approval_housekeeping (expiry, stale claims), approval_base
 
 from __future__ import annotations
 
-from bot.usecases.approval_base import ApprovalBase, DecisionResult, RequestView, action_for, bound_digest
+from bot.usecases.approval_base import (
+    ApprovalBase,
+    DecisionOutcome,
+    DecisionResult,
+    RequestView,
+    action_for,
+    bound_digest,
+)
 from bot.usecases.approval_deciding import Deciding
 from bot.usecases.approval_execution import OUTCOME_WRITE_ATTEMPTS, TOO_SLOW, Executing
 from bot.usecases.approval_housekeeping import CLAIM_EXPIRED, LEGACY_UNKNOWN, SENT_UNKNOWN, Housekeeping
@@ -47,6 +54,7 @@ __all__ = [
     "TOO_SLOW",
     "ApprovalBase",
     "ApprovalService",
+    "DecisionOutcome",
     "DecisionResult",
     "Executing",
     "RequestState",

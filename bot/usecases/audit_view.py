@@ -9,6 +9,7 @@ from bot.usecases.context import Actor
 from bot.usecases.errors import Refused
 from bot.usecases.guard import Guard
 from bot.usecases.validation import parse_id
+from bot.usecases.wording import Text, command
 from storage.audit import Action, AuditLog, AuditRecord, Outcome
 
 DEFAULT_LIMIT = 20
@@ -40,7 +41,11 @@ class AuditReader:
                         details={"permission": str(Permission.AUDIT_READ_ALL), "required_role": "admin"},
                     )
                 )
-                raise Refused("Only admins can read other people's audit events. Try `/snapshot audit` for your own.")
+                raise Refused(
+                    Text("Only admins can read other people's audit events. Try {} for your own.").format(
+                        command("audit")
+                    )
+                )
             filters["user"] = actor.user_id
         limit = min(parse_id(filters["limit"], "limit"), MAX_LIMIT) if "limit" in filters else DEFAULT_LIMIT
         records = self.audit.query(

@@ -1,12 +1,13 @@
 """Errors a use case raises, each carrying the plain-words message a user should read.
 
-A message holding text from outside (a name, VPS.org's words) is built as `Mrkdwn` with `code()`/`plain()`;
-a plain `str` message is taken as a sentence the bot wrote and escaped as one (`bot.mrkdwn.sentence`).
+A message holding text from outside (a name, VPS.org's words) is built as `Text` (bot/usecases/wording.py) with
+`code()`/`plain()`; a plain `str` message is taken as a sentence the bot wrote (no markup, no outside values).
+The edge renders `error.message` (the Slack side: `bot.slack.wording.render`); `str(error)` is the record form.
 """
 
 from __future__ import annotations
 
-from bot.mrkdwn import Mrkdwn, code, plain, sentence
+from bot.usecases.wording import Text, code, command, emphasis, quote, sentence
 from bot.vps.errors import NotFound, Rejected, Unauthorized, Unavailable, VpsError
 
 
@@ -14,16 +15,16 @@ class UserFacingError(Exception):
     """Something the user should be told. `str(error)` is the message, already in plain words."""
 
     @property
-    def message(self) -> Mrkdwn:
-        """The message as safe mrkdwn (see the module docstring)."""
+    def message(self) -> Text:
+        """The message as use-case wording (see the module docstring)."""
         first = self.args[0] if self.args else ""
-        return first if isinstance(first, Mrkdwn) else sentence(str(self))
+        return first if isinstance(first, Text) else sentence(str(self))
 
 
 class InvalidInput(UserFacingError):
     """The request was malformed (bad id, bad name): nothing was sent to VPS.org."""
 
-    def __init__(self, message: str, *, field: str | None = None) -> None:
+    def __init__(self, message: str | Text, *, field: str | None = None) -> None:
         super().__init__(message)
         self.field = field
 
@@ -43,7 +44,7 @@ class Refused(UserFacingError):
 class QuotaReached(UserFacingError):
     """The server already has the maximum number of snapshots; `oldest_snapshot_id` is offered for deletion."""
 
-    def __init__(self, message: str, *, server_id: int, oldest_snapshot_id: int | None) -> None:
+    def __init__(self, message: str | Text, *, server_id: int, oldest_snapshot_id: int | None) -> None:
         super().__init__(message)
         self.server_id = server_id
         self.oldest_snapshot_id = oldest_snapshot_id
@@ -52,7 +53,7 @@ class QuotaReached(UserFacingError):
 class ApiFailure(UserFacingError):
     """VPS.org refused or failed. `outcome_unknown` means the change may or may not have happened."""
 
-    def __init__(self, message: str, *, status_code: int | None = None, outcome_unknown: bool = False) -> None:
+    def __init__(self, message: str | Text, *, status_code: int | None = None, outcome_unknown: bool = False) -> None:
         super().__init__(message)
         self.status_code = status_code
         self.outcome_unknown = outcome_unknown
@@ -72,40 +73,36 @@ class AuditTrailBroken(Exception):
     """
 
 
-def doing_with(words: str, name: str) -> Mrkdwn:
+def doing_with(words: str, name: str) -> Text:
     """`explain_vps_error`'s `doing` for an action on a named thing, e.g. doing_with("creating snapshot", name)."""
-    return Mrkdwn("{} {}").format(sentence(words), code(name, 64))
+    return Text("{} {}").format(sentence(words), code(name, 64))
 
 
-def explain_vps_error(error: VpsError, doing: Mrkdwn | str) -> ApiFailure:
+def explain_vps_error(error: VpsError, doing: Text | str) -> ApiFailure:
     """Turn a VPS.org error into plain words. `doing` completes "… while <doing>", e.g. "creating the snapshot".
 
-    VPS.org's own words are shown as plain text (already redacted by the client; `plain` redacts again)."""
+    VPS.org's own words are shown as outside text (already redacted by the client; the renderer redacts again)."""
     status = error.status_code
     doing = sentence(doing)
-    api_words = Mrkdwn(" VPS.org said: {}").format(_quoted(error.api_message)) if error.api_message else Mrkdwn("")
-    code_part = Mrkdwn(" (HTTP {})").format(status) if status else Mrkdwn("")
+    api_words = Text(" VPS.org said: {}").format(quote(error.api_message, 300)) if error.api_message else Text()
+    code_part = Text(" (HTTP {})").format(status) if status else Text()
     if isinstance(error, Unauthorized):
-        text = Mrkdwn("The bot's VPS.org token was rejected — tell an admin. Nothing was changed.")
+        text = Text("The bot's VPS.org token was rejected — tell an admin. Nothing was changed.")
     elif isinstance(error, NotFound):
-        text = Mrkdwn("VPS.org could not find it while {}{}.{}").format(doing, code_part, api_words)
+        text = Text("VPS.org could not find it while {}{}.{}").format(doing, code_part, api_words)
     elif isinstance(error, Rejected):
-        text = Mrkdwn("VPS.org refused {}{}.{}").format(doing, code_part, api_words)
+        text = Text("VPS.org refused {}{}.{}").format(doing, code_part, api_words)
     elif isinstance(error, Unavailable) and error.outcome_unknown:
-        text = Mrkdwn(
-            "VPS.org did not answer while {}{}, so the outcome is *unknown* — check `/snapshot list` before retrying."
-        ).format(doing, code_part)
+        text = Text("VPS.org did not answer while {}{}, so the outcome is {} — check {} before retrying.").format(
+            doing, code_part, emphasis("unknown"), command("list")
+        )
     elif isinstance(error, Unavailable):
-        wait = Mrkdwn(" Try again in {} s.").format(int(error.retry_after)) if error.retry_after else Mrkdwn("")
-        text = Mrkdwn("VPS.org did not answer while {}{}; nothing was changed.{}").format(doing, code_part, wait)
+        wait = Text(" Try again in {} s.").format(int(error.retry_after)) if error.retry_after else Text()
+        text = Text("VPS.org did not answer while {}{}; nothing was changed.{}").format(doing, code_part, wait)
     else:
-        text = Mrkdwn("VPS.org failed while {}{}.{}").format(doing, code_part, api_words)
+        text = Text("VPS.org failed while {}{}.{}").format(doing, code_part, api_words)
     return ApiFailure(
         text,
         status_code=status,
         outcome_unknown=isinstance(error, Unavailable) and error.outcome_unknown,
     )
-
-
-def _quoted(words: str) -> Mrkdwn:
-    return Mrkdwn("“") + plain(words, 300) + Mrkdwn("”")

@@ -80,7 +80,7 @@ class Guard:
                     details={
                         "permission": str(permission),
                         "required_role": decision.required_role.name.lower() if decision.required_role else None,
-                        "reason": decision.reason,
+                        "reason": str(decision.reason),
                         "resolution_error": decision.error,
                     },
                     **targets,

@@ -16,12 +16,12 @@ from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from bot.mrkdwn import Mrkdwn
 from bot.usecases.access import AccessPolicy, Permission
 from bot.usecases.approvals import ApprovalService, RequestView
 from bot.usecases.context import utcnow
 from bot.usecases.errors import explain_vps_error
 from bot.usecases.tracking import Operation, Tracker
+from bot.usecases.wording import Text
 from bot.vps.client import VpsClient
 from bot.vps.errors import VpsError
 from bot.vps.models import Server, Snapshot
@@ -48,11 +48,11 @@ class PendingRequest:
 class HomeOverview:
     user_id: str
     now: datetime
-    refusal: str | None = None  # set when the viewer may not see snapshots at all
+    refusal: Text | None = None  # set when the viewer may not see snapshots at all
     servers: list[Server] = field(default_factory=list)
     counts: dict[int, int] = field(default_factory=dict)
     recent: list[Snapshot] = field(default_factory=list)
-    vps_error: Mrkdwn | None = None  # VPS.org could not be read: why, in plain words
+    vps_error: Text | None = None  # VPS.org could not be read: why, in plain words
     pending: list[PendingRequest] = field(default_factory=list)
     following: list[Operation] = field(default_factory=list)
     actions: list[AuditRecord] = field(default_factory=list)

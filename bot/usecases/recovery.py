@@ -23,6 +23,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from bot.usecases.context import Actor, utcnow
+from bot.usecases.wording import Text, code, mention, sentence
 from storage.approvals import ApprovalRequests
 from storage.audit import Action, AuditLog, AuditRecord, Outcome, iso_timestamp
 from storage.db import SQLITE_BUSY_TIMEOUT_MS, Database, as_utc
@@ -65,21 +66,19 @@ class Unresolved:
     intended_at: datetime
     flagged_at: datetime | None = None
 
-    @property
-    def summary(self) -> str:
+    def describe(self) -> Text:
         """Plain words for people and logs: what was being done, for whom, when, and what to do now."""
-        return self.describe(self.actor_id, f"`{self.name}`")
-
-    def describe(self, who: str, name: str) -> str:
-        """The summary with `who` and `name` already formatted by the caller (e.g. a Slack mention)."""
+        name = code(self.name, 64)
         what = {
-            "create": f"creating snapshot {name} of server {self.server_id}",
-            "delete": f"deleting snapshot {name} (#{self.snapshot_id})",
-            "restore": f"restoring snapshot {name} (#{self.snapshot_id})",
-        }.get(self.kind, f"{self.kind} {name}")
-        request = f" (request #{self.request_id})" if self.request_id is not None else ""
-        started = iso_timestamp(self.intended_at)
-        return f"Outcome unknown: {what}{request} for {who}, started {started} — {RECOVERED_REASON}."
+            "create": Text("creating snapshot {} of server {}").format(name, sentence(str(self.server_id))),
+            "delete": Text("deleting snapshot {} (#{})").format(name, sentence(str(self.snapshot_id))),
+            "restore": Text("restoring snapshot {} (#{})").format(name, sentence(str(self.snapshot_id))),
+        }.get(self.kind, Text("{} {}").format(code(self.kind, 20), name))
+        request = Text(" (request #{})").format(self.request_id) if self.request_id is not None else Text()
+        who = Text("the bot") if self.actor_id == "system" else mention(self.actor_id)
+        return Text("Outcome unknown: {}{} for {}, started {} — {}.").format(
+            what, request, who, sentence(iso_timestamp(self.intended_at)), sentence(RECOVERED_REASON)
+        )
 
 
 def stale_after_for(vps_timeout_seconds: float, override_seconds: float | None = None) -> timedelta:

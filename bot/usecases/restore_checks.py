@@ -14,10 +14,10 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from bot.mrkdwn import Mrkdwn, code, mention, plain
 from bot.usecases.approval_base import RequestView
 from bot.usecases.errors import Refused
 from bot.usecases.server_state import ServerState
+from bot.usecases.wording import Text, code, emphasis, mention, plain
 
 _APPROVED = ("executing", "sending", "executed")
 
@@ -25,7 +25,7 @@ _APPROVED = ("executing", "sending", "executed")
 class RequestConflict(Refused):
     """A new request would collide with `request` (open, or a restore still running): nothing was asked."""
 
-    def __init__(self, message: Mrkdwn, *, request: RequestView) -> None:
+    def __init__(self, message: Text, *, request: RequestView) -> None:
         super().__init__(message)
         self.request = request
 
@@ -47,23 +47,23 @@ def ago(moment: datetime | None, now: datetime) -> str:
 def conflict(existing: RequestView, kind: str, snapshot_id: int, now: datetime) -> RequestConflict:
     """The refusal of a new `kind` request on `snapshot_id`, naming the request in its way."""
     server = code(existing.server_name or f"server {existing.server_id}", 80)
-    asked = Mrkdwn("asked by {} {}").format(mention(existing.requester_id), plain(ago(existing.created_at, now)))
+    asked = Text("asked by {} {}").format(mention(existing.requester_id), plain(ago(existing.created_at, now)))
     if existing.decided_by and existing.decided_by != "system" and existing.state in _APPROVED:
-        asked = Mrkdwn("asked by {}, approved by {} {}").format(
+        asked = Text("asked by {}, approved by {} {}").format(
             mention(existing.requester_id), mention(existing.decided_by), plain(ago(existing.decided_at, now))
         )
-    source = Mrkdwn("#{} (request #{})").format(existing.snapshot_id, existing.id)
+    source = Text("#{} (request #{})").format(existing.snapshot_id, existing.id)
     if existing.kind == "restore" and existing.state in _APPROVED:
-        message = Mrkdwn("{} is being restored from {}, {}. Nothing was asked: wait until it finishes.").format(
+        message = Text("{} is being restored from {}, {}. Nothing was asked: wait until it finishes.").format(
             server, source, asked
         )
     elif existing.state == "needs_check":
-        message = Mrkdwn(
-            "The {} of {} from {}, {}, has an *unknown outcome*: check the server before asking again."
-        ).format(plain(existing.kind, 20), server, source, asked)
+        message = Text("The {} of {} from {}, {}, has an {}: check the server before asking again.").format(
+            plain(existing.kind, 20), server, source, asked, emphasis("unknown outcome")
+        )
     else:
-        about = Mrkdwn("snapshot #{}").format(snapshot_id) if existing.snapshot_id == snapshot_id else server
-        message = Mrkdwn(
+        about = Text("snapshot #{}").format(snapshot_id) if existing.snapshot_id == snapshot_id else server
+        message = Text(
             "There is already an open {} request for {}: request #{} ({} from {}), {}, waiting for approval. "
             "Nothing new was asked: approve, reject or cancel that one."
         ).format(
@@ -77,19 +77,19 @@ def conflict(existing: RequestView, kind: str, snapshot_id: int, now: datetime) 
     return RequestConflict(message, request=existing)
 
 
-def refusal(state: ServerState, server_name: str) -> Mrkdwn | None:
+def refusal(state: ServerState, server_name: str) -> Text | None:
     """Why VPS.org's state of the server rules a restore out now; None when it does not (or was not checked)."""
     server = code(state.name or server_name or f"server {state.server_id}", 80)
     if state.suspended:
-        return Mrkdwn(
-            "{} (server {}) is *suspended* at VPS.org, so it can't be restored. "
+        return Text(
+            "{} (server {}) is {} at VPS.org, so it can't be restored. "
             "Nothing was asked; sort out the suspension with VPS.org first."
-        ).format(server, state.server_id)
+        ).format(server, state.server_id, emphasis("suspended"))
     if state.restoring:
-        return Mrkdwn(
-            "VPS.org says {} (server {}) is *already being restored*, and not through a request of this bot "
+        return Text(
+            "VPS.org says {} (server {}) is {}, and not through a request of this bot "
             "(perhaps from the VPS.org panel). Nothing was asked; wait until it is active again."
-        ).format(server, state.server_id)
+        ).format(server, state.server_id, emphasis("already being restored"))
     return None
 
 

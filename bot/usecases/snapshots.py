@@ -10,8 +10,8 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import partial
 
-from bot.mrkdwn import Mrkdwn, code
 from bot.usecases.access import Permission
 from bot.usecases.audited_call import CallResult, audited_call
 from bot.usecases.context import Actor, new_operation_id, utcnow
@@ -26,6 +26,7 @@ from bot.usecases.errors import (
 from bot.usecases.guard import Guard
 from bot.usecases.listing_cache import ListingCache
 from bot.usecases.validation import parse_id, validate_description, validate_name
+from bot.usecases.wording import Text, code, command
 from bot.vps.client import VpsClient
 from bot.vps.errors import DeadlineExceeded, NotFound, VpsError
 from bot.vps.models import SNAPSHOTS_PER_SERVER, CreatedSnapshot, Server, ServerRef, Snapshot
@@ -121,7 +122,7 @@ class SnapshotService:
             raise explain_vps_error(error, "listing snapshots") from error
         by_id: dict[int, Server] = {s.id: s for s in servers}
         if server_id is not None and server_id not in by_id and not snapshots:
-            raise NotFoundError(f"Server {server_id} does not exist (or the bot's token can't see it).")
+            raise NotFoundError(Text("Server {} does not exist (or the bot's token can't see it).").format(server_id))
         groups = _group(servers, snapshots, only=server_id)
         total = getattr(snapshots, "total", None)
         self.audit.append(
@@ -165,7 +166,7 @@ class SnapshotService:
                 f"VPS.org's snapshot list was incomplete ({len(snapshots)} of {snapshots.total} sent), so snapshot "
                 f"{snapshot_id} could not be confirmed. Nothing was done; try again in a minute."
             )
-        raise NotFoundError(f"Snapshot {snapshot_id} does not exist. `/snapshot list` shows the ids.")
+        raise NotFoundError(Text("Snapshot {} does not exist. {} shows the ids.").format(snapshot_id, command("list")))
 
     def server_names(self) -> dict[int, str]:
         try:
@@ -273,7 +274,9 @@ class SnapshotService:
             raise explain_vps_error(error, "checking the server") from error
         match = next((s for s in servers if s.id == server_id), None)
         if match is None:
-            raise NotFoundError(f"Server {server_id} does not exist. `/snapshot list` shows the servers.")
+            raise NotFoundError(
+                Text("Server {} does not exist. {} shows the servers.").format(server_id, command("list"))
+            )
         return match, [s for s in snapshots if s.server.id == server_id]
 
     # ---- delete --------------------------------------------------------------------------------------------
@@ -294,15 +297,15 @@ class SnapshotService:
     ) -> DeleteResult:
         """The delete itself, after every check (and, when configured, after approval, under its claim's token)."""
         operation_id = operation_id or new_operation_id()
-        intent = actor.entry(
-            Action.DELETE_REQUESTED,
-            Outcome.INTENT,
+        # Intent, failure and success rows name the same targets and operation.
+        entry = partial(
+            actor.entry,
             server_id=snapshot.server.id,
             snapshot_id=snapshot.id,
             request_id=request_id,
             operation_id=operation_id,
-            details={"name": snapshot.name},
         )
+        intent = entry(Action.DELETE_REQUESTED, Outcome.INTENT, details={"name": snapshot.name})
 
         def write_intent() -> None:
             if request_id is None:  # a direct delete counts towards the rate limit; an approved one already did
@@ -313,14 +316,8 @@ class SnapshotService:
         def outcome(result: CallResult[None]) -> DeleteResult:
             if result.error is not None:
                 self.audit.append(
-                    actor.entry(
-                        Action.DELETE_FAILED,
-                        result.failure_outcome,
-                        server_id=snapshot.server.id,
-                        snapshot_id=snapshot.id,
-                        request_id=request_id,
-                        operation_id=operation_id,
-                        details=result.error_details(name=snapshot.name),
+                    entry(
+                        Action.DELETE_FAILED, result.failure_outcome, details=result.error_details(name=snapshot.name)
                     )
                 )
                 if isinstance(result.error, NotFound):
@@ -328,17 +325,8 @@ class SnapshotService:
                         f"Snapshot {snapshot.id} no longer exists — someone may have deleted it."
                     ) from result.error
                 raise explain_vps_error(result.error, doing_with("deleting snapshot", snapshot.name)) from result.error
-            self.audit.append(
-                actor.entry(
-                    Action.DELETE_SUCCEEDED,
-                    Outcome.OK,
-                    server_id=snapshot.server.id,
-                    snapshot_id=snapshot.id,
-                    request_id=request_id,
-                    operation_id=operation_id,
-                    details={"name": snapshot.name, "status_code": 204, "duration_ms": result.duration_ms},
-                )
-            )
+            done = {"name": snapshot.name, "status_code": 204, "duration_ms": result.duration_ms}
+            self.audit.append(entry(Action.DELETE_SUCCEEDED, Outcome.OK, details=done))
             return DeleteResult(snapshot=snapshot, operation_id=operation_id)
 
         return audited_call(
@@ -367,9 +355,9 @@ def quota_refusal(server: ServerRef, existing: list[Snapshot], limit: int) -> Qu
     )
 
 
-def quota_message(server: ServerRef, count: int, limit: int, oldest: Snapshot) -> Mrkdwn:
-    """Why a create was refused: both names come from VPS.org, so both are code spans."""
-    return Mrkdwn(
+def quota_message(server: ServerRef, count: int, limit: int, oldest: Snapshot) -> Text:
+    """Why a create was refused: both names come from VPS.org, so both are names (code spans in Slack)."""
+    return Text(
         "{} already has {} of {} snapshots, the most VPS.org allows. Delete one first — the oldest is {} (#{})."
     ).format(code(server.name or f"server {server.id}", 80), count, limit, code(oldest.name, 64), oldest.id)
 

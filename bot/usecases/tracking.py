@@ -69,8 +69,8 @@ class Operation:
     """A tracked operation as stored (no ORM object leaves this module)."""
 
     id: int
-    kind: str  # "create" | "restore"
-    state: str  # "tracking" | "done" | "failed" | "timeout"
+    kind: OperationKind
+    state: OperationState
     server_id: int
     server_name: str
     snapshot_id: int | None
@@ -359,8 +359,8 @@ def _by_id(items: Iterable[T]) -> _Found[T]:
 def _view(row: TrackedOperation) -> Operation:
     return Operation(
         id=row.id,
-        kind=row.kind,
-        state=row.state,
+        kind=OperationKind(row.kind),
+        state=OperationState(row.state),
         server_id=row.server_id,
         server_name=row.server_name or "",
         snapshot_id=row.snapshot_id,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 
 from bot.usecases.errors import InvalidInput
+from bot.usecases.wording import Text, code, sentence
 
 NAME_PATTERN = re.compile(r"^[A-Za-z0-9_-]+$")
 NAME_MAX = 64
@@ -21,8 +22,10 @@ def parse_id(raw: str | int | None, what: str) -> int:
         if not text:
             raise InvalidInput(f"The {what} is missing.", field=what)
         if not text.isascii() or not text.isdigit():
-            shown = text if len(text) <= 40 else text[:40] + "…"
-            raise InvalidInput(f"The {what} must be a whole number, like 12345 — got `{shown}`.", field=what)
+            raise InvalidInput(
+                Text("The {} must be a whole number, like 12345 — got {}.").format(sentence(what), code(text, 41)),
+                field=what,
+            )
         value = int(text)
     if not 1 <= value <= MAX_ID:
         raise InvalidInput(f"The {what} must be a positive whole number.", field=what)
@@ -37,7 +40,9 @@ def validate_name(raw: str | None) -> str:
         raise InvalidInput(f"The snapshot name is too long: {len(name)} characters, at most {NAME_MAX}.", field="name")
     if not NAME_PATTERN.match(name):
         raise InvalidInput(
-            "The snapshot name may contain only letters, digits, hyphens and underscores (e.g. `before-update_2025`).",
+            Text("The snapshot name may contain only letters, digits, hyphens and underscores (e.g. {}).").format(
+                code("before-update_2025")
+            ),
             field="name",
         )
     return name

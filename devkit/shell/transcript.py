@@ -12,6 +12,7 @@ import sys
 from dataclasses import dataclass
 from typing import Any
 
+from bot.slack.wording import render
 from devkit.fake_slack import RESPONSE_URL_METHOD, SlackCall
 from devkit.shell.forms import EndOfInput
 from devkit.shell.render import (
@@ -65,7 +66,7 @@ class Transcript:
             lines.append(f"VPS.org: the built-in simulator (sample servers; snapshots take ~{delay:g} s).")
         lines.append(f"Database: {self._database_note}.")
         lines.append(f"Log: {self.log_path} (the bot's log lines; errors are also noted here).")
-        access = mrkdwn(self._running().core.access.describe(), style, self.names)
+        access = mrkdwn(render(self._running().core.access.describe()), style, self.names)
         lines.append(style.dim(access))
         lines.append(
             f"You are @{self.user_name} in #{self._channels.get(self.channel, self.channel)}. "

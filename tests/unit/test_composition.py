@@ -48,6 +48,22 @@ def test_use_cases_never_import_the_runtime_the_root_or_slack() -> None:
         assert upward == set(), path.name
 
 
+def test_the_slack_side_reaches_no_storage_object_through_the_core() -> None:
+    """Listeners call use cases on the Core: `core.db` and `core.audit` are storage objects (use `core.healthy()`,
+    `core.audit_reader`)."""
+    reached = []
+    for path in sorted((ROOT / "bot" / "slack").rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if (
+                isinstance(node, ast.Attribute)
+                and node.attr in ("db", "audit")
+                and isinstance(node.value, ast.Name)
+                and node.value.id == "core"
+            ):
+                reached.append(f"{path.relative_to(ROOT).as_posix()}:{node.lineno} core.{node.attr}")
+    assert reached == []
+
+
 def test_the_slack_announcer_is_an_announcer() -> None:
     def methods(cls: type) -> set[str]:
         return {name for name in vars(cls) if not name.startswith("_") and callable(getattr(cls, name))}

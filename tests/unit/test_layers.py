@@ -18,7 +18,7 @@ ROOT = Path(__file__).resolve().parents[2]
 # package (directory) → module prefixes it must never import
 BANNED: dict[str, tuple[str, ...]] = {
     "storage": ("bot",),
-    "bot/usecases": ("sqlalchemy", "slack_bolt", "slack_sdk", "bot.slack"),
+    "bot/usecases": ("sqlalchemy", "slack_bolt", "slack_sdk", "bot.slack", "bot.mrkdwn"),
     "bot/vps": ("bot.slack", "storage"),
     # The Slack side reaches storage only through use cases and their ports (wired in bot/wiring.py).
     "bot/slack": ("storage",),

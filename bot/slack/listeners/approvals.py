@@ -12,7 +12,7 @@ from slack_bolt import Ack, App, Respond
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
-from bot.mrkdwn import Mrkdwn, channel_link, code, plain, quote, sentence
+from bot.mrkdwn import Mrkdwn, channel_link, code, plain, quote
 from bot.mrkdwn import link as link_to
 from bot.runtime import Core
 from bot.slack import blocks as ui
@@ -20,9 +20,10 @@ from bot.slack.announcer import recovered_words
 from bot.slack.listeners.common import actor_from_payload, first_action, run_for_user
 from bot.slack.replies import Reply, outgoing
 from bot.slack.side import SlackSide
+from bot.slack.wording import render
 from bot.usecases.access import Permission
 from bot.usecases.approval_safety import SafetyChoice
-from bot.usecases.approvals import RequestView
+from bot.usecases.approvals import DecisionOutcome, RequestView
 from bot.usecases.context import Actor, utcnow
 from bot.usecases.errors import UserFacingError
 from bot.usecases.restore_checks import RequestConflict
@@ -264,10 +265,10 @@ def register(app: App, core: Core, slack: SlackSide) -> None:
                 else:
                     safety = SafetyChoice.NONE if how == "approve_no_safety" else SafetyChoice.DEFAULT
                     result = approvals.approve(actor, value, safety, progress=slack.announcer.refresh_card)
-                if result.outcome == "vote_recorded":
-                    reply.ephemeral(Mrkdwn(":ballot_box_with_check: ") + sentence(result.message))
-                elif result.outcome == "claim_lost":
-                    reply.ephemeral(Mrkdwn(":warning: ") + sentence(result.message))
+                if result.outcome == DecisionOutcome.VOTE_RECORDED:
+                    reply.ephemeral(Mrkdwn(":ballot_box_with_check: ") + render(result.message))
+                elif result.outcome == DecisionOutcome.CLAIM_LOST:
+                    reply.ephemeral(Mrkdwn(":warning: ") + render(result.message))
                 slack.announcer.decided(result)
             finally:
                 if from_home:  # the tab shows the request's new state (and no stale buttons)
@@ -313,7 +314,7 @@ def register(app: App, core: Core, slack: SlackSide) -> None:
                 if from_app_home(body)
                 else Reply(client=client, user_id=actor.user_id, channel_id=actor.channel_id, respond=respond)
             )
-            refused.ephemeral(Mrkdwn(":warning: ") + error.message)
+            refused.ephemeral(Mrkdwn(":warning: ") + render(error.message))
             return
         message = body.get("message") or {}
         container = body.get("container") or {}

@@ -12,12 +12,11 @@ from bot.runtime import Core
 from bot.slack import blocks as ui
 from bot.slack.listeners.common import actor_from_payload, first_action, run_for_user
 from bot.slack.replies import Reply
-from bot.usecases.audit_view import AuditReader
 from bot.usecases.context import Actor, utcnow
 
 
 def show(core: Core, reply: Reply, actor: Actor, filters: dict[str, str], before_id: int | None = None) -> None:
-    page = AuditReader(core.audit, core.guard).recent(actor, filters, before_id)
+    page = core.audit_reader.recent(actor, filters, before_id)
     more = json.dumps({"f": page.filters, "b": page.next_before_id}) if page.next_before_id else None
     if more and len(more) > 2000:
         more = None

@@ -15,10 +15,11 @@ from bot.slack.listeners.common import actor_from_command, run_for_user
 from bot.slack.parsing import UsageError, parse_command
 from bot.slack.replies import Reply
 from bot.slack.side import SlackSide
+from bot.slack.wording import SLASH_COMMAND, render
 
 
 def register(app: App, core: Core, slack: SlackSide) -> None:
-    @app.command("/snapshot")
+    @app.command(SLASH_COMMAND)
     def snapshot_command(ack: Ack, body: dict[str, Any], respond: Respond, client: WebClient) -> None:
         actor = actor_from_command(body)
         try:
@@ -32,7 +33,7 @@ def register(app: App, core: Core, slack: SlackSide) -> None:
                 response_type="ephemeral",
                 text=Mrkdwn("Snapshot bot help"),
                 blocks=ui.help_blocks(
-                    core.access.describe(),
+                    render(core.access.describe()),
                     core.settings.restore_approvals_required,
                     admin_notice=_admin_notice(core, actor.user_id),
                 ),

@@ -13,6 +13,7 @@ from bot.mrkdwn import Mrkdwn, code
 from bot.runtime import Core
 from bot.slack import blocks as ui
 from bot.slack.replies import Reply
+from bot.slack.wording import render
 from bot.usecases.context import Actor
 from bot.usecases.errors import AuditTrailBroken, QuotaReached, StorageUnavailable, UserFacingError
 
@@ -66,9 +67,10 @@ def run_for_user(core: Core, reply: Reply, job: Callable[[], None], ack: Callabl
         try:
             job()
         except QuotaReached as error:
-            reply.ephemeral(error.message, ui.quota_reached(error.message, error.oldest_snapshot_id))
+            message = render(error.message)
+            reply.ephemeral(message, ui.quota_reached(message, error.oldest_snapshot_id))
         except UserFacingError as error:
-            reply.ephemeral(Mrkdwn(":warning: ") + error.message)
+            reply.ephemeral(Mrkdwn(":warning: ") + render(error.message))
         except (SQLAlchemyError, StorageUnavailable):
             log.exception("database error while handling a request")
             reply.ephemeral(DATABASE_DOWN)

@@ -16,6 +16,7 @@ from bot.runtime import Core
 from bot.slack import blocks as ui
 from bot.slack.replies import Reply
 from bot.slack.side import SlackSide
+from bot.slack.wording import render
 from bot.usecases.access import Permission
 from bot.usecases.context import Actor, utcnow
 from bot.usecases.errors import QuotaReached, UserFacingError
@@ -126,7 +127,7 @@ def open_create_form(
         reply.ephemeral(error.message, ui.quota_reached(error.message, error.oldest_snapshot_id))
         return
     except UserFacingError as error:
-        reply.ephemeral(Mrkdwn(":warning: ") + error.message)
+        reply.ephemeral(Mrkdwn(":warning: ") + render(error.message))
         return
     if not trigger_id:
         reply.ephemeral(

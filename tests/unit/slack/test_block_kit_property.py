@@ -29,10 +29,12 @@ from bot.mrkdwn import Mrkdwn
 from bot.slack import blocks as ui
 from bot.slack.home import home_view
 from bot.slack.progress import create_message, create_sentence, restore_sentence
+from bot.slack.wording import render
 from bot.usecases.errors import doing_with, explain_vps_error
 from bot.usecases.home import HomeOverview, PendingRequest
 from bot.usecases.snapshots import CreateResult, Overview, ServerGroup, quota_message
 from bot.usecases.tracking import EventKind, Operation, TrackingEvent
+from bot.usecases.wording import Text, emphasis
 from bot.vps.errors import NotFound, Rejected, Unavailable
 from bot.vps.models import Server, ServerRef, Snapshot
 from tests.slack_safety import assert_no_unescaped_markup, texts
@@ -205,7 +207,7 @@ def every_message(world: dict[str, Any]) -> list[tuple[str, str, Any, Any]]:
         out.append(("list page", "message", *ui.list_message(overview, NOW, page)))
     for page in ui.list_pages(overview, NOW, max_blocks=12):
         out.append(("list page (small)", "message", None, [b.to_dict() for b in page]))
-    quota = quota_message(server, 5, 5, one)
+    quota = render(quota_message(server, 5, 5, one))
     out.append(("quota", "message", quota, ui.quota_reached(quota, one.id)))
     created = CreateResult(snapshot=one, server=server, api_message=world["words"], operation_id="op")
     out.append(("create started", "message", *ui.create_started(created, "U0ALICE")))
@@ -229,8 +231,8 @@ def every_message(world: dict[str, Any]) -> list[tuple[str, str, Any, Any]]:
         NotFound("x", status_code=404, api_message=world["words"]),
         Unavailable("x", status_code=503, api_message=world["words"], outcome_unknown=True),
     ):
-        message = (
-            Mrkdwn(":warning: ") + explain_vps_error(error, doing_with("creating snapshot", world["snapshot"])).message
+        message = Mrkdwn(":warning: ") + render(
+            explain_vps_error(error, doing_with("creating snapshot", world["snapshot"])).message
         )
         out.append(("error", "message", message, ui.notice(message)))
     for kind, sentence in (("create", create_sentence), ("restore", restore_sentence)):
@@ -260,7 +262,11 @@ def every_message(world: dict[str, Any]) -> list[tuple[str, str, Any, Any]]:
             "home (refused)",
             "view",
             None,
-            home_view(HomeOverview(user_id="U0ALICE", now=NOW, refusal="You need the *viewer* role.")),
+            home_view(
+                HomeOverview(
+                    user_id="U0ALICE", now=NOW, refusal=Text("You need the {} role.").format(emphasis("viewer"))
+                )
+            ),
         )
     )
     return out

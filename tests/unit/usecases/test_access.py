@@ -7,9 +7,11 @@ from collections.abc import Iterator
 import pytest
 
 from bot.config import load_settings
+from bot.slack.wording import render
 from bot.usecases.access import (
     REQUIRED_ROLE,
     AccessPolicy,
+    Decision,
     GroupResolutionError,
     Permission,
     Role,
@@ -79,11 +81,11 @@ def test_each_role_against_each_permission(role: Role, permission: Permission) -
     assert decision.required_role is required
     assert decision.error is False
     if role >= required:
-        assert decision.allowed, decision.reason
+        assert decision.allowed, said(decision)
     else:
         assert not decision.allowed
-        assert f"*{required.name.lower()}*" in decision.reason
-        assert ROLE_SETTING[required] in decision.reason
+        assert f"*{required.name.lower()}*" in said(decision)
+        assert ROLE_SETTING[required] in said(decision)
 
 
 def test_refusal_is_plain_words_naming_role_and_setting() -> None:
@@ -92,7 +94,7 @@ def test_refusal_is_plain_words_naming_role_and_setting() -> None:
     decision = policy.check("U0001", Permission.CREATE)
 
     assert not decision.allowed
-    assert decision.reason == (
+    assert said(decision) == (
         "You need the *operator* role to create snapshots. Ask an admin to add you to SNAPSHOT_OPERATORS."
     )
 
@@ -175,9 +177,9 @@ def test_failing_group_lookup_refuses_with_error_and_is_retried_next_time() -> N
     assert not decision.allowed
     assert decision.error is True
     assert decision.required_role is Role.OPERATOR
-    assert decision.reason.startswith("Couldn't check your group membership with Slack (ratelimited")
-    assert "so access is refused" in decision.reason
-    assert SLACK_TOKEN not in decision.reason
+    assert said(decision).startswith("Couldn't check your group membership with Slack (ratelimited")
+    assert "so access is refused" in said(decision)
+    assert SLACK_TOKEN not in said(decision)
     with pytest.raises(GroupResolutionError) as raised:
         policy.role_of("U0005")
     assert SLACK_TOKEN not in str(raised.value)
@@ -199,7 +201,7 @@ def test_failure_after_expiry_does_not_fall_back_to_the_stale_answer() -> None:
     decision = policy.check("U0005", Permission.CREATE)
 
     assert not decision.allowed and decision.error
-    assert "slack.com unreachable" in decision.reason
+    assert "slack.com unreachable" in said(decision)
 
 
 def test_listed_user_is_not_refused_because_a_group_lookup_failed() -> None:
@@ -226,7 +228,7 @@ def test_user_only_reachable_through_a_failing_group_is_refused() -> None:
     assert policy.check("U0002", Permission.CREATE).allowed
     refused = policy.check("U0003", Permission.CREATE)
     assert not refused.allowed and refused.error
-    assert "timed out" in refused.reason
+    assert "timed out" in said(refused)
 
 
 def test_role_of_raises_only_when_a_failing_group_could_give_a_higher_role() -> None:
@@ -248,7 +250,7 @@ def test_groups_without_a_resolver_fail_closed() -> None:
     assert policy.check("U0001", Permission.CREATE).allowed
     decision = policy.check("U0002", Permission.CREATE)
     assert not decision.allowed and decision.error
-    assert "without a Slack connection" in decision.reason
+    assert "without a Slack connection" in said(decision)
 
 
 def test_a_bug_in_the_resolver_is_a_refusal_not_a_crash() -> None:
@@ -275,7 +277,7 @@ def test_channel_allow_list() -> None:
     assert policy.check_channel("GPRIV").allowed
     refused = policy.check_channel("CRANDOM")
     assert not refused.allowed
-    assert refused.reason == "Snapshot commands can only be used in <#COPS>, <#GPRIV>."
+    assert said(refused) == "Snapshot commands can only be used in <#COPS>, <#GPRIV>."
     assert not policy.check_channel(None).allowed  # unknown channel: the restriction fails closed
     assert not policy.check_channel("DDIRECT").allowed
 
@@ -289,7 +291,7 @@ def test_open_mode_allows_every_permission_to_everyone() -> None:
         assert decision.allowed
         assert decision.required_role is EXPECTED_REQUIRED_ROLE[permission]
     assert policy.role_of("UANYONE") is Role.ADMIN
-    assert policy.describe() == (
+    assert render(policy.describe()) == (
         "Access control is OFF: everyone in the workspace can create, delete and request restores."
     )
 
@@ -304,7 +306,7 @@ def test_a_single_group_entry_turns_open_mode_off() -> None:
 def test_describe_summarises_roles_and_channels() -> None:
     policy = AccessPolicy(operators=["U0001", "U0002", "SOPS"], admins=["U0009"], allowed_channels=["COPS"])
 
-    assert policy.describe() == (
+    assert render(policy.describe()) == (
         "Access control is ON (each role includes the ones below it) — admins: 1 user; "
         "operators: 2 users and 1 group. Commands work only in <#COPS>."
     )
@@ -344,3 +346,8 @@ def test_from_settings_without_roles_is_open_mode() -> None:
     assert policy.open_mode
     assert policy.check("U0001", Permission.DELETE).allowed
     assert policy.check_channel("CANY").allowed
+
+
+def said(decision: Decision) -> str:
+    """The decision's reason as the user reads it in Slack."""
+    return render(decision.reason)

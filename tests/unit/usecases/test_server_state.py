@@ -19,7 +19,7 @@ def test_each_known_status_and_an_unknown_one() -> None:
     odd, suspended = states.state(501), states.state(502)
     assert odd.checked and odd.unknown_status and refusal(odd, "odd") is None and unsendable(odd, "odd") is None
     assert "'migrating', a state the bot does not know" in unchecked_note(odd)
-    assert suspended.suspended and "*suspended* at VPS.org" in refusal(suspended, "gone")
+    assert suspended.suspended and "*suspended* at VPS.org" in str(refusal(suspended, "gone"))
     assert unchecked_note(ServerState(7, "active")) == ""
 
 
