@@ -72,7 +72,7 @@ class ApprovalRequests:
     ) -> Sequence[ApprovalRequest]:
         """Requests a new one on this snapshot (and, for a `restore`, this server) would collide with, newest first.
 
-        Open requests on the same snapshot; for a restore also open restores of the same server, and executed
+        Waiting or claimed requests on the same snapshot; for a restore also those of the same server, and executed
         restores of it that are still being followed (the server is being restored). Run it after
         `AuditLog.lock_chain` in the transaction that adds the new request, so two requests asked at once cannot
         both miss each other.
@@ -85,14 +85,17 @@ class ApprovalRequests:
                 TrackedOperation.state == OperationState.TRACKING,
             ),
         )
-        same_snapshot = and_(ApprovalRequest.snapshot_id == snapshot_id, ApprovalRequest.state.in_(OPEN_STATES))
+        # `needs_check` is left out: nothing in the bot closes it, so it would block the server for good; a restore
+        # it may have started shows as `restoring` in VPS.org's server list instead.
+        waiting = (RequestState.PENDING, *CLAIMED_STATES)
+        same_snapshot = and_(ApprovalRequest.snapshot_id == snapshot_id, ApprovalRequest.state.in_(waiting))
         matches = [same_snapshot]
         if restore:
             matches.append(
                 and_(
                     ApprovalRequest.kind == "restore",
                     ApprovalRequest.server_id == server_id,
-                    or_(ApprovalRequest.state.in_(OPEN_STATES), still_restoring),
+                    or_(ApprovalRequest.state.in_(waiting), still_restoring),
                 )
             )
         stmt = select(ApprovalRequest).where(or_(*matches))

@@ -57,10 +57,6 @@ def conflict(existing: RequestView, kind: str, snapshot_id: int, now: datetime) 
         message = Mrkdwn("{} is being restored from {}, {}. Nothing was asked: wait until it finishes.").format(
             server, source, asked
         )
-    elif existing.state == "needs_check":
-        message = Mrkdwn(
-            "The {} of {} from {}, {}, has an *unknown outcome*: check the server before asking again."
-        ).format(plain(existing.kind, 20), server, source, asked)
     else:
         about = Mrkdwn("snapshot #{}").format(snapshot_id) if existing.snapshot_id == snapshot_id else server
         message = Mrkdwn(
