@@ -82,11 +82,11 @@ class ApprovalRequests:
         """Requests a new one of `kind` on this snapshot (and, for a restore, this server) would collide with, newest
         first.
 
-        Open requests of the same kind on the same snapshot (a delete may be asked while a restore of the snapshot
-        waits: its confirmation warns, and the delete closes that request); for a restore also open restores of the
-        same server, and executed restores of it that are still being followed (the server is being restored). Run
-        it after `AuditLog.lock_chain` in the transaction that adds the new request, so two requests asked at once
-        cannot both miss each other.
+        Waiting or claimed requests of the same kind on the same snapshot (a delete may be asked while a restore of
+        the snapshot waits: its confirmation warns, and the delete closes that request); for a restore also waiting or
+        claimed restores of the same server, and executed restores of it that are still being followed (the server is
+        being restored). Run it after `AuditLog.lock_chain` in the transaction that adds the new request, so two
+        requests asked at once cannot both miss each other.
         """
         still_restoring = and_(
             ApprovalRequest.state == RequestState.EXECUTED,
@@ -96,10 +96,13 @@ class ApprovalRequests:
                 TrackedOperation.state == OperationState.TRACKING,
             ),
         )
+        # `needs_check` is left out: nothing in the bot closes it, so it would block the server for good; a restore
+        # it may have started shows as `restoring` in VPS.org's server list instead.
+        waiting = (RequestState.PENDING, *CLAIMED_STATES)
         same_snapshot = and_(
             ApprovalRequest.kind == kind,
             ApprovalRequest.snapshot_id == snapshot_id,
-            ApprovalRequest.state.in_(OPEN_STATES),
+            ApprovalRequest.state.in_(waiting),
         )
         matches = [same_snapshot]
         if kind == "restore":
@@ -107,7 +110,7 @@ class ApprovalRequests:
                 and_(
                     ApprovalRequest.kind == "restore",
                     ApprovalRequest.server_id == server_id,
-                    or_(ApprovalRequest.state.in_(OPEN_STATES), still_restoring),
+                    or_(ApprovalRequest.state.in_(waiting), still_restoring),
                 )
             )
         stmt = select(ApprovalRequest).where(or_(*matches))

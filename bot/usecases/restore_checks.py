@@ -57,10 +57,6 @@ def conflict(existing: RequestView, kind: str, snapshot_id: int, now: datetime) 
         message = Text("{} is being restored from {}, {}. Nothing was asked: wait until it finishes.").format(
             server, source, asked
         )
-    elif existing.state == "needs_check":
-        message = Text("The {} of {} from {}, {}, has an {}: check the server before asking again.").format(
-            plain(existing.kind, 20), server, source, asked, emphasis("unknown outcome")
-        )
     else:
         about = Text("snapshot #{}").format(snapshot_id) if existing.snapshot_id == snapshot_id else server
         message = Text(

@@ -178,7 +178,7 @@ def test_socket_mode_restore_needs_a_second_person_and_reaches_vps_once(socket_b
     response = bot.driver.click(card, "Approve", user_id=BOB, user_name="bob")
     assert (response.status, response.body) == (200, "")
     updated = eventually(
-        lambda: "carried out" in bot.slack.message(APPROVALS, card.ts).visible_text, "the card to show the outcome"
+        lambda: "being restored" in bot.slack.message(APPROVALS, card.ts).visible_text, "the card to show the outcome"
     )
     assert updated
     final = bot.slack.message(APPROVALS, card.ts)

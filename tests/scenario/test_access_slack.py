@@ -108,8 +108,11 @@ def test_delete_confirmation_click_needs_operator(h: Harness) -> None:
 
 
 def test_restore_request_needs_operator(h: Harness) -> None:
+    # One snapshot per server for those allowed: a second open request on a server is refused (issue 17 §1).
+    free = iter((801, 805, 810))
     for user in EVERYONE:
-        text, calls = attempt(h, user, lambda u=user: h.run("restore 801", user=u))
+        sid = next(free) if RANK[user] >= 2 else 801
+        text, calls = attempt(h, user, lambda u=user, sid=sid: h.run(f"restore {sid}", user=u))
         assert h.restore_calls() == []  # a request never restores by itself
         if RANK[user] >= 2:
             assert "waiting for approval" in text, (user, text)
@@ -134,10 +137,10 @@ def test_approve_needs_approver_and_never_ones_own(h: Harness) -> None:
     own = h.card()
     text, _ = attempt(h, ADMIN, lambda: h.click(own, "Approve", user=ADMIN))
     assert "can't approve your own request" in text
-    h.run("restore 806", user=OPERATOR)
+    h.run("restore 810", user=OPERATOR)  # another server: 805's request is still open on 12346
     h.click(h.card(), "Approve", user=ADMIN)
     h.settle()
-    assert h.restore_calls() == ["/api/v1/snapshots/801/restore/", "/api/v1/snapshots/806/restore/"]
+    assert h.restore_calls() == ["/api/v1/snapshots/801/restore/", "/api/v1/snapshots/810/restore/"]
 
 
 def test_reject_needs_approver(h: Harness) -> None:

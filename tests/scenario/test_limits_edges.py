@@ -36,11 +36,17 @@ def test_concurrent_restore_requests_never_pass_the_rate_limit(
     settings = {"SNAPSHOT_RATE_LIMIT": "2/hour", "SNAPSHOT_APPROVAL_CHANNEL": APPROVALS}
     h = make_harness(database_url=database_url, **settings)
     replica = make_harness(database_url=database_url, **settings)  # a second process on the same database
+    # One server per request: a second open request on one server is refused on its own (issue 17 §1), and
+    # only the rate limit may refuse here.
+    for sim in (h.sim, replica.sim):
+        for i in range(15):
+            sim.add_server(30_000 + i, f"rate-{i}")
+            sim.add_snapshot(30_000 + i, f"rate-snap-{i}", snapshot_id=3_000 + i)
     start = threading.Barrier(15)
 
     def ask(i: int) -> int:
         start.wait()
-        return (h if i % 2 else replica).command("restore 801").status
+        return (h if i % 2 else replica).command(f"restore {3_000 + i}").status
 
     with ThreadPoolExecutor(max_workers=15) as pool:
         statuses = list(pool.map(ask, range(15)))

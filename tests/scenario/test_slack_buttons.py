@@ -94,6 +94,15 @@ def test_restore_button_in_a_list_starts_the_approval_flow(harness: Harness) -> 
     restore = next(b for b in buttons(harness.last_ephemeral().blocks) if b["action_id"] == "snapshot_restore")
     harness.driver.block_action("snapshot_restore", restore["value"], user_id=BOB, channel_id=OPS)
     harness.settle()
+    # The button opens the form with the reason first (tests/scenario/test_restore_form.py); submitted empty:
+    form = harness.slack.wait_for("views.open")[-1].args["view"]
+    harness.driver.view_submission(
+        form["callback_id"],
+        {"reason": {"value": {"type": "plain_text_input", "value": None}}},
+        user_id=BOB,
+        private_metadata=form["private_metadata"],
+    )
+    harness.settle()
     assert "Your restore request #1 is waiting for approval" in harness.last_ephemeral(BOB).visible_text
     assert any("Restore request #1" in m.visible_text for m in harness.channel(OPS))
     assert [r for r in harness.sim.requests if r.path.endswith("/restore/")] == []
