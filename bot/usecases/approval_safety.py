@@ -385,10 +385,10 @@ class SafetyStep(ApprovalBase):
                     SafetyState.TIMEOUT,
                     Action.CREATE_TIMEOUT,
                     Outcome.UNKNOWN,
-                    Text("The safety snapshot {} (#{}) was not completed after {} min{}.").format(
+                    Text("The safety snapshot {} (#{}) was not completed after {:g} min{}.").format(
                         code(name),
                         snapshot_id,
-                        f"{minutes:g}",
+                        minutes,
                         Text(" (still {})").format(code(status, 32)) if status else Text(),
                     ),
                     "safety timeout",

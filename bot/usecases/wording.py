@@ -13,7 +13,7 @@ Rules this module keeps:
 - The API mirrors `bot.mrkdwn` for what use cases need: code written against `Mrkdwn` converts by importing these
   names instead and writing `Text(...)` for `Mrkdwn(...)`.
 - `str(text)` is the record form: plain text for rows, audit details and logs (names in backticks, stressed words
-  in asterisks, a command as `/snapshot verb args`). It is not escaped for any chat; render `Text` for people.
+  in asterisks, a command as /snapshot verb args). It is not escaped for any chat; render `Text` for people.
 """
 
 from __future__ import annotations
@@ -162,7 +162,8 @@ def _record(part: Part) -> str:
     if part.kind in (Kind.MENTION, Kind.CHANNEL):
         return part.value
     if part.kind == Kind.COMMAND:
-        return "`" + " ".join((RECORD_COMMAND, *part.args)) + "`"
+        # Bare: a stored result is shown as outside text, where backticks would turn into quotes.
+        return " ".join((RECORD_COMMAND, *part.args))
     if part.kind == Kind.EMPHASIS:
         return f"*{part.inner}*"
     return "🚨"  # ALARM

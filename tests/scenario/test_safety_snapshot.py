@@ -161,7 +161,7 @@ def test_safety_snapshot_is_taken_and_completed_before_the_restore_and_the_outco
     assert "needs an approval" in c.visible_text
     assert not labels(c)
     thread = [m.text for m in h.channel(APPROVALS) if m.thread_ts == c.ts]
-    assert thread and f"To go back: /snapshot restore {SAFETY_ID}" in thread[-1]
+    assert thread and f"To go back: `/snapshot restore {SAFETY_ID}`" in thread[-1]  # rendered: a code span
 
     # Every step audited under the request's operation id, intent before each call.
     rows = operation_rows(h)

@@ -46,7 +46,7 @@ def start_request(
     except RequestConflict as error:  # point to the request in the way, with its card: act on that one instead
         link = card_link(slack.client, error.request.card_channel, error.request.card_ts)
         where = Mrkdwn(" {}").format(link_to(link, Mrkdwn("Open its card"))) if link else Mrkdwn("")
-        reply.ephemeral(Mrkdwn(":no_entry: ") + error.message + where)
+        reply.ephemeral(Mrkdwn(":no_entry: ") + render(error.message) + where)
         return
     try:
         text, blocks = ui.approval_card(request, utcnow())

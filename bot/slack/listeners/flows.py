@@ -124,7 +124,7 @@ def open_create_form(
         if server_id is not None:  # a full server is said first, not after the form was filled in vain
             server_label = core.create_help.check_room(actor, server_id, within=ROOM_CHECK_SECONDS)
     except QuotaReached as error:
-        reply.ephemeral(error.message, ui.quota_reached(error.message, error.oldest_snapshot_id))
+        reply.ephemeral(render(error.message), ui.quota_reached(render(error.message), error.oldest_snapshot_id))
         return
     except UserFacingError as error:
         reply.ephemeral(Mrkdwn(":warning: ") + render(error.message))
@@ -154,7 +154,7 @@ def open_restore_form(core: Core, reply: Reply, actor: Actor, trigger_id: str | 
     try:
         core.guard.require(actor, Permission.REQUEST_RESTORE, snapshot_id=snapshot_id)
     except UserFacingError as error:
-        reply.ephemeral(Mrkdwn(":warning: ") + error.message)
+        reply.ephemeral(Mrkdwn(":warning: ") + render(error.message))
         return
     required = core.approvals.reason_required
     typed = Mrkdwn("`/snapshot restore {} &lt;reason…&gt;`").format(snapshot_id)

@@ -71,7 +71,7 @@ def test_a_forged_user_or_channel_id_is_shown_as_a_name() -> None:
 def test_a_command_hint_escapes_its_placeholders() -> None:
     hint = command("restore", "<snapshot_id>", "<reason…>")
     assert render(hint) == "`/snapshot restore &lt;snapshot_id&gt; &lt;reason…&gt;`"
-    assert str(hint) == "`/snapshot restore <snapshot_id> <reason…>`"
+    assert str(hint) == "/snapshot restore <snapshot_id> <reason…>"  # the record form: bare, as typed
 
 
 def test_a_sentence_the_bot_wrote_is_escaped_not_trusted() -> None:
@@ -87,7 +87,7 @@ def test_the_outcome_unknown_wording_is_unchanged() -> None:
     )
     assert str(failure) == (
         "VPS.org did not answer while creating snapshot `nightly` (HTTP 504), so the outcome is *unknown* — "
-        "check `/snapshot list` before retrying."
+        "check /snapshot list before retrying."
     )
 
 
