@@ -24,6 +24,8 @@ from bot.usecases.guard import Guard
 from bot.usecases.home import HomeQueries
 from bot.usecases.pending import PendingQueries
 from bot.usecases.recovery import Recovery
+from bot.usecases.schedule_runner import ScheduleRunner
+from bot.usecases.schedules import ScheduleService
 from bot.usecases.snapshots import SnapshotService
 from bot.usecases.tracking import Tracker
 from bot.vps.client import VpsClient
@@ -102,6 +104,8 @@ class Core:
     pending: PendingQueries  # what `/snapshot pending` shows
     work: BackgroundWork
     deliveries: Deliveries  # which Slack deliveries were handled (storage.deliveries.DeliveryLog)
+    schedules: ScheduleService  # /snapshot schedule, schedules, unschedule
+    schedule_runner: ScheduleRunner  # the ticker runs due slots and retention through it
     # Bolt's listener executor: listeners only parse, queue work and ack, so it never waits on VPS.org.
     listeners: TrackedPool = field(default_factory=lambda: TrackedPool(32, "listener"))
 

@@ -18,6 +18,7 @@ from slack_sdk.errors import SlackApiError
 
 from bot.mrkdwn import Mrkdwn, fill, marker, plain
 from bot.slack import blocks as ui
+from bot.slack.blocks import schedules as schedule_ui
 from bot.slack.notify import Notifier
 from bot.slack.progress import ProgressTracker
 from bot.slack.replies import outgoing
@@ -26,6 +27,7 @@ from bot.usecases.context import utcnow
 if TYPE_CHECKING:
     from bot.usecases.approvals import ApprovalService, DecisionResult, RequestView
     from bot.usecases.recovery import Unresolved
+    from bot.usecases.schedule_runner import ScheduleEvent
     from bot.usecases.tracking import TrackingEvent
 
 log = logging.getLogger(__name__)
@@ -105,6 +107,13 @@ class SlackAnnouncer:
     def tracked(self, events: list[TrackingEvent]) -> None:
         """Progress of followed operations: their messages updated, people told when they are over."""
         self.cards.render(events)
+
+    def scheduled(self, events: list[ScheduleEvent]) -> None:
+        """What schedules did: a skipped or failed slot, and every retention delete, to the notification channel
+        (a started snapshot is told by tracking when it completes)."""
+        lines = [line for line in (schedule_ui.event_line(e) for e in events) if line is not None]
+        if lines:
+            self.notifier.lines(lines, fallback_channel=None)
 
     def refresh_card(self, req: RequestView) -> None:
         if not (req.card_channel and req.card_ts):

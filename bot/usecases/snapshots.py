@@ -194,6 +194,24 @@ class SnapshotService:
             )
             raise
         self.guard.require(actor, Permission.CREATE, mutating=True, server_id=sid)
+        return self.create_checked(actor, sid, clean_name, clean_description)
+
+    def create_checked(
+        self,
+        actor: Actor,
+        sid: int,
+        clean_name: str,
+        clean_description: str,
+        *,
+        details: dict[str, object] | None = None,
+        counted: bool = True,
+    ) -> CreateResult:
+        """The create after validation and the permission check: quota, intent row, the call once, outcome row.
+
+        A schedule's run comes here directly (its creator's permission was checked when it was scheduled):
+        `details` says which schedule and on whose behalf, and `counted=False` keeps it out of the per-user rate
+        limit (a schedule is limited by SNAPSHOT_SCHEDULE_MIN_INTERVAL_MINUTES instead)."""
+        extra = dict(details or {})
         server, existing = self._server_and_snapshots(sid)
         if len(existing) >= self.limit_per_server:
             oldest = min(existing, key=lambda s: (s.created_at is None, s.created_at or self.clock(), s.id))
@@ -206,6 +224,7 @@ class SnapshotService:
                         "operation": "create",
                         "error": "snapshot limit reached",
                         "count": len(existing),
+                        **extra,
                     },
                 )
             )
@@ -220,7 +239,7 @@ class SnapshotService:
             Outcome.INTENT,
             server_id=sid,
             operation_id=operation_id,
-            details={"name": clean_name, "description": clean_description},
+            details={"name": clean_name, "description": clean_description, **extra},
         )
 
         def outcome(result: CallResult[CreatedSnapshot]) -> CreateResult:
@@ -231,7 +250,7 @@ class SnapshotService:
                         result.failure_outcome,
                         server_id=sid,
                         operation_id=operation_id,
-                        details=result.error_details(name=clean_name),
+                        details=result.error_details(name=clean_name, **extra),
                     )
                 )
                 raise explain_vps_error(result.error, doing_with("creating snapshot", clean_name)) from result.error
@@ -249,6 +268,7 @@ class SnapshotService:
                         "status_code": 201,
                         "api_message": created.message,
                         "duration_ms": result.duration_ms,
+                        **extra,
                     },
                 )
             )
@@ -260,7 +280,7 @@ class SnapshotService:
         # Intent first, committed: if this write fails, VPS.org is never called. Counted under the rate limit's lock.
         return audited_call(
             lambda: self.vps.create_snapshot(sid, clean_name, clean_description),
-            write_intent=lambda: self.guard.record_mutation(actor, intent),
+            write_intent=lambda: self.guard.record_mutation(actor, intent) if counted else self.audit.append(intent),
             write_outcome=outcome,
         )
 
@@ -289,10 +309,20 @@ class SnapshotService:
         return self.execute_delete(actor, snapshot)
 
     def execute_delete(
-        self, actor: Actor, snapshot: Snapshot, *, request_id: int | None = None, operation_id: str | None = None
+        self,
+        actor: Actor,
+        snapshot: Snapshot,
+        *,
+        request_id: int | None = None,
+        operation_id: str | None = None,
+        details: dict[str, object] | None = None,
+        counted: bool = True,
     ) -> DeleteResult:
-        """The delete itself, after every check (and, when configured, after approval, under its claim's token)."""
+        """The delete itself, after every check (and, when configured, after approval, under its claim's token).
+
+        A schedule's retention passes `details` (which schedule, on whose behalf) and `counted=False`."""
         operation_id = operation_id or new_operation_id()
+        extra = dict(details or {})
         intent = actor.entry(
             Action.DELETE_REQUESTED,
             Outcome.INTENT,
@@ -300,11 +330,12 @@ class SnapshotService:
             snapshot_id=snapshot.id,
             request_id=request_id,
             operation_id=operation_id,
-            details={"name": snapshot.name},
+            details={"name": snapshot.name, **extra},
         )
 
         def write_intent() -> None:
-            if request_id is None:  # a direct delete counts towards the rate limit; an approved one already did
+            # A direct delete counts towards the rate limit; an approved one already did, a schedule's never does.
+            if request_id is None and counted:
                 self.guard.record_mutation(actor, intent)
             else:
                 self.audit.append(intent)
@@ -319,7 +350,7 @@ class SnapshotService:
                         snapshot_id=snapshot.id,
                         request_id=request_id,
                         operation_id=operation_id,
-                        details=result.error_details(name=snapshot.name),
+                        details=result.error_details(name=snapshot.name, **extra),
                     )
                 )
                 if isinstance(result.error, NotFound):
@@ -335,7 +366,7 @@ class SnapshotService:
                     snapshot_id=snapshot.id,
                     request_id=request_id,
                     operation_id=operation_id,
-                    details={"name": snapshot.name, "status_code": 204, "duration_ms": result.duration_ms},
+                    details={"name": snapshot.name, "status_code": 204, "duration_ms": result.duration_ms, **extra},
                 )
             )
             return DeleteResult(snapshot=snapshot, operation_id=operation_id)
