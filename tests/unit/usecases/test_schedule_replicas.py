@@ -36,7 +36,7 @@ def tick_together(*runners: ScheduleParts) -> list[ScheduleEvent]:
         try:
             barrier.wait(timeout=10)
             events = parts.runner.run_due()
-        except BaseException as error:  # noqa: BLE001 - handed to the test thread
+        except BaseException as error:  # handed to the test thread
             errors.append(error)
             return
         with lock:
