@@ -21,7 +21,7 @@ from slack_sdk.models.blocks import (
 from slack_sdk.models.blocks.basic_components import Option
 from slack_sdk.models.views import View
 
-from bot.mrkdwn import Mrkdwn, code, mention, plain
+from bot.mrkdwn import Mrkdwn, code, mention, plain, sentence
 from bot.slack.blocks.common import MAX_BLOCKS, as_dicts, md, server_name, snapshot_name
 from bot.usecases.schedule_runner import RunKind, ScheduleEvent
 from bot.usecases.schedules import ScheduleView
@@ -32,7 +32,8 @@ SCHEDULE_VIEW = "create_schedule"
 def local_time(moment: datetime | None, zone: str) -> Mrkdwn:
     if moment is None:
         return Mrkdwn("—")
-    return plain(moment.astimezone(ZoneInfo(zone)).strftime("%Y-%m-%d %H:%M %Z"), 40)
+    # The bot's own words (digits and the zone's abbreviation from tzdata): a sentence, so the colon stays a colon.
+    return sentence(moment.astimezone(ZoneInfo(zone)).strftime("%Y-%m-%d %H:%M %Z"))
 
 
 def _describe(view: ScheduleView) -> Mrkdwn:
@@ -48,10 +49,10 @@ def _describe(view: ScheduleView) -> Mrkdwn:
 
 
 def schedule_created(view: ScheduleView) -> Mrkdwn:
-    return Mrkdwn(":calendar: Schedule {}\nNext run: {}. Snapshots are named {}; by {}.").format(
+    return Mrkdwn(":calendar: Schedule {}\nNext run: {}. Snapshots are named {} (UTC); by {}.").format(
         _describe(view),
         local_time(view.next_run, view.zone),
-        code(f"auto-{view.schedule.id}-<yyyymmdd-hhmm UTC>", 60),
+        code(f"auto-{view.schedule.id}-yyyymmdd-hhmm", 60),
         mention(view.schedule.created_by),
     )
 
