@@ -201,6 +201,7 @@ class Schedule(Base):
     keep: Mapped[int] = mapped_column(Integer)
     on_full: Mapped[str] = mapped_column(String(16))  # "skip" | "rotate"
     created_by: Mapped[str] = mapped_column(String(32))  # Slack user id
+    channel_id: Mapped[str | None] = mapped_column(String(32))  # where it was made: told when no notify channel
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     enabled: Mapped[bool] = mapped_column(Boolean, default=True)
     last_result: Mapped[str] = mapped_column(Text, default="")

@@ -44,6 +44,7 @@ class ScheduleRow:
     keep: int
     on_full: str
     created_by: str
+    channel_id: str | None
     created_at: datetime
     enabled: bool
     last_result: str
@@ -181,6 +182,7 @@ def _schedule(row: Schedule) -> ScheduleRow:
         keep=row.keep,
         on_full=row.on_full,
         created_by=row.created_by,
+        channel_id=row.channel_id,
         created_at=row.created_at,
         enabled=bool(row.enabled),
         last_result=row.last_result or "",

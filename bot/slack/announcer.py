@@ -111,9 +111,10 @@ class SlackAnnouncer:
     def scheduled(self, events: list[ScheduleEvent]) -> None:
         """What schedules did: a skipped or failed slot, and every retention delete, to the notification channel
         (a started snapshot is told by tracking when it completes)."""
-        lines = [line for line in (schedule_ui.event_line(e) for e in events) if line is not None]
-        if lines:
-            self.notifier.lines(lines, fallback_channel=None)
+        for event in events:  # without a notification channel, the channel where the schedule was made hears it
+            line = schedule_ui.event_line(event)
+            if line is not None:
+                self.notifier.line(line, fallback_channel=event.schedule.channel_id)
 
     def refresh_card(self, req: RequestView) -> None:
         if not (req.card_channel and req.card_ts):

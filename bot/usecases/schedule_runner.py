@@ -153,6 +153,7 @@ class ScheduleRunner:
             claim.id, SlotState.CLAIMED, SlotState.CREATED, snapshot_id=result.snapshot.id, snapshot_name=name
         )
         self.store.record_result(schedule.id, f"started {name}", self.clock())
+        # No message to update: tracking tells the notification channel (else the schedule's) when it completes.
         self.tracking.track_create(actor, result, message_channel=None, message_ts=None)
         return ScheduleEvent(RunKind.STARTED, schedule, claim.slot_time, name, deleted=deleted)
 
@@ -237,7 +238,7 @@ class ScheduleRunner:
 
 def _actor(schedule: ScheduleRow) -> Actor:
     """The system, acting for the schedule (the creator is in every row's details as `on_behalf_of`)."""
-    return Actor(user_id="system", name=f"schedule #{schedule.id}")
+    return Actor(user_id="system", name=f"schedule #{schedule.id}", channel_id=schedule.channel_id)
 
 
 def _details(schedule: ScheduleRow, slot: SlotRow) -> dict[str, object]:

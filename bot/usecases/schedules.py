@@ -136,6 +136,7 @@ class ScheduleService:
             keep=request.keep,
             on_full=request.on_full,
             created_by=actor.user_id,
+            channel_id=actor.channel_id,
             created_at=now,
         )
         self.audit.append(

@@ -33,6 +33,7 @@ def upgrade() -> None:
         sa.Column("keep", sa.Integer(), nullable=False),
         sa.Column("on_full", sa.String(16), nullable=False),
         sa.Column("created_by", sa.String(32), nullable=False),
+        sa.Column("channel_id", sa.String(32), nullable=True),
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("enabled", sa.Boolean(), nullable=False, server_default=sa.true()),
         sa.Column("last_result", sa.Text(), nullable=False, server_default=""),
