@@ -36,6 +36,8 @@ EMOJI = {
     "camera": "📷",
     "arrows_counterclockwise": "🔄",
     "heavy_check_mark": "✔️",
+    "calendar": "📆",
+    "double_vertical_bar": "⏸️",
 }
 
 _EMOJI = re.compile(r":([a-z0-9_+\-]+):")

@@ -188,3 +188,18 @@ def test_help_lists_the_schedule_commands(h: Harness) -> None:
     assert (
         "/snapshot schedule" in help_text and "/snapshot schedules" in help_text and "/snapshot unschedule" in help_text
     )
+
+
+def test_a_scheduled_snapshot_completing_is_told_in_the_schedules_channel_and_dms_nobody(
+    make_harness: Callable[..., Harness], clock: Clock
+) -> None:
+    h = make_harness()  # no SNAPSHOT_NOTIFY_CHANNEL: the channel where the schedule was made hears about it
+    h.bot.core.schedules.clock = clock
+    h.bot.core.schedule_runner.clock = clock
+    h.run("schedule 12347 hourly keep 2")
+    clock.now += timedelta(hours=1)
+    tick(h)
+    h.bot.slack.announcer.tracked(h.bot.core.tracking.poll_once(force=True))  # followed to its end
+    h.settle()
+    assert any("auto-1-20261130-1000" in m.visible_text and "is ready" in m.visible_text for m in h.channel(OPS))
+    assert not [c for c in h.slack.calls if c.method == "chat.postMessage" and c.args.get("channel") == "system"]
