@@ -133,6 +133,7 @@ def build_core(
         tracking=tracking,
         zone=settings.snapshot_timezone,
         owner=tracking.owner,
+        deletes_need_approval="delete" in settings.approval_required_for,
     )
     return Core(
         settings=settings,

@@ -14,6 +14,8 @@ Rules this module keeps:
 - Retention runs once per slot (a compare-and-set on the slot's state), after its snapshot is `completed`.
 - The snapshot id is written to the slot only after VPS.org accepted the create. A crash in between leaves a
   snapshot that is no claim's, which retention then never deletes: the safe side.
+- While APPROVAL_REQUIRED_FOR includes `delete` (set after a schedule was made), a run deletes nothing: no
+  rotation (the slot is skipped) and no retention (reported), since no person approved those deletes.
 - Only the injected clock is read. Nothing here knows Slack: `run_due()` returns `ScheduleEvent`s.
 """
 
@@ -76,9 +78,11 @@ class ScheduleRunner:
         tracking: Tracker,
         zone: str,
         owner: str,
+        deletes_need_approval: bool = False,
         clock: Callable[[], datetime] = utcnow,
         limit_per_server: int = SNAPSHOTS_PER_SERVER,
     ) -> None:
+        self.deletes_need_approval = deletes_need_approval
         self.store = store
         self.snapshots = snapshots
         self.vps = vps
@@ -129,12 +133,15 @@ class ScheduleRunner:
             return self._fail(schedule, claim, name, f"VPS.org could not list the server's snapshots: {error}")
         deleted: tuple[str, ...] = ()
         if len(existing) >= self.limit_per_server:
-            victim = rotation_victim(existing, self._ownership(schedule)) if schedule.on_full == "rotate" else None
+            rotate = schedule.on_full == "rotate" and not self.deletes_need_approval
+            victim = rotation_victim(existing, self._ownership(schedule)) if rotate else None
             if victim is None:
                 why = (
-                    "the server is full and none of this schedule's own snapshots can be rotated"
-                    if schedule.on_full == "rotate"
-                    else "the server is full (on_full=skip)"
+                    "the server is full (on_full=skip)"
+                    if schedule.on_full != "rotate"
+                    else "the server is full and deletes need approval (APPROVAL_REQUIRED_FOR), so nothing is rotated"
+                    if self.deletes_need_approval
+                    else "the server is full and none of this schedule's own snapshots can be rotated"
                 )
                 return self._skip(schedule, claim, name, why, len(existing))
             outcome = delete_all(self.snapshots, actor, [victim], {**details, "reason": "rotate"})[0]
@@ -216,6 +223,11 @@ class ScheduleRunner:
             return ScheduleEvent(RunKind.RETAINED, schedule, slot.slot_time, slot.snapshot_name)
         on_server = [s for s in listed if s.server.id == schedule.server_id]
         victims = surplus(on_server, self._ownership(schedule), schedule.keep)
+        if victims and self.deletes_need_approval:
+            why = "older snapshots were not deleted: APPROVAL_REQUIRED_FOR includes delete, and nobody approved these"
+            self.store.advance(slot.id, SlotState.RETAINING, SlotState.KEPT, message=why)
+            self.store.record_result(schedule.id, f"completed {slot.snapshot_name}; {why}", self.clock())
+            return ScheduleEvent(RunKind.RETENTION_FAILED, schedule, slot.slot_time, slot.snapshot_name, why)
         outcomes = delete_all(self.snapshots, _actor(schedule), victims, {**_details(schedule, slot), "reason": "keep"})
         deleted = tuple(o.snapshot.name for o in outcomes if not o.error)
         errors = [f"{o.snapshot.name}: {o.error}" for o in outcomes if o.error]

@@ -139,6 +139,7 @@ def build_schedules(
         tracking=tracking,
         zone=zone,
         owner=owner,
+        deletes_need_approval=deletes_need_approval,
         clock=core.clock,
     )
     return ScheduleParts(service, runner, tracking, store)

@@ -165,3 +165,24 @@ def test_unscheduled_schedules_stop_running(core: Core, parts: ScheduleParts) ->
     core.clock.advance(3 * HOUR)
     assert parts.runner.run_due() == []
     assert "schedule.removed" in core.actions()
+
+
+def test_a_schedule_made_before_deletes_needed_approval_deletes_nothing_after(core: Core) -> None:
+    before = build_schedules(core)
+    before.service.create(ALICE, "2", "hourly", "1", "rotate")
+    core.clock.advance(HOUR)
+    before.runner.run_due()
+    complete_all(core)
+    before.runner.run_due()
+    after = build_schedules(core, deletes_need_approval=True)  # APPROVAL_REQUIRED_FOR=restore,delete since
+    core.clock.advance(HOUR)
+    after.runner.run_due()
+    complete_all(core)
+    [event] = after.runner.run_due()
+    assert event.kind is RunKind.RETENTION_FAILED and "APPROVAL_REQUIRED_FOR" in event.message
+    for n in range(3):
+        core.vps.add_snapshot(740 + n, 2, f"manual-{n}")
+    core.clock.advance(HOUR)
+    [skipped] = after.runner.run_due()
+    assert skipped.kind is RunKind.SKIPPED and "deletes need approval" in skipped.message
+    assert [name for name, _ in core.vps.calls if name == "delete_snapshot"] == []
