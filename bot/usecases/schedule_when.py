@@ -20,13 +20,14 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from croniter import croniter
+from croniter import CroniterError, croniter
 
 from bot.usecases.errors import InvalidInput
 
 WEEKDAYS = ("sun", "mon", "tue", "wed", "thu", "fri", "sat")  # cron's numbering: 0 = Sunday
 _FULL_DAYS = ("sunday", "monday", "tuesday", "wednesday", "thursday", "friday", "saturday")
 GAP_WINDOW = 400  # slots looked at when measuring the shortest gap (over a year of daily slots)
+GAP_HORIZON = timedelta(days=2 * 366)  # … but no further ahead than this (a 29 February cron stays cheap)
 MAX_EVERY = timedelta(days=366)
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _TIME = re.compile(r"^([01]?\d|2[0-3]):([0-5]\d)$")
@@ -83,8 +84,10 @@ class When:
             found = slot
         return found
 
-    def min_gap(self, after: datetime, zone: ZoneInfo) -> timedelta:
-        """The shortest time between two consecutive slots among the next GAP_WINDOW."""
+    def min_gap(self, after: datetime, zone: ZoneInfo, *, stop_below: timedelta | None = None) -> timedelta:
+        """The shortest time between two consecutive slots among the next GAP_WINDOW (within GAP_HORIZON).
+
+        With `stop_below`, the first gap shorter than it is returned at once (a refusal needs no more)."""
         if self.every is not None:
             return self.every
         slots = self.slots_after(after, zone)
@@ -93,6 +96,8 @@ class When:
         for _ in range(GAP_WINDOW):
             current = next(slots)
             shortest = min(shortest, current - previous)
+            if current - after > GAP_HORIZON or (stop_below is not None and shortest < stop_below):
+                break
             previous = current
         return shortest
 
@@ -128,7 +133,7 @@ def parse_when(text: str) -> When:
     if head == "cron":
         fields = text.split()[1:]
         expression = " ".join(fields)
-        if len(fields) != 5 or not croniter.is_valid(expression):
+        if len(fields) != 5 or not croniter.is_valid(expression) or not _ever_runs(expression):
             raise InvalidInput(
                 f"`cron` needs five valid fields (minute hour day month weekday), like `cron 30 2 * * 1-5` — "
                 f"got `{expression[:60]}`.",
@@ -136,6 +141,15 @@ def parse_when(text: str) -> When:
             )
         return When(f"cron {expression}", cron=expression)
     raise InvalidInput(f"I don't understand `{text[:60]}` as a time. Use {WHEN_HELP}.", field="when")
+
+
+def _ever_runs(expression: str) -> bool:
+    """A valid expression may still name no real date (`0 0 31 2 *`): croniter then finds no next one."""
+    try:
+        croniter(expression, datetime(2000, 1, 1)).get_next(datetime)
+    except (CroniterError, ValueError):
+        return False
+    return True
 
 
 def _time(word: str) -> tuple[int, int]:

@@ -100,7 +100,7 @@ class ScheduleService:
         mode = (on_full or "skip").strip().lower()
         if mode not in ON_FULL:
             raise InvalidInput("`on_full` is `skip` (the default) or `rotate`.", field="on_full")
-        gap = when.min_gap(self.clock(), self.zone)
+        gap = when.min_gap(self.clock(), self.zone, stop_below=self.min_interval)
         if gap < self.min_interval:
             raise InvalidInput(
                 f"`{when.spec}` would run every {_minutes(gap)}; schedules may run at most every "

@@ -57,6 +57,7 @@ def test_each_spelling_is_understood_and_normalised(text: str, spec: str) -> Non
         "cron * * * *",
         "cron 61 * * * *",
         "cron a b c d e",
+        "cron 0 0 31 2 *",
         "monthly",
         "hourly now",
     ],
@@ -121,3 +122,8 @@ def test_latest_slot_is_one_catch_up_slot_never_a_burst() -> None:
     every = parse_when("every 6h")
     assert every.latest_slot(utc(2026, 1, 2, 13), UTC_ZONE, not_before=created) == utc(2026, 1, 2, 12)
     assert every.latest_slot(utc(2026, 1, 1, 11), UTC_ZONE, not_before=created) is None
+
+
+def test_a_rare_cron_is_measured_quickly() -> None:
+    # 29 February: one slot in four years; the gap check looks two years ahead, not 400 slots (1600 years).
+    assert parse_when("cron 0 0 29 2 *").min_gap(utc(2026, 1, 1), UTC_ZONE) >= timedelta(days=365)
