@@ -71,7 +71,7 @@ def delete_all(
     done: list[Deletion] = []
     for snapshot in victims:
         try:
-            snapshots_service.execute_delete(actor, snapshot, details=details, counted=False)
+            snapshots_service.execute_delete(actor, snapshot, scheduled=details)
             done.append(Deletion(snapshot))
         except UserFacingError as error:
             done.append(Deletion(snapshot, str(error)))

@@ -150,7 +150,7 @@ class ScheduleRunner:
             deleted = (victim.name,)
         try:
             result = self.snapshots.create_checked(
-                actor, schedule.server_id, name, f"schedule #{schedule.id}", details=details, counted=False
+                actor, schedule.server_id, name, f"schedule #{schedule.id}", scheduled=details
             )
         except QuotaReached:
             return self._skip(schedule, claim, name, "the server filled up just before the snapshot", None)

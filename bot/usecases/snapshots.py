@@ -10,6 +10,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
 from bot.mrkdwn import Mrkdwn, code
 from bot.usecases.access import Permission
@@ -25,26 +26,12 @@ from bot.usecases.errors import (
 )
 from bot.usecases.guard import Guard
 from bot.usecases.listing_cache import ListingCache
+from bot.usecases.server_groups import ServerGroup, group_by_server
 from bot.usecases.validation import parse_id, validate_description, validate_name
 from bot.vps.client import VpsClient
 from bot.vps.errors import DeadlineExceeded, NotFound, VpsError
 from bot.vps.models import SNAPSHOTS_PER_SERVER, CreatedSnapshot, Server, ServerRef, Snapshot
 from storage.audit import Action, AuditLog, Outcome
-
-
-@dataclass(frozen=True)
-class ServerGroup:
-    server: ServerRef
-    status: str  # the server's status from the servers list ("" when unknown)
-    snapshots: list[Snapshot]
-
-    @property
-    def quota_used(self) -> int:
-        return len(self.snapshots)
-
-    @property
-    def at_limit(self) -> bool:
-        return len(self.snapshots) >= SNAPSHOTS_PER_SERVER
 
 
 @dataclass(frozen=True)
@@ -121,7 +108,7 @@ class SnapshotService:
         by_id: dict[int, Server] = {s.id: s for s in servers}
         if server_id is not None and server_id not in by_id and not snapshots:
             raise NotFoundError(f"Server {server_id} does not exist (or the bot's token can't see it).")
-        groups = _group(servers, snapshots, only=server_id)
+        groups = group_by_server(servers, snapshots, only=server_id)
         total = getattr(snapshots, "total", None)
         self.audit.append(
             actor.entry(
@@ -203,15 +190,11 @@ class SnapshotService:
         clean_name: str,
         clean_description: str,
         *,
-        details: dict[str, object] | None = None,
-        counted: bool = True,
+        scheduled: dict[str, Any] | None = None,
     ) -> CreateResult:
-        """The create after validation and the permission check: quota, intent row, the call once, outcome row.
-
-        A schedule's run comes here directly (its creator's permission was checked when it was scheduled):
-        `details` says which schedule and on whose behalf, and `counted=False` keeps it out of the per-user rate
-        limit (a schedule is limited by SNAPSHOT_SCHEDULE_MIN_INTERVAL_MINUTES instead)."""
-        extra = dict(details or {})
+        """After validation and the permission check: quota, intent row, the call once, outcome row. A schedule's
+        run comes here with `scheduled` (its audit details), not counted towards the rate limit."""
+        extra = scheduled or {}
         server, existing = self._server_and_snapshots(sid)
         if len(existing) >= self.limit_per_server:
             oldest = min(existing, key=lambda s: (s.created_at is None, s.created_at or self.clock(), s.id))
@@ -280,7 +263,7 @@ class SnapshotService:
         # Intent first, committed: if this write fails, VPS.org is never called. Counted under the rate limit's lock.
         return audited_call(
             lambda: self.vps.create_snapshot(sid, clean_name, clean_description),
-            write_intent=lambda: self.guard.record_mutation(actor, intent) if counted else self.audit.append(intent),
+            write_intent=lambda: self.audit.append(intent) if scheduled else self.guard.record_mutation(actor, intent),
             write_outcome=outcome,
         )
 
@@ -315,14 +298,12 @@ class SnapshotService:
         *,
         request_id: int | None = None,
         operation_id: str | None = None,
-        details: dict[str, object] | None = None,
-        counted: bool = True,
+        scheduled: dict[str, Any] | None = None,
     ) -> DeleteResult:
-        """The delete itself, after every check (and, when configured, after approval, under its claim's token).
-
-        A schedule's retention passes `details` (which schedule, on whose behalf) and `counted=False`."""
+        """The delete itself, after every check (and, when configured, after approval, under its claim's token);
+        a schedule's retention passes `scheduled` (its audit details), not counted towards the rate limit."""
         operation_id = operation_id or new_operation_id()
-        extra = dict(details or {})
+        extra = scheduled or {}
         intent = actor.entry(
             Action.DELETE_REQUESTED,
             Outcome.INTENT,
@@ -335,7 +316,7 @@ class SnapshotService:
 
         def write_intent() -> None:
             # A direct delete counts towards the rate limit; an approved one already did, a schedule's never does.
-            if request_id is None and counted:
+            if request_id is None and not scheduled:
                 self.guard.record_mutation(actor, intent)
             else:
                 self.audit.append(intent)
@@ -394,25 +375,3 @@ def quota_message(server: ServerRef, count: int, limit: int, oldest: Snapshot) -
     return Mrkdwn(
         "{} already has {} of {} snapshots, the most VPS.org allows. Delete one first — the oldest is {} (#{})."
     ).format(code(server.name or f"server {server.id}", 80), count, limit, code(oldest.name, 64), oldest.id)
-
-
-def _group(servers: list[Server], snapshots: list[Snapshot], *, only: int | None) -> list[ServerGroup]:
-    known = {s.id: s for s in servers}
-    buckets: dict[int, list[Snapshot]] = {}
-    refs: dict[int, ServerRef] = {}
-    for server in servers:
-        if only is None or server.id == only:
-            buckets.setdefault(server.id, [])
-            refs[server.id] = ServerRef(server.id, server.name)
-    for snapshot in snapshots:
-        if only is not None and snapshot.server.id != only:
-            continue
-        buckets.setdefault(snapshot.server.id, []).append(snapshot)
-        if snapshot.server.id not in refs or not refs[snapshot.server.id].name:
-            refs[snapshot.server.id] = snapshot.server
-    groups = []
-    for server_id in sorted(buckets, key=lambda i: (refs[i].name.lower(), i)):
-        items = sorted(buckets[server_id], key=lambda s: (s.created_at is not None, s.created_at, s.id), reverse=True)
-        status = known[server_id].status if server_id in known else ""
-        groups.append(ServerGroup(server=refs[server_id], status=status, snapshots=items))
-    return groups
