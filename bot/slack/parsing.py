@@ -21,8 +21,8 @@ USAGE = {
     "restore": "`/snapshot restore <snapshot_id> [reason…]` — ask for a restore (reason: e.g. an incident "
     "reference); a second person must approve it",
     "pending": "`/snapshot pending` — restore requests waiting for approval",
-    "schedule": "`/snapshot schedule <server_id> <when> keep <n> [on_full=skip|rotate]` — take snapshots on a "
-    "schedule (`<when>`: `hourly`, `daily HH:MM`, `weekly mon HH:MM`, `every 6h`, `cron <5 fields>`), keeping the "
+    "schedule": "`/snapshot schedule <server_id> <when> keep <n> [on_full=skip|rotate]` — snapshots at set "
+    "times (`<when>`: `hourly`, `daily HH:MM`, `weekly mon HH:MM`, `every 6h`, `cron <5 fields>`), keeping the "
     "newest n; no arguments: a form",
     "schedules": "`/snapshot schedules` — the schedules, their next run and last result",
     "unschedule": "`/snapshot unschedule <schedule_id>` — stop a schedule (its snapshots stay)",
