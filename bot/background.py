@@ -1,4 +1,4 @@
-"""The ticker: expires old approval requests, flags crashed executions, and drives tracking.
+"""The ticker: expires old approval requests, flags crashed executions, runs due schedules, and drives tracking.
 
 It works on the Core's use cases and reports what it found through an `Announcer`, injected by the composition
 root (the Slack side implements it: bot/slack/announcer.py), so nothing here imports Slack or the listeners.
@@ -17,6 +17,7 @@ from bot.usecases.approvals import DecisionResult
 if TYPE_CHECKING:
     from bot.runtime import Core
     from bot.usecases.recovery import Unresolved
+    from bot.usecases.schedule_runner import ScheduleEvent
     from bot.usecases.tracking import TrackingEvent
     from bot.wiring import Bot
 
@@ -34,6 +35,9 @@ class Announcer(Protocol):
 
     def tracked(self, events: list[TrackingEvent]) -> None:
         """Progress of the operations being followed."""
+
+    def scheduled(self, events: list[ScheduleEvent]) -> None:
+        """What the schedules did this tick (a snapshot started, a slot skipped or failed, retention)."""
 
 
 class Ticker:
@@ -68,6 +72,10 @@ class Ticker:
                 self.announcer.decided(result)
         except Exception:
             log.exception("approval housekeeping failed")
+        try:  # before the tracking poll, so a snapshot started now is followed from this tick on
+            self.announcer.scheduled(core.schedule_runner.run_due())
+        except Exception:
+            log.exception("schedules failed")
         try:
             self.announcer.tracked(core.tracking.poll_once(force=poll_now))
         except Exception:

@@ -106,6 +106,9 @@ class Settings:
     audit_checkpoint_minutes: int = 15
     audit_checkpoint_channel: str | None = None
     audit_checkpoint_file: str | None = None
+    # Schedules (issue 18): the zone their wall-clock times are in, and the most often one may run.
+    snapshot_timezone: str = "UTC"
+    schedule_min_interval_minutes: int = 60
     extra: Mapping[str, str] = field(default_factory=dict, repr=False)
 
     @property
@@ -247,6 +250,20 @@ def _approval_kinds(env: Mapping[str, str], name: str) -> frozenset[str]:
     return kinds
 
 
+def _zone(env: Mapping[str, str], name: str) -> str:
+    """An IANA time zone name (e.g. Europe/Berlin) that zoneinfo knows; UTC when unset."""
+    raw = _text(env, name)
+    if raw is None:
+        return "UTC"
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+    try:
+        ZoneInfo(raw)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ConfigError(f"{name} is malformed: expected an IANA time zone like Europe/Berlin, got {raw!r}") from None
+    return raw
+
+
 def _signing_key(env: Mapping[str, str], name: str) -> Secret | None:
     from storage.signing import KeyLoadError, load_signer
 
@@ -341,4 +358,6 @@ def load_settings(environ: Mapping[str, str] | None = None, dotenv_path: str | P
         audit_checkpoint_minutes=_int(env, "AUDIT_CHECKPOINT_MINUTES", 15, 1, 24 * 60),
         audit_checkpoint_channel=_channel(env, "AUDIT_CHECKPOINT_CHANNEL"),
         audit_checkpoint_file=_text(env, "AUDIT_CHECKPOINT_FILE"),
+        snapshot_timezone=_zone(env, "SNAPSHOT_TIMEZONE"),
+        schedule_min_interval_minutes=_int(env, "SNAPSHOT_SCHEDULE_MIN_INTERVAL_MINUTES", 60, 1, 7 * 24 * 60),
     )

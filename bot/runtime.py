@@ -26,6 +26,8 @@ from bot.usecases.guard import Guard
 from bot.usecases.home import HomeQueries
 from bot.usecases.pending import PendingQueries
 from bot.usecases.recovery import Recovery
+from bot.usecases.schedule_runner import ScheduleRunner
+from bot.usecases.schedules import ScheduleService
 from bot.usecases.snapshots import SnapshotService
 from bot.usecases.tracking import Tracker
 from bot.vps.client import VpsClient
@@ -110,6 +112,8 @@ class Core:
     work: BackgroundWork
     deliveries: Deliveries  # which Slack deliveries were handled (storage.deliveries.DeliveryLog)
     audit_reader: AuditReader  # `/snapshot audit`: admins read everyone's events, others their own
+    schedules: ScheduleService  # /snapshot schedule, schedules, unschedule
+    schedule_runner: ScheduleRunner  # the ticker runs due slots and retention through it
     # Bolt's listener executor: listeners only parse, queue work and ack, so it never waits on VPS.org.
     listeners: TrackedPool = field(default_factory=lambda: TrackedPool(32, "listener"))
 

@@ -36,12 +36,15 @@ from bot.usecases.home import HomeQueries
 from bot.usecases.pending import PendingQueries
 from bot.usecases.ratelimit import RateLimiter
 from bot.usecases.recovery import Recovery, stale_after_for
+from bot.usecases.schedule_runner import ScheduleRunner
+from bot.usecases.schedules import ScheduleService
 from bot.usecases.server_state import ServerStates
 from bot.usecases.snapshots import SnapshotService
 from bot.usecases.tracking import Tracker
 from bot.vps.client import VpsClient
 from storage.db import Database
 from storage.deliveries import DeliveryLog
+from storage.schedules import Schedules
 
 if TYPE_CHECKING:
     from bot.background import Ticker
@@ -119,6 +122,26 @@ def build_core(
         timeout=timedelta(minutes=settings.track_timeout_minutes),
     )
     recovery = Recovery(db=db, audit=audit, stale_after=stale_after)
+    schedule_store = Schedules(db)
+    schedules = ScheduleService(
+        store=schedule_store,
+        vps=vps,
+        audit=audit,
+        guard=guard,
+        zone=settings.snapshot_timezone,
+        min_interval=timedelta(minutes=settings.schedule_min_interval_minutes),
+        deletes_need_approval="delete" in settings.approval_required_for,
+    )
+    schedule_runner = ScheduleRunner(
+        store=schedule_store,
+        snapshots=snapshots,
+        vps=vps,
+        audit=audit,
+        tracking=tracking,
+        zone=settings.snapshot_timezone,
+        owner=tracking.owner,
+        deletes_need_approval="delete" in settings.approval_required_for,
+    )
     return Core(
         settings=settings,
         db=db,
@@ -136,6 +159,8 @@ def build_core(
         work=BackgroundWork(settings.worker_threads),
         deliveries=DeliveryLog(db),
         audit_reader=AuditReader(audit, guard),
+        schedules=schedules,
+        schedule_runner=schedule_runner,
     )
 
 

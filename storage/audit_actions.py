@@ -61,6 +61,11 @@ class Action(StrEnum):
     RESTORE_FINISHED = "restore.finished"
     RESTORE_TIMEOUT = "restore.timeout"
     RESTORE_VANISHED = "restore.vanished"  # the server disappeared mid-restore
+    # Schedules (issue 18): added and removed by a person; each run acts as "system" on behalf of the creator.
+    SCHEDULE_CREATED = "schedule.created"
+    SCHEDULE_REMOVED = "schedule.removed"
+    SCHEDULE_SKIPPED = "schedule.skipped"  # a slot not run: the server was full (on_full=skip, or nothing to rotate)
+    SCHEDULE_FAILED = "schedule.failed"  # a slot whose snapshot could not be started or never completed
     REFUSED_SELF_APPROVAL = "refused.self_approval"
     REFUSED_PERMISSION = "refused.permission"
     REFUSED_VALIDATION = "refused.validation"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import BigInteger, DateTime, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy import BigInteger, Boolean, DateTime, ForeignKey, Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 # SQLite only autoincrements an INTEGER PRIMARY KEY; PostgreSQL gets a real bigint.
@@ -190,3 +190,46 @@ class AuditCheckpoint(Base):
     slack_ts: Mapped[str | None] = mapped_column(String(32))
     slack_retry_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     slack_attempts: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class Schedule(Base):
+    """A snapshot schedule: `when_spec` (bot/usecases/schedule_when.py) on one server, keeping its newest `keep`.
+
+    Never deleted: `/snapshot unschedule` disables it, so its slot claims still say which snapshots were its own.
+    """
+
+    __tablename__ = "schedules"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    server_id: Mapped[int] = mapped_column(BigInteger, index=True)
+    server_name: Mapped[str] = mapped_column(String(200), default="")
+    when_spec: Mapped[str] = mapped_column(String(200))
+    keep: Mapped[int] = mapped_column(Integer)
+    on_full: Mapped[str] = mapped_column(String(16))  # "skip" | "rotate"
+    created_by: Mapped[str] = mapped_column(String(32))  # Slack user id
+    channel_id: Mapped[str | None] = mapped_column(String(32))  # where it was made: told when no notify channel
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    enabled: Mapped[bool] = mapped_column(Boolean, default=True)
+    last_result: Mapped[str] = mapped_column(Text, default="")
+    last_run_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class ScheduleSlot(Base):
+    """One claimed (schedule, slot): the unique key lets exactly one replica, once, take a snapshot for a slot.
+
+    `state`: claimed → created (the snapshot was asked for) → kept (retention ran after it completed), or
+    claimed → skipped | failed. `snapshot_id` is what makes a snapshot this schedule's own (with its name prefix).
+    """
+
+    __tablename__ = "schedule_slots"
+    __table_args__ = (UniqueConstraint("schedule_id", "slot_time", name="uq_schedule_slot"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    schedule_id: Mapped[int] = mapped_column(ForeignKey("schedules.id"), index=True)
+    slot_time: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    claimed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    claimed_by: Mapped[str] = mapped_column(String(64))  # the replica (hostname-pid-random)
+    state: Mapped[str] = mapped_column(String(16), index=True)
+    snapshot_id: Mapped[int | None] = mapped_column(BigInteger, index=True)
+    snapshot_name: Mapped[str] = mapped_column(String(200), default="")
+    message: Mapped[str] = mapped_column(Text, default="")

@@ -18,6 +18,7 @@ from slack_sdk.errors import SlackApiError
 
 from bot.mrkdwn import Mrkdwn, plain, quote
 from bot.slack import blocks as ui
+from bot.slack.blocks import schedules as schedule_ui
 from bot.slack.notify import Notifier
 from bot.slack.progress import ProgressTracker
 from bot.slack.replies import outgoing
@@ -28,6 +29,7 @@ from bot.usecases.context import utcnow
 if TYPE_CHECKING:
     from bot.usecases.approvals import ApprovalService, DecisionResult, RequestView
     from bot.usecases.recovery import Unresolved
+    from bot.usecases.schedule_runner import ScheduleEvent
     from bot.usecases.tracking import TrackingEvent
 
 log = logging.getLogger(__name__)
@@ -125,6 +127,14 @@ class SlackAnnouncer:
         of restores still running show their elapsed time."""
         self.cards.render(events)
         self.cards.refresh_running()
+
+    def scheduled(self, events: list[ScheduleEvent]) -> None:
+        """What schedules did: a skipped or failed slot, and every retention delete, to the notification channel
+        (a started snapshot is told by tracking when it completes)."""
+        for event in events:  # without a notification channel, the channel where the schedule was made hears it
+            line = schedule_ui.event_line(event)
+            if line is not None:
+                self.notifier.line(line, fallback_channel=event.schedule.channel_id)
 
     def refresh_card(self, req: RequestView) -> None:
         if not (req.card_channel and req.card_ts):

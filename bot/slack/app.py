@@ -14,7 +14,7 @@ from slack_sdk.errors import SlackApiError
 from bot.config import Settings
 from bot.runtime import Core
 from bot.slack import middleware
-from bot.slack.listeners import actions, approvals, audit, commands, events, views
+from bot.slack.listeners import actions, approvals, audit, commands, events, schedules, views
 from bot.slack.retry import retry_handlers
 from bot.slack.side import SlackSide
 
@@ -83,6 +83,7 @@ def create_app(settings: Settings, core: Core, slack: SlackSide, *, verify_token
     commands.register(app, core, slack)
     actions.register(app, core, slack)
     views.register(app, core, slack)
+    schedules.register(app, core, slack)
     approvals.register(app, core, slack)
     audit.register(app, core)
     events.register(app, core, slack)

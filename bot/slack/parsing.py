@@ -21,6 +21,11 @@ USAGE = {
     "restore": "`/snapshot restore <snapshot_id> [reason…]` — ask for a restore (reason: e.g. an incident "
     "reference); a second person must approve it",
     "pending": "`/snapshot pending` — restore requests waiting for approval",
+    "schedule": "`/snapshot schedule <server_id> <when> keep <n> [on_full=skip|rotate]` — snapshots at set "
+    "times (`<when>`: `hourly`, `daily HH:MM`, `weekly mon HH:MM`, `every 6h`, `cron <5 fields>`), keeping the "
+    "newest n; no arguments: a form",
+    "schedules": "`/snapshot schedules` — the schedules, their next run and last result",
+    "unschedule": "`/snapshot unschedule <schedule_id>` — stop a schedule (its snapshots stay)",
     "audit": "`/snapshot audit [server:<id>] [snapshot:<id>] [user:@someone] [action:<name>] [limit:<n>]` — "
     "who did what",
 }
@@ -33,7 +38,7 @@ class UsageError(Exception):
 
 @dataclass(frozen=True)
 class Command:
-    name: str  # help | list | create | delete | restore | pending | audit
+    name: str  # help | list | create | delete | restore | pending | audit | schedule | schedules | unschedule
     args: dict[str, str] = field(default_factory=dict)
 
 
@@ -89,6 +94,17 @@ def parse_command(text: str | None) -> Command:
         return Command("pending")
     if name == "audit":
         return Command("audit", _audit_filters(words))
+    if name == "schedule":
+        return Command("schedule", _schedule_args(words))
+    if name == "schedules":
+        if words:
+            raise UsageError("`schedules` takes no arguments. " + usage_for("schedules"))
+        return Command("schedules")
+    if name == "unschedule":
+        if len(words) != 1:
+            raise UsageError("`unschedule` needs exactly one schedule id. " + usage_for("unschedule"))
+        _require_id(words[0], "schedule id", "unschedule")
+        return Command("unschedule", {"schedule_id": words[0]})
     shown = head if len(head) <= 30 else head[:30] + "…"
     raise UsageError(f"I don't know `{shown}`. Commands:\n" + "\n".join(USAGE.values()))
 
@@ -121,3 +137,25 @@ def _audit_filters(words: list[str]) -> dict[str, str]:
             value = match.group(1)
         filters[key] = value
     return filters
+
+
+def _schedule_args(words: list[str]) -> dict[str, str]:
+    """`<server_id> <when…> keep <n> [on_full=skip|rotate]`; the use case checks `<when>` and the numbers."""
+    if not words:
+        return {}  # no arguments: the form
+    lowered = [w.lower() for w in words]
+    if "keep" not in lowered or len(words) < 4:
+        raise UsageError("`schedule` needs a server id, a time and `keep <n>`. " + usage_for("schedule"))
+    _require_id(words[0], "server id", "schedule")
+    at = len(lowered) - 1 - lowered[::-1].index("keep")
+    tail = words[at + 1 :]
+    if not 1 <= len(tail) <= 2 or at < 2:
+        raise UsageError("`keep <n>` comes after the time, then optionally `on_full=…`. " + usage_for("schedule"))
+    _require_id(tail[0], "number after `keep`", "schedule")
+    args = {"server_id": words[0], "when": " ".join(words[1:at]), "keep": tail[0]}
+    if len(tail) == 2:
+        key, sep, value = tail[1].partition("=")
+        if key.lower() != "on_full" or not sep or value.lower() not in ("skip", "rotate"):
+            raise UsageError(f"I don't understand `{tail[1][:40]}`: use `on_full=skip` or `on_full=rotate`. ")
+        args["on_full"] = value.lower()
+    return args

@@ -35,7 +35,7 @@ from bot.slack.blocks import (
     status_label,
 )
 from bot.slack.notify import Notifier
-from bot.usecases.context import Actor
+from bot.usecases.context import SYSTEM, Actor
 from bot.usecases.tracking import CREATE, EventKind, Operation, Tracker, TrackingEvent
 
 if TYPE_CHECKING:
@@ -243,7 +243,7 @@ class ProgressTracker:
             self.notifier.post(op.channel_id, reply, thread_ts=op.message_ts, reply_broadcast=broadcast)
             if broadcast:
                 return
-        else:
+        elif op.actor_id != SYSTEM.user_id:  # a schedule's run has no person to tell: the line below says it
             # No message to reply under (the announcement could not be posted): tell the person directly.
             self.notifier.post(op.actor_id, reply)
         if target:

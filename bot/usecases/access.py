@@ -50,6 +50,7 @@ class Permission(StrEnum):
     DELETE = "delete"
     REQUEST_RESTORE = "restore.request"
     APPROVE = "approve"  # rejecting a request needs the same permission
+    SCHEDULE = "schedule"  # add or remove a snapshot schedule (its runs then need no one's permission)
 
 
 REQUIRED_ROLE: dict[Permission, Role] = {
@@ -58,6 +59,7 @@ REQUIRED_ROLE: dict[Permission, Role] = {
     Permission.CREATE: Role.OPERATOR,
     Permission.DELETE: Role.OPERATOR,
     Permission.REQUEST_RESTORE: Role.OPERATOR,
+    Permission.SCHEDULE: Role.OPERATOR,
     Permission.APPROVE: Role.APPROVER,
     Permission.AUDIT_READ_ALL: Role.ADMIN,
 }
@@ -70,6 +72,7 @@ _ACTION_WORDS: dict[Permission, str] = {
     Permission.CREATE: "create snapshots",
     Permission.DELETE: "delete snapshots",
     Permission.REQUEST_RESTORE: "request a restore",
+    Permission.SCHEDULE: "add or remove snapshot schedules",
     Permission.APPROVE: "approve or reject requests",
 }
 

@@ -11,6 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import partial
+from typing import Any
 
 from bot.usecases.access import Permission
 from bot.usecases.audited_call import CallResult, audited_call
@@ -25,27 +26,13 @@ from bot.usecases.errors import (
 )
 from bot.usecases.guard import Guard
 from bot.usecases.listing_cache import ListingCache
+from bot.usecases.server_groups import ServerGroup, group_by_server
 from bot.usecases.validation import parse_id, validate_description, validate_name
 from bot.usecases.wording import Text, code, command
 from bot.vps.client import VpsClient
 from bot.vps.errors import DeadlineExceeded, NotFound, VpsError
 from bot.vps.models import SNAPSHOTS_PER_SERVER, CreatedSnapshot, Server, ServerRef, Snapshot
 from storage.audit import Action, AuditLog, Outcome
-
-
-@dataclass(frozen=True)
-class ServerGroup:
-    server: ServerRef
-    status: str  # the server's status from the servers list ("" when unknown)
-    snapshots: list[Snapshot]
-
-    @property
-    def quota_used(self) -> int:
-        return len(self.snapshots)
-
-    @property
-    def at_limit(self) -> bool:
-        return len(self.snapshots) >= SNAPSHOTS_PER_SERVER
 
 
 @dataclass(frozen=True)
@@ -123,7 +110,7 @@ class SnapshotService:
         by_id: dict[int, Server] = {s.id: s for s in servers}
         if server_id is not None and server_id not in by_id and not snapshots:
             raise NotFoundError(Text("Server {} does not exist (or the bot's token can't see it).").format(server_id))
-        groups = _group(servers, snapshots, only=server_id)
+        groups = group_by_server(servers, snapshots, only=server_id)
         total = getattr(snapshots, "total", None)
         self.audit.append(
             actor.entry(
@@ -196,6 +183,20 @@ class SnapshotService:
             )
             raise
         self.guard.require(actor, Permission.CREATE, mutating=True, server_id=sid)
+        return self.create_checked(actor, sid, clean_name, clean_description)
+
+    def create_checked(
+        self,
+        actor: Actor,
+        sid: int,
+        clean_name: str,
+        clean_description: str,
+        *,
+        scheduled: dict[str, Any] | None = None,
+    ) -> CreateResult:
+        """After validation and the permission check: quota, intent row, the call once, outcome row. A schedule's
+        run comes here with `scheduled` (its audit details), not counted towards the rate limit."""
+        extra = scheduled or {}
         listed, existing = self._server_and_snapshots(sid)
         server = ServerRef(listed.id, listed.name)
         if len(existing) >= self.limit_per_server:
@@ -208,6 +209,7 @@ class SnapshotService:
                         "operation": "create",
                         "error": "snapshot limit reached",
                         "count": len(existing),
+                        **extra,
                     },
                 )
             )
@@ -218,7 +220,7 @@ class SnapshotService:
             Outcome.INTENT,
             server_id=sid,
             operation_id=operation_id,
-            details={"name": clean_name, "description": clean_description},
+            details={"name": clean_name, "description": clean_description, **extra},
         )
 
         def outcome(result: CallResult[CreatedSnapshot]) -> CreateResult:
@@ -229,7 +231,7 @@ class SnapshotService:
                         result.failure_outcome,
                         server_id=sid,
                         operation_id=operation_id,
-                        details=result.error_details(name=clean_name),
+                        details=result.error_details(name=clean_name, **extra),
                     )
                 )
                 raise explain_vps_error(result.error, doing_with("creating snapshot", clean_name)) from result.error
@@ -247,6 +249,7 @@ class SnapshotService:
                         "status_code": 201,
                         "api_message": created.message,
                         "duration_ms": result.duration_ms,
+                        **extra,
                     },
                 )
             )
@@ -262,7 +265,7 @@ class SnapshotService:
         # Intent first, committed: if this write fails, VPS.org is never called. Counted under the rate limit's lock.
         return audited_call(
             lambda: self.vps.create_snapshot(sid, clean_name, clean_description),
-            write_intent=lambda: self.guard.record_mutation(actor, intent),
+            write_intent=lambda: self.audit.append(intent) if scheduled else self.guard.record_mutation(actor, intent),
             write_outcome=outcome,
         )
 
@@ -293,10 +296,18 @@ class SnapshotService:
         return self.execute_delete(actor, snapshot)
 
     def execute_delete(
-        self, actor: Actor, snapshot: Snapshot, *, request_id: int | None = None, operation_id: str | None = None
+        self,
+        actor: Actor,
+        snapshot: Snapshot,
+        *,
+        request_id: int | None = None,
+        operation_id: str | None = None,
+        scheduled: dict[str, Any] | None = None,
     ) -> DeleteResult:
-        """The delete itself, after every check (and, when configured, after approval, under its claim's token)."""
+        """The delete itself, after every check (and, when configured, after approval, under its claim's token);
+        a schedule's retention passes `scheduled` (its audit details), not counted towards the rate limit."""
         operation_id = operation_id or new_operation_id()
+        extra = scheduled or {}
         # Intent, failure and success rows name the same targets and operation.
         entry = partial(
             actor.entry,
@@ -305,10 +316,11 @@ class SnapshotService:
             request_id=request_id,
             operation_id=operation_id,
         )
-        intent = entry(Action.DELETE_REQUESTED, Outcome.INTENT, details={"name": snapshot.name})
+        intent = entry(Action.DELETE_REQUESTED, Outcome.INTENT, details={"name": snapshot.name, **extra})
 
         def write_intent() -> None:
-            if request_id is None:  # a direct delete counts towards the rate limit; an approved one already did
+            # A direct delete counts towards the rate limit; an approved one already did, a schedule's never does.
+            if request_id is None and not scheduled:
                 self.guard.record_mutation(actor, intent)
             else:
                 self.audit.append(intent)
@@ -317,7 +329,9 @@ class SnapshotService:
             if result.error is not None:
                 self.audit.append(
                     entry(
-                        Action.DELETE_FAILED, result.failure_outcome, details=result.error_details(name=snapshot.name)
+                        Action.DELETE_FAILED,
+                        result.failure_outcome,
+                        details=result.error_details(name=snapshot.name, **extra),
                     )
                 )
                 if isinstance(result.error, NotFound):
@@ -325,7 +339,7 @@ class SnapshotService:
                         f"Snapshot {snapshot.id} no longer exists — someone may have deleted it."
                     ) from result.error
                 raise explain_vps_error(result.error, doing_with("deleting snapshot", snapshot.name)) from result.error
-            done = {"name": snapshot.name, "status_code": 204, "duration_ms": result.duration_ms}
+            done = {"name": snapshot.name, "status_code": 204, "duration_ms": result.duration_ms, **extra}
             self.audit.append(entry(Action.DELETE_SUCCEEDED, Outcome.OK, details=done))
             return DeleteResult(snapshot=snapshot, operation_id=operation_id)
 
@@ -360,25 +374,3 @@ def quota_message(server: ServerRef, count: int, limit: int, oldest: Snapshot) -
     return Text(
         "{} already has {} of {} snapshots, the most VPS.org allows. Delete one first — the oldest is {} (#{})."
     ).format(code(server.name or f"server {server.id}", 80), count, limit, code(oldest.name, 64), oldest.id)
-
-
-def _group(servers: list[Server], snapshots: list[Snapshot], *, only: int | None) -> list[ServerGroup]:
-    known = {s.id: s for s in servers}
-    buckets: dict[int, list[Snapshot]] = {}
-    refs: dict[int, ServerRef] = {}
-    for server in servers:
-        if only is None or server.id == only:
-            buckets.setdefault(server.id, [])
-            refs[server.id] = ServerRef(server.id, server.name)
-    for snapshot in snapshots:
-        if only is not None and snapshot.server.id != only:
-            continue
-        buckets.setdefault(snapshot.server.id, []).append(snapshot)
-        if snapshot.server.id not in refs or not refs[snapshot.server.id].name:
-            refs[snapshot.server.id] = snapshot.server
-    groups = []
-    for server_id in sorted(buckets, key=lambda i: (refs[i].name.lower(), i)):
-        items = sorted(buckets[server_id], key=lambda s: (s.created_at is not None, s.created_at, s.id), reverse=True)
-        status = known[server_id].status if server_id in known else ""
-        groups.append(ServerGroup(server=refs[server_id], status=status, snapshots=items))
-    return groups

@@ -37,6 +37,8 @@ EMOJI = {
     "arrows_counterclockwise": "🔄",
     "heavy_check_mark": "✔️",
     "shield": "🛡️",
+    "calendar": "📆",
+    "double_vertical_bar": "⏸️",
 }
 
 _EMOJI = re.compile(r":([a-z0-9_+\-]+):")

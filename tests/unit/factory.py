@@ -16,9 +16,13 @@ from bot.usecases.context import Actor
 from bot.usecases.guard import Guard, count_mutations
 from bot.usecases.ratelimit import RateLimiter
 from bot.usecases.recovery import Recovery
+from bot.usecases.schedule_runner import ScheduleRunner
+from bot.usecases.schedules import ScheduleService
 from bot.usecases.snapshots import SnapshotService
+from bot.usecases.tracking import Tracker
 from storage.audit import AuditLog
 from storage.db import Database
+from storage.schedules import Schedules
 from tests.unit.fakes import FakeVps
 
 ALICE = Actor("U0ALICE", "alice", "T0TEAM", "C0OPS")
@@ -86,3 +90,56 @@ def build_core(
     )
     recovery = Recovery(db=db, audit=audit, stale_after=stale_after, clock=clock)
     return Core(db, audit, vps, clock, snapshots, approvals, recovery)
+
+
+@dataclass
+class ScheduleParts:
+    """The schedule use cases wired the way bot.wiring does, on a unit Core (its fake VPS.org, its clock)."""
+
+    service: ScheduleService
+    runner: ScheduleRunner
+    tracking: Tracker
+    store: Schedules
+
+
+def build_schedules(
+    core: Core,
+    *,
+    zone: str = "UTC",
+    min_interval: timedelta = timedelta(minutes=60),
+    deletes_need_approval: bool = False,
+    owner: str = "replica-a",
+    db: Database | None = None,
+) -> ScheduleParts:
+    """`db` (another connection to the same database) stands for a second replica or a restarted process."""
+    database = db or core.db
+    audit = core.audit if db is None else AuditLog(database, clock=core.clock)
+    snapshots = core.snapshots
+    if db is not None:
+        limiter = RateLimiter(None, count_mutations(audit), clock=core.clock)
+        guard = Guard(AccessPolicy(), limiter, audit)
+        snapshots = SnapshotService(vps=core.vps, audit=audit, guard=guard, clock=core.clock)  # type: ignore[arg-type]
+    store = Schedules(database)
+    tracking = Tracker(db=database, audit=audit, vps=core.vps, clock=core.clock, owner=owner)  # type: ignore[arg-type]
+    service = ScheduleService(
+        store=store,
+        vps=core.vps,  # type: ignore[arg-type]
+        audit=audit,
+        guard=snapshots.guard,
+        zone=zone,
+        min_interval=min_interval,
+        deletes_need_approval=deletes_need_approval,
+        clock=core.clock,
+    )
+    runner = ScheduleRunner(
+        store=store,
+        snapshots=snapshots,
+        vps=core.vps,  # type: ignore[arg-type]
+        audit=audit,
+        tracking=tracking,
+        zone=zone,
+        owner=owner,
+        deletes_need_approval=deletes_need_approval,
+        clock=core.clock,
+    )
+    return ScheduleParts(service, runner, tracking, store)

@@ -88,6 +88,9 @@ class Recorder:
     def tracked(self, events: list[Any]) -> None:
         self.events.extend(events)
 
+    def scheduled(self, events: list[Any]) -> None:
+        self.events.extend(events)
+
 
 def test_the_ticker_tells_its_announcer_and_slack_hears_nothing(harness: Harness) -> None:
     h = harness

@@ -10,7 +10,7 @@ from slack_sdk import WebClient
 from bot.mrkdwn import Mrkdwn, sentence
 from bot.runtime import Core
 from bot.slack import blocks as ui
-from bot.slack.listeners import flows
+from bot.slack.listeners import flows, schedules
 from bot.slack.listeners.common import actor_from_command, run_for_user
 from bot.slack.parsing import UsageError, parse_command
 from bot.slack.replies import Reply
@@ -44,6 +44,10 @@ def register(app: App, core: Core, slack: SlackSide) -> None:
             ack()
             # trigger_id is valid for 3 s: open the form right here, not in the queue
             flows.open_create_form(core, slack, reply, actor, body.get("trigger_id"), server_id=None)
+            return
+        if command.name == "schedule" and not command.args:
+            ack()
+            schedules.open_form(core, reply, actor, body.get("trigger_id"))
             return
         handler = flows.COMMANDS[command.name]
         run_for_user(core, reply, lambda: handler(core, slack, reply, actor, command.args), ack)

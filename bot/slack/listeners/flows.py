@@ -14,6 +14,7 @@ from slack_sdk.errors import SlackApiError
 from bot.mrkdwn import Mrkdwn
 from bot.runtime import Core
 from bot.slack import blocks as ui
+from bot.slack.listeners import schedules
 from bot.slack.replies import Reply
 from bot.slack.side import SlackSide
 from bot.slack.wording import render
@@ -191,4 +192,7 @@ COMMANDS: dict[str, Handler] = {
     "restore": request_restore,
     "pending": show_pending,
     "audit": show_audit,
+    "schedule": schedules.add,
+    "schedules": schedules.show,
+    "unschedule": schedules.remove,
 }

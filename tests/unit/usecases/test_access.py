@@ -24,6 +24,7 @@ EXPECTED_REQUIRED_ROLE = {
     Permission.CREATE: Role.OPERATOR,
     Permission.DELETE: Role.OPERATOR,
     Permission.REQUEST_RESTORE: Role.OPERATOR,
+    Permission.SCHEDULE: Role.OPERATOR,  # issue 18: adding and removing schedules
     Permission.APPROVE: Role.APPROVER,
     Permission.AUDIT_READ_ALL: Role.ADMIN,
 }

@@ -1,0 +1,155 @@
+"""Schedules in Slack: the answer to `/snapshot schedule`, the list, the form, and the notification lines.
+
+Rules it keeps: every value that came from outside (server names, VPS.org's words, the `<when>` text) goes in
+through `code()` or `plain()`; times are shown in SNAPSHOT_TIMEZONE (the zone the schedule is written in).
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from slack_sdk.models.blocks import (
+    InputBlock,
+    PlainTextInputElement,
+    PlainTextObject,
+    SectionBlock,
+    StaticSelectElement,
+)
+from slack_sdk.models.blocks.basic_components import Option
+from slack_sdk.models.views import View
+
+from bot.mrkdwn import Mrkdwn, code, mention, plain, sentence
+from bot.slack.blocks.common import MAX_BLOCKS, as_dicts, md, server_name, snapshot_name
+from bot.usecases.schedule_runner import RunKind, ScheduleEvent
+from bot.usecases.schedules import ScheduleView
+
+SCHEDULE_VIEW = "create_schedule"
+
+
+def local_time(moment: datetime | None, zone: str) -> Mrkdwn:
+    if moment is None:
+        return Mrkdwn("—")
+    # The bot's own words (digits and the zone's abbreviation from tzdata): a sentence, so the colon stays a colon.
+    return sentence(moment.astimezone(ZoneInfo(zone)).strftime("%Y-%m-%d %H:%M %Z"))
+
+
+def _describe(view: ScheduleView) -> Mrkdwn:
+    s = view.schedule
+    return Mrkdwn("#{} · {} · {} ({}) · keep {} · on_full={}").format(
+        s.id,
+        server_name(s.server_name, s.server_id),
+        code(s.when_spec, 80),
+        plain(view.zone, 40),
+        s.keep,
+        plain(s.on_full, 10),
+    )
+
+
+def schedule_created(view: ScheduleView) -> Mrkdwn:
+    return Mrkdwn(":calendar: Schedule {}\nNext run: {}. Snapshots are named {} (UTC); by {}.").format(
+        _describe(view),
+        local_time(view.next_run, view.zone),
+        code(f"auto-{view.schedule.id}-yyyymmdd-hhmm", 60),
+        mention(view.schedule.created_by),
+    )
+
+
+def unscheduled(view: ScheduleView, user_id: str) -> Mrkdwn:
+    return Mrkdwn(":calendar: {} removed schedule {}. Its snapshots stay until someone deletes them.").format(
+        mention(user_id), _describe(view)
+    )
+
+
+def schedules_list(views: list[ScheduleView]) -> tuple[Mrkdwn, list[dict[str, Any]]]:
+    if not views:
+        text = Mrkdwn("No schedules. `/snapshot schedule &lt;server_id&gt; daily 02:00 keep 3` adds one.")
+        return text, as_dicts([SectionBlock(text=md(text))])
+    blocks = []
+    for view in views[: MAX_BLOCKS - 1]:
+        s = view.schedule
+        last = plain(s.last_result, 300) if s.last_result else Mrkdwn("not run yet")
+        blocks.append(
+            SectionBlock(
+                text=md(
+                    Mrkdwn("{}\nNext run: {} · last: {} · by {}").format(
+                        _describe(view), local_time(view.next_run, view.zone), last, mention(s.created_by)
+                    )
+                )
+            )
+        )
+    if len(views) > MAX_BLOCKS - 1:
+        blocks.append(SectionBlock(text=md(Mrkdwn("… and {} more.").format(len(views) - (MAX_BLOCKS - 1)))))
+    count = Mrkdwn("1 schedule") if len(views) == 1 else Mrkdwn("{} schedules").format(len(views))
+    return count, as_dicts(blocks)
+
+
+def event_line(event: ScheduleEvent) -> Mrkdwn | None:
+    """The notification line for what a schedule did, or None when nothing needs saying."""
+    s = event.schedule
+    who = Mrkdwn("Schedule #{} ({}, on behalf of {})").format(
+        s.id, server_name(s.server_name, s.server_id), mention(s.created_by)
+    )
+    deleted = (
+        Mrkdwn(" Deleted: {}.").format(Mrkdwn(", ").join(snapshot_name(n) for n in event.deleted[:10]))
+        if event.deleted
+        else Mrkdwn("")
+    )
+    if event.kind is RunKind.SKIPPED:
+        return Mrkdwn(":double_vertical_bar: {} skipped {}: {}.").format(
+            who, snapshot_name(event.snapshot_name), plain(event.message, 300)
+        )
+    if event.kind is RunKind.FAILED:
+        return Mrkdwn(":x: {} could not take {}: {}").format(
+            who, snapshot_name(event.snapshot_name), plain(event.message, 600)
+        )
+    if event.kind is RunKind.RETENTION_FAILED:
+        return Mrkdwn(":warning: {} kept {} but could not delete an older snapshot: {}{}").format(
+            who, snapshot_name(event.snapshot_name), plain(event.message, 600), deleted
+        )
+    if event.deleted:  # a retention or rotation that deleted something: deletes are always told
+        return Mrkdwn(":wastebasket: {} kept its newest {} after {}.{}").format(
+            who, s.keep, snapshot_name(event.snapshot_name), deleted
+        )
+    return None
+
+
+def schedule_modal(*, channel_id: str, errors: dict[str, str] | None = None) -> dict[str, Any]:
+    on_full = [
+        Option(value="skip", text="Skip the slot and say so"),
+        Option(value="rotate", text="Delete this schedule's oldest first"),
+    ]
+    view = View(
+        type="modal",
+        callback_id=SCHEDULE_VIEW,
+        title=PlainTextObject(text="Schedule snapshots"),
+        submit=PlainTextObject(text="Schedule"),
+        close=PlainTextObject(text="Cancel"),
+        private_metadata=json.dumps({"channel_id": channel_id}),
+        blocks=[
+            InputBlock(
+                block_id="server",
+                label="Server id",
+                element=PlainTextInputElement(action_id="value", placeholder="e.g. 12345"),
+            ),
+            InputBlock(
+                block_id="when",
+                label="When",
+                hint="hourly · daily 02:30 · weekly mon 03:00 · every 6h · cron 0 3 * * 1-5",
+                element=PlainTextInputElement(action_id="value", placeholder="daily 02:30", max_length=120),
+            ),
+            InputBlock(
+                block_id="keep",
+                label="Keep the newest",
+                element=PlainTextInputElement(action_id="value", placeholder="3", max_length=2),
+            ),
+            InputBlock(
+                block_id="on_full",
+                label="When the server is full",
+                element=StaticSelectElement(action_id="value", options=on_full, initial_option=on_full[0]),
+            ),
+        ],
+    )
+    return view.to_dict()

@@ -1,0 +1,97 @@
+"""`/snapshot schedule`, `schedules`, `unschedule` and the schedule form: parse, call the use case, render.
+
+Thin like every listener: the rules (permission, `<when>`, minimum interval, quota fit, audit) are the use case's
+(bot/usecases/schedules.py); this only turns its answers into messages. Adding or removing a schedule is told to
+the channel (and the notification channel when it is another); the list is shown only to whoever asked.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from slack_bolt import Ack, App
+from slack_sdk import WebClient
+from slack_sdk.errors import SlackApiError
+
+from bot.mrkdwn import Mrkdwn
+from bot.runtime import Core
+from bot.slack.blocks import schedules as ui
+from bot.slack.listeners.common import actor_from_payload, run_for_user
+from bot.slack.replies import Reply
+from bot.slack.side import SlackSide
+from bot.usecases.access import Permission
+from bot.usecases.context import Actor
+from bot.usecases.errors import InvalidInput, UserFacingError
+
+log = logging.getLogger(__name__)
+_FIELD_TO_BLOCK = {"server id": "server", "when": "when", "keep": "keep", "on_full": "on_full"}
+
+
+def _announce(core: Core, slack: SlackSide, reply: Reply, actor: Actor, text: Mrkdwn) -> None:
+    posted = reply.to_channel(text)
+    if posted is None:
+        reply.ephemeral(text)
+    if core.settings.notify_channel and core.settings.notify_channel != actor.channel_id:
+        slack.notifier.line(text, fallback_channel=None)
+
+
+def add(core: Core, slack: SlackSide, reply: Reply, actor: Actor, args: dict[str, str]) -> None:
+    view = core.schedules.create(actor, args.get("server_id"), args.get("when"), args.get("keep"), args.get("on_full"))
+    _announce(core, slack, reply, actor, ui.schedule_created(view))
+
+
+def show(core: Core, slack: SlackSide, reply: Reply, actor: Actor, args: dict[str, str]) -> None:
+    text, blocks = ui.schedules_list(core.schedules.overview(actor))
+    reply.ephemeral(text, blocks)
+
+
+def remove(core: Core, slack: SlackSide, reply: Reply, actor: Actor, args: dict[str, str]) -> None:
+    view = core.schedules.remove(actor, args.get("schedule_id"))
+    _announce(core, slack, reply, actor, ui.unscheduled(view, actor.user_id))
+
+
+def open_form(core: Core, reply: Reply, actor: Actor, trigger_id: str | None) -> None:
+    try:
+        core.guard.require(actor, Permission.SCHEDULE)
+    except UserFacingError as error:
+        reply.ephemeral(Mrkdwn(":warning: ") + error.message)
+        return
+    fallback = Mrkdwn("Use `/snapshot schedule &lt;server_id&gt; &lt;when&gt; keep &lt;n&gt; [on_full=skip|rotate]`.")
+    if not trigger_id:
+        reply.ephemeral(Mrkdwn("Slack did not send what is needed to open a form. ") + fallback)
+        return
+    try:
+        core_view = ui.schedule_modal(channel_id=actor.channel_id or "")
+        reply.client.views_open(trigger_id=trigger_id, view=core_view)
+    except SlackApiError as error:
+        log.warning("views.open failed: %s", error.response.get("error"))
+        reply.ephemeral(Mrkdwn("I couldn't open the form. ") + fallback)
+
+
+def _selected(view: dict[str, Any], block_id: str) -> str:
+    try:
+        value = view["state"]["values"][block_id]["value"]
+        chosen = value.get("selected_option") or {}
+        return str(chosen.get("value") or value.get("value") or "")
+    except (KeyError, TypeError, AttributeError):
+        return ""
+
+
+def register(app: App, core: Core, slack: SlackSide) -> None:
+    from bot.slack.listeners.views import view_channel, view_value
+
+    @app.view(ui.SCHEDULE_VIEW)
+    def schedule_submitted(ack: Ack, body: dict[str, Any], view: dict[str, Any], client: WebClient) -> None:
+        args = {b: view_value(view, b) for b in ("server", "when", "keep")}
+        on_full = _selected(view, "on_full") or "skip"
+        try:  # local checks only: the answer must reach Slack within 3 seconds
+            core.schedules.validate(args["server"], args["when"], args["keep"], on_full)
+        except InvalidInput as error:
+            ack(response_action="errors", errors={_FIELD_TO_BLOCK.get(error.field or "", "when"): str(error)})
+            return
+        payload_actor = actor_from_payload(body)
+        actor = Actor(payload_actor.user_id, payload_actor.name, payload_actor.team_id, view_channel(view))
+        reply = Reply(client=client, user_id=actor.user_id, channel_id=actor.channel_id)
+        command = {"server_id": args["server"], "when": args["when"], "keep": args["keep"], "on_full": on_full}
+        run_for_user(core, reply, lambda: add(core, slack, reply, actor, command), ack)

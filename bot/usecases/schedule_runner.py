@@ -1,0 +1,261 @@
+"""Running schedules: on each tick, take a snapshot for every schedule whose slot is due, then apply retention.
+
+Rules this module keeps:
+- Exactly one snapshot per (schedule, slot), across replicas and restarts: a slot is run only by whoever inserted
+  its claim (storage.schedules: UNIQUE (schedule_id, slot_time)); everyone else does nothing.
+- Missed slots (the bot was down): only the newest due slot is claimed, so a late start runs one catch-up, never a
+  burst. A schedule never runs a slot from before it was created.
+- A run acts as the system on behalf of the schedule's creator: actor `system`, named `schedule #<id>`, with
+  `schedule_id`, `on_behalf_of` and `slot` in the details of every audit row (create and delete rows included),
+  through the normal audited create and delete paths (intent row, the call once, outcome row).
+- Name: `auto-<schedule id>-<UTC yyyymmdd-hhmm of the slot>`.
+- A full server: on_full=rotate deletes the schedule's own oldest deletable snapshot first; on_full=skip (or
+  nothing of its own to rotate) skips the slot, audited, and reported.
+- Retention runs once per slot (a compare-and-set on the slot's state), after its snapshot is `completed`.
+- The snapshot id is written to the slot only after VPS.org accepted the create. A crash in between leaves a
+  snapshot that is no claim's, which retention then never deletes: the safe side.
+- While APPROVAL_REQUIRED_FOR includes `delete` (set after a schedule was made), a run deletes nothing: no
+  rotation (the slot is skipped) and no retention (reported), since no person approved those deletes.
+- Only the injected clock is read. Nothing here knows Slack: `run_due()` returns `ScheduleEvent`s.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from enum import StrEnum
+from zoneinfo import ZoneInfo
+
+from bot.usecases.context import Actor, utcnow
+from bot.usecases.errors import QuotaReached, UserFacingError
+from bot.usecases.retention import Ownership, delete_all, rotation_victim, surplus
+from bot.usecases.schedule_when import parse_when
+from bot.usecases.snapshots import SnapshotService
+from bot.usecases.tracking import Tracker
+from bot.vps.client import VpsClient
+from bot.vps.errors import VpsError
+from bot.vps.models import SNAPSHOTS_PER_SERVER, Snapshot
+from storage.audit import Action, AuditLog, Outcome
+from storage.schedules import ScheduleRow, Schedules, SlotRow, SlotState
+
+log = logging.getLogger(__name__)
+
+GIVE_UP_AFTER = timedelta(hours=24)  # a snapshot not completed by then: the slot's retention is abandoned
+
+
+class RunKind(StrEnum):
+    STARTED = "started"  # the snapshot was asked for (tracking follows it)
+    SKIPPED = "skipped"  # the server was full
+    FAILED = "failed"  # the create failed or the snapshot never completed
+    RETAINED = "retained"  # retention ran after the snapshot completed
+    RETENTION_FAILED = "retention_failed"  # some older snapshot could not be deleted
+
+
+@dataclass(frozen=True)
+class ScheduleEvent:
+    kind: RunKind
+    schedule: ScheduleRow
+    slot_time: datetime
+    snapshot_name: str
+    message: str = ""  # plain words (may quote VPS.org): the renderer escapes it
+    deleted: tuple[str, ...] = field(default_factory=tuple)  # names deleted by retention or rotation
+
+
+def snapshot_name(schedule_id: int, slot: datetime) -> str:
+    return f"auto-{schedule_id}-{slot:%Y%m%d-%H%M}"
+
+
+class ScheduleRunner:
+    def __init__(
+        self,
+        *,
+        store: Schedules,
+        snapshots: SnapshotService,
+        vps: VpsClient,
+        audit: AuditLog,
+        tracking: Tracker,
+        zone: str,
+        owner: str,
+        deletes_need_approval: bool = False,
+        clock: Callable[[], datetime] = utcnow,
+        limit_per_server: int = SNAPSHOTS_PER_SERVER,
+    ) -> None:
+        self.deletes_need_approval = deletes_need_approval
+        self.store = store
+        self.snapshots = snapshots
+        self.vps = vps
+        self.audit = audit
+        self.tracking = tracking
+        self.zone = ZoneInfo(zone)
+        self.owner = owner
+        self.clock = clock
+        self.limit_per_server = limit_per_server
+
+    def run_due(self) -> list[ScheduleEvent]:
+        """One round: every due slot run (by whoever claims it), then retention for completed snapshots."""
+        events: list[ScheduleEvent] = []
+        for schedule in self.store.enabled():
+            try:
+                event = self._run_if_due(schedule)
+            except Exception:  # one schedule's bug must not stop the others
+                log.exception("schedule #%s failed to run", schedule.id)
+                continue
+            if event is not None:
+                events.append(event)
+        try:
+            events.extend(self._retain_completed())
+        except Exception:
+            log.exception("schedule retention failed")
+        return events
+
+    # ---- one slot --------------------------------------------------------------------------------------------
+    def _run_if_due(self, schedule: ScheduleRow) -> ScheduleEvent | None:
+        now = self.clock()
+        claimed = self.store.latest_slot_time(schedule.id)
+        not_before = max(schedule.created_at, claimed) if claimed is not None else schedule.created_at
+        slot = parse_when(schedule.when_spec).latest_slot(now, self.zone, not_before=not_before)
+        if slot is None:
+            return None
+        claim = self.store.claim(schedule.id, slot, self.owner, now)
+        if claim is None:  # another replica (or this one before a restart) has it
+            return None
+        return self._run(schedule, claim)
+
+    def _run(self, schedule: ScheduleRow, claim: SlotRow) -> ScheduleEvent:
+        name = snapshot_name(schedule.id, claim.slot_time)
+        actor = _actor(schedule)
+        details = _details(schedule, claim)
+        try:
+            existing = [s for s in self.vps.list_snapshots(schedule.server_id) if s.server.id == schedule.server_id]
+        except VpsError as error:
+            return self._fail(schedule, claim, name, f"VPS.org could not list the server's snapshots: {error}")
+        deleted: tuple[str, ...] = ()
+        if len(existing) >= self.limit_per_server:
+            rotate = schedule.on_full == "rotate" and not self.deletes_need_approval
+            victim = rotation_victim(existing, self._ownership(schedule)) if rotate else None
+            if victim is None:
+                why = (
+                    "the server is full (on_full=skip)"
+                    if schedule.on_full != "rotate"
+                    else "the server is full and deletes need approval (APPROVAL_REQUIRED_FOR), so nothing is rotated"
+                    if self.deletes_need_approval
+                    else "the server is full and none of this schedule's own snapshots can be rotated"
+                )
+                return self._skip(schedule, claim, name, why, len(existing))
+            outcome = delete_all(self.snapshots, actor, [victim], {**details, "reason": "rotate"})[0]
+            if outcome.error:
+                return self._fail(schedule, claim, name, f"rotating out {victim.name} failed: {outcome.error}")
+            deleted = (victim.name,)
+        try:
+            result = self.snapshots.create_checked(
+                actor, schedule.server_id, name, f"schedule #{schedule.id}", scheduled=details
+            )
+        except QuotaReached:
+            return self._skip(schedule, claim, name, "the server filled up just before the snapshot", None)
+        except UserFacingError as error:  # create.failed is already audited by the create path
+            return self._fail(schedule, claim, name, str(error), audited=True)
+        self.store.advance(
+            claim.id, SlotState.CLAIMED, SlotState.CREATED, snapshot_id=result.snapshot.id, snapshot_name=name
+        )
+        self.store.record_result(schedule.id, f"started {name}", self.clock())
+        # No message to update: tracking tells the notification channel (else the schedule's) when it completes.
+        self.tracking.track_create(actor, result, message_channel=None, message_ts=None)
+        return ScheduleEvent(RunKind.STARTED, schedule, claim.slot_time, name, deleted=deleted)
+
+    def _skip(self, schedule: ScheduleRow, claim: SlotRow, name: str, why: str, count: int | None) -> ScheduleEvent:
+        self.store.advance(claim.id, SlotState.CLAIMED, SlotState.SKIPPED, message=why)
+        self.audit.append(
+            _actor(schedule).entry(
+                Action.SCHEDULE_SKIPPED,
+                Outcome.INFO,
+                server_id=schedule.server_id,
+                details={**_details(schedule, claim), "name": name, "reason": why, "count": count},
+            )
+        )
+        self.store.record_result(schedule.id, f"skipped {name}: {why}", self.clock())
+        return ScheduleEvent(RunKind.SKIPPED, schedule, claim.slot_time, name, why)
+
+    def _fail(
+        self, schedule: ScheduleRow, claim: SlotRow, name: str, why: str, *, audited: bool = False, seen: str = ""
+    ) -> ScheduleEvent:
+        self.store.advance(claim.id, seen or SlotState.CLAIMED, SlotState.FAILED, message=why[:1000])
+        if not audited:
+            self.audit.append(
+                _actor(schedule).entry(
+                    Action.SCHEDULE_FAILED,
+                    Outcome.FAILED,
+                    server_id=schedule.server_id,
+                    details={**_details(schedule, claim), "name": name, "error": why[:500]},
+                )
+            )
+        self.store.record_result(schedule.id, f"failed {name}: {why}", self.clock())
+        return ScheduleEvent(RunKind.FAILED, schedule, claim.slot_time, name, why)
+
+    # ---- retention ---------------------------------------------------------------------------------------------
+    def _retain_completed(self) -> list[ScheduleEvent]:
+        waiting = self.store.in_state(SlotState.CREATED)
+        if not waiting:
+            return []
+        listed = self.vps.list_snapshots()
+        by_id = {s.id: s for s in listed}
+        complete = bool(getattr(listed, "complete", True))
+        events: list[ScheduleEvent] = []
+        now = self.clock()
+        for slot in waiting:
+            schedule = self.store.get(slot.schedule_id)
+            if schedule is None:
+                continue
+            snapshot = by_id.get(slot.snapshot_id or -1)
+            if snapshot is not None and snapshot.is_completed:
+                if not self.store.advance(slot.id, SlotState.CREATED, SlotState.RETAINING):
+                    continue  # another replica is on it
+                events.append(self._retain(schedule, slot, list(listed)))
+            elif (snapshot is None and complete) or now - slot.claimed_at > GIVE_UP_AFTER:
+                why = "the snapshot vanished before it completed" if snapshot is None else "it never completed"
+                events.append(self._fail(schedule, slot, slot.snapshot_name, why, seen=SlotState.CREATED))
+        return events
+
+    def _retain(self, schedule: ScheduleRow, slot: SlotRow, listed: list[Snapshot]) -> ScheduleEvent:
+        if not schedule.enabled:  # unscheduled meanwhile: it deletes nothing more
+            self.store.advance(slot.id, SlotState.RETAINING, SlotState.KEPT, message="unscheduled")
+            return ScheduleEvent(RunKind.RETAINED, schedule, slot.slot_time, slot.snapshot_name)
+        on_server = [s for s in listed if s.server.id == schedule.server_id]
+        victims = surplus(on_server, self._ownership(schedule), schedule.keep)
+        if victims and self.deletes_need_approval:
+            why = "older snapshots were not deleted: APPROVAL_REQUIRED_FOR includes delete, and nobody approved these"
+            self.store.advance(slot.id, SlotState.RETAINING, SlotState.KEPT, message=why)
+            self.store.record_result(schedule.id, f"completed {slot.snapshot_name}; {why}", self.clock())
+            return ScheduleEvent(RunKind.RETENTION_FAILED, schedule, slot.slot_time, slot.snapshot_name, why)
+        outcomes = delete_all(self.snapshots, _actor(schedule), victims, {**_details(schedule, slot), "reason": "keep"})
+        deleted = tuple(o.snapshot.name for o in outcomes if not o.error)
+        errors = [f"{o.snapshot.name}: {o.error}" for o in outcomes if o.error]
+        self.store.advance(slot.id, SlotState.RETAINING, SlotState.KEPT, message="; ".join(errors)[:1000])
+        result = f"completed {slot.snapshot_name}" + (f", deleted {len(deleted)} older" if deleted else "")
+        self.store.record_result(schedule.id, result, self.clock())
+        if errors:
+            return ScheduleEvent(
+                RunKind.RETENTION_FAILED, schedule, slot.slot_time, slot.snapshot_name, "; ".join(errors), deleted
+            )
+        return ScheduleEvent(RunKind.RETAINED, schedule, slot.slot_time, slot.snapshot_name, deleted=deleted)
+
+    def _ownership(self, schedule: ScheduleRow) -> Ownership:
+        return Ownership(
+            schedule_id=schedule.id,
+            claimed_ids=self.store.own_snapshot_ids(schedule.id),
+            protected_ids=self.store.snapshots_in_open_requests(),
+        )
+
+
+def _actor(schedule: ScheduleRow) -> Actor:
+    """The system, acting for the schedule (the creator is in every row's details as `on_behalf_of`)."""
+    return Actor(user_id="system", name=f"schedule #{schedule.id}", channel_id=schedule.channel_id)
+
+
+def _details(schedule: ScheduleRow, slot: SlotRow) -> dict[str, object]:
+    return {
+        "schedule_id": schedule.id,
+        "on_behalf_of": schedule.created_by,
+        "slot": slot.slot_time.strftime("%Y-%m-%dT%H:%MZ"),
+    }
