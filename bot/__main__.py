@@ -51,6 +51,10 @@ def cmd_socket(args: argparse.Namespace) -> int:
     from bot.server import start_bot
 
     bot = start_bot(settings)
+    if settings.metrics_port:
+        from bot.metrics_server import start_server
+
+        start_server(settings.metrics_port, settings.host, bot.metrics.registry)
     app_token = settings.slack_app_token.reveal() if settings.slack_app_token else ""
     log.info("Socket Mode: connecting to Slack")
     try:

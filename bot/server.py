@@ -4,10 +4,14 @@ from __future__ import annotations
 
 import logging
 import os
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from bot.config import Settings
-from bot.wiring import Bot, build_bot
+from bot.memwatch import MemoryWatch, watch_from_env
+from bot.metrics_server import prepare_multiprocess_dir, start_multiprocess_server, worker_exited
+
+if TYPE_CHECKING:  # imported where used: under gunicorn the metrics directory must be set before it loads
+    from bot.wiring import Bot
 
 log = logging.getLogger(__name__)
 
@@ -19,6 +23,8 @@ DRAIN_SECONDS = 25.0
 
 def start_bot(settings: Settings) -> Bot:
     """Build the bot, apply pending migrations, warn loudly in open mode, and start background work."""
+    from bot.wiring import build_bot
+
     bot = build_bot(settings)
     if bot.core.access.open_mode:
         log.warning(
@@ -72,11 +78,14 @@ def drain(bot: Bot, timeout: float) -> bool:
 
 
 def serve(settings: Settings, *, workers: int | None = None, threads: int | None = None) -> int:
+    # First of all: where workers keep their metric values (prometheus_client reads it when first imported).
+    metrics_dir = prepare_multiprocess_dir() if settings.metrics_port else None
     from gunicorn.app.base import BaseApplication
 
     class SnapshotBotServer(BaseApplication):  # type: ignore[misc]
         def __init__(self) -> None:
             self.bot: Bot | None = None
+            self.memwatch: MemoryWatch | None = None
             super().__init__()
 
         def load_config(self) -> None:
@@ -90,14 +99,35 @@ def serve(settings: Settings, *, workers: int | None = None, threads: int | None
                 "graceful_timeout": GRACEFUL_TIMEOUT_SECONDS,
                 "worker_exit": self._worker_exit,
                 "keepalive": 5,
+                # Recycle a worker after max_requests (+ random jitter so workers don't restart together): the
+                # guard against slow memory growth. The old worker finishes and drains like on SIGTERM.
+                "max_requests": settings.max_requests,
+                "max_requests_jitter": settings.max_requests_jitter if settings.max_requests else 0,
                 "accesslog": None,
                 "loglevel": settings.log_level.lower(),
             }
+            if metrics_dir is not None:
+                cfg["when_ready"] = self._start_metrics  # in the master, once, before the first worker
+                cfg["child_exit"] = self._child_exit  # in the master, for each worker that ended
+                cfg["on_exit"] = self._on_exit
             for key, value in cfg.items():
                 self.cfg.set(key, value)
 
+        def _start_metrics(self, _arbiter: Any) -> None:
+            assert metrics_dir is not None and settings.metrics_port is not None
+            start_multiprocess_server(settings.metrics_port, settings.host, metrics_dir.path)
+            log.info("metrics: /metrics on %s:%d (multiprocess)", settings.host, settings.metrics_port)
+
+        def _child_exit(self, _arbiter: Any, worker: Any) -> None:
+            worker_exited(worker.pid)
+
+        def _on_exit(self, _arbiter: Any) -> None:
+            if metrics_dir is not None:
+                metrics_dir.remove()
+
         def load(self) -> Any:
             # Each worker builds its own bot (connections and threads don't survive fork).
+            self.memwatch = watch_from_env()  # before the bot, so its allocations are traced too
             self.bot = start_bot(settings)
             return self.bot.wsgi
 
@@ -105,6 +135,8 @@ def serve(settings: Settings, *, workers: int | None = None, threads: int | None
             # Runs in the worker after its last request; self.bot is that worker's bot (set by load()).
             if self.bot is not None:
                 drain(self.bot, DRAIN_SECONDS)
+            if self.memwatch is not None:
+                self.memwatch.stop()
 
     # Migrations once, before workers start, so they don't race each other.
     from storage.db import Database

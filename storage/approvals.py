@@ -66,6 +66,17 @@ class ApprovalRequests:
             .limit(limit)
         ).all()
 
+    def count_open(self, session: Session) -> dict[str, int]:
+        """Requests per open state, one grouped count; states with none are 0."""
+        rows = session.execute(
+            select(ApprovalRequest.state, func.count())
+            .where(ApprovalRequest.state.in_(OPEN_STATES))
+            .group_by(ApprovalRequest.state)
+        ).all()
+        counts = {str(state): 0 for state in OPEN_STATES}
+        counts.update({str(state): int(n) for state, n in rows})
+        return counts
+
     def approvers(self, session: Session, request_id: int) -> tuple[str, ...]:
         return tuple(
             session.scalars(
