@@ -77,6 +77,7 @@ class Ticker:
             log.exception("tracking poll failed")
         if self.metrics is not None:
             self.metrics.tracking_polled(time.perf_counter() - started)
+            self.metrics.work_backlog(core.work.backlog())
             try:
                 self.metrics.open_requests(core.approvals.open_counts(), RequestState.NEEDS_CHECK)
             except Exception:

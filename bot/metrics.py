@@ -109,6 +109,15 @@ class Metrics:
             ["method", "error"], registry=r,
         )  # fmt: skip
 
+        self.work_queued = Gauge(
+            PREFIX + "work_queued", "Post-ack jobs waiting for a worker thread (summed over workers)",
+            multiprocess_mode="livesum", registry=r,
+        )  # fmt: skip
+        self.requests_shed = Counter(
+            PREFIX + "requests_shed", "Requests turned away at the ack because the post-ack queue was full",
+            registry=r,
+        )  # fmt: skip
+
     # ---- recording (called from the edges) -------------------------------------------------------------------
     def acked(self, command: str, seconds: float) -> None:
         self.acks.labels(command).inc()
@@ -128,6 +137,12 @@ class Metrics:
 
     def slack_error(self, method: str, error: str) -> None:
         self.slack_api_errors.labels(slack_method_label(method), slack_error_label(error)).inc()
+
+    def work_shed(self) -> None:
+        self.requests_shed.inc()
+
+    def work_backlog(self, queued: int) -> None:
+        self.work_queued.set(queued)
 
     def open_requests(self, by_state: Mapping[str, int], needs_check_state: str) -> None:
         """Refresh the request gauges from one count per open state (the ticker calls this every round)."""

@@ -133,7 +133,11 @@ def build_core(
         recovery=recovery,
         home=HomeQueries(access=access, vps=vps, audit=audit, approvals=approvals, tracking=tracking),
         pending=PendingQueries(guard=guard, access=access, approvals=approvals, recovery=recovery),
-        work=BackgroundWork(settings.worker_threads),
+        work=BackgroundWork(
+            settings.worker_threads,
+            settings.work_queue_limit,
+            on_shed=metrics.work_shed if metrics else None,
+        ),
         deliveries=DeliveryLog(db),
     )
 
