@@ -177,10 +177,11 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    level = "INFO"
+    level, log_format = "INFO", "text"
     with contextlib.suppress(ConfigError):
-        level = load_settings().log_level
-    configure_logging(level)
+        settings = load_settings()
+        level, log_format = settings.log_level, settings.log_format
+    configure_logging(level, log_format)
     if getattr(args, "command", None) in ("db", "audit"):
         settings = _settings()
         signing = [settings.audit_signing_key.reveal()] if settings.audit_signing_key else []

@@ -77,6 +77,22 @@ def drain(bot: Bot, timeout: float) -> bool:
     return finished
 
 
+def _json_gunicorn_logger() -> type:
+    """gunicorn's logger with its handlers writing JSON lines (LOG_FORMAT=json), redacted like the bot's."""
+    from gunicorn.glogging import Logger
+
+    from bot.logging_setup import JsonFormatter
+
+    class JsonLogger(Logger):  # type: ignore[misc]
+        def setup(self, cfg: Any) -> None:
+            super().setup(cfg)
+            for logger in (self.error_log, self.access_log):
+                for handler in logger.handlers:
+                    handler.setFormatter(JsonFormatter())
+
+    return JsonLogger
+
+
 def serve(settings: Settings, *, workers: int | None = None, threads: int | None = None) -> int:
     # First of all: where workers keep their metric values (prometheus_client reads it when first imported).
     metrics_dir = prepare_multiprocess_dir() if settings.metrics_port else None
@@ -106,6 +122,8 @@ def serve(settings: Settings, *, workers: int | None = None, threads: int | None
                 "accesslog": None,
                 "loglevel": settings.log_level.lower(),
             }
+            if settings.log_format == "json":
+                cfg["logger_class"] = _json_gunicorn_logger()
             if metrics_dir is not None:
                 cfg["when_ready"] = self._start_metrics  # in the master, once, before the first worker
                 cfg["child_exit"] = self._child_exit  # in the master, for each worker that ended

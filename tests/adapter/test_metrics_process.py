@@ -5,6 +5,7 @@ serves the scrape, the workers handled the requests, so a count seen at all came
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import signal
@@ -66,6 +67,7 @@ class Server:
             "HOST": "127.0.0.1",
             "SNAPSHOT_POLL_SECONDS": "0.2",
             "LOG_LEVEL": "INFO",
+            "LOG_FORMAT": "json",  # the log test below reads every line of it
         }
         with self.log.open("wb") as out:
             self.proc = subprocess.Popen(
@@ -179,6 +181,18 @@ def test_a_command_moves_its_ack_counter_and_the_vps_call_counter_across_gunicor
 
     # /metrics is not on Slack's port.
     assert httpx.get(f"{server.url}/metrics", timeout=5, trust_env=False).status_code == 404
+
+
+def test_with_log_format_json_every_line_the_server_writes_is_a_json_object(server: Server) -> None:
+    response = server.driver.command("list", user_id=ALICE, user_name="alice", channel_id=OPS)
+    assert response.status == 200
+    server.stop()  # a whole life: start, a request, graceful shutdown
+    lines = [line for line in server.log.read_text().splitlines() if line.strip()]
+    records = [json.loads(line) for line in lines]  # raises on the first line that is not JSON
+    loggers = {r["logger"] for r in records}
+    assert "gunicorn.error" in loggers and "bot.server" in loggers  # gunicorn's own lines too
+    assert all({"time", "level", "logger", "message"} <= set(r) for r in records)
+    assert any("Booting worker" in r["message"] for r in records)
 
 
 def test_a_failed_slack_call_is_counted_by_method_and_error(server: Server, fake_slack: FakeSlack) -> None:
