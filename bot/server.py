@@ -77,6 +77,26 @@ def drain(bot: Bot, timeout: float) -> bool:
     return finished
 
 
+def gunicorn_options(settings: Settings, workers: int | None, threads: int | None) -> dict[str, Any]:
+    """gunicorn's settings for `serve` (the hooks are added by the server itself)."""
+    return {
+        "bind": f"{settings.host}:{settings.port}",
+        "workers": workers or int(os.environ.get("WEB_CONCURRENCY", "2")),
+        "worker_class": "gthread",
+        "threads": threads or 16,
+        "timeout": 60,
+        # SIGTERM: stop accepting, let in-flight requests finish, then drain post-ack work (worker_exit).
+        "graceful_timeout": GRACEFUL_TIMEOUT_SECONDS,
+        "keepalive": 5,
+        # Recycle a worker after max_requests (+ random 0..jitter, so workers don't restart together): the guard
+        # against slow memory growth. The old worker stops accepting and drains exactly as on SIGTERM.
+        "max_requests": settings.max_requests,
+        "max_requests_jitter": settings.max_requests_jitter if settings.max_requests else 0,
+        "accesslog": None,
+        "loglevel": settings.log_level.lower(),
+    }
+
+
 def _json_gunicorn_logger() -> type:
     """gunicorn's logger with its handlers writing JSON lines (LOG_FORMAT=json), redacted like the bot's."""
     from gunicorn.glogging import Logger
@@ -105,23 +125,7 @@ def serve(settings: Settings, *, workers: int | None = None, threads: int | None
             super().__init__()
 
         def load_config(self) -> None:
-            cfg = {
-                "bind": f"{settings.host}:{settings.port}",
-                "workers": workers or int(os.environ.get("WEB_CONCURRENCY", "2")),
-                "worker_class": "gthread",
-                "threads": threads or 16,
-                "timeout": 60,
-                # SIGTERM: stop accepting, let in-flight requests finish, then drain post-ack work (worker_exit).
-                "graceful_timeout": GRACEFUL_TIMEOUT_SECONDS,
-                "worker_exit": self._worker_exit,
-                "keepalive": 5,
-                # Recycle a worker after max_requests (+ random jitter so workers don't restart together): the
-                # guard against slow memory growth. The old worker finishes and drains like on SIGTERM.
-                "max_requests": settings.max_requests,
-                "max_requests_jitter": settings.max_requests_jitter if settings.max_requests else 0,
-                "accesslog": None,
-                "loglevel": settings.log_level.lower(),
-            }
+            cfg: dict[str, Any] = {**gunicorn_options(settings, workers, threads), "worker_exit": self._worker_exit}
             if settings.log_format == "json":
                 cfg["logger_class"] = _json_gunicorn_logger()
             if metrics_dir is not None:
