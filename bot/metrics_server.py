@@ -39,11 +39,15 @@ class MultiprocessDir:
             shutil.rmtree(self.path, ignore_errors=True)
 
 
-def prepare_multiprocess_dir(environ: MutableMapping[str, str] | None = None) -> MultiprocessDir:
-    """Make PROMETHEUS_MULTIPROC_DIR exist and be clean, setting it in `environ` (inherited by workers)."""
+def prepare_multiprocess_dir(
+    environ: MutableMapping[str, str] | None = None, given: str | None = None
+) -> MultiprocessDir:
+    """Make the directory (`given`, else PROMETHEUS_MULTIPROC_DIR, else a new temporary one) exist and be clean,
+    and set it in `environ` (inherited by the workers)."""
     env = os.environ if environ is None else environ
-    given = env.get(MULTIPROC_ENV, "").strip()
+    given = (given or env.get(MULTIPROC_ENV, "")).strip()
     if given:
+        env[MULTIPROC_ENV] = given
         path = Path(given)
         path.mkdir(parents=True, exist_ok=True)
         for stale in path.glob("*.db"):

@@ -115,7 +115,7 @@ def _json_gunicorn_logger() -> type:
 
 def serve(settings: Settings, *, workers: int | None = None, threads: int | None = None) -> int:
     # First of all: where workers keep their metric values (prometheus_client reads it when first imported).
-    metrics_dir = prepare_multiprocess_dir() if settings.metrics_port else None
+    metrics_dir = prepare_multiprocess_dir(given=settings.metrics_dir) if settings.metrics_port else None
     from gunicorn.app.base import BaseApplication
 
     class SnapshotBotServer(BaseApplication):  # type: ignore[misc]
