@@ -53,6 +53,7 @@ APPROVALS = "C0SOAKAPPR"
 ACK_LIMIT = 3.0
 SERVERS = (12345, 12346, 12347, 12348)
 INTENTS = {"create.requested": "create", "delete.requested": "delete", "restore.executing": "restore"}
+BUSY_WORDS = "busy right now"  # the ack of a request turned away (bot/slack/listeners/common.py BUSY)
 _SNAPSHOT_ID = re.compile(r"#(\d{3,})")
 
 
@@ -65,12 +66,15 @@ class Stats:
     transport_errors: int = 0
     slowest_ack: float = 0.0
     by_kind: Counter[str] = field(default_factory=Counter)
+    busy: Counter[str] = field(default_factory=Counter)  # acked "busy, nothing was done" (post-ack queue full)
     faults: Counter[str] = field(default_factory=Counter)
 
-    def record(self, kind: str, seconds: float, status: int | None) -> None:
+    def record(self, kind: str, seconds: float, status: int | None, busy: bool = False) -> None:
         with self.lock:
             self.sent += 1
             self.by_kind[kind] += 1
+            if busy:
+                self.busy[kind] += 1
             self.slowest_ack = max(self.slowest_ack, seconds)
             if status is None:
                 self.transport_errors += 1
@@ -121,20 +125,19 @@ class User(threading.Thread):
 
     def _send(self, kind: str, send: object) -> None:
         started = time.monotonic()
+        busy = False
         try:
-            status: int | None = send()  # type: ignore[operator]
+            response = send()  # type: ignore[operator]
+            status: int | None = response.status
+            busy = BUSY_WORDS in str(response.body)
         except Exception:
             status = None
-        self.stats.record(kind, time.monotonic() - started, status)
+        self.stats.record(kind, time.monotonic() - started, status, busy)
 
     def _command(self, kind: str, text: str) -> None:
         self._send(
             kind,
-            lambda: (
-                self.driver.command(
-                    text, user_id=self.user_id, user_name=self.user_id.lower(), channel_id=CHANNEL
-                ).status
-            ),
+            lambda: self.driver.command(text, user_id=self.user_id, user_name=self.user_id.lower(), channel_id=CHANNEL),
         )
 
     def list(self) -> None:
@@ -153,10 +156,8 @@ class User(threading.Thread):
         self._command("delete", f"delete {snapshot}")
         self._send(
             "delete-confirm",
-            lambda: (
-                self.driver.block_action(
-                    "snapshot_delete_confirm", snapshot, user_id=self.user_id, channel_id=CHANNEL
-                ).status
+            lambda: self.driver.block_action(
+                "snapshot_delete_confirm", snapshot, user_id=self.user_id, channel_id=CHANNEL
             ),
         )
 
@@ -174,7 +175,7 @@ class User(threading.Thread):
         card = self.rng.choice(cards)
         self._send(
             "approve",
-            lambda: self.driver.click(card, "Approve", user_id=self.user_id, user_name=self.user_id.lower()).status,
+            lambda: self.driver.click(card, "Approve", user_id=self.user_id, user_name=self.user_id.lower()),
         )
 
     def pending(self) -> None:
@@ -184,7 +185,7 @@ class User(threading.Thread):
         self._command("audit", "audit limit:10")
 
     def home(self) -> None:
-        self._send("home", lambda: self.driver.app_home_opened(self.user_id).status)
+        self._send("home", lambda: self.driver.app_home_opened(self.user_id))
 
 
 class FaultInjector(threading.Thread):
@@ -327,6 +328,10 @@ def run(
                 audit = audit_log(db)
                 with contextlib.suppress(TimeoutError):  # reported below as unmatched calls
                     wait_until(lambda: not audit.open_intents(), 60, "every intent to get its outcome")
+                # And the queued work to run (each list taken writes one row); what is left is reported below.
+                taken = stats.by_kind["list"] - stats.busy["list"]
+                with contextlib.suppress(TimeoutError):
+                    wait_until(lambda: _list_rows(db) >= taken, 120, "every list taken to run", interval=1.0)
             finally:
                 server.stop(timeout=40)
             log_text = server.log_path.read_text(errors="replace")
@@ -401,6 +406,12 @@ def _report(
         f"| Signed requests sent to the bot (a delete is two: command + confirm click) | {stats.sent} = "
         + " + ".join(f"{k} {v}" for k, v in sorted(stats.by_kind.items()))
         + " | |",
+        f'| Turned away at the ack: "busy, nothing was done" (post-ack queue full) | {sum(stats.busy.values())}'
+        + (" = " + " + ".join(f"{k} {v}" for k, v in sorted(stats.busy.items())) if stats.busy else "")
+        + " | |",
+        f"| List commands whose work ran (one `list` audit row each) | {by_action['list']} of "
+        f"{stats.by_kind['list'] - stats.busy['list']} taken (lists sent {stats.by_kind['list']}, turned away "
+        f"{stats.busy['list']}) | all |",
         f"| Acknowledged within {ACK_LIMIT:g} s | {stats.acked_in_time} ({pct:.2f} %); "
         f"slowest {stats.slowest_ack:.2f} s | 100 % |",
         f"| Crashes (non-200 {stats.non_200}, no answer {stats.transport_errors}, worker restarts "
@@ -434,11 +445,16 @@ def _report(
     return "\n".join(lines)
 
 
+def _list_rows(db: Database) -> int:
+    with db.begin(readonly=True) as conn:
+        return int(conn.execute(sa.text("SELECT count(*) FROM audit_events WHERE action = 'list'")).scalar_one())
+
+
 def _rss_trajectory(samples: list[tuple[float, dict[int, int]]], rss_end: dict[int, int], minutes: float) -> str:
     """One line per worker: its RSS in MiB at each sample, so a steady climb and a one-off step look different."""
     lines = ["", "Worker RSS (MiB) over the run, from the end of warm-up:", ""]
     points = [*samples, (minutes * 60, rss_end)]
-    lines.append("| Worker | " + " | ".join(f"{t / 60:.0f} min" for t, _ in points) + " |")
+    lines.append("| Worker | " + " | ".join(f"{t / 60:.1f} min" for t, _ in points) + " |")
     lines.append("|---|" + "---|" * len(points))
     for pid in samples[0][1]:
         lines.append(f"| {pid} | " + " | ".join(f"{r.get(pid, 0) / 1024:.1f}" for _, r in points) + " |")
