@@ -77,6 +77,19 @@ class ApprovalRequests:
         counts.update({str(state): int(n) for state, n in rows})
         return counts
 
+    def approvers_of(self, session: Session, request_ids: Sequence[int]) -> dict[int, tuple[str, ...]]:
+        """`approvers` of many requests in one query (a list of requests must not cost a query per row)."""
+        found: dict[int, list[str]] = {request_id: [] for request_id in request_ids}
+        if request_ids:
+            rows = session.execute(
+                select(ApprovalVote.request_id, ApprovalVote.approver_id)
+                .where(ApprovalVote.request_id.in_(list(request_ids)))
+                .order_by(ApprovalVote.id)
+            ).all()
+            for request_id, approver_id in rows:
+                found[request_id].append(approver_id)
+        return {request_id: tuple(ids) for request_id, ids in found.items()}
+
     def approvers(self, session: Session, request_id: int) -> tuple[str, ...]:
         return tuple(
             session.scalars(
