@@ -97,7 +97,7 @@ class Settings:
     host: str = "0.0.0.0"
     worker_threads: int = 16
     # Post-ack jobs that may wait for a free worker thread; past it a request is turned away at the ack ("busy").
-    work_queue_limit: int = 200
+    work_queue_limit: int = 1000
     log_level: str = "INFO"
     log_format: str = "text"  # or "json": one JSON object per line, for log shippers
     metrics_port: int | None = None  # Prometheus /metrics on its own listener; None = off
@@ -335,7 +335,7 @@ def load_settings(environ: Mapping[str, str] | None = None, dotenv_path: str | P
         claim_ttl_seconds=claim_ttl,
         host=_text(env, "HOST") or "0.0.0.0",
         worker_threads=_int(env, "SNAPSHOT_WORKER_THREADS", 16, 1, 256),
-        work_queue_limit=_int(env, "SNAPSHOT_WORK_QUEUE_LIMIT", 200, 0, 1_000_000),
+        work_queue_limit=_int(env, "SNAPSHOT_WORK_QUEUE_LIMIT", 1000, 0, 1_000_000),
         log_level=log_level,
         log_format=log_format,
         metrics_port=metrics_port,
