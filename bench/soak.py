@@ -8,6 +8,14 @@ timeout; Slack posts and updates answering 500/429/invalid_auth, expired respons
 At the end the report shows: requests sent, acknowledged within 3 s, crashes (non-200 answers, dead or restarted
 workers), whether the audit chain verifies, how many mutating VPS.org calls are matched by an intent row and an
 outcome row, duplicate destructive calls, and worker memory growth. Not part of `make test`: `make soak`.
+
+Every count is defined in the report and the parts add up: "requests" are signed HTTP requests to the bot (a
+delete is two: the command and the confirm click); "audit rows" are rows of the audit table, broken down by outcome
+and by action (listing writes no row; a refused create writes one `refused` row and calls nothing); "VPS.org calls"
+are the mutating requests the simulator received (POST create/restore, DELETE), reads not counted.
+
+Workers are never recycled here (GUNICORN_MAX_REQUESTS=0) so growth shows. `--tracemalloc-dir DIR` turns on the
+in-worker `tracemalloc` reports (bot/memwatch.py) every `--tracemalloc-seconds`.
 """
 
 from __future__ import annotations
@@ -45,6 +53,7 @@ APPROVALS = "C0SOAKAPPR"
 ACK_LIMIT = 3.0
 SERVERS = (12345, 12346, 12347, 12348)
 INTENTS = {"create.requested": "create", "delete.requested": "delete", "restore.executing": "restore"}
+BUSY_WORDS = "busy right now"  # the ack of a request turned away (bot/slack/listeners/common.py BUSY)
 _SNAPSHOT_ID = re.compile(r"#(\d{3,})")
 
 
@@ -57,12 +66,15 @@ class Stats:
     transport_errors: int = 0
     slowest_ack: float = 0.0
     by_kind: Counter[str] = field(default_factory=Counter)
+    busy: Counter[str] = field(default_factory=Counter)  # acked "busy, nothing was done" (post-ack queue full)
     faults: Counter[str] = field(default_factory=Counter)
 
-    def record(self, kind: str, seconds: float, status: int | None) -> None:
+    def record(self, kind: str, seconds: float, status: int | None, busy: bool = False) -> None:
         with self.lock:
             self.sent += 1
             self.by_kind[kind] += 1
+            if busy:
+                self.busy[kind] += 1
             self.slowest_ack = max(self.slowest_ack, seconds)
             if status is None:
                 self.transport_errors += 1
@@ -113,20 +125,19 @@ class User(threading.Thread):
 
     def _send(self, kind: str, send: object) -> None:
         started = time.monotonic()
+        busy = False
         try:
-            status: int | None = send()  # type: ignore[operator]
+            response = send()  # type: ignore[operator]
+            status: int | None = response.status
+            busy = BUSY_WORDS in str(response.body)
         except Exception:
             status = None
-        self.stats.record(kind, time.monotonic() - started, status)
+        self.stats.record(kind, time.monotonic() - started, status, busy)
 
     def _command(self, kind: str, text: str) -> None:
         self._send(
             kind,
-            lambda: (
-                self.driver.command(
-                    text, user_id=self.user_id, user_name=self.user_id.lower(), channel_id=CHANNEL
-                ).status
-            ),
+            lambda: self.driver.command(text, user_id=self.user_id, user_name=self.user_id.lower(), channel_id=CHANNEL),
         )
 
     def list(self) -> None:
@@ -145,10 +156,8 @@ class User(threading.Thread):
         self._command("delete", f"delete {snapshot}")
         self._send(
             "delete-confirm",
-            lambda: (
-                self.driver.block_action(
-                    "snapshot_delete_confirm", snapshot, user_id=self.user_id, channel_id=CHANNEL
-                ).status
+            lambda: self.driver.block_action(
+                "snapshot_delete_confirm", snapshot, user_id=self.user_id, channel_id=CHANNEL
             ),
         )
 
@@ -166,7 +175,7 @@ class User(threading.Thread):
         card = self.rng.choice(cards)
         self._send(
             "approve",
-            lambda: self.driver.click(card, "Approve", user_id=self.user_id, user_name=self.user_id.lower()).status,
+            lambda: self.driver.click(card, "Approve", user_id=self.user_id, user_name=self.user_id.lower()),
         )
 
     def pending(self) -> None:
@@ -176,7 +185,7 @@ class User(threading.Thread):
         self._command("audit", "audit limit:10")
 
     def home(self) -> None:
-        self._send("home", lambda: self.driver.app_home_opened(self.user_id).status)
+        self._send("home", lambda: self.driver.app_home_opened(self.user_id))
 
 
 class FaultInjector(threading.Thread):
@@ -233,7 +242,18 @@ def restarts(log_text: str) -> int:
     return max(0, log_text.count("Booting worker") - 2)
 
 
-def run(minutes: float, database_url: str, users: int, seed: int, keep: bool) -> str:
+RSS_SAMPLES = 12  # worker RSS readings spread over the run, to tell steady growth from a one-off step
+
+
+def run(
+    minutes: float,
+    database_url: str,
+    users: int,
+    seed: int,
+    keep: bool,
+    tracemalloc_dir: Path | None = None,
+    tracemalloc_seconds: float = 300.0,
+) -> str:
     stats = Stats()
     url, admin, schema = fresh_schema(database_url)
     workdir = Path(tempfile.mkdtemp(prefix="soak-"))
@@ -252,6 +272,15 @@ def run(minutes: float, database_url: str, users: int, seed: int, keep: bool) ->
                     "SNAPSHOT_POLL_SECONDS": "2",
                     "LOG_LEVEL": "WARNING",
                     "WEB_CONCURRENCY": "2",
+                    "GUNICORN_MAX_REQUESTS": "0",  # never recycle: the point is to see whether a worker grows
+                    **(
+                        {
+                            "SNAPSHOT_TRACEMALLOC_DIR": str(tracemalloc_dir),
+                            "SNAPSHOT_TRACEMALLOC_SECONDS": str(tracemalloc_seconds),
+                        }
+                        if tracemalloc_dir
+                        else {}
+                    ),
                 }
             )
             argv = [python(), "-m", "bot", "serve", "--workers", "2"]
@@ -279,9 +308,15 @@ def run(minutes: float, database_url: str, users: int, seed: int, keep: bool) ->
                 rss_start = server.worker_rss_kb()
                 injector = FaultInjector(sim, fake, stats, stop, seed, vps_timeout)
                 injector.start()
-                deadline = time.monotonic() + minutes * 60
+                started = time.monotonic()
+                deadline = started + minutes * 60
+                every = minutes * 60 / RSS_SAMPLES
+                samples: list[tuple[float, dict[int, int]]] = [(0.0, rss_start)]
                 while time.monotonic() < deadline and server.proc.poll() is None:
                     stop.wait(1.0)
+                    if time.monotonic() - started >= every * len(samples):
+                        with contextlib.suppress(OSError, KeyError):
+                            samples.append((time.monotonic() - started, server.worker_rss_kb()))
                 stop.set()
                 for thread in [*threads, injector]:
                     thread.join(timeout=30)
@@ -293,10 +328,15 @@ def run(minutes: float, database_url: str, users: int, seed: int, keep: bool) ->
                 audit = audit_log(db)
                 with contextlib.suppress(TimeoutError):  # reported below as unmatched calls
                     wait_until(lambda: not audit.open_intents(), 60, "every intent to get its outcome")
+                # And the queued work to run (each list taken writes one row); what is left is reported below.
+                taken = stats.by_kind["list"] - stats.busy["list"]
+                with contextlib.suppress(TimeoutError):
+                    wait_until(lambda: _list_rows(db) >= taken, 120, "every list taken to run", interval=1.0)
             finally:
                 server.stop(timeout=40)
             log_text = server.log_path.read_text(errors="replace")
             report = _report(stats, sim, audit, minutes, users, rss_start, rss_end, alive, log_text, url)
+            report += "\n" + _rss_trajectory(samples, rss_end, minutes)
             db.dispose()
             return report
     finally:
@@ -321,6 +361,8 @@ def _report(
 ) -> str:
     verify = audit.verify()
     records = _all_records(audit)
+    by_outcome = Counter(r.outcome for r in records)
+    by_action = Counter(r.action for r in records)
     outcomes: dict[str, list[str]] = {}
     intents: list[tuple[str, str, int | None]] = []
     for r in records:
@@ -361,12 +403,27 @@ def _report(
         "",
         "| Measure | Result | Target |",
         "|---|---|---|",
-        f"| Requests sent | {stats.sent} ({', '.join(f'{k} {v}' for k, v in sorted(stats.by_kind.items()))}) | |",
+        f"| Signed requests sent to the bot (a delete is two: command + confirm click) | {stats.sent} = "
+        + " + ".join(f"{k} {v}" for k, v in sorted(stats.by_kind.items()))
+        + " | |",
+        f'| Turned away at the ack: "busy, nothing was done" (post-ack queue full) | {sum(stats.busy.values())}'
+        + (" = " + " + ".join(f"{k} {v}" for k, v in sorted(stats.busy.items())) if stats.busy else "")
+        + " | |",
+        f"| List commands whose work ran (one `list` audit row each) | {by_action['list']} of "
+        f"{stats.by_kind['list'] - stats.busy['list']} taken (lists sent {stats.by_kind['list']}, turned away "
+        f"{stats.busy['list']}) | all |",
         f"| Acknowledged within {ACK_LIMIT:g} s | {stats.acked_in_time} ({pct:.2f} %); "
         f"slowest {stats.slowest_ack:.2f} s | 100 % |",
         f"| Crashes (non-200 {stats.non_200}, no answer {stats.transport_errors}, worker restarts "
         f"{restarts(log_text)}, server {'up' if alive else 'DOWN'}) | {crashes} | 0 |",
-        f"| Audit verify | {'intact' if verify.ok else 'BROKEN'}: {verify.reason} | intact |",
+        f"| Audit chain verify (walks every row of the audit table) | {'intact' if verify.ok else 'BROKEN'}: "
+        f"{verify.reason} | intact |",
+        f"| Audit rows by outcome | {len(records)} = "
+        + " + ".join(f"{k} {v}" for k, v in by_outcome.most_common())
+        + " | |",
+        f"| Audit rows by action | {len(records)} = "
+        + " + ".join(f"{k} {v}" for k, v in sorted(by_action.items()))
+        + " | |",
         f"| Mutating VPS.org calls matched by intent + outcome rows | {matched} of {mutating} ({match_pct:.1f} %); "
         f"calls create {calls['create']} / delete {calls['delete']} / restore {calls['restore']}, intents create "
         f"{intent_count['create']} / delete {intent_count['delete']} / restore {intent_count['restore']}; "
@@ -385,6 +442,22 @@ def _report(
         + ", ".join(f"{k} {v}" for k, v in sorted(stats.faults.items()))
         + " | |",
     ]
+    return "\n".join(lines)
+
+
+def _list_rows(db: Database) -> int:
+    with db.begin(readonly=True) as conn:
+        return int(conn.execute(sa.text("SELECT count(*) FROM audit_events WHERE action = 'list'")).scalar_one())
+
+
+def _rss_trajectory(samples: list[tuple[float, dict[int, int]]], rss_end: dict[int, int], minutes: float) -> str:
+    """One line per worker: its RSS in MiB at each sample, so a steady climb and a one-off step look different."""
+    lines = ["", "Worker RSS (MiB) over the run, from the end of warm-up:", ""]
+    points = [*samples, (minutes * 60, rss_end)]
+    lines.append("| Worker | " + " | ".join(f"{t / 60:.1f} min" for t, _ in points) + " |")
+    lines.append("|---|" + "---|" * len(points))
+    for pid in samples[0][1]:
+        lines.append(f"| {pid} | " + " | ".join(f"{r.get(pid, 0) / 1024:.1f}" for _, r in points) + " |")
     return "\n".join(lines)
 
 
@@ -408,9 +481,21 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--users", type=int, default=6)
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--keep", action="store_true", help="keep the schema afterwards (for a look at the rows)")
+    parser.add_argument("--tracemalloc-dir", type=Path, help="trace allocations in each worker; reports go here")
+    parser.add_argument("--tracemalloc-seconds", type=float, default=300.0, help="seconds between reports")
     args = parser.parse_args(argv)
     print(f"soak: {args.minutes:g} min against {safe_url(args.database_url)}…", file=sys.stderr)
-    print(run(args.minutes, args.database_url, args.users, args.seed, args.keep))
+    print(
+        run(
+            args.minutes,
+            args.database_url,
+            args.users,
+            args.seed,
+            args.keep,
+            args.tracemalloc_dir.resolve() if args.tracemalloc_dir else None,
+            args.tracemalloc_seconds,
+        )
+    )
     return 0
 
 

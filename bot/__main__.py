@@ -52,6 +52,10 @@ def cmd_socket(args: argparse.Namespace) -> int:
 
     bot = start_bot(settings)
     settle_heap()
+    if settings.metrics_port:
+        from bot.metrics_server import start_server
+
+        start_server(settings.metrics_port, settings.host, bot.metrics.registry)
     app_token = settings.slack_app_token.reveal() if settings.slack_app_token else ""
     log.info("Socket Mode: connecting to Slack")
     try:
@@ -174,10 +178,11 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    level = "INFO"
+    level, log_format = "INFO", "text"
     with contextlib.suppress(ConfigError):
-        level = load_settings().log_level
-    configure_logging(level)
+        settings = load_settings()
+        level, log_format = settings.log_level, settings.log_format
+    configure_logging(level, log_format)
     if getattr(args, "command", None) in ("db", "audit"):
         settings = _settings()
         signing = [settings.audit_signing_key.reveal()] if settings.audit_signing_key else []

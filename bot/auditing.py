@@ -7,6 +7,8 @@ here, so no path writes an unmasked row, and nothing above the use cases needs t
 
 from __future__ import annotations
 
+import contextlib
+import time
 from collections.abc import Callable, Iterable
 from datetime import datetime
 
@@ -14,20 +16,40 @@ from sqlalchemy.orm import Session
 
 from bot.redaction import redact, redact_value
 from bot.usecases.errors import AuditTrailBroken
-from storage.audit import AuditEntry, AuditLog, AuditRecord, ChainHeadMissing, Redactor
+from storage.audit import NO_REDACTION, AuditEntry, AuditLog, AuditRecord, ChainHeadMissing, Redactor
 from storage.db import Database, utcnow
 
 AUDIT_REDACTOR = Redactor(text=redact, value=redact_value)
 
 
+AppendReport = Callable[[str, float], None]
+
+
 class BotAuditLog(AuditLog):
-    """`AuditLog` whose appends raise `AuditTrailBroken` (a use-case error) when the chain head is missing."""
+    """`AuditLog` whose appends raise `AuditTrailBroken` (a use-case error) when the chain head is missing, and
+    report each successful append's (outcome, seconds) to `on_append` (the metrics) when one is given."""
+
+    def __init__(
+        self,
+        db: Database,
+        clock: Callable[[], datetime] = utcnow,
+        *,
+        redactor: Redactor = NO_REDACTION,
+        on_append: AppendReport | None = None,
+    ) -> None:
+        super().__init__(db, clock, redactor=redactor)
+        self._on_append = on_append
 
     def append(self, entry: AuditEntry, *, session: Session | None = None) -> AuditRecord:
+        started = time.perf_counter()
         try:
-            return super().append(entry, session=session)
+            record = super().append(entry, session=session)
         except ChainHeadMissing as error:
             raise AuditTrailBroken(str(error)) from error
+        if self._on_append is not None:
+            with contextlib.suppress(Exception):  # observing an append must never fail it
+                self._on_append(str(entry.outcome), time.perf_counter() - started)
+        return record
 
     def append_many(self, entries: Iterable[AuditEntry], batch_size: int = 1000) -> int:
         try:
@@ -36,6 +58,8 @@ class BotAuditLog(AuditLog):
             raise AuditTrailBroken(str(error)) from error
 
 
-def audit_log(db: Database, clock: Callable[[], datetime] = utcnow) -> AuditLog:
+def audit_log(
+    db: Database, clock: Callable[[], datetime] = utcnow, *, on_append: AppendReport | None = None
+) -> AuditLog:
     """An `AuditLog` on `db` that masks credentials before anything is hashed or stored."""
-    return BotAuditLog(db, clock, redactor=AUDIT_REDACTOR)
+    return BotAuditLog(db, clock, redactor=AUDIT_REDACTOR, on_append=on_append)

@@ -9,12 +9,15 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Protocol
 
 from bot.usecases.approvals import DecisionResult
+from storage.approvals import RequestState
 
 if TYPE_CHECKING:
+    from bot.metrics import Metrics
     from bot.runtime import Core
     from bot.usecases.recovery import Unresolved
     from bot.usecases.schedule_runner import ScheduleEvent
@@ -41,10 +44,11 @@ class Announcer(Protocol):
 
 
 class Ticker:
-    def __init__(self, core: Core, announcer: Announcer, interval: float) -> None:
+    def __init__(self, core: Core, announcer: Announcer, interval: float, metrics: Metrics | None = None) -> None:
         self.core = core
         self.announcer = announcer
         self.interval = interval
+        self.metrics = metrics  # times the tracking poll and refreshes the request gauges each round
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, name="ticker", daemon=True)
 
@@ -76,10 +80,18 @@ class Ticker:
             self.announcer.scheduled(core.schedule_runner.run_due())
         except Exception:
             log.exception("schedules failed")
+        started = time.perf_counter()
         try:
             self.announcer.tracked(core.tracking.poll_once(force=poll_now))
         except Exception:
             log.exception("tracking poll failed")
+        if self.metrics is not None:
+            self.metrics.tracking_polled(time.perf_counter() - started)
+            self.metrics.work_backlog(core.work.backlog())
+            try:
+                self.metrics.open_requests(core.approvals.open_counts(), RequestState.NEEDS_CHECK)
+            except Exception:
+                log.exception("counting open requests for the metrics failed")
 
     def _loop(self) -> None:
         while not self._stop.wait(self.interval):
@@ -88,7 +100,8 @@ class Ticker:
 
 def ticker_for(bot: Bot, interval: float | None = None) -> Ticker:
     """A ticker over the bot's Core, announcing on its Slack side (every POLL_SECONDS, at most 30 s)."""
-    return Ticker(bot.core, bot.slack.announcer, min(bot.settings.poll_seconds, 30.0) if interval is None else interval)
+    every = min(bot.settings.poll_seconds, 30.0) if interval is None else interval
+    return Ticker(bot.core, bot.slack.announcer, every, bot.metrics)
 
 
 def start_background(bot: Bot) -> Ticker:

@@ -98,7 +98,16 @@ class Settings:
     claim_ttl_seconds: float = 90.0  # how long an executor's claim on an approved request holds unless renewed
     host: str = "0.0.0.0"
     worker_threads: int = 16
+    # Post-ack jobs that may wait for a free worker thread; past it a request is turned away at the ack ("busy").
+    work_queue_limit: int = 1000
     log_level: str = "INFO"
+    log_format: str = "text"  # or "json": one JSON object per line, for log shippers
+    metrics_port: int | None = None  # Prometheus /metrics on its own listener; None = off
+    metrics_dir: str | None = None  # PROMETHEUS_MULTIPROC_DIR for gunicorn workers' values; None = a temporary one
+    # gunicorn recycles a worker after this many requests (plus up to the jitter, so workers don't restart
+    # together): the guard against slow memory growth in a long-lived worker. 0 = never.
+    max_requests: int = 10000
+    max_requests_jitter: int = 1000
     # Signed audit checkpoints (storage.checkpoints): the key is PEM text or a file path; None = not witnessed.
     audit_signing_key: Secret | None = None
     audit_verify_keys: tuple[str, ...] = ()
@@ -310,6 +319,12 @@ def load_settings(environ: Mapping[str, str] | None = None, dotenv_path: str | P
             f"SNAPSHOT_CLAIM_TTL_SECONDS is out of range: it must be longer than SNAPSHOT_RECHECK_DEADLINE_SECONDS "
             f"({recheck_deadline:g}), got {claim_ttl:g}"
         )
+    log_format = (_text(env, "LOG_FORMAT") or "text").lower()
+    if log_format not in {"text", "json"}:
+        raise ConfigError(f"LOG_FORMAT is malformed: expected text or json, got {log_format!r}")
+    metrics_port = _int(env, "METRICS_PORT", 0, 0, 65535) or None
+    if metrics_port is not None and metrics_port == _int(env, "PORT", 3000, 1, 65535):
+        raise ConfigError("METRICS_PORT is out of range: it must differ from PORT (metrics never share Slack's port)")
     app_id = _text(env, "SLACK_APP_ID")
     if app_id is not None and not re.match(r"^A[A-Z0-9]{2,}$", app_id):
         raise ConfigError(f"SLACK_APP_ID is malformed: expected an app id like A0123ABCD, got {app_id!r}")
@@ -351,7 +366,13 @@ def load_settings(environ: Mapping[str, str] | None = None, dotenv_path: str | P
         claim_ttl_seconds=claim_ttl,
         host=_text(env, "HOST") or "0.0.0.0",
         worker_threads=_int(env, "SNAPSHOT_WORKER_THREADS", 16, 1, 256),
+        work_queue_limit=_int(env, "SNAPSHOT_WORK_QUEUE_LIMIT", 1000, 0, 1_000_000),
         log_level=log_level,
+        log_format=log_format,
+        metrics_port=metrics_port,
+        metrics_dir=_text(env, "PROMETHEUS_MULTIPROC_DIR"),
+        max_requests=_int(env, "GUNICORN_MAX_REQUESTS", 10000, 0, 100_000_000),
+        max_requests_jitter=_int(env, "GUNICORN_MAX_REQUESTS_JITTER", 1000, 0, 100_000_000),
         audit_signing_key=_signing_key(env, "AUDIT_SIGNING_KEY"),
         audit_verify_keys=_verify_keys(env, "AUDIT_VERIFY_KEYS"),
         audit_checkpoint_every=_int(env, "AUDIT_CHECKPOINT_EVERY", 100, 1, 1_000_000),

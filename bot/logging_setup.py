@@ -3,17 +3,23 @@
 Redaction happens on the fully formatted text (message, interpolated args, traceback, stack), so a token
 that reaches a log call by any route — an f-string, a `%s` argument, an exception message, a local
 variable shown in a traceback line — is masked before it is written.
+
+Two formats (LOG_FORMAT): `text`, one line per record, and `json`, one JSON object per line for log shippers
+(`time`, `level`, `logger`, `message`, `exception`/`stack` when present, plus the record's `extra` fields). JSON
+goes through the same `redact`, on every string value, extras included, before it is serialised.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import sys
 from collections.abc import Callable
+from datetime import UTC, datetime
 from types import TracebackType
 from typing import TextIO, TypeAlias
 
-from bot.redaction import redact
+from bot.redaction import redact, redact_value
 
 ExcInfo: TypeAlias = tuple[type[BaseException], BaseException, TracebackType | None] | tuple[None, None, None]
 
@@ -37,6 +43,38 @@ class RedactingFormatter(logging.Formatter):
 
     def formatStack(self, stack_info: str) -> str:
         return redact(super().formatStack(stack_info))
+
+
+# Attributes every LogRecord has; anything else on a record came from `extra={...}` and is shipped as a field.
+_STANDARD_ATTRS = frozenset(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {"message", "asctime"}
+
+
+class JsonFormatter(RedactingFormatter):
+    """One JSON object per record, on one line, every string in it redacted."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        payload: dict[str, object] = {
+            "time": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
+            "level": record.levelname,
+            "logger": record.name,
+            "message": record.getMessage(),
+        }
+        if record.exc_info and not record.exc_text:
+            record.exc_text = self.formatException(record.exc_info)
+        if record.exc_text:
+            payload["exception"] = record.exc_text
+        if record.stack_info:
+            payload["stack"] = self.formatStack(record.stack_info)
+        for key, value in vars(record).items():
+            if key not in _STANDARD_ATTRS and key not in payload and not key.startswith("_"):
+                payload[key] = value
+        # Non-JSON values (an exception, a path) become their text, redacted like the rest.
+        return json.dumps(redact_value(payload), default=lambda value: redact(str(value)), ensure_ascii=False)
+
+
+def make_formatter(log_format: str = "text") -> RedactingFormatter:
+    """The formatter for LOG_FORMAT: `json` or `text`."""
+    return JsonFormatter() if log_format == "json" else RedactingFormatter(LOG_FORMAT)
 
 
 class RedactingFilter(logging.Filter):
@@ -86,15 +124,16 @@ def _level_number(level: str) -> int:
     return number
 
 
-def configure_logging(level: str = "INFO") -> None:
-    """Send all logging to stderr through a `RedactingFormatter`. Calling it again only changes the level."""
+def configure_logging(level: str = "INFO", log_format: str = "text") -> None:
+    """Send all logging to stderr through a `RedactingFormatter` (`JsonFormatter` for `json`). Calling it again
+    changes the level and the format."""
     number = _level_number(level)
     root = logging.getLogger()
     handler = next((h for h in root.handlers if isinstance(h, _StderrHandler)), None)
     if handler is None:
         handler = _StderrHandler()
-        handler.setFormatter(RedactingFormatter(LOG_FORMAT))
         root.addHandler(handler)
+    handler.setFormatter(make_formatter(log_format))
     # Handlers someone else installed (a process manager, a test harness) get the filter, so they do not
     # become the way round the redaction.
     for other in root.handlers:

@@ -73,11 +73,31 @@ class BackgroundWork(TrackedPool):
     """Runs the slow part of a request after Slack has been acknowledged.
 
     Its own pool, separate from Bolt's listener executor, so slow VPS.org calls can never delay the
-    acknowledgement of new requests; excess work queues instead of blocking.
+    acknowledgement of new requests; excess work queues instead of blocking — up to `max_queued` jobs for
+    `offer`: past that, a user's request is turned away at the ack ("busy, nothing was done") instead of
+    joining a queue that would grow without bound (memory, and replies minutes late) while requests arrive
+    faster than they finish. `submit` (the bot's own small bookkeeping jobs) is never refused.
     """
 
-    def __init__(self, threads: int) -> None:
+    def __init__(self, threads: int, max_queued: int = 0, on_shed: Callable[[], None] | None = None) -> None:
         super().__init__(threads, "work")
+        self.threads = threads
+        self.max_queued = max_queued  # 0: no bound
+        self._on_shed = on_shed
+
+    def backlog(self) -> int:
+        """Jobs submitted and not yet started (approximately: those not finished beyond one per thread)."""
+        with self._lock:
+            return max(0, len(self._pending) - self.threads)
+
+    def offer(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> bool:
+        """Queue a user's job unless the backlog is full; False (nothing queued) when it is."""
+        if self.max_queued and self.backlog() >= self.max_queued:
+            if self._on_shed is not None:
+                self._on_shed()
+            return False
+        self.submit(fn, *args, **kwargs)
+        return True
 
     def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Future[Any]:
         return super().submit(self._run, fn, *args, **kwargs)

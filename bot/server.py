@@ -10,10 +10,14 @@ from __future__ import annotations
 import gc
 import logging
 import os
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from bot.config import Settings
-from bot.wiring import Bot, build_bot
+from bot.memwatch import MemoryWatch, watch_from_env
+from bot.metrics_server import prepare_multiprocess_dir, start_multiprocess_server, worker_exited
+
+if TYPE_CHECKING:  # imported where used: under gunicorn the metrics directory must be set before it loads
+    from bot.wiring import Bot
 
 log = logging.getLogger(__name__)
 
@@ -25,6 +29,8 @@ DRAIN_SECONDS = 25.0
 
 def start_bot(settings: Settings) -> Bot:
     """Build the bot, apply pending migrations, warn loudly in open mode, and start background work."""
+    from bot.wiring import build_bot
+
     bot = build_bot(settings)
     if bot.core.access.open_mode:
         log.warning(
@@ -91,33 +97,79 @@ def drain(bot: Bot, timeout: float) -> bool:
     return finished
 
 
+def gunicorn_options(settings: Settings, workers: int | None, threads: int | None) -> dict[str, Any]:
+    """gunicorn's settings for `serve` (the hooks are added by the server itself)."""
+    return {
+        "bind": f"{settings.host}:{settings.port}",
+        "workers": workers or int(os.environ.get("WEB_CONCURRENCY", "2")),
+        "worker_class": "gthread",
+        "threads": threads or 16,
+        "timeout": 60,
+        # SIGTERM: stop accepting, let in-flight requests finish, then drain post-ack work (worker_exit).
+        "graceful_timeout": GRACEFUL_TIMEOUT_SECONDS,
+        "keepalive": 5,
+        # Recycle a worker after max_requests (+ random 0..jitter, so workers don't restart together): the guard
+        # against slow memory growth. The old worker stops accepting and drains exactly as on SIGTERM.
+        "max_requests": settings.max_requests,
+        "max_requests_jitter": settings.max_requests_jitter if settings.max_requests else 0,
+        "accesslog": None,
+        "loglevel": settings.log_level.lower(),
+    }
+
+
+def _json_gunicorn_logger() -> type:
+    """gunicorn's logger with its handlers writing JSON lines (LOG_FORMAT=json), redacted like the bot's."""
+    from gunicorn.glogging import Logger
+
+    from bot.logging_setup import JsonFormatter
+
+    class JsonLogger(Logger):  # type: ignore[misc]
+        def setup(self, cfg: Any) -> None:
+            super().setup(cfg)
+            for logger in (self.error_log, self.access_log):
+                for handler in logger.handlers:
+                    handler.setFormatter(JsonFormatter())
+
+    return JsonLogger
+
+
 def serve(settings: Settings, *, workers: int | None = None, threads: int | None = None) -> int:
+    # First of all: where workers keep their metric values (prometheus_client reads it when first imported).
+    metrics_dir = prepare_multiprocess_dir(given=settings.metrics_dir) if settings.metrics_port else None
     from gunicorn.app.base import BaseApplication
 
     class SnapshotBotServer(BaseApplication):  # type: ignore[misc]
         def __init__(self) -> None:
             self.bot: Bot | None = None
+            self.memwatch: MemoryWatch | None = None
             super().__init__()
 
         def load_config(self) -> None:
-            cfg = {
-                "bind": f"{settings.host}:{settings.port}",
-                "workers": workers or int(os.environ.get("WEB_CONCURRENCY", "2")),
-                "worker_class": "gthread",
-                "threads": threads or 16,
-                "timeout": 60,
-                # SIGTERM: stop accepting, let in-flight requests finish, then drain post-ack work (worker_exit).
-                "graceful_timeout": GRACEFUL_TIMEOUT_SECONDS,
-                "worker_exit": self._worker_exit,
-                "keepalive": 5,
-                "accesslog": None,
-                "loglevel": settings.log_level.lower(),
-            }
+            cfg: dict[str, Any] = {**gunicorn_options(settings, workers, threads), "worker_exit": self._worker_exit}
+            if settings.log_format == "json":
+                cfg["logger_class"] = _json_gunicorn_logger()
+            if metrics_dir is not None:
+                cfg["when_ready"] = self._start_metrics  # in the master, once, before the first worker
+                cfg["child_exit"] = self._child_exit  # in the master, for each worker that ended
+                cfg["on_exit"] = self._on_exit
             for key, value in cfg.items():
                 self.cfg.set(key, value)
 
+        def _start_metrics(self, _arbiter: Any) -> None:
+            assert metrics_dir is not None and settings.metrics_port is not None
+            start_multiprocess_server(settings.metrics_port, settings.host, metrics_dir.path)
+            log.info("metrics: /metrics on %s:%d (multiprocess)", settings.host, settings.metrics_port)
+
+        def _child_exit(self, _arbiter: Any, worker: Any) -> None:
+            worker_exited(worker.pid)
+
+        def _on_exit(self, _arbiter: Any) -> None:
+            if metrics_dir is not None:
+                metrics_dir.remove()
+
         def load(self) -> Any:
             # Each worker builds its own bot (connections and threads don't survive fork).
+            self.memwatch = watch_from_env()  # before the bot, so its allocations are traced too
             self.bot = start_bot(settings)
             settle_heap()
             return self.bot.wsgi
@@ -126,6 +178,8 @@ def serve(settings: Settings, *, workers: int | None = None, threads: int | None
             # Runs in the worker after its last request; self.bot is that worker's bot (set by load()).
             if self.bot is not None:
                 drain(self.bot, DRAIN_SECONDS)
+            if self.memwatch is not None:
+                self.memwatch.stop()
 
     # Migrations once, before workers start, so they don't race each other.
     from storage.db import Database

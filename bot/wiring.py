@@ -19,6 +19,7 @@ from slack_bolt import App
 from bot.audit_witness import Witness
 from bot.auditing import audit_log
 from bot.config import Settings
+from bot.metrics import Metrics
 from bot.runtime import BackgroundWork, Core
 from bot.slack.announcer import SlackAnnouncer
 from bot.slack.app import create_app, make_web_client, slack_group_resolver
@@ -42,6 +43,7 @@ from bot.usecases.server_state import ServerStates
 from bot.usecases.snapshots import SnapshotService
 from bot.usecases.tracking import Tracker
 from bot.vps.client import VpsClient
+from bot.vps.observed_transport import ObservedTransport
 from storage.db import Database
 from storage.deliveries import DeliveryLog
 from storage.schedules import Schedules
@@ -58,6 +60,7 @@ class Bot:
     app: App
     wsgi: Any
     witness: Witness | None  # None when AUDIT_SIGNING_KEY is unset
+    metrics: Metrics
     ticker: Ticker | None = None  # set by bot.background.start_background
 
     def close(self) -> None:
@@ -80,12 +83,17 @@ def build_core(
     vps_transport: httpx.BaseTransport | None = None,
     database: Database | None = None,
     upgrade: bool = True,
+    metrics: Metrics | None = None,
 ) -> Core:
     db = database or Database(settings.database_url)
     if upgrade and db.needs_upgrade():
         db.upgrade()
-    audit = audit_log(db)
+    audit = audit_log(db, on_append=metrics.audit_appended if metrics else None)
     token = settings.vps_api_token.reveal() if settings.vps_api_token else ""
+    if metrics is not None:  # every VPS.org request is counted and timed on its way out
+        vps_transport = ObservedTransport(
+            vps_transport or httpx.HTTPTransport(), metrics.vps_call, httpx.URL(settings.vps_api_url).path
+        )
     vps = VpsClient(settings.vps_api_url, token, timeout=settings.vps_timeout_seconds, transport=vps_transport)
     access = AccessPolicy.from_settings(settings, resolve_group)
     limiter = RateLimiter(
@@ -156,7 +164,11 @@ def build_core(
         home=HomeQueries(access=access, vps=vps, audit=audit, approvals=approvals, tracking=tracking),
         pending=PendingQueries(guard=guard, access=access, approvals=approvals, recovery=recovery),
         create_help=CreateHelp(vps=vps, guard=guard),
-        work=BackgroundWork(settings.worker_threads),
+        work=BackgroundWork(
+            settings.worker_threads,
+            settings.work_queue_limit,
+            on_shed=metrics.work_shed if metrics else None,
+        ),
         deliveries=DeliveryLog(db),
         audit_reader=AuditReader(audit, guard),
         schedules=schedules,
@@ -171,13 +183,19 @@ def build_bot(
     database: Database | None = None,
     verify_token: bool = True,
 ) -> Bot:
-    client = make_web_client(settings)
+    metrics = Metrics()
+    client = make_web_client(settings, on_error=metrics.slack_error)
     core = build_core(
-        settings, resolve_group=slack_group_resolver(client), vps_transport=vps_transport, database=database
+        settings,
+        resolve_group=slack_group_resolver(client),
+        vps_transport=vps_transport,
+        database=database,
+        metrics=metrics,
     )
     # One notifier for the whole process, so per-channel pacing covers every message the bot posts on its own;
     # its client leaves 429s to it (bot/slack/retry.py: one layer retries each call).
-    notifier = Notifier(make_web_client(settings, rate_limits=False), settings.notify_channel)
+    notifier_client = make_web_client(settings, rate_limits=False, on_error=metrics.slack_error)
+    notifier = Notifier(notifier_client, settings.notify_channel)
     approvals = core.approvals
     cards = ProgressTracker(
         core.tracking, notifier, request_channel=lambda rid: approvals.get(rid).channel_id, request_view=approvals.get
@@ -190,5 +208,13 @@ def build_bot(
         announcer=SlackAnnouncer(client=client, notifier=notifier, cards=cards, approvals=approvals),
     )
     witness = Witness.from_settings(core.db, settings, notifier)
-    app = create_app(settings, core, slack, verify_token=verify_token)
-    return Bot(settings=settings, core=core, slack=slack, app=app, wsgi=create_wsgi_app(app, core), witness=witness)
+    app = create_app(settings, core, slack, verify_token=verify_token, on_ack=metrics.acked)
+    return Bot(
+        settings=settings,
+        core=core,
+        slack=slack,
+        app=app,
+        wsgi=create_wsgi_app(app, core),
+        witness=witness,
+        metrics=metrics,
+    )

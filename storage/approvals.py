@@ -118,6 +118,30 @@ class ApprovalRequests:
             stmt = stmt.where(ApprovalRequest.id != exclude_id)
         return session.scalars(stmt.order_by(ApprovalRequest.id.desc()).limit(5)).all()
 
+    def count_open(self, session: Session) -> dict[str, int]:
+        """Requests per open state, one grouped count; states with none are 0."""
+        rows = session.execute(
+            select(ApprovalRequest.state, func.count())
+            .where(ApprovalRequest.state.in_(OPEN_STATES))
+            .group_by(ApprovalRequest.state)
+        ).all()
+        counts = {str(state): 0 for state in OPEN_STATES}
+        counts.update({str(state): int(n) for state, n in rows})
+        return counts
+
+    def approvers_of(self, session: Session, request_ids: Sequence[int]) -> dict[int, tuple[str, ...]]:
+        """`approvers` of many requests in one query (a list of requests must not cost a query per row)."""
+        found: dict[int, list[str]] = {request_id: [] for request_id in request_ids}
+        if request_ids:
+            rows = session.execute(
+                select(ApprovalVote.request_id, ApprovalVote.approver_id)
+                .where(ApprovalVote.request_id.in_(list(request_ids)))
+                .order_by(ApprovalVote.id)
+            ).all()
+            for request_id, approver_id in rows:
+                found[request_id].append(approver_id)
+        return {request_id: tuple(ids) for request_id, ids in found.items()}
+
     def approvers(self, session: Session, request_id: int) -> tuple[str, ...]:
         return tuple(
             session.scalars(

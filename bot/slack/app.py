@@ -15,6 +15,8 @@ from bot.config import Settings
 from bot.runtime import Core
 from bot.slack import middleware
 from bot.slack.listeners import actions, approvals, audit, commands, events, schedules, views
+from bot.slack.middleware.ack_timing import AckReport
+from bot.slack.observed_errors import ErrorReport, SlackErrorObserver
 from bot.slack.retry import retry_handlers
 from bot.slack.side import SlackSide
 
@@ -23,16 +25,15 @@ log = logging.getLogger(__name__)
 SORRY = "Sorry — something went wrong on the bot's side. Nothing was changed."
 
 
-def make_web_client(settings: Settings, *, rate_limits: bool = True) -> WebClient:
+def make_web_client(settings: Settings, *, rate_limits: bool = True, on_error: ErrorReport | None = None) -> WebClient:
     """Slack's Web API client: honours SLACK_API_URL and retries as bot/slack/retry.py says (429s after
-    Retry-After unless `rate_limits=False`, for the Notifier, which retries those itself)."""
+    Retry-After unless `rate_limits=False`, for the Notifier, which retries those itself). Calls that still
+    fail are reported to `on_error` (the metrics)."""
     token = settings.slack_bot_token.reveal() if settings.slack_bot_token else None
-    return WebClient(
-        token=token,
-        base_url=settings.slack_api_url,
-        timeout=15,
-        retry_handlers=retry_handlers(rate_limits=rate_limits),
-    )
+    handlers = retry_handlers(rate_limits=rate_limits)
+    if on_error is not None:  # first, so it sees every attempt before a handler takes it for a retry
+        handlers.insert(0, SlackErrorObserver(on_error))
+    return WebClient(token=token, base_url=settings.slack_api_url, timeout=15, retry_handlers=handlers)
 
 
 def slack_group_resolver(client: WebClient) -> Callable[[str], list[str]]:
@@ -55,7 +56,9 @@ def slack_group_resolver(client: WebClient) -> Callable[[str], list[str]]:
     return resolve
 
 
-def create_app(settings: Settings, core: Core, slack: SlackSide, *, verify_token: bool = True) -> App:
+def create_app(
+    settings: Settings, core: Core, slack: SlackSide, *, verify_token: bool = True, on_ack: AckReport | None = None
+) -> App:
     signing_secret = settings.slack_signing_secret.reveal() if settings.slack_signing_secret else ""
     app = App(
         client=slack.client,
@@ -68,8 +71,8 @@ def create_app(settings: Settings, core: Core, slack: SlackSide, *, verify_token
         before_authorize=middleware.WellFormedPayloads(),
     )
 
-    # Then the workspace/app check and retry de-duplication, which rely on the shape check.
-    middleware.install(app, settings, core)
+    # Then ack timing, the workspace/app check and retry de-duplication, which rely on the shape check.
+    middleware.install(app, settings, core, on_ack)
 
     @app.error
     def on_error(error: Exception, body: Any, response: BoltResponse | None) -> BoltResponse | None:

@@ -295,8 +295,12 @@ class ApprovalBase:
         except InvalidInput:
             raise NotFoundError("That approval request does not exist.") from None
 
-    def _view(self, session: Transaction, row: ApprovalRequest) -> RequestView:
-        approvers = self.requests.approvers(session, row.id)
+    def _view(
+        self, session: Transaction, row: ApprovalRequest, approvers: tuple[str, ...] | None = None
+    ) -> RequestView:
+        """The request as the rest of the bot sees it; `approvers` when the caller fetched them for many rows."""
+        if approvers is None:
+            approvers = self.requests.approvers(session, row.id)
         return RequestView(
             id=row.id,
             kind=row.kind,

@@ -100,4 +100,10 @@ class Housekeeping(ApprovalBase):
     def open_requests(self) -> list[RequestView]:
         with self.db.session(readonly=True) as session:
             rows = self.requests.open(session, limit=100)
-            return [self._view(session, row) for row in rows]
+            approvers = self.requests.approvers_of(session, [row.id for row in rows])
+            return [self._view(session, row, approvers[row.id]) for row in rows]
+
+    def open_counts(self) -> dict[str, int]:
+        """How many requests are in each open state (every open state present, 0 when none)."""
+        with self.db.session(readonly=True) as session:
+            return self.requests.count_open(session)

@@ -29,6 +29,11 @@ DATABASE_DOWN = Mrkdwn(
 )
 
 
+BUSY = Mrkdwn(
+    ":hourglass: The bot is busy right now and did not take this request: nothing was done. Try again in a minute."
+)
+
+
 def actor_from_command(body: dict[str, Any]) -> Actor:
     return Actor(
         user_id=str(body.get("user_id") or ""),
@@ -87,6 +92,13 @@ def run_for_user(core: Core, reply: Reply, job: Callable[[], None], ack: Callabl
                 ).format(code(reference))
             )
 
-    core.work.submit(guarded)
+    if not core.work.offer(guarded):
+        # Overloaded: say so at once rather than queue without bound; the job never started, nothing changed.
+        log.warning("post-ack work queue full (%d waiting): turned a request away", core.work.backlog())
+        if ack is not None:
+            ack(BUSY)
+        else:
+            reply.ephemeral(BUSY)
+        return
     if ack is not None:
         ack()

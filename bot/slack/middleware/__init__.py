@@ -6,7 +6,8 @@ The answer to anything odd is a 4xx or a polite 200, never a 500 or a stack trac
 verified as Slack's gets 401 and one log line before any of this (`SafeSlackRequestHandler`).
 
 One module per check, in the order a request meets them: `verification` (the signature, in the WSGI handler),
-`shape` (before Bolt's authorization), `workspace` and `redelivery` (global middleware, installed by `install`).
+`shape` (before Bolt's authorization), `ack_timing` (metrics only), `workspace` and `redelivery` (global
+middleware, installed by `install`).
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from slack_bolt import App
 
 from bot.config import Settings
 from bot.runtime import Core
+from bot.slack.middleware.ack_timing import RECEIVED_AT, AckReport, AckTiming
 from bot.slack.middleware.redelivery import OncePerDelivery, delivery_key
 from bot.slack.middleware.shape import MALFORMED, WellFormedPayloads, payload_problem
 from bot.slack.middleware.verification import SafeSlackRequestHandler, unverifiable_reason
@@ -23,6 +25,8 @@ from bot.slack.middleware.workspace import FOREIGN_WORKSPACE, OnlyOurWorkspace, 
 __all__ = [
     "FOREIGN_WORKSPACE",
     "MALFORMED",
+    "RECEIVED_AT",
+    "AckTiming",
     "OncePerDelivery",
     "OnlyOurWorkspace",
     "SafeSlackRequestHandler",
@@ -35,11 +39,13 @@ __all__ = [
 ]
 
 
-def install(app: App, settings: Settings, core: Core) -> None:
-    """Add the origin check and retry de-duplication as global middleware, in that order.
+def install(app: App, settings: Settings, core: Core, on_ack: AckReport | None = None) -> None:
+    """Add ack timing (with `on_ack`), the origin check and retry de-duplication as global middleware, in order.
 
     `WellFormedPayloads` is not installed here: it must run before Bolt's own authorization middleware, so
     create_app passes it to `App(before_authorize=...)`.
     """
+    if on_ack is not None:
+        app.use(AckTiming(on_ack))
     app.use(OnlyOurWorkspace(settings, core))
     app.use(OncePerDelivery(core.deliveries))

@@ -16,6 +16,7 @@ from slack_bolt import App, BoltRequest, BoltResponse
 from slack_bolt.adapter.wsgi import SlackRequestHandler
 from slack_bolt.adapter.wsgi.http_request import WsgiHttpRequest
 
+from bot.slack.middleware.ack_timing import RECEIVED_AT
 from bot.slack.middleware.shape import MALFORMED
 
 log = logging.getLogger(__name__)
@@ -48,6 +49,7 @@ class SafeSlackRequestHandler(SlackRequestHandler):
         self._clock = clock
 
     def dispatch(self, request: WsgiHttpRequest) -> BoltResponse:
+        received_at = time.perf_counter()  # where the ack latency metric starts (middleware/ack_timing.py)
         headers = request.get_headers()
         body, problem = self._read_body(request)
         if problem is None:
@@ -65,6 +67,7 @@ class SafeSlackRequestHandler(SlackRequestHandler):
         try:
             bolt_request = BoltRequest(body=raw, query=request.query_string, headers=headers)
             shaped = isinstance(bolt_request.body, dict)
+            bolt_request.context[RECEIVED_AT] = received_at
         except Exception:  # JSONDecodeError, or Bolt's context extraction tripping over odd shapes
             shaped = False
         if not shaped:
