@@ -46,7 +46,9 @@ def _table(stdout: str) -> tuple[list[str], list[list[str]]]:
     return split[0], split[1:]
 
 
-@pytest.mark.timeout(120)
+# Generous: the smoke run is CPU-bound and shares two cores with the rest of the suite (78–105 s seen under load);
+# the limit is there to catch a hang, not to time it.
+@pytest.mark.timeout(300)
 def test_smoke_bench_prints_a_row_for_every_benchmark() -> None:
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join(p for p in (str(ROOT), env.get("PYTHONPATH", "")) if p)
@@ -56,7 +58,7 @@ def test_smoke_bench_prints_a_row_for_every_benchmark() -> None:
         env=env,
         capture_output=True,
         text=True,
-        timeout=110,
+        timeout=290,
     )
     assert proc.returncode == 0, f"exit {proc.returncode}\n{proc.stdout}\n{proc.stderr[-4000:]}"
     assert "## snapshot-bot benchmarks (smoke)" in proc.stdout

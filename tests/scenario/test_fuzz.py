@@ -178,9 +178,11 @@ slackish = st.builds(
 def test_any_json_payload_is_answered_below_500_and_changes_nothing(
     make_harness: Callable[..., Harness], caplog: pytest.LogCaptureFixture
 ) -> None:
-    # Access control on, fuzzed users without a role: a payload well-formed enough to reach a use case is
-    # refused there, so any VPS.org change could only come from a check being skipped.
-    harness = make_harness(SNAPSHOT_ADMINS="U0ADMIN")
+    # Access control on: the fuzzed users have no role, except U0ADMIN, who may do anything one person may; deletes
+    # need a second person too, so no single payload from anyone may change anything at VPS.org (an admin's
+    # well-formed "confirm delete" click would, and rightly: that is not what this test looks for). A change could
+    # only come from a check being skipped.
+    harness = make_harness(SNAPSHOT_ADMINS="U0ADMIN", APPROVAL_REQUIRED_FOR="restore,delete")
     driver = in_process_driver(harness)
 
     @FUZZ

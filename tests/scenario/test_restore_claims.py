@@ -23,7 +23,8 @@ from tests.app_fixtures import ALICE, BOB, OPS, Harness
 from tests.scenario.test_faults_vps import HoldingSimulator
 
 APPROVALS = "C0APPROVE"
-FAST = {"SNAPSHOT_RECHECK_DEADLINE_SECONDS": "0.5", "SNAPSHOT_CLAIM_TTL_SECONDS": "30"}
+# A 2 s re-check budget: room for a loaded machine on the fast path; the slow path makes every GET take 5 s.
+FAST = {"SNAPSHOT_RECHECK_DEADLINE_SECONDS": "2", "SNAPSHOT_CLAIM_TTL_SECONDS": "30"}
 
 
 @pytest.fixture
@@ -115,7 +116,7 @@ def test_recheck_slower_than_its_deadline_sends_nothing_and_can_be_approved_agai
 ) -> None:
     h = make()
     request_restore(h)
-    h.sim.faults.latency = 2.0  # every GET takes 2 s; the whole re-check may take 0.5 s
+    h.sim.faults.latency = 5.0  # every GET takes 5 s; the whole re-check may take 2 s
     approve(h)
     h.sim.faults.latency = 0.0
     assert h.restore_posts() == []
@@ -336,7 +337,7 @@ def test_an_outcome_row_that_cannot_be_written_flags_the_request_loudly(
 
 # ---- Done when: card, thread, audit rows and VPS.org calls tell one story after each fault ----------------------
 def _slow_recheck(h: Harness) -> None:
-    h.sim.faults.latency = 2.0
+    h.sim.faults.latency = 5.0
     approve(h)
     h.sim.faults.latency = 0.0
 
