@@ -3,6 +3,8 @@
 Before an approved restore is sent, the bot takes `pre-restore-<request id>` of the server it overwrites and follows
 it until VPS.org says it is completed; only then may the restore go on to the one check-and-mark before its call.
 
+What the card offers and what the approver chose are in approval_safety_offer; this module carries the step out.
+
 Rules kept here:
 - The step runs inside the restore's claim: the request stays `executing` and every write matches the fencing
   token and an unexpired claim (database clock), renewed between polls. An executor that lost its claim stops,
@@ -29,32 +31,23 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from enum import StrEnum
 
-from bot.usecases.access import Permission
-from bot.usecases.approval_base import ApprovalBase, RequestView, log, state_words
+from bot.usecases.approval_base import RequestView, log
+from bot.usecases.approval_safety_offer import (  # re-exported: one import for the whole step
+    SafetyChoice,
+    SafetyMode,
+    SafetyOffer,
+    SafetyOffers,
+    SlotToFree,
+)
 from bot.usecases.audited_call import CallResult, audited_call
 from bot.usecases.context import Actor
-from bot.usecases.errors import Refused, doing_with, explain_vps_error
+from bot.usecases.errors import doing_with, explain_vps_error
 from bot.usecases.wording import Text, code, command, emphasis, sentence
 from bot.vps.errors import DeadlineExceeded, VpsError
 from bot.vps.models import CreatedSnapshot, Snapshot
-from storage.approvals import RequestState
 from storage.audit import Action, Outcome
 
 SAFETY_PREFIX = "pre-restore-"
-
-
-class SafetyMode(StrEnum):
-    AUTO = "auto"  # offered, and on by default, when the server has a free slot
-    ALWAYS = "always"  # required: a full server blocks the restore until a slot is free
-    OFF = "off"
-
-
-class SafetyChoice(StrEnum):
-    """What an approver's click asks for: the card's default, a safety snapshot first, or none."""
-
-    DEFAULT = "default"
-    SNAPSHOT = "snapshot"
-    NONE = "none"
 
 
 class SafetyState(StrEnum):
@@ -65,12 +58,6 @@ class SafetyState(StrEnum):
     FAILED = "failed"
     UNKNOWN = "unknown"  # the create's outcome is unknown
     TIMEOUT = "timeout"
-
-
-class SafetyOffer(StrEnum):
-    NONE = ""  # not offered (off, or not a restore)
-    FREE = "free"  # the server had a free slot when the request was made
-    FULL = "full"
 
 
 def safety_name(request_id: int) -> str:
@@ -93,98 +80,12 @@ class SafetyOutcome:
     claim_lost: bool = False
 
 
-@dataclass(frozen=True)
-class SlotToFree:
-    request_id: int
-    id: int  # the snapshot to delete
-    name: str
-
-
 READY = SafetyOutcome(True)
 LOST = SafetyOutcome(False, claim_lost=True)
 
 
-class SafetyStep(ApprovalBase):
-    # ---- asking: what the card offers --------------------------------------------------------------------
-    def safety_offer(self, kind: str, server_id: int) -> SafetyOffer:
-        """Whether the card offers a safety snapshot: `free` when the server has a slot now, `full` when not.
-
-        A listing that fails or is incomplete counts as `free`: the approval re-checks before creating anything.
-        """
-        if kind != "restore" or self.safety_mode == SafetyMode.OFF:
-            return SafetyOffer.NONE
-        try:
-            deadline = self.vps.clock() + self.recheck_deadline.total_seconds()
-            existing = self.vps.list_snapshots(server_id, deadline=deadline)
-        except VpsError as error:
-            log.info("safety offer for server %s: could not list its snapshots (%s)", server_id, error)
-            return SafetyOffer.FREE
-        if existing.complete and len(existing) >= self.snapshots.limit_per_server:
-            return SafetyOffer.FULL
-        return SafetyOffer.FREE
-
-    # ---- approving: what the approver chose -------------------------------------------------------------
-    def safety_choice(self, kind: str, offer: str, asked: str) -> str:
-        """The recorded choice ("snapshot" | "none") for an approval click asking for `asked` (a SafetyChoice)."""
-        if kind != "restore" or self.safety_mode == SafetyMode.OFF:
-            return SafetyChoice.NONE
-        if self.safety_mode == SafetyMode.ALWAYS:
-            if asked == SafetyChoice.NONE:
-                raise Refused(
-                    "A safety snapshot is required before every restore here (RESTORE_SAFETY_SNAPSHOT=always); "
-                    "nothing was done."
-                )
-            return SafetyChoice.SNAPSHOT
-        if asked in (SafetyChoice.SNAPSHOT, SafetyChoice.NONE):
-            return asked
-        return SafetyChoice.NONE if offer == SafetyOffer.FULL else SafetyChoice.SNAPSHOT
-
-    # ---- a full server: the approver frees a slot ------------------------------------------------------------
-    def oldest_to_free(self, actor: Actor, request_id: str | int) -> SlotToFree:
-        """The snapshot to delete so a pending restore's server gets a slot for its safety snapshot: the oldest
-        one, never the snapshot to restore nor one named by another open request. Approvers choose; the delete
-        itself goes through the normal path (its own permission check, and approval when deletes need one)."""
-        rid = self._parse_request_id(request_id)
-        self.guard.require(actor, Permission.APPROVE, request_id=rid)
-        view = self.get(rid)
-        if view.kind != "restore" or view.state != RequestState.PENDING:
-            raise Refused(f"Request #{rid} is already {state_words(view.state)}; nothing was done.")
-        try:
-            existing = self.vps.list_snapshots(view.server_id, deadline=self._recheck_deadline())
-        except VpsError as error:
-            raise explain_vps_error(error, doing_with("listing the snapshots of", view.server_name)) from error
-        on_server = [s for s in existing if s.server.id == view.server_id]
-        if existing.complete and len(on_server) < self.snapshots.limit_per_server:
-            self.refresh_safety_offer(rid)
-            raise Refused(
-                f"The server has a free slot now ({len(on_server)} of {self.snapshots.limit_per_server} snapshots): "
-                "nothing was deleted. Approve with a safety snapshot."
-            )
-        with self.db.session(readonly=True) as session:
-            protected = {row.snapshot_id for row in self.requests.open(session)} | {view.snapshot_id}
-        candidates = [s for s in on_server if s.id not in protected]
-        if not candidates:
-            raise Refused(
-                "No snapshot of this server can be freed: each one is the snapshot to restore or named by an open "
-                "request. Nothing was deleted."
-            )
-        oldest = min(candidates, key=lambda s: (s.created_at is None, s.created_at or view.created_at, s.id))
-        return SlotToFree(rid, oldest.id, oldest.name)
-
-    def refresh_safety_offer(self, request_id: int) -> RequestView | None:
-        """Re-check a pending restore's free slot (after a delete) and store what its card offers now."""
-        view = self.get(request_id)
-        if view.kind != "restore" or view.state != RequestState.PENDING:
-            return None
-        offer = self.safety_offer(view.kind, view.server_id)
-        with self.db.session() as session:
-            row = self._locked(session, request_id)
-            if row.state != RequestState.PENDING:
-                return None
-            row.safety_offer = offer
-            return self._view(session, row)
-
-    # ---- carrying out: take it, follow it, only then go on --------------------------------------------------
+class SafetyStep(SafetyOffers):
+    # ---- carrying out: the safety snapshot before the restore --------------------------------------------
     def _take_safety_snapshot(self, actor: Actor, view: RequestView, token: str) -> SafetyOutcome:
         """Make sure `pre-restore-<id>` exists and is completed; READY only then (the claim still ours)."""
         name = safety_name(view.id)
@@ -452,5 +353,17 @@ class SafetyStep(ApprovalBase):
             said += Text(".")
         return SafetyOutcome(False, said + Text(" The restore was NOT sent. Approve again, or cancel."), reason)
 
-    def _recheck_deadline(self) -> float:
-        return self.vps.clock() + self.recheck_deadline.total_seconds()
+
+__all__ = [
+    "LOST",
+    "READY",
+    "SafetyChoice",
+    "SafetyMode",
+    "SafetyOffer",
+    "SafetyOutcome",
+    "SafetyState",
+    "SafetyStep",
+    "SlotToFree",
+    "safety_name",
+    "undo_hint",
+]
