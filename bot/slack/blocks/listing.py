@@ -167,9 +167,11 @@ def list_message(overview: Overview, now: datetime, page: int = 0) -> tuple[Mrkd
     scope = (
         Mrkdwn("server {}").format(overview.server_id)
         if overview.server_id is not None
-        else Mrkdwn("{} servers").format(len(overview.groups))
+        else _counted(len(overview.groups), Mrkdwn("server"), Mrkdwn("servers"))
     )
-    summary = Mrkdwn("{} snapshots on {}").format(overview.snapshot_count, scope)
+    summary = Mrkdwn("{} on {}").format(
+        _counted(overview.snapshot_count, Mrkdwn("snapshot"), Mrkdwn("snapshots")), scope
+    )
     if overview.api_total is not None:
         summary += Mrkdwn(" (VPS.org reports {}; some could not be fetched)").format(overview.api_total)
     if len(plans) > 1:
@@ -192,3 +194,8 @@ def list_message(overview: Overview, now: datetime, page: int = 0) -> tuple[Mrkd
             )
         )
     return fallback_text(summary), as_dicts(blocks)
+
+
+def _counted(n: int, one: Mrkdwn, many: Mrkdwn) -> Mrkdwn:
+    """ "1 server", "2 servers": a count with its noun (in Slack's own words, never "server(s)")."""
+    return Mrkdwn("{} {}").format(n, one if n == 1 else many)
