@@ -30,6 +30,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
 from enum import StrEnum
+from typing import Any
 
 from bot.usecases.approval_base import RequestView, log
 from bot.usecases.approval_safety_offer import (  # re-exported: one import for the whole step
@@ -45,7 +46,7 @@ from bot.usecases.errors import doing_with, explain_vps_error
 from bot.usecases.wording import Text, code, command, emphasis, sentence
 from bot.vps.errors import DeadlineExceeded, VpsError
 from bot.vps.models import CreatedSnapshot, Snapshot
-from storage.audit import Action, Outcome
+from storage.audit import Action, AuditEntry, Outcome
 
 SAFETY_PREFIX = "pre-restore-"
 
@@ -159,12 +160,12 @@ class SafetyStep(SafetyOffers):
                     session.rollback()
                     return False
                 self.audit.append(
-                    actor.entry(
+                    self._entry(
+                        actor,
+                        view,
+                        token,
                         Action.CREATE_REQUESTED,
                         Outcome.INTENT,
-                        server_id=view.server_id,
-                        request_id=view.id,
-                        operation_id=token,
                         details={**details, "description": description},
                     ),
                     session=session,
@@ -176,20 +177,19 @@ class SafetyStep(SafetyOffers):
 
         def outcome(call: CallResult[CreatedSnapshot]) -> SafetyOutcome:
             if call.error is not None:
-                state = SafetyState.UNKNOWN if call.outcome_unknown else SafetyState.FAILED
-                with self.db.session() as session:
-                    self.requests.record_safety_outcome(session, view.id, token, safety_state=state)
-                    self.audit.append(
-                        actor.entry(
-                            Action.CREATE_FAILED,
-                            call.failure_outcome,
-                            server_id=view.server_id,
-                            request_id=view.id,
-                            operation_id=token,
-                            details=call.error_details(**details),
-                        ),
-                        session=session,
-                    )
+                self._record(
+                    view,
+                    token,
+                    self._entry(
+                        actor,
+                        view,
+                        token,
+                        Action.CREATE_FAILED,
+                        call.failure_outcome,
+                        details=call.error_details(**details),
+                    ),
+                    safety_state=SafetyState.UNKNOWN if call.outcome_unknown else SafetyState.FAILED,
+                )
                 failure = explain_vps_error(call.error, doing_with("creating the safety snapshot", name))
                 if call.outcome_unknown:
                     return self._unsafe(
@@ -201,26 +201,21 @@ class SafetyStep(SafetyOffers):
                 )
             created = call.answer
             assert created is not None
-            with self.db.session() as session:
-                self.requests.record_safety_outcome(
-                    session,
-                    view.id,
+            self._record(
+                view,
+                token,
+                self._entry(
+                    actor,
+                    view,
                     token,
-                    safety_state=SafetyState.FOLLOWING,
-                    safety_snapshot_id=created.snapshot.id,
-                )
-                self.audit.append(
-                    actor.entry(
-                        Action.CREATE_SUCCEEDED,
-                        Outcome.OK,
-                        server_id=view.server_id,
-                        snapshot_id=created.snapshot.id,
-                        request_id=view.id,
-                        operation_id=token,
-                        details={**details, "status": created.snapshot.status, "duration_ms": call.duration_ms},
-                    ),
-                    session=session,
-                )
+                    Action.CREATE_SUCCEEDED,
+                    Outcome.OK,
+                    snapshot_id=created.snapshot.id,
+                    details={**details, "status": created.snapshot.status, "duration_ms": call.duration_ms},
+                ),
+                safety_state=SafetyState.FOLLOWING,
+                safety_snapshot_id=created.snapshot.id,
+            )
             return self._follow(actor, view, token, created.snapshot.id, name)
 
         return audited_call(
@@ -306,13 +301,13 @@ class SafetyStep(SafetyOffers):
                 session.rollback()
                 return LOST
             self.audit.append(
-                actor.entry(
+                self._entry(
+                    actor,
+                    view,
+                    token,
                     Action.CREATE_COMPLETED,
                     Outcome.OK,
-                    server_id=view.server_id,
                     snapshot_id=snapshot.id,
-                    request_id=view.id,
-                    operation_id=token,
                     details={"name": snapshot.name, "purpose": "safety snapshot", "size_mb": snapshot.size_mb},
                 ),
                 session=session,
@@ -331,21 +326,38 @@ class SafetyStep(SafetyOffers):
         message: Text,
         reason: str,
     ) -> SafetyOutcome:
-        with self.db.session() as session:
-            self.requests.record_safety_outcome(session, view.id, token, safety_state=state)
-            self.audit.append(
-                actor.entry(
-                    action,
-                    outcome,
-                    server_id=view.server_id,
-                    snapshot_id=snapshot_id,
-                    request_id=view.id,
-                    operation_id=token,
-                    details={"name": safety_name(view.id), "purpose": "safety snapshot", "reason": reason},
-                ),
-                session=session,
-            )
+        details = {"name": safety_name(view.id), "purpose": "safety snapshot", "reason": reason}
+        entry = self._entry(actor, view, token, action, outcome, snapshot_id=snapshot_id, details=details)
+        self._record(view, token, entry, safety_state=state)
         return self._unsafe(message, reason)
+
+    @staticmethod
+    def _entry(
+        actor: Actor,
+        view: RequestView,
+        token: str,
+        action: Action,
+        outcome: Outcome | str,
+        *,
+        details: dict[str, Any],
+        snapshot_id: int | None = None,
+    ) -> AuditEntry:
+        """A row of the step: every one names the server, the request and its operation (the claim token)."""
+        return actor.entry(
+            action,
+            outcome,
+            server_id=view.server_id,
+            snapshot_id=snapshot_id,
+            request_id=view.id,
+            operation_id=token,
+            details=details,
+        )
+
+    def _record(self, view: RequestView, token: str, entry: AuditEntry, **safety: Any) -> None:
+        """VPS.org's answer to a step: stored on the request and audited in one transaction."""
+        with self.db.session() as session:
+            self.requests.record_safety_outcome(session, view.id, token, **safety)
+            self.audit.append(entry, session=session)
 
     def _unsafe(self, why: str | Text, reason: str) -> SafetyOutcome:
         said = sentence(why)

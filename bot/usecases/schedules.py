@@ -22,14 +22,14 @@ from zoneinfo import ZoneInfo
 
 from bot.usecases.access import Permission
 from bot.usecases.context import Actor, utcnow
-from bot.usecases.errors import InvalidInput, NotFoundError, Refused, explain_vps_error
+from bot.usecases.errors import InvalidInput, NotFoundError, Refused
 from bot.usecases.guard import Guard
 from bot.usecases.retention import Ownership
 from bot.usecases.schedule_when import When, parse_when
+from bot.usecases.server_groups import server_and_snapshots
 from bot.usecases.validation import parse_id
 from bot.usecases.wording import Text, code, command, sentence
 from bot.vps.client import VpsClient
-from bot.vps.errors import VpsError
 from bot.vps.models import SNAPSHOTS_PER_SERVER, Snapshot
 from storage.audit import Action, AuditLog, Outcome
 from storage.schedules import ScheduleRow, Schedules
@@ -131,7 +131,8 @@ class ScheduleService:
         if self.deletes_need_approval:
             self._refuse_validation(actor, Refused(DELETES_NEED_APPROVAL), "approval", server_id=request.server_id)
             raise Refused(DELETES_NEED_APPROVAL)
-        server_name, snapshots = self._server(request.server_id)
+        server, snapshots = server_and_snapshots(self.vps, request.server_id)
+        server_name = server.name
         try:
             self._check_fits(request, snapshots)
         except InvalidInput as error:
@@ -193,19 +194,6 @@ class ScheduleService:
         return ScheduleView(schedule=row, next_run=next_run, zone=self.zone_name)
 
     # ---- helpers -------------------------------------------------------------------------------------------
-    def _server(self, server_id: int) -> tuple[str, list[Snapshot]]:
-        try:
-            servers = self.vps.list_servers()
-            snapshots = self.vps.list_snapshots(server_id)
-        except VpsError as error:
-            raise explain_vps_error(error, "checking the server") from error
-        match = next((s for s in servers if s.id == server_id), None)
-        if match is None:
-            raise NotFoundError(
-                Text("Server {} does not exist. {} shows the servers.").format(server_id, command("list"))
-            )
-        return match.name, [s for s in snapshots if s.server.id == server_id]
-
     def _check_fits(self, request: ScheduleRequest, snapshots: list[Snapshot]) -> None:
         others = self.store.enabled(server_id=request.server_id)
         owned_by_schedules = {

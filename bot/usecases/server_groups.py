@@ -1,13 +1,19 @@
-"""Snapshots grouped by server, as `/snapshot list` shows them (moved out of snapshots.py to keep it small).
+"""Snapshots grouped by server, as `/snapshot list` shows them, and one server with its snapshots (for a create or
+a schedule that must know how full the server is).
 
 Rules: every server of the listing appears (with no snapshots too) unless one is asked for; a server known only
-from its snapshots still gets a group; groups by server name, snapshots newest first.
+from its snapshots still gets a group; groups by server name, snapshots newest first. A server VPS.org does not
+list is "does not exist", with the command that shows the servers.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
+from bot.usecases.errors import NotFoundError, explain_vps_error
+from bot.usecases.wording import Text, command
+from bot.vps.client import VpsClient
+from bot.vps.errors import VpsError
 from bot.vps.models import SNAPSHOTS_PER_SERVER, Server, ServerRef, Snapshot
 
 
@@ -46,3 +52,16 @@ def group_by_server(servers: list[Server], snapshots: list[Snapshot], *, only: i
         status = known[server_id].status if server_id in known else ""
         groups.append(ServerGroup(server=refs[server_id], status=status, snapshots=items))
     return groups
+
+
+def server_and_snapshots(vps: VpsClient, server_id: int) -> tuple[Server, list[Snapshot]]:
+    """The server as `GET /servers/` lists it, and its snapshots (every page)."""
+    try:
+        servers = vps.list_servers()
+        snapshots = vps.list_snapshots(server_id)
+    except VpsError as error:
+        raise explain_vps_error(error, "checking the server") from error
+    match = next((s for s in servers if s.id == server_id), None)
+    if match is None:
+        raise NotFoundError(Text("Server {} does not exist. {} shows the servers.").format(server_id, command("list")))
+    return match, [s for s in snapshots if s.server.id == server_id]

@@ -26,7 +26,7 @@ from bot.usecases.errors import (
 )
 from bot.usecases.guard import Guard
 from bot.usecases.listing_cache import ListingCache
-from bot.usecases.server_groups import ServerGroup, group_by_server
+from bot.usecases.server_groups import ServerGroup, group_by_server, server_and_snapshots
 from bot.usecases.validation import parse_id, validate_description, validate_name
 from bot.usecases.wording import Text, code, command
 from bot.vps.client import VpsClient
@@ -197,7 +197,7 @@ class SnapshotService:
         """After validation and the permission check: quota, intent row, the call once, outcome row. A schedule's
         run comes here with `scheduled` (its audit details), not counted towards the rate limit."""
         extra = scheduled or {}
-        listed, existing = self._server_and_snapshots(sid)
+        listed, existing = server_and_snapshots(self.vps, sid)
         server = ServerRef(listed.id, listed.name)
         if len(existing) >= self.limit_per_server:
             self.audit.append(
@@ -268,19 +268,6 @@ class SnapshotService:
             write_intent=lambda: self.audit.append(intent) if scheduled else self.guard.record_mutation(actor, intent),
             write_outcome=outcome,
         )
-
-    def _server_and_snapshots(self, server_id: int) -> tuple[Server, list[Snapshot]]:
-        try:
-            servers = self.vps.list_servers()
-            snapshots = self.vps.list_snapshots(server_id)
-        except VpsError as error:
-            raise explain_vps_error(error, "checking the server") from error
-        match = next((s for s in servers if s.id == server_id), None)
-        if match is None:
-            raise NotFoundError(
-                Text("Server {} does not exist. {} shows the servers.").format(server_id, command("list"))
-            )
-        return match, [s for s in snapshots if s.server.id == server_id]
 
     # ---- delete --------------------------------------------------------------------------------------------
     def prepare_delete(self, actor: Actor, snapshot_id: str | int | None) -> Snapshot:
