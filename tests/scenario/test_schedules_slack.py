@@ -203,3 +203,27 @@ def test_a_scheduled_snapshot_completing_is_told_in_the_schedules_channel_and_dm
     h.settle()
     assert any("auto-1-20261130-1000" in m.visible_text and "is ready" in m.visible_text for m in h.channel(OPS))
     assert not [c for c in h.slack.calls if c.method == "chat.postMessage" and c.args.get("channel") == "system"]
+
+
+def test_the_schedule_form_offers_the_servers_as_the_create_form_does(h: Harness) -> None:
+    assert h.command("schedule").status == 200
+    view = h.slack.wait_for("views.open")[-1].args["view"]
+    (server,) = [b for b in view["blocks"] if b.get("block_id") == "server"]
+    assert server["element"]["type"] == "external_select" and server["element"]["action_id"] == "create_server"
+
+    typed = h.driver.block_suggestion("create_server", "cache", user_id=ALICE, block_id="server", view=view)
+    labels = [o["text"]["text"] for o in typed.json()["options"]]
+    assert labels and all("cache-01" in label for label in labels), labels
+
+    state = {
+        "server": {"create_server": {"type": "external_select", "selected_option": {"value": "12347"}}},
+        "when": {"value": {"type": "plain_text_input", "value": "daily 02:30"}},
+        "keep": {"value": {"type": "plain_text_input", "value": "2"}},
+        "on_full": {"value": {"type": "static_select", "selected_option": {"value": "skip"}}},
+    }
+    answer = h.driver.view_submission(
+        "create_schedule", state, user_id=ALICE, private_metadata=view["private_metadata"]
+    )
+    assert answer.status == 200 and not answer.body
+    h.settle()
+    assert "cache-01" in h.channel(OPS)[-1].visible_text and "`daily 02:30`" in h.channel(OPS)[-1].visible_text

@@ -23,6 +23,7 @@ from slack_sdk.models.views import View
 
 from bot.mrkdwn import Mrkdwn, code, mention, plain, sentence
 from bot.slack.blocks.common import MAX_BLOCKS, as_dicts, md, server_name, snapshot_name
+from bot.slack.blocks.snapshots import server_pick
 from bot.usecases.schedule_runner import RunKind, ScheduleEvent
 from bot.usecases.schedules import ScheduleView
 
@@ -129,11 +130,7 @@ def schedule_modal(*, channel_id: str, errors: dict[str, str] | None = None) -> 
         close=PlainTextObject(text="Cancel"),
         private_metadata=json.dumps({"channel_id": channel_id}),
         blocks=[
-            InputBlock(
-                block_id="server",
-                label="Server id",
-                element=PlainTextInputElement(action_id="value", placeholder="e.g. 12345"),
-            ),
+            server_pick(),  # the create form's select: the servers, not a raw id
             InputBlock(
                 block_id="when",
                 label="When",

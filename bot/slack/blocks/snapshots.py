@@ -56,17 +56,31 @@ MAX_OPTION_TEXT = Option.label_max_length  # 75: an option's label (and an optio
 MAX_OPTION_VALUE = Option.value_max_length
 
 
+def server_pick(server_id: int | None = None, server_label: str = "") -> InputBlock:
+    """A form's server field (block `server`): picked from `GET /servers/` by an external select, whose options come
+    from the `block_suggestion` listener filtered by what is typed; `server_id` pre-selects one (`server_label`:
+    how to show it, e.g. its name)."""
+    initial = (
+        Option(value=str(server_id), label=label(server_label or f"server {server_id}", MAX_OPTION_TEXT))
+        if server_id is not None
+        else None
+    )
+    return InputBlock(
+        block_id="server",
+        label="Server",
+        hint="Type part of a name or an id to narrow the list.",
+        element=ExternalDataSelectElement(
+            action_id=SERVER_PICK, placeholder="Pick a server", min_query_length=0, initial_option=initial
+        ),
+    )
+
+
 def create_modal(
     *, channel_id: str, server_id: int | None = None, server_label: str = "", errors: dict[str, str] | None = None
 ) -> dict[str, Any]:
     """The create form. The server is picked from `GET /servers/` (an external select: its options come from
     the `block_suggestion` listener, filtered by what is typed); `server_id` pre-selects one (`server_label`: how
     to show it, e.g. its name)."""
-    initial = (
-        Option(value=str(server_id), label=label(server_label or f"server {server_id}", MAX_OPTION_TEXT))
-        if server_id is not None
-        else None
-    )
     view = View(
         type="modal",
         callback_id=CREATE_VIEW,
@@ -75,17 +89,7 @@ def create_modal(
         close=PlainTextObject(text="Cancel"),
         private_metadata=json.dumps({"channel_id": channel_id}),
         blocks=[
-            InputBlock(
-                block_id="server",
-                label="Server",
-                hint="Type part of a name or an id to narrow the list.",
-                element=ExternalDataSelectElement(
-                    action_id=SERVER_PICK,
-                    placeholder="Pick a server",
-                    min_query_length=0,
-                    initial_option=initial,
-                ),
-            ),
+            server_pick(server_id, server_label),
             InputBlock(
                 block_id="name",
                 label="Snapshot name",
