@@ -48,7 +48,7 @@ OPTIONS_SECONDS = 2.0
 def register(app: App, core: Core, slack: SlackSide) -> None:
     @app.options(ui.SERVER_PICK)
     def server_choices(ack: Ack, body: dict[str, Any]) -> None:
-        """The server select of the create and schedule forms (`block_suggestion`): the servers matching what was typed."""
+        """The server select of the create and schedule forms (`block_suggestion`): the servers matching the text."""
         payload_actor = actor_from_payload(body)
         view = body.get("view") if isinstance(body.get("view"), dict) else {}
         actor = Actor(payload_actor.user_id, payload_actor.name, payload_actor.team_id, view_channel(view))
