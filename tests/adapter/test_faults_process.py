@@ -353,8 +353,12 @@ def test_kill9_while_following_the_safety_snapshot_never_sends_the_restore_twice
 
     eventually(back_to_pending, "the request to go back to pending once the dead executor's claim ran out")
     assert posts(world.sim, "/restore/") == []
-    shown = world.slack.message(APPROVALS, first_card.ts).visible_text
-    assert "while taking the safety snapshot" in shown and "restore was NOT sent" in shown
+
+    def card_says_not_sent() -> bool:  # the card is updated just after the row (a Slack call after the commit)
+        shown = world.slack.message(APPROVALS, first_card.ts).visible_text
+        return "while taking the safety snapshot" in shown and "restore was NOT sent" in shown
+
+    eventually(card_says_not_sent, "the card to say the restore was not sent while taking the safety snapshot")
 
     click(slack, world.slack.message(APPROVALS, first_card.ts), "Approve (safety snapshot first)", BOB)
     eventually(lambda: posts(world.sim, "/restore/"), "the restore after the second approval")
