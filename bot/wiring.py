@@ -44,6 +44,7 @@ from bot.usecases.snapshots import SnapshotService
 from bot.usecases.tracking import Tracker
 from bot.vps.client import VpsClient
 from bot.vps.observed_transport import ObservedTransport
+from bot.vps.proxy import environment_proxy
 from storage.db import Database
 from storage.deliveries import DeliveryLog
 from storage.schedules import Schedules
@@ -92,7 +93,9 @@ def build_core(
     token = settings.vps_api_token.reveal() if settings.vps_api_token else ""
     if metrics is not None:  # every VPS.org request is counted and timed on its way out
         vps_transport = ObservedTransport(
-            vps_transport or httpx.HTTPTransport(), metrics.vps_call, httpx.URL(settings.vps_api_url).path
+            vps_transport or httpx.HTTPTransport(proxy=environment_proxy(settings.vps_api_url)),
+            metrics.vps_call,
+            httpx.URL(settings.vps_api_url).path,
         )
     vps = VpsClient(settings.vps_api_url, token, timeout=settings.vps_timeout_seconds, transport=vps_transport)
     access = AccessPolicy.from_settings(settings, resolve_group)
