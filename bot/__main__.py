@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import logging
+import signal
 import sys
 from collections.abc import Sequence
 
@@ -48,7 +49,7 @@ def cmd_socket(args: argparse.Namespace) -> int:
     _require(settings, "SLACK_BOT_TOKEN", "SLACK_APP_TOKEN", "VPS_API_TOKEN")
     from slack_bolt.adapter.socket_mode import SocketModeHandler
 
-    from bot.server import settle_heap, start_bot
+    from bot.server import drain, settle_heap, start_bot
 
     bot = start_bot(settings)
     settle_heap()
@@ -58,11 +59,22 @@ def cmd_socket(args: argparse.Namespace) -> int:
         start_server(settings.metrics_port, settings.host, bot.metrics.registry)
     app_token = settings.slack_app_token.reveal() if settings.slack_app_token else ""
     log.info("Socket Mode: connecting to Slack")
+    handler = SocketModeHandler(bot.app, app_token)
+    # SIGTERM (a platform's stop) ends it like Ctrl-C: through the drain below, not mid-call.
+    signal.signal(signal.SIGTERM, _interrupt)
     try:
-        SocketModeHandler(bot.app, app_token).start()
+        handler.start()
+    except KeyboardInterrupt:
+        log.info("Socket Mode: stopping")
     finally:
-        bot.close()
+        with contextlib.suppress(Exception):
+            handler.close()  # no new envelopes while what was acknowledged finishes
+        drain(bot, settings.drain_seconds)
     return 0
+
+
+def _interrupt(_signum: int, _frame: object) -> None:
+    raise KeyboardInterrupt
 
 
 # The dev tools are a separate top-level package that the production wheel leaves out (see devkit/__init__.py).

@@ -100,6 +100,8 @@ class Settings:
     worker_threads: int = 16
     # Post-ack jobs that may wait for a free worker thread; past it a request is turned away at the ack ("busy").
     work_queue_limit: int = 1000
+    # At shutdown (SIGTERM, a worker recycled, Ctrl-C in Socket Mode): how long post-ack work may still run.
+    drain_seconds: float = 25.0
     log_level: str = "INFO"
     log_format: str = "text"  # or "json": one JSON object per line, for log shippers
     metrics_port: int | None = None  # Prometheus /metrics on its own listener; None = off
@@ -367,6 +369,7 @@ def load_settings(environ: Mapping[str, str] | None = None, dotenv_path: str | P
         host=_text(env, "HOST") or "0.0.0.0",
         worker_threads=_int(env, "SNAPSHOT_WORKER_THREADS", 16, 1, 256),
         work_queue_limit=_int(env, "SNAPSHOT_WORK_QUEUE_LIMIT", 1000, 0, 1_000_000),
+        drain_seconds=_float(env, "SNAPSHOT_DRAIN_SECONDS", 25.0, 1.0, 3600.0),
         log_level=log_level,
         log_format=log_format,
         metrics_port=metrics_port,

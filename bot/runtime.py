@@ -84,20 +84,51 @@ class BackgroundWork(TrackedPool):
         self.threads = threads
         self.max_queued = max_queued  # 0: no bound
         self._on_shed = on_shed
+        # Users' jobs and what tells their user "nothing was done" if the job is never started (shutdown).
+        self._tell_abandoned: dict[Future[Any], Callable[[], None]] = {}
 
     def backlog(self) -> int:
         """Jobs submitted and not yet started (approximately: those not finished beyond one per thread)."""
         with self._lock:
             return max(0, len(self._pending) - self.threads)
 
-    def offer(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> bool:
-        """Queue a user's job unless the backlog is full; False (nothing queued) when it is."""
+    def offer(self, job: Callable[[], Any], *, on_abandoned: Callable[[], None] | None = None) -> bool:
+        """Queue a user's job unless the backlog is full; False (nothing queued) when it is.
+
+        `on_abandoned` tells the user nothing was done if the process shuts down before the job started
+        (`abandon_queued`)."""
         if self.max_queued and self.backlog() >= self.max_queued:
             if self._on_shed is not None:
                 self._on_shed()
             return False
-        self.submit(fn, *args, **kwargs)
+        future = self.submit(job)
+        if on_abandoned is not None:
+            with self._lock:
+                if not future.done():
+                    self._tell_abandoned[future] = on_abandoned
         return True
+
+    def _finished(self, future: Future[Any]) -> None:
+        super()._finished(future)
+        with self._lock:
+            self._tell_abandoned.pop(future, None)
+
+    def abandon_queued(self, budget_seconds: float) -> tuple[int, int]:
+        """Cancel every user's job not started yet and tell its user, in parallel, for at most `budget_seconds`.
+
+        For the end of a shutdown drain: a job cancelled before it started has changed nothing (its intent row is
+        written inside it). Returns (jobs cancelled, users told in time)."""
+        with self._lock:
+            waiting = list(self._tell_abandoned.items())
+        tell = [callback for future, callback in waiting if future.cancel()]
+        if not tell:
+            return 0, 0
+        pool = ThreadPoolExecutor(max_workers=min(8, len(tell)), thread_name_prefix="abandoned")
+        try:
+            done, _ = wait_futures([pool.submit(callback) for callback in tell], timeout=budget_seconds)
+        finally:
+            pool.shutdown(wait=False, cancel_futures=True)  # past the budget: the rest go untold (logged)
+        return len(tell), sum(1 for f in done if f.exception() is None)
 
     def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Future[Any]:
         return super().submit(self._run, fn, *args, **kwargs)

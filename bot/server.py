@@ -10,6 +10,7 @@ from __future__ import annotations
 import gc
 import logging
 import os
+import time
 from typing import TYPE_CHECKING, Any
 
 from bot.config import Settings
@@ -21,10 +22,12 @@ if TYPE_CHECKING:  # imported where used: under gunicorn the metrics directory m
 
 log = logging.getLogger(__name__)
 
-# gunicorn's graceful_timeout: how long a SIGTERMed worker has for in-flight requests and draining in total.
-GRACEFUL_TIMEOUT_SECONDS = 30
-# The part of it given to post-ack work (VPS.org calls take at most the client timeout, 10 s by default).
-DRAIN_SECONDS = 25.0
+# gunicorn's graceful_timeout is the drain (SNAPSHOT_DRAIN_SECONDS, default 25) plus this, for in-flight requests.
+GRACEFUL_MARGIN_SECONDS = 5
+# The share of the drain after which jobs still queued (not started) are cancelled and their users told, so the
+# rest of it is left to the jobs already running (a VPS.org call takes at most the client timeout, 10 s default).
+ABANDON_AT = 0.6
+TELL_ABANDONED_SECONDS = 3.0
 
 
 def start_bot(settings: Settings) -> Bot:
@@ -87,9 +90,17 @@ def drain(bot: Bot, timeout: float) -> bool:
     at the deadline (logged; the recovery sweep of the next process flags anything left half done).
     """
     log.info("shutdown: draining post-ack work (up to %.0fs)", timeout)
+    deadline = time.monotonic() + timeout
     if bot.ticker is not None:
         bot.ticker.stop()  # no new housekeeping rounds while draining
-    finished = bot.core.wait_idle(timeout)  # listeners may still be queuing work
+    finished = bot.core.wait_idle(timeout * ABANDON_AT)  # listeners may still be queuing work
+    if not finished:
+        # What has not started by now would not finish either: cancelled (nothing was done) and its user told so,
+        # instead of being cut off silently at the end.
+        cancelled, told = bot.core.work.abandon_queued(min(TELL_ABANDONED_SECONDS, timeout * (1 - ABANDON_AT) / 2))
+        if cancelled:
+            log.warning("shutdown: %d queued requests were never started; %d of their users were told", cancelled, told)
+        finished = bot.core.wait_idle(max(0.0, deadline - time.monotonic()))
     if not finished:
         log.warning("shutdown: background work still running after %.0fs; leaving it to the recovery sweep", timeout)
     bot.close()  # also hands tracking leases back
@@ -106,7 +117,7 @@ def gunicorn_options(settings: Settings, workers: int | None, threads: int | Non
         "threads": threads or 16,
         "timeout": 60,
         # SIGTERM: stop accepting, let in-flight requests finish, then drain post-ack work (worker_exit).
-        "graceful_timeout": GRACEFUL_TIMEOUT_SECONDS,
+        "graceful_timeout": int(settings.drain_seconds) + GRACEFUL_MARGIN_SECONDS,
         "keepalive": 5,
         # Recycle a worker after max_requests (+ random 0..jitter, so workers don't restart together): the guard
         # against slow memory growth. The old worker stops accepting and drains exactly as on SIGTERM.
@@ -177,7 +188,7 @@ def serve(settings: Settings, *, workers: int | None = None, threads: int | None
         def _worker_exit(self, _arbiter: Any, _worker: Any) -> None:
             # Runs in the worker after its last request; self.bot is that worker's bot (set by load()).
             if self.bot is not None:
-                drain(self.bot, DRAIN_SECONDS)
+                drain(self.bot, settings.drain_seconds)
             if self.memwatch is not None:
                 self.memwatch.stop()
 

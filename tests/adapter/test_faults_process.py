@@ -369,3 +369,33 @@ def test_kill9_while_following_the_safety_snapshot_never_sends_the_restore_twice
         "the card to say how to go back",
     )
     assert world.audit_log(lambda log: log.verify().ok)
+
+
+def test_sigterm_cancels_what_never_started_and_tells_its_user_while_running_work_finishes(world: World) -> None:
+    """One work thread, busy with a create VPS.org sits on; a list queued behind it. At 60 % of the drain the list
+    (never started) is cancelled and its user told nothing was done; the create is let finish and is recorded."""
+    # VPS.org's timeout outlasts 60 % of the drain, so the create is still running when the queue is given up.
+    world.env.update(SNAPSHOT_WORKER_THREADS="1", SNAPSHOT_DRAIN_SECONDS="15", VPS_TIMEOUT_SECONDS="30")
+    bot, slack = world.start()
+    world.vps.hold("POST", "/snapshots/")
+    command(slack, "create 12345 graceful")
+    assert world.vps.held.wait(10)
+    lists_before = len([r for r in world.sim.requests if r.method == "GET" and r.path.endswith("/snapshots/")])
+    command(slack, "list", user=BOB)  # queued: the only work thread is held by the create
+    bot.terminate()
+    told = eventually(
+        lambda: [e for e in world.slack.ephemerals_for(BOB) if "restarting" in e.visible_text],
+        "the queued request's user to be told",
+    )
+    assert "nothing was done" in told[0].visible_text
+    world.vps.release()
+    assert bot.proc.wait(timeout=30) == 0, bot.log_text()
+
+    log_text = bot.log_text()
+    assert "1 queued requests were never started; 1 of their users were told" in log_text
+    assert "shutdown: worker drained (clean)" in log_text
+    lists_after = len([r for r in world.sim.requests if r.method == "GET" and r.path.endswith("/snapshots/")])
+    assert lists_after == lists_before  # the cancelled list never reached VPS.org
+    ops = list(by_operation(world.audit()).values())
+    assert ops == [[("create.requested", "intent"), ("create.succeeded", "ok")]]
+    assert len(posts(world.sim, "/snapshots/")) == 1

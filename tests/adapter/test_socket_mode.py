@@ -17,6 +17,7 @@ import signal
 import subprocess
 import sys
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -31,8 +32,11 @@ from devkit.fake_socket_mode import INTERACTIVE, SLASH_COMMANDS, FakeSocketMode,
 from devkit.local import local_env
 from devkit.simulator import VpsSimulator, start_in_thread
 from devkit.slack_driver import SlackDriver
+from storage.audit import AuditLog
+from storage.db import Database
 from tests.adapter.test_faults_process import eventually
 from tests.app_fixtures import ALICE, BOB, OPS
+from tests.scenario.test_faults_vps import HoldingSimulator
 
 APPROVALS = "C0APPROVE"
 # Deadlines, not sleeps: generous, because a loaded machine can take seconds to start a Python process.
@@ -63,10 +67,9 @@ class SocketBot:
         return [e.visible_text for e in self.slack.ephemerals_for(user)[after:]]
 
 
-@pytest.fixture
-def socket_bot(tmp_path: Path, fake_slack: FakeSlack) -> Iterator[SocketBot]:
-    sim = VpsSimulator(completion_delay=3600)
-    vps_url, stop_vps = start_in_thread(sim)
+@contextmanager
+def running_socket_bot(tmp_path: Path, fake_slack: FakeSlack, sim: VpsSimulator, vps_url: str) -> Iterator[SocketBot]:
+    """`python -m bot socket` connected to a fake Socket Mode server; killed (if still running) at the end."""
     socket_mode = FakeSocketMode(fake_slack).start()
     env = {
         "PATH": os.environ.get("PATH", ""),
@@ -111,6 +114,16 @@ def socket_bot(tmp_path: Path, fake_slack: FakeSlack) -> Iterator[SocketBot]:
             os.killpg(proc.pid, signal.SIGKILL)
             proc.wait(timeout=10)
         socket_mode.stop()
+
+
+@pytest.fixture
+def socket_bot(tmp_path: Path, fake_slack: FakeSlack) -> Iterator[SocketBot]:
+    sim = VpsSimulator(completion_delay=3600)
+    vps_url, stop_vps = start_in_thread(sim)
+    try:
+        with running_socket_bot(tmp_path, fake_slack, sim, vps_url) as bot:
+            yield bot
+    finally:
         stop_vps()
 
 
@@ -248,3 +261,35 @@ def test_each_socket_url_admits_one_connection_which_is_greeted_and_acks_are_rec
             assert (ack.payload, ack.connection) == ({"text": "ok"}, 1)
         assert socket_mode.refused == [url.split(str(socket_mode.port), 1)[1]]
         assert socket_mode.unexpected == ["not an ack"]
+
+
+def test_sigterm_lets_acknowledged_work_finish_before_the_socket_mode_process_exits(
+    tmp_path: Path, fake_slack: FakeSlack
+) -> None:
+    """A platform stops `python -m bot socket` with SIGTERM while VPS.org sits on a create the bot acknowledged: the
+    process stops taking envelopes, waits for the call, records its outcome and exits 0 (it used to close the
+    VPS.org client and the database under the running call)."""
+    holder = HoldingSimulator(VpsSimulator(completion_delay=3600))
+    try:
+        with running_socket_bot(tmp_path, fake_slack, holder.sim, holder.url) as bot:
+            holder.hold("POST", "/snapshots/")
+            bot.driver.command("create 12345 graceful", user_id=ALICE, user_name="alice", channel_id=OPS)
+            assert holder.held.wait(30), bot.log_text()
+            bot.proc.send_signal(signal.SIGTERM)
+            eventually(lambda: "shutdown: draining" in bot.log_text(), "the process to start draining")
+            holder.release()
+            assert bot.proc.wait(timeout=40) == 0, bot.log_text()
+            assert "shutdown: worker drained (clean)" in bot.log_text()
+            announced = [m.visible_text for m in fake_slack.messages(OPS)]
+            assert any("started snapshot `graceful`" in text for text in announced), announced
+            db = Database(f"sqlite:///{tmp_path / 'bot.db'}")
+            try:
+                actions = [(r.action, r.outcome) for r in reversed(AuditLog(db).query(limit=100))]
+            finally:
+                db.dispose()
+            assert [a for a in actions if a[0].startswith("create.")] == [
+                ("create.requested", "intent"),
+                ("create.succeeded", "ok"),
+            ]
+    finally:
+        holder.stop()

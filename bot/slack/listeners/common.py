@@ -32,6 +32,10 @@ DATABASE_DOWN = Mrkdwn(
 BUSY = Mrkdwn(
     ":hourglass: The bot is busy right now and did not take this request: nothing was done. Try again in a minute."
 )
+SHUT_DOWN_FIRST = Mrkdwn(
+    ":arrows_counterclockwise: The bot was restarting and did not get to this request: nothing was done. "
+    "Try again in a minute."
+)
 
 
 def actor_from_command(body: dict[str, Any]) -> Actor:
@@ -92,7 +96,7 @@ def run_for_user(core: Core, reply: Reply, job: Callable[[], None], ack: Callabl
                 ).format(code(reference))
             )
 
-    if not core.work.offer(guarded):
+    if not core.work.offer(guarded, on_abandoned=lambda: reply.ephemeral(SHUT_DOWN_FIRST)):
         # Overloaded: say so at once rather than queue without bound; the job never started, nothing changed.
         log.warning("post-ack work queue full (%d waiting): turned a request away", core.work.backlog())
         if ack is not None:
