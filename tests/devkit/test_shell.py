@@ -12,8 +12,9 @@ import os
 import subprocess
 import sys
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -493,3 +494,62 @@ def test_ctrl_c_at_the_prompt_does_not_end_the_shell_and_quit_exits_zero(sqlite_
     assert t.code == 0
     assert "web-server-01 (id 12345)" in t.out
     assert "db-server-01" not in t.out  # `quit`, after the Ctrl-C, ended it
+
+
+class ScriptWithHooks(io.StringIO):
+    """Scripted input that runs `hooks[line]` just before the shell reads that line: what happens elsewhere."""
+
+    def __init__(self, lines: Sequence[str], hooks: dict[str, Callable[[], None]]) -> None:
+        super().__init__("".join(line + "\n" for line in lines))
+        self.hooks = hooks
+
+    def readline(self, size: int | None = -1) -> str:
+        line = super().readline(-1 if size is None else size)
+        hook = self.hooks.pop(line.strip(), None)
+        if hook is not None:
+            hook()
+        return line
+
+
+def test_wait_and_home_name_a_restore_taking_its_safety_snapshot_on_another_replica(sqlite_url: str) -> None:
+    settings = load_settings({"DATABASE_URL": sqlite_url}, dotenv_path=None)
+    out = io.StringIO()
+    shell: Shell
+
+    def another_replica_approves_and_takes_the_safety_snapshot() -> None:
+        # What the executor of another replica has stored by the time its safety create is on its way.
+        bot = shell.bot
+        assert bot is not None
+        store = bot.core.approvals.requests
+        with bot.core.db.session() as session:
+            won = store.start_executing(
+                session,
+                1,
+                decided_by=user_id_for("bob"),
+                now=datetime.now(UTC),
+                token="another-replica",
+                claim_ttl=timedelta(minutes=10),
+                safety_choice="snapshot",
+            )
+            assert won and store.set_safety(session, 1, "another-replica", safety_state="creating")
+
+    stdin = ScriptWithHooks(
+        ["/snapshot restore 801", "/wait 0.5", "/home"],
+        {"/wait 0.5": another_replica_approves_and_takes_the_safety_snapshot},
+    )
+    with tempfile.TemporaryDirectory(prefix="shell-log-") as logs:
+        shell = Shell(
+            settings,
+            stdin=stdin,
+            stdout=out,
+            interactive=False,
+            simulator=VpsSimulator(completion_delay=0),
+            poll_interval=3600,
+            log_path=Path(logs) / "shell.log",
+        )
+        with shell:
+            assert shell.run() == 0
+    t = Transcript(0, out.getvalue(), None, True)
+    step = "restore #1 of pre-migration-snapshot on web-server-01: taking the safety snapshot pre-restore-1 (since "
+    t.in_order("RESTORE REQUEST #1", "(stopped waiting after ", f"still running: {step}", "App Home of @alice")
+    t.in_order("App Home of @alice", "IN PROGRESS", f"• {step}")
