@@ -81,11 +81,11 @@ class HomeQueries:
         schedules: ScheduleService | None = None,
     ) -> None:
         self.access = access
-        self.schedules = schedules
         self.vps = vps
         self.audit = audit
         self.approvals = approvals
         self.tracking = tracking
+        self.schedules = schedules
 
     def overview(self, user_id: str) -> HomeOverview:
         now = utcnow()
