@@ -164,7 +164,9 @@ def build_core(
         approvals=approvals,
         tracking=tracking,
         recovery=recovery,
-        home=HomeQueries(access=access, vps=vps, audit=audit, approvals=approvals, tracking=tracking),
+        home=HomeQueries(
+            access=access, vps=vps, audit=audit, approvals=approvals, tracking=tracking, schedules=schedules
+        ),
         pending=PendingQueries(guard=guard, access=access, approvals=approvals, recovery=recovery),
         create_help=CreateHelp(vps=vps, guard=guard),
         work=BackgroundWork(

@@ -1,5 +1,6 @@
-"""The App Home tab, for the person looking: servers with their snapshot counts, recent snapshots, restore
-requests they can act on, what the bot is following, and their own recent actions. Refreshed when opened.
+"""The App Home tab, for the person looking: servers with their snapshot counts, recent snapshots, schedules,
+restore requests they can act on, what the bot is following (a restore taking its safety snapshot included), and
+their own recent actions. Refreshed when opened.
 
 The data comes from the use case (bot/usecases/home.py: two VPS.org list calls, a few database reads); `AppHome`
 adds links to the approval cards and `home_view` is a pure function from that data to the view. `AppHome` is
@@ -34,7 +35,9 @@ from bot.slack.blocks import (
     snapshot_name,
     status_label,
 )
+from bot.slack.blocks.schedules import schedule_entry
 from bot.slack.wording import render
+from bot.usecases.approval_safety import safety_name
 from bot.usecases.home import HomeOverview, HomeQueries, PendingRequest
 from bot.vps.models import SNAPSHOTS_PER_SERVER, Server, Snapshot
 
@@ -118,6 +121,34 @@ def _following_line(op: Operation) -> Mrkdwn:
     return Mrkdwn("• {} — {}, since {} (by {})").format(what, status, format_time(op.started_at), mention(op.actor_id))
 
 
+def _safety_line(req: RequestView) -> Mrkdwn:
+    """A restore whose safety snapshot is being taken: not in the Tracker's table, but in progress all the same."""
+    safety = snapshot_name(safety_name(req.id))
+    if req.safety_snapshot_id is not None:
+        safety += Mrkdwn(" (#{})").format(req.safety_snapshot_id)
+    return Mrkdwn("• restore #{} of {} on {}: taking the safety snapshot {} (since {})").format(
+        req.id,
+        snapshot_name(req.snapshot_name),
+        server_name(req.server_name, req.server_id),
+        safety,
+        format_time(req.decided_at),
+    )
+
+
+def _schedule_blocks(data: HomeOverview) -> list[Block]:
+    """Each schedule as `/snapshot schedules` shows it (one renderer), bounded; the rest counted."""
+    blocks: list[Block] = [header("Schedules")]
+    if not data.schedules:
+        blocks.append(section(Mrkdwn("No schedules. `/snapshot schedule` adds one.")))
+        return blocks
+    blocks.extend(section(schedule_entry(view)) for view in data.schedules)
+    if data.more_schedules:
+        blocks.append(
+            context(Mrkdwn("…and {} more — `/snapshot schedules` lists them all.").format(data.more_schedules))
+        )
+    return blocks
+
+
 def _action_line(record: AuditRecord) -> Mrkdwn:
     target = []
     if record.snapshot_id is not None:
@@ -157,11 +188,13 @@ def home_view(data: HomeOverview, links: Mapping[int, str] | None = None) -> dic
             blocks.extend(_chunked([_snapshot_line(s, data.now) for s in data.recent]))
         else:
             blocks.append(section(Mrkdwn("No snapshots yet.")))
+    blocks.extend(_schedule_blocks(data))  # from the bot's database: shown whether VPS.org answered or not
 
     tail: list[Block] = []
-    if data.following:
+    if data.following or data.safety_steps:
         tail.append(header("In progress"))
-        tail.extend(_chunked([_following_line(op) for op in data.following]))
+        lines = [_safety_line(req) for req in data.safety_steps] + [_following_line(op) for op in data.following]
+        tail.extend(_chunked(lines))
     tail.append(header("Your recent actions"))
     if data.actions:
         tail.extend(_chunked([_action_line(r) for r in data.actions]))

@@ -46,6 +46,7 @@ from bot.usecases.errors import doing_with, explain_vps_error
 from bot.usecases.wording import Text, code, command, emphasis, sentence
 from bot.vps.errors import DeadlineExceeded, VpsError
 from bot.vps.models import CreatedSnapshot, Snapshot
+from storage.approvals import RequestState
 from storage.audit import Action, AuditEntry, Outcome
 
 SAFETY_PREFIX = "pre-restore-"
@@ -63,6 +64,14 @@ class SafetyState(StrEnum):
 
 def safety_name(request_id: int) -> str:
     return f"{SAFETY_PREFIX}{request_id}"
+
+
+def taking_safety_snapshot(view: RequestView) -> bool:
+    """The request is approved and its safety snapshot is being made or followed: the restore is not sent yet.
+
+    Read from the request's stored step only (what the executor recorded under its claim), never by asking it.
+    """
+    return view.state == RequestState.EXECUTING and view.safety_state in (SafetyState.CREATING, SafetyState.FOLLOWING)
 
 
 def undo_hint(snapshot_id: int) -> Text:
@@ -377,5 +386,6 @@ __all__ = [
     "SafetyStep",
     "SlotToFree",
     "safety_name",
+    "taking_safety_snapshot",
     "undo_hint",
 ]

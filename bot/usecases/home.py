@@ -5,6 +5,10 @@ Rules it keeps:
   a viewer who may not list snapshots gets the refusal and nothing else.
 - Requests are shown to the person who asked (to cancel) and to approvers who have not voted on them yet.
 - The viewer's own recent actions only with the audit-read permission, without reads (the tab itself is a read).
+- Schedules (every enabled one, at most MAX_SCHEDULES, the rest counted) go to whoever may list snapshots: the
+  permission `/snapshot schedules` needs, without its channel check (Home has no channel).
+- "In progress" is the Tracker's operations plus the restores whose safety snapshot is being taken: those are
+  read from the request's stored safety step (the step itself runs in its own loop, not in the Tracker table).
 - Each part fails on its own: VPS.org down is told in the overview, a database error leaves its part empty.
 Rendering (wording, Block Kit, permalinks to cards) is bot/slack/home.py's.
 """
@@ -17,9 +21,11 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from bot.usecases.access import AccessPolicy, Permission
+from bot.usecases.approval_safety import taking_safety_snapshot
 from bot.usecases.approvals import ApprovalService, RequestView
 from bot.usecases.context import utcnow
 from bot.usecases.errors import explain_vps_error
+from bot.usecases.schedules import ScheduleService, ScheduleView
 from bot.usecases.tracking import Operation, Tracker
 from bot.usecases.wording import Text
 from bot.vps.client import VpsClient
@@ -34,6 +40,7 @@ RECENT_SNAPSHOTS = 8
 RECENT_ACTIONS = 10
 MAX_PENDING = 10
 MAX_FOLLOWING = 10
+MAX_SCHEDULES = 10
 # Reading actions are noise in "your recent actions": the Home tab itself is a read.
 QUIET_ACTIONS = frozenset({Action.LIST, Action.AUDIT_READ})
 
@@ -55,6 +62,10 @@ class HomeOverview:
     vps_error: Text | None = None  # VPS.org could not be read: why, in plain words
     pending: list[PendingRequest] = field(default_factory=list)
     following: list[Operation] = field(default_factory=list)
+    # Restores approved and waiting for their safety snapshot (`pre-restore-<id>`).
+    safety_steps: list[RequestView] = field(default_factory=list)
+    schedules: list[ScheduleView] = field(default_factory=list)
+    more_schedules: int = 0  # enabled schedules not shown (past MAX_SCHEDULES)
     actions: list[AuditRecord] = field(default_factory=list)
 
 
@@ -67,12 +78,14 @@ class HomeQueries:
         audit: AuditLog,
         approvals: ApprovalService,
         tracking: Tracker,
+        schedules: ScheduleService | None = None,
     ) -> None:
         self.access = access
         self.vps = vps
         self.audit = audit
         self.approvals = approvals
         self.tracking = tracking
+        self.schedules = schedules
 
     def overview(self, user_id: str) -> HomeOverview:
         now = utcnow()
@@ -95,6 +108,8 @@ class HomeQueries:
                 known.add(snap.server.id)
                 servers.append(Server(id=snap.server.id, name=snap.server.name, status=""))
         servers.sort(key=lambda s: (s.name.lower(), s.id))
+        open_requests = self._open_requests()
+        schedules = self._schedules()
         recent = sorted(snapshots, key=lambda s: (s.created_at is not None, s.created_at or now, s.id), reverse=True)[
             :RECENT_SNAPSHOTS
         ]
@@ -105,17 +120,32 @@ class HomeQueries:
             counts=dict(counts),
             recent=recent,
             vps_error=vps_error,
-            pending=self._pending(user_id),
+            pending=self._pending(user_id, open_requests),
             following=self._following(),
+            safety_steps=[r for r in open_requests if taking_safety_snapshot(r)][:MAX_FOLLOWING],
+            schedules=schedules[:MAX_SCHEDULES],
+            more_schedules=max(0, len(schedules) - MAX_SCHEDULES),
             actions=self._actions(user_id),
         )
 
-    def _pending(self, user_id: str) -> list[PendingRequest]:
+    def _open_requests(self) -> list[RequestView]:
         try:
-            requests = [r for r in self.approvals.open_requests() if r.state == "pending"]
+            return list(self.approvals.open_requests())
         except Exception:
             log.exception("could not read open requests for the Home tab")
             return []
+
+    def _schedules(self) -> list[ScheduleView]:
+        if self.schedules is None:
+            return []
+        try:
+            return self.schedules.enabled_views()
+        except Exception:
+            log.exception("could not read schedules for the Home tab")
+            return []
+
+    def _pending(self, user_id: str, open_requests: list[RequestView]) -> list[PendingRequest]:
+        requests = [r for r in open_requests if r.state == "pending"]
         can_approve = self.access.check(user_id, Permission.APPROVE).allowed
         items: list[PendingRequest] = []
         for req in requests:

@@ -167,6 +167,10 @@ class ScheduleService:
 
     def overview(self, actor: Actor) -> list[ScheduleView]:
         self.guard.require(actor, Permission.LIST)
+        return self.enabled_views()
+
+    def enabled_views(self) -> list[ScheduleView]:
+        """Every enabled schedule as shown, for a caller that has checked `list` itself (App Home: no channel)."""
         return [self.view(row) for row in self.store.enabled()]
 
     def remove(self, actor: Actor, schedule_id: str | None) -> ScheduleView:

@@ -121,6 +121,7 @@ class Shell(ShellWorld, FormsAndInput, Transcript, Waiting):
         self._renumber = True  # the next buttons shown start again at [1]
         self._cursor = 0  # index of the first FakeSlack call not yet rendered
         self._claimed: set[tuple[str, str]] = set()  # (channel, ts) of posted messages already shown
+        self._last_shown: dict[tuple[str, str], list[str]] = {}  # (channel, ts) → how it read when last shown
         self._urls: dict[str, UrlInfo] = {}
         self._pending_forms: list[dict[str, Any]] = []
         self._drain_lock = threading.RLock()

@@ -1,7 +1,8 @@
 """The transcript: what the bot says in Slack, rendered on the terminal as it arrives. FakeSlack's calls are read
 in order (from a watcher thread while the prompt waits) and shown once each: posts, updates, ephemerals,
 response_url answers and Home tabs, with numbered buttons the user can press. Lookups a user would never see
-(`auth.test`, `users.info`, ...) are not shown.
+(`auth.test`, `users.info`, ...) are not shown, nor is an update that leaves a message looking as it did (a
+tick's refresh and a tracking event may both update a card with the same content): only changes are news.
 """
 
 from __future__ import annotations
@@ -165,6 +166,8 @@ class Transcript:
             self._show(heading, args.get("blocks") or [], text, source, indent="    ")
         else:
             self._show(self._channel_heading(channel), args.get("blocks") or [], text, source)
+        if ts:
+            self._changed(channel, ts, args.get("blocks") or [], text)  # the baseline its updates compare with
         return True
 
     def _render_update(self, args: dict[str, Any]) -> bool:
@@ -181,6 +184,8 @@ class Transcript:
         if current is not None and current.thread_ts:
             indent = "    "
         text = str(args["text"]) if "text" in args else (current.text if current else "")
+        if not self._changed(channel, ts, blocks, text):
+            return False
         heading = f"{self._channel_heading(channel)} {self.style.yellow('· updated')}"
         self._show(heading, blocks, text, Source("message", channel, ts), indent=indent)
         return True
@@ -198,6 +203,8 @@ class Transcript:
         if _truthy(args.get("replace_original")):
             if info is not None and info.message_channel and info.message_ts:
                 channel = info.message_channel
+                if not self._changed(channel, info.message_ts, blocks, text):
+                    return False
                 heading = f"{self._channel_heading(channel)} {self.style.yellow('· updated')}"
                 self._show(heading, blocks, text, Source("message", channel, info.message_ts))
             else:
@@ -212,6 +219,16 @@ class Transcript:
             return True
         channel = info.channel if info else self.channel
         self._show(self._ephemeral_heading(user), blocks, text, Source("ephemeral", channel, user=user))
+        return True
+
+    def _changed(self, channel: str, ts: str, blocks: list[dict[str, Any]], text: str) -> bool:
+        """Whether the message (channel, ts) would now read differently from when it was last shown; remembers it.
+
+        Compared as rendered without colour and with fixed button numbers, so only what a reader sees counts."""
+        looks = render_blocks(blocks, fallback_text=text, style=Style(), names=self.names, first_number=1).lines
+        if self._last_shown.get((channel, ts)) == looks:
+            return False
+        self._last_shown[(channel, ts)] = looks
         return True
 
     def _claim(self, channel: str, text: str) -> str | None:

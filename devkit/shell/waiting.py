@@ -2,12 +2,14 @@
 
 Rules this module keeps:
 - "Done" means all of it: no tracked operation (a snapshot being taken, a server being restored) still
-  `tracking`, Bolt's listeners and the background pool idle, and every card and notification update the bot made
-  on the way rendered before `/wait` returns. So in a script a completion appears at a predictable point: before
+  `tracking`, no approved restore still taking its safety snapshot (on any replica), Bolt's listeners and the
+  background pool idle, and every card and notification update the bot made on the way rendered before `/wait`
+  returns. So in a script a completion appears at a predictable point: before
   the line that follows `/wait`.
 - While waiting the bot is asked to poll now and again (a forced tick), not only every POLL_SECONDS.
-- The answer names what ended (and how) or, on timeout or Ctrl-C, what is still running. It never hangs:
-  the deadline holds, and Ctrl-C cancels the wait (the work itself goes on).
+- The answer names what ended (and how) or, on timeout or Ctrl-C, what is still running — a restore taking its
+  safety snapshot included (read from the request's stored safety step, as App Home's "In progress" does). It
+  never hangs: the deadline holds, and Ctrl-C cancels the wait (the work itself goes on).
 """
 
 from __future__ import annotations
@@ -15,7 +17,10 @@ from __future__ import annotations
 import time
 from typing import TYPE_CHECKING
 
+from bot.usecases.approval_safety import safety_name, taking_safety_snapshot
+
 if TYPE_CHECKING:
+    from bot.usecases.approvals import RequestView
     from bot.usecases.tracking import Operation
 
 DEFAULT_WAIT = 60.0  # seconds: a simulated snapshot takes ~15 s and a simulated restore ~10 s
@@ -44,6 +49,15 @@ def describe(op: Operation) -> str:
     if op.kind == "restore":
         return f"restore of {op.snapshot_name} (#{op.snapshot_id}) onto {op.server_name}"
     return f"snapshot {op.snapshot_name} (#{op.snapshot_id}) of {op.server_name}"
+
+
+def describe_safety_step(request: RequestView) -> str:
+    """A restore whose safety snapshot is being taken (not a tracked operation yet), as a person would name it."""
+    since = request.decided_at.strftime("%H:%M UTC") if request.decided_at else "an unknown time"
+    return (
+        f"restore #{request.id} of {request.snapshot_name} on {request.server_name}: "
+        f"taking the safety snapshot {safety_name(request.id)} (since {since})"
+    )
 
 
 class Waiting:
@@ -78,7 +92,7 @@ class Waiting:
                 self._drain()  # cards and notifications first, then the summary
                 running = tracking.active(limit=100)
                 watched.update((op.id, op) for op in running)
-                if idle and not running:
+                if idle and not running and not self._safety_steps():
                     break
                 left = deadline - time.monotonic()
                 if left <= 0:
@@ -103,7 +117,7 @@ class Waiting:
             now = tracking.get(op_id) or op
             ended.append(f"{describe(now)}: {_ENDINGS.get(now.state, now.state)}")
         after = f"after {took:.0f} s" if took >= 1 else f"after {took:.1f} s"
-        if not running and idle:
+        if not running and idle and not self._safety_steps():
             if not ended:
                 return "(nothing to wait for: the bot is not following any work)"
             return f"(done {after}: " + "; ".join(ended) + ")"
@@ -112,9 +126,17 @@ class Waiting:
 
     def _still_running(self, running: list[Operation], idle: bool) -> str:
         parts = [f"{describe(op)} — {(op.last_status or 'in progress').replace('_', ' ')}" for op in running]
-        if not idle:
+        safety = [describe_safety_step(r) for r in self._safety_steps()]
+        parts.extend(safety)
+        if not idle and not safety:  # a safety step is what keeps the bot busy: it is named above
             parts.append("a request the bot is still answering")
         if not parts:
             return ""
         when = "it ends" if len(parts) == 1 else "they end"
         return "; still running: " + "; ".join(parts) + f" — shown here when {when}, or /wait again"
+
+    def _safety_steps(self) -> list[RequestView]:
+        try:
+            return [r for r in self._running().core.approvals.open_requests() if taking_safety_snapshot(r)]
+        except Exception:  # the database is the bot's: a bad moment of it must not end the wait
+            return []

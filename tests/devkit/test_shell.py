@@ -7,13 +7,15 @@ plus what the VPS.org simulator received: the shell runs the real app, so these 
 from __future__ import annotations
 
 import io
+import itertools
 import logging
 import os
 import subprocess
 import sys
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -212,6 +214,30 @@ def test_wait_waits_for_the_snapshot_and_the_restore_to_end_before_the_next_line
         "You are now @alice",
     )
     assert sim is not None and len(sim.calls("POST", "snapshots/801/restore/")) == 1
+
+
+def updates(out: str) -> list[str]:
+    """The body of each `· updated` message printed, in order (its indented lines under the heading)."""
+    bodies: list[str] = []
+    lines = out.split("\n")
+    for index, line in enumerate(lines):
+        if line.startswith("▸ ") and line.endswith("· updated"):
+            body = []
+            for following in lines[index + 1 :]:
+                if not following.startswith("  ") or following.lstrip().startswith("▸ "):
+                    break
+                body.append(following)
+            bodies.append("\n".join(body))
+    return bodies
+
+
+def test_a_card_being_restored_is_printed_again_only_when_it_reads_differently(sqlite_url: str) -> None:
+    # While the restore runs, each forced tick refreshes the card and the tracking event updates it too.
+    sim = VpsSimulator(completion_delay=0, restore_delay=2.0)
+    t = run(["/snapshot restore 801", "/as bob", "1", "y", "/wait 30"], database_url=sqlite_url, sim=sim)
+    shown = updates(t.out)
+    t.in_order("taking the safety snapshot first", "being restored for under a minute", "restore finished")
+    assert len(shown) >= 3 and all(a != b for a, b in itertools.pairwise(shown)), "\n\n".join(shown)
 
 
 def test_wait_times_out_and_says_what_is_still_running(sqlite_url: str) -> None:
@@ -493,3 +519,98 @@ def test_ctrl_c_at_the_prompt_does_not_end_the_shell_and_quit_exits_zero(sqlite_
     assert t.code == 0
     assert "web-server-01 (id 12345)" in t.out
     assert "db-server-01" not in t.out  # `quit`, after the Ctrl-C, ended it
+
+
+class ScriptWithHooks(io.StringIO):
+    """Scripted input that runs `hooks[line]` just before the shell reads that line: what happens elsewhere."""
+
+    def __init__(self, lines: Sequence[str], hooks: dict[str, Callable[[], None]]) -> None:
+        super().__init__("".join(line + "\n" for line in lines))
+        self.hooks = hooks
+
+    def readline(self, size: int | None = -1) -> str:
+        line = super().readline(-1 if size is None else size)
+        hook = self.hooks.pop(line.strip(), None)
+        if hook is not None:
+            hook()
+        return line
+
+
+def test_wait_and_home_name_a_restore_taking_its_safety_snapshot_on_another_replica(sqlite_url: str) -> None:
+    settings = load_settings({"DATABASE_URL": sqlite_url}, dotenv_path=None)
+    out = io.StringIO()
+    shell: Shell
+
+    def another_replica_approves_and_takes_the_safety_snapshot() -> None:
+        # What the executor of another replica has stored by the time its safety create is on its way.
+        bot = shell.bot
+        assert bot is not None
+        store = bot.core.approvals.requests
+        with bot.core.db.session() as session:
+            won = store.start_executing(
+                session,
+                1,
+                decided_by=user_id_for("bob"),
+                now=datetime.now(UTC),
+                token="another-replica",
+                claim_ttl=timedelta(minutes=10),
+                safety_choice="snapshot",
+            )
+            assert won and store.set_safety(session, 1, "another-replica", safety_state="creating")
+
+    stdin = ScriptWithHooks(
+        ["/snapshot restore 801", "/wait 0.5", "/home"],
+        {"/wait 0.5": another_replica_approves_and_takes_the_safety_snapshot},
+    )
+    with tempfile.TemporaryDirectory(prefix="shell-log-") as logs:
+        shell = Shell(
+            settings,
+            stdin=stdin,
+            stdout=out,
+            interactive=False,
+            simulator=VpsSimulator(completion_delay=0),
+            poll_interval=3600,
+            log_path=Path(logs) / "shell.log",
+        )
+        with shell:
+            assert shell.run() == 0
+    t = Transcript(0, out.getvalue(), None, True)
+    step = "restore #1 of pre-migration-snapshot on web-server-01: taking the safety snapshot pre-restore-1 (since "
+    t.in_order("RESTORE REQUEST #1", "(stopped waiting after ", f"still running: {step}", "App Home of @alice")
+    t.in_order("App Home of @alice", "IN PROGRESS", f"• {step}")
+
+
+def test_an_update_that_changes_nothing_a_reader_sees_is_not_printed_again(sqlite_url: str) -> None:
+    from slack_sdk import WebClient
+
+    settings = load_settings({"DATABASE_URL": sqlite_url}, dotenv_path=None)
+    out = io.StringIO()
+    shell: Shell
+
+    def the_bot_updates_a_card_twice_the_same_then_changes_it() -> None:
+        # As the bot does while a restore runs: a tick's refresh and the tracking event both update the card.
+        assert shell.fake is not None
+        slack = WebClient(token=shell.fake.bot_token, base_url=shell.fake.api_url)
+        ts = slack.chat_postMessage(channel=shell.channel, text="card", blocks=card("requested"))["ts"]
+        for status in ("being restored", "being restored", "being restored", "finished"):
+            slack.chat_update(channel=shell.channel, ts=ts, text="card", blocks=card(status))
+
+    def card(status: str) -> list[dict[str, object]]:
+        return [{"type": "section", "text": {"type": "mrkdwn", "text": f"*Restore #1* — {status}"}}]
+
+    stdin = ScriptWithHooks(["/wait 0"], {"/wait 0": the_bot_updates_a_card_twice_the_same_then_changes_it})
+    with tempfile.TemporaryDirectory(prefix="shell-log-") as logs:
+        shell = Shell(
+            settings,
+            stdin=stdin,
+            stdout=out,
+            interactive=False,
+            simulator=VpsSimulator(completion_delay=0),
+            poll_interval=3600,
+            log_path=Path(logs) / "shell.log",
+        )
+        with shell:
+            assert shell.run() == 0
+    t = Transcript(0, out.getvalue(), None, True)
+    t.in_order("Restore #1 — requested", "· updated", "Restore #1 — being restored", "· updated", "— finished")
+    assert t.out.count("· updated") == 2 and t.out.count("being restored") == 1

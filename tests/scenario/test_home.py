@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import json
+import threading
 from collections.abc import Callable
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 from bot.slack.home import HOME_OPEN_CARD, HOME_REFRESH, home_view
 from bot.usecases.context import utcnow
 from bot.usecases.home import HomeOverview
 from bot.vps.models import Server, ServerRef, Snapshot
 from devkit.fake_slack import FakeView, blocks_text
-from tests.app_fixtures import ALICE, BOB, CAROL, Harness
+from tests.app_fixtures import ALICE, BOB, CAROL, OPS, Harness
+from tests.slack_safety import assert_no_unescaped_markup
 
 APPROVALS = "C0APPROVE"
 
@@ -177,3 +180,85 @@ def test_every_request_shown_keeps_its_buttons_however_many_are_waiting() -> Non
     text = blocks_text(blocks)
     assert f"…and {70 - len(shown)} more: /snapshot pending lists every open request." in text.replace("`", "")
     assert "YOUR RECENT ACTIONS" in text.upper()  # the sections after it are not cut off
+
+
+# ---- schedules (issue 18 §2) ---------------------------------------------------------------------------------------
+def test_schedules_show_their_next_run_and_last_result_to_whoever_may_list_them(
+    make_harness: Callable[..., Harness],
+) -> None:
+    from bot.background import Ticker
+
+    now = [datetime(2026, 11, 30, 9, 0, tzinfo=UTC)]
+    h = make_harness(SNAPSHOT_TIMEZONE="Europe/Berlin", SNAPSHOT_OPERATORS=ALICE, SNAPSHOT_VIEWERS=CAROL)
+    h.bot.core.schedules.clock = h.bot.core.schedule_runner.clock = lambda: now[0]
+    h.run("schedule 12347 hourly keep 1 on_full=rotate", user=ALICE)
+
+    carol = text_of(open_home(h, CAROL))  # a viewer may list, so she sees them
+    assert "SCHEDULES" in carol.upper()
+    assert "#1 · `cache-01` (id 12347) · `hourly` (Europe/Berlin) · keep 1 · on_full=rotate" in carol
+    assert f"Next run: 2026-11-30 11:00 CET · last: not run yet · by <@{ALICE}>" in carol
+
+    now[0] += timedelta(hours=1)
+    Ticker(h.bot.core, h.bot.slack.announcer, 60).tick()
+    h.settle()
+    assert "last: completed auto-1-20261130-1000" in text_of(open_home(h, CAROL))
+
+    bob = text_of(open_home(h, BOB))  # no role: may not list, so no schedules either
+    assert ":lock:" in bob and "SCHEDULES" not in bob.upper() and "cache-01" not in bob
+
+
+def test_schedules_are_bounded_and_hostile_server_names_stay_text(harness: Harness) -> None:
+    h = harness
+    hostile = "evil <!channel> *bold* `tick` & <https://evil.example|click>"
+    for n in range(12):
+        h.sim.add_server(40_000 + n, f"{hostile}-{n}" if n < 2 else f"box-{n:02d}")
+        h.run(f"schedule {40_000 + n} daily 02:30 keep 1", user=ALICE)
+    assert "#12" in h.channel(OPS)[-1].visible_text  # all twelve were made
+
+    view = open_home(h, BOB)
+    text = text_of(view)
+    assert "#10 · `box-09` (id 40009) · `daily 02:30` (UTC)" in text and "#11 · " not in text
+    assert "…and 2 more — `/snapshot schedules` lists them all." in text
+    assert len(view.view["blocks"]) <= 100
+    assert_no_unescaped_markup(view.view)
+    dumped = json.dumps(view.view)
+    assert "<!channel>" not in dumped and "<https://evil.example" not in dumped
+    # Shown as text, inside its code span: no ping, no link, no formatting, no way out of the span.
+    assert "#1 · `evil &lt;!channel&gt; *bold* ˋtickˋ &amp; &lt;https://evil.example|click&gt;-0` (id 40000)" in text
+
+
+# ---- a restore taking its safety snapshot (issue 18 §1) -------------------------------------------------------------
+def test_a_restore_taking_its_safety_snapshot_is_in_progress(make_harness: Callable[..., Harness]) -> None:
+    from devkit.simulator import FIRST_NEW_SNAPSHOT_ID, VpsSimulator
+
+    h = make_harness(
+        sim=VpsSimulator(completion_delay=10_000),
+        SNAPSHOT_APPROVAL_CHANNEL=APPROVALS,
+        SNAPSHOT_OPERATORS=ALICE,
+        SNAPSHOT_APPROVERS=BOB,
+        RESTORE_SAFETY_SNAPSHOT="auto",
+    )
+    paused, resume = threading.Event(), threading.Event()
+
+    def stall(_seconds: float) -> None:  # the step waits between two polls of the safety snapshot
+        paused.set()
+        resume.wait(20)
+
+    h.bot.core.approvals.sleep = stall
+    h.run("restore 801", user=ALICE)
+    h.click(h.card(APPROVALS), "Approve (safety snapshot first)", user=BOB)
+    assert paused.wait(20), "the safety step never started polling"
+    try:
+        text = text_of(open_home(h, ALICE))
+        assert "In progress" in text
+        assert (
+            f"restore #1 of `pre-migration-snapshot` on `web-server-01`: taking the safety snapshot "
+            f"`pre-restore-1` (#{FIRST_NEW_SNAPSHOT_ID}) (since "
+        ) in text
+        assert h.restore_posts() == []  # the Home tab only read the request: the restore is still held back
+    finally:
+        h.sim.complete_snapshot(FIRST_NEW_SNAPSHOT_ID)
+        resume.set()
+    h.settle()
+    assert h.bot.core.approvals.get(1).state == "executed"
+    assert "taking the safety snapshot" not in text_of(open_home(h, ALICE))

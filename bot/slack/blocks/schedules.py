@@ -39,9 +39,10 @@ def local_time(moment: datetime | None, zone: str) -> Mrkdwn:
 
 def _describe(view: ScheduleView) -> Mrkdwn:
     s = view.schedule
-    return Mrkdwn("#{} · {} · {} ({}) · keep {} · on_full={}").format(
+    return Mrkdwn("#{} · {} (id {}) · {} ({}) · keep {} · on_full={}").format(
         s.id,
         server_name(s.server_name, s.server_id),
+        s.server_id,
         code(s.when_spec, 80),
         plain(view.zone, 40),
         s.keep,
@@ -64,23 +65,20 @@ def unscheduled(view: ScheduleView, user_id: str) -> Mrkdwn:
     )
 
 
+def schedule_entry(view: ScheduleView) -> Mrkdwn:
+    """One schedule as listed (`/snapshot schedules`, App Home): what, when next, how it last went, by whom."""
+    s = view.schedule
+    last = plain(s.last_result, 300) if s.last_result else Mrkdwn("not run yet")
+    return Mrkdwn("{}\nNext run: {} · last: {} · by {}").format(
+        _describe(view), local_time(view.next_run, view.zone), last, mention(s.created_by)
+    )
+
+
 def schedules_list(views: list[ScheduleView]) -> tuple[Mrkdwn, list[dict[str, Any]]]:
     if not views:
         text = Mrkdwn("No schedules. `/snapshot schedule &lt;server_id&gt; daily 02:00 keep 3` adds one.")
         return text, as_dicts([SectionBlock(text=md(text))])
-    blocks = []
-    for view in views[: MAX_BLOCKS - 1]:
-        s = view.schedule
-        last = plain(s.last_result, 300) if s.last_result else Mrkdwn("not run yet")
-        blocks.append(
-            SectionBlock(
-                text=md(
-                    Mrkdwn("{}\nNext run: {} · last: {} · by {}").format(
-                        _describe(view), local_time(view.next_run, view.zone), last, mention(s.created_by)
-                    )
-                )
-            )
-        )
+    blocks = [SectionBlock(text=md(schedule_entry(view))) for view in views[: MAX_BLOCKS - 1]]
     if len(views) > MAX_BLOCKS - 1:
         blocks.append(SectionBlock(text=md(Mrkdwn("… and {} more.").format(len(views) - (MAX_BLOCKS - 1)))))
     count = Mrkdwn("1 schedule") if len(views) == 1 else Mrkdwn("{} schedules").format(len(views))
