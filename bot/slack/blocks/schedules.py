@@ -58,6 +58,12 @@ def schedule_created(view: ScheduleView) -> Mrkdwn:
     )
 
 
+def schedule_changed(view: ScheduleView, user_id: str) -> Mrkdwn:
+    return Mrkdwn(
+        ":calendar: {} changed schedule {}\nNext run: {}. Same schedule id: its snapshots stay its own."
+    ).format(mention(user_id), _describe(view), local_time(view.next_run, view.zone))
+
+
 def unscheduled(view: ScheduleView, user_id: str) -> Mrkdwn:
     return Mrkdwn(":calendar: {} removed schedule {}. Its snapshots stay until someone deletes them.").format(
         mention(user_id), _describe(view)
@@ -72,15 +78,21 @@ def schedules_list(views: list[ScheduleView]) -> tuple[Mrkdwn, list[dict[str, An
     for view in views[: MAX_BLOCKS - 1]:
         s = view.schedule
         last = plain(s.last_result, 300) if s.last_result else Mrkdwn("not run yet")
-        blocks.append(
-            SectionBlock(
-                text=md(
-                    Mrkdwn("{}\nNext run: {} · last: {} · by {}").format(
-                        _describe(view), local_time(view.next_run, view.zone), last, mention(s.created_by)
-                    )
-                )
+        if s.awaiting_approval:
+            line = Mrkdwn(
+                "{}\n:hourglass_flowing_sand: Waiting for approval (see `/snapshot pending`); not run until "
+                "approved · by {}"
+            ).format(_describe(view), mention(s.created_by))
+        else:
+            line = Mrkdwn("{}\nNext run: {} · last: {} · by {}").format(
+                _describe(view), local_time(view.next_run, view.zone), last, mention(s.created_by)
             )
-        )
+        if view.deletes_paused:
+            line += Mrkdwn(
+                "\n:double_vertical_bar: Deletes paused (APPROVAL_REQUIRED_FOR includes delete and nobody approved "
+                "this schedule) — change it with `/snapshot reschedule {} …` to ask for approval."
+            ).format(s.id)
+        blocks.append(SectionBlock(text=md(line)))
     if len(views) > MAX_BLOCKS - 1:
         blocks.append(SectionBlock(text=md(Mrkdwn("… and {} more.").format(len(views) - (MAX_BLOCKS - 1)))))
     count = Mrkdwn("1 schedule") if len(views) == 1 else Mrkdwn("{} schedules").format(len(views))

@@ -15,14 +15,19 @@ from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
 from bot.mrkdwn import Mrkdwn
+from bot.mrkdwn import link as link_to
 from bot.runtime import Core
 from bot.slack.blocks import schedules as ui
+from bot.slack.listeners.approvals import card_link, post_request_card
 from bot.slack.listeners.common import actor_from_payload, run_for_user
 from bot.slack.replies import Reply
 from bot.slack.side import SlackSide
+from bot.slack.wording import render
 from bot.usecases.access import Permission
+from bot.usecases.approval_base import RequestView
 from bot.usecases.context import Actor
 from bot.usecases.errors import InvalidInput, UserFacingError
+from bot.usecases.restore_checks import RequestConflict
 
 log = logging.getLogger(__name__)
 _FIELD_TO_BLOCK = {"server id": "server", "when": "when", "keep": "keep", "on_full": "on_full"}
@@ -37,8 +42,28 @@ def _announce(core: Core, slack: SlackSide, reply: Reply, actor: Actor, text: Mr
 
 
 def add(core: Core, slack: SlackSide, reply: Reply, actor: Actor, args: dict[str, str]) -> None:
-    view = core.schedules.create(actor, args.get("server_id"), args.get("when"), args.get("keep"), args.get("on_full"))
-    _announce(core, slack, reply, actor, ui.schedule_created(view))
+    made = core.schedules.create(actor, args.get("server_id"), args.get("when"), args.get("keep"), args.get("on_full"))
+    if isinstance(made, RequestView):  # deletes need approval: a `schedule` request, with its card
+        post_request_card(core, slack, reply, actor, made)
+        return
+    _announce(core, slack, reply, actor, ui.schedule_created(made))
+
+
+def change(core: Core, slack: SlackSide, reply: Reply, actor: Actor, args: dict[str, str]) -> None:
+    """`/snapshot reschedule <id> <when> keep <n> [on_full=…]` (and the Change form's submit)."""
+    try:
+        changed = core.schedules.reschedule(
+            actor, args.get("schedule_id"), args.get("when"), args.get("keep"), args.get("on_full")
+        )
+    except RequestConflict as error:  # a request for this schedule already waits: point to its card
+        link = card_link(slack.client, error.request.card_channel, error.request.card_ts)
+        where = Mrkdwn(" {}").format(link_to(link, Mrkdwn("Open its card"))) if link else Mrkdwn("")
+        reply.ephemeral(Mrkdwn(":no_entry: ") + render(error.message) + where)
+        return
+    if isinstance(changed, RequestView):
+        post_request_card(core, slack, reply, actor, changed)
+        return
+    _announce(core, slack, reply, actor, ui.schedule_changed(changed, actor.user_id))
 
 
 def show(core: Core, slack: SlackSide, reply: Reply, actor: Actor, args: dict[str, str]) -> None:

@@ -1,0 +1,347 @@
+"""Schedules while APPROVAL_REQUIRED_FOR includes `delete` (issue 18 §3), and changing a schedule in place, driven
+the way Slack drives them: a `schedule` request with its card in the approval channel, approved, rejected,
+cancelled, expired or gone stale; `/snapshot reschedule` with and without delete approvals; the ticker running
+the approved schedule with a controllable clock, its retention deleting without a card per delete."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+
+from bot.background import Ticker
+from devkit.fake_slack import FakeMessage
+from tests.app_fixtures import ALICE, APPROVALS, BOB, CAROL, OPS, Harness
+
+NOTIFY = "C0NOTIFY"
+DELETES_NEED_APPROVAL = {
+    "APPROVAL_REQUIRED_FOR": "restore,delete",
+    "SNAPSHOT_APPROVAL_CHANNEL": APPROVALS,
+    "RESTORE_APPROVAL_TTL_MINUTES": "180",  # a slot can pass while a request waits
+}
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = datetime(2026, 11, 30, 9, 0, tzinfo=UTC)
+
+    def __call__(self) -> datetime:
+        return self.now
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock()
+
+
+def harness(make_harness: Callable[..., Harness], clock: Clock, **env: Any) -> Harness:
+    h = make_harness(SNAPSHOT_NOTIFY_CHANNEL=NOTIFY, SNAPSHOT_TIMEZONE="Europe/Berlin", **env)
+    h.bot.slack.notifier.min_interval = 0.0
+    h.bot.core.schedules.clock = clock
+    h.bot.core.schedule_runner.clock = clock
+    h.bot.core.approvals.clock = clock  # when a request expires, and when an approved schedule takes effect
+    return h
+
+
+@pytest.fixture
+def h(make_harness: Callable[..., Harness], clock: Clock) -> Harness:
+    return harness(make_harness, clock, **DELETES_NEED_APPROVAL)
+
+
+def tick(h: Harness) -> None:
+    Ticker(h.bot.core, h.bot.slack.announcer, 60).tick()
+    h.settle()
+
+
+def creates(h: Harness) -> list[str]:
+    return [r.json["name"] for r in h.mutating_calls() if r.method == "POST" and r.path.endswith("/snapshots/")]
+
+
+def deletes(h: Harness) -> list[str]:
+    return [r.path for r in h.mutating_calls() if r.method == "DELETE"]
+
+
+def cards(h: Harness) -> list[FakeMessage]:
+    return [m for m in h.channel(APPROVALS) if "request #" in m.visible_text and m.thread_ts in (None, m.ts)]
+
+
+def listing(h: Harness, user: str = ALICE) -> str:
+    h.run("schedules", user=user)
+    return h.last_ephemeral(user).visible_text
+
+
+def reject(h: Harness, card: FakeMessage, user: str, reason: str) -> None:
+    h.click(card, "Reject", user=user)
+    opened = h.slack.wait_for("views.open")[-1].args["view"]
+    h.driver.view_submission(
+        opened["callback_id"],
+        {"reason": {"value": {"type": "plain_text_input", "value": reason}}},
+        user_id=user,
+        private_metadata=opened["private_metadata"],
+    )
+    h.settle()
+
+
+def test_a_schedule_is_approved_once_then_runs_and_deletes_without_a_card(h: Harness, clock: Clock) -> None:
+    h.run("schedule 12347 hourly keep 1 on_full=rotate")
+    card = h.card()
+    text = card.visible_text
+    for expected in (
+        "Schedule request #1",
+        f"<@{ALICE}>",
+        "`cache-01` (id 12347)",
+        "`hourly` (Europe/Berlin) · next run 2026-11-30 11:00 CET",
+        "the newest 1",
+        "rotate",
+        "without a card per delete",
+        "Expires",
+    ):
+        assert expected in text, expected
+    assert "Your schedule request #1 is waiting for approval" in h.last_ephemeral(ALICE).visible_text
+    assert "Waiting for approval" in listing(h)
+    assert h.actions(action="schedule.approval_requested") == ["schedule.approval_requested"]
+    assert h.actions(action="schedule.created") == []
+
+    clock.now += timedelta(hours=1)
+    tick(h)
+    assert creates(h) == []  # stored, not run, until approved
+
+    h.click(card, "Approve", user=ALICE)
+    h.settle()
+    assert "can't approve your own request" in h.last_ephemeral(ALICE).visible_text
+    assert "refused.self_approval" in h.actions()
+
+    h.click(card, "Approve", user=BOB)
+    h.settle()
+    approved = h.card().visible_text
+    assert f"Approved by <@{BOB}>" in approved and "applied" in approved
+    assert "Schedule #1 is on: `hourly` (Europe/Berlin)" in approved and "next run 2026-11-30 12:00 CET" in approved
+    assert not any(b.get("type") == "actions" for b in h.card().blocks)  # buttons gone
+    [executed] = h.audit(action="schedule.approval_executed")
+    assert executed.actor_id == BOB and executed.request_id == 1 and executed.snapshot_id is None
+    assert executed.details["after"] == {"when": "hourly", "timezone": "Europe/Berlin", "keep": 1, "on_full": "rotate"}
+    thread = [m for m in h.channel(APPROVALS) if m.thread_ts == card.ts]
+    assert thread and "approved" in thread[-1].text and f"<@{ALICE}>" in thread[-1].text
+
+    tick(h)
+    assert creates(h) == []  # no slot from before the approval
+    clock.now += timedelta(hours=1)
+    tick(h)
+    tick(h)
+    clock.now += timedelta(hours=1)
+    tick(h)
+    tick(h)
+    assert creates(h) == ["auto-1-20261130-1100", "auto-1-20261130-1200"]
+    assert len(deletes(h)) == 1  # retention deleted the older one …
+    assert len(cards(h)) == 1  # … without a card of its own
+    [deleted] = h.audit(action="delete.succeeded")
+    assert deleted.actor_id == "system" and deleted.details["on_behalf_of"] == ALICE
+    assert any("Deleted: `auto-1-20261130-1100`" in m.visible_text for m in h.channel(NOTIFY))
+    assert "Deletes paused" not in listing(h)
+
+
+def test_a_rejected_schedule_is_never_turned_on(h: Harness, clock: Clock) -> None:
+    h.run("schedule 12347 hourly keep 1")
+    reject(h, h.card(), BOB, "not on the cache box")
+    text = h.card().visible_text
+    assert f"Rejected by <@{BOB}>" in text and "not on the cache box" in text and "never turned on" in text
+    assert "No schedules" in listing(h)
+    clock.now += timedelta(hours=3)
+    tick(h)
+    assert creates(h) == []
+    assert "schedule.approval_rejected" in h.actions()
+
+
+def test_a_cancelled_schedule_is_never_turned_on(h: Harness, clock: Clock) -> None:
+    h.run("schedule 12347 hourly keep 1")
+    h.click(h.card(), "Cancel (requester)", user=BOB)
+    h.settle()
+    assert "Only the person who asked" in h.last_ephemeral(BOB).visible_text
+    h.click(h.card(), "Cancel (requester)", user=ALICE)
+    h.settle()
+    assert "Cancelled by" in h.card().visible_text and "never turned on" in h.card().visible_text
+    clock.now += timedelta(hours=3)
+    tick(h)
+    assert creates(h) == []
+    assert "No schedules" in listing(h)
+    assert "schedule.approval_cancelled" in h.actions()
+
+
+def test_an_expired_schedule_request_cannot_be_approved(h: Harness, clock: Clock) -> None:
+    h.run("schedule 12347 hourly keep 1")
+    card = h.card()
+    clock.now += timedelta(minutes=181)
+    tick(h)
+    assert "Expired" in h.card().visible_text and "never turned on" in h.card().visible_text
+    h.click(card, "Approve", user=BOB)  # the card as it was (a click from a client not yet refreshed)
+    h.settle()
+    assert "already expired" in h.last_ephemeral(BOB).visible_text
+    clock.now += timedelta(hours=2)
+    tick(h)
+    assert creates(h) == []
+    assert "schedule.approval_expired" in h.actions()
+
+
+def test_a_server_filled_meanwhile_closes_the_request_as_stale(h: Harness, clock: Clock) -> None:
+    h.run("schedule 12347 hourly keep 3")  # needs 4 of 5
+    for n in range(2):
+        h.sim.add_snapshot(12347, f"manual-{n}")
+    h.click(h.card(), "Approve", user=BOB)
+    h.settle()
+    text = h.card().visible_text
+    assert "not applied" in text and "no longer fits" in text and "never turned on" in text
+    assert "No schedules" in listing(h)
+    clock.now += timedelta(hours=2)
+    tick(h)
+    assert creates(h) == []
+    [stale] = h.audit(action="schedule.approval_stale")
+    assert stale.details["applied"] is False
+
+
+def approve_new_schedule(h: Harness, text: str = "schedule 12347 hourly keep 2") -> None:
+    h.run(text)
+    h.click(h.card(), "Approve", user=BOB)
+    h.settle()
+    assert "Schedule #1 is on" in h.card().visible_text
+
+
+def test_reschedule_with_delete_approvals_applies_only_on_approval(h: Harness, clock: Clock) -> None:
+    approve_new_schedule(h)
+    h.run("reschedule 1 daily 02:30 keep 1 on_full=rotate")
+    card = h.card()
+    text = card.visible_text
+    assert "Schedule change request #2" in text and "`daily 02:30` (Europe/Berlin)" in text
+    assert "*Now:* `hourly` · keep 2 · on_full=skip" in text
+    before = listing(h)
+    assert "`hourly`" in before and "daily 02:30" not in before  # it runs as it was meanwhile
+    clock.now += timedelta(hours=1)
+    tick(h)
+    assert creates(h) == ["auto-1-20261130-1000"]
+
+    h.run("pending", user=CAROL)
+    assert "a change of schedule #1" in h.last_ephemeral(CAROL).visible_text
+    h.click(card, "Approve", user=CAROL)
+    h.settle()
+    assert "Schedule #1 is changed" in h.card().visible_text
+    after = listing(h)
+    assert "#1" in after and "`daily 02:30`" in after and "keep 1" in after
+    [executed] = h.audit(action="schedule.approval_executed")[:1]
+    assert executed.details["before"] == {"when": "hourly", "keep": 2, "on_full": "skip"}
+    assert executed.details["after"]["when"] == "daily 02:30"
+
+
+def test_a_schedule_removed_meanwhile_makes_its_change_stale(h: Harness, clock: Clock) -> None:
+    approve_new_schedule(h)
+    h.run("reschedule 1 daily 02:30 keep 1")
+    h.run("reschedule 1 daily 03:30 keep 1")
+    assert "already has request #2 waiting" in h.last_ephemeral().visible_text
+    h.run("unschedule 1")
+    h.click(h.card(), "Approve", user=BOB)
+    h.settle()
+    text = h.card().visible_text
+    assert "not applied" in text and "was removed" in text
+    assert "No schedules" in listing(h)
+    assert h.actions(action="schedule.approval_executed") == ["schedule.approval_executed"]  # the first only
+
+
+def test_a_schedule_changed_meanwhile_makes_the_older_approval_stale(h: Harness, clock: Clock) -> None:
+    approve_new_schedule(h)
+    h.run("reschedule 1 daily 02:30 keep 1")
+    store = h.bot.core.schedules.store
+    current = store.get(1)
+    assert current is not None
+    # Another replica, still without delete approvals, changed it in the meantime.
+    store.change(1, current.revision, when_spec="every 2h", keep=2, on_full="skip")
+    h.click(h.card(), "Approve", user=BOB)
+    h.settle()
+    text = h.card().visible_text
+    assert "not applied" in text and "was changed after this was asked" in text and "every 2h" in text
+    assert "`every 2h`" in listing(h)
+
+
+def test_two_approvers_at_once_turn_it_on_once(h: Harness, clock: Clock) -> None:
+    h.run("schedule 12347 hourly keep 2")
+    card = h.card()
+    start = threading.Barrier(8)
+
+    def click(i: int) -> int:
+        start.wait()
+        return h.click(card, "Approve", user=f"U0APPR{i:02d}").status
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        statuses = list(pool.map(click, range(8)))
+    h.settle(30)
+    assert statuses == [200] * 8
+    assert h.actions(action="schedule.approval_executed") == ["schedule.approval_executed"]
+    assert h.bot.core.schedules.store.get(1).revision == 1  # type: ignore[union-attr]
+    clock.now += timedelta(hours=1)
+    tick(h)
+    assert creates(h) == ["auto-1-20261130-1000"]
+
+
+def test_hostile_server_names_are_escaped_on_the_card(h: Harness) -> None:
+    h.sim.add_server(12360, "<!channel> *urgent* <@U0BOB>")
+    h.run("schedule 12360 daily 02:30 keep 1")
+    card = h.card()
+    raw = card.text + str(card.blocks)
+    assert "<!channel>" not in raw and "<@U0BOB>" not in raw
+    assert "&lt;!channel&gt;" in raw
+
+
+def test_reschedule_without_delete_approvals_applies_in_place(
+    make_harness: Callable[..., Harness], clock: Clock
+) -> None:
+    h = harness(make_harness, clock)
+    h.run("schedule 12347 hourly keep 2")
+    clock.now += timedelta(hours=1)
+    tick(h)
+    tick(h)
+    assert creates(h) == ["auto-1-20261130-1000"]
+    # keep 4 with on_full=skip needs 5: it fits only if the schedule's own snapshot and its old reservation are not
+    # counted next to the new ones.
+    h.run("reschedule 1 hourly keep 4")
+    assert "changed schedule #1" in h.channel(OPS)[-1].visible_text
+    [changed] = h.audit(action="schedule.changed")
+    assert changed.actor_id == ALICE
+    assert changed.details["before"] == {"when": "hourly", "keep": 2, "on_full": "skip"}
+    assert changed.details["after"] == {"when": "hourly", "keep": 4, "on_full": "skip"}
+    assert "keep 4" in listing(h)
+    assert h.bot.core.schedules.store.own_snapshot_ids(1)  # same id: its snapshot is still its own
+    assert h.channel(APPROVALS) == []  # no card: nothing to approve
+
+    h.run("reschedule 1 hourly keep 5")
+    assert "needs 6" in h.last_ephemeral().visible_text
+    h.run("reschedule 9 hourly keep 1")
+    assert "no schedule #9" in h.last_ephemeral().visible_text
+    assert len(h.audit(action="schedule.changed")) == 1
+
+
+def test_a_schedule_made_before_delete_approvals_is_paused_until_rescheduled(
+    make_harness: Callable[..., Harness], clock: Clock, database_url: str
+) -> None:
+    first = harness(make_harness, clock, database_url=database_url)
+    first.run("schedule 12347 hourly keep 1 on_full=rotate")
+    clock.now += timedelta(hours=1)
+    tick(first)
+    tick(first)
+    first.server.stop()
+    first.bot.close()
+    h = harness(make_harness, clock, database_url=database_url, sim=first.sim, **DELETES_NEED_APPROVAL)
+    assert "Deletes paused" in listing(h) and "reschedule 1" in listing(h)
+    clock.now += timedelta(hours=1)
+    tick(h)
+    tick(h)
+    assert deletes(h) == []  # nobody approved these deletes
+    h.run("reschedule 1 hourly keep 1 on_full=rotate")
+    h.click(h.card(), "Approve", user=BOB)
+    h.settle()
+    assert "Deletes paused" not in listing(h)
+    clock.now += timedelta(hours=1)
+    tick(h)
+    tick(h)
+    assert len(deletes(h)) == 2  # the two older ones, without a card each
+    assert len(cards(h)) == 1
