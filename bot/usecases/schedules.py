@@ -248,6 +248,15 @@ class ScheduleService:
         )
         return ScheduleView(schedule=row, next_run=None, zone=self.zone_name)
 
+    def for_change(self, actor: Actor, schedule_id: str | None) -> ScheduleView:
+        """An enabled schedule, for the Change form (needs the `schedule` permission, as changing it does)."""
+        sid = parse_id(schedule_id, "schedule id")
+        self.guard.require(actor, Permission.SCHEDULE)
+        row = self.store.get(sid)
+        if row is None or not row.enabled:
+            raise NotFoundError(Text("There is no schedule #{}. {} lists them.").format(sid, command("schedules")))
+        return self.view(row)
+
     def view(self, row: ScheduleRow) -> ScheduleView:
         next_run = parse_when(row.when_spec).next_slot(self.clock(), self.zone) if row.enabled else None
         paused = self.deletes_need_approval and row.enabled and not row.deletes_approved

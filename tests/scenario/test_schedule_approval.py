@@ -345,3 +345,40 @@ def test_a_schedule_made_before_delete_approvals_is_paused_until_rescheduled(
     tick(h)
     assert len(deletes(h)) == 2  # the two older ones, without a card each
     assert len(cards(h)) == 1
+
+
+def test_the_change_button_opens_the_form_prefilled_and_its_submit_reschedules(
+    make_harness: Callable[..., Harness], clock: Clock
+) -> None:
+    h = harness(make_harness, clock, **DELETES_NEED_APPROVAL)
+    approve_new_schedule(h, "schedule 12347 weekly sun 03:00 keep 2 on_full=rotate")
+    h.run("schedules")
+    [change] = [b["accessory"] for b in h.last_ephemeral().blocks if b.get("accessory", {}).get("text")]
+    assert change["text"]["text"] == "Change"
+    assert h.driver.block_action(change["action_id"], change["value"], user_id=ALICE, channel_id=OPS).status == 200
+    h.settle()
+    view = h.slack.wait_for("views.open")[-1].args["view"]
+    assert view["callback_id"] == "change_schedule"
+    values = {b.get("block_id"): b.get("element", {}) for b in view["blocks"]}
+    assert values["when"]["initial_value"] == "weekly sun 03:00" and values["keep"]["initial_value"] == "2"
+    assert values["on_full"]["initial_option"]["value"] == "rotate"
+
+    def submit(when: str, keep: str) -> dict[str, object]:
+        state = {
+            "when": {"value": {"type": "plain_text_input", "value": when}},
+            "keep": {"value": {"type": "plain_text_input", "value": keep}},
+            "on_full": {"value": {"type": "static_select", "selected_option": {"value": "skip"}}},
+        }
+        answer = h.driver.view_submission(
+            "change_schedule", state, user_id=ALICE, private_metadata=view["private_metadata"]
+        )
+        assert answer.status == 200
+        return answer.json() if answer.body else {}
+
+    bad = submit("every 5m", "2")
+    assert bad["response_action"] == "errors" and "1 hour" in bad["errors"]["when"]
+    assert submit("daily 04:00", "3") == {}
+    h.settle()
+    card = h.card()
+    assert "Schedule change request #2" in card.visible_text and "`daily 04:00`" in card.visible_text
+    assert "*Now:* `weekly sun 03:00` · keep 2 · on_full=rotate" in card.visible_text
