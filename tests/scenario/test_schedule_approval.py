@@ -183,6 +183,7 @@ def test_an_expired_schedule_request_cannot_be_approved(h: Harness, clock: Clock
     clock.now += timedelta(hours=2)
     tick(h)
     assert creates(h) == []
+    assert "No schedules" in listing(h)
     assert "schedule.approval_expired" in h.actions()
 
 
