@@ -20,7 +20,7 @@ USAGE = {
     "delete": "`/snapshot delete <snapshot_id>` — delete a snapshot (asks you to confirm)",
     "restore": "`/snapshot restore <snapshot_id> [reason…]` — ask for a restore (reason: e.g. an incident "
     "reference); a second person must approve it",
-    "pending": "`/snapshot pending` — restore requests waiting for approval",
+    "pending": "`/snapshot pending` — requests waiting for approval (restores, deletes, schedules)",
     "schedule": "`/snapshot schedule <server_id> <when> keep <n> [on_full=skip|rotate]` — snapshots at set "
     "times (`<when>`: `hourly`, `daily HH:MM`, `weekly mon HH:MM`, `every 6h`, `cron <5 fields>`), keeping the "
     "newest n; no arguments: a form",

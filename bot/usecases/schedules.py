@@ -183,6 +183,13 @@ class ScheduleService:
             raise
         self.guard.require(actor, Permission.SCHEDULE, mutating=True)
         current = self.store.get(sid)
+        if current is not None and current.awaiting_approval:
+            raise Refused(
+                Text(
+                    "Schedule #{} is still waiting for its approval; it can be changed once approved (or cancel its "
+                    "request from the card and ask again). Nothing was changed."
+                ).format(sid)
+            )
         if current is None or not current.enabled:
             raise NotFoundError(Text("There is no schedule #{}. {} lists them.").format(sid, command("schedules")))
         try:

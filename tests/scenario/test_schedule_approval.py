@@ -15,6 +15,7 @@ import pytest
 
 from bot.background import Ticker
 from devkit.fake_slack import FakeMessage
+from devkit.fake_slack.blocks import blocks_text
 from tests.app_fixtures import ALICE, APPROVALS, BOB, CAROL, OPS, Harness
 
 NOTIFY = "C0NOTIFY"
@@ -103,6 +104,8 @@ def test_a_schedule_is_approved_once_then_runs_and_deletes_without_a_card(h: Har
         assert expected in text, expected
     assert "Your schedule request #1 is waiting for approval" in h.last_ephemeral(ALICE).visible_text
     assert "Waiting for approval" in listing(h)
+    h.run("reschedule 1 daily 02:30 keep 1")
+    assert "still waiting for its approval" in h.last_ephemeral().visible_text
     assert h.actions(action="schedule.approval_requested") == ["schedule.approval_requested"]
     assert h.actions(action="schedule.created") == []
 
@@ -142,6 +145,20 @@ def test_a_schedule_is_approved_once_then_runs_and_deletes_without_a_card(h: Har
     assert deleted.actor_id == "system" and deleted.details["on_behalf_of"] == ALICE
     assert any("Deleted: `auto-1-20261130-1100`" in m.visible_text for m in h.channel(NOTIFY))
     assert "Deletes paused" not in listing(h)
+
+
+def test_app_home_lists_an_open_schedule_request_with_its_buttons(h: Harness) -> None:
+    h.run("schedule 12347 daily 02:30 keep 2")
+    published = len(h.slack.calls_to("views.publish"))
+    assert h.driver.app_home_opened(BOB).status == 200
+    h.slack.wait_for("views.publish", count=published + 1, timeout=10)
+    h.settle()
+    home = h.slack.home_view(BOB)
+    assert home is not None
+    text = blocks_text(home.view["blocks"])
+    assert "Schedule #1" in text and "a new schedule #1 (`daily 02:30` (Europe/Berlin) · keep 2" in text
+    actions = [e.get("action_id") for b in home.view["blocks"] for e in b.get("elements", []) or []]
+    assert "approval_approve" in actions and "approval_reject" in actions
 
 
 def test_a_rejected_schedule_is_never_turned_on(h: Harness, clock: Clock) -> None:
@@ -264,7 +281,10 @@ def test_a_schedule_changed_meanwhile_makes_the_older_approval_stale(h: Harness,
     assert "`every 2h`" in listing(h)
 
 
-def test_two_approvers_at_once_turn_it_on_once(h: Harness, clock: Clock) -> None:
+def test_two_approvers_at_once_turn_it_on_once(
+    make_harness: Callable[..., Harness], clock: Clock, database_url: str
+) -> None:
+    h = harness(make_harness, clock, database_url=database_url, **DELETES_NEED_APPROVAL)
     h.run("schedule 12347 hourly keep 2")
     card = h.card()
     start = threading.Barrier(8)
@@ -383,3 +403,26 @@ def test_the_change_button_opens_the_form_prefilled_and_its_submit_reschedules(
     card = h.card()
     assert "Schedule change request #2" in card.visible_text and "`daily 04:00`" in card.visible_text
     assert "*Now:* `weekly sun 03:00` · keep 2 · on_full=rotate" in card.visible_text
+
+
+@pytest.mark.parametrize(
+    ("text", "words"),
+    [
+        ("reschedule", "needs a schedule id, a time and `keep &lt;n&gt;`"),
+        ("reschedule 1 daily 02:30", "needs a schedule id, a time and `keep &lt;n&gt;`"),
+        ("reschedule one hourly keep 1", "The schedule id must be a whole number"),
+        ("reschedule 1 hourly keep 1 on_full=never", "on_full=skip"),
+        ("reschedule 1 every 5m keep 1", "at most every 1 hour ("),
+        ("reschedule 1 hourly keep 9", "at most 5"),
+    ],
+)
+def test_bad_reschedules_get_a_clear_answer_and_change_nothing(
+    make_harness: Callable[..., Harness], clock: Clock, text: str, words: str
+) -> None:
+    h = harness(make_harness, clock)
+    h.run("schedule 12347 hourly keep 2")
+    response = h.run(text)
+    answer = response.json().get("text", "") if response.body else h.last_ephemeral().visible_text
+    assert words in answer
+    assert "`hourly` (Europe/Berlin) · keep 2 · on_full=skip" in listing(h)
+    assert h.actions(action="schedule.changed") == []
