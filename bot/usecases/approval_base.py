@@ -75,7 +75,8 @@ def snapshot_of(row: ApprovalRequest) -> int | None:
 
 
 def action_for(kind: str, verb: str) -> Action:
-    """The audit action of one step of a request (restore.* as documented; delete approvals: delete.approval_*)."""
+    """The audit action of one step of a request (restore.* as documented; delete approvals: delete.approval_*;
+    schedule approvals: schedule.approval_*)."""
     return APPROVAL_ACTIONS[(kind, verb)]
 
 

@@ -6,8 +6,9 @@ no card each. Rules kept here:
 - Asking records the request (and, for a new schedule, the schedule itself, stored off: `awaiting_approval`) in one
   transaction with its audit row; one open request per schedule (looked for under the audit chain lock).
 - The approval is bound to the plan the card showed (`SchedulePlan.digest`) and to the schedule's `revision`.
-  Approving re-checks, under the claim: the schedule must be unchanged (a change or an unschedule meanwhile closes
-  the request as `stale`, nothing applied) and must still fit on the server (else `stale`, saying why).
+  Approving re-checks, under the claim: the stored plan must match its digest, the schedule must be unchanged (a
+  change or an unschedule meanwhile closes the request as `stale`, nothing applied) and must still fit on the
+  server (else `stale`, saying why). VPS.org unreachable: back to `pending` (approve again); server gone: `failed`.
 - Applying is one transaction: a compare-and-set on the schedule's revision (enabled exactly once, or changed in
   place), the request `executed`, and the audit row with before/after. No call to VPS.org is made to apply it.
 - A request closed unapproved (rejected, cancelled, expired, stale, failed) leaves a new schedule off for good.
@@ -19,7 +20,7 @@ from zoneinfo import ZoneInfo
 
 from bot.usecases.approval_base import ApprovalBase, DecisionOutcome, DecisionResult, RequestView, action_for
 from bot.usecases.context import Actor
-from bot.usecases.errors import InvalidInput, UserFacingError
+from bot.usecases.errors import InvalidInput, NotFoundError, UserFacingError
 from bot.usecases.restore_checks import RequestConflict
 from bot.usecases.schedule_fit import check_fits
 from bot.usecases.schedule_plan import SchedulePlan
@@ -142,6 +143,9 @@ class ScheduleRequesting(ApprovalBase):
         if plan is None or view.schedule_id is None:
             message = Text("The stored request cannot be read; nothing was applied. Ask again.")
             return self._end_schedule_unapplied(actor, rid, token, RequestState.FAILED, message, {"plan": "unreadable"})
+        if view.bound_digest != plan.digest(view.schedule_id, view.server_id):  # edited behind the bot's back
+            message = Text("Not applied: the stored request no longer matches what was approved.")
+            return self._end_schedule_unapplied(actor, rid, token, RequestState.STALE, message, {"digest": "differs"})
         store = self.schedule_store
         changed = _changed_meanwhile(view.schedule_id, plan, store.get(view.schedule_id))
         if changed is not None:
@@ -162,7 +166,10 @@ class ScheduleRequesting(ApprovalBase):
         except InvalidInput as error:
             message = Text("Not applied: the schedule no longer fits on the server. {}").format(error.message)
             return self._end_schedule_unapplied(actor, rid, token, RequestState.STALE, message, {"fits": False})
-        except UserFacingError:
+        except NotFoundError:
+            message = Text("Not applied: server {} no longer exists at VPS.org.").format(view.server_id)
+            return self._end_schedule_unapplied(actor, rid, token, RequestState.FAILED, message, {"server": "gone"})
+        except UserFacingError:  # VPS.org down or too slow: nothing applied, approve again
             return self._schedule_not_checked(actor, rid, token)
         if not self.requests.renew(rid, token, self.claim_ttl):
             return self._claim_lost(rid)

@@ -426,3 +426,23 @@ def test_bad_reschedules_get_a_clear_answer_and_change_nothing(
     assert words in answer
     assert "`hourly` (Europe/Berlin) · keep 2 · on_full=skip" in listing(h)
     assert h.actions(action="schedule.changed") == []
+
+
+def test_a_request_edited_behind_the_bots_back_is_not_applied(h: Harness, clock: Clock) -> None:
+    from sqlalchemy import update
+
+    from storage.models import ApprovalRequest
+
+    h.run("schedule 12347 hourly keep 1")
+    with h.bot.core.db.session() as session:  # keep 1 on the card; someone makes it keep 4 in the database
+        row = session.get(ApprovalRequest, 1)
+        assert row is not None and row.proposal is not None
+        tampered = row.proposal.replace('"keep":1', '"keep":4')
+        session.execute(update(ApprovalRequest).where(ApprovalRequest.id == 1).values(proposal=tampered))
+    h.click(h.card(), "Approve", user=BOB)
+    h.settle()
+    assert "no longer matches what was approved" in h.card().visible_text
+    assert "No schedules" in listing(h)
+    clock.now += timedelta(hours=2)
+    tick(h)
+    assert creates(h) == []
