@@ -142,6 +142,7 @@ def build_core(
         zone=settings.snapshot_timezone,
         min_interval=timedelta(minutes=settings.schedule_min_interval_minutes),
         deletes_need_approval="delete" in settings.approval_required_for,
+        approvals=approvals,
     )
     schedule_runner = ScheduleRunner(
         store=schedule_store,

@@ -76,6 +76,19 @@ class ApprovalRequests:
             .limit(limit)
         ).all()
 
+    def open_for_schedule(self, session: Session, schedule_id: int) -> ApprovalRequest | None:
+        """The waiting or claimed `schedule` request about this schedule, if any (one at a time per schedule)."""
+        return session.scalars(
+            select(ApprovalRequest)
+            .where(
+                ApprovalRequest.kind == "schedule",
+                ApprovalRequest.schedule_id == schedule_id,
+                ApprovalRequest.state.in_((RequestState.PENDING, *CLAIMED_STATES)),
+            )
+            .order_by(ApprovalRequest.id.desc())
+            .limit(1)
+        ).first()
+
     def in_the_way(
         self, session: Session, *, kind: str, server_id: int, snapshot_id: int, exclude_id: int | None = None
     ) -> Sequence[ApprovalRequest]:

@@ -64,6 +64,19 @@ class Action(StrEnum):
     # Schedules (issue 18): added and removed by a person; each run acts as "system" on behalf of the creator.
     SCHEDULE_CREATED = "schedule.created"
     SCHEDULE_REMOVED = "schedule.removed"
+    SCHEDULE_CHANGED = "schedule.changed"  # `/snapshot reschedule` applied at once (deletes need no approval)
+    # A schedule made or changed while deletes need approval: its `schedule` request's steps; `executed` is the
+    # approved settings taking effect (the schedule enabled, or changed in place; no call to VPS.org).
+    SCHEDULE_APPROVAL_REQUESTED = "schedule.approval_requested"
+    SCHEDULE_APPROVAL_APPROVED = "schedule.approval_approved"
+    SCHEDULE_APPROVAL_REJECTED = "schedule.approval_rejected"
+    SCHEDULE_APPROVAL_CANCELLED = "schedule.approval_cancelled"
+    SCHEDULE_APPROVAL_EXPIRED = "schedule.approval_expired"
+    SCHEDULE_APPROVAL_NOT_SENT = "schedule.approval_not_sent"  # approved, given up before applying: pending again
+    SCHEDULE_APPROVAL_STALE = "schedule.approval_stale"  # changed/removed meanwhile, or no longer fits: nothing applied
+    SCHEDULE_APPROVAL_FAILED = "schedule.approval_failed"
+    SCHEDULE_APPROVAL_EXECUTED = "schedule.approval_executed"
+    SCHEDULE_APPROVAL_NEEDS_CHECK = "schedule.approval_needs_check"
     SCHEDULE_SKIPPED = "schedule.skipped"  # a slot not run: the server was full (on_full=skip, or nothing to rotate)
     SCHEDULE_FAILED = "schedule.failed"  # a slot whose snapshot could not be started or never completed
     REFUSED_SELF_APPROVAL = "refused.self_approval"
@@ -97,4 +110,14 @@ APPROVAL_ACTIONS: dict[tuple[str, str], Action] = {
     ("delete", "stale"): Action.DELETE_APPROVAL_STALE,
     ("delete", "failed"): Action.DELETE_APPROVAL_FAILED,
     ("delete", "needs_check"): Action.DELETE_NEEDS_CHECK,
+    ("schedule", "requested"): Action.SCHEDULE_APPROVAL_REQUESTED,
+    ("schedule", "approved"): Action.SCHEDULE_APPROVAL_APPROVED,
+    ("schedule", "rejected"): Action.SCHEDULE_APPROVAL_REJECTED,
+    ("schedule", "cancelled"): Action.SCHEDULE_APPROVAL_CANCELLED,
+    ("schedule", "expired"): Action.SCHEDULE_APPROVAL_EXPIRED,
+    ("schedule", "not_sent"): Action.SCHEDULE_APPROVAL_NOT_SENT,
+    ("schedule", "stale"): Action.SCHEDULE_APPROVAL_STALE,
+    ("schedule", "failed"): Action.SCHEDULE_APPROVAL_FAILED,
+    ("schedule", "executed"): Action.SCHEDULE_APPROVAL_EXECUTED,
+    ("schedule", "needs_check"): Action.SCHEDULE_APPROVAL_NEEDS_CHECK,
 }

@@ -4,7 +4,18 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import BigInteger, Boolean, DateTime, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+    false,
+)
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 # SQLite only autoincrements an INTEGER PRIMARY KEY; PostgreSQL gets a real bigint.
@@ -80,7 +91,7 @@ class ApprovalRequest(Base):
     __tablename__ = "approval_requests"
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
-    kind: Mapped[str] = mapped_column(String(16))  # "restore" | "delete"
+    kind: Mapped[str] = mapped_column(String(16))  # "restore" | "delete" | "schedule"
     state: Mapped[str] = mapped_column(String(16), index=True)
     requester_id: Mapped[str] = mapped_column(String(32))
     requester_name: Mapped[str] = mapped_column(String(200), default="")
@@ -114,6 +125,10 @@ class ApprovalRequest(Base):
     safety_choice: Mapped[str] = mapped_column(String(16), default="", server_default="")
     safety_snapshot_id: Mapped[int | None] = mapped_column(BigInteger)
     safety_state: Mapped[str] = mapped_column(String(16), default="", server_default="")
+    # A `schedule` request (bot/usecases/schedule_requests.py) names no snapshot: its snapshot columns are 0 / "",
+    # and it carries the schedule it makes or changes and the proposed settings (canonical JSON, migration 0008).
+    schedule_id: Mapped[int | None] = mapped_column(BigInteger)
+    proposal: Mapped[str | None] = mapped_column(Text)
 
     __table_args__ = (Index("ix_approval_claim", "state", "claim_expires_at"),)
 
@@ -196,6 +211,10 @@ class Schedule(Base):
     """A snapshot schedule: `when_spec` (bot/usecases/schedule_when.py) on one server, keeping its newest `keep`.
 
     Never deleted: `/snapshot unschedule` disables it, so its slot claims still say which snapshots were its own.
+    `awaiting_approval`: made while deletes need approval and not approved yet (stored, never run, until then);
+    `deletes_approved`: its current settings were approved through a `schedule` request, so its retention deletes
+    without a card each; `revision` counts changes (an approval is bound to one); `applied_at`: when the current
+    settings took effect (no slot from before it is run).
     """
 
     __tablename__ = "schedules"
@@ -212,6 +231,10 @@ class Schedule(Base):
     enabled: Mapped[bool] = mapped_column(Boolean, default=True)
     last_result: Mapped[str] = mapped_column(Text, default="")
     last_run_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    awaiting_approval: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    deletes_approved: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    revision: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    applied_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
 
 class ScheduleSlot(Base):

@@ -8,6 +8,8 @@ it is written):
 - A slot's state moves only through compare-and-set (`advance`), so two replicas never both act on one step
   (e.g. both run retention after the same snapshot completed).
 - Schedules are never deleted, only disabled: their claims keep proving which snapshots were theirs.
+- A schedule's settings change only through a compare-and-set on its `revision` (`change`, `apply_approved`), so
+  an approval bound to one revision never applies over a change made meanwhile, and is applied at most once.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from typing import Any
 
 from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
 
 from storage.approvals import OPEN_STATES
 from storage.db import Database
@@ -49,6 +52,10 @@ class ScheduleRow:
     enabled: bool
     last_result: str
     last_run_at: datetime | None
+    awaiting_approval: bool = False  # stored while its `schedule` request waits; never run until approved
+    deletes_approved: bool = False  # its current settings were approved: retention deletes without a card each
+    revision: int = 0
+    applied_at: datetime | None = None  # when its current settings took effect (no earlier slot is run)
 
 
 @dataclass(frozen=True)
@@ -70,10 +77,55 @@ class Schedules:
     # ---- schedules -----------------------------------------------------------------------------------------
     def add(self, **fields: Any) -> ScheduleRow:
         with self.db.session() as session:
-            row = Schedule(enabled=True, last_result="", **fields)
-            session.add(row)
-            session.flush()
-            return _schedule(row)
+            return self.add_in(session, **fields)
+
+    def add_in(self, session: Session, *, enabled: bool = True, **fields: Any) -> ScheduleRow:
+        """Insert a schedule in the caller's transaction (`enabled=False, awaiting_approval=True`: a proposal)."""
+        row = Schedule(enabled=enabled, last_result="", revision=0, **fields)
+        session.add(row)
+        session.flush()
+        return _schedule(row)
+
+    def get_in(self, session: Session, schedule_id: int) -> ScheduleRow | None:
+        row = session.get(Schedule, schedule_id)
+        return _schedule(row) if row is not None else None
+
+    def listed(self) -> list[ScheduleRow]:
+        """What `/snapshot schedules` shows: the enabled ones and those waiting for their approval."""
+        with self.db.session(readonly=True) as session:
+            stmt = select(Schedule).where(Schedule.enabled.is_(True) | Schedule.awaiting_approval.is_(True))
+            return [_schedule(r) for r in session.scalars(stmt.order_by(Schedule.id)).all()]
+
+    def change(self, schedule_id: int, revision: int, **settings: Any) -> ScheduleRow | None:
+        """Compare-and-set an enabled schedule's settings at `revision`; the new row, or None (changed meanwhile)."""
+        with self.db.session() as session:
+            done = self._set_if(session, schedule_id, revision, Schedule.enabled.is_(True), **settings)
+            return self.get_in(session, schedule_id) if done else None
+
+    def apply_approved(self, session: Session, schedule_id: int, revision: int, *, new: bool, **settings: Any) -> bool:
+        """In the approval's transaction: enable a proposed schedule (`new`), or change an enabled one, only while
+        it is still at `revision`; its deletes are approved from then on. False: changed or removed meanwhile."""
+        state = Schedule.awaiting_approval.is_(True) if new else Schedule.enabled.is_(True)
+        extra = {"enabled": True, "awaiting_approval": False} if new else {}
+        return self._set_if(session, schedule_id, revision, state, deletes_approved=True, **extra, **settings)
+
+    def drop_proposal(self, session: Session, schedule_id: int) -> None:
+        """A proposed schedule whose request closed unapproved: it stays off for good."""
+        session.execute(
+            update(Schedule)
+            .where(Schedule.id == schedule_id, Schedule.awaiting_approval.is_(True))
+            .values(awaiting_approval=False, enabled=False)
+            .execution_options(synchronize_session=False)
+        )
+
+    def _set_if(self, session: Session, schedule_id: int, revision: int, state: Any, **values: Any) -> bool:
+        done = session.execute(
+            update(Schedule)
+            .where(Schedule.id == schedule_id, Schedule.revision == revision, state)
+            .values(revision=Schedule.revision + 1, **values)
+            .execution_options(synchronize_session=False)
+        ).rowcount
+        return done == 1
 
     def get(self, schedule_id: int) -> ScheduleRow | None:
         with self.db.session(readonly=True) as session:
@@ -163,7 +215,9 @@ class Schedules:
         """Snapshots an open approval request names (waiting, executing, or needing a check): never deleted."""
         with self.db.session(readonly=True) as session:
             ids = session.scalars(
-                select(ApprovalRequest.snapshot_id).where(ApprovalRequest.state.in_(OPEN_STATES)).distinct()
+                select(ApprovalRequest.snapshot_id)
+                .where(ApprovalRequest.state.in_(OPEN_STATES), ApprovalRequest.kind != "schedule")
+                .distinct()
             ).all()
             return frozenset(int(i) for i in ids)
 
@@ -187,6 +241,10 @@ def _schedule(row: Schedule) -> ScheduleRow:
         enabled=bool(row.enabled),
         last_result=row.last_result or "",
         last_run_at=row.last_run_at,
+        awaiting_approval=bool(row.awaiting_approval),
+        deletes_approved=bool(row.deletes_approved),
+        revision=int(row.revision or 0),
+        applied_at=row.applied_at,
     )
 
 

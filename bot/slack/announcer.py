@@ -43,6 +43,12 @@ _DETAILED = frozenset(
         DecisionOutcome.NOT_SENT,
     }
 )
+_SCHEDULE_VERBS: dict[DecisionOutcome, Mrkdwn] = {
+    DecisionOutcome.EXECUTED: Mrkdwn("was approved{} and applied"),
+    DecisionOutcome.FAILED: Mrkdwn("was approved{} but *not applied*"),
+    DecisionOutcome.STALE: Mrkdwn("was approved{} but *not applied*"),
+    DecisionOutcome.NOT_SENT: Mrkdwn("was approved but *nothing was applied* — it can be approved again or cancelled"),
+}
 _LOUD = frozenset({DecisionOutcome.NEEDS_CHECK, DecisionOutcome.STALE, DecisionOutcome.NOT_SENT})
 
 
@@ -89,9 +95,15 @@ class SlackAnnouncer:
             DecisionOutcome.EXPIRED: Mrkdwn("expired"),
             DecisionOutcome.SNAPSHOT_DELETED: Mrkdwn("was closed: the snapshot was deleted{}"),
         }
+        if req.kind == "schedule":  # no snapshot: the schedule it makes or changes, applied (not sent)
+            verbs.update(_SCHEDULE_VERBS)
         verb = verbs[result.outcome].format(by) if result.outcome in verbs else ui.code(result.outcome, 40)
-        what = Mrkdwn("{} → {}").format(
-            ui.snapshot_name(req.snapshot_name), ui.server_name(req.server_name, req.server_id)
+        what = (
+            Mrkdwn("schedule #{} on {}").format(req.schedule_id, ui.server_name(req.server_name, req.server_id))
+            if req.kind == "schedule"
+            else Mrkdwn("{} → {}").format(
+                ui.snapshot_name(req.snapshot_name), ui.server_name(req.server_name, req.server_id)
+            )
         )
         line = Mrkdwn("{} request #{} ({}) {}.").format(plain(req.kind.title(), 20), req.id, what, verb)
         if req.card_channel and req.card_ts:

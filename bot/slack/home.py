@@ -30,6 +30,7 @@ from bot.slack.blocks import (
     format_time,
     header,
     reason_line,
+    request_subject,
     section,
     server_name,
     snapshot_name,
@@ -96,7 +97,7 @@ def _pending_blocks(item: PendingRequest, link: str | None, now: datetime) -> li
     what = Mrkdwn("*{} #{}*: {} → {} · asked by {} {} · expires {}").format(
         plain(req.kind.title(), 20),
         req.id,
-        snapshot_name(req.snapshot_name),
+        request_subject(req) if req.kind == "schedule" else snapshot_name(req.snapshot_name),
         server_name(req.server_name, req.server_id),
         mention(req.requester_id),
         format_age(req.created_at, now),

@@ -20,11 +20,13 @@ USAGE = {
     "delete": "`/snapshot delete <snapshot_id>` — delete a snapshot (asks you to confirm)",
     "restore": "`/snapshot restore <snapshot_id> [reason…]` — ask for a restore (reason: e.g. an incident "
     "reference); a second person must approve it",
-    "pending": "`/snapshot pending` — restore requests waiting for approval",
+    "pending": "`/snapshot pending` — requests waiting for approval (restores, deletes, schedules)",
     "schedule": "`/snapshot schedule <server_id> <when> keep <n> [on_full=skip|rotate]` — snapshots at set "
     "times (`<when>`: `hourly`, `daily HH:MM`, `weekly mon HH:MM`, `every 6h`, `cron <5 fields>`), keeping the "
     "newest n; no arguments: a form",
     "schedules": "`/snapshot schedules` — the schedules, their next run and last result",
+    "reschedule": "`/snapshot reschedule <schedule_id> <when> keep <n> [on_full=skip|rotate]` — change a schedule "
+    "in place (same id; its snapshots stay its own)",
     "unschedule": "`/snapshot unschedule <schedule_id>` — stop a schedule (its snapshots stay)",
     "audit": "`/snapshot audit [server:<id>] [snapshot:<id>] [user:@someone] [action:<name>] [limit:<n>]` — "
     "who did what",
@@ -38,7 +40,7 @@ class UsageError(Exception):
 
 @dataclass(frozen=True)
 class Command:
-    name: str  # help | list | create | delete | restore | pending | audit | schedule | schedules | unschedule
+    name: str  # help | list | create | delete | restore | pending | audit | schedule | schedules | reschedule | …
     args: dict[str, str] = field(default_factory=dict)
 
 
@@ -100,6 +102,11 @@ def parse_command(text: str | None) -> Command:
         if words:
             raise UsageError("`schedules` takes no arguments. " + usage_for("schedules"))
         return Command("schedules")
+    if name == "reschedule":
+        if not words:
+            raise UsageError("`reschedule` needs a schedule id, a time and `keep <n>`. " + usage_for("reschedule"))
+        args = _schedule_args(words, command="reschedule", what="schedule id")
+        return Command("reschedule", {"schedule_id": args.pop("server_id"), **args})
     if name == "unschedule":
         if len(words) != 1:
             raise UsageError("`unschedule` needs exactly one schedule id. " + usage_for("unschedule"))
@@ -139,19 +146,20 @@ def _audit_filters(words: list[str]) -> dict[str, str]:
     return filters
 
 
-def _schedule_args(words: list[str]) -> dict[str, str]:
-    """`<server_id> <when…> keep <n> [on_full=skip|rotate]`; the use case checks `<when>` and the numbers."""
+def _schedule_args(words: list[str], *, command: str = "schedule", what: str = "server id") -> dict[str, str]:
+    """`<server_id> <when…> keep <n> [on_full=skip|rotate]` (for `reschedule`, a schedule id first); the use case
+    checks `<when>` and the numbers. The id comes back as `server_id` either way."""
     if not words:
         return {}  # no arguments: the form
     lowered = [w.lower() for w in words]
     if "keep" not in lowered or len(words) < 4:
-        raise UsageError("`schedule` needs a server id, a time and `keep <n>`. " + usage_for("schedule"))
-    _require_id(words[0], "server id", "schedule")
+        raise UsageError(f"`{command}` needs a {what}, a time and `keep <n>`. " + usage_for(command))
+    _require_id(words[0], what, command)
     at = len(lowered) - 1 - lowered[::-1].index("keep")
     tail = words[at + 1 :]
     if not 1 <= len(tail) <= 2 or at < 2:
-        raise UsageError("`keep <n>` comes after the time, then optionally `on_full=…`. " + usage_for("schedule"))
-    _require_id(tail[0], "number after `keep`", "schedule")
+        raise UsageError("`keep <n>` comes after the time, then optionally `on_full=…`. " + usage_for(command))
+    _require_id(tail[0], "number after `keep`", command)
     args = {"server_id": words[0], "when": " ".join(words[1:at]), "keep": tail[0]}
     if len(tail) == 2:
         key, sep, value = tail[1].partition("=")

@@ -29,6 +29,7 @@ from bot.usecases.errors import (
     Refused,
 )
 from bot.usecases.guard import Guard
+from bot.usecases.schedule_plan import SchedulePlan
 from bot.usecases.server_state import ServerStates
 from bot.usecases.snapshots import SnapshotService
 from bot.usecases.validation import parse_id
@@ -38,6 +39,7 @@ from storage.approvals import ApprovalRequests, RequestState
 from storage.audit import APPROVAL_ACTIONS, Action, AuditLog, Outcome, valid_utf8
 from storage.db import Database, Transaction
 from storage.models import ApprovalRequest
+from storage.schedules import Schedules
 
 log = logging.getLogger("bot.usecases.approvals")
 
@@ -67,8 +69,14 @@ def bound_fields(
     }
 
 
+def snapshot_of(row: ApprovalRequest) -> int | None:
+    """The snapshot an audit row of this request names: none for a `schedule` request (its column holds 0)."""
+    return None if row.kind == "schedule" else row.snapshot_id
+
+
 def action_for(kind: str, verb: str) -> Action:
-    """The audit action of one step of a request (restore.* as documented; delete approvals: delete.approval_*)."""
+    """The audit action of one step of a request (restore.* as documented; delete approvals: delete.approval_*;
+    schedule approvals: schedule.approval_*)."""
     return APPROVAL_ACTIONS[(kind, verb)]
 
 
@@ -109,6 +117,10 @@ class RequestView:
     safety_snapshot_id: int | None = None
     safety_state: str = ""
     safety_required: bool = False  # RESTORE_SAFETY_SNAPSHOT=always: no restore without one
+    # A `schedule` request (bot/usecases/schedule_requests.py): the schedule it makes or changes, and what it
+    # proposes. Such a request names no snapshot (`snapshot_id` 0, `snapshot_name` "").
+    schedule_id: int | None = None
+    proposal: SchedulePlan | None = None
 
 
 class DecisionOutcome(StrEnum):
@@ -220,7 +232,7 @@ class ApprovalBase:
                 action_for(row.kind, DecisionOutcome.NOT_SENT),
                 Outcome.FAILED,
                 server_id=row.server_id,
-                snapshot_id=row.snapshot_id,
+                snapshot_id=snapshot_of(row),
                 request_id=row.id,
                 details={"reason": reason, "sent": False, "approved_by": approved_by, "message": record},
             ),
@@ -249,12 +261,13 @@ class ApprovalBase:
         reason: str = "",
     ) -> RequestView:
         self.requests.close(row, state, decided_by=actor.user_id, now=now, reason=reason)
+        self.schedule_closed(session, row)
         self.audit.append(
             actor.entry(
                 action_for(row.kind, state),
                 Outcome.OK if state != RequestState.EXPIRED else Outcome.INFO,
                 server_id=row.server_id,
-                snapshot_id=row.snapshot_id,
+                snapshot_id=snapshot_of(row),
                 request_id=row.id,
                 details={"reason": reason} if reason else {},
             ),
@@ -262,6 +275,12 @@ class ApprovalBase:
         )
         session.flush()
         return self._view(session, row)
+
+    def schedule_closed(self, session: Transaction, row: ApprovalRequest) -> None:
+        """A `schedule` request closed unapproved: the schedule it proposed stays off for good (a change of an
+        enabled schedule leaves it as it was)."""
+        if row.kind == "schedule" and row.schedule_id is not None:
+            Schedules(self.db).drop_proposal(session, row.schedule_id)
 
     def _require_pending(self, session: Transaction, actor: Actor, row: ApprovalRequest) -> None:
         if row.state != RequestState.PENDING:
@@ -275,7 +294,7 @@ class ApprovalBase:
                 action,
                 Outcome.REFUSED,
                 server_id=row.server_id,
-                snapshot_id=row.snapshot_id,
+                snapshot_id=snapshot_of(row),
                 request_id=row.id,
                 details={"reason": reason},
             ),
@@ -333,6 +352,8 @@ class ApprovalBase:
             safety_snapshot_id=row.safety_snapshot_id,
             safety_state=row.safety_state or "",
             safety_required=row.kind == "restore" and self.safety_mode == "always",
+            schedule_id=row.schedule_id,
+            proposal=SchedulePlan.from_json(row.proposal) if row.kind == "schedule" else None,
         )
 
 

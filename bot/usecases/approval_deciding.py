@@ -14,7 +14,14 @@ import uuid
 from collections.abc import Callable
 
 from bot.usecases.access import Permission
-from bot.usecases.approval_base import DecisionOutcome, DecisionResult, RequestView, action_for, state_words
+from bot.usecases.approval_base import (
+    DecisionOutcome,
+    DecisionResult,
+    RequestView,
+    action_for,
+    snapshot_of,
+    state_words,
+)
 from bot.usecases.approval_execution import Executing
 from bot.usecases.approval_safety import SafetyChoice
 from bot.usecases.context import SYSTEM, Actor
@@ -65,7 +72,7 @@ class Deciding(Executing):
                     action_for(row.kind, "approved"),
                     Outcome.OK,
                     server_id=row.server_id,
-                    snapshot_id=row.snapshot_id,
+                    snapshot_id=snapshot_of(row),
                     request_id=rid,
                     details={
                         "votes": votes,

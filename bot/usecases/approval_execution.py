@@ -31,6 +31,7 @@ from bot.usecases.approval_base import (
     bound_fields,
     done_word,
     log,
+    snapshot_of,
     snapshot_words,
 )
 from bot.usecases.approval_safety import SafetyChoice, SafetyState, SafetyStep, undo_hint
@@ -45,6 +46,7 @@ from bot.usecases.errors import (
     explain_vps_error,
 )
 from bot.usecases.restore_checks import unchecked_note, unsendable
+from bot.usecases.schedule_requests import ScheduleRequesting
 from bot.usecases.wording import Text, alarm, code, plain, sentence
 from bot.vps.errors import DeadlineExceeded
 from bot.vps.models import RestoreResult, Snapshot
@@ -55,12 +57,14 @@ OUTCOME_WRITE_ATTEMPTS = 3
 TOO_SLOW = Text("VPS.org was too slow to re-check the snapshot; nothing was sent. Approve again when it answers.")
 
 
-class Executing(SnapshotGone, SafetyStep):
+class Executing(SnapshotGone, SafetyStep, ScheduleRequesting):
     def _execute(
         self, actor: Actor, rid: int, token: str, progress: Callable[[RequestView], None] | None = None
     ) -> DecisionResult:
         """We hold the claim: re-check (bounded), compare with what was approved, check-and-mark, call once."""
         view = self.get(rid)
+        if view.kind == "schedule":  # no snapshot and no call to VPS.org: the approved schedule is applied
+            return self._apply_schedule(actor, rid, token)
         if view.kind == "restore" and view.safety_choice == SafetyChoice.SNAPSHOT:
             if progress is not None:
                 try:  # the card shows the request approved while the safety snapshot is made (minutes)
@@ -300,7 +304,7 @@ class Executing(SnapshotGone, SafetyStep):
                     action_for(row.kind, state),
                     Outcome.FAILED,
                     server_id=row.server_id,
-                    snapshot_id=row.snapshot_id,
+                    snapshot_id=snapshot_of(row),
                     request_id=rid,
                     details={**details, "sent": False},
                 ),
@@ -369,7 +373,7 @@ class Executing(SnapshotGone, SafetyStep):
                         action_for(row.kind, state),
                         outcome,
                         server_id=row.server_id,
-                        snapshot_id=row.snapshot_id,
+                        snapshot_id=snapshot_of(row),
                         request_id=rid,
                         operation_id=token,
                         details=details,

@@ -16,6 +16,7 @@ from bot.usecases.approval_base import (
     DecisionResult,
     RequestView,
     action_for,
+    snapshot_of,
 )
 from bot.usecases.context import SYSTEM
 from bot.usecases.wording import Text
@@ -84,7 +85,7 @@ class Housekeeping(ApprovalBase):
                         action_for(row.kind, RequestState.NEEDS_CHECK),
                         Outcome.UNKNOWN,
                         server_id=row.server_id,
-                        snapshot_id=row.snapshot_id,
+                        snapshot_id=snapshot_of(row),
                         request_id=rid,
                         operation_id=row.claim_token,
                         details={

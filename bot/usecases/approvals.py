@@ -1,4 +1,4 @@
-"""Two-person approval of destructive actions (always restores; deletes when configured).
+"""Two-person approval of destructive actions (always restores; deletes, and schedules that delete, when configured).
 
 Exactly the approved action, once, or visibly nothing:
 - A request leaves `pending` only through a compare-and-set on its state (the row locked first), so double clicks,
@@ -19,7 +19,8 @@ Exactly the approved action, once, or visibly nothing:
   the request is flagged `needs_check` and logged at CRITICAL, never left in `sending`.
 
 The parts, one idea each: approval_requesting (asking), approval_deciding (approve / reject / cancel),
-approval_execution (carrying out under the claim), approval_snapshot_gone (requests whose snapshot was deleted),
+approval_execution (carrying out under the claim), schedule_requests (a schedule made or changed while deletes need
+approval: asked for, and applied on approval), approval_snapshot_gone (requests whose snapshot was deleted),
 approval_housekeeping (expiry, stale claims), approval_base
 (views, digest, shared helpers). Every SQL statement lives in storage.approvals.
 """

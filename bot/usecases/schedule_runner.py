@@ -14,8 +14,9 @@ Rules this module keeps:
 - Retention runs once per slot (a compare-and-set on the slot's state), after its snapshot is `completed`.
 - The snapshot id is written to the slot only after VPS.org accepted the create. A crash in between leaves a
   snapshot that is no claim's, which retention then never deletes: the safe side.
-- While APPROVAL_REQUIRED_FOR includes `delete` (set after a schedule was made), a run deletes nothing: no
-  rotation (the slot is skipped) and no retention (reported), since no person approved those deletes.
+- While APPROVAL_REQUIRED_FOR includes `delete`, a schedule whose settings nobody approved (made or changed while
+  it was off) deletes nothing: no rotation (the slot is skipped) and no retention (reported). One approved through
+  a `schedule` request (`deletes_approved`) deletes without a card each: that approval covered them.
 - Only the injected clock is read. Nothing here knows Slack: `run_due()` returns `ScheduleEvent`s.
 """
 
@@ -114,7 +115,9 @@ class ScheduleRunner:
     def _run_if_due(self, schedule: ScheduleRow) -> ScheduleEvent | None:
         now = self.clock()
         claimed = self.store.latest_slot_time(schedule.id)
-        not_before = max(schedule.created_at, claimed) if claimed is not None else schedule.created_at
+        # No slot from before the schedule was made, nor before its current settings took effect (an approval, a
+        # reschedule), nor one already claimed.
+        not_before = max(t for t in (schedule.created_at, schedule.applied_at, claimed) if t is not None)
         slot = parse_when(schedule.when_spec).latest_slot(now, self.zone, not_before=not_before)
         if slot is None:
             return None
@@ -133,14 +136,16 @@ class ScheduleRunner:
             return self._fail(schedule, claim, name, f"VPS.org could not list the server's snapshots: {error}")
         deleted: tuple[str, ...] = ()
         if len(existing) >= self.limit_per_server:
-            rotate = schedule.on_full == "rotate" and not self.deletes_need_approval
+            rotate = schedule.on_full == "rotate" and not self._deletes_paused(schedule)
             victim = rotation_victim(existing, self._ownership(schedule)) if rotate else None
             if victim is None:
                 why = (
                     "the server is full (on_full=skip)"
                     if schedule.on_full != "rotate"
-                    else "the server is full and deletes need approval (APPROVAL_REQUIRED_FOR), so nothing is rotated"
-                    if self.deletes_need_approval
+                    else "the server is full and its deletes are paused (APPROVAL_REQUIRED_FOR includes delete and "
+                    "this schedule was never approved: change it with reschedule to ask for approval), so nothing "
+                    "is rotated"
+                    if self._deletes_paused(schedule)
                     else "the server is full and none of this schedule's own snapshots can be rotated"
                 )
                 return self._skip(schedule, claim, name, why, len(existing))
@@ -223,8 +228,11 @@ class ScheduleRunner:
             return ScheduleEvent(RunKind.RETAINED, schedule, slot.slot_time, slot.snapshot_name)
         on_server = [s for s in listed if s.server.id == schedule.server_id]
         victims = surplus(on_server, self._ownership(schedule), schedule.keep)
-        if victims and self.deletes_need_approval:
-            why = "older snapshots were not deleted: APPROVAL_REQUIRED_FOR includes delete, and nobody approved these"
+        if victims and self._deletes_paused(schedule):
+            why = (
+                "older snapshots were not deleted: deletes paused (APPROVAL_REQUIRED_FOR includes delete and this "
+                "schedule was never approved) — change it with reschedule to ask for approval"
+            )
             self.store.advance(slot.id, SlotState.RETAINING, SlotState.KEPT, message=why)
             self.store.record_result(schedule.id, f"completed {slot.snapshot_name}; {why}", self.clock())
             return ScheduleEvent(RunKind.RETENTION_FAILED, schedule, slot.slot_time, slot.snapshot_name, why)
@@ -239,6 +247,11 @@ class ScheduleRunner:
                 RunKind.RETENTION_FAILED, schedule, slot.slot_time, slot.snapshot_name, "; ".join(errors), deleted
             )
         return ScheduleEvent(RunKind.RETAINED, schedule, slot.slot_time, slot.snapshot_name, deleted=deleted)
+
+    def _deletes_paused(self, schedule: ScheduleRow) -> bool:
+        """Deletes need approval and nobody approved this schedule's settings: it deletes nothing (an approved one
+        deletes without a card each: that approval covered its automatic deletes)."""
+        return self.deletes_need_approval and not schedule.deletes_approved
 
     def _ownership(self, schedule: ScheduleRow) -> Ownership:
         return Ownership(

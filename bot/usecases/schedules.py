@@ -10,7 +10,10 @@ Rules this module keeps:
   this one's `keep` must fit in the quota — and with on_full=skip one more, because a new snapshot is taken
   before the oldest is deleted.
 - Retention deletes snapshots. While APPROVAL_REQUIRED_FOR includes `delete`, every delete needs a person's
-  approval, so schedules (whose deletes would have none) are refused, saying so.
+  approval: a new schedule, or a change of one, then becomes a `schedule` approval request (the same card flow,
+  bot/usecases/schedule_requests.py); the schedule is stored off until approved, a change applies on approval.
+  Once approved its automatic deletes need no card each. Without delete approvals a change applies at once.
+- A change (`reschedule`) is made in place: the same schedule id, so the snapshots it made stay its own.
 """
 
 from __future__ import annotations
@@ -21,10 +24,13 @@ from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from bot.usecases.access import Permission
+from bot.usecases.approval_base import RequestView
 from bot.usecases.context import Actor, utcnow
 from bot.usecases.errors import InvalidInput, NotFoundError, Refused
 from bot.usecases.guard import Guard
-from bot.usecases.retention import Ownership
+from bot.usecases.schedule_fit import check_fits, count_words
+from bot.usecases.schedule_plan import SchedulePlan
+from bot.usecases.schedule_requests import ScheduleRequesting
 from bot.usecases.schedule_when import When, parse_when
 from bot.usecases.server_groups import server_and_snapshots
 from bot.usecases.validation import parse_id
@@ -35,10 +41,6 @@ from storage.audit import Action, AuditLog, Outcome
 from storage.schedules import ScheduleRow, Schedules
 
 ON_FULL = ("skip", "rotate")
-DELETES_NEED_APPROVAL = Text(
-    "Schedules delete their older snapshots on their own, but APPROVAL_REQUIRED_FOR includes {}, so every "
-    "delete needs a person's approval. Schedules are off while that is so (ask an admin)."
-).format(code("delete"))
 
 
 @dataclass(frozen=True)
@@ -48,6 +50,8 @@ class ScheduleView:
     schedule: ScheduleRow
     next_run: datetime | None
     zone: str
+    # Deletes need approval and this schedule's settings were never approved: its retention deletes nothing.
+    deletes_paused: bool = False
 
 
 @dataclass(frozen=True)
@@ -71,9 +75,11 @@ class ScheduleService:
         zone: str,
         min_interval: timedelta,
         deletes_need_approval: bool,
+        approvals: ScheduleRequesting | None = None,
         clock: Callable[[], datetime] = utcnow,
         limit_per_server: int = SNAPSHOTS_PER_SERVER,
     ) -> None:
+        self.approvals = approvals  # where a schedule goes when deletes need approval
         self.store = store
         self.vps = vps
         self.audit = audit
@@ -121,24 +127,23 @@ class ScheduleService:
     # ---- commands ------------------------------------------------------------------------------------------
     def create(
         self, actor: Actor, server_id: str | None, when_text: str | None, keep: str | None, on_full: str | None
-    ) -> ScheduleView:
+    ) -> ScheduleView | RequestView:
+        """A new schedule; while deletes need approval, a `schedule` request for it instead (the card's to post)."""
         try:
             request = self.validate(server_id, when_text, keep, on_full)
         except InvalidInput as error:
             self._refuse_validation(actor, error, error.field)
             raise
         self.guard.require(actor, Permission.SCHEDULE, mutating=True, server_id=request.server_id)
-        if self.deletes_need_approval:
-            self._refuse_validation(actor, Refused(DELETES_NEED_APPROVAL), "approval", server_id=request.server_id)
-            raise Refused(DELETES_NEED_APPROVAL)
         server, snapshots = server_and_snapshots(self.vps, request.server_id)
         server_name = server.name
-        try:
-            self._check_fits(request, snapshots)
-        except InvalidInput as error:
-            self._refuse_validation(actor, error, "keep", server_id=request.server_id)
-            raise
+        self._fits_or_refuse(actor, request, snapshots)
         now = self.clock()
+        if self.deletes_need_approval:
+            plan = self._plan(request, change=False, revision=0)
+            return self._approvals().request_schedule(
+                actor, server_id=request.server_id, server_name=server_name, plan=plan, schedule_id=None
+            )
         row = self.store.add(
             server_id=request.server_id,
             server_name=server_name[:200],
@@ -148,6 +153,7 @@ class ScheduleService:
             created_by=actor.user_id,
             channel_id=actor.channel_id,
             created_at=now,
+            applied_at=now,
         )
         self.audit.append(
             actor.entry(
@@ -165,9 +171,69 @@ class ScheduleService:
         )
         return self.view(row)
 
+    def reschedule(
+        self, actor: Actor, schedule_id: str | None, when_text: str | None, keep: str | None, on_full: str | None
+    ) -> ScheduleView | RequestView:
+        """New settings for an enabled schedule, in place (same id: its snapshots stay its own). Applied at once, or,
+        while deletes need approval, asked for as a `schedule` request (the schedule runs as it was meanwhile)."""
+        try:
+            sid = parse_id(schedule_id, "schedule id")
+        except InvalidInput as error:
+            self._refuse_validation(actor, error, error.field, operation="reschedule")
+            raise
+        self.guard.require(actor, Permission.SCHEDULE, mutating=True)
+        current = self.store.get(sid)
+        if current is not None and current.awaiting_approval:
+            raise Refused(
+                Text(
+                    "Schedule #{} is still waiting for its approval; it can be changed once approved (or cancel its "
+                    "request from the card and ask again). Nothing was changed."
+                ).format(sid)
+            )
+        if current is None or not current.enabled:
+            raise NotFoundError(Text("There is no schedule #{}. {} lists them.").format(sid, command("schedules")))
+        try:
+            request = self.validate(str(current.server_id), when_text, keep, on_full)
+        except InvalidInput as error:
+            self._refuse_validation(actor, error, error.field, operation="reschedule", server_id=current.server_id)
+            raise
+        _server, snapshots = server_and_snapshots(self.vps, current.server_id)
+        self._fits_or_refuse(actor, request, snapshots, changing=current.id)
+        before = {"when": current.when_spec, "keep": current.keep, "on_full": current.on_full}
+        if self.deletes_need_approval:
+            plan = self._plan(request, change=True, revision=current.revision, before=current)
+            return self._approvals().request_schedule(
+                actor, server_id=current.server_id, server_name=current.server_name, plan=plan, schedule_id=current.id
+            )
+        changed = self.store.change(
+            current.id,
+            current.revision,
+            when_spec=request.when.spec,
+            keep=request.keep,
+            on_full=request.on_full,
+            applied_at=self.clock(),
+            deletes_approved=False,  # settings nobody approved: paused again if delete approvals are turned on
+        )
+        if changed is None:
+            raise Refused(
+                Text("Schedule #{} was changed or removed a moment ago; nothing was changed. {} shows it.").format(
+                    sid, command("schedules")
+                )
+            )
+        after = {"when": changed.when_spec, "keep": changed.keep, "on_full": changed.on_full}
+        self.audit.append(
+            actor.entry(
+                Action.SCHEDULE_CHANGED,
+                Outcome.OK,
+                server_id=changed.server_id,
+                details={"schedule_id": changed.id, "timezone": self.zone_name, "before": before, "after": after},
+            )
+        )
+        return self.view(changed)
+
     def overview(self, actor: Actor) -> list[ScheduleView]:
         self.guard.require(actor, Permission.LIST)
-        return self.enabled_views()
+        return [self.view(row) for row in self.store.listed()]
 
     def enabled_views(self) -> list[ScheduleView]:
         """Every enabled schedule as shown, for a caller that has checked `list` itself (App Home: no channel)."""
@@ -193,54 +259,75 @@ class ScheduleService:
         )
         return ScheduleView(schedule=row, next_run=None, zone=self.zone_name)
 
+    def for_change(self, actor: Actor, schedule_id: str | None) -> ScheduleView:
+        """An enabled schedule, for the Change form (needs the `schedule` permission, as changing it does)."""
+        sid = parse_id(schedule_id, "schedule id")
+        self.guard.require(actor, Permission.SCHEDULE)
+        row = self.store.get(sid)
+        if row is None or not row.enabled:
+            raise NotFoundError(Text("There is no schedule #{}. {} lists them.").format(sid, command("schedules")))
+        return self.view(row)
+
     def view(self, row: ScheduleRow) -> ScheduleView:
         next_run = parse_when(row.when_spec).next_slot(self.clock(), self.zone) if row.enabled else None
-        return ScheduleView(schedule=row, next_run=next_run, zone=self.zone_name)
+        paused = self.deletes_need_approval and row.enabled and not row.deletes_approved
+        return ScheduleView(schedule=row, next_run=next_run, zone=self.zone_name, deletes_paused=paused)
 
     # ---- helpers -------------------------------------------------------------------------------------------
-    def _check_fits(self, request: ScheduleRequest, snapshots: list[Snapshot]) -> None:
-        others = self.store.enabled(server_id=request.server_id)
-        owned_by_schedules = {
-            s.id
-            for other in others
-            for s in snapshots
-            if Ownership(other.id, self.store.own_snapshot_ids(other.id), frozenset()).owns(s)
-        }
-        unscheduled = len([s for s in snapshots if s.id not in owned_by_schedules])
-        reserved = unscheduled + sum(o.keep + (1 if o.on_full == "skip" else 0) for o in others)
-        needed = request.keep + (1 if request.on_full == "skip" else 0)
-        if reserved + needed <= self.limit_per_server:
-            return
-        room = self.limit_per_server - reserved
-        why = Text("The server has {} no schedule owns").format(sentence(_count(unscheduled, "snapshot")))
-        if others:
-            why += Text(" and its other schedules reserve {} more").format(reserved - unscheduled)
-        left = max(room, 0)
-        why += Text(", of the {} VPS.org allows, so {} left. ").format(
-            self.limit_per_server, sentence(f"{left} slot is" if left == 1 else f"{left} slots are")
-        )
-        keep = code(f"keep {request.keep}")
-        if request.on_full == "skip":
-            need_words = Text(
-                "{} with on_full=skip needs {} (the kept ones plus the new one, taken before the oldest is deleted)"
-            ).format(keep, needed)
-            hint = Text(" Use a smaller {}, or {}, or delete some snapshots first.").format(
-                code("keep"), code("on_full=rotate")
+    def _fits_or_refuse(
+        self, actor: Actor, request: ScheduleRequest, snapshots: list[Snapshot], *, changing: int | None = None
+    ) -> None:
+        try:
+            check_fits(
+                self.store,
+                snapshots,
+                server_id=request.server_id,
+                keep=request.keep,
+                on_full=request.on_full,
+                limit=self.limit_per_server,
+                changing=changing,
             )
-        else:
-            need_words = Text("{} needs {}").format(keep, needed)
-            hint = Text(" Use a smaller {}, or delete some snapshots first.").format(code("keep"))
-        raise InvalidInput(why + need_words + Text(".") + hint, field="keep")
+        except InvalidInput as error:
+            operation = "reschedule" if changing is not None else "schedule"
+            self._refuse_validation(actor, error, "keep", server_id=request.server_id, operation=operation)
+            raise
+
+    def _plan(
+        self, request: ScheduleRequest, *, change: bool, revision: int, before: ScheduleRow | None = None
+    ) -> SchedulePlan:
+        return SchedulePlan(
+            when=request.when.spec,
+            timezone=self.zone_name,
+            keep=request.keep,
+            on_full=request.on_full,
+            next_run=request.when.next_slot(self.clock(), self.zone),
+            change=change,
+            revision=revision,
+            before_when=before.when_spec if before else "",
+            before_keep=before.keep if before else 0,
+            before_on_full=before.on_full if before else "",
+        )
+
+    def _approvals(self) -> ScheduleRequesting:
+        if self.approvals is None:  # wiring always gives one; a bare service in a test refuses rather than guess
+            raise Refused(Text("Deletes need approval here, and approvals are not set up; nothing was scheduled."))
+        return self.approvals
 
     def _refuse_validation(
-        self, actor: Actor, error: Exception, field: str | None, *, server_id: int | None = None
+        self,
+        actor: Actor,
+        error: Exception,
+        field: str | None,
+        *,
+        server_id: int | None = None,
+        operation: str = "schedule",
     ) -> None:
         self.audit.append(
             actor.entry(
                 Action.REFUSED_VALIDATION,
                 Outcome.REFUSED,
                 server_id=server_id,
-                details={"operation": "schedule", "field": field, "error": str(error)[:500]},
+                details={"operation": operation, "field": field, "error": str(error)[:500]},
             )
         )
 
@@ -248,11 +335,7 @@ class ScheduleService:
 def _minutes(gap: timedelta) -> str:
     minutes = int(gap.total_seconds() // 60)
     if minutes % (24 * 60) == 0:
-        return _count(minutes // (24 * 60), "day")
+        return count_words(minutes // (24 * 60), "day")
     if minutes % 60 == 0:
-        return _count(minutes // 60, "hour")
-    return _count(minutes, "minute")
-
-
-def _count(n: int, noun: str) -> str:
-    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
+        return count_words(minutes // 60, "hour")
+    return count_words(minutes, "minute")

@@ -108,12 +108,6 @@ def test_scheduling_is_a_permission_operators_have(make_harness: Callable[..., H
     assert h.actions(action="schedule.created") == ["schedule.created"]
 
 
-def test_schedules_are_refused_while_deletes_need_approval(make_harness: Callable[..., Harness]) -> None:
-    h = make_harness(APPROVAL_REQUIRED_FOR="restore,delete")
-    h.run("schedule 12347 daily 02:30 keep 2")
-    assert "APPROVAL_REQUIRED_FOR" in h.last_ephemeral().visible_text
-
-
 def test_the_ticker_runs_a_slot_once_follows_it_and_keeps_the_newest(h: Harness, clock: Clock) -> None:
     h.run("schedule 12347 hourly keep 1 on_full=rotate")
     clock.now += timedelta(hours=1)

@@ -72,6 +72,7 @@ from bot.slack.blocks.listing import (  # the private three: tests check the pag
     list_pages,
 )
 from bot.slack.blocks.restore import restore_modal
+from bot.slack.blocks.schedule_requests import request_subject
 from bot.slack.blocks.snapshots import (
     RUNNING_SERVER_WARNING,
     create_modal,
@@ -148,6 +149,7 @@ __all__ = [
     "quote",
     "reason_line",
     "reject_modal",
+    "request_subject",
     "restore_modal",
     "section",
     "sentence",

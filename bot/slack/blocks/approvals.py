@@ -48,10 +48,12 @@ from bot.slack.blocks.common import (
     server_name,
     snapshot_name,
 )
+from bot.slack.blocks.schedule_requests import consequence as schedule_consequence
+from bot.slack.blocks.schedule_requests import request_subject, schedule_card
 from bot.usecases.approval_snapshot_gone import SNAPSHOT_DELETED
 
 # ---- approvals -------------------------------------------------------------------------------------------
-_KIND_TITLE = {"restore": "Restore", "delete": "Delete"}
+_KIND_TITLE = {"restore": "Restore", "delete": "Delete", "schedule": "Schedule"}
 _KIND_WORD = {"restore": Mrkdwn("Restore"), "delete": Mrkdwn("Delete")}
 _STATE_LINE = {
     "executed": Mrkdwn(":white_check_mark: Approved by {who} {when} — carried out."),
@@ -121,6 +123,13 @@ def approval_card(req: Any, now: datetime, restore: Any = None) -> tuple[Mrkdwn,
     Every line of the facts section starts with one of the card's own labels: the values are code spans or
     quoted plain text on the same line, so a description or a name cannot add or imitate a line.
     """
+    if req.kind == "schedule":
+        actions = decision_actions(req, f"approval:{req.id}", approve=True, cancel=True)
+        text, schedule_blocks = schedule_card(req, now, actions if req.state == "pending" else None)
+        approvals = _approvals_line(req)
+        if approvals is not None:
+            schedule_blocks.insert(3, approvals)
+        return fallback_text(text), as_dicts(schedule_blocks)
     title = _kind_title(req.kind)
     snapshot = snapshot_name(req.snapshot_name)
     server = server_name(req.server_name, req.server_id)
@@ -168,17 +177,9 @@ def approval_card(req: Any, now: datetime, restore: Any = None) -> tuple[Mrkdwn,
     safety = safety_line(req) if req.kind == "restore" and offer else None
     if safety is not None:
         blocks.append(SectionBlock(text=md(safety)))
-    if req.approvals_required > 1 or req.approvers:
-        who = Mrkdwn(", ").join(mention(a) for a in req.approvers) or Mrkdwn("nobody yet")
-        blocks.append(
-            ContextBlock(
-                elements=[
-                    context_md(
-                        Mrkdwn("Approvals: {} of {} ({})").format(len(req.approvers), req.approvals_required, who)
-                    )
-                ]
-            )
-        )
+    approvals = _approvals_line(req)
+    if approvals is not None:
+        blocks.append(approvals)
     if req.state == "pending":
         note = getattr(req, "result_message", "")  # an earlier approval that sent nothing (VPS.org too slow, …)
         if note:
@@ -213,6 +214,14 @@ def approval_card(req: Any, now: datetime, restore: Any = None) -> tuple[Mrkdwn,
             line += label + plain(req.result_message, 1500)
         blocks.append(SectionBlock(text=md(line)))
     return fallback_text(text), as_dicts(blocks)
+
+
+def _approvals_line(req: Any) -> ContextBlock | None:
+    if not (req.approvals_required > 1 or req.approvers):
+        return None
+    who = Mrkdwn(", ").join(mention(a) for a in req.approvers) or Mrkdwn("nobody yet")
+    line = Mrkdwn("Approvals: {} of {} ({})").format(len(req.approvers), req.approvals_required, who)
+    return ContextBlock(elements=[context_md(line)])
 
 
 def reason_line(req: Any) -> Mrkdwn:
@@ -266,7 +275,9 @@ def decision_actions(req: Any, block_id: str, *, approve: bool, cancel: bool) ->
     elements: list[ButtonElement] = []
     if approve:
         snapshot = snapshot_name(req.snapshot_name)
-        if req.kind == "restore":
+        if req.kind == "schedule":
+            consequence = schedule_consequence(req)
+        elif req.kind == "restore":
             consequence = Mrkdwn(
                 "{} (#{}) will be restored onto {}. All current data there is overwritten. This cannot be undone."
             ).format(snapshot, req.snapshot_id, server_name(req.server_name, req.server_id))
@@ -391,11 +402,13 @@ def pending_list(
         blocks.append(
             SectionBlock(
                 text=md(
-                    Mrkdwn("{} {} of {} (#{}) → {} — asked by {} {}\n{}").format(
+                    Mrkdwn("{} {} → {} — asked by {} {}\n{}").format(
                         label,
-                        plain(req.kind, 20),
-                        snapshot_name(req.snapshot_name),
-                        req.snapshot_id,
+                        request_subject(req)
+                        if req.kind == "schedule"
+                        else Mrkdwn("{} of {} (#{})").format(
+                            plain(req.kind, 20), snapshot_name(req.snapshot_name), req.snapshot_id
+                        ),
                         server_name(req.server_name, req.server_id),
                         mention(req.requester_id),
                         format_age(req.created_at, now),

@@ -12,6 +12,8 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from slack_sdk.models.blocks import (
+    Block,
+    ButtonElement,
     InputBlock,
     PlainTextInputElement,
     PlainTextObject,
@@ -28,6 +30,8 @@ from bot.usecases.schedule_runner import RunKind, ScheduleEvent
 from bot.usecases.schedules import ScheduleView
 
 SCHEDULE_VIEW = "create_schedule"
+RESCHEDULE_VIEW = "change_schedule"  # the same form, prefilled; its submit goes to `reschedule`
+OPEN_CHANGE = "schedule_change"  # the Change button of a schedule in `/snapshot schedules`
 
 
 def local_time(moment: datetime | None, zone: str) -> Mrkdwn:
@@ -59,6 +63,12 @@ def schedule_created(view: ScheduleView) -> Mrkdwn:
     )
 
 
+def schedule_changed(view: ScheduleView, user_id: str) -> Mrkdwn:
+    return Mrkdwn(
+        ":calendar: {} changed schedule {}\nNext run: {}. Same schedule id: its snapshots stay its own."
+    ).format(mention(user_id), _describe(view), local_time(view.next_run, view.zone))
+
+
 def unscheduled(view: ScheduleView, user_id: str) -> Mrkdwn:
     return Mrkdwn(":calendar: {} removed schedule {}. Its snapshots stay until someone deletes them.").format(
         mention(user_id), _describe(view)
@@ -66,19 +76,39 @@ def unscheduled(view: ScheduleView, user_id: str) -> Mrkdwn:
 
 
 def schedule_entry(view: ScheduleView) -> Mrkdwn:
-    """One schedule as listed (`/snapshot schedules`, App Home): what, when next, how it last went, by whom."""
+    """One schedule as listed (`/snapshot schedules`, App Home): what, when next, how it last went, by whom; a
+    schedule waiting for its approval, or whose deletes are paused, says so."""
     s = view.schedule
     last = plain(s.last_result, 300) if s.last_result else Mrkdwn("not run yet")
-    return Mrkdwn("{}\nNext run: {} · last: {} · by {}").format(
-        _describe(view), local_time(view.next_run, view.zone), last, mention(s.created_by)
-    )
+    if s.awaiting_approval:
+        line = Mrkdwn(
+            "{}\n:hourglass_flowing_sand: Waiting for approval (see `/snapshot pending`); not run until "
+            "approved · by {}"
+        ).format(_describe(view), mention(s.created_by))
+    else:
+        line = Mrkdwn("{}\nNext run: {} · last: {} · by {}").format(
+            _describe(view), local_time(view.next_run, view.zone), last, mention(s.created_by)
+        )
+    if view.deletes_paused:
+        line += Mrkdwn(
+            "\n:double_vertical_bar: Deletes paused (APPROVAL_REQUIRED_FOR includes delete and nobody approved "
+            "this schedule) — change it with `/snapshot reschedule {} …` to ask for approval."
+        ).format(s.id)
+    return line
 
 
 def schedules_list(views: list[ScheduleView]) -> tuple[Mrkdwn, list[dict[str, Any]]]:
     if not views:
         text = Mrkdwn("No schedules. `/snapshot schedule &lt;server_id&gt; daily 02:00 keep 3` adds one.")
         return text, as_dicts([SectionBlock(text=md(text))])
-    blocks = [SectionBlock(text=md(schedule_entry(view))) for view in views[: MAX_BLOCKS - 1]]
+    blocks = []
+    for view in views[: MAX_BLOCKS - 1]:
+        change = (
+            None
+            if view.schedule.awaiting_approval
+            else ButtonElement(text="Change", action_id=OPEN_CHANGE, value=str(view.schedule.id))  # the form, prefilled
+        )
+        blocks.append(SectionBlock(text=md(schedule_entry(view)), accessory=change))
     if len(views) > MAX_BLOCKS - 1:
         blocks.append(SectionBlock(text=md(Mrkdwn("… and {} more.").format(len(views) - (MAX_BLOCKS - 1)))))
     count = Mrkdwn("1 schedule") if len(views) == 1 else Mrkdwn("{} schedules").format(len(views))
@@ -115,35 +145,53 @@ def event_line(event: ScheduleEvent) -> Mrkdwn | None:
     return None
 
 
-def schedule_modal(*, channel_id: str, errors: dict[str, str] | None = None) -> dict[str, Any]:
+def schedule_modal(*, channel_id: str, change: ScheduleView | None = None) -> dict[str, Any]:
+    """The schedule form; with `change`, prefilled with that schedule's settings, submitted as a `reschedule`."""
     on_full = [
         Option(value="skip", text="Skip the slot and say so"),
         Option(value="rotate", text="Delete this schedule's oldest first"),
     ]
+    s = change.schedule if change is not None else None
+    chosen = on_full[1] if s is not None and s.on_full == "rotate" else on_full[0]
+    first: Block = (
+        SectionBlock(text=md(Mrkdwn("Schedule {}").format(_describe(change))))
+        if change is not None
+        else server_pick()  # the create form's select: the servers, not a raw id
+    )
+    meta: dict[str, Any] = {"channel_id": channel_id}
+    if s is not None:
+        meta |= {"schedule_id": s.id, "server_id": s.server_id}
     view = View(
         type="modal",
-        callback_id=SCHEDULE_VIEW,
-        title=PlainTextObject(text="Schedule snapshots"),
-        submit=PlainTextObject(text="Schedule"),
+        callback_id=RESCHEDULE_VIEW if s is not None else SCHEDULE_VIEW,
+        title=PlainTextObject(text=f"Change schedule #{s.id}"[:24] if s is not None else "Schedule snapshots"),
+        submit=PlainTextObject(text="Change" if s is not None else "Schedule"),
         close=PlainTextObject(text="Cancel"),
-        private_metadata=json.dumps({"channel_id": channel_id}),
+        private_metadata=json.dumps(meta),
         blocks=[
-            server_pick(),  # the create form's select: the servers, not a raw id
+            first,
             InputBlock(
                 block_id="when",
                 label="When",
                 hint="hourly · daily 02:30 · weekly mon 03:00 · every 6h · cron 0 3 * * 1-5",
-                element=PlainTextInputElement(action_id="value", placeholder="daily 02:30", max_length=120),
+                element=PlainTextInputElement(
+                    action_id="value",
+                    placeholder="daily 02:30",
+                    max_length=120,
+                    initial_value=s.when_spec if s is not None else None,
+                ),
             ),
             InputBlock(
                 block_id="keep",
                 label="Keep the newest",
-                element=PlainTextInputElement(action_id="value", placeholder="3", max_length=2),
+                element=PlainTextInputElement(
+                    action_id="value", placeholder="3", max_length=2, initial_value=str(s.keep) if s else None
+                ),
             ),
             InputBlock(
                 block_id="on_full",
                 label="When the server is full",
-                element=StaticSelectElement(action_id="value", options=on_full, initial_option=on_full[0]),
+                element=StaticSelectElement(action_id="value", options=on_full, initial_option=chosen),
             ),
         ],
     )

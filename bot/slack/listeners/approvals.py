@@ -48,6 +48,13 @@ def start_request(
         where = Mrkdwn(" {}").format(link_to(link, Mrkdwn("Open its card"))) if link else Mrkdwn("")
         reply.ephemeral(Mrkdwn(":no_entry: ") + render(error.message) + where)
         return
+    post_request_card(core, slack, reply, actor, request)
+
+
+def post_request_card(core: Core, slack: SlackSide, reply: Reply, actor: Actor, request: RequestView) -> None:
+    """Post the card of a request just recorded (any kind); a request whose card can't be posted is cancelled."""
+    approvals = core.approvals
+    kind = request.kind
     try:
         text, blocks = ui.approval_card(request, utcnow())
     except Exception:
@@ -83,11 +90,9 @@ def start_request(
         + note
     )
     slack.notifier.line(
-        Mrkdwn(":inbox_tray: {} requested a {} of {} (#{}) on {} — request #{}.").format(
+        Mrkdwn(":inbox_tray: {} requested {} on {} — request #{}.").format(
             ui.mention(actor.user_id),
-            plain(kind, 20),
-            ui.snapshot_name(request.snapshot_name),
-            request.snapshot_id,
+            ui.request_subject(request),
             ui.server_name(request.server_name, request.server_id),
             request.id,
         )

@@ -194,5 +194,6 @@ COMMANDS: dict[str, Handler] = {
     "audit": show_audit,
     "schedule": schedules.add,
     "schedules": schedules.show,
+    "reschedule": schedules.change,
     "unschedule": schedules.remove,
 }

@@ -7,22 +7,28 @@ the channel (and the notification channel when it is another); the list is shown
 
 from __future__ import annotations
 
+import json
 import logging
 from typing import Any
 
-from slack_bolt import Ack, App
+from slack_bolt import Ack, App, Respond
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
 from bot.mrkdwn import Mrkdwn
+from bot.mrkdwn import link as link_to
 from bot.runtime import Core
 from bot.slack.blocks import schedules as ui
-from bot.slack.listeners.common import actor_from_payload, run_for_user
+from bot.slack.listeners.approvals import card_link, post_request_card
+from bot.slack.listeners.common import actor_from_payload, first_action, run_for_user
 from bot.slack.replies import Reply
 from bot.slack.side import SlackSide
+from bot.slack.wording import render
 from bot.usecases.access import Permission
+from bot.usecases.approval_base import RequestView
 from bot.usecases.context import Actor
 from bot.usecases.errors import InvalidInput, UserFacingError
+from bot.usecases.restore_checks import RequestConflict
 
 log = logging.getLogger(__name__)
 _FIELD_TO_BLOCK = {"server id": "server", "when": "when", "keep": "keep", "on_full": "on_full"}
@@ -37,8 +43,28 @@ def _announce(core: Core, slack: SlackSide, reply: Reply, actor: Actor, text: Mr
 
 
 def add(core: Core, slack: SlackSide, reply: Reply, actor: Actor, args: dict[str, str]) -> None:
-    view = core.schedules.create(actor, args.get("server_id"), args.get("when"), args.get("keep"), args.get("on_full"))
-    _announce(core, slack, reply, actor, ui.schedule_created(view))
+    made = core.schedules.create(actor, args.get("server_id"), args.get("when"), args.get("keep"), args.get("on_full"))
+    if isinstance(made, RequestView):  # deletes need approval: a `schedule` request, with its card
+        post_request_card(core, slack, reply, actor, made)
+        return
+    _announce(core, slack, reply, actor, ui.schedule_created(made))
+
+
+def change(core: Core, slack: SlackSide, reply: Reply, actor: Actor, args: dict[str, str]) -> None:
+    """`/snapshot reschedule <id> <when> keep <n> [on_full=…]` (and the Change form's submit)."""
+    try:
+        changed = core.schedules.reschedule(
+            actor, args.get("schedule_id"), args.get("when"), args.get("keep"), args.get("on_full")
+        )
+    except RequestConflict as error:  # a request for this schedule already waits: point to its card
+        link = card_link(slack.client, error.request.card_channel, error.request.card_ts)
+        where = Mrkdwn(" {}").format(link_to(link, Mrkdwn("Open its card"))) if link else Mrkdwn("")
+        reply.ephemeral(Mrkdwn(":no_entry: ") + render(error.message) + where)
+        return
+    if isinstance(changed, RequestView):
+        post_request_card(core, slack, reply, actor, changed)
+        return
+    _announce(core, slack, reply, actor, ui.schedule_changed(changed, actor.user_id))
 
 
 def show(core: Core, slack: SlackSide, reply: Reply, actor: Actor, args: dict[str, str]) -> None:
@@ -64,6 +90,24 @@ def open_form(core: Core, reply: Reply, actor: Actor, trigger_id: str | None) ->
     try:
         core_view = ui.schedule_modal(channel_id=actor.channel_id or "")
         reply.client.views_open(trigger_id=trigger_id, view=core_view)
+    except SlackApiError as error:
+        log.warning("views.open failed: %s", error.response.get("error"))
+        reply.ephemeral(Mrkdwn("I couldn't open the form. ") + fallback)
+
+
+def open_change_form(core: Core, reply: Reply, actor: Actor, schedule_id: str, trigger_id: str | None) -> None:
+    """The Change button: the schedule form, prefilled with the schedule's settings (its submit is a reschedule)."""
+    fallback = Mrkdwn(
+        "Use `/snapshot reschedule &lt;schedule_id&gt; &lt;when&gt; keep &lt;n&gt; [on_full=skip|rotate]`."
+    )
+    view = core.schedules.for_change(actor, schedule_id)
+    if not trigger_id:
+        reply.ephemeral(Mrkdwn("Slack did not send what is needed to open a form. ") + fallback)
+        return
+    try:
+        reply.client.views_open(
+            trigger_id=trigger_id, view=ui.schedule_modal(channel_id=actor.channel_id or "", change=view)
+        )
     except SlackApiError as error:
         log.warning("views.open failed: %s", error.response.get("error"))
         reply.ephemeral(Mrkdwn("I couldn't open the form. ") + fallback)
@@ -95,3 +139,32 @@ def register(app: App, core: Core, slack: SlackSide) -> None:
         reply = Reply(client=client, user_id=actor.user_id, channel_id=actor.channel_id)
         command = {"server_id": args["server"], "when": args["when"], "keep": args["keep"], "on_full": on_full}
         run_for_user(core, reply, lambda: add(core, slack, reply, actor, command), ack)
+
+    @app.action(ui.OPEN_CHANGE)
+    def change_clicked(ack: Ack, body: dict[str, Any], respond: Respond, client: WebClient) -> None:
+        actor = actor_from_payload(body)
+        reply = Reply(client=client, user_id=actor.user_id, channel_id=actor.channel_id, respond=respond)
+        value = str(first_action(body).get("value") or "")
+        trigger = body.get("trigger_id")
+        run_for_user(core, reply, lambda: open_change_form(core, reply, actor, value, trigger), ack)
+
+    @app.view(ui.RESCHEDULE_VIEW)
+    def change_submitted(ack: Ack, body: dict[str, Any], view: dict[str, Any], client: WebClient) -> None:
+        args = {b: view_value(view, b) for b in ("when", "keep")}
+        on_full = _selected(view, "on_full") or "skip"
+        try:
+            meta = json.loads(view.get("private_metadata") or "{}")
+            schedule_id, server_id = str(int(meta["schedule_id"])), str(int(meta["server_id"]))
+        except (ValueError, KeyError, TypeError):
+            ack()
+            return
+        try:  # local checks only: the answer must reach Slack within 3 seconds
+            core.schedules.validate(server_id, args["when"], args["keep"], on_full)
+        except InvalidInput as error:
+            ack(response_action="errors", errors={_FIELD_TO_BLOCK.get(error.field or "", "when"): str(error)})
+            return
+        payload_actor = actor_from_payload(body)
+        actor = Actor(payload_actor.user_id, payload_actor.name, payload_actor.team_id, view_channel(view))
+        reply = Reply(client=client, user_id=actor.user_id, channel_id=actor.channel_id)
+        command = {"schedule_id": schedule_id, "when": args["when"], "keep": args["keep"], "on_full": on_full}
+        run_for_user(core, reply, lambda: change(core, slack, reply, actor, command), ack)

@@ -101,11 +101,14 @@ def test_audited_call_hands_every_answer_or_vps_error_to_the_outcome_writer() ->
 
 
 def test_approval_actions_keep_their_recorded_names() -> None:
-    """Names already in audit trails never change: restore.<step>, delete.approval_<step>, delete.needs_check."""
+    """Names already in audit trails never change: restore.<step>, delete.approval_<step>, delete.needs_check,
+    schedule.approval_<step>."""
     for (kind, step), action in APPROVAL_ACTIONS.items():
         assert isinstance(action, Action)
         if kind == "restore":
             assert action == f"restore.{step}"
+        elif kind == "schedule":
+            assert action == f"schedule.approval_{step}"
         elif step == "needs_check":
             assert action == "delete.needs_check"
         else:

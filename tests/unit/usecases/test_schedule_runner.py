@@ -152,9 +152,9 @@ def test_creation_refuses_what_runs_too_often_or_cannot_fit(core: Core, parts: S
     assert [r.details["operation"] for r in core.audit.query(action="refused.validation")] == ["schedule"] * 2
 
 
-def test_schedules_are_refused_while_deletes_need_approval(core: Core) -> None:
-    parts = build_schedules(core, deletes_need_approval=True)
-    with pytest.raises(Refused, match="APPROVAL_REQUIRED_FOR"):
+def test_a_schedule_needing_approval_is_refused_when_no_approvals_are_wired(core: Core) -> None:
+    parts = build_schedules(core, deletes_need_approval=True)  # the bot always wires them (tests/scenario/…)
+    with pytest.raises(Refused, match="approvals are not set up"):
         parts.service.create(ALICE, "2", "daily 02:00", "2", None)
     assert parts.store.enabled() == []
 
@@ -184,5 +184,5 @@ def test_a_schedule_made_before_deletes_needed_approval_deletes_nothing_after(co
         core.vps.add_snapshot(740 + n, 2, f"manual-{n}")
     core.clock.advance(HOUR)
     [skipped] = after.runner.run_due()
-    assert skipped.kind is RunKind.SKIPPED and "deletes need approval" in skipped.message
+    assert skipped.kind is RunKind.SKIPPED and "deletes are paused" in skipped.message
     assert [name for name, _ in core.vps.calls if name == "delete_snapshot"] == []

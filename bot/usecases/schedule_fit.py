@@ -1,0 +1,66 @@
+"""Whether a schedule's `keep` fits on its server next to everything else (VPS.org allows 5 snapshots per server).
+
+Rules it keeps: the server's snapshots that are no enabled schedule's own, plus what the server's other enabled
+schedules reserve, plus this one's need must fit in the quota; with on_full=skip the need is `keep + 1`, because a
+new snapshot is taken before the oldest is deleted. A schedule being changed (`changing`) is not counted twice: its
+own snapshots are its own (not "no schedule's"), and only its new `keep` is reserved, not its old one too.
+"""
+
+from __future__ import annotations
+
+from bot.usecases.errors import InvalidInput
+from bot.usecases.retention import Ownership
+from bot.usecases.wording import Text, code, sentence
+from bot.vps.models import Snapshot
+from storage.schedules import Schedules
+
+
+def check_fits(
+    store: Schedules,
+    snapshots: list[Snapshot],
+    *,
+    server_id: int,
+    keep: int,
+    on_full: str,
+    limit: int,
+    changing: int | None = None,
+) -> None:
+    """Raise `InvalidInput` (field "keep") saying why, when `keep` cannot fit."""
+    enabled = store.enabled(server_id=server_id)
+    others = [s for s in enabled if s.id != changing]
+    owners = enabled if changing is not None else others
+    owned_by_schedules = {
+        s.id
+        for owner in owners
+        for s in snapshots
+        if Ownership(owner.id, store.own_snapshot_ids(owner.id), frozenset()).owns(s)
+    }
+    unscheduled = len([s for s in snapshots if s.id not in owned_by_schedules])
+    reserved = unscheduled + sum(o.keep + (1 if o.on_full == "skip" else 0) for o in others)
+    needed = keep + (1 if on_full == "skip" else 0)
+    if reserved + needed <= limit:
+        return
+    room = limit - reserved
+    why = Text("The server has {} no schedule owns").format(sentence(count_words(unscheduled, "snapshot")))
+    if others:
+        why += Text(" and its other schedules reserve {} more").format(reserved - unscheduled)
+    left = max(room, 0)
+    why += Text(", of the {} VPS.org allows, so {} left. ").format(
+        limit, sentence(f"{left} slot is" if left == 1 else f"{left} slots are")
+    )
+    keep_words = code(f"keep {keep}")
+    if on_full == "skip":
+        need_words = Text(
+            "{} with on_full=skip needs {} (the kept ones plus the new one, taken before the oldest is deleted)"
+        ).format(keep_words, needed)
+        hint = Text(" Use a smaller {}, or {}, or delete some snapshots first.").format(
+            code("keep"), code("on_full=rotate")
+        )
+    else:
+        need_words = Text("{} needs {}").format(keep_words, needed)
+        hint = Text(" Use a smaller {}, or delete some snapshots first.").format(code("keep"))
+    raise InvalidInput(why + need_words + Text(".") + hint, field="keep")
+
+
+def count_words(n: int, noun: str) -> str:
+    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"

@@ -1,0 +1,289 @@
+"""`schedule` approval requests: making or changing a schedule while APPROVAL_REQUIRED_FOR includes `delete`.
+
+A schedule's retention deletes on its own. When deletes need a second person, that person approves the schedule
+once, through the same request, card and state machine as restores and deletes; its automatic deletes then need
+no card each. Rules kept here:
+- Asking records the request (and, for a new schedule, the schedule itself, stored off: `awaiting_approval`) in one
+  transaction with its audit row; one open request per schedule (looked for under the audit chain lock).
+- The approval is bound to the plan the card showed (`SchedulePlan.digest`) and to the schedule's `revision`.
+  Approving re-checks, under the claim: the stored plan must match its digest, the schedule must be unchanged (a
+  change or an unschedule meanwhile closes the request as `stale`, nothing applied) and must still fit on the
+  server (else `stale`, saying why). VPS.org unreachable: back to `pending` (approve again); server gone: `failed`.
+- Applying is one transaction: a compare-and-set on the schedule's revision (enabled exactly once, or changed in
+  place), the request `executed`, and the audit row with before/after. No call to VPS.org is made to apply it.
+- A request closed unapproved (rejected, cancelled, expired, stale, failed) leaves a new schedule off for good.
+"""
+
+from __future__ import annotations
+
+from zoneinfo import ZoneInfo
+
+from bot.usecases.approval_base import ApprovalBase, DecisionOutcome, DecisionResult, RequestView, action_for
+from bot.usecases.context import Actor
+from bot.usecases.errors import InvalidInput, NotFoundError, UserFacingError
+from bot.usecases.restore_checks import RequestConflict
+from bot.usecases.schedule_fit import check_fits
+from bot.usecases.schedule_plan import SchedulePlan
+from bot.usecases.schedule_when import parse_when
+from bot.usecases.server_groups import server_and_snapshots
+from bot.usecases.wording import Text, code, plain, sentence
+from bot.vps.models import SNAPSHOTS_PER_SERVER
+from storage.approvals import RequestState
+from storage.audit import Action, Outcome, valid_utf8
+from storage.db import Transaction
+from storage.models import ApprovalRequest
+from storage.schedules import ScheduleRow, Schedules
+
+TOO_SLOW_TO_CHECK = Text(
+    "VPS.org could not be asked whether the schedule still fits; nothing was applied. Approve again when it answers."
+)
+
+
+class ScheduleRequesting(ApprovalBase):
+    schedule_limit_per_server = SNAPSHOTS_PER_SERVER
+
+    @property
+    def schedule_store(self) -> Schedules:
+        return Schedules(self.db)
+
+    # ---- asking --------------------------------------------------------------------------------------------
+    def request_schedule(
+        self, actor: Actor, *, server_id: int, server_name: str, plan: SchedulePlan, schedule_id: int | None
+    ) -> RequestView:
+        """Record a pending `schedule` request (a new schedule when `schedule_id` is None) and its audit row."""
+        store = self.schedule_store
+        with self.db.session() as session:
+            self.audit.lock_chain(session)  # a request for the same schedule asked at once is seen, or sees this
+            now = self.clock()
+            if schedule_id is None:
+                made = store.add_in(
+                    session,
+                    enabled=False,
+                    awaiting_approval=True,
+                    server_id=server_id,
+                    server_name=valid_utf8(server_name)[:200],
+                    when_spec=plan.when,
+                    keep=plan.keep,
+                    on_full=plan.on_full,
+                    created_by=actor.user_id,
+                    channel_id=actor.channel_id,
+                    created_at=now,
+                )
+                schedule_id = made.id
+            else:
+                self._refuse_if_schedule_asked(session, actor, schedule_id, server_id)
+            digest = plan.digest(schedule_id, server_id)
+            row = self.requests.add(
+                session,
+                kind="schedule",
+                requester_id=actor.user_id,
+                requester_name=valid_utf8(actor.name),
+                team_id=actor.team_id,
+                channel_id=actor.channel_id,
+                # A schedule request names no snapshot: 0 and "" (never a snapshot id; retention skips the kind).
+                snapshot_id=0,
+                snapshot_name="",
+                snapshot_status="",
+                snapshot_description="",
+                server_id=server_id,
+                server_name=valid_utf8(server_name),
+                approvals_required=self.approvals_required,
+                created_at=now,
+                expires_at=now + self.ttl,
+                updated_at=now,
+                bound_digest=digest,
+                schedule_id=schedule_id,
+                proposal=plan.to_json(),
+            )
+            self.audit.append(
+                actor.entry(
+                    action_for("schedule", "requested"),
+                    Outcome.INFO,
+                    server_id=server_id,
+                    request_id=row.id,
+                    details={
+                        "schedule_id": schedule_id,
+                        **plan.settings(),
+                        "change": plan.change,
+                        **({"before": plan.before()} if plan.change else {}),
+                        "expires_at": row.expires_at.isoformat(),
+                        "digest": digest,
+                    },
+                ),
+                session=session,
+            )
+            return self._view(session, row)
+
+    def _refuse_if_schedule_asked(self, session: Transaction, actor: Actor, schedule_id: int, server_id: int) -> None:
+        existing = self.requests.open_for_schedule(session, schedule_id)
+        if existing is None:
+            return
+        view = self._view(session, existing)
+        session.rollback()
+        self.audit.append(
+            actor.entry(
+                Action.REFUSED_VALIDATION,
+                Outcome.REFUSED,
+                server_id=server_id,
+                details={"operation": "reschedule", "error": f"request #{view.id} is {view.state}"},
+            )
+        )
+        raise RequestConflict(
+            Text(
+                "Schedule #{} already has request #{} waiting; approve, reject or cancel that one first. "
+                "Nothing was asked."
+            ).format(schedule_id, view.id),
+            request=view,
+        )
+
+    # ---- applying, under the claim (from Executing._execute) -----------------------------------------------
+    def _apply_schedule(self, actor: Actor, rid: int, token: str) -> DecisionResult:
+        view = self.get(rid)
+        plan = view.proposal
+        if plan is None or view.schedule_id is None:
+            message = Text("The stored request cannot be read; nothing was applied. Ask again.")
+            return self._end_schedule_unapplied(actor, rid, token, RequestState.FAILED, message, {"plan": "unreadable"})
+        if view.bound_digest != plan.digest(view.schedule_id, view.server_id):  # edited behind the bot's back
+            message = Text("Not applied: the stored request no longer matches what was approved.")
+            return self._end_schedule_unapplied(actor, rid, token, RequestState.STALE, message, {"digest": "differs"})
+        store = self.schedule_store
+        changed = _changed_meanwhile(view.schedule_id, plan, store.get(view.schedule_id))
+        if changed is not None:
+            return self._end_schedule_unapplied(
+                actor, rid, token, RequestState.STALE, changed, {"changed": str(changed)}
+            )
+        try:
+            _server, snapshots = server_and_snapshots(self.vps, view.server_id)
+            check_fits(
+                store,
+                snapshots,
+                server_id=view.server_id,
+                keep=plan.keep,
+                on_full=plan.on_full,
+                limit=self.schedule_limit_per_server,
+                changing=view.schedule_id if plan.change else None,
+            )
+        except InvalidInput as error:
+            message = Text("Not applied: the schedule no longer fits on the server. {}").format(error.message)
+            return self._end_schedule_unapplied(actor, rid, token, RequestState.STALE, message, {"fits": False})
+        except NotFoundError:
+            message = Text("Not applied: server {} no longer exists at VPS.org.").format(view.server_id)
+            return self._end_schedule_unapplied(actor, rid, token, RequestState.FAILED, message, {"server": "gone"})
+        except UserFacingError:  # VPS.org down or too slow: nothing applied, approve again
+            return self._schedule_not_checked(actor, rid, token)
+        if not self.requests.renew(rid, token, self.claim_ttl):
+            return self._claim_lost(rid)
+        with self.db.session() as session:
+            self._locked(session, rid)
+            row = self.requests.held(session, rid, token)
+            if row is None:
+                session.rollback()
+                return self._claim_lost(rid)
+            now = self.clock()
+            applied = store.apply_approved(
+                session,
+                view.schedule_id,
+                plan.revision,
+                new=not plan.change,
+                when_spec=plan.when,
+                keep=plan.keep,
+                on_full=plan.on_full,
+                applied_at=now,
+            )
+            if not applied:  # changed in the moment since the check above: the compare-and-set says so
+                message = Text("Not applied: schedule #{} was changed or removed meanwhile.").format(view.schedule_id)
+                result = self._unapplied(session, actor, row, RequestState.STALE, message, {"changed": "meanwhile"})
+                return result
+            next_run = parse_when(plan.when).next_slot(now, ZoneInfo(plan.timezone))
+            shown = next_run.astimezone(ZoneInfo(plan.timezone)).strftime("%Y-%m-%d %H:%M %Z")
+            verb = "changed" if plan.change else "on"
+            message = Text("Schedule #{} is {}: {} keep {} on_full={}; next run {}.").format(
+                view.schedule_id,
+                sentence(verb),
+                code(plan.when, 80),
+                plan.keep,
+                plain(plan.on_full, 10),
+                sentence(shown),
+            ) + Text(" Its older snapshots are deleted without a card each.")
+            self.requests.end_unsent(row, RequestState.EXECUTED, str(message), now)
+            self.audit.append(
+                actor.entry(
+                    action_for("schedule", "executed"),
+                    Outcome.OK,
+                    server_id=row.server_id,
+                    request_id=rid,
+                    operation_id=token,
+                    details={
+                        "schedule_id": view.schedule_id,
+                        "change": plan.change,
+                        "after": plan.settings(),
+                        **({"before": plan.before()} if plan.change else {}),
+                        "requested_by": row.requester_id,
+                        "next_run": next_run.isoformat(),
+                    },
+                ),
+                session=session,
+            )
+            done = self._view(session, row)
+        return DecisionResult(done, DecisionOutcome.EXECUTED, message)
+
+    def _end_schedule_unapplied(
+        self, actor: Actor, rid: int, token: str, state: str, message: Text, details: dict[str, object]
+    ) -> DecisionResult:
+        with self.db.session() as session:
+            self._locked(session, rid)
+            row = self.requests.held(session, rid, token)
+            if row is None:
+                session.rollback()
+                return self._claim_lost(rid)
+            return self._unapplied(session, actor, row, state, message, details)
+
+    def _unapplied(
+        self,
+        session: Transaction,
+        actor: Actor,
+        row: ApprovalRequest,
+        state: str,
+        message: Text,
+        details: dict[str, object],
+    ) -> DecisionResult:
+        """Closed without applying (`stale` or `failed`): a new schedule stays off for good."""
+        self.requests.end_unsent(row, state, str(message), self.clock())
+        self.schedule_closed(session, row)
+        self.audit.append(
+            actor.entry(
+                action_for("schedule", state),
+                Outcome.FAILED,
+                server_id=row.server_id,
+                request_id=row.id,
+                details={**details, "schedule_id": row.schedule_id, "applied": False},
+            ),
+            session=session,
+        )
+        return DecisionResult(self._view(session, row), state, message)
+
+    def _schedule_not_checked(self, actor: Actor, rid: int, token: str) -> DecisionResult:
+        """Nothing applied: release the claim and put the request back to `pending` for a fresh approval."""
+        with self.db.session() as session:
+            self._locked(session, rid)
+            row = self.requests.held(session, rid, token)
+            if row is None:
+                session.rollback()
+                return self._claim_lost(rid)
+            view = self._back_to_pending(session, row, TOO_SLOW_TO_CHECK, reason="fit re-check failed", actor=actor)
+        return DecisionResult(view, DecisionOutcome.NOT_SENT, TOO_SLOW_TO_CHECK)
+
+
+def _changed_meanwhile(schedule_id: int, plan: SchedulePlan, current: ScheduleRow | None) -> Text | None:
+    """Why the approved plan no longer matches the schedule (None: it still does)."""
+    if current is None:
+        return Text("Not applied: schedule #{} no longer exists.").format(schedule_id)
+    if plan.change and not current.enabled:
+        return Text("Not applied: schedule #{} was removed (unscheduled) after this was asked.").format(schedule_id)
+    if not plan.change and not current.awaiting_approval:
+        return Text("Not applied: schedule #{} is no longer waiting for this approval.").format(schedule_id)
+    if current.revision != plan.revision:
+        return Text("Not applied: schedule #{} was changed after this was asked (it is now {} keep {}).").format(
+            schedule_id, code(current.when_spec, 80), current.keep
+        )
+    return None
