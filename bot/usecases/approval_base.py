@@ -16,7 +16,8 @@ import hashlib
 import json
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
@@ -240,6 +241,25 @@ class ApprovalBase:
         )
         session.flush()
         return self._view(session, row)
+
+    @contextmanager
+    def _held(self, rid: int, token: str) -> Iterator[tuple[Transaction, ApprovalRequest | None]]:
+        """The request under its row lock while `token` still holds its claim; None when the claim was lost (then
+        nothing is written in this transaction: the caller answers with `_claim_lost`)."""
+        with self.db.session() as session:
+            self._locked(session, rid)
+            row = self.requests.held(session, rid, token)
+            if row is None:
+                session.rollback()
+            yield session, row
+
+    def _give_up(self, actor: Actor, rid: int, token: str, message: Text, reason: str) -> DecisionResult:
+        """Nothing was sent: release the claim and put the request back to `pending` for a fresh approval."""
+        with self._held(rid, token) as (session, row):
+            if row is None:
+                return self._claim_lost(rid)
+            view = self._back_to_pending(session, row, message, reason=reason, actor=actor)
+        return DecisionResult(view, DecisionOutcome.NOT_SENT, message)
 
     def _claim_lost(self, rid: int) -> DecisionResult:
         view = self.get(rid)

@@ -23,7 +23,6 @@ from collections.abc import Callable
 from dataclasses import replace
 
 from bot.usecases.approval_base import (
-    DecisionOutcome,
     DecisionResult,
     RequestView,
     action_for,
@@ -277,26 +276,12 @@ class Executing(SnapshotGone, SafetyStep, ScheduleRequesting):
                 )
         return True
 
-    def _give_up(self, actor: Actor, rid: int, token: str, message: Text, reason: str) -> DecisionResult:
-        """Nothing was sent: release the claim and put the request back to `pending` for a fresh approval."""
-        with self.db.session() as session:
-            self._locked(session, rid)
-            row = self.requests.held(session, rid, token)
-            if row is None:
-                session.rollback()
-                return self._claim_lost(rid)
-            view = self._back_to_pending(session, row, message, reason=reason, actor=actor)
-        return DecisionResult(view, DecisionOutcome.NOT_SENT, message)
-
     def _end_before_sending(
         self, actor: Actor, rid: int, token: str, state: str, message: Text, details: dict[str, object]
     ) -> DecisionResult:
         """Closed without a call (`failed` or `stale`), only while we still hold the claim."""
-        with self.db.session() as session:
-            self._locked(session, rid)
-            row = self.requests.held(session, rid, token)
+        with self._held(rid, token) as (session, row):
             if row is None:
-                session.rollback()
                 return self._claim_lost(rid)
             self.requests.end_unsent(row, state, str(message), self.clock())
             self.audit.append(

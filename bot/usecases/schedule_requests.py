@@ -170,14 +170,11 @@ class ScheduleRequesting(ApprovalBase):
             message = Text("Not applied: server {} no longer exists at VPS.org.").format(view.server_id)
             return self._end_schedule_unapplied(actor, rid, token, RequestState.FAILED, message, {"server": "gone"})
         except UserFacingError:  # VPS.org down or too slow: nothing applied, approve again
-            return self._schedule_not_checked(actor, rid, token)
+            return self._give_up(actor, rid, token, TOO_SLOW_TO_CHECK, "fit re-check failed")
         if not self.requests.renew(rid, token, self.claim_ttl):
             return self._claim_lost(rid)
-        with self.db.session() as session:
-            self._locked(session, rid)
-            row = self.requests.held(session, rid, token)
+        with self._held(rid, token) as (session, row):
             if row is None:
-                session.rollback()
                 return self._claim_lost(rid)
             now = self.clock()
             applied = store.apply_approved(
@@ -230,11 +227,8 @@ class ScheduleRequesting(ApprovalBase):
     def _end_schedule_unapplied(
         self, actor: Actor, rid: int, token: str, state: str, message: Text, details: dict[str, object]
     ) -> DecisionResult:
-        with self.db.session() as session:
-            self._locked(session, rid)
-            row = self.requests.held(session, rid, token)
+        with self._held(rid, token) as (session, row):
             if row is None:
-                session.rollback()
                 return self._claim_lost(rid)
             return self._unapplied(session, actor, row, state, message, details)
 
@@ -261,17 +255,6 @@ class ScheduleRequesting(ApprovalBase):
             session=session,
         )
         return DecisionResult(self._view(session, row), state, message)
-
-    def _schedule_not_checked(self, actor: Actor, rid: int, token: str) -> DecisionResult:
-        """Nothing applied: release the claim and put the request back to `pending` for a fresh approval."""
-        with self.db.session() as session:
-            self._locked(session, rid)
-            row = self.requests.held(session, rid, token)
-            if row is None:
-                session.rollback()
-                return self._claim_lost(rid)
-            view = self._back_to_pending(session, row, TOO_SLOW_TO_CHECK, reason="fit re-check failed", actor=actor)
-        return DecisionResult(view, DecisionOutcome.NOT_SENT, TOO_SLOW_TO_CHECK)
 
 
 def _changed_meanwhile(schedule_id: int, plan: SchedulePlan, current: ScheduleRow | None) -> Text | None:
