@@ -8,7 +8,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -17,6 +17,7 @@ from bot.background import Ticker
 from devkit.fake_slack import FakeMessage
 from devkit.fake_slack.blocks import blocks_text
 from tests.app_fixtures import ALICE, APPROVALS, BOB, CAROL, OPS, Harness
+from tests.app_fixtures import SettableClock as Clock
 
 NOTIFY = "C0NOTIFY"
 DELETES_NEED_APPROVAL = {
@@ -24,14 +25,6 @@ DELETES_NEED_APPROVAL = {
     "SNAPSHOT_APPROVAL_CHANNEL": APPROVALS,
     "RESTORE_APPROVAL_TTL_MINUTES": "180",  # a slot can pass while a request waits
 }
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = datetime(2026, 11, 30, 9, 0, tzinfo=UTC)
-
-    def __call__(self) -> datetime:
-        return self.now
 
 
 @pytest.fixture

@@ -5,22 +5,15 @@ see in Slack and what VPS.org received."""
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
 import pytest
 
 from bot.background import Ticker
 from tests.app_fixtures import ALICE, BOB, OPS, Harness
+from tests.app_fixtures import SettableClock as Clock
 
 NOTIFY = "C0NOTIFY"
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = datetime(2026, 11, 30, 9, 0, tzinfo=UTC)
-
-    def __call__(self) -> datetime:
-        return self.now
 
 
 @pytest.fixture

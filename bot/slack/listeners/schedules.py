@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Callable
 from typing import Any
 
 from slack_bolt import Ack, App, Respond
@@ -125,20 +126,33 @@ def _selected(view: dict[str, Any], block_id: str) -> str:
 def register(app: App, core: Core, slack: SlackSide) -> None:
     from bot.slack.listeners.views import view_channel, view_value
 
-    @app.view(ui.SCHEDULE_VIEW)
-    def schedule_submitted(ack: Ack, body: dict[str, Any], view: dict[str, Any], client: WebClient) -> None:
-        args = {b: view_value(view, b) for b in ("server", "when", "keep")}
-        on_full = _selected(view, "on_full") or "skip"
+    def checked_then_run(
+        ack: Ack,
+        body: dict[str, Any],
+        view: dict[str, Any],
+        client: WebClient,
+        server_id: str | None,
+        command: dict[str, str],
+        flow: Callable[[Core, SlackSide, Reply, Actor, dict[str, str]], None],
+    ) -> None:
+        """A schedule form's submit: its fields checked in place (errors shown on the form), then `flow` after the
+        ack, for the person who submitted it, answering in the channel the form was opened from."""
         try:  # local checks only: the answer must reach Slack within 3 seconds
-            core.schedules.validate(args["server"], args["when"], args["keep"], on_full)
+            core.schedules.validate(server_id, command["when"], command["keep"], command["on_full"])
         except InvalidInput as error:
             ack(response_action="errors", errors={_FIELD_TO_BLOCK.get(error.field or "", "when"): str(error)})
             return
         payload_actor = actor_from_payload(body)
         actor = Actor(payload_actor.user_id, payload_actor.name, payload_actor.team_id, view_channel(view))
         reply = Reply(client=client, user_id=actor.user_id, channel_id=actor.channel_id)
+        run_for_user(core, reply, lambda: flow(core, slack, reply, actor, command), ack)
+
+    @app.view(ui.SCHEDULE_VIEW)
+    def schedule_submitted(ack: Ack, body: dict[str, Any], view: dict[str, Any], client: WebClient) -> None:
+        args = {b: view_value(view, b) for b in ("server", "when", "keep")}
+        on_full = _selected(view, "on_full") or "skip"
         command = {"server_id": args["server"], "when": args["when"], "keep": args["keep"], "on_full": on_full}
-        run_for_user(core, reply, lambda: add(core, slack, reply, actor, command), ack)
+        checked_then_run(ack, body, view, client, args["server"], command, add)
 
     @app.action(ui.OPEN_CHANGE)
     def change_clicked(ack: Ack, body: dict[str, Any], respond: Respond, client: WebClient) -> None:
@@ -158,13 +172,5 @@ def register(app: App, core: Core, slack: SlackSide) -> None:
         except (ValueError, KeyError, TypeError):
             ack()
             return
-        try:  # local checks only: the answer must reach Slack within 3 seconds
-            core.schedules.validate(server_id, args["when"], args["keep"], on_full)
-        except InvalidInput as error:
-            ack(response_action="errors", errors={_FIELD_TO_BLOCK.get(error.field or "", "when"): str(error)})
-            return
-        payload_actor = actor_from_payload(body)
-        actor = Actor(payload_actor.user_id, payload_actor.name, payload_actor.team_id, view_channel(view))
-        reply = Reply(client=client, user_id=actor.user_id, channel_id=actor.channel_id)
         command = {"schedule_id": schedule_id, "when": args["when"], "keep": args["keep"], "on_full": on_full}
-        run_for_user(core, reply, lambda: change(core, slack, reply, actor, command), ack)
+        checked_then_run(ack, body, view, client, server_id, command, change)
