@@ -94,10 +94,15 @@ class SlackAnnouncer:
             DecisionOutcome.CANCELLED: Mrkdwn("was cancelled{}"),
             DecisionOutcome.EXPIRED: Mrkdwn("expired"),
             DecisionOutcome.SNAPSHOT_DELETED: Mrkdwn("was closed: the snapshot was deleted{}"),
+            DecisionOutcome.SNAPSHOT_GONE: Mrkdwn(
+                "was closed: VPS.org reported the snapshot gone when {} tried to delete it"
+            ),
         }
         if req.kind == "schedule":  # no snapshot: the schedule it makes or changes, applied (not sent)
             verbs.update(_SCHEDULE_VERBS)
-        verb = verbs[result.outcome].format(by) if result.outcome in verbs else ui.code(result.outcome, 40)
+        who = ui.mention(req.decided_by) if req.decided_by and req.decided_by != "system" else Mrkdwn("the bot")
+        filler = who if result.outcome == DecisionOutcome.SNAPSHOT_GONE else by  # "when @x tried", not "by @x"
+        verb = verbs[result.outcome].format(filler) if result.outcome in verbs else ui.code(result.outcome, 40)
         what = (
             Mrkdwn("schedule #{} on {}").format(req.schedule_id, ui.server_name(req.server_name, req.server_id))
             if req.kind == "schedule"

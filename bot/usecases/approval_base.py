@@ -142,6 +142,7 @@ class DecisionOutcome(StrEnum):
     CANCELLED = "cancelled"
     EXPIRED = "expired"
     SNAPSHOT_DELETED = "snapshot_deleted"  # closed as `stale` because someone deleted its snapshot
+    SNAPSHOT_GONE = "snapshot_gone"  # closed as `stale`: VPS.org answered 404 to the bot's delete (already gone)
 
 
 @dataclass(frozen=True)

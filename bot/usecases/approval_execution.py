@@ -38,6 +38,7 @@ from bot.usecases.approval_snapshot_gone import SnapshotGone
 from bot.usecases.audited_call import CallResult, audited_call
 from bot.usecases.context import Actor
 from bot.usecases.errors import (
+    AlreadyGone,
     CouldNotConfirm,
     NotFoundError,
     UserFacingError,
@@ -198,6 +199,10 @@ class Executing(SnapshotGone, SafetyStep, ScheduleRequesting):
     def _send_delete(self, actor: Actor, view: RequestView, snapshot: Snapshot, token: str) -> DecisionResult:
         try:
             self.snapshots.execute_delete(actor, snapshot, request_id=view.id, operation_id=token)
+        except AlreadyGone as error:  # VPS.org's 404 to the DELETE itself: its other requests can't happen either
+            result = self._finish(actor, view.id, token, RequestState.FAILED, error.message, None, {}, audited=True)
+            closed = self.close_for_deleted(actor, view.snapshot_id, except_request=view.id, gone_at_delete=True)
+            return replace(result, closed=tuple(closed)) if closed else result
         except UserFacingError as error:
             state = RequestState.NEEDS_CHECK if getattr(error, "outcome_unknown", False) else RequestState.FAILED
             return self._finish(actor, view.id, token, state, error.message, None, {}, audited=True)

@@ -17,6 +17,7 @@ from bot.usecases.access import Permission
 from bot.usecases.audited_call import CallResult, audited_call
 from bot.usecases.context import Actor, new_operation_id, utcnow
 from bot.usecases.errors import (
+    AlreadyGone,
     CouldNotConfirm,
     InvalidInput,
     NotFoundError,
@@ -322,8 +323,9 @@ class SnapshotService:
                     )
                 )
                 if isinstance(result.error, NotFound):
-                    raise NotFoundError(
-                        f"Snapshot {snapshot.id} no longer exists — someone may have deleted it."
+                    raise AlreadyGone(
+                        f"Snapshot {snapshot.id} no longer exists — someone may have deleted it.",
+                        snapshot_id=snapshot.id,
                     ) from result.error
                 raise explain_vps_error(result.error, doing_with("deleting snapshot", snapshot.name)) from result.error
             done = {"name": snapshot.name, "status_code": 204, "duration_ms": result.duration_ms, **extra}

@@ -50,7 +50,7 @@ from bot.slack.blocks.common import (
 )
 from bot.slack.blocks.schedule_requests import consequence as schedule_consequence
 from bot.slack.blocks.schedule_requests import request_subject, schedule_card
-from bot.usecases.approval_snapshot_gone import SNAPSHOT_DELETED
+from bot.usecases.approval_snapshot_gone import SNAPSHOT_DELETED, SNAPSHOT_GONE_AT_DELETE
 
 # ---- approvals -------------------------------------------------------------------------------------------
 _KIND_TITLE = {"restore": "Restore", "delete": "Delete", "schedule": "Schedule"}
@@ -76,6 +76,11 @@ _STATE_LINE = {
 
 _SNAPSHOT_DELETED_LINE = Mrkdwn(
     ":wastebasket: Closed {when}: the snapshot was deleted by {who}. Nothing was sent to VPS.org."
+)
+# VPS.org answered 404 to the bot's DELETE: gone already, not deleted by whoever pressed the button.
+_SNAPSHOT_GONE_LINE = Mrkdwn(
+    ":wastebasket: Closed {when}: VPS.org reported the snapshot gone when {who} tried to delete it. "
+    "Nothing was sent to VPS.org."
 )
 
 
@@ -190,6 +195,8 @@ def approval_card(req: Any, now: datetime, restore: Any = None) -> tuple[Mrkdwn,
         template = _STATE_LINE.get(req.state)
         if req.state == "stale" and req.reason == SNAPSHOT_DELETED:  # closed by a delete, never approved
             template = _SNAPSHOT_DELETED_LINE
+        if req.state == "stale" and req.reason == SNAPSHOT_GONE_AT_DELETE:  # the delete found it gone (404)
+            template = _SNAPSHOT_GONE_LINE
         if (
             req.state == "executing"
             and getattr(req, "safety_choice", "") == "snapshot"
