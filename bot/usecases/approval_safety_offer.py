@@ -18,6 +18,7 @@ from bot.usecases.access import Permission
 from bot.usecases.approval_base import ApprovalBase, RequestView, log, state_words
 from bot.usecases.context import Actor
 from bot.usecases.errors import Refused, doing_with, explain_vps_error
+from bot.vps.client import SnapshotList
 from bot.vps.errors import VpsError
 from storage.approvals import RequestState
 
@@ -51,13 +52,18 @@ class SlotToFree:
 
 class SafetyOffers(ApprovalBase):
     # ---- asking: what the card offers --------------------------------------------------------------------
-    def safety_offer(self, kind: str, server_id: int) -> SafetyOffer:
+    def safety_offer(self, kind: str, server_id: int, listing: SnapshotList | None = None) -> SafetyOffer:
         """Whether the card offers a safety snapshot: `free` when the server has a slot now, `full` when not.
 
-        A listing that fails or is incomplete counts as `free`: the approval re-checks before creating anything.
+        `listing`: the account's complete snapshot list, just read (a restore request's look-up), counted instead
+        of listing the server's snapshots again. A listing that fails or is incomplete counts as `free`: the
+        approval re-checks before creating anything.
         """
         if kind != "restore" or self.safety_mode == SafetyMode.OFF:
             return SafetyOffer.NONE
+        if listing is not None and listing.complete:
+            on_server = sum(1 for s in listing if s.server.id == server_id)
+            return SafetyOffer.FULL if on_server >= self.snapshots.limit_per_server else SafetyOffer.FREE
         try:
             deadline = self.vps.clock() + self.recheck_deadline.total_seconds()
             existing = self.vps.list_snapshots(server_id, deadline=deadline)

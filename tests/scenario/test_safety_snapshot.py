@@ -488,3 +488,22 @@ def test_always_mode_with_a_full_server_blocks_the_restore_until_a_slot_is_free(
     click(h, FREE)
     click(h, SAFE)
     assert calls_in_order(h) == ["DELETE 798", "POST create pre-restore-1", "POST restore 801"]
+
+
+# ---- how many reads a request costs -----------------------------------------------------------------------------
+def reads(h: Harness) -> list[str]:
+    return [f"{r.method} {r.path}" + (f"?{r.query}" if r.query else "") for r in h.sim.requests]
+
+
+@pytest.mark.parametrize("full", [False, True], ids=["free slot", "full server"])
+def test_a_restore_request_reads_the_snapshot_list_once_and_the_server_list_once(
+    make: Callable[..., Harness], full: bool
+) -> None:
+    h = make()
+    if full:
+        fill_server(h)
+    card = request_restore(h)
+    # The account's snapshot list (to find 801, and to count its server's slots), then the server's state.
+    assert reads(h) == ["GET /api/v1/snapshots/", "GET /api/v1/servers/"]
+    assert ("Server full" in card.visible_text) is full
+    assert labels(card)[:2] == ([UNSAFE, FREE] if full else [SAFE, UNSAFE])
