@@ -194,13 +194,37 @@ class ApprovalRequests:
         )
         return already is not None
 
-    def add_vote(self, session: Session, request_id: int, approver_id: str, approver_name: str, now: datetime) -> int:
-        """Record one vote; returns how many the request has now."""
+    def add_vote(
+        self,
+        session: Session,
+        request_id: int,
+        approver_id: str,
+        approver_name: str,
+        now: datetime,
+        safety_choice: str = "",
+    ) -> int:
+        """Record one vote (with its approver's safety-snapshot choice); returns how many the request has now."""
         session.add(
-            ApprovalVote(request_id=request_id, approver_id=approver_id, approver_name=approver_name, created_at=now)
+            ApprovalVote(
+                request_id=request_id,
+                approver_id=approver_id,
+                approver_name=approver_name,
+                created_at=now,
+                safety_choice=safety_choice,
+            )
         )
         session.flush()
         return session.scalar(select(func.count()).where(ApprovalVote.request_id == request_id)) or 0
+
+    def vote_choices(self, session: Session, request_id: int) -> list[str]:
+        """The safety-snapshot choices of the request's current votes, oldest first."""
+        return list(
+            session.scalars(
+                select(ApprovalVote.safety_choice)
+                .where(ApprovalVote.request_id == request_id)
+                .order_by(ApprovalVote.id)
+            ).all()
+        )
 
     def clear_votes(self, session: Session, request_id: int) -> None:
         session.execute(delete(ApprovalVote).where(ApprovalVote.request_id == request_id))

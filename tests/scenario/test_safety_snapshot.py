@@ -507,3 +507,27 @@ def test_a_restore_request_reads_the_snapshot_list_once_and_the_server_list_once
     assert reads(h) == ["GET /api/v1/snapshots/", "GET /api/v1/servers/"]
     assert ("Server full" in card.visible_text) is full
     assert labels(card)[:2] == ([UNSAFE, FREE] if full else [SAFE, UNSAFE])
+
+
+# ---- several approvers: the safe side wins ------------------------------------------------------------------------
+def test_with_two_approvals_one_asking_for_the_safety_snapshot_is_enough(make: Callable[..., Harness]) -> None:
+    h = make(completion_delay=0, RESTORE_APPROVALS_REQUIRED="2")
+    card = request_restore(h)
+    assert "it is taken if any approver chooses it" in card.visible_text
+    click(h, SAFE, user=BOB)
+    assert h.mutating_calls() == [] and state(h) == "pending"
+    click(h, UNSAFE, user=CAROL)  # the last click asks for none: the first approver's safety snapshot still stands
+    assert calls_in_order(h) == ["POST create pre-restore-1", "POST restore 801"]
+    assert approvals(h).get(1).safety_choice == "snapshot"
+    # Each approver's own choice is in the audit trail.
+    chose = {r.actor_id: r.details["safety_snapshot"] for r in h.audit(action="restore.approved")}
+    assert chose == {BOB: "snapshot", CAROL: "none"}
+
+
+def test_with_two_approvals_both_declining_takes_no_safety_snapshot(make: Callable[..., Harness]) -> None:
+    h = make(completion_delay=0, RESTORE_APPROVALS_REQUIRED="2")
+    request_restore(h)
+    click(h, UNSAFE, user=BOB)
+    click(h, UNSAFE, user=CAROL)
+    assert calls_in_order(h) == ["POST restore 801"]
+    assert approvals(h).get(1).safety_choice == "none"

@@ -268,9 +268,14 @@ def safety_line(req: Any) -> Mrkdwn | None:
             ":warning: *Server full* — no free snapshot slot, so no safety snapshot can be taken and this restore "
             "*cannot be undone*. Approve without one, or *Free oldest snapshot first* (a normal delete)."
         )
-    return Mrkdwn(
+    line = Mrkdwn(
         ":shield: *Safety snapshot:* {} of the server's current state is taken first, so the restore can be undone{}."
     ).format(name, Mrkdwn("") if req.safety_required else Mrkdwn(" (on by default)"))
+    if req.approvals_required > 1 and not req.safety_required:  # the safe side wins, whoever clicks last
+        line += Mrkdwn(" With {} approvals needed, it is taken if any approver chooses it.").format(
+            req.approvals_required
+        )
+    return line
 
 
 def decision_actions(req: Any, block_id: str, *, approve: bool, cancel: bool) -> ActionsBlock:
