@@ -131,6 +131,22 @@ class ApprovalRequests:
             stmt = stmt.where(ApprovalRequest.id != exclude_id)
         return session.scalars(stmt.order_by(ApprovalRequest.id.desc()).limit(5)).all()
 
+    def pending_restores_waiting_for_a_slot(self, session: Session, server_id: int) -> list[int]:
+        """Ids of pending restores of this server whose card says it is full (no slot for a safety snapshot)."""
+        return list(
+            session.scalars(
+                select(ApprovalRequest.id)
+                .where(
+                    ApprovalRequest.kind == "restore",
+                    ApprovalRequest.server_id == server_id,
+                    ApprovalRequest.state == RequestState.PENDING,
+                    ApprovalRequest.safety_offer == "full",
+                )
+                .order_by(ApprovalRequest.id)
+                .limit(20)
+            ).all()
+        )
+
     def count_open(self, session: Session) -> dict[str, int]:
         """Requests per open state, one grouped count; states with none are 0."""
         rows = session.execute(

@@ -130,6 +130,8 @@ class SlackAnnouncer:
         self.notifier.line(line + loud, fallback_channel=fallback)
         for other in result.closed:  # requests this closed (their snapshot was deleted): each card and requester
             self.decided(other)
+        for changed in result.redrawn:  # restores whose server got a free slot: their cards offer the safety snapshot
+            self.refresh_card(changed)
 
     def recovered(self, items: Sequence[Unresolved]) -> None:
         """One line per operation the recovery sweep flagged; the request's card shows it too."""

@@ -218,7 +218,9 @@ class Executing(SnapshotGone, SafetyStep, ScheduleRequesting):
         )
         # Its other requests (a restore of it, say) can never be carried out now: closed, and their cards say why.
         closed = self.close_for_deleted(actor, view.snapshot_id, except_request=view.id)
-        return replace(result, closed=tuple(closed)) if closed else result
+        # A slot is free now: restores of that server whose card said "Server full" offer the safety snapshot.
+        redrawn = self.refresh_offers_on_server(view.server_id)
+        return replace(result, closed=tuple(closed), redrawn=tuple(redrawn))
 
     def _changes(self, view: RequestView, snapshot: Snapshot) -> list[Text]:
         """What differs between the approved card and VPS.org now; empty when the bound digest still holds."""

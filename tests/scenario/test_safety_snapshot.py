@@ -531,3 +531,38 @@ def test_with_two_approvals_both_declining_takes_no_safety_snapshot(make: Callab
     click(h, UNSAFE, user=CAROL)
     assert calls_in_order(h) == ["POST restore 801"]
     assert approvals(h).get(1).safety_choice == "none"
+
+
+# ---- a slot freed by an approved delete -----------------------------------------------------------------------------
+def test_an_approved_delete_that_frees_a_slot_redraws_the_waiting_restore_card(make: Callable[..., Harness]) -> None:
+    h = make(completion_delay=0, APPROVAL_REQUIRED_FOR="restore,delete")
+    fill_server(h)
+    restore_card = request_restore(h)
+    assert "Server full" in restore_card.visible_text
+    click(h, FREE)  # asks for the delete of 798: its own request, its own card
+    delete_card = h.card()
+    assert "Delete request #2" in delete_card.visible_text
+    h.click(delete_card, "Approve", user=CAROL)
+    h.settle()
+    assert calls_in_order(h) == ["DELETE 798"]
+
+    now = h.slack.message(APPROVALS, restore_card.ts)  # redrawn without anyone touching it
+    assert "Server full" not in now.visible_text and "pre-restore-1" in now.visible_text
+    assert labels(now)[:2] == [SAFE, UNSAFE]
+    h.click(now, SAFE, user=BOB)
+    h.settle()
+    assert calls_in_order(h) == ["DELETE 798", "POST create pre-restore-1", "POST restore 801"]
+
+
+def test_a_delete_that_leaves_the_server_full_redraws_nothing(make: Callable[..., Harness]) -> None:
+    h = make(completion_delay=0)
+    fill_server(h)
+    restore_card = request_restore(h)
+    drawn = restore_card.updates
+    h.sim.add_snapshot(12345, "late", size_mb=1, snapshot_id=870)  # a sixth, made at VPS.org meanwhile
+    h.run("delete 850", user=CAROL)
+    h.driver.block_action("snapshot_delete_confirm", "850", user_id=CAROL, channel_id="C0OPS")
+    h.settle()
+    assert calls_in_order(h) == ["DELETE 850"]
+    now = h.slack.message(APPROVALS, restore_card.ts)
+    assert "Server full" in now.visible_text and now.updates == drawn

@@ -216,14 +216,12 @@ def show_pending(core: Core, slack: SlackSide, reply: Reply, actor: Actor) -> No
 
 def free_oldest_slot(core: Core, slack: SlackSide, reply: Reply, actor: Actor, request_id: str) -> None:
     """A full server's restore card: delete its oldest snapshot through the normal delete path (its own approval
-    when deletes need one), so the safety snapshot has a slot; the card then offers it."""
+    when deletes need one), so the safety snapshot has a slot; the card offers it once the delete is done."""
     from bot.slack.listeners import flows
 
     target = core.approvals.oldest_to_free(actor, request_id)
+    # A delete that succeeds redraws the restore cards of its server (their offer re-checked), this one among them.
     flows.confirm_delete(core, slack, reply, actor, {"snapshot_id": str(target.id)})
-    refreshed = core.approvals.refresh_safety_offer(target.request_id)
-    if refreshed is not None:
-        slack.announcer.refresh_card(refreshed)
 
 
 def from_app_home(body: dict[str, Any]) -> bool:

@@ -84,6 +84,8 @@ def confirm_delete(core: Core, slack: SlackSide, reply: Reply, actor: Actor, arg
     notify_elsewhere(core, slack, actor, text)
     for closed in core.approvals.close_for_deleted(actor, result.snapshot.id):
         slack.announcer.decided(closed)  # its card: "the snapshot was deleted by …"; its requester told
+    for changed in core.approvals.refresh_offers_on_server(result.snapshot.server.id):
+        slack.announcer.refresh_card(changed)  # a slot is free: "Server full" becomes the safety snapshot offer
 
 
 def notify_elsewhere(core: Core, slack: SlackSide, actor: Actor, line: Mrkdwn) -> None:
