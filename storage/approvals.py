@@ -131,6 +131,22 @@ class ApprovalRequests:
             stmt = stmt.where(ApprovalRequest.id != exclude_id)
         return session.scalars(stmt.order_by(ApprovalRequest.id.desc()).limit(5)).all()
 
+    def pending_restores_waiting_for_a_slot(self, session: Session, server_id: int) -> list[int]:
+        """Ids of pending restores of this server whose card says it is full (no slot for a safety snapshot)."""
+        return list(
+            session.scalars(
+                select(ApprovalRequest.id)
+                .where(
+                    ApprovalRequest.kind == "restore",
+                    ApprovalRequest.server_id == server_id,
+                    ApprovalRequest.state == RequestState.PENDING,
+                    ApprovalRequest.safety_offer == "full",
+                )
+                .order_by(ApprovalRequest.id)
+                .limit(20)
+            ).all()
+        )
+
     def count_open(self, session: Session) -> dict[str, int]:
         """Requests per open state, one grouped count; states with none are 0."""
         rows = session.execute(
@@ -194,13 +210,37 @@ class ApprovalRequests:
         )
         return already is not None
 
-    def add_vote(self, session: Session, request_id: int, approver_id: str, approver_name: str, now: datetime) -> int:
-        """Record one vote; returns how many the request has now."""
+    def add_vote(
+        self,
+        session: Session,
+        request_id: int,
+        approver_id: str,
+        approver_name: str,
+        now: datetime,
+        safety_choice: str = "",
+    ) -> int:
+        """Record one vote (with its approver's safety-snapshot choice); returns how many the request has now."""
         session.add(
-            ApprovalVote(request_id=request_id, approver_id=approver_id, approver_name=approver_name, created_at=now)
+            ApprovalVote(
+                request_id=request_id,
+                approver_id=approver_id,
+                approver_name=approver_name,
+                created_at=now,
+                safety_choice=safety_choice,
+            )
         )
         session.flush()
         return session.scalar(select(func.count()).where(ApprovalVote.request_id == request_id)) or 0
+
+    def vote_choices(self, session: Session, request_id: int) -> list[str]:
+        """The safety-snapshot choices of the request's current votes, oldest first."""
+        return list(
+            session.scalars(
+                select(ApprovalVote.safety_choice)
+                .where(ApprovalVote.request_id == request_id)
+                .order_by(ApprovalVote.id)
+            ).all()
+        )
 
     def clear_votes(self, session: Session, request_id: int) -> None:
         session.execute(delete(ApprovalVote).where(ApprovalVote.request_id == request_id))

@@ -144,6 +144,8 @@ class ApprovalVote(Base):
     approver_id: Mapped[str] = mapped_column(String(32))
     approver_name: Mapped[str] = mapped_column(String(200), default="")
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    # What this approver chose about a restore's safety snapshot ("snapshot" | "none"; "" for other kinds).
+    safety_choice: Mapped[str] = mapped_column(String(16), default="", server_default="")
 
 
 class TrackedOperation(Base):

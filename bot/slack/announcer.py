@@ -94,10 +94,15 @@ class SlackAnnouncer:
             DecisionOutcome.CANCELLED: Mrkdwn("was cancelled{}"),
             DecisionOutcome.EXPIRED: Mrkdwn("expired"),
             DecisionOutcome.SNAPSHOT_DELETED: Mrkdwn("was closed: the snapshot was deleted{}"),
+            DecisionOutcome.SNAPSHOT_GONE: Mrkdwn(
+                "was closed: VPS.org reported the snapshot gone when {} tried to delete it"
+            ),
         }
         if req.kind == "schedule":  # no snapshot: the schedule it makes or changes, applied (not sent)
             verbs.update(_SCHEDULE_VERBS)
-        verb = verbs[result.outcome].format(by) if result.outcome in verbs else ui.code(result.outcome, 40)
+        who = ui.mention(req.decided_by) if req.decided_by and req.decided_by != "system" else Mrkdwn("the bot")
+        filler = who if result.outcome == DecisionOutcome.SNAPSHOT_GONE else by  # "when @x tried", not "by @x"
+        verb = verbs[result.outcome].format(filler) if result.outcome in verbs else ui.code(result.outcome, 40)
         what = (
             Mrkdwn("schedule #{} on {}").format(req.schedule_id, ui.server_name(req.server_name, req.server_id))
             if req.kind == "schedule"
@@ -125,6 +130,8 @@ class SlackAnnouncer:
         self.notifier.line(line + loud, fallback_channel=fallback)
         for other in result.closed:  # requests this closed (their snapshot was deleted): each card and requester
             self.decided(other)
+        for changed in result.redrawn:  # restores whose server got a free slot: their cards offer the safety snapshot
+            self.refresh_card(changed)
 
     def recovered(self, items: Sequence[Unresolved]) -> None:
         """One line per operation the recovery sweep flagged; the request's card shows it too."""

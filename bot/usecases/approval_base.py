@@ -142,13 +142,15 @@ class DecisionOutcome(StrEnum):
     CANCELLED = "cancelled"
     EXPIRED = "expired"
     SNAPSHOT_DELETED = "snapshot_deleted"  # closed as `stale` because someone deleted its snapshot
+    SNAPSHOT_GONE = "snapshot_gone"  # closed as `stale`: VPS.org answered 404 to the bot's delete (already gone)
 
 
 @dataclass(frozen=True)
 class DecisionResult:
     """What a click (or the ticker) did: the request as it is now, the outcome, and what to tell people.
 
-    `closed`: other requests this closed (a delete's: their snapshot is gone), each with its own result.
+    `closed`: other requests this closed (a delete's: their snapshot is gone), each with its own result;
+    `redrawn`: other requests whose card changed without a decision (a delete freed their server's slot).
     `outcome` may be given as its value or a `RequestState` of the same name; `message` as a `str` the bot wrote
     (no markup, no outside values): both are normalised here.
     """
@@ -157,6 +159,7 @@ class DecisionResult:
     outcome: DecisionOutcome
     message: Text
     closed: tuple[DecisionResult, ...] = ()
+    redrawn: tuple[RequestView, ...] = ()  # other requests whose card changed (a delete freed a slot)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "outcome", DecisionOutcome(self.outcome))

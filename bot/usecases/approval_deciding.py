@@ -3,6 +3,8 @@
 Rules kept here:
 - Only a `pending` request is decided, read under its row lock; nobody approves their own request; each
   approver votes once; only the requester cancels, approvers reject.
+- With several approvals required, the safety snapshot is taken when any approver of the round chose it (the
+  safe side), not only when the last one did; each vote keeps its approver's choice, and so does its audit row.
 - A request leaves `pending` only through a compare-and-set on its state, so double clicks, simultaneous
   approvers, retries and several replicas lead to at most one executor; the winner holds the claim (a fencing
   token and a deadline by the database's clock) and goes on to `Executing._execute`.
@@ -31,6 +33,11 @@ from bot.usecases.errors import (
 from bot.usecases.wording import Text, emphasis
 from storage.approvals import RequestState
 from storage.audit import Action, Outcome
+
+
+def safest(choices: list[str]) -> str:
+    """The round's safety-snapshot choice: a snapshot when any approver asked for one, else none."""
+    return SafetyChoice.SNAPSHOT if SafetyChoice.SNAPSHOT in choices else SafetyChoice.NONE
 
 
 class Deciding(Executing):
@@ -66,7 +73,8 @@ class Deciding(Executing):
                 raise refusal
             if self.requests.has_voted(session, rid, actor.user_id):
                 raise Refused(f"You have already approved request #{rid}; it needs someone else too.")
-            votes = self.requests.add_vote(session, rid, actor.user_id, actor.name, now)
+            kept = choice if row.kind == "restore" else ""
+            votes = self.requests.add_vote(session, rid, actor.user_id, actor.name, now, safety_choice=kept)
             self.audit.append(
                 actor.entry(
                     action_for(row.kind, "approved"),
@@ -91,6 +99,10 @@ class Deciding(Executing):
                     DecisionOutcome.VOTE_RECORDED,
                     Text("Approval recorded ({} of {}).").format(votes, row.approvals_required),
                 )
+            if row.kind == "restore":  # the safe side: any approver of this round asking for one gets it
+                # A vote cast before choices were kept per vote ("") counts as the card's default.
+                default = self.safety_choice(row.kind, row.safety_offer or "", SafetyChoice.DEFAULT)
+                choice = safest([kept or default for kept in self.requests.vote_choices(session, rid)])
             # The compare-and-set that makes execution happen at most once; the winner holds the claim.
             token = str(uuid.uuid4())
             won = self.requests.start_executing(

@@ -38,6 +38,7 @@ from bot.usecases.approval_snapshot_gone import SnapshotGone
 from bot.usecases.audited_call import CallResult, audited_call
 from bot.usecases.context import Actor
 from bot.usecases.errors import (
+    AlreadyGone,
     CouldNotConfirm,
     NotFoundError,
     UserFacingError,
@@ -198,6 +199,10 @@ class Executing(SnapshotGone, SafetyStep, ScheduleRequesting):
     def _send_delete(self, actor: Actor, view: RequestView, snapshot: Snapshot, token: str) -> DecisionResult:
         try:
             self.snapshots.execute_delete(actor, snapshot, request_id=view.id, operation_id=token)
+        except AlreadyGone as error:  # VPS.org's 404 to the DELETE itself: its other requests can't happen either
+            result = self._finish(actor, view.id, token, RequestState.FAILED, error.message, None, {}, audited=True)
+            closed = self.close_for_deleted(actor, view.snapshot_id, except_request=view.id, gone_at_delete=True)
+            return replace(result, closed=tuple(closed)) if closed else result
         except UserFacingError as error:
             state = RequestState.NEEDS_CHECK if getattr(error, "outcome_unknown", False) else RequestState.FAILED
             return self._finish(actor, view.id, token, state, error.message, None, {}, audited=True)
@@ -213,7 +218,9 @@ class Executing(SnapshotGone, SafetyStep, ScheduleRequesting):
         )
         # Its other requests (a restore of it, say) can never be carried out now: closed, and their cards say why.
         closed = self.close_for_deleted(actor, view.snapshot_id, except_request=view.id)
-        return replace(result, closed=tuple(closed)) if closed else result
+        # A slot is free now: restores of that server whose card said "Server full" offer the safety snapshot.
+        redrawn = self.refresh_offers_on_server(view.server_id)
+        return replace(result, closed=tuple(closed), redrawn=tuple(redrawn))
 
     def _changes(self, view: RequestView, snapshot: Snapshot) -> list[Text]:
         """What differs between the approved card and VPS.org now; empty when the bound digest still holds."""

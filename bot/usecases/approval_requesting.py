@@ -61,7 +61,7 @@ class Requesting(SafetyStep):
             raise
         permission = Permission.REQUEST_RESTORE if kind == "restore" else Permission.DELETE
         self.guard.require(actor, permission, mutating=True, snapshot_id=sid)
-        snapshot = self.snapshots.find_snapshot(sid)
+        snapshot, listing = self.snapshots.find_in_listing(sid)  # the account's list: the safety offer counts it too
         if kind == "restore" and not snapshot.is_completed:
             self.audit.append(
                 actor.entry(
@@ -96,7 +96,7 @@ class Requesting(SafetyStep):
                 raise Refused(refused)
             note = unchecked_note(state)
         digest = bound_digest(kind, snapshot.id, snapshot.server.id, snapshot.name, snapshot.created_at, reason)
-        offer = self.safety_offer(kind, snapshot.server.id)  # what the card offers (approval_safety)
+        offer = self.safety_offer(kind, snapshot.server.id, listing)  # what the card offers (approval_safety)
         with self.db.session() as session:
             # Counted and recorded under one lock: concurrent requests never get past the rate limit.
             self.guard.claim_rate(

@@ -4,6 +4,8 @@ Rules kept here:
 - `RESTORE_SAFETY_SNAPSHOT=off` offers nothing; `auto` offers one (on by default) when the server has a free slot,
   and a listing that fails or is incomplete counts as free (the approval re-checks before creating anything);
   `always` requires one: an approval asking for none is refused, and a full server blocks the restore.
+- A delete that succeeded on a server re-checks the offer of its pending restores whose card said "Server full"
+  (`refresh_offers_on_server`), so their cards can be redrawn with the safety snapshot on offer.
 - Freeing a slot for it is an approver's choice and only names the snapshot to delete: the oldest, never the one to
   restore nor one named by another open request; the delete itself takes the normal path (its own permission
   check, and approval when deletes need one).
@@ -18,6 +20,7 @@ from bot.usecases.access import Permission
 from bot.usecases.approval_base import ApprovalBase, RequestView, log, state_words
 from bot.usecases.context import Actor
 from bot.usecases.errors import Refused, doing_with, explain_vps_error
+from bot.vps.client import SnapshotList
 from bot.vps.errors import VpsError
 from storage.approvals import RequestState
 
@@ -51,13 +54,18 @@ class SlotToFree:
 
 class SafetyOffers(ApprovalBase):
     # ---- asking: what the card offers --------------------------------------------------------------------
-    def safety_offer(self, kind: str, server_id: int) -> SafetyOffer:
+    def safety_offer(self, kind: str, server_id: int, listing: SnapshotList | None = None) -> SafetyOffer:
         """Whether the card offers a safety snapshot: `free` when the server has a slot now, `full` when not.
 
-        A listing that fails or is incomplete counts as `free`: the approval re-checks before creating anything.
+        `listing`: the account's complete snapshot list, just read (a restore request's look-up), counted instead
+        of listing the server's snapshots again. A listing that fails or is incomplete counts as `free`: the
+        approval re-checks before creating anything.
         """
         if kind != "restore" or self.safety_mode == SafetyMode.OFF:
             return SafetyOffer.NONE
+        if listing is not None and listing.complete:
+            on_server = sum(1 for s in listing if s.server.id == server_id)
+            return SafetyOffer.FULL if on_server >= self.snapshots.limit_per_server else SafetyOffer.FREE
         try:
             deadline = self.vps.clock() + self.recheck_deadline.total_seconds()
             existing = self.vps.list_snapshots(server_id, deadline=deadline)
@@ -128,6 +136,36 @@ class SafetyOffers(ApprovalBase):
                 return None
             row.safety_offer = offer
             return self._view(session, row)
+
+    def refresh_offers_on_server(self, server_id: int) -> list[RequestView]:
+        """After a delete on `server_id` succeeded: its pending restores whose card said "Server full", their offer
+        checked again (one listing of the server) and stored; returned when it changed, for their cards to be
+        redrawn. Never raises: the delete stands, and an approval re-checks the slot anyway."""
+        try:
+            return self._refresh_offers_on_server(server_id)
+        except Exception:
+            log.exception("server %s: could not re-check the safety offers of its pending restores", server_id)
+            return []
+
+    def _refresh_offers_on_server(self, server_id: int) -> list[RequestView]:
+        if self.safety_mode == SafetyMode.OFF:
+            return []
+        with self.db.session(readonly=True) as session:
+            waiting = self.requests.pending_restores_waiting_for_a_slot(session, server_id)
+        if not waiting:
+            return []  # nothing to redraw: no listing
+        offer = self.safety_offer("restore", server_id)
+        if offer == SafetyOffer.FULL:
+            return []
+        changed: list[RequestView] = []
+        for rid in waiting:
+            with self.db.session() as session:
+                row = self._locked(session, rid)
+                if row.state != RequestState.PENDING or row.safety_offer == offer:
+                    continue
+                row.safety_offer = offer
+                changed.append(self._view(session, row))
+        return changed
 
     def _recheck_deadline(self) -> float:
         return self.vps.clock() + self.recheck_deadline.total_seconds()

@@ -39,7 +39,12 @@ from bot.usecases.approval_deciding import Deciding
 from bot.usecases.approval_execution import OUTCOME_WRITE_ATTEMPTS, TOO_SLOW, Executing
 from bot.usecases.approval_housekeeping import CLAIM_EXPIRED, LEGACY_UNKNOWN, SENT_UNKNOWN, Housekeeping
 from bot.usecases.approval_requesting import KINDS, Requesting
-from bot.usecases.approval_snapshot_gone import SNAPSHOT_DELETED, SNAPSHOT_DELETED_OUTCOME
+from bot.usecases.approval_snapshot_gone import (
+    SNAPSHOT_DELETED,
+    SNAPSHOT_DELETED_OUTCOME,
+    SNAPSHOT_GONE_AT_DELETE,
+    SNAPSHOT_GONE_OUTCOME,
+)
 from storage.approvals import OPEN_STATES, RequestState
 
 # What the Slack side, the ticker and the tests import from here (the parts live in bot/usecases/approval_*.py).
@@ -52,6 +57,8 @@ __all__ = [
     "SENT_UNKNOWN",
     "SNAPSHOT_DELETED",
     "SNAPSHOT_DELETED_OUTCOME",
+    "SNAPSHOT_GONE_AT_DELETE",
+    "SNAPSHOT_GONE_OUTCOME",
     "TOO_SLOW",
     "ApprovalBase",
     "ApprovalService",

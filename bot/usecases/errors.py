@@ -33,6 +33,15 @@ class NotFoundError(UserFacingError):
     """The server, snapshot or request does not exist."""
 
 
+class AlreadyGone(NotFoundError):
+    """VPS.org answered 404 to the DELETE itself: the snapshot is gone (authoritative, unlike a listing that merely
+    did not contain it), so requests about it can never be carried out."""
+
+    def __init__(self, message: str | Text, *, snapshot_id: int) -> None:
+        super().__init__(message)
+        self.snapshot_id = snapshot_id
+
+
 class CouldNotConfirm(UserFacingError):
     """VPS.org's list was incomplete (or too slow), so whether the snapshot exists is not known: nothing was done."""
 

@@ -19,9 +19,10 @@ from bot.usecases.recovery import Recovery, Unresolved
 
 @dataclass(frozen=True)
 class PendingOverview:
-    requests: list[RequestView]
+    requests: list[RequestView]  # the newest open requests (at most 100)
     viewer_can_approve: bool
     unresolved: list[Unresolved]  # operations cut off by a crash: nothing to approve, but someone must check
+    total: int = 0  # how many requests are open in all (more than `requests` holds when there are over 100)
 
 
 class PendingQueries:
@@ -34,5 +35,6 @@ class PendingQueries:
     def overview(self, actor: Actor) -> PendingOverview:
         self.guard.require(actor, Permission.LIST)
         requests = list(self.approvals.open_requests())
+        total = max(len(requests), sum(self.approvals.open_counts().values()))
         can_approve = self.access.check(actor.user_id, Permission.APPROVE).allowed
-        return PendingOverview(requests, can_approve, list(self.recovery.unresolved()))
+        return PendingOverview(requests, can_approve, list(self.recovery.unresolved()), total)

@@ -17,6 +17,7 @@ from bot.usecases.access import Permission
 from bot.usecases.audited_call import CallResult, audited_call
 from bot.usecases.context import Actor, new_operation_id, utcnow
 from bot.usecases.errors import (
+    AlreadyGone,
     CouldNotConfirm,
     InvalidInput,
     NotFoundError,
@@ -29,7 +30,7 @@ from bot.usecases.listing_cache import ListingCache
 from bot.usecases.server_groups import ServerGroup, group_by_server, server_and_snapshots
 from bot.usecases.validation import parse_id, validate_description, validate_name
 from bot.usecases.wording import Text, code, command
-from bot.vps.client import VpsClient
+from bot.vps.client import SnapshotList, VpsClient
 from bot.vps.errors import DeadlineExceeded, NotFound, VpsError
 from bot.vps.models import SNAPSHOTS_PER_SERVER, CreatedSnapshot, Server, ServerRef, Snapshot
 from storage.audit import Action, AuditLog, Outcome
@@ -139,6 +140,11 @@ class SnapshotService:
 
         `deadline` (on the VPS client's clock) bounds the whole listing; past it `DeadlineExceeded` propagates.
         """
+        return self.find_in_listing(snapshot_id, deadline=deadline)[0]
+
+    def find_in_listing(self, snapshot_id: int, *, deadline: float | None = None) -> tuple[Snapshot, SnapshotList]:
+        """`find_snapshot`, with the whole account listing it was found in, for a caller that needs more of it
+        (a restore request counts its server's snapshots from it rather than listing them again)."""
         try:
             snapshots = self.vps.list_snapshots(deadline=deadline)
         except DeadlineExceeded:
@@ -147,7 +153,7 @@ class SnapshotService:
             raise explain_vps_error(error, "looking up the snapshot") from error
         for snapshot in snapshots:
             if snapshot.id == snapshot_id:
-                return snapshot
+                return snapshot, snapshots
         if not snapshots.complete:
             raise CouldNotConfirm(
                 f"VPS.org's snapshot list was incomplete ({len(snapshots)} of {snapshots.total} sent), so snapshot "
@@ -322,8 +328,9 @@ class SnapshotService:
                     )
                 )
                 if isinstance(result.error, NotFound):
-                    raise NotFoundError(
-                        f"Snapshot {snapshot.id} no longer exists — someone may have deleted it."
+                    raise AlreadyGone(
+                        f"Snapshot {snapshot.id} no longer exists — someone may have deleted it.",
+                        snapshot_id=snapshot.id,
                     ) from result.error
                 raise explain_vps_error(result.error, doing_with("deleting snapshot", snapshot.name)) from result.error
             done = {"name": snapshot.name, "status_code": 204, "duration_ms": result.duration_ms, **extra}

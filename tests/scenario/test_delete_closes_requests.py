@@ -179,3 +179,60 @@ def test_request_whose_lookup_raced_the_delete_is_refused(gated: tuple[Harness, 
     refused: list[Any] = h.audit(action="refused.validation")
     assert refused and refused[0].details.get("error") == "snapshot was deleted meanwhile"
     assert h.restore_calls() == []
+
+
+def test_delete_answered_404_closes_the_open_requests_saying_vps_reported_it_gone(h: Harness) -> None:
+    h.run("restore 801 INC-7", user=ALICE)
+    card = h.card()
+    h.sim.faults.fail_next(404, methods={"DELETE"})  # listed a moment ago, gone when the DELETE lands
+    h.run("delete 801", user=CAROL)
+    h.driver.block_action("snapshot_delete_confirm", "801", user_id=CAROL, channel_id=OPS)
+    h.settle()
+    assert [r.path for r in h.api_calls("DELETE")] == ["/api/v1/snapshots/801/"]
+    assert "no longer exists" in h.last_ephemeral(CAROL).visible_text
+    closed = h.slack.message(APPROVALS, card.ts)
+    assert f"VPS.org reported the snapshot gone when <@{CAROL}> tried to delete it" in closed.visible_text
+    assert "deleted by" not in closed.visible_text  # CAROL did not delete it: VPS.org had no such snapshot
+    assert actions_of(closed) == []
+    thread = [m for m in h.channel(APPROVALS) if m.thread_ts == card.ts]
+    assert thread and f"<@{ALICE}>" in thread[-1].text and "reported the snapshot gone" in thread[-1].text
+    stale = h.audit(action="restore.stale")
+    assert len(stale) == 1 and stale[0].actor_id == CAROL and stale[0].request_id == 1
+    assert stale[0].details == {"reason": "VPS.org reported the snapshot gone when it was deleted"}
+    assert h.audit(action="delete.failed") and h.restore_calls() == []
+
+
+def test_approved_delete_answered_404_closes_the_other_requests(
+    database_url: str, make_harness: Callable[..., Harness]
+) -> None:
+    h = make_harness(
+        database_url=database_url, SNAPSHOT_APPROVAL_CHANNEL=APPROVALS, APPROVAL_REQUIRED_FOR="restore,delete"
+    )
+    h.run("restore 801", user=ALICE)
+    restore_card = h.card()
+    h.run("delete 801", user=BOB)
+    h.driver.block_action("snapshot_delete_confirm", "801", user_id=BOB, channel_id=OPS)
+    h.settle()
+    delete_card = h.card()
+    assert "Delete request #2" in delete_card.visible_text
+    h.sim.faults.fail_next(404, methods={"DELETE"})
+    h.click(delete_card, "Approve", user=CAROL)
+    h.settle()
+    assert [r.path for r in h.api_calls("DELETE")] == ["/api/v1/snapshots/801/"]
+    restore_now = h.slack.message(APPROVALS, restore_card.ts)
+    assert f"VPS.org reported the snapshot gone when <@{CAROL}> tried to delete it" in restore_now.visible_text
+    assert actions_of(restore_now) == []
+    assert "no longer exists" in h.slack.message(APPROVALS, delete_card.ts).visible_text
+    assert [r.request_id for r in h.audit(action="restore.stale")] == [1]
+
+
+def test_a_listing_without_the_snapshot_closes_nothing(h: Harness) -> None:
+    h.run("restore 801", user=ALICE)
+    card = h.card()
+    h.sim.faults.hide_in_lists(801)  # the listing says nothing authoritative: it may be incomplete or stale
+    h.run("delete 801", user=CAROL)
+    h.driver.block_action("snapshot_delete_confirm", "801", user_id=CAROL, channel_id=OPS)
+    h.settle()
+    assert h.api_calls("DELETE") == []
+    assert "approval_approve" in actions_of(h.slack.message(APPROVALS, card.ts))
+    assert h.audit(action="restore.stale") == []

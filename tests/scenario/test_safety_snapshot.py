@@ -488,3 +488,81 @@ def test_always_mode_with_a_full_server_blocks_the_restore_until_a_slot_is_free(
     click(h, FREE)
     click(h, SAFE)
     assert calls_in_order(h) == ["DELETE 798", "POST create pre-restore-1", "POST restore 801"]
+
+
+# ---- how many reads a request costs -----------------------------------------------------------------------------
+def reads(h: Harness) -> list[str]:
+    return [f"{r.method} {r.path}" + (f"?{r.query}" if r.query else "") for r in h.sim.requests]
+
+
+@pytest.mark.parametrize("full", [False, True], ids=["free slot", "full server"])
+def test_a_restore_request_reads_the_snapshot_list_once_and_the_server_list_once(
+    make: Callable[..., Harness], full: bool
+) -> None:
+    h = make()
+    if full:
+        fill_server(h)
+    card = request_restore(h)
+    # The account's snapshot list (to find 801, and to count its server's slots), then the server's state.
+    assert reads(h) == ["GET /api/v1/snapshots/", "GET /api/v1/servers/"]
+    assert ("Server full" in card.visible_text) is full
+    assert labels(card)[:2] == ([UNSAFE, FREE] if full else [SAFE, UNSAFE])
+
+
+# ---- several approvers: the safe side wins ------------------------------------------------------------------------
+def test_with_two_approvals_one_asking_for_the_safety_snapshot_is_enough(make: Callable[..., Harness]) -> None:
+    h = make(completion_delay=0, RESTORE_APPROVALS_REQUIRED="2")
+    card = request_restore(h)
+    assert "it is taken if any approver chooses it" in card.visible_text
+    click(h, SAFE, user=BOB)
+    assert h.mutating_calls() == [] and state(h) == "pending"
+    click(h, UNSAFE, user=CAROL)  # the last click asks for none: the first approver's safety snapshot still stands
+    assert calls_in_order(h) == ["POST create pre-restore-1", "POST restore 801"]
+    assert approvals(h).get(1).safety_choice == "snapshot"
+    # Each approver's own choice is in the audit trail.
+    chose = {r.actor_id: r.details["safety_snapshot"] for r in h.audit(action="restore.approved")}
+    assert chose == {BOB: "snapshot", CAROL: "none"}
+
+
+def test_with_two_approvals_both_declining_takes_no_safety_snapshot(make: Callable[..., Harness]) -> None:
+    h = make(completion_delay=0, RESTORE_APPROVALS_REQUIRED="2")
+    request_restore(h)
+    click(h, UNSAFE, user=BOB)
+    click(h, UNSAFE, user=CAROL)
+    assert calls_in_order(h) == ["POST restore 801"]
+    assert approvals(h).get(1).safety_choice == "none"
+
+
+# ---- a slot freed by an approved delete -----------------------------------------------------------------------------
+def test_an_approved_delete_that_frees_a_slot_redraws_the_waiting_restore_card(make: Callable[..., Harness]) -> None:
+    h = make(completion_delay=0, APPROVAL_REQUIRED_FOR="restore,delete")
+    fill_server(h)
+    restore_card = request_restore(h)
+    assert "Server full" in restore_card.visible_text
+    click(h, FREE)  # asks for the delete of 798: its own request, its own card
+    delete_card = h.card()
+    assert "Delete request #2" in delete_card.visible_text
+    h.click(delete_card, "Approve", user=CAROL)
+    h.settle()
+    assert calls_in_order(h) == ["DELETE 798"]
+
+    now = h.slack.message(APPROVALS, restore_card.ts)  # redrawn without anyone touching it
+    assert "Server full" not in now.visible_text and "pre-restore-1" in now.visible_text
+    assert labels(now)[:2] == [SAFE, UNSAFE]
+    h.click(now, SAFE, user=BOB)
+    h.settle()
+    assert calls_in_order(h) == ["DELETE 798", "POST create pre-restore-1", "POST restore 801"]
+
+
+def test_a_delete_that_leaves_the_server_full_redraws_nothing(make: Callable[..., Harness]) -> None:
+    h = make(completion_delay=0)
+    fill_server(h)
+    restore_card = request_restore(h)
+    drawn = restore_card.updates
+    h.sim.add_snapshot(12345, "late", size_mb=1, snapshot_id=870)  # a sixth, made at VPS.org meanwhile
+    h.run("delete 850", user=CAROL)
+    h.driver.block_action("snapshot_delete_confirm", "850", user_id=CAROL, channel_id="C0OPS")
+    h.settle()
+    assert calls_in_order(h) == ["DELETE 850"]
+    now = h.slack.message(APPROVALS, restore_card.ts)
+    assert "Server full" in now.visible_text and now.updates == drawn

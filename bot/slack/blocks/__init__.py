@@ -14,7 +14,14 @@ Rules these builders keep:
 """
 
 from bot.mrkdwn import Mrkdwn, code, mention, plain, quote, sentence
-from bot.slack.blocks.approvals import approval_card, decision_actions, pending_list, reason_line, reject_modal
+from bot.slack.blocks.approvals import (
+    MAX_PENDING_SHOWN,
+    approval_card,
+    decision_actions,
+    pending_list,
+    reason_line,
+    reject_modal,
+)
 from bot.slack.blocks.audit import audit_message, audit_targets
 from bot.slack.blocks.common import (
     APPROVE,
@@ -104,6 +111,7 @@ __all__ = [
     "MAX_FALLBACK_TEXT",
     "MAX_HEADER",
     "MAX_MODAL_TITLE",
+    "MAX_PENDING_SHOWN",
     "MAX_TEXT",
     "MAX_VIEW_BLOCKS",
     "NAME_LIMIT",

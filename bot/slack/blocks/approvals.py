@@ -22,7 +22,7 @@ from slack_sdk.models.blocks import (
 )
 from slack_sdk.models.views import View
 
-from bot.mrkdwn import Mrkdwn, code, mention, plain, quote
+from bot.mrkdwn import Mrkdwn, channel_link, code, mention, plain, quote
 from bot.mrkdwn import link as link_to
 from bot.slack.blocks.common import (
     APPROVE,
@@ -50,7 +50,7 @@ from bot.slack.blocks.common import (
 )
 from bot.slack.blocks.schedule_requests import consequence as schedule_consequence
 from bot.slack.blocks.schedule_requests import request_subject, schedule_card
-from bot.usecases.approval_snapshot_gone import SNAPSHOT_DELETED
+from bot.usecases.approval_snapshot_gone import SNAPSHOT_DELETED, SNAPSHOT_GONE_AT_DELETE
 
 # ---- approvals -------------------------------------------------------------------------------------------
 _KIND_TITLE = {"restore": "Restore", "delete": "Delete", "schedule": "Schedule"}
@@ -76,6 +76,11 @@ _STATE_LINE = {
 
 _SNAPSHOT_DELETED_LINE = Mrkdwn(
     ":wastebasket: Closed {when}: the snapshot was deleted by {who}. Nothing was sent to VPS.org."
+)
+# VPS.org answered 404 to the bot's DELETE: gone already, not deleted by whoever pressed the button.
+_SNAPSHOT_GONE_LINE = Mrkdwn(
+    ":wastebasket: Closed {when}: VPS.org reported the snapshot gone when {who} tried to delete it. "
+    "Nothing was sent to VPS.org."
 )
 
 
@@ -190,6 +195,8 @@ def approval_card(req: Any, now: datetime, restore: Any = None) -> tuple[Mrkdwn,
         template = _STATE_LINE.get(req.state)
         if req.state == "stale" and req.reason == SNAPSHOT_DELETED:  # closed by a delete, never approved
             template = _SNAPSHOT_DELETED_LINE
+        if req.state == "stale" and req.reason == SNAPSHOT_GONE_AT_DELETE:  # the delete found it gone (404)
+            template = _SNAPSHOT_GONE_LINE
         if (
             req.state == "executing"
             and getattr(req, "safety_choice", "") == "snapshot"
@@ -261,9 +268,14 @@ def safety_line(req: Any) -> Mrkdwn | None:
             ":warning: *Server full* — no free snapshot slot, so no safety snapshot can be taken and this restore "
             "*cannot be undone*. Approve without one, or *Free oldest snapshot first* (a normal delete)."
         )
-    return Mrkdwn(
+    line = Mrkdwn(
         ":shield: *Safety snapshot:* {} of the server's current state is taken first, so the restore can be undone{}."
     ).format(name, Mrkdwn("") if req.safety_required else Mrkdwn(" (on by default)"))
+    if req.approvals_required > 1 and not req.safety_required:  # the safe side wins, whoever clicks last
+        line += Mrkdwn(" With {} approvals needed, it is taken if any approver chooses it.").format(
+            req.approvals_required
+        )
+    return line
 
 
 def decision_actions(req: Any, block_id: str, *, approve: bool, cancel: bool) -> ActionsBlock:
@@ -368,6 +380,10 @@ def reject_modal(request_id: int, card_channel: str | None, card_ts: str | None)
     return view.to_dict()
 
 
+MAX_PENDING_SHOWN = 40  # requests listed in one `/snapshot pending` answer, whatever room is left
+MAX_UNKNOWN_SHOWN = 8  # operations with an unknown outcome listed in it (one section of at most 3000 characters)
+
+
 def pending_list(
     requests: Sequence[Any],
     links: dict[int, str],
@@ -375,54 +391,95 @@ def pending_list(
     *,
     viewer: str | None = None,
     viewer_can_approve: bool = False,
+    total: int | None = None,
+    unknown: Sequence[Mrkdwn] = (),
+    approvals_channel: str | None = None,
 ) -> tuple[Mrkdwn, list[dict[str, Any]]]:
     """Open requests, each pending one with the buttons `viewer` may press: Approve/Reject for an approver who
-    is not the requester and has not approved it yet, Cancel for the requester."""
-    if not requests:
+    is not the requester and has not approved it yet, Cancel for the requester.
+
+    `total`: how many requests are open (`requests` may be only the newest of them); `unknown`: one line per
+    operation whose outcome is unknown, shown after them. Never more than Slack's 50 blocks a message, whatever
+    the mix: the requests that do not fit are counted in a last line saying where to see them.
+    """
+    total = max(total if total is not None else len(requests), len(requests))
+    if not requests and not unknown:
         return Mrkdwn("No open requests."), as_dicts([SectionBlock(text=md(Mrkdwn("No open requests. :relieved:")))])
-    count = Mrkdwn("1 open request") if len(requests) == 1 else Mrkdwn("{} open requests").format(len(requests))
-    blocks: list[Block] = [ContextBlock(elements=[context_md(count)])]
+    count = (
+        Mrkdwn("No open requests")
+        if total == 0
+        else Mrkdwn("1 open request")
+        if total == 1
+        else Mrkdwn("{} open requests").format(total)
+    )
+    blocks: list[Block] = [ContextBlock(elements=[context_md(count)])] if requests else []
+    tail = 1 + (1 if unknown else 0)  # room kept for the "…and N more" line and the unknown-outcome notice
     shown = 0
     for req in requests:
-        if shown >= 40 or len(blocks) >= MAX_BLOCKS - 3:
+        actions = _pending_actions(req, viewer, viewer_can_approve)
+        if shown >= MAX_PENDING_SHOWN or len(blocks) + 1 + (actions is not None) + tail > MAX_BLOCKS:
             break
         shown += 1
-        number = Mrkdwn("#{}").format(req.id)
-        link = links.get(req.id)
-        label = link_to(link, number) if link else number
-        states = {
-            "pending": Mrkdwn("waiting for approval ({} of {}), expires {}").format(
-                len(req.approvers), req.approvals_required, format_time(req.expires_at)
-            ),
-            "executing": Mrkdwn("approved; re-checking before sending"),
-            "sending": Mrkdwn("sent to VPS.org; waiting for its answer"),
-            "needs_check": Mrkdwn(":warning: *needs a human check* — outcome unknown; check the server"),
-        }
-        state = states.get(req.state) or code(req.state, 40)
-        blocks.append(
-            SectionBlock(
-                text=md(
-                    Mrkdwn("{} {} → {} — asked by {} {}\n{}").format(
-                        label,
-                        request_subject(req)
-                        if req.kind == "schedule"
-                        else Mrkdwn("{} of {} (#{})").format(
-                            plain(req.kind, 20), snapshot_name(req.snapshot_name), req.snapshot_id
-                        ),
-                        server_name(req.server_name, req.server_id),
-                        mention(req.requester_id),
-                        format_age(req.created_at, now),
-                        state,
-                    )
-                    + reason_line(req)
-                )
-            )
+        blocks.append(_pending_entry(req, links, now))
+        if actions is not None:
+            blocks.append(actions)
+    if total > shown:
+        where = channel_link(approvals_channel) if approvals_channel else Mrkdwn("the approvals channel")
+        more = Mrkdwn("…and {} more not shown here — see the App Home tab, or their cards in {}.").format(
+            total - shown, where
         )
-        if req.state == "pending" and viewer is not None:
-            yours = req.requester_id == viewer
-            approve = viewer_can_approve and not yours and viewer not in req.approvers
-            if approve or yours:
-                blocks.append(decision_actions(req, f"pending:{req.id}", approve=approve, cancel=yours))
-    if len(requests) > shown:
-        blocks.append(ContextBlock(elements=[context_md(Mrkdwn("…and {} more.").format(len(requests) - shown))]))
+        blocks.append(ContextBlock(elements=[context_md(more)]))
+    if unknown:  # operations cut off by a crash: no request to approve, but a human must check them
+        listed = Mrkdwn("\n").join(Mrkdwn(":warning: ") + line for line in unknown[:MAX_UNKNOWN_SHOWN])
+        if len(unknown) > MAX_UNKNOWN_SHOWN:
+            listed += Mrkdwn("\n…and {} more.").format(len(unknown) - MAX_UNKNOWN_SHOWN)
+        blocks.append(SectionBlock(text=md(Mrkdwn("*Outcome unknown — check*\n") + listed)))
+        count += (
+            Mrkdwn("; 1 operation with unknown outcome")
+            if len(unknown) == 1
+            else Mrkdwn("; {} operations with unknown outcome").format(len(unknown))
+        )
     return count, as_dicts(blocks)
+
+
+def _pending_entry(req: Any, links: dict[int, str], now: datetime) -> SectionBlock:
+    number = Mrkdwn("#{}").format(req.id)
+    link = links.get(req.id)
+    label = link_to(link, number) if link else number
+    states = {
+        "pending": Mrkdwn("waiting for approval ({} of {}), expires {}").format(
+            len(req.approvers), req.approvals_required, format_time(req.expires_at)
+        ),
+        "executing": Mrkdwn("approved; re-checking before sending"),
+        "sending": Mrkdwn("sent to VPS.org; waiting for its answer"),
+        "needs_check": Mrkdwn(":warning: *needs a human check* — outcome unknown; check the server"),
+    }
+    state = states.get(req.state) or code(req.state, 40)
+    return SectionBlock(
+        text=md(
+            Mrkdwn("{} {} → {} — asked by {} {}\n{}").format(
+                label,
+                request_subject(req)
+                if req.kind == "schedule"
+                else Mrkdwn("{} of {} (#{})").format(
+                    plain(req.kind, 20), snapshot_name(req.snapshot_name), req.snapshot_id
+                ),
+                server_name(req.server_name, req.server_id),
+                mention(req.requester_id),
+                format_age(req.created_at, now),
+                state,
+            )
+            + reason_line(req)
+        )
+    )
+
+
+def _pending_actions(req: Any, viewer: str | None, viewer_can_approve: bool) -> ActionsBlock | None:
+    """The buttons `viewer` may press on a pending request in the list, or None."""
+    if req.state != "pending" or viewer is None:
+        return None
+    yours = req.requester_id == viewer
+    approve = viewer_can_approve and not yours and viewer not in req.approvers
+    if not (approve or yours):
+        return None
+    return decision_actions(req, f"pending:{req.id}", approve=approve, cancel=yours)

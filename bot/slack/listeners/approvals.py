@@ -195,36 +195,33 @@ def show_pending(core: Core, slack: SlackSide, reply: Reply, actor: Actor) -> No
     overview = core.pending.overview(actor)
     requests = overview.requests
     links: dict[int, str] = {}
-    for req in requests[:40]:
+    for req in requests[: ui.MAX_PENDING_SHOWN]:
         if req.card_channel and req.card_ts:
             with contextlib.suppress(SlackApiError, KeyError):
                 links[req.id] = str(
                     slack.client.chat_getPermalink(channel=req.card_channel, message_ts=req.card_ts)["permalink"]
                 )
     text, blocks = ui.pending_list(
-        requests, links, utcnow(), viewer=actor.user_id, viewer_can_approve=overview.viewer_can_approve
+        requests,
+        links,
+        utcnow(),
+        viewer=actor.user_id,
+        viewer_can_approve=overview.viewer_can_approve,
+        total=overview.total,
+        unknown=[recovered_words(item) for item in overview.unresolved],
+        approvals_channel=core.settings.approval_channel,
     )
-    unresolved = overview.unresolved
-    if unresolved:  # operations cut off by a crash: no request to approve, but a human must check them
-        lines = Mrkdwn("\n").join(Mrkdwn(":warning: ") + recovered_words(item) for item in unresolved)
-        blocks = [b for b in blocks if requests] + ui.notice(Mrkdwn("*Outcome unknown — check*\n") + lines)
-        if len(unresolved) == 1:
-            text = text + Mrkdwn("; 1 operation with unknown outcome")
-        else:
-            text = text + Mrkdwn("; {} operations with unknown outcome").format(len(unresolved))
     reply.ephemeral(text, blocks)
 
 
 def free_oldest_slot(core: Core, slack: SlackSide, reply: Reply, actor: Actor, request_id: str) -> None:
     """A full server's restore card: delete its oldest snapshot through the normal delete path (its own approval
-    when deletes need one), so the safety snapshot has a slot; the card then offers it."""
+    when deletes need one), so the safety snapshot has a slot; the card offers it once the delete is done."""
     from bot.slack.listeners import flows
 
     target = core.approvals.oldest_to_free(actor, request_id)
+    # A delete that succeeds redraws the restore cards of its server (their offer re-checked), this one among them.
     flows.confirm_delete(core, slack, reply, actor, {"snapshot_id": str(target.id)})
-    refreshed = core.approvals.refresh_safety_offer(target.request_id)
-    if refreshed is not None:
-        slack.announcer.refresh_card(refreshed)
 
 
 def from_app_home(body: dict[str, Any]) -> bool:

@@ -20,7 +20,7 @@ from bot.slack.side import SlackSide
 from bot.slack.wording import render
 from bot.usecases.access import Permission
 from bot.usecases.context import Actor, utcnow
-from bot.usecases.errors import QuotaReached, UserFacingError
+from bot.usecases.errors import AlreadyGone, QuotaReached, UserFacingError
 from bot.usecases.validation import parse_id
 
 log = logging.getLogger(__name__)
@@ -72,13 +72,20 @@ def confirm_delete(core: Core, slack: SlackSide, reply: Reply, actor: Actor, arg
     if core.approvals.required_for("delete"):
         request_approval(core, slack, reply, actor, args, kind="delete")
         return
-    result = core.snapshots.delete(actor, args["snapshot_id"])
+    try:
+        result = core.snapshots.delete(actor, args["snapshot_id"])
+    except AlreadyGone as gone:  # VPS.org's 404 to our DELETE: its open requests can never be carried out
+        for closed in core.approvals.close_for_deleted(actor, gone.snapshot_id, gone_at_delete=True):
+            slack.announcer.decided(closed)  # its card: "VPS.org reported the snapshot gone when … tried"
+        raise
     text = ui.deleted_announcement(result.snapshot, actor.user_id)
     reply.ephemeral(text, replace=True)
     reply.to_channel(text)
     notify_elsewhere(core, slack, actor, text)
     for closed in core.approvals.close_for_deleted(actor, result.snapshot.id):
         slack.announcer.decided(closed)  # its card: "the snapshot was deleted by …"; its requester told
+    for changed in core.approvals.refresh_offers_on_server(result.snapshot.server.id):
+        slack.announcer.refresh_card(changed)  # a slot is free: "Server full" becomes the safety snapshot offer
 
 
 def notify_elsewhere(core: Core, slack: SlackSide, actor: Actor, line: Mrkdwn) -> None:
