@@ -23,6 +23,10 @@ class PendingOverview:
     viewer_can_approve: bool
     unresolved: list[Unresolved]  # operations cut off by a crash: nothing to approve, but someone must check
     total: int = 0  # how many requests are open in all (more than `requests` holds when there are over 100)
+    unresolved_more: bool = False  # more operations with an unknown outcome than `unresolved` holds
+
+
+UNRESOLVED_READ = 20  # the newest operations with an unknown outcome read for the list (one more tells "more")
 
 
 class PendingQueries:
@@ -37,4 +41,11 @@ class PendingQueries:
         requests = list(self.approvals.open_requests())
         total = max(len(requests), sum(self.approvals.open_counts().values()))
         can_approve = self.access.check(actor.user_id, Permission.APPROVE).allowed
-        return PendingOverview(requests, can_approve, list(self.recovery.unresolved()), total)
+        unresolved = list(self.recovery.unresolved(limit=UNRESOLVED_READ + 1))
+        return PendingOverview(
+            requests,
+            can_approve,
+            unresolved[:UNRESOLVED_READ],
+            total,
+            unresolved_more=len(unresolved) > UNRESOLVED_READ,
+        )

@@ -14,7 +14,7 @@ from datetime import timedelta
 from bot.usecases.context import Actor, utcnow
 from storage.approvals import RequestState
 from storage.audit import Action, Outcome
-from tests.app_fixtures import ALICE, BOB, OPS, Harness
+from tests.app_fixtures import ALICE, BOB, CAROL, OPS, Harness
 
 APPROVALS = "C0APPROVE"
 ROLES = {"SNAPSHOT_OPERATORS": ALICE, "SNAPSHOT_APPROVERS": BOB}
@@ -100,3 +100,26 @@ def test_pending_with_only_unknown_outcomes_says_there_are_no_requests(make_harn
     answer = h.last_ephemeral(BOB)
     assert answer.text.startswith("No open requests; 1 operation with unknown outcome")
     assert "Outcome unknown — check" in answer.visible_text and "more not shown" not in answer.visible_text
+
+
+def test_more_unknown_outcomes_than_are_read_are_not_counted_short(make_harness: Callable[..., Harness]) -> None:
+    """Only the newest 20 are read: with 25, the answer says "more than 20" and where to find them all, instead of
+    claiming there are 20."""
+    h = make_harness(SNAPSHOT_APPROVAL_CHANNEL=APPROVALS, **ROLES)
+    seed_unknown_outcomes(h, 25)
+    h.run("pending", user=BOB)
+    answer = h.last_ephemeral(BOB)
+    assert answer.text.startswith("No open requests; more than 20 operations with unknown outcome")
+    text = answer.visible_text
+    assert text.count("pre-deploy-") == 8
+    assert "…and 12 more shown here, and older ones: an admin's `/snapshot audit action:restore.needs_check`" in text
+    assert "20 operations with unknown outcome" not in answer.text.replace("more than 20", "")
+
+
+def test_the_audit_filter_the_answer_names_finds_every_unknown_create(make_harness: Callable[..., Harness]) -> None:
+    h = make_harness(SNAPSHOT_APPROVAL_CHANNEL=APPROVALS, SNAPSHOT_ADMINS=CAROL, **ROLES)
+    seed_unknown_outcomes(h, 3)
+    h.run("audit action:create.needs_check", user=CAROL)
+    answer = h.last_ephemeral(CAROL)
+    assert answer.text == "3 audit events"
+    assert answer.visible_text.count("create.needs_check` unknown") == 3

@@ -393,13 +393,15 @@ def pending_list(
     viewer_can_approve: bool = False,
     total: int | None = None,
     unknown: Sequence[Mrkdwn] = (),
+    unknown_more: bool = False,
     approvals_channel: str | None = None,
 ) -> tuple[Mrkdwn, list[dict[str, Any]]]:
     """Open requests, each pending one with the buttons `viewer` may press: Approve/Reject for an approver who
     is not the requester and has not approved it yet, Cancel for the requester.
 
     `total`: how many requests are open (`requests` may be only the newest of them); `unknown`: one line per
-    operation whose outcome is unknown, shown after them. Never more than Slack's 50 blocks a message, whatever
+    operation whose outcome is unknown, shown after them (`unknown_more`: there are older ones than these). Never
+    more than Slack's 50 blocks a message, whatever
     the mix: the requests that do not fit are counted in a last line saying where to see them.
     """
     total = max(total if total is not None else len(requests), len(requests))
@@ -431,11 +433,18 @@ def pending_list(
         blocks.append(ContextBlock(elements=[context_md(more)]))
     if unknown:  # operations cut off by a crash: no request to approve, but a human must check them
         listed = Mrkdwn("\n").join(Mrkdwn(":warning: ") + line for line in unknown[:MAX_UNKNOWN_SHOWN])
-        if len(unknown) > MAX_UNKNOWN_SHOWN:
+        if unknown_more:  # only the newest were read: say so rather than count short
+            listed += Mrkdwn(
+                "\n…and {} more shown here, and older ones: an admin's `/snapshot audit action:restore.needs_check` "
+                "(or `create.needs_check`, `delete.needs_check`) lists them all."
+            ).format(max(len(unknown) - MAX_UNKNOWN_SHOWN, 0))
+        elif len(unknown) > MAX_UNKNOWN_SHOWN:
             listed += Mrkdwn("\n…and {} more.").format(len(unknown) - MAX_UNKNOWN_SHOWN)
         blocks.append(SectionBlock(text=md(Mrkdwn("*Outcome unknown — check*\n") + listed)))
         count += (
-            Mrkdwn("; 1 operation with unknown outcome")
+            Mrkdwn("; more than {} operations with unknown outcome").format(len(unknown))
+            if unknown_more
+            else Mrkdwn("; 1 operation with unknown outcome")
             if len(unknown) == 1
             else Mrkdwn("; {} operations with unknown outcome").format(len(unknown))
         )

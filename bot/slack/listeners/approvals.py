@@ -209,6 +209,7 @@ def show_pending(core: Core, slack: SlackSide, reply: Reply, actor: Actor) -> No
         viewer_can_approve=overview.viewer_can_approve,
         total=overview.total,
         unknown=[recovered_words(item) for item in overview.unresolved],
+        unknown_more=overview.unresolved_more,
         approvals_channel=core.settings.approval_channel,
     )
     reply.ephemeral(text, blocks)
