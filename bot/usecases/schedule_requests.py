@@ -194,10 +194,12 @@ class ScheduleRequesting(ApprovalBase):
             next_run = parse_when(plan.when).next_slot(now, ZoneInfo(plan.timezone))
             shown = next_run.astimezone(ZoneInfo(plan.timezone)).strftime("%Y-%m-%d %H:%M %Z")
             verb = "changed" if plan.change else "on"
-            message = Text("Schedule #{} is {}: {} keep {} on_full={}; next run {}.").format(
+            # The same shape as the card's and the list's line: when (zone) · keep · on_full.
+            message = Text("Schedule #{} is {}: {} ({}) · keep {} · on_full={}; next run {}.").format(
                 view.schedule_id,
                 sentence(verb),
                 code(plan.when, 80),
+                plain(plan.timezone, 64),
                 plan.keep,
                 plain(plan.on_full, 10),
                 sentence(shown),
