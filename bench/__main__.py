@@ -9,11 +9,13 @@ from __future__ import annotations
 import argparse
 import importlib
 import logging
+import signal
 import sys
 import time
 from collections.abc import Callable, Sequence
 
 from bench import machine
+from bench.procs import stop_all
 from bench.scale import FULL, QUICK, SMOKE, Scale
 from bench.table import Row, TablePrinter, error_row
 
@@ -66,6 +68,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("-v", "--verbose", action="store_true", help="progress and debug output on stderr")
     args = parser.parse_args(argv)
     scale = SMOKE if args.smoke else QUICK if args.quick else FULL
+    # SIGTERM (a CI timeout, `kill`) stops the run the way Ctrl-C does: through the benchmarks' `finally` blocks,
+    # which stop the servers they started (in sessions of their own, so no signal reaches them otherwise).
+    signal.signal(signal.SIGTERM, _interrupt)
 
     logging.basicConfig(
         level=logging.INFO if args.verbose or scale is FULL else logging.WARNING,
@@ -87,17 +92,23 @@ def main(argv: Sequence[str] | None = None) -> int:
     printer = TablePrinter(out)
     printer.header()
     started = time.monotonic()
-    for name in names:
-        log.info("running %s", name)
-        began = time.monotonic()
-        try:
-            rows = _runner(name)(scale)
-        except Exception as error:  # one broken benchmark must not hide the others' rows
-            log.exception("benchmark %s crashed", name)
-            rows = [error_row(name, scale.name, error)]
-        for row in rows:
-            printer.add(row)
-        log.info("%s took %.0f s", name, time.monotonic() - began)
+    try:
+        for name in names:
+            log.info("running %s", name)
+            began = time.monotonic()
+            try:
+                rows = _runner(name)(scale)
+            except Exception as error:  # one broken benchmark must not hide the others' rows
+                log.exception("benchmark %s crashed", name)
+                rows = [error_row(name, scale.name, error)]
+            for row in rows:
+                printer.add(row)
+            log.info("%s took %.0f s", name, time.monotonic() - began)
+    except KeyboardInterrupt:
+        stop_all()
+        out.write("\ninterrupted: the servers this run started are stopped; no verdict.\n")
+        out.flush()
+        return 130
     out.write(f"\n{len(printer.rows)} rows in {time.monotonic() - started:.0f} s; ")
     out.write(f"{len(printer.failed)} missed target(s), {len(printer.errors)} error(s).\n")
     out.flush()
@@ -106,6 +117,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     if printer.failed and scale is not SMOKE:
         return 1
     return 0
+
+
+def _interrupt(_signum: int, _frame: object) -> None:
+    raise KeyboardInterrupt
 
 
 if __name__ == "__main__":

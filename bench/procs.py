@@ -21,6 +21,9 @@ from typing import Any
 import httpx
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
+# Servers started and not stopped yet: an interrupted run stops them all (`stop_all`), even one interrupted
+# between starting a server and entering the `with` block that would have stopped it.
+_RUNNING: set[ServerProcess] = set()
 
 
 def free_port() -> int:
@@ -119,6 +122,7 @@ class ServerProcess:
             stderr=subprocess.STDOUT,
             start_new_session=True,  # Ctrl-C in the terminal reaches the bench, which then stops this cleanly
         )
+        _RUNNING.add(self)
 
     def wait_healthy(self, timeout: float = 60.0, path: str = "/healthz") -> None:
         def answered() -> bool:
@@ -150,6 +154,7 @@ class ServerProcess:
 
     def stop(self, timeout: float = 15.0) -> None:
         """SIGTERM to the master (so it stops spawning), SIGKILL to workers still busy, then the master."""
+        _RUNNING.discard(self)
         if self.proc.poll() is None:
             workers = self.workers()
             self.proc.send_signal(signal.SIGTERM)
@@ -178,3 +183,10 @@ class ServerProcess:
 
 def python() -> str:
     return sys.executable
+
+
+def stop_all() -> None:
+    """Stop every server still running (an interrupted run: Ctrl-C or SIGTERM)."""
+    for server in list(_RUNNING):
+        with contextlib.suppress(Exception):
+            server.stop(timeout=5.0)
