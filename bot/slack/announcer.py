@@ -48,6 +48,7 @@ _SCHEDULE_VERBS: dict[DecisionOutcome, Mrkdwn] = {
     DecisionOutcome.FAILED: Mrkdwn("was approved{} but *not applied*"),
     DecisionOutcome.STALE: Mrkdwn("was approved{} but *not applied*"),
     DecisionOutcome.NOT_SENT: Mrkdwn("was approved but *nothing was applied* — it can be approved again or cancelled"),
+    DecisionOutcome.SCHEDULE_REMOVED: Mrkdwn("was closed: the schedule was removed{}"),
 }
 _LOUD = frozenset({DecisionOutcome.NEEDS_CHECK, DecisionOutcome.STALE, DecisionOutcome.NOT_SENT})
 

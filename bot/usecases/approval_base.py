@@ -143,6 +143,7 @@ class DecisionOutcome(StrEnum):
     EXPIRED = "expired"
     SNAPSHOT_DELETED = "snapshot_deleted"  # closed as `stale` because someone deleted its snapshot
     SNAPSHOT_GONE = "snapshot_gone"  # closed as `stale`: VPS.org answered 404 to the bot's delete (already gone)
+    SCHEDULE_REMOVED = "schedule_removed"  # closed as `stale`: its schedule was unscheduled while it waited
 
 
 @dataclass(frozen=True)

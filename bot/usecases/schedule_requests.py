@@ -34,6 +34,7 @@ from storage.db import Transaction
 from storage.models import ApprovalRequest
 from storage.schedules import ScheduleRow, Schedules
 
+SCHEDULE_REMOVED = "the schedule was removed"  # the close reason the card recognises
 TOO_SLOW_TO_CHECK = Text(
     "VPS.org could not be asked whether the schedule still fits; nothing was applied. Approve again when it answers."
 )
@@ -113,6 +114,23 @@ class ScheduleRequesting(ApprovalBase):
                 session=session,
             )
             return self._view(session, row)
+
+    def close_for_removed(self, actor: Actor, schedule_id: int) -> list[DecisionResult]:
+        """The change request still waiting on a schedule `actor` just removed can never be applied: closed as
+        `stale` (audited), so its card stops asking. One already approved is left to its executor, whose re-check
+        finds the schedule removed and applies nothing."""
+        with self.db.session() as session:
+            found = self.requests.open_for_schedule(session, schedule_id)
+            if found is None:
+                return []
+            row = self._locked(session, found.id)
+            if row.state != RequestState.PENDING:
+                return []
+            view = self._close(session, row, RequestState.STALE, actor, self.clock(), reason=SCHEDULE_REMOVED)
+        message = Text("Request #{} was closed: schedule #{} was removed. Nothing was applied.").format(
+            view.id, schedule_id
+        )
+        return [DecisionResult(view, DecisionOutcome.SCHEDULE_REMOVED, message)]
 
     def _refuse_if_schedule_asked(self, session: Transaction, actor: Actor, schedule_id: int, server_id: int) -> None:
         existing = self.requests.open_for_schedule(session, schedule_id)

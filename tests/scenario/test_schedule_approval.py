@@ -245,16 +245,29 @@ def test_reschedule_with_delete_approvals_applies_only_on_approval(h: Harness, c
     assert executed.details["after"]["when"] == "daily 02:30"
 
 
-def test_a_schedule_removed_meanwhile_makes_its_change_stale(h: Harness, clock: Clock) -> None:
+def test_unscheduling_closes_its_waiting_change_request(h: Harness, clock: Clock) -> None:
+    """The change can never be applied once its schedule is gone: its card stops asking at once (it used to wait
+    for someone to approve it, to be found stale only then), its requester is told, and approving does nothing."""
     approve_new_schedule(h)
-    h.run("reschedule 1 daily 02:30 keep 1")
+    h.run("reschedule 1 daily 02:30 keep 1", user=BOB)
     h.run("reschedule 1 daily 03:30 keep 1")
     assert "already has request #2 waiting" in h.last_ephemeral().visible_text
+    stale_screen = h.card()  # the card as someone's Slack still shows it, buttons and all
     h.run("unschedule 1")
-    h.click(h.card(), "Approve", user=BOB)
     h.settle()
-    text = h.card().visible_text
-    assert "not applied" in text and "was removed" in text
+    card = h.card()
+    text = card.visible_text
+    assert "Closed" in text and f"the schedule was removed by <@{ALICE}>. Nothing was applied." in text
+    assert "keeps its settings" not in text
+    assert "actions" not in [b.get("type") for b in card.blocks]  # no buttons left
+    thread = [m.visible_text for m in h.channel(APPROVALS) if m.thread_ts == card.ts]
+    told = f"<@{BOB}> Schedule request #2 (schedule #1 on"
+    assert any(told in t and f"was closed: the schedule was removed by <@{ALICE}>" in t for t in thread), thread
+    [closed] = h.audit(action="schedule.approval_stale")
+    assert closed.details["reason"] == "the schedule was removed" and closed.actor_id == ALICE
+
+    h.click(stale_screen, "Approve", user=CAROL)
+    assert "already" in h.last_ephemeral(CAROL).visible_text
     assert "No schedules" in listing(h)
     assert h.actions(action="schedule.approval_executed") == ["schedule.approval_executed"]  # the first only
 

@@ -16,6 +16,7 @@ from slack_sdk.models.blocks import Block, HeaderBlock, SectionBlock
 from bot.mrkdwn import Mrkdwn, code, mention, plain, quote
 from bot.slack.blocks.common import MAX_HEADER, clip, format_time, md, server_name, snapshot_name
 from bot.slack.blocks.schedules import local_time
+from bot.usecases.schedule_requests import SCHEDULE_REMOVED
 from bot.usecases.schedule_when import parse_when
 
 
@@ -108,6 +109,8 @@ def schedule_card(req: Any, now: datetime, buttons: Block | None) -> tuple[Mrkdw
         return text, blocks
     who = mention(req.decided_by) if req.decided_by and req.decided_by != "system" else Mrkdwn("the bot")
     template = _DONE.get(req.state) or Mrkdwn("State: {}").format(code(req.state, 40))
+    if req.state == "stale" and req.reason == SCHEDULE_REMOVED:  # closed by an unschedule, never approved
+        template = Mrkdwn(":wastebasket: Closed {when}: the schedule was removed by {who}. Nothing was applied.")
     line = template.format(who=who, when=format_time(req.decided_at))
     if req.reason and req.state in ("rejected", "cancelled"):
         line += Mrkdwn("\nReason: ") + quote(req.reason, 500)
@@ -123,7 +126,7 @@ def schedule_card(req: Any, now: datetime, buttons: Block | None) -> tuple[Mrkdw
         )
     elif req.result_message:
         line += Mrkdwn("\n") + plain(req.result_message, 1500)
-    if req.state in _UNAPPLIED:
+    if req.state in _UNAPPLIED and req.reason != SCHEDULE_REMOVED:
         line += (
             Mrkdwn("\nThe schedule keeps its settings.") if change else Mrkdwn("\nThe schedule was never turned on.")
         )

@@ -76,6 +76,8 @@ def show(core: Core, slack: SlackSide, reply: Reply, actor: Actor, args: dict[st
 def remove(core: Core, slack: SlackSide, reply: Reply, actor: Actor, args: dict[str, str]) -> None:
     view = core.schedules.remove(actor, args.get("schedule_id"))
     _announce(core, slack, reply, actor, ui.unscheduled(view, actor.user_id))
+    for closed in core.approvals.close_for_removed(actor, view.schedule.id):
+        slack.announcer.decided(closed)  # its card: "the schedule was removed by …"; its requester told
 
 
 def open_form(core: Core, reply: Reply, actor: Actor, trigger_id: str | None) -> None:
