@@ -168,9 +168,18 @@ def test_a_command_moves_its_ack_counter_and_the_vps_call_counter_across_gunicor
     gets = [r for r in simulator.requests if r.method == "GET" and r.path.endswith("/snapshots/")]
     assert len(gets) >= 6  # what the counter counts really reached VPS.org
     assert value(samples, "snapshot_bot_audit_append_seconds_count") >= 6
-    # The ticker keeps the request gauges fresh: every open state is reported, none open yet.
-    assert ("snapshot_bot_approval_requests_open", (("state", "pending"),)) in samples
-    assert value(samples, "snapshot_bot_requests_outcome_unknown") == 0
+    # The ticker keeps the request gauges fresh: every open state is reported, none open yet. Its rounds run on
+    # their own clock, so the first one may come after the lists above: waited for, not assumed.
+    gauges = eventually(
+        lambda: (
+            (found := scrape(server.metrics_url)[1])
+            and ("snapshot_bot_approval_requests_open", (("state", "pending"),)) in found
+            and found
+        ),
+        "the ticker's first round to set the request gauges",
+    )
+    assert value(gauges, "snapshot_bot_approval_requests_open", state="pending") == 0
+    assert value(gauges, "snapshot_bot_requests_outcome_unknown") == 0
 
     # No label carries what the user typed, a server id or anything else unbounded.
     for family in text_string_to_metric_families(text):
