@@ -15,10 +15,8 @@ Rules these builders keep:
 
 from bot.mrkdwn import Mrkdwn, code, mention, plain, quote, sentence
 from bot.slack.blocks.approvals import (
-    MAX_PENDING_SHOWN,
     approval_card,
     decision_actions,
-    pending_list,
     reason_line,
     reject_modal,
 )
@@ -78,6 +76,7 @@ from bot.slack.blocks.listing import (  # the private three: tests check the pag
     list_message,
     list_pages,
 )
+from bot.slack.blocks.pending import MAX_PENDING_SHOWN, pending_list
 from bot.slack.blocks.restore import restore_modal
 from bot.slack.blocks.schedule_requests import request_subject
 from bot.slack.blocks.snapshots import (
