@@ -251,22 +251,24 @@ class SafetyStep(SafetyOffers):
                 found = next((s for s in listed if s.id == snapshot_id), None)
                 if found is not None and found.is_completed:
                     return self._safety_completed(actor, view, token, found)
+                status = found.status if found is not None else ""
+                gone: tuple[Text, str] | None = None  # why it can never complete, and the audit reason
                 if found is None and listed.complete:
-                    return self._safety_ended(
-                        actor,
-                        view,
-                        token,
-                        snapshot_id,
-                        SafetyState.FAILED,
-                        Action.CREATE_VANISHED,
-                        Outcome.FAILED,
+                    gone = (
                         Text("The safety snapshot {} (#{}) disappeared before it completed.").format(
                             code(name), snapshot_id
                         ),
                         "safety vanished",
                     )
-                status = found.status if found is not None else ""
-                if found is not None and not found.is_in_progress:
+                elif found is not None and not found.is_in_progress:
+                    gone = (
+                        Text("The safety snapshot {} (#{}) ended as {}, not completed.").format(
+                            code(name), snapshot_id, code(found.status, 32)
+                        ),
+                        "safety failed",
+                    )
+                if gone is not None:
+                    message, reason = gone
                     return self._safety_ended(
                         actor,
                         view,
@@ -275,10 +277,8 @@ class SafetyStep(SafetyOffers):
                         SafetyState.FAILED,
                         Action.CREATE_VANISHED,
                         Outcome.FAILED,
-                        Text("The safety snapshot {} (#{}) ended as {}, not completed.").format(
-                            code(name), snapshot_id, code(found.status, 32)
-                        ),
-                        "safety failed",
+                        message,
+                        reason,
                     )
             if self.monotonic() >= deadline:
                 minutes = round(self.safety_timeout.total_seconds() / 60, 1)

@@ -11,8 +11,7 @@ import re
 import signal
 import subprocess
 import sys
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import TypeVar
 
@@ -24,22 +23,11 @@ from devkit.fake_slack import FakeSlack
 from devkit.local import local_env
 from devkit.simulator import VpsSimulator, start_in_thread
 from devkit.slack_driver import SlackDriver, http_sender
-from tests.adapter.test_faults_process import free_port
+from tests.adapter.test_faults_process import eventually, free_port
 from tests.app_fixtures import ALICE, OPS, SIGNING_SECRET
 
 T = TypeVar("T")
 Samples = dict[tuple[str, tuple[tuple[str, str], ...]], float]
-
-
-def eventually(check: Callable[[], T | None], what: str, timeout: float = 30.0) -> T:
-    deadline = time.monotonic() + timeout
-    while True:
-        result = check()
-        if result:
-            return result
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.05)
 
 
 def scrape(url: str) -> tuple[str, Samples]:

@@ -473,22 +473,31 @@ def test_log_lines_go_to_the_log_file_the_banner_names_not_into_the_conversation
     assert "WARNING bot.vps.client" in t.log and "retry 1" in t.log
 
 
-class _LogsAnErrorThenReads(io.StringIO):
-    """stdin that logs an error (as a failing background job would) before handing out its second line."""
+class _OnSecondRead(io.StringIO):
+    """Scripted stdin that does `then` just as its second line is asked for (before handing it out)."""
 
-    def __init__(self, text: str) -> None:
+    def __init__(self, text: str, then: Callable[[], None]) -> None:
         super().__init__(text)
         self.reads = 0
+        self.then = then
 
     def readline(self, size: int | None = -1) -> str:  # type: ignore[override]
         self.reads += 1
         if self.reads == 2:
-            logging.getLogger("bot.runtime").error("background job flush failed\nTraceback (most recent call last): …")
+            self.then()
         return super().readline(size)
 
 
+def _log_an_error() -> None:  # as a failing background job would
+    logging.getLogger("bot.runtime").error("background job flush failed\nTraceback (most recent call last): …")
+
+
+def _ctrl_c() -> None:  # as a Ctrl-C at the prompt interrupts the read
+    raise KeyboardInterrupt
+
+
 def test_an_error_the_bot_logs_is_noted_briefly_in_the_conversation(sqlite_url: str) -> None:
-    stdin = _LogsAnErrorThenReads("/snapshot list 12345\n/snapshot list 12346\n")
+    stdin = _OnSecondRead("/snapshot list 12345\n/snapshot list 12346\n", _log_an_error)
     t = run([], database_url=sqlite_url, stdin=stdin)
     t.in_order(
         "web-server-01 (id 12345)",
@@ -499,22 +508,8 @@ def test_an_error_the_bot_logs_is_noted_briefly_in_the_conversation(sqlite_url: 
     assert "ERROR bot.runtime: background job flush failed" in t.log and "Traceback" in t.log
 
 
-class _CtrlCOnSecondLine(io.StringIO):
-    """stdin whose second read is interrupted, as a Ctrl-C at the prompt is."""
-
-    def __init__(self, text: str) -> None:
-        super().__init__(text)
-        self.reads = 0
-
-    def readline(self, size: int | None = -1) -> str:  # type: ignore[override]
-        self.reads += 1
-        if self.reads == 2:
-            raise KeyboardInterrupt
-        return super().readline(size)
-
-
 def test_ctrl_c_at_the_prompt_does_not_end_the_shell_and_quit_exits_zero(sqlite_url: str) -> None:
-    stdin = _CtrlCOnSecondLine("/snapshot list 12345\nquit\n/snapshot list 12346\n")
+    stdin = _OnSecondRead("/snapshot list 12345\nquit\n/snapshot list 12346\n", _ctrl_c)
     t = run([], database_url=sqlite_url, stdin=stdin)
     assert t.code == 0
     assert "web-server-01 (id 12345)" in t.out
