@@ -163,6 +163,14 @@ class SimulatedAccount:
         with self._lock:
             self._snapshots[snapshot_id].name = name
 
+    def end_snapshot(self, snapshot_id: int, status: str = "error") -> None:
+        """A snapshot VPS.org gives up on: it leaves `in_progress` without completing (a status the docs do not
+        name, which the bot must read as "not completed")."""
+        with self._lock:
+            snapshot = self._snapshots[snapshot_id]
+            snapshot.status = status
+            snapshot.complete_at = None
+
     def complete_snapshot(self, snapshot_id: int) -> None:
         with self._lock:
             snapshot = self._snapshots[snapshot_id]

@@ -270,6 +270,52 @@ def test_a_safety_snapshot_that_never_completes_times_out_and_no_restore_is_sent
     assert timeout.outcome == "unknown" and timeout.snapshot_id == SAFETY_ID
 
 
+def follow_with(h: Harness, clock: FakeClock, happens: Callable[[], None]) -> None:
+    """While the bot waits between polls of the safety snapshot, `happens` at VPS.org (once)."""
+    done: list[bool] = []
+
+    def wait(seconds: float) -> None:
+        if not done:
+            done.append(True)
+            happens()
+        clock.advance(seconds)
+
+    approvals(h).sleep = wait
+
+
+def test_a_safety_snapshot_that_vanishes_while_followed_sends_no_restore(
+    make: Callable[..., Harness], clock: FakeClock
+) -> None:
+    h = make(completion_delay=10**9)
+    follow_with(h, clock, lambda: h.sim.remove_snapshot(SAFETY_ID))  # deleted in the VPS.org panel meanwhile
+    request_restore(h)
+    click(h, SAFE)
+
+    assert calls_in_order(h) == ["POST create pre-restore-1"]
+    assert state(h) == "pending" and approvals(h).get(1).safety_state == "failed"
+    c = h.card()
+    assert f"The safety snapshot 'pre-restore-1' (#{SAFETY_ID}) disappeared before it completed" in c.visible_text
+    assert "The restore was NOT sent" in c.visible_text
+    vanished = next(r for r in h.audit(action="create.vanished"))
+    assert vanished.outcome == "failed" and vanished.snapshot_id == SAFETY_ID
+
+
+def test_a_safety_snapshot_that_ends_without_completing_sends_no_restore(
+    make: Callable[..., Harness], clock: FakeClock
+) -> None:
+    h = make(completion_delay=10**9)
+    follow_with(h, clock, lambda: h.sim.end_snapshot(SAFETY_ID, "error"))
+    request_restore(h)
+    click(h, SAFE)
+
+    assert calls_in_order(h) == ["POST create pre-restore-1"]
+    assert state(h) == "pending" and approvals(h).get(1).safety_state == "failed"
+    c = h.card()
+    assert f"The safety snapshot 'pre-restore-1' (#{SAFETY_ID}) ended as 'error', not completed" in c.visible_text
+    assert "The restore was NOT sent" in c.visible_text
+    assert next(r for r in h.audit(action="create.vanished")).snapshot_id == SAFETY_ID
+
+
 def test_a_server_listing_that_fails_before_the_create_sends_nothing(make: Callable[..., Harness]) -> None:
     h = make(completion_delay=10**9)
     request_restore(h)
