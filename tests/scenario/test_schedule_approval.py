@@ -5,6 +5,7 @@ the approved schedule with a controllable clock, its retention deleting without 
 
 from __future__ import annotations
 
+import re
 import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -218,6 +219,10 @@ def approve_new_schedule(h: Harness, text: str = "schedule 12347 hourly keep 2")
     h.click(h.card(), "Approve", user=BOB)
     h.settle()
     assert "Schedule #1 is on" in h.card().visible_text
+    # The requester is told in the card's thread, in the words the card and the list use for a schedule.
+    thread = [m.visible_text for m in h.channel(APPROVALS) if m.thread_ts == h.card().ts]
+    shape = re.compile(r"Schedule #1 is on: `[^`]+` \(Europe/Berlin\) · keep \d · on_full=(skip|rotate); next run")
+    assert any(shape.search(t) for t in thread), thread
 
 
 def test_reschedule_with_delete_approvals_applies_only_on_approval(h: Harness, clock: Clock) -> None:
