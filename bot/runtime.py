@@ -44,6 +44,7 @@ class TrackedPool(ThreadPoolExecutor):
         super().__init__(max_workers=threads, thread_name_prefix=name)
         self._lock = threading.Lock()
         self._pending: set[Future[Any]] = set()
+        self._shut_down = False
 
     def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Future[Any]:
         future = super().submit(fn, *args, **kwargs)
@@ -57,8 +58,12 @@ class TrackedPool(ThreadPoolExecutor):
             self._pending.discard(future)
 
     def healthy(self) -> bool:
-        """For `/healthz`: the database answers. Never raises."""
-        return self.db.ping()
+        """For `/healthz`: the pool still takes work (it has not been shut down). Never raises."""
+        return not self._shut_down
+
+    def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
+        self._shut_down = True
+        super().shutdown(wait=wait, cancel_futures=cancel_futures)
 
     def wait_idle(self, timeout: float = 10.0) -> bool:
         with self._lock:
@@ -169,8 +174,8 @@ class Core:
     listeners: TrackedPool = field(default_factory=lambda: TrackedPool(32, "listener"))
 
     def healthy(self) -> bool:
-        """For `/healthz`: the database answers. Never raises."""
-        return self.db.ping()
+        """For `/healthz`: both pools take work and the database answers. Never raises."""
+        return self.work.healthy() and self.listeners.healthy() and self.db.ping()
 
     def wait_idle(self, timeout: float = 10.0) -> bool:
         """Until Bolt's listeners and the background work have all finished (listeners may queue work)."""

@@ -211,6 +211,13 @@ def test_healthz(harness: Harness) -> None:
     assert httpx.get(harness.server.url + "/nope").status_code == 404
 
 
+def test_healthz_fails_once_the_bot_takes_no_more_work(harness: Harness) -> None:
+    import httpx
+
+    harness.bot.core.work.shutdown(wait=True)
+    assert httpx.get(harness.server.url + "/healthz").status_code == 503
+
+
 def test_acks_stay_fast_while_vps_sits_on_every_call(make_harness: Callable[..., Harness]) -> None:
     from concurrent.futures import ThreadPoolExecutor
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import threading
 
-from bot.runtime import BackgroundWork
+from bot.runtime import BackgroundWork, TrackedPool
 
 DEADLINE = 10.0
 
@@ -48,3 +48,11 @@ def test_telling_is_bounded_by_its_budget() -> None:
     release.set()
     assert work.wait_idle(DEADLINE)
     work.shutdown()
+
+
+def test_a_pool_is_healthy_until_it_is_shut_down() -> None:
+    """`/healthz` asks the pools: `TrackedPool.healthy()` once called a database it does not have (it raised)."""
+    for pool in (TrackedPool(1, "listener"), BackgroundWork(threads=1)):
+        assert pool.healthy() is True
+        pool.shutdown(wait=True)
+        assert pool.healthy() is False
