@@ -101,6 +101,16 @@ def test_scheduling_is_a_permission_operators_have(make_harness: Callable[..., H
     assert h.actions(action="schedule.created") == ["schedule.created"]
 
 
+def test_the_schedule_form_is_refused_in_words_to_who_may_not_schedule(make_harness: Callable[..., Harness]) -> None:
+    """`/snapshot schedule` alone opens the form; a viewer is told why not (it once raised a TypeError instead:
+    a use case's Text added to Mrkdwn, found by mypy), and no form opens."""
+    h = make_harness(SNAPSHOT_OPERATORS=ALICE, SNAPSHOT_VIEWERS=BOB)
+    h.run("schedule", user=BOB, channel=OPS)
+    refusal = h.last_ephemeral(BOB).visible_text
+    assert refusal.startswith(":warning: You need the *operator* role")
+    assert h.slack.calls_to("views.open") == []
+
+
 def test_the_ticker_runs_a_slot_once_follows_it_and_keeps_the_newest(h: Harness, clock: Clock) -> None:
     h.run("schedule 12347 hourly keep 1 on_full=rotate")
     clock.now += timedelta(hours=1)

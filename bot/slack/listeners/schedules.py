@@ -84,7 +84,7 @@ def open_form(core: Core, reply: Reply, actor: Actor, trigger_id: str | None) ->
     try:
         core.guard.require(actor, Permission.SCHEDULE)
     except UserFacingError as error:
-        reply.ephemeral(Mrkdwn(":warning: ") + error.message)
+        reply.ephemeral(Mrkdwn(":warning: ") + render(error.message))
         return
     fallback = Mrkdwn("Use `/snapshot schedule &lt;server_id&gt; &lt;when&gt; keep &lt;n&gt; [on_full=skip|rotate]`.")
     if not trigger_id:
