@@ -27,6 +27,7 @@ test: $(STAMP)
 lint: $(STAMP)
 	$(BIN)/ruff check bot storage tests bench devkit
 	$(BIN)/ruff format --check bot storage tests bench devkit
+	$(BIN)/mypy
 
 bench: $(STAMP)
 	$(BIN)/python -m bench

@@ -13,7 +13,8 @@ import time
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Protocol
 
-from bot.usecases.approvals import DecisionResult
+from bot.usecases.approvals import DecisionOutcome, DecisionResult
+from bot.usecases.wording import Text
 from storage.approvals import RequestState
 
 if TYPE_CHECKING:
@@ -71,7 +72,7 @@ class Ticker:
             log.exception("recovery sweep failed")
         try:
             for view in core.approvals.expire_due():
-                self.announcer.decided(DecisionResult(view, "expired", "expired"))
+                self.announcer.decided(DecisionResult(view, DecisionOutcome.EXPIRED, Text("expired")))
             for result in core.approvals.flag_stale_executions():  # claims expired: card, thread and channel told
                 self.announcer.decided(result)
         except Exception:

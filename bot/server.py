@@ -134,7 +134,7 @@ def _json_gunicorn_logger() -> type:
 
     from bot.logging_setup import JsonFormatter
 
-    class JsonLogger(Logger):  # type: ignore[misc]
+    class JsonLogger(Logger):
         def setup(self, cfg: Any) -> None:
             super().setup(cfg)
             for logger in (self.error_log, self.access_log):
@@ -149,7 +149,7 @@ def serve(settings: Settings, *, workers: int | None = None, threads: int | None
     metrics_dir = prepare_multiprocess_dir(given=settings.metrics_dir) if settings.metrics_port else None
     from gunicorn.app.base import BaseApplication
 
-    class SnapshotBotServer(BaseApplication):  # type: ignore[misc]
+    class SnapshotBotServer(BaseApplication):
         def __init__(self) -> None:
             self.bot: Bot | None = None
             self.memwatch: MemoryWatch | None = None

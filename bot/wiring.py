@@ -8,7 +8,6 @@ Every collaborator is passed as a constructor argument here; nothing is looked u
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
@@ -28,7 +27,7 @@ from bot.slack.notify import Notifier
 from bot.slack.progress import ProgressTracker
 from bot.slack.side import SlackSide
 from bot.slack.wsgi import create_wsgi_app
-from bot.usecases.access import AccessPolicy
+from bot.usecases.access import AccessPolicy, GroupResolver
 from bot.usecases.approvals import ApprovalService
 from bot.usecases.audit_view import AuditReader
 from bot.usecases.create_help import CreateHelp
@@ -80,7 +79,7 @@ class Bot:
 def build_core(
     settings: Settings,
     *,
-    resolve_group: Callable[[str], Iterable[str]] | None = None,
+    resolve_group: GroupResolver | None = None,
     vps_transport: httpx.BaseTransport | None = None,
     database: Database | None = None,
     upgrade: bool = True,

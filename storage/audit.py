@@ -24,6 +24,7 @@ import json
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from json.encoder import encode_basestring as _encode_json_string  # what json.dumps(ensure_ascii=False) uses
 from typing import Any, Literal, TextIO
 
 import sqlalchemy as sa
@@ -48,7 +49,6 @@ from storage.audit_rows import (
     AuditEntry,
     AuditRecord,
     Redactor,
-    _encode_json_string,
     _prepare,
     _record,
     canonical_row,

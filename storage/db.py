@@ -20,7 +20,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy import event
 from sqlalchemy.dialects.sqlite import DATETIME as SQLITE_DATETIME
-from sqlalchemy.engine import URL, Connection, Dialect, Engine, make_url
+from sqlalchemy.engine import URL, Connection, CursorResult, Dialect, Engine, make_url
 from sqlalchemy.orm import Session
 from sqlalchemy.pool import StaticPool
 
@@ -39,6 +39,14 @@ READONLY_OPTION = "snapshot_bot_readonly"
 # What a use case holds while its state change and audit row share one transaction: it only passes it on to
 # storage (repositories, AuditLog), never builds SQL with it.
 Transaction = Session
+
+
+def rows_matched(result: sa.Result[Any]) -> int:
+    """How many rows an UPDATE or DELETE matched: the cursor's rowcount (an ORM session types every result as a
+    plain `Result`, though a DML statement's is always a `CursorResult`)."""
+    if not isinstance(result, CursorResult):
+        raise TypeError(f"not the result of an UPDATE or DELETE: {type(result).__name__}")
+    return result.rowcount
 
 
 def utcnow() -> datetime:
@@ -103,7 +111,7 @@ class _UtcSQLiteDateTime(SQLITE_DATETIME):
 def _install_utc_datetimes(dialect: Dialect) -> None:
     # The dialect adapts generic types through its `colspecs`; overriding DateTime on this dialect instance
     # only affects this engine and needs no change to the models.
-    dialect.colspecs = {**dialect.colspecs, sa.DateTime: _UtcSQLiteDateTime}  # type: ignore[attr-defined]
+    dialect.colspecs = {**dialect.colspecs, sa.DateTime: _UtcSQLiteDateTime}
 
 
 def missing_sqlite_file(url: str) -> str | None:

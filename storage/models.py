@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import ClassVar
 
 from sqlalchemy import (
     BigInteger,
@@ -12,6 +13,7 @@ from sqlalchemy import (
     Index,
     Integer,
     String,
+    Table,
     Text,
     UniqueConstraint,
     false,
@@ -23,7 +25,9 @@ BigId = BigInteger().with_variant(Integer, "sqlite")
 
 
 class Base(DeclarativeBase):
-    pass
+    # Every model here is mapped to a Table (SQLAlchemy types it as any FromClause), which is what Core's
+    # insert()/update() take: storage's SQL uses `Model.__table__` directly.
+    __table__: ClassVar[Table]
 
 
 class AuditEvent(Base):

@@ -25,7 +25,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from storage.approvals import OPEN_STATES
-from storage.db import Database
+from storage.db import Database, rows_matched
 from storage.models import ApprovalRequest, Schedule, ScheduleSlot
 
 
@@ -119,12 +119,14 @@ class Schedules:
         )
 
     def _set_if(self, session: Session, schedule_id: int, revision: int, state: Any, **values: Any) -> bool:
-        done = session.execute(
-            update(Schedule)
-            .where(Schedule.id == schedule_id, Schedule.revision == revision, state)
-            .values(revision=Schedule.revision + 1, **values)
-            .execution_options(synchronize_session=False)
-        ).rowcount
+        done = rows_matched(
+            session.execute(
+                update(Schedule)
+                .where(Schedule.id == schedule_id, Schedule.revision == revision, state)
+                .values(revision=Schedule.revision + 1, **values)
+                .execution_options(synchronize_session=False)
+            )
+        )
         return done == 1
 
     def get(self, schedule_id: int) -> ScheduleRow | None:
@@ -142,12 +144,14 @@ class Schedules:
     def disable(self, schedule_id: int) -> bool:
         """Disable an enabled schedule; False when there is none (unknown, or already disabled)."""
         with self.db.session() as session:
-            done = session.execute(
-                update(Schedule)
-                .where(Schedule.id == schedule_id, Schedule.enabled.is_(True))
-                .values(enabled=False)
-                .execution_options(synchronize_session=False)
-            ).rowcount
+            done = rows_matched(
+                session.execute(
+                    update(Schedule)
+                    .where(Schedule.id == schedule_id, Schedule.enabled.is_(True))
+                    .values(enabled=False)
+                    .execution_options(synchronize_session=False)
+                )
+            )
             return done == 1
 
     def record_result(self, schedule_id: int, result: str, at: datetime) -> None:
@@ -188,12 +192,14 @@ class Schedules:
     def advance(self, slot_id: int, seen: str, state: str, **values: Any) -> bool:
         """Move a slot from `seen` to `state` (with `values`), only if it is still `seen`."""
         with self.db.session() as session:
-            won = session.execute(
-                update(ScheduleSlot)
-                .where(ScheduleSlot.id == slot_id, ScheduleSlot.state == seen)
-                .values(state=state, **values)
-                .execution_options(synchronize_session=False)
-            ).rowcount
+            won = rows_matched(
+                session.execute(
+                    update(ScheduleSlot)
+                    .where(ScheduleSlot.id == slot_id, ScheduleSlot.state == seen)
+                    .values(state=state, **values)
+                    .execution_options(synchronize_session=False)
+                )
+            )
             return won == 1
 
     def in_state(self, state: str, limit: int = 200) -> list[SlotRow]:

@@ -44,7 +44,9 @@ def add_commands(subparsers: argparse._SubParsersAction[Any]) -> argparse._SubPa
     status.set_defaults(func=_handler("db_status"))
 
     audit = subparsers.add_parser("audit", help="the audit trail")
-    audit_commands = audit.add_subparsers(dest="audit_command", required=True, metavar="COMMAND")
+    audit_commands: argparse._SubParsersAction[Any] = audit.add_subparsers(
+        dest="audit_command", required=True, metavar="COMMAND"
+    )
     export = audit_commands.add_parser("export", help="write audit events to stdout, oldest first")
     export.add_argument("--format", choices=("jsonl", "csv"), default="jsonl", help="output format (jsonl)")
     # Dates and numbers are checked by the handler, so a mistake is one line on stderr, not a usage dump.

@@ -90,7 +90,7 @@ class Decision:
 class GroupResolver(Protocol):
     """Returns the user ids in a Slack user group; raises on any failure."""
 
-    def __call__(self, group_id: str) -> Iterable[str]: ...
+    def __call__(self, group_id: str, /) -> Iterable[str]: ...
 
 
 class GroupResolutionError(Exception):

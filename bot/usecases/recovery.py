@@ -180,7 +180,7 @@ class Recovery:
                 Unresolved(
                     intent_id=int(details.get("intent_id") or 0),
                     operation_id=str(row.operation_id or ""),
-                    kind=kinds[row.action],
+                    kind=kinds[Action(row.action)],
                     actor_id=str(details.get("on_behalf_of") or "system"),
                     channel_id=row.channel_id,
                     server_id=row.server_id,

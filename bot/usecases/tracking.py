@@ -269,7 +269,13 @@ class Tracker:
                 else:
                     last_status = (change.status or op.last_status)[:32]
                     won = self.operations.end(session, op.id, change.state, last_status, now)
-                    after = replace(op, state=change.state, last_status=last_status, finished_at=now, lease_owner=None)
+                    after = replace(
+                        op,
+                        state=OperationState(change.state),
+                        last_status=last_status,
+                        finished_at=now,
+                        lease_owner=None,
+                    )
                 if not won:
                     continue
                 if change.kind is not EventKind.PROGRESS:

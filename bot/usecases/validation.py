@@ -18,7 +18,7 @@ def parse_id(raw: str | int | None, what: str) -> int:
     if isinstance(raw, int) and not isinstance(raw, bool):
         value = raw
     else:
-        text = (raw or "").strip().lstrip("#")
+        text = (raw if isinstance(raw, str) else "").strip().lstrip("#")
         if not text:
             raise InvalidInput(f"The {what} is missing.", field=what)
         if not text.isascii() or not text.isdigit():

@@ -99,8 +99,8 @@ class VpsClient(VpsTransport):
                 status_code=200,
                 outcome_unknown=True,
             )
-        snap = data.get("snapshot") if isinstance(data.get("snapshot"), dict) else {}
-        server = data.get("server") if isinstance(data.get("server"), dict) else {}
+        snap = given if isinstance(given := data.get("snapshot"), dict) else {}
+        server = named if isinstance(named := data.get("server"), dict) else {}
         return RestoreResult(
             status=_text(data.get("status")),
             message=_text(data.get("message")),

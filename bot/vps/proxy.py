@@ -23,6 +23,7 @@ def environment_proxy(api_url: str) -> str | None:
     chosen = proxies.get(url.scheme) or proxies.get("all")
     if not chosen:
         return None
-    if urllib.request.proxy_bypass_environment(url.host, proxies):
+    # In CPython's urllib.request since 3.0, undocumented, so typeshed leaves it out.
+    if urllib.request.proxy_bypass_environment(url.host, proxies):  # type: ignore[attr-defined]
         return None
     return chosen

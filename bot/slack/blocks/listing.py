@@ -35,7 +35,8 @@ from bot.slack.blocks.common import (
     status_label,
 )
 from bot.slack.parsing import USAGE
-from bot.usecases.snapshots import Overview, ServerGroup
+from bot.usecases.server_groups import ServerGroup
+from bot.usecases.snapshots import Overview
 from bot.vps.models import SNAPSHOTS_PER_SERVER, Snapshot
 
 

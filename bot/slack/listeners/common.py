@@ -7,6 +7,7 @@ import uuid
 from collections.abc import Callable
 from typing import Any
 
+from slack_bolt import Ack
 from sqlalchemy.exc import SQLAlchemyError
 
 from bot.mrkdwn import Mrkdwn, code
@@ -65,7 +66,7 @@ def first_action(body: dict[str, Any]) -> dict[str, Any]:
     return actions[0] if isinstance(actions[0], dict) else {}
 
 
-def run_for_user(core: Core, reply: Reply, job: Callable[[], None], ack: Callable[[], Any] | None = None) -> None:
+def run_for_user(core: Core, reply: Reply, job: Callable[[], None], ack: Ack | None = None) -> None:
     """Run `job` in the background; whatever goes wrong, the user gets a plain answer and the process stays up.
 
     With `ack`, Slack is acknowledged right after the job is queued (so anyone waiting for "work done" once the

@@ -45,7 +45,10 @@ def create(core: Core, slack: SlackSide, reply: Reply, actor: Actor, args: dict[
     if posted is None:
         reply.ephemeral(text, blocks)
     slack.cards.track_create(
-        actor, result, message_channel=posted and posted.get("channel"), message_ts=posted and posted.get("ts")
+        actor,
+        result,
+        message_channel=str(posted["channel"]) if posted else None,
+        message_ts=str(posted["ts"]) if posted else None,
     )
     snap = result.snapshot
     notify_elsewhere(

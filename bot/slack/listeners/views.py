@@ -50,7 +50,7 @@ def register(app: App, core: Core, slack: SlackSide) -> None:
     def server_choices(ack: Ack, body: dict[str, Any]) -> None:
         """The server select of the create and schedule forms (`block_suggestion`): the servers matching the text."""
         payload_actor = actor_from_payload(body)
-        view = body.get("view") if isinstance(body.get("view"), dict) else {}
+        view = given if isinstance(given := body.get("view"), dict) else {}
         actor = Actor(payload_actor.user_id, payload_actor.name, payload_actor.team_id, view_channel(view))
         typed = body.get("value")
         try:

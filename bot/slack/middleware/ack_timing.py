@@ -48,7 +48,7 @@ def command_label(body: Any) -> str:
 
 class _TimedAck(Ack):
     def __init__(self, label: str, started: float, report: AckReport) -> None:
-        super().__init__()
+        super().__init__()  # type: ignore[no-untyped-call]  # slack_bolt's Ack.__init__ has no annotations
         self._label, self._started, self._report = label, started, report
         self._reported = False
 

@@ -83,8 +83,8 @@ def foreign_to_org(org: str, context_enterprise: str | None, body: dict[str, Any
     """
     if context_enterprise != org:
         return {"expected_enterprise": org, "enterprise": context_enterprise}
-    team = body.get("team") if isinstance(body.get("team"), dict) else {}
-    enterprise = body.get("enterprise") if isinstance(body.get("enterprise"), dict) else {}
+    team = given if isinstance(given := body.get("team"), dict) else {}
+    enterprise = named if isinstance(named := body.get("enterprise"), dict) else {}
     named = [team.get("enterprise_id"), enterprise.get("id"), body.get("enterprise_id")]
     for value in named:
         if value is not None and value != org:
