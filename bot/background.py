@@ -1,7 +1,9 @@
 """The ticker: expires old approval requests, flags crashed executions, runs due schedules, and drives tracking.
 
 It works on the Core's use cases and reports what it found through an `Announcer`, injected by the composition
-root (the Slack side implements it: bot/slack/announcer.py), so nothing here imports Slack or the listeners.
+root (the Slack side implements it: bot/slack/announcer.py), so nothing here imports Slack or the listeners; the
+composition root (bot/wiring.py: `ticker_for`, `start_background`) builds and starts it, and this module knows
+nothing of the `Bot` it runs in.
 Each part of a tick fails on its own without stopping the others.
 """
 
@@ -23,7 +25,6 @@ if TYPE_CHECKING:
     from bot.usecases.recovery import Unresolved
     from bot.usecases.schedule_runner import ScheduleEvent
     from bot.usecases.tracking import TrackingEvent
-    from bot.wiring import Bot
 
 log = logging.getLogger(__name__)
 
@@ -97,18 +98,3 @@ class Ticker:
     def _loop(self) -> None:
         while not self._stop.wait(self.interval):
             self.tick()
-
-
-def ticker_for(bot: Bot, interval: float | None = None) -> Ticker:
-    """A ticker over the bot's Core, announcing on its Slack side (every POLL_SECONDS, at most 30 s)."""
-    every = min(bot.settings.poll_seconds, 30.0) if interval is None else interval
-    return Ticker(bot.core, bot.slack.announcer, every, bot.metrics)
-
-
-def start_background(bot: Bot) -> Ticker:
-    ticker = bot.ticker = ticker_for(bot)
-    # A request left `executing` by a crash before this start is flagged on the first tick.
-    ticker.start()
-    if bot.witness is not None:  # its own thread: signing and delivering checkpoints never waits on the ticker
-        bot.witness.start()
-    return ticker

@@ -32,7 +32,7 @@ TELL_ABANDONED_SECONDS = 3.0
 
 def start_bot(settings: Settings) -> Bot:
     """Build the bot, apply pending migrations, warn loudly in open mode, and start background work."""
-    from bot.wiring import build_bot
+    from bot.wiring import build_bot, start_background
 
     bot = build_bot(settings)
     if bot.core.access.open_mode:
@@ -41,8 +41,6 @@ def start_bot(settings: Settings) -> Bot:
             "workspace can create, delete and request restores (approving one's own restore is still refused)."
         )
     warn_about_audit_witness(bot)
-    from bot.background import start_background
-
     start_background(bot)
     return bot
 

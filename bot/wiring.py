@@ -10,13 +10,14 @@ from __future__ import annotations
 import contextlib
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import httpx
 from slack_bolt import App
 
 from bot.audit_witness import Witness
 from bot.auditing import audit_log
+from bot.background import Ticker
 from bot.config import Settings
 from bot.metrics import Metrics
 from bot.runtime import BackgroundWork, Core
@@ -48,9 +49,6 @@ from storage.db import Database
 from storage.deliveries import DeliveryLog
 from storage.schedules import Schedules
 
-if TYPE_CHECKING:
-    from bot.background import Ticker
-
 
 @dataclass
 class Bot:
@@ -61,7 +59,7 @@ class Bot:
     wsgi: Any
     witness: Witness | None  # None when AUDIT_SIGNING_KEY is unset
     metrics: Metrics
-    ticker: Ticker | None = None  # set by bot.background.start_background
+    ticker: Ticker | None = None  # set by start_background
 
     def close(self) -> None:
         if self.ticker is not None:
@@ -223,3 +221,18 @@ def build_bot(
         witness=witness,
         metrics=metrics,
     )
+
+
+def ticker_for(bot: Bot, interval: float | None = None) -> Ticker:
+    """A ticker over the bot's Core, announcing on its Slack side (every POLL_SECONDS, at most 30 s)."""
+    every = min(bot.settings.poll_seconds, 30.0) if interval is None else interval
+    return Ticker(bot.core, bot.slack.announcer, every, bot.metrics)
+
+
+def start_background(bot: Bot) -> Ticker:
+    ticker = bot.ticker = ticker_for(bot)
+    # A request left `executing` by a crash before this start is flagged on the first tick.
+    ticker.start()
+    if bot.witness is not None:  # its own thread: signing and delivering checkpoints never waits on the ticker
+        bot.witness.start()
+    return ticker

@@ -1,15 +1,28 @@
-"""Operator command lines that live beside the bot (`python -m bot db …`, `python -m bot audit …`)."""
+"""Operator command lines that live beside the bot (`python -m bot db …`, `python -m bot audit …`).
 
+They also run on their own: `python -m bot.cli [--database-url URL] audit verify` (the URL defaults to
+$DATABASE_URL). Exit codes: 0 success, 1 failure (a broken chain, a database error), 2 bad arguments.
+"""
+
+import argparse
+import os
 from collections.abc import Sequence
 
-from bot.cli.commands import add_commands
+from bot.cli.commands import Handler, add_commands
+from bot.config import DEFAULT_DATABASE_URL
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """`python -m bot.cli …` (imports the handlers, and with them SQLAlchemy and storage)."""
-    from bot.cli.operator import main as run
-
-    return run(argv)
+    """`python -m bot.cli …`: the parser is cheap; a command's handler imports SQLAlchemy and storage when it runs."""
+    parser = argparse.ArgumentParser(
+        prog="python -m bot.cli", description="Operator commands for the database and the audit trail."
+    )
+    parser.add_argument("--database-url", help="default: $DATABASE_URL, else " + DEFAULT_DATABASE_URL)
+    add_commands(parser.add_subparsers(dest="command", required=True, metavar="COMMAND"))
+    args = parser.parse_args(argv)
+    url = args.database_url or os.environ.get("DATABASE_URL") or DEFAULT_DATABASE_URL
+    handler: Handler = args.func
+    return handler(args, url)
 
 
 __all__ = ["add_commands", "main"]

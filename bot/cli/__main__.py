@@ -2,6 +2,6 @@
 
 import sys
 
-from bot.cli.operator import main
+from bot.cli import main
 
 sys.exit(main())

@@ -1,9 +1,7 @@
-"""Operator commands for the database and the audit trail.
+"""The operator commands' handlers: `db upgrade|status`, `audit export|verify|keygen|reanchor`.
 
-`add_commands` plugs `db upgrade`, `audit export`, `audit verify [--checkpoints FILE]`, `audit keygen` and
-`audit reanchor` into the bot's own command line.
-This module also runs on its own: `python -m bot.cli [--database-url URL] audit verify`
-(the URL defaults to $DATABASE_URL).
+Their shape (arguments, help) is bot/cli/commands.py, which imports this module only when a command runs, so
+`--help` stays cheap; this module never imports that one (no circle). Each handler takes (args, database_url).
 Exit codes: 0 success, 1 failure (a broken chain, a database error), 2 bad arguments.
 """
 
@@ -12,7 +10,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TextIO
@@ -21,8 +19,6 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from sqlalchemy.exc import SQLAlchemyError
 
 from bot.auditing import audit_log
-from bot.cli.commands import add_commands
-from bot.config import DEFAULT_DATABASE_URL
 from storage.checkpoints import (
     REANCHOR_ACTION,
     Checkpoint,
@@ -33,8 +29,6 @@ from storage.checkpoints import (
 )
 from storage.db import Database, missing_sqlite_file, safe_url
 from storage.signing import KeyLoadError, generate_key_file, load_public_key, public_text, split_key_list
-
-Handler = Callable[[argparse.Namespace, str], int]
 
 
 class _BadArgument(Exception):
@@ -311,13 +305,3 @@ def audit_reanchor(args: argparse.Namespace, database_url: str) -> int:
         return 0
 
     return _run(database_url, body)
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m bot.cli", description=__doc__.splitlines()[0])
-    parser.add_argument("--database-url", help="default: $DATABASE_URL, else " + DEFAULT_DATABASE_URL)
-    add_commands(parser.add_subparsers(dest="command", required=True, metavar="COMMAND"))
-    args = parser.parse_args(argv)
-    url = args.database_url or os.environ.get("DATABASE_URL") or DEFAULT_DATABASE_URL
-    handler: Handler = args.func
-    return handler(args, url)

@@ -68,7 +68,7 @@ class Waiting:
         if seconds is None:
             self._write(WAIT_USAGE)
             return
-        from bot.background import ticker_for
+        from bot.wiring import ticker_for
 
         bot = self._running()
         tracking = bot.core.tracking

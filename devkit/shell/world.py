@@ -66,8 +66,7 @@ class ShellWorld:
         self.close()
 
     def start(self) -> None:
-        from bot.background import start_background
-        from bot.wiring import build_bot
+        from bot.wiring import build_bot, start_background
 
         self._start_logging()
         self.fake = FakeSlack(

@@ -130,7 +130,7 @@ def test_expired_request_cannot_be_approved(pg_or_sqlite: Harness) -> None:
     approvals = h.bot.core.approvals
     real_clock = approvals.clock
     approvals.clock = lambda: real_clock() + timedelta(minutes=61)
-    from bot.background import ticker_for
+    from bot.wiring import ticker_for
 
     ticker_for(h.bot, 60).tick()
     assert "Expired" in h.card().visible_text
@@ -181,7 +181,7 @@ def test_crash_while_executing_is_flagged_never_resent(pg_or_sqlite: Harness) ->
         session.execute(update(ApprovalRequest).values(state="executing"))
     real_clock = approvals.clock
     approvals.clock = lambda: real_clock() + timedelta(minutes=10)
-    from bot.background import ticker_for
+    from bot.wiring import ticker_for
 
     ticker_for(h.bot, 60).tick()
     assert h.restore_calls() == []

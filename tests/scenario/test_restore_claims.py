@@ -16,8 +16,8 @@ from typing import Any
 import httpx
 import pytest
 
-from bot.background import ticker_for
 from bot.usecases.approvals import ApprovalService, DecisionResult
+from bot.wiring import ticker_for
 from devkit.fake_slack import FakeMessage
 from tests.app_fixtures import ALICE, BOB, OPS, Harness
 from tests.scenario.test_faults_vps import HoldingSimulator

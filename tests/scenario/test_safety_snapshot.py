@@ -14,8 +14,8 @@ from typing import Any
 
 import pytest
 
-from bot.background import ticker_for
 from bot.usecases.approvals import ApprovalService
+from bot.wiring import ticker_for
 from devkit.fake_slack import FakeMessage
 from devkit.simulator import FIRST_NEW_SNAPSHOT_ID, RecordedRequest, VpsSimulator
 from tests.app_fixtures import ALICE, BOB, CAROL, Harness
