@@ -14,7 +14,7 @@ from slack_sdk.errors import SlackApiError
 from bot.config import Settings
 from bot.runtime import Core
 from bot.slack import middleware
-from bot.slack.listeners import actions, approvals, audit, commands, events, schedules, views
+from bot.slack.listeners import approvals, audit, commands, creating, deleting, home, listing, restores, schedules
 from bot.slack.middleware.ack_timing import AckReport
 from bot.slack.observed_errors import ErrorReport, SlackErrorObserver
 from bot.slack.retry import retry_handlers
@@ -83,13 +83,16 @@ def create_app(
             return None
         return BoltResponse(status=200, body=SORRY)
 
+    # One `register` per feature: its buttons, forms and events (the slash command routes to the same modules).
     commands.register(app, core, slack)
-    actions.register(app, core, slack)
-    views.register(app, core, slack)
-    schedules.register(app, core, slack)
+    listing.register(app, core, slack)
+    creating.register(app, core, slack)
+    deleting.register(app, core, slack)
+    restores.register(app, core, slack)
     approvals.register(app, core, slack)
+    schedules.register(app, core, slack)
     audit.register(app, core)
-    events.register(app, core, slack)
+    home.register(app, core, slack)
     _acknowledge_the_rest(app)
     return app
 

@@ -84,3 +84,17 @@ class Reply:
         except Exception as error:
             log.warning("could not post to %s: %s", target, type(error).__name__)
             return None
+
+
+class DirectReply(Reply):
+    """Answers to a click or form in App Home, which has no channel and no response_url: a direct message from
+    the bot."""
+
+    def ephemeral(
+        self, text: Mrkdwn | str, blocks: list[dict[str, Any]] | None = None, *, replace: bool = False
+    ) -> None:
+        text, blocks = outgoing(text, blocks)
+        try:
+            self.client.chat_postMessage(channel=self.user_id, text=text, blocks=blocks)
+        except Exception as error:  # the outcome is on the card and in the audit trail either way
+            log.warning("could not message user %s: %s", self.user_id, type(error).__name__)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from bot.slack import blocks as ui
-from bot.slack.listeners.views import view_value
+from bot.slack.listeners.forms import view_value
 from bot.vps.models import ServerRef, Snapshot
 from devkit.shell.render import (
     Names,

@@ -10,9 +10,16 @@ from slack_sdk import WebClient
 
 from bot.runtime import Core
 from bot.slack import blocks as ui
+from bot.slack.listeners.answering import reply_to_click
 from bot.slack.listeners.common import actor_from_payload, first_action, run_for_user
 from bot.slack.replies import Reply
+from bot.slack.side import SlackSide
 from bot.usecases.context import Actor, utcnow
+
+
+def show_audit(core: Core, slack: SlackSide, reply: Reply, actor: Actor, args: dict[str, str]) -> None:
+    """`/snapshot audit [filters…]`: the newest page."""
+    show(core, reply, actor, args)
 
 
 def show(core: Core, reply: Reply, actor: Actor, filters: dict[str, str], before_id: int | None = None) -> None:
@@ -27,8 +34,7 @@ def show(core: Core, reply: Reply, actor: Actor, filters: dict[str, str], before
 def register(app: App, core: Core) -> None:
     @app.action(ui.AUDIT_MORE)
     def older(ack: Ack, body: dict[str, Any], respond: Respond, client: WebClient) -> None:
-        actor = actor_from_payload(body)
-        reply = Reply(client=client, user_id=actor.user_id, channel_id=actor.channel_id, respond=respond)
+        actor, reply = actor_from_payload(body), reply_to_click(body, respond, client)
         try:
             data = json.loads(str(first_action(body).get("value") or "{}"))
             filters = {str(k): str(v) for k, v in dict(data.get("f") or {}).items()}

@@ -1,4 +1,8 @@
-"""`/snapshot …`: parse, acknowledge at once, hand the work to a use case in the background."""
+"""`/snapshot …`: parse, acknowledge at once, hand the work to its feature in the background.
+
+The one router of the slash command: each sub-command's work lives in its feature's module (listing, creating,
+deleting, restores, approvals, audit, schedules), which never imports this one.
+"""
 
 from __future__ import annotations
 
@@ -10,12 +14,25 @@ from slack_sdk import WebClient
 from bot.mrkdwn import Mrkdwn, sentence
 from bot.runtime import Core
 from bot.slack import blocks as ui
-from bot.slack.listeners import flows, schedules
-from bot.slack.listeners.common import actor_from_command, run_for_user
+from bot.slack.listeners import approvals, audit, creating, deleting, listing, restores, schedules
+from bot.slack.listeners.common import Handler, actor_from_command, run_for_user
 from bot.slack.parsing import UsageError, parse_command
 from bot.slack.replies import Reply
 from bot.slack.side import SlackSide
 from bot.slack.wording import SLASH_COMMAND, render
+
+COMMANDS: dict[str, Handler] = {
+    "list": listing.show_list,
+    "create": creating.create,
+    "delete": deleting.ask_delete,
+    "restore": restores.request_restore,
+    "pending": approvals.show_pending,
+    "audit": audit.show_audit,
+    "schedule": schedules.add,
+    "schedules": schedules.show,
+    "reschedule": schedules.change,
+    "unschedule": schedules.remove,
+}
 
 
 def register(app: App, core: Core, slack: SlackSide) -> None:
@@ -43,13 +60,13 @@ def register(app: App, core: Core, slack: SlackSide) -> None:
         if command.name == "create" and not command.args:
             ack()
             # trigger_id is valid for 3 s: open the form right here, not in the queue
-            flows.open_create_form(core, slack, reply, actor, body.get("trigger_id"), server_id=None)
+            creating.open_create_form(core, slack, reply, actor, body.get("trigger_id"), server_id=None)
             return
         if command.name == "schedule" and not command.args:
             ack()
             schedules.open_form(core, reply, actor, body.get("trigger_id"))
             return
-        handler = flows.COMMANDS[command.name]
+        handler = COMMANDS[command.name]
         run_for_user(core, reply, lambda: handler(core, slack, reply, actor, command.args), ack)
 
 

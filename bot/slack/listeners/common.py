@@ -14,11 +14,15 @@ from bot.mrkdwn import Mrkdwn, code
 from bot.runtime import Core
 from bot.slack import blocks as ui
 from bot.slack.replies import Reply
+from bot.slack.side import SlackSide
 from bot.slack.wording import render
 from bot.usecases.context import Actor
 from bot.usecases.errors import AuditTrailBroken, QuotaReached, StorageUnavailable, UserFacingError
 
 log = logging.getLogger(__name__)
+
+# The work behind a `/snapshot` sub-command, run after the ack; a button doing the same thing calls the same one.
+Handler = Callable[[Core, SlackSide, Reply, Actor, dict[str, str]], None]
 
 AUDIT_HEAD_MISSING = Mrkdwn(
     ":no_entry: Nothing was done: the audit trail's chain head is missing, so no action can be recorded. "

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Callable
 from typing import Any
 
 from slack_bolt import Ack, App, Respond
@@ -17,11 +16,12 @@ from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
 from bot.mrkdwn import Mrkdwn
-from bot.mrkdwn import link as link_to
 from bot.runtime import Core
 from bot.slack.blocks import schedules as ui
-from bot.slack.listeners.approvals import card_link, post_request_card
-from bot.slack.listeners.common import actor_from_payload, first_action, run_for_user
+from bot.slack.listeners.answering import notify_elsewhere, reply_to_click, reply_to_submission
+from bot.slack.listeners.common import Handler, actor_from_payload, first_action, run_for_user
+from bot.slack.listeners.forms import selected, submitter, view_value
+from bot.slack.listeners.request_cards import point_to_conflict, post_request_card
 from bot.slack.replies import Reply
 from bot.slack.side import SlackSide
 from bot.slack.wording import render
@@ -39,8 +39,7 @@ def _announce(core: Core, slack: SlackSide, reply: Reply, actor: Actor, text: Mr
     posted = reply.to_channel(text)
     if posted is None:
         reply.ephemeral(text)
-    if core.settings.notify_channel and core.settings.notify_channel != actor.channel_id:
-        slack.notifier.line(text, fallback_channel=None)
+    notify_elsewhere(core, slack, actor, text)
 
 
 def add(core: Core, slack: SlackSide, reply: Reply, actor: Actor, args: dict[str, str]) -> None:
@@ -58,9 +57,7 @@ def change(core: Core, slack: SlackSide, reply: Reply, actor: Actor, args: dict[
             actor, args.get("schedule_id"), args.get("when"), args.get("keep"), args.get("on_full")
         )
     except RequestConflict as error:  # a request for this schedule already waits: point to its card
-        link = card_link(slack.client, error.request.card_channel, error.request.card_ts)
-        where = Mrkdwn(" {}").format(link_to(link, Mrkdwn("Open its card"))) if link else Mrkdwn("")
-        reply.ephemeral(Mrkdwn(":no_entry: ") + render(error.message) + where)
+        point_to_conflict(slack, reply, error)
         return
     if isinstance(changed, RequestView):
         post_request_card(core, slack, reply, actor, changed)
@@ -116,18 +113,7 @@ def open_change_form(core: Core, reply: Reply, actor: Actor, schedule_id: str, t
         reply.ephemeral(Mrkdwn("I couldn't open the form. ") + fallback)
 
 
-def _selected(view: dict[str, Any], block_id: str) -> str:
-    try:
-        value = view["state"]["values"][block_id]["value"]
-        chosen = value.get("selected_option") or {}
-        return str(chosen.get("value") or value.get("value") or "")
-    except (KeyError, TypeError, AttributeError):
-        return ""
-
-
 def register(app: App, core: Core, slack: SlackSide) -> None:
-    from bot.slack.listeners.views import view_channel, view_value
-
     def checked_then_run(
         ack: Ack,
         body: dict[str, Any],
@@ -135,7 +121,7 @@ def register(app: App, core: Core, slack: SlackSide) -> None:
         client: WebClient,
         server_id: str | None,
         command: dict[str, str],
-        flow: Callable[[Core, SlackSide, Reply, Actor, dict[str, str]], None],
+        flow: Handler,
     ) -> None:
         """A schedule form's submit: its fields checked in place (errors shown on the form), then `flow` after the
         ack, for the person who submitted it, answering in the channel the form was opened from."""
@@ -144,22 +130,20 @@ def register(app: App, core: Core, slack: SlackSide) -> None:
         except InvalidInput as error:
             ack(response_action="errors", errors={_FIELD_TO_BLOCK.get(error.field or "", "when"): str(error)})
             return
-        payload_actor = actor_from_payload(body)
-        actor = Actor(payload_actor.user_id, payload_actor.name, payload_actor.team_id, view_channel(view))
-        reply = Reply(client=client, user_id=actor.user_id, channel_id=actor.channel_id)
+        actor = submitter(body, view)
+        reply = reply_to_submission(actor, client)
         run_for_user(core, reply, lambda: flow(core, slack, reply, actor, command), ack)
 
     @app.view(ui.SCHEDULE_VIEW)
     def schedule_submitted(ack: Ack, body: dict[str, Any], view: dict[str, Any], client: WebClient) -> None:
         args = {b: view_value(view, b) for b in ("server", "when", "keep")}
-        on_full = _selected(view, "on_full") or "skip"
+        on_full = selected(view, "on_full") or "skip"
         command = {"server_id": args["server"], "when": args["when"], "keep": args["keep"], "on_full": on_full}
         checked_then_run(ack, body, view, client, args["server"], command, add)
 
     @app.action(ui.OPEN_CHANGE)
     def change_clicked(ack: Ack, body: dict[str, Any], respond: Respond, client: WebClient) -> None:
-        actor = actor_from_payload(body)
-        reply = Reply(client=client, user_id=actor.user_id, channel_id=actor.channel_id, respond=respond)
+        actor, reply = actor_from_payload(body), reply_to_click(body, respond, client)
         value = str(first_action(body).get("value") or "")
         trigger = body.get("trigger_id")
         run_for_user(core, reply, lambda: open_change_form(core, reply, actor, value, trigger), ack)
@@ -167,7 +151,7 @@ def register(app: App, core: Core, slack: SlackSide) -> None:
     @app.view(ui.RESCHEDULE_VIEW)
     def change_submitted(ack: Ack, body: dict[str, Any], view: dict[str, Any], client: WebClient) -> None:
         args = {b: view_value(view, b) for b in ("when", "keep")}
-        on_full = _selected(view, "on_full") or "skip"
+        on_full = selected(view, "on_full") or "skip"
         try:
             meta = json.loads(view.get("private_metadata") or "{}")
             schedule_id, server_id = str(int(meta["schedule_id"])), str(int(meta["server_id"]))

@@ -1,4 +1,7 @@
-"""Events API and the Home tab's own buttons: App Home, refreshed whenever it is opened."""
+"""App Home: the tab published whenever it is opened (Events API) and its own buttons (Refresh, Open card).
+
+The buttons of the requests it shows are the cards' (bot/slack/listeners/approvals.py), answered by direct message
+(bot/slack/listeners/answering.py)."""
 
 from __future__ import annotations
 
