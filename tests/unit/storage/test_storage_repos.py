@@ -116,3 +116,16 @@ def test_approval_actions_keep_their_recorded_names() -> None:
         assert action_for(kind, step) is action
     with pytest.raises(KeyError):
         action_for("delete", "executed")  # a delete's outcome is written by the delete itself
+
+
+def test_rows_matched_counts_what_an_update_matched_and_refuses_a_query(database: Database) -> None:
+    """The typed rowcount the repositories' compare-and-set relies on (storage.db.rows_matched)."""
+    from sqlalchemy import select, update
+
+    from storage.db import rows_matched
+    from storage.models import Schedule
+
+    with database.session() as session:
+        assert rows_matched(session.execute(update(Schedule).where(Schedule.id == -1).values(enabled=False))) == 0
+        with pytest.raises(TypeError):
+            rows_matched(session.execute(select(Schedule)))
