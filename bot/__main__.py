@@ -53,7 +53,14 @@ def cmd_socket(args: argparse.Namespace) -> int:
 
     bot = start_bot(settings)
     settle_heap()
-    if settings.metrics_port:
+    if settings.health_port:  # one small server; it also serves /metrics when METRICS_PORT is the same port
+        from bot.health_server import start_health_server
+
+        shared = settings.metrics_port == settings.health_port
+        start_health_server(
+            settings.health_port, settings.host, bot.readiness.check, bot.metrics.registry if shared else None
+        )
+    if settings.metrics_port and settings.metrics_port != settings.health_port:
         from bot.metrics_server import start_server
 
         start_server(settings.metrics_port, settings.host, bot.metrics.registry)
