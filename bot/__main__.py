@@ -166,6 +166,9 @@ def _require(settings: Settings, *names: str) -> None:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="snapshot-bot", description="VPS.org snapshots from Slack")
     parser.set_defaults(func=cmd_default)
+    from bot.version import version_line
+
+    parser.add_argument("--version", action="version", version=version_line())
     sub = parser.add_subparsers(dest="command")
     serve = sub.add_parser("serve", help="HTTP mode under gunicorn on $PORT (POST /slack/events, GET /healthz)")
     serve.add_argument(
