@@ -105,9 +105,12 @@ class SlackAuthCheck:
 class Readiness:
     """The readiness verdict of one process: database, schema and Slack (see the module's rules)."""
 
-    def __init__(self, db: Database, slack: SlackAuthCheck | None) -> None:
+    def __init__(
+        self, db: Database, slack: SlackAuthCheck | None, on_verdict: Callable[[bool], None] | None = None
+    ) -> None:
         self._db = db
         self._slack = slack
+        self._on_verdict = on_verdict or (lambda _ready: None)  # the metrics' `ready` gauge
         self._known = db.known_revisions()  # the migration files do not change while the process runs
         self._lock = threading.Lock()
         self._last = Verdict(False, ("not checked yet",))
@@ -117,6 +120,7 @@ class Readiness:
             return self._last  # another probe is checking right now
         try:
             self._last = self._check()
+            self._on_verdict(self._last.ready)
             return self._last
         finally:
             self._lock.release()

@@ -217,14 +217,14 @@ def build_bot(
         home=AppHome(core.home),
         announcer=SlackAnnouncer(client=client, notifier=notifier, cards=cards, approvals=approvals),
     )
-    witness = Witness.from_settings(core.db, settings, notifier)
+    witness = Witness.from_settings(core.db, settings, notifier, on_failure=metrics.witness_failed)
     app = create_app(settings, core, slack, on_ack=metrics.acked)
     # Slack unreachable at start must not stop the process: auth.test is retried in the background and the
     # process reports not ready until it passes (bot/readiness.py); with verify_token=False it is not checked.
     slack_check = SlackAuthCheck(client.auth_test)
     if verify_token:
         slack_check.start()
-    readiness = Readiness(core.db, slack_check if verify_token else None)
+    readiness = Readiness(core.db, slack_check if verify_token else None, on_verdict=metrics.readiness)
     return Bot(
         settings=settings,
         core=core,

@@ -158,12 +158,15 @@ def test_socket_mode_serves_probes_and_metrics_on_one_health_port(
         eventually(lambda: status(base + "/readyz") == 200 or proc.poll() is not None, "Socket Mode ready", 60)
         assert proc.poll() is None, (tmp_path / "bot.log").read_text(errors="replace")
         metrics = get(base + "/metrics")
-        assert metrics is not None and "snapshot_bot_" in metrics.text
+        assert metrics is not None and "\nsnapshot_bot_ready 1.0\n" in metrics.text
+        assert 'snapshot_bot_build_info{python="' in metrics.text
         assert status(base + "/nope") == 404
 
         database.cut()
         eventually(lambda: status(base + "/readyz") == 503, "not ready without the database")
         assert status(base + "/livez") == 200
+        after = get(base + "/metrics")  # what the "not ready" alert reads
+        assert after is not None and "\nsnapshot_bot_ready 0.0\n" in after.text
         database.restore()
         eventually(lambda: status(base + "/readyz") == 200, "ready again")
     finally:
