@@ -170,7 +170,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     parser.add_argument("--version", action="version", version=version_line())
     sub = parser.add_subparsers(dest="command")
-    serve = sub.add_parser("serve", help="HTTP mode under gunicorn on $PORT (POST /slack/events, GET /livez, GET /readyz)")
+    serve = sub.add_parser(
+        "serve", help="HTTP mode under gunicorn on $PORT (POST /slack/events, GET /livez, GET /readyz)"
+    )
     serve.add_argument(
         "--workers", type=int, default=None, help="gunicorn worker processes (default $WEB_CONCURRENCY or 2)"
     )
