@@ -111,7 +111,8 @@ class Readiness:
         self._db = db
         self._slack = slack
         self._on_verdict = on_verdict or (lambda _ready: None)  # the metrics' `ready` gauge
-        self._known = db.known_revisions()  # the migration files do not change while the process runs
+        # The migration files do not change while the process runs: read once, not on every probe.
+        self._known, self._heads = db.known_revisions(), db.head_revisions()
         self._lock = threading.Lock()
         self._last = Verdict(False, ("not checked yet",))
 
@@ -128,7 +129,7 @@ class Readiness:
     def _check(self) -> Verdict:
         reasons: list[str] = []
         try:
-            state = self._db.schema_state(self._known)
+            state = self._db.schema_state(self._known, self._heads)
         except Exception:
             reasons.append("database unavailable")
         else:

@@ -325,16 +325,21 @@ class Database:
             script.revision for script in ScriptDirectory.from_config(self._alembic_config()).walk_revisions()
         )
 
-    def schema_state(self, known: frozenset[str] | None = None) -> SchemaState:
-        """Where the schema stands against this version's migrations (see `SchemaState`). Raises if unreachable."""
-        from alembic.runtime.migration import MigrationContext
+    def head_revisions(self) -> frozenset[str]:
         from alembic.script import ScriptDirectory
 
-        heads = set(ScriptDirectory.from_config(self._alembic_config()).get_heads())
+        return frozenset(ScriptDirectory.from_config(self._alembic_config()).get_heads())
+
+    def schema_state(self, known: frozenset[str] | None = None, heads: frozenset[str] | None = None) -> SchemaState:
+        """Where the schema stands against this version's migrations (see `SchemaState`). Raises if unreachable.
+        `known` and `heads` (read from the migration files when not given) let a frequent caller read them once."""
+        from alembic.runtime.migration import MigrationContext
+
+        heads = self.head_revisions() if heads is None else heads
         known = self.known_revisions() if known is None else known
         with self.begin(readonly=True) as conn:
             current = set(MigrationContext.configure(conn).get_current_heads())
-        return schema_state_of(current, heads, known)
+        return schema_state_of(current, set(heads), known)
 
     def needs_upgrade(self) -> bool:
         """True for a new database and for one behind the newest migration (not for one a newer version migrated:
