@@ -11,7 +11,10 @@ import contextlib
 import logging
 import signal
 import sys
+import threading
+import time
 from collections.abc import Sequence
+from typing import Any
 
 from bot.config import ConfigError, Settings, load_settings
 from bot.logging_setup import configure_logging
@@ -70,7 +73,8 @@ def cmd_socket(args: argparse.Namespace) -> int:
     # SIGTERM (a platform's stop) ends it like Ctrl-C: through the drain below, not mid-call.
     signal.signal(signal.SIGTERM, _interrupt)
     try:
-        handler.start()
+        _connect_with_backoff(handler)
+        threading.Event().wait()  # the connection's own threads serve; this one waits for SIGTERM or Ctrl-C
     except KeyboardInterrupt:
         log.info("Socket Mode: stopping")
     finally:
@@ -78,6 +82,22 @@ def cmd_socket(args: argparse.Namespace) -> int:
             handler.close()  # no new envelopes while what was acknowledged finishes
         drain(bot, settings.drain_seconds)
     return 0
+
+
+def _connect_with_backoff(handler: Any, first: float = 1.0, longest: float = 60.0) -> None:
+    """Connect to Slack, retrying after 1, 2, 4 … up to 60 s while Slack is unreachable (or refuses): the process
+    stays up and reports not ready on HEALTH_PORT meanwhile, instead of exiting at start (issue 25 §4)."""
+    delay = first
+    while True:
+        try:
+            handler.connect()
+            log.info("Socket Mode: connected")
+            return
+        except Exception as error:  # the type says enough; the message may hold a URL
+            log.warning("Socket Mode: could not connect to Slack (%s); retrying in %.0f s", type(error).__name__, delay)
+        handler.client.wss_uri = None  # a Socket Mode URL is single-use: ask for a new one next time
+        time.sleep(delay)  # SIGTERM interrupts it (KeyboardInterrupt)
+        delay = min(delay * 2, longest)
 
 
 def _interrupt(_signum: int, _frame: object) -> None:

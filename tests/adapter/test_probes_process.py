@@ -172,3 +172,42 @@ def test_socket_mode_serves_probes_and_metrics_on_one_health_port(
     finally:
         stop(proc)
         socket_mode.stop()
+
+
+def test_socket_mode_waits_for_slack_at_start_instead_of_exiting(
+    tmp_path: Path,
+    fake_slack: FakeSlack,
+    vps_url: str,
+    postgres_schema_url: str,
+    proxies: tuple[CuttableProxy, CuttableProxy],
+) -> None:
+    database, slack = proxies
+    slack.cut()  # apps.connections.open and auth.test both fail: it used to exit at once
+    port = free_port()
+    env = local_env(
+        fake_slack,
+        VpsSimulator(),
+        via(postgres_schema_url, database),
+        vps_url=vps_url,
+        SLACK_API_URL=via(fake_slack.api_url, slack),
+        SLACK_APP_TOKEN=fake_slack.app_token,
+        HEALTH_PORT=str(port),
+        HOST="127.0.0.1",
+    )
+    socket_mode = FakeSocketMode(fake_slack).start()
+    proc = start(["socket"], env, tmp_path)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        eventually(lambda: status(base + "/livez") == 200 or proc.poll() is not None, "Socket Mode to serve probes", 60)
+        eventually(
+            lambda: "could not connect to Slack" in (tmp_path / "bot.log").read_text(errors="replace"), "a retry"
+        )
+        assert proc.poll() is None, (tmp_path / "bot.log").read_text(errors="replace")
+        assert status(base + "/readyz") == 503
+
+        slack.restore()
+        socket_mode.wait_for_connection(1, timeout=60)
+        eventually(lambda: status(base + "/readyz") == 200, "ready once Slack answers", 60)
+    finally:
+        stop(proc)
+        socket_mode.stop()
