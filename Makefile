@@ -1,18 +1,31 @@
 # Every target creates .venv and installs the project into it first, so a fresh clone needs only Python 3.11+.
-PYTHON ?= python3
+# The first interpreter that runs and is 3.11+ (pyenv reads .python-version, 3.12; a machine without it falls back).
+PYTHON ?= $(shell for p in python3 python3.12 python3.11 /usr/bin/python3; do \
+	$$p -c 'import sys; sys.exit(sys.version_info < (3, 11))' 2>/dev/null && { echo $$p; break; }; done)
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint bench bench-quick soak clean
+.PHONY: run test lint lock bench bench-quick soak clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 
-$(STAMP): $(BIN)/python pyproject.toml
+# Dependencies from the lockfile, each checked against its hash; then the project itself, editable, without deps.
+$(STAMP): $(BIN)/python pyproject.toml requirements-dev.lock
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	$(BIN)/python -m pip install --quiet --require-hashes -r requirements-dev.lock
+	$(BIN)/python -m pip install --quiet --no-deps -e .
 	touch $(STAMP)
+
+# Re-pin requirements.lock (what the image installs) and requirements-dev.lock (what make and CI install) from
+# pyproject.toml, with hashes, for every platform and Python 3.11+. Needs uv (`pip install uv`).
+UV ?= uv
+lock:
+	$(UV) pip compile pyproject.toml --universal --python-version 3.11 --generate-hashes --upgrade \
+		--custom-compile-command "make lock" -o requirements.lock -q
+	$(UV) pip compile pyproject.toml --extra dev --universal --python-version 3.11 --generate-hashes --upgrade \
+		--custom-compile-command "make lock" -o requirements-dev.lock -q
 
 run: $(STAMP)
 	$(BIN)/python -m bot

@@ -11,7 +11,10 @@ import contextlib
 import logging
 import signal
 import sys
+import threading
+import time
 from collections.abc import Sequence
+from typing import Any
 
 from bot.config import ConfigError, Settings, load_settings
 from bot.logging_setup import configure_logging
@@ -53,7 +56,14 @@ def cmd_socket(args: argparse.Namespace) -> int:
 
     bot = start_bot(settings)
     settle_heap()
-    if settings.metrics_port:
+    if settings.health_port:  # one small server; it also serves /metrics when METRICS_PORT is the same port
+        from bot.health_server import start_health_server
+
+        shared = settings.metrics_port == settings.health_port
+        start_health_server(
+            settings.health_port, settings.host, bot.readiness.check, bot.metrics.registry if shared else None
+        )
+    if settings.metrics_port and settings.metrics_port != settings.health_port:
         from bot.metrics_server import start_server
 
         start_server(settings.metrics_port, settings.host, bot.metrics.registry)
@@ -63,7 +73,8 @@ def cmd_socket(args: argparse.Namespace) -> int:
     # SIGTERM (a platform's stop) ends it like Ctrl-C: through the drain below, not mid-call.
     signal.signal(signal.SIGTERM, _interrupt)
     try:
-        handler.start()
+        _connect_with_backoff(handler)
+        threading.Event().wait()  # the connection's own threads serve; this one waits for SIGTERM or Ctrl-C
     except KeyboardInterrupt:
         log.info("Socket Mode: stopping")
     finally:
@@ -71,6 +82,22 @@ def cmd_socket(args: argparse.Namespace) -> int:
             handler.close()  # no new envelopes while what was acknowledged finishes
         drain(bot, settings.drain_seconds)
     return 0
+
+
+def _connect_with_backoff(handler: Any, first: float = 1.0, longest: float = 60.0) -> None:
+    """Connect to Slack, retrying after 1, 2, 4 … up to 60 s while Slack is unreachable (or refuses): the process
+    stays up and reports not ready on HEALTH_PORT meanwhile, instead of exiting at start (issue 25 §4)."""
+    delay = first
+    while True:
+        try:
+            handler.connect()
+            log.info("Socket Mode: connected")
+            return
+        except Exception as error:  # the type says enough; the message may hold a URL
+            log.warning("Socket Mode: could not connect to Slack (%s); retrying in %.0f s", type(error).__name__, delay)
+        handler.client.wss_uri = None  # a Socket Mode URL is single-use: ask for a new one next time
+        time.sleep(delay)  # SIGTERM interrupts it (KeyboardInterrupt)
+        delay = min(delay * 2, longest)
 
 
 def _interrupt(_signum: int, _frame: object) -> None:
@@ -159,8 +186,13 @@ def _require(settings: Settings, *names: str) -> None:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="snapshot-bot", description="VPS.org snapshots from Slack")
     parser.set_defaults(func=cmd_default)
+    from bot.version import version_line
+
+    parser.add_argument("--version", action="version", version=version_line())
     sub = parser.add_subparsers(dest="command")
-    serve = sub.add_parser("serve", help="HTTP mode under gunicorn on $PORT (POST /slack/events, GET /healthz)")
+    serve = sub.add_parser(
+        "serve", help="HTTP mode under gunicorn on $PORT (POST /slack/events, GET /livez, GET /readyz)"
+    )
     serve.add_argument(
         "--workers", type=int, default=None, help="gunicorn worker processes (default $WEB_CONCURRENCY or 2)"
     )

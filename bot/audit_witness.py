@@ -17,6 +17,7 @@ import logging
 import os
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
@@ -54,6 +55,7 @@ class Witness:
         *,
         store: CheckpointStore | None = None,
         poll_seconds: float = POLL_SECONDS,
+        on_failure: Callable[[str], None] | None = None,
     ) -> None:
         self.store = store or CheckpointStore(db)
         self.signer = signer
@@ -67,12 +69,20 @@ class Witness:
         self._lock = threading.Lock()  # one round at a time (the thread, and the final round at shutdown)
         self._thread: threading.Thread | None = None
         self._alarms: dict[str, float] = {}
+        # Told the failing step (sign, refused, file, channel) of every failed round: the metrics' witness failures.
+        self._on_failure = on_failure or (lambda _step: None)
 
     @classmethod
-    def from_settings(cls, db: Database, settings: Settings, notifier: Notifier | None) -> Witness | None:
+    def from_settings(
+        cls,
+        db: Database,
+        settings: Settings,
+        notifier: Notifier | None,
+        on_failure: Callable[[str], None] | None = None,
+    ) -> Witness | None:
         if settings.audit_signing_key is None:
             return None
-        return cls(db, settings, load_signer(settings.audit_signing_key.reveal()), notifier)
+        return cls(db, settings, load_signer(settings.audit_signing_key.reveal()), notifier, on_failure=on_failure)
 
     def describe(self) -> str:
         places = [p for p in (self.channel and f"channel {self.channel}", self.file and f"file {self.file}") if p]
@@ -111,8 +121,10 @@ class Witness:
                     if len(batch) < 1000:
                         break
             except CheckpointRefused as error:
+                self._on_failure("refused")
                 self._alarm(f"AUDIT CHECKPOINT REFUSED: {error}. Run `python -m bot audit verify --checkpoints FILE`.")
             except Exception:
+                self._on_failure("sign")
                 log.exception("audit checkpoint could not be made; retrying next round")
             for checkpoint in made:
                 log.info("audit checkpoint %s", checkpoint.summary())
@@ -120,11 +132,13 @@ class Witness:
                 try:
                     self.deliver_to_file(self.file)
                 except Exception:
+                    self._on_failure("file")
                     log.exception("audit checkpoints could not be appended to %s; retrying next round", self.file)
             if self.channel and self.notifier is not None:
                 try:
                     self.deliver_to_slack(self.channel)
                 except Exception:
+                    self._on_failure("channel")
                     log.exception("audit checkpoints could not be posted; retrying next round")
         return made
 
@@ -173,6 +187,7 @@ class Witness:
                 self.store.mark_posted(checkpoint.seq, str(ts))
                 posted += 1
             else:
+                self._on_failure("channel")
                 self.store.retry_later(checkpoint.seq, SLACK_RETRY)
                 break  # keep the channel in order: later checkpoints wait for this one
         return posted

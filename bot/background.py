@@ -79,7 +79,11 @@ class Ticker:
         except Exception:
             log.exception("approval housekeeping failed")
         try:  # before the tracking poll, so a snapshot started now is followed from this tick on
-            self.announcer.scheduled(core.schedule_runner.run_due())
+            events = core.schedule_runner.run_due()
+            if self.metrics is not None:
+                for event in events:
+                    self.metrics.schedule_ran(event.schedule.id, event.kind.value)
+            self.announcer.scheduled(events)
         except Exception:
             log.exception("schedules failed")
         started = time.perf_counter()
@@ -94,6 +98,12 @@ class Ticker:
                 self.metrics.open_requests(core.approvals.open_counts(), RequestState.NEEDS_CHECK)
             except Exception:
                 log.exception("counting open requests for the metrics failed")
+            try:
+                self.metrics.schedules(
+                    (h.schedule_id, h.last_success, h.longest_gap) for h in core.schedule_runner.health()
+                )
+            except Exception:
+                log.exception("reading the schedules' health for the metrics failed")
 
     def _loop(self) -> None:
         while not self._stop.wait(self.interval):

@@ -105,6 +105,7 @@ class Settings:
     log_level: str = "INFO"
     log_format: str = "text"  # or "json": one JSON object per line, for log shippers
     metrics_port: int | None = None  # Prometheus /metrics on its own listener; None = off
+    health_port: int | None = None  # Socket Mode's /livez and /readyz listener; None = off (HTTP mode uses PORT)
     metrics_dir: str | None = None  # PROMETHEUS_MULTIPROC_DIR for gunicorn workers' values; None = a temporary one
     # gunicorn recycles a worker after this many requests (plus up to the jitter, so workers don't restart
     # together): the guard against slow memory growth in a long-lived worker. 0 = never.
@@ -373,6 +374,7 @@ def load_settings(environ: Mapping[str, str] | None = None, dotenv_path: str | P
         log_level=log_level,
         log_format=log_format,
         metrics_port=metrics_port,
+        health_port=_int(env, "HEALTH_PORT", 0, 0, 65535) or None,
         metrics_dir=_text(env, "PROMETHEUS_MULTIPROC_DIR"),
         max_requests=_int(env, "GUNICORN_MAX_REQUESTS", 10000, 0, 100_000_000),
         max_requests_jitter=_int(env, "GUNICORN_MAX_REQUESTS_JITTER", 1000, 0, 100_000_000),

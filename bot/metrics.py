@@ -13,10 +13,14 @@ Rules this module keeps:
 
 from __future__ import annotations
 
+import platform
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
+from datetime import datetime, timedelta
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+from bot.version import version
 
 PREFIX = "snapshot_bot_"
 OTHER = "other"
@@ -35,6 +39,9 @@ OUTCOMES = frozenset({"intent", "ok", "failed", "refused", "unknown", "info"})
 _SLACK_ERROR = re.compile(r"^[a-z][a-z0-9_]{0,59}$")
 _SLACK_METHOD = re.compile(r"^[a-z][A-Za-z0-9]{0,39}(\.[a-z][A-Za-z0-9]{0,39}){1,3}$")
 _NUMBER = re.compile(r"^\d+$")
+# What a schedule's round can end in (bot.usecases.schedule_runner.RunKind) and where the witness can fail.
+SCHEDULE_OUTCOMES = frozenset({"started", "skipped", "failed", "retained", "retention_failed"})
+WITNESS_STEPS = frozenset({"sign", "refused", "file", "channel"})
 
 
 def vps_endpoint_label(path: str) -> str:
@@ -118,6 +125,41 @@ class Metrics:
             registry=r,
         )  # fmt: skip
 
+        # ---- for operators' alerts (deploy/prometheus/alerts.yml) ---------------------------------------------
+        self.build_info = Gauge(
+            PREFIX + "build_info", "Always 1; the labels say which version runs, on which Python",
+            ["version", "python"], multiprocess_mode="livemax", registry=r,
+        )  # fmt: skip
+        self.build_info.labels(version(), platform.python_version()).set(1)
+        self.ready = Gauge(
+            PREFIX + "ready", "1 when the last /readyz check passed (database, schema, Slack auth.test), else 0",
+            multiprocess_mode="livemin", registry=r,
+        )  # fmt: skip
+        # Schedule ids are database numbers, one per configured schedule: a small set, never user text.
+        self.schedule_enabled = Gauge(
+            PREFIX + "schedule_enabled", "1 for each enabled schedule; 0 once it is disabled or deleted",
+            ["schedule_id"], multiprocess_mode="livemax", registry=r,
+        )  # fmt: skip
+        self.schedule_last_success = Gauge(
+            PREFIX + "schedule_last_success_timestamp_seconds",
+            "Slot time of the schedule's newest completed snapshot (none yet: when its settings took effect)",
+            ["schedule_id"], multiprocess_mode="livemax", registry=r,
+        )  # fmt: skip
+        self.schedule_longest_gap = Gauge(
+            PREFIX + "schedule_longest_gap_seconds", "The longest time between two consecutive slots of the schedule",
+            ["schedule_id"], multiprocess_mode="livemax", registry=r,
+        )  # fmt: skip
+        self.schedule_runs = Counter(
+            PREFIX + "schedule_runs", "Schedule slots run by this process, by schedule and outcome",
+            ["schedule_id", "outcome"], registry=r,
+        )  # fmt: skip
+        self.witness_failures = Counter(
+            PREFIX + "witness_failures",
+            "Audit checkpoint rounds that failed, by step (sign, refused, file, channel); retried next round",
+            ["step"], registry=r,
+        )  # fmt: skip
+        self._schedules_seen: set[str] = set()
+
     # ---- recording (called from the edges) -------------------------------------------------------------------
     def acked(self, command: str, seconds: float) -> None:
         self.acks.labels(command).inc()
@@ -143,6 +185,29 @@ class Metrics:
 
     def work_backlog(self, queued: int) -> None:
         self.work_queued.set(queued)
+
+    def readiness(self, ready: bool) -> None:
+        self.ready.set(1 if ready else 0)
+
+    def schedule_ran(self, schedule_id: int, outcome: str) -> None:
+        self.schedule_runs.labels(str(schedule_id), outcome if outcome in SCHEDULE_OUTCOMES else OTHER).inc()
+
+    def schedules(self, health: Iterable[tuple[int, datetime, timedelta]]) -> None:
+        """Refresh the schedule gauges from (schedule id, last success, longest gap) of every enabled schedule
+        (the ticker calls this every round); a schedule no longer listed is reported disabled."""
+        listed: set[str] = set()
+        for schedule_id, last_success, longest_gap in health:
+            label = str(schedule_id)
+            listed.add(label)
+            self.schedule_enabled.labels(label).set(1)
+            self.schedule_last_success.labels(label).set(last_success.timestamp())
+            self.schedule_longest_gap.labels(label).set(longest_gap.total_seconds())
+        for gone in self._schedules_seen - listed:
+            self.schedule_enabled.labels(gone).set(0)
+        self._schedules_seen |= listed
+
+    def witness_failed(self, step: str) -> None:
+        self.witness_failures.labels(step if step in WITNESS_STEPS else OTHER).inc()
 
     def open_requests(self, by_state: Mapping[str, int], needs_check_state: str) -> None:
         """Refresh the request gauges from one count per open state (the ticker calls this every round)."""

@@ -20,6 +20,7 @@ from bot.auditing import audit_log
 from bot.background import Ticker
 from bot.config import Settings
 from bot.metrics import Metrics
+from bot.readiness import Readiness, SlackAuthCheck
 from bot.runtime import BackgroundWork, Core
 from bot.slack.announcer import SlackAnnouncer
 from bot.slack.app import create_app, make_web_client, slack_group_resolver
@@ -59,9 +60,12 @@ class Bot:
     wsgi: Any
     witness: Witness | None  # None when AUDIT_SIGNING_KEY is unset
     metrics: Metrics
+    readiness: Readiness
+    slack_check: SlackAuthCheck
     ticker: Ticker | None = None  # set by start_background
 
     def close(self) -> None:
+        self.slack_check.stop()
         if self.ticker is not None:
             self.ticker.stop()
         if self.witness is not None:
@@ -210,16 +214,29 @@ def build_bot(
         home=AppHome(core.home),
         announcer=SlackAnnouncer(client=client, notifier=notifier, cards=cards, approvals=approvals),
     )
-    witness = Witness.from_settings(core.db, settings, notifier)
-    app = create_app(settings, core, slack, verify_token=verify_token, on_ack=metrics.acked)
+    witness = Witness.from_settings(core.db, settings, notifier, on_failure=metrics.witness_failed)
+    app = create_app(settings, core, slack, on_ack=metrics.acked)
+    # Slack unreachable at start must not stop the process: auth.test is retried in the background and the
+    # process reports not ready until it passes (bot/readiness.py); with verify_token=False it is not checked.
+    slack_check = SlackAuthCheck(client.auth_test)
+    if verify_token:
+        slack_check.start()
+    readiness = Readiness(
+        core.db,
+        slack_check if verify_token else None,
+        on_verdict=metrics.readiness,
+        takes_work=lambda: core.work.healthy() and core.listeners.healthy(),
+    )
     return Bot(
         settings=settings,
         core=core,
         slack=slack,
         app=app,
-        wsgi=create_wsgi_app(app, core),
+        wsgi=create_wsgi_app(app, readiness.check),
         witness=witness,
         metrics=metrics,
+        readiness=readiness,
+        slack_check=slack_check,
     )
 
 

@@ -9,6 +9,7 @@ What this module guarantees on both databases:
 
 from __future__ import annotations
 
+import enum
 import os
 import threading
 from collections.abc import Iterator
@@ -34,6 +35,37 @@ SQLITE_BUSY_TIMEOUT_MS = 15_000
 # Execution option that marks a connection as read-only, so SQLite opens it with a plain (deferred) BEGIN
 # instead of BEGIN IMMEDIATE and it never waits for, nor blocks, a writer.
 READONLY_OPTION = "snapshot_bot_readonly"
+
+
+class SchemaState(enum.Enum):
+    """The schema against this version's migrations, and so whether this version may run on it.
+
+    The compatibility rule (docs/operations.md, "Upgrading"): a migration only adds (tables, nullable or
+    defaulted columns, indexes); dropping or renaming what the previous release reads waits one release. So this
+    version runs on its own head and on any revision it does not know (a newer release migrated first, as a
+    rolling upgrade does), but not on a revision it knows that is older than its head (its code would read
+    columns that are not there yet) nor on an empty database.
+    """
+
+    MISSING = "missing"  # no snapshot-bot schema at all
+    BEHIND = "behind"  # a revision this version knows, older than its head: `db upgrade` is due
+    CURRENT = "current"  # this version's head
+    NEWER = "newer"  # a revision this version does not know: written by a newer release's migration
+
+    @property
+    def runnable(self) -> bool:
+        return self in (SchemaState.CURRENT, SchemaState.NEWER)
+
+
+def schema_state_of(current: set[str], heads: set[str], known: frozenset[str]) -> SchemaState:
+    """The rule of `SchemaState`, on revision ids alone."""
+    if not current:
+        return SchemaState.MISSING
+    if current == heads:
+        return SchemaState.CURRENT
+    if any(revision not in known for revision in current):
+        return SchemaState.NEWER
+    return SchemaState.BEHIND
 
 
 # What a use case holds while its state change and audit row share one transaction: it only passes it on to
@@ -293,15 +325,34 @@ class Database:
         with self.begin(readonly=True) as conn:
             return MigrationContext.configure(conn).get_current_revision()
 
-    def needs_upgrade(self) -> bool:
-        """True for a new database and for one behind the newest migration."""
-        from alembic.runtime.migration import MigrationContext
+    def known_revisions(self) -> frozenset[str]:
+        """Every revision this version's migrations define (read from the files once per call)."""
         from alembic.script import ScriptDirectory
 
-        heads = set(ScriptDirectory.from_config(self._alembic_config()).get_heads())
+        return frozenset(
+            script.revision for script in ScriptDirectory.from_config(self._alembic_config()).walk_revisions()
+        )
+
+    def head_revisions(self) -> frozenset[str]:
+        from alembic.script import ScriptDirectory
+
+        return frozenset(ScriptDirectory.from_config(self._alembic_config()).get_heads())
+
+    def schema_state(self, known: frozenset[str] | None = None, heads: frozenset[str] | None = None) -> SchemaState:
+        """Where the schema stands against this version's migrations (see `SchemaState`). Raises if unreachable.
+        `known` and `heads` (read from the migration files when not given) let a frequent caller read them once."""
+        from alembic.runtime.migration import MigrationContext
+
+        heads = self.head_revisions() if heads is None else heads
+        known = self.known_revisions() if known is None else known
         with self.begin(readonly=True) as conn:
             current = set(MigrationContext.configure(conn).get_current_heads())
-        return current != heads
+        return schema_state_of(current, set(heads), known)
+
+    def needs_upgrade(self) -> bool:
+        """True for a new database and for one behind the newest migration (not for one a newer version migrated:
+        this version cannot migrate it, and by the expand-only rule it can run on it; see `SchemaState`)."""
+        return self.schema_state() in (SchemaState.MISSING, SchemaState.BEHIND)
 
     def upgrade(self) -> None:
         """Bring the schema to the newest migration. Safe to run again, and from several replicas at once."""

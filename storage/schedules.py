@@ -25,7 +25,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from storage.approvals import OPEN_STATES
-from storage.db import Database, rows_matched
+from storage.db import Database, as_utc, rows_matched
 from storage.models import ApprovalRequest, Schedule, ScheduleSlot
 
 
@@ -188,6 +188,17 @@ class Schedules:
             return session.scalar(
                 select(func.max(ScheduleSlot.slot_time)).where(ScheduleSlot.schedule_id == schedule_id)
             )
+
+    def last_successes(self) -> dict[int, datetime]:
+        """Each schedule's newest slot whose snapshot completed (retention ran, or is running): its slot time."""
+        done = (SlotState.RETAINING, SlotState.KEPT)
+        with self.db.session(readonly=True) as session:
+            rows = session.execute(
+                select(ScheduleSlot.schedule_id, func.max(ScheduleSlot.slot_time))
+                .where(ScheduleSlot.state.in_(done))
+                .group_by(ScheduleSlot.schedule_id)
+            ).all()
+        return {int(schedule_id): as_utc(slot_time) for schedule_id, slot_time in rows}
 
     def advance(self, slot_id: int, seen: str, state: str, **values: Any) -> bool:
         """Move a slot from `seen` to `state` (with `values`), only if it is still `seen`."""

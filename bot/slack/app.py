@@ -56,14 +56,14 @@ def slack_group_resolver(client: WebClient) -> Callable[[str], list[str]]:
     return resolve
 
 
-def create_app(
-    settings: Settings, core: Core, slack: SlackSide, *, verify_token: bool = True, on_ack: AckReport | None = None
-) -> App:
+def create_app(settings: Settings, core: Core, slack: SlackSide, *, on_ack: AckReport | None = None) -> App:
     signing_secret = settings.slack_signing_secret.reveal() if settings.slack_signing_secret else ""
     app = App(
         client=slack.client,
         signing_secret=signing_secret,
-        token_verification_enabled=verify_token,
+        # Bolt's own auth.test at construction would stop the process when Slack is unreachable at start; it is
+        # done by bot/readiness.py instead (retried, gating /readyz), and Bolt calls it on the first request.
+        token_verification_enabled=False,
         # Listeners only parse and ack; slow work goes to core.work, so this pool never starves acks.
         listener_executor=core.listeners,
         raise_error_for_unhandled_request=False,

@@ -64,6 +64,18 @@ class ScheduleEvent:
     deleted: tuple[str, ...] = field(default_factory=tuple)  # names deleted by retention or rotation
 
 
+@dataclass(frozen=True)
+class ScheduleHealth:
+    """What operators alert on ("backups stopped"): when the schedule last succeeded, against its rhythm."""
+
+    schedule_id: int
+    last_success: datetime  # the newest completed snapshot's slot; none yet: when the settings took effect
+    longest_gap: timedelta  # the longest time between two consecutive slots (a weekday schedule: the weekend)
+
+
+GAP_SAMPLE = 64  # slots looked at for the longest gap: covers a week of hourly slots and any monthly pattern's month
+
+
 def snapshot_name(schedule_id: int, slot: datetime) -> str:
     return f"auto-{schedule_id}-{slot:%Y%m%d-%H%M}"
 
@@ -110,6 +122,21 @@ class ScheduleRunner:
         except Exception:
             log.exception("schedule retention failed")
         return events
+
+    def health(self) -> list[ScheduleHealth]:
+        """One `ScheduleHealth` per enabled schedule (read from the database, so every replica reports the same)."""
+        now = self.clock()
+        successes = self.store.last_successes()
+        found: list[ScheduleHealth] = []
+        for schedule in self.store.enabled():
+            took_effect = max(t for t in (schedule.created_at, schedule.applied_at) if t is not None)
+            succeeded = successes.get(schedule.id)
+            try:
+                gap = longest_gap(schedule.when_spec, now, self.zone)
+            except Exception:  # a spec this version cannot read is reported by run_due; no gauge for it
+                continue
+            found.append(ScheduleHealth(schedule.id, max(succeeded or took_effect, took_effect), gap))
+        return found
 
     # ---- one slot --------------------------------------------------------------------------------------------
     def _run_if_due(self, schedule: ScheduleRow) -> ScheduleEvent | None:
@@ -272,3 +299,16 @@ def _details(schedule: ScheduleRow, slot: SlotRow) -> dict[str, object]:
         "on_behalf_of": schedule.created_by,
         "slot": slot.slot_time.strftime("%Y-%m-%dT%H:%MZ"),
     }
+
+
+def longest_gap(when_spec: str, after: datetime, zone: ZoneInfo) -> timedelta:
+    """The longest time between consecutive slots among the next GAP_SAMPLE."""
+    when = parse_when(when_spec)
+    if when.every is not None:
+        return when.every
+    slots = when.slots_after(after, zone)
+    previous, longest = next(slots), timedelta(0)
+    for _ in range(GAP_SAMPLE):
+        current = next(slots)
+        longest, previous = max(longest, current - previous), current
+    return longest

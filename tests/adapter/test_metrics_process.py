@@ -121,9 +121,13 @@ BOUNDED_LABELS = {
     "method": re.compile(r"^([A-Z]+|[a-z]+(\.[a-zA-Z]+)+|other)$"),
     "status": re.compile(r"^(\d{3}|error|other)$"),
     "state": re.compile(r"^[a-z_]+$"),
-    "outcome": re.compile(r"^[a-z]+$"),
+    "outcome": re.compile(r"^[a-z_]+$"),
     "error": re.compile(r"^[a-z0-9_]+$"),
     "le": re.compile(r"^([0-9.]+|\+Inf)$"),
+    "version": re.compile(r"^([0-9][0-9A-Za-z.+-]{0,40}|unknown)$"),  # build_info: the installed version
+    "python": re.compile(r"^3\.\d+\.\d+\S{0,12}$"),
+    "schedule_id": re.compile(r"^\d{1,18}$"),  # database ids of the configured schedules
+    "step": re.compile(r"^(sign|refused|file|channel|other)$"),
 }  # fmt: skip
 
 
