@@ -10,6 +10,7 @@ from __future__ import annotations
 import gc
 import logging
 import os
+import threading
 import time
 from typing import TYPE_CHECKING, Any
 
@@ -113,7 +114,9 @@ def gunicorn_options(settings: Settings, workers: int | None, threads: int | Non
     return {
         "bind": f"{settings.host}:{settings.port}",
         "workers": workers or int(os.environ.get("WEB_CONCURRENCY", "2")),
-        "worker_class": "gthread",
+        # gthread whose event loop reads each request whole before a thread takes it: half-sent requests and
+        # silent connections never hold a thread (bot/http_worker.py, issue 24 §1).
+        "worker_class": "bot.http_worker.BufferingThreadWorker",
         "threads": threads or 16,
         "timeout": 60,
         # SIGTERM: stop accepting, let in-flight requests finish, then drain post-ack work (worker_exit).
@@ -125,6 +128,9 @@ def gunicorn_options(settings: Settings, workers: int | None, threads: int | Non
         "max_requests_jitter": settings.max_requests_jitter if settings.max_requests else 0,
         "accesslog": None,
         "loglevel": settings.log_level.lower(),
+        # gunicorn 27's control socket lives in $HOME (shared by every server of the user; absent on a read-only
+        # root filesystem): the bot is stopped with signals, as platforms do.
+        "control_socket_disable": True,
     }
 
 
@@ -184,6 +190,13 @@ def serve(settings: Settings, *, workers: int | None = None, threads: int | None
             self.bot = start_bot(settings)
             settle_heap()
             return self.bot.wsgi
+
+        def worker_stopping(self) -> None:
+            """SIGTERM reached this worker (bot/http_worker.py calls it from the signal handler): stop the ticker
+            now, in a thread of its own, so no recovery sweep runs while gunicorn lets the last requests finish
+            and the drain has yet to start; a sweep would flag work still in flight as `needs_check`."""
+            if self.bot is not None and self.bot.ticker is not None:
+                threading.Thread(target=self.bot.ticker.stop, name="stop-ticker", daemon=True).start()
 
         def _worker_exit(self, _arbiter: Any, _worker: Any) -> None:
             # Runs in the worker after its last request; self.bot is that worker's bot (set by load()).
