@@ -19,6 +19,7 @@ from bot.http_worker import REQUEST_READ_SECONDS
 from devkit.slack_driver import SlackDriver
 from devkit.slow_clients import closed_by_server, open_slow
 from tests.adapter.test_faults_process import World, world  # noqa: F401 (the fixture)
+from tests.adapter.test_metrics_process import Server, scrape, server, sim  # noqa: F401 (fixtures)
 from tests.app_fixtures import ALICE, OPS
 
 THREADS = 4  # test_faults_process.World.start: serve --workers 1 --threads 4
@@ -145,3 +146,25 @@ def test_what_cannot_be_buffered_is_refused_at_once(world: World, headers: str, 
         closed, said = closed_by_server(sock, within=DROP_WITHIN)
     assert closed and said.startswith(b"HTTP/1.1 " + status), said
     assert time.monotonic() - started < REQUEST_READ_SECONDS, "refused only at the deadline"
+
+
+def test_slow_clients_on_the_metrics_port_block_neither_scrapes_nor_acks(server: Server) -> None:  # noqa: F811
+    """METRICS_PORT under `serve` (two workers): 100 connections left mid-request there; scrapes and commands
+    are answered as usual, and each slow connection is answered 408 and closed at the read deadline."""
+    metrics_port = port_of(server.metrics_url.removesuffix("/metrics"))
+    slow = [open_slow(metrics_port, kind) for kind in ("headers", "silent") for _ in range(50)]
+    opened = time.monotonic()
+    try:
+        for _ in range(3):
+            started = time.monotonic()
+            text, _samples = scrape(server.metrics_url)
+            assert "snapshot_bot_" in text
+            assert time.monotonic() - started < ACK_LIMIT
+        assert_commands_answered(server.driver)
+        for n, sock in enumerate(slow):
+            closed, said = closed_by_server(sock, within=max(0.1, opened + DROP_WITHIN - time.monotonic()))
+            assert closed, f"slow metrics connection {n} still open {DROP_WITHIN:.0f} s after it was opened"
+            assert said.startswith(b"HTTP/1.1 408 "), said
+    finally:
+        for sock in slow:
+            sock.close()
