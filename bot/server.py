@@ -2,7 +2,10 @@
 
 Rules kept here: each worker builds its own bot after the fork; once built, its start-up heap is frozen out of
 the cyclic garbage collector (`settle_heap`), so a full collection never walks the ~100,000 objects every
-library import leaves behind while acknowledgements wait for the interpreter (issue 19 §3).
+library import leaves behind while acknowledgements wait for the interpreter (issue 19 §3), and the interpreter
+switches threads every millisecond, so an ack never waits long behind post-ack work (issue 27 §6).
+Requests reach a thread only once read whole (bot/http_worker.py); SIGTERM stops the ticker at once, and the
+worker's exit drains the post-ack work before anything else can touch it (issue 25 §6).
 """
 
 from __future__ import annotations
@@ -10,6 +13,7 @@ from __future__ import annotations
 import gc
 import logging
 import os
+import sys
 import threading
 import time
 from typing import TYPE_CHECKING, Any
@@ -29,6 +33,11 @@ GRACEFUL_MARGIN_SECONDS = 5
 # rest of it is left to the jobs already running (a VPS.org call takes at most the client timeout, 10 s default).
 ABANDON_AT = 0.6
 TELL_ABANDONED_SECONDS = 3.0
+# How long a thread may hold the interpreter while another waits for it (CPython's default is 5 ms). An ack thread
+# takes and gives back the interpreter a dozen times (each socket read and write); behind 16 post-ack threads
+# rendering and parsing, each wait was up to 5 ms. Measured (bench row 1a, VPS.org at 50 ms, so post-ack work runs
+# among the acks): bot p99 ÷ bare Bolt p99 3.45× → 1.39× median; with VPS.org slow (row 1) unchanged.
+SWITCH_INTERVAL_SECONDS = 0.001
 
 
 def start_bot(settings: Settings) -> Bot:
@@ -189,6 +198,7 @@ def serve(settings: Settings, *, workers: int | None = None, threads: int | None
             self.memwatch = watch_from_env()  # before the bot, so its allocations are traced too
             self.bot = start_bot(settings)
             settle_heap()
+            sys.setswitchinterval(SWITCH_INTERVAL_SECONDS)
             return self.bot.wsgi
 
         def worker_stopping(self) -> None:
