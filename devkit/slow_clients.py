@@ -2,7 +2,8 @@
 
 Kinds: `headers` (half of a request's headers), `body` (the full headers of a signed-looking POST /slack/events
 with Content-Length 1000, a current timestamp and one byte of body), `silent` (connects, sends nothing), and
-`keepalive` (a whole GET answered on a kept-alive connection, then half of a second request). `hold()` keeps them
+`keepalive` (a whole GET answered on a kept-alive connection, then half of a second request) and `idle-keepalive`
+(the same, then nothing). `hold()` keeps them
 open and opens them again when the server drops them, as an attacker would; run as a module it does that from a
 process of its own (the benchmark's load must not share the measuring process):
 
@@ -23,7 +24,7 @@ import sys
 import threading
 import time
 
-KINDS = ("headers", "body", "silent", "keepalive")
+KINDS = ("headers", "body", "silent", "keepalive", "idle-keepalive")
 
 
 def _half_headers() -> bytes:
@@ -47,10 +48,11 @@ def open_slow(port: int, kind: str, timeout: float = 10.0) -> socket.socket:
         sock.sendall(_half_headers())
     elif kind == "body":
         sock.sendall(_half_body())
-    elif kind == "keepalive":
+    elif kind in ("keepalive", "idle-keepalive"):
         sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
         _read_one_answer(sock)
-        sock.sendall(_half_headers())
+        if kind == "keepalive":
+            sock.sendall(_half_headers())
     return sock
 
 
