@@ -67,13 +67,16 @@ class Refused:
     status: int
 
 
-def request_extent(buffered: bytes | bytearray, max_body: int = MAX_REQUEST_BYTES) -> Incomplete | Complete | Refused:
+def request_extent(
+    buffered: bytes | bytearray, max_body: int = MAX_REQUEST_BYTES, search_from: int = 0
+) -> Incomplete | Complete | Refused:
     """Whether `buffered` holds one whole HTTP/1.x request, judged from its headers only.
 
     Headers gunicorn will reject anyway (a malformed or repeated Content-Length) count as complete: its parser
-    answers 400 from the headers alone, without reading a body.
+    answers 400 from the headers alone, without reading a body. `search_from`: where the end of the headers may
+    start (what was searched before), so a client trickling its headers a byte at a time costs no rescans.
     """
-    end = buffered.find(b"\r\n\r\n")
+    end = buffered.find(b"\r\n\r\n", max(0, search_from))
     if end < 0:
         return Refused(431) if len(buffered) > MAX_HEADER_BYTES else Incomplete()
     if end > MAX_HEADER_BYTES:
@@ -123,6 +126,7 @@ class _Arriving:
     deadline: float
     data: bytearray = field(default_factory=bytearray)
     continued: bool = False
+    searched: int = 0  # bytes known to hold no end of headers
 
 
 class BufferingThreadWorker(ThreadWorker):  # type: ignore[misc]
@@ -176,7 +180,9 @@ class BufferingThreadWorker(ThreadWorker):  # type: ignore[misc]
 
     def _advance(self, conn: Any, arriving: _Arriving) -> bool:
         """Hand the request on or refuse it once that can be decided; True when the connection left this stage."""
-        extent = request_extent(arriving.data)
+        extent = request_extent(arriving.data, search_from=arriving.searched - 3)
+        if arriving.data.find(b"\r\n\r\n", max(0, arriving.searched - 3)) < 0:
+            arriving.searched = len(arriving.data)
         if isinstance(extent, Incomplete):
             if extent.expects_continue and not arriving.continued:
                 arriving.continued = True

@@ -35,3 +35,9 @@ def test_request_extent(raw: bytes, expected: object) -> None:
 
 def test_a_refusal_closes_the_connection_and_carries_no_body() -> None:
     assert refusal(408) == b"HTTP/1.1 408 Request Timeout\r\nConnection: close\r\nContent-Length: 0\r\n\r\n"
+
+
+def test_the_end_of_the_headers_is_found_across_reads_when_searching_from_where_the_last_search_stopped() -> None:
+    first = HEAD + b"Content-Length: 0\r\n\r"  # the end's first three bytes arrived in this read
+    assert request_extent(first) == Incomplete()
+    assert request_extent(first + b"\n", search_from=len(first) - 3) == Complete()
