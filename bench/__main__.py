@@ -24,6 +24,7 @@ log = logging.getLogger("bench")
 # name -> module with `run(scale) -> list[Row]`, in the order they run. "footprint" is measured by the ack run.
 BENCHMARKS: dict[str, str] = {
     "ack": "bench.ack_load",
+    "slow": "bench.slow_connections",
     "answer": "bench.answer_time",
     "audit": "bench.audit_scale",
     "tracking": "bench.tracking",
@@ -33,6 +34,7 @@ ALIASES = {
     "footprint": "ack",
     "memory": "ack",
     "1": "ack",
+    "1c": "slow",
     "5": "ack",
     "2": "answer",
     "3": "audit",

@@ -47,7 +47,9 @@ def main() -> int:
 
     class BareServer(BaseApplication):  # type: ignore[misc]
         def load_config(self) -> None:
-            # Keep in step with bot/server.py serve(): same worker class, workers, threads and timeouts.
+            # Keep in step with bot/server.py serve(): same workers, threads and timeouts. The worker class is
+            # gunicorn's own gthread, as anyone would serve Bolt: the bot's buffering worker (bot/http_worker.py)
+            # and its 1 ms switch interval are part of what the bot adds, so the ratio includes them.
             cfg = {
                 "bind": f"0.0.0.0:{os.environ['PORT']}",
                 "workers": int(os.environ.get("WEB_CONCURRENCY", "2")),

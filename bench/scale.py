@@ -25,6 +25,8 @@ class Scale:
     audit_baseline_every: int  # time the plain insert on every n-th chunk (the rest is copied in untimed)
     # 4: tracking cost
     tracking_sizes: tuple[int, ...]
+    # 1c: half-sent connections held open during the ack load
+    slow_connections: int = 500
 
     @property
     def label(self) -> str:
@@ -77,6 +79,7 @@ SMOKE = Scale(
     audit_queries=20,
     audit_baseline_every=1,
     tracking_sizes=(1, 10),
+    slow_connections=20,
 )
 
 SCALES = {scale.name: scale for scale in (FULL, QUICK, SMOKE)}

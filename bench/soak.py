@@ -14,6 +14,9 @@ delete is two: the command and the confirm click); "audit rows" are rows of the 
 and by action (listing writes no row; a refused create writes one `refused` row and calls nothing); "VPS.org calls"
 are the mutating requests the simulator received (POST create/restore, DELETE), reads not counted.
 
+All along, a separate process holds `--slow-connections` (default 500) half-sent requests open against the
+server, reopening each the bot drops (issue 24 §1).
+
 Workers are never recycled here (GUNICORN_MAX_REQUESTS=0) so growth shows. `--tracemalloc-dir DIR` turns on the
 in-worker `tracemalloc` reports (bot/memwatch.py) every `--tracemalloc-seconds`.
 """
@@ -38,6 +41,7 @@ from pathlib import Path
 import sqlalchemy as sa
 
 from bench.procs import ServerProcess, child_env, free_port, python, wait_until
+from bench.slow_connections import SlowClients
 from bot.auditing import audit_log
 from devkit.fake_slack import FakeSlack
 from devkit.local import local_env
@@ -175,7 +179,9 @@ class User(threading.Thread):
         card = self.rng.choice(cards)
         self._send(
             "approve",
-            lambda: self.driver.click(card, "Approve", user_id=self.user_id, user_name=self.user_id.lower()),
+            # By action id: with the safety snapshot on (the default) the button reads "Approve (safety snapshot
+            # first)", and a click by the label "Approve" never left the driver (counted as "no answer").
+            lambda: self.driver.click(card, "approval_approve", user_id=self.user_id, user_name=self.user_id.lower()),
         )
 
     def pending(self) -> None:
@@ -253,6 +259,7 @@ def run(
     keep: bool,
     tracemalloc_dir: Path | None = None,
     tracemalloc_seconds: float = 300.0,
+    slow_connections: int = 500,
 ) -> str:
     stats = Stats()
     url, admin, schema = fresh_schema(database_url)
@@ -285,6 +292,7 @@ def run(
             )
             argv = [python(), "-m", "bot", "serve", "--workers", "2"]
             server = ServerProcess(argv, env, workdir, workdir / "serve.log", port)
+            slow: SlowClients | None = None
             try:
                 server.wait_healthy(60)
                 wait_until(lambda: len(server.workers()) == 2, 30, "two workers")
@@ -308,6 +316,8 @@ def run(
                 rss_start = server.worker_rss_kb()
                 injector = FaultInjector(sim, fake, stats, stop, seed, vps_timeout)
                 injector.start()
+                if slow_connections:  # half-sent requests held open all along, by a process of their own
+                    slow = SlowClients(port, slow_connections, workdir)
                 started = time.monotonic()
                 deadline = started + minutes * 60
                 every = minutes * 60 / RSS_SAMPLES
@@ -318,6 +328,8 @@ def run(
                         with contextlib.suppress(OSError, KeyError):
                             samples.append((time.monotonic() - started, server.worker_rss_kb()))
                 stop.set()
+                if slow is not None:
+                    slow.stop()
                 for thread in [*threads, injector]:
                     thread.join(timeout=30)
                 sim.faults.clear()
@@ -333,9 +345,17 @@ def run(
                 with contextlib.suppress(TimeoutError):
                     wait_until(lambda: _list_rows(db) >= taken, 120, "every list taken to run", interval=1.0)
             finally:
+                if slow is not None:
+                    slow.stop()
                 server.stop(timeout=40)
             log_text = server.log_path.read_text(errors="replace")
             report = _report(stats, sim, audit, minutes, users, rss_start, rss_end, alive, log_text, url)
+            report += (
+                f"\nAll along, {slow_connections} half-sent connections (headers and 1 of 1000 body bytes, reopened "
+                "when the bot dropped them at its read deadline) were held open by a separate process.\n"
+                if slow_connections
+                else ""
+            )
             report += "\n" + _rss_trajectory(samples, rss_end, minutes)
             db.dispose()
             return report
@@ -483,6 +503,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--keep", action="store_true", help="keep the schema afterwards (for a look at the rows)")
     parser.add_argument("--tracemalloc-dir", type=Path, help="trace allocations in each worker; reports go here")
     parser.add_argument("--tracemalloc-seconds", type=float, default=300.0, help="seconds between reports")
+    parser.add_argument(
+        "--slow-connections", type=int, default=500, help="half-sent connections held open all along (0: none)"
+    )
     args = parser.parse_args(argv)
     print(f"soak: {args.minutes:g} min against {safe_url(args.database_url)}…", file=sys.stderr)
     print(
@@ -494,6 +517,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             args.keep,
             args.tracemalloc_dir.resolve() if args.tracemalloc_dir else None,
             args.tracemalloc_seconds,
+            args.slow_connections,
         )
     )
     return 0

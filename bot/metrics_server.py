@@ -9,6 +9,8 @@ Rules this module keeps:
   pids) would otherwise be summed in. Without one a fresh temporary directory is made, and removed at exit.
 - A worker that exits has its live gauges dropped (`worker_exited`, gunicorn's child_exit hook).
 - Single-process modes (Socket Mode) serve their own registry directly.
+- The listener is bot/small_http_server.py: a slow or half-sent client there costs no thread and is dropped at
+  its read deadline, so it can neither block scrapes nor, under gunicorn, the master that supervises the workers.
 prometheus_client is imported inside the functions: `python -m bot --help` stays light.
 """
 
@@ -21,10 +23,12 @@ import tempfile
 from collections.abc import MutableMapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from prometheus_client import CollectorRegistry
+
+    from bot.small_http_server import SmallHttpServer
 
 MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
 
@@ -63,23 +67,21 @@ def prepare_multiprocess_dir(
     return prepared
 
 
-def start_multiprocess_server(port: int, host: str, directory: Path) -> Any:
+def start_multiprocess_server(port: int, host: str, directory: Path) -> SmallHttpServer:
     """Serve the aggregate of every process's files in `directory` on `host`:`port` (a daemon thread)."""
-    from prometheus_client import CollectorRegistry, start_http_server
+    from prometheus_client import CollectorRegistry
     from prometheus_client.multiprocess import MultiProcessCollector
 
     registry = CollectorRegistry()
     MultiProcessCollector(registry, path=str(directory))
-    server, _thread = start_http_server(port, addr=host, registry=registry)
-    return server
+    return start_server(port, host, registry)
 
 
-def start_server(port: int, host: str, registry: CollectorRegistry) -> Any:
+def start_server(port: int, host: str, registry: CollectorRegistry) -> SmallHttpServer:
     """Serve one process's `registry` on `host`:`port` (a daemon thread)."""
-    from prometheus_client import start_http_server
+    from bot.small_http_server import SmallHttpServer, metrics_route
 
-    server, _thread = start_http_server(port, addr=host, registry=registry)
-    return server
+    return SmallHttpServer(host, port, {"/metrics": metrics_route(registry)}).start()
 
 
 def worker_exited(pid: int) -> None:

@@ -2,7 +2,10 @@
 
 Rules kept here: each worker builds its own bot after the fork; once built, its start-up heap is frozen out of
 the cyclic garbage collector (`settle_heap`), so a full collection never walks the ~100,000 objects every
-library import leaves behind while acknowledgements wait for the interpreter (issue 19 §3).
+library import leaves behind while acknowledgements wait for the interpreter (issue 19 §3), and the interpreter
+switches threads every millisecond, so an ack never waits long behind post-ack work (issue 27 §6).
+Requests reach a thread only once read whole (bot/http_worker.py); SIGTERM stops the ticker at once, and the
+worker's exit drains the post-ack work before anything else can touch it (issue 25 §6).
 """
 
 from __future__ import annotations
@@ -10,6 +13,8 @@ from __future__ import annotations
 import gc
 import logging
 import os
+import sys
+import threading
 import time
 from typing import TYPE_CHECKING, Any
 
@@ -28,6 +33,11 @@ GRACEFUL_MARGIN_SECONDS = 5
 # rest of it is left to the jobs already running (a VPS.org call takes at most the client timeout, 10 s default).
 ABANDON_AT = 0.6
 TELL_ABANDONED_SECONDS = 3.0
+# How long a thread may hold the interpreter while another waits for it (CPython's default is 5 ms). An ack thread
+# takes and gives back the interpreter a dozen times (each socket read and write); behind 16 post-ack threads
+# rendering and parsing, each wait was up to 5 ms. Measured (bench row 1a, VPS.org at 50 ms, so post-ack work runs
+# among the acks): bot p99 ÷ bare Bolt p99 3.45× → 1.39× median; with VPS.org slow (row 1) unchanged.
+SWITCH_INTERVAL_SECONDS = 0.001
 
 
 def start_bot(settings: Settings) -> Bot:
@@ -111,7 +121,9 @@ def gunicorn_options(settings: Settings, workers: int | None, threads: int | Non
     return {
         "bind": f"{settings.host}:{settings.port}",
         "workers": workers or int(os.environ.get("WEB_CONCURRENCY", "2")),
-        "worker_class": "gthread",
+        # gthread whose event loop reads each request whole before a thread takes it: half-sent requests and
+        # silent connections never hold a thread (bot/http_worker.py, issue 24 §1).
+        "worker_class": "bot.http_worker.BufferingThreadWorker",
         "threads": threads or 16,
         "timeout": 60,
         # SIGTERM: stop accepting, let in-flight requests finish, then drain post-ack work (worker_exit).
@@ -123,6 +135,9 @@ def gunicorn_options(settings: Settings, workers: int | None, threads: int | Non
         "max_requests_jitter": settings.max_requests_jitter if settings.max_requests else 0,
         "accesslog": None,
         "loglevel": settings.log_level.lower(),
+        # gunicorn 27's control socket lives in $HOME (shared by every server of the user; absent on a read-only
+        # root filesystem): the bot is stopped with signals, as platforms do.
+        "control_socket_disable": True,
     }
 
 
@@ -132,7 +147,7 @@ def _json_gunicorn_logger() -> type:
 
     from bot.logging_setup import JsonFormatter
 
-    class JsonLogger(Logger):
+    class JsonLogger(Logger):  # type: ignore[misc]  # gunicorn is untyped (pyproject [tool.mypy])
         def setup(self, cfg: Any) -> None:
             super().setup(cfg)
             for logger in (self.error_log, self.access_log):
@@ -147,7 +162,7 @@ def serve(settings: Settings, *, workers: int | None = None, threads: int | None
     metrics_dir = prepare_multiprocess_dir(given=settings.metrics_dir) if settings.metrics_port else None
     from gunicorn.app.base import BaseApplication
 
-    class SnapshotBotServer(BaseApplication):
+    class SnapshotBotServer(BaseApplication):  # type: ignore[misc]
         def __init__(self) -> None:
             self.bot: Bot | None = None
             self.memwatch: MemoryWatch | None = None
@@ -181,7 +196,15 @@ def serve(settings: Settings, *, workers: int | None = None, threads: int | None
             self.memwatch = watch_from_env()  # before the bot, so its allocations are traced too
             self.bot = start_bot(settings)
             settle_heap()
+            sys.setswitchinterval(SWITCH_INTERVAL_SECONDS)
             return self.bot.wsgi
+
+        def worker_stopping(self) -> None:
+            """SIGTERM reached this worker (bot/http_worker.py calls it from the signal handler): stop the ticker
+            now, in a thread of its own, so no recovery sweep runs while gunicorn lets the last requests finish
+            and the drain has yet to start; a sweep would flag work still in flight as `needs_check`."""
+            if self.bot is not None and self.bot.ticker is not None:
+                threading.Thread(target=self.bot.ticker.stop, name="stop-ticker", daemon=True).start()
 
         def _worker_exit(self, _arbiter: Any, _worker: Any) -> None:
             # Runs in the worker after its last request; self.bot is that worker's bot (set by load()).

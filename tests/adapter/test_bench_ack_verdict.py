@@ -14,10 +14,14 @@ import pytest
 from bench.ack_load import LoadResult, ServerRun, _ack_row, round_ratios
 
 
-def _round(p99_ms: float, *, slowest_ms: float | None = None, failed: int = 0) -> LoadResult:
+def _round(
+    p99_ms: float, *, slowest_ms: float | None = None, failed: int = 0, cpu_per_command_ms: float = 12.0
+) -> LoadResult:
     """100 acks: 97 at 50 ms, then three at `p99_ms` (the nearest-rank p99 of 100 is the 99th sample)."""
     latencies = [0.050] * 97 + [p99_ms / 1000] * 2 + [(slowest_ms or p99_ms) / 1000]
-    return LoadResult(latencies=latencies, statuses=Counter({"503": failed} if failed else {}), cpu=0.1)
+    statuses = Counter({"503": failed} if failed else {})
+    cpu = cpu_per_command_ms / 1000 * (100 + failed)
+    return LoadResult(latencies=latencies, statuses=statuses, cpu=cpu, cpu_answered=cpu)
 
 
 def _run(rounds: list[LoadResult]) -> ServerRun:
@@ -30,7 +34,7 @@ def _run(rounds: list[LoadResult]) -> ServerRun:
 def _verdict(bot_p99s: list[float], **bot_extra: float) -> tuple[str, str]:
     bare = _run([_round(100) for _ in bot_p99s])
     bot = _run([_round(p99, **bot_extra) for p99 in bot_p99s])  # type: ignore[arg-type]
-    row = _ack_row("load", bare, bot)
+    row = _ack_row("1. ack", "load", bare, bot)
     return row.verdict, row.ratio
 
 
@@ -54,3 +58,9 @@ def test_a_slow_maximum_or_any_non_200_fails_whatever_the_ratio() -> None:
     assert _verdict([100, 100, 100], slowest_ms=1000)[0] == "FAIL"
     assert _verdict([100, 100, 100], failed=1)[0] == "FAIL"
     assert _verdict([100, 100, 100])[0] == "pass"
+
+
+def test_workers_cpu_per_command_past_the_regression_line_fails_even_when_the_ratio_holds() -> None:
+    """The regression line: 2× the workers' CPU per command until answered, as recorded (12 ms)."""
+    assert _verdict([100, 100, 100], cpu_per_command_ms=23.0)[0] == "pass"
+    assert _verdict([100, 100, 100], cpu_per_command_ms=25.0)[0] == "FAIL"

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import pytest
 
-from bench.ack_load import LoadResult, ServerRun, _footprint_rows, worst_growth
+from bench.ack_load import LoadResult, ServerRun
+from bench.footprint import footprint_rows, worst_growth
 from bench.scale import FULL
 
 MB = 1024
@@ -27,7 +28,7 @@ def _bot(idle: dict[int, float], rounds: list[dict[int, float]]) -> ServerRun:
 
 def _row_5b(bot: ServerRun) -> tuple[str, str]:
     bare = ServerRun(LoadResult(), [], {9: 27 * MB}, {9: 27 * MB}, {9: 27 * MB})
-    row = _footprint_rows(FULL, bare, bot)[1]
+    row = footprint_rows(FULL, bare, bot)[1]
     assert row.what.startswith("5b.")
     return row.verdict, row.result
 

@@ -21,7 +21,9 @@ ROOT = Path(__file__).resolve().parents[2]
 COLUMNS = ["what", "load", "result", "baseline", "ratio", "target", "verdict"]
 EXPECTED_ROWS = (
     "1. ack under load",
+    "1a. ack under load, VPS.org 50",
     "1b. answers after the load",
+    "1c. ack with half-sent connections held open",
     "5a. serve worker RSS, idle",
     "5b. serve worker RSS, after the load",
     "2a. time to answer, small account",
@@ -79,7 +81,8 @@ def test_smoke_bench_prints_a_row_for_every_benchmark() -> None:
 
 
 def test_only_selects_benchmarks_by_name_alias_or_number() -> None:
-    assert _selected(None) == ["ack", "answer", "audit", "tracking", "checkpoints"]
+    assert _selected(None) == ["ack", "slow", "answer", "audit", "tracking", "checkpoints"]
+    assert _selected("1c") == ["slow"]
     assert _selected("6") == ["checkpoints"]
     assert _selected("audit,footprint") == ["ack", "audit"]  # run order, not argument order
     assert _selected("4,2") == ["answer", "tracking"]
