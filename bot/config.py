@@ -14,14 +14,17 @@ from pathlib import Path
 
 from dotenv import dotenv_values
 
-from bot.redaction import remember_secret
+from bot.redaction import redact, remember_secret
 from bot.slack_ids import CHANNEL_ID, GROUP_ID, USER_ID
 
 DEFAULT_SLACK_API_URL = "https://slack.com/api/"
 DEFAULT_VPS_API_URL = "https://admin.vps.org/api/v1/"
 DEFAULT_DATABASE_URL = "sqlite:///snapshot-bot.db"
 
-_RATE_LIMIT = re.compile(r"^\s*(\d+)\s*/\s*(second|minute|hour|day)\s*$")
+# Numbers are ASCII digits only ([0-9], never \d or int() alone, which also take ৪, ٢ and fullwidth ６).
+_RATE_LIMIT = re.compile(r"\s*([0-9]{1,9})\s*/\s*(second|minute|hour|day)\s*")
+_WHOLE = re.compile(r"[0-9]{1,12}")
+_DECIMAL = re.compile(r"[0-9]{1,12}(?:\.[0-9]{1,12})?")
 _PERIOD_SECONDS = {"second": 1, "minute": 60, "hour": 3600, "day": 86400}
 
 
@@ -148,6 +151,29 @@ _EXPECTED = {
 }
 
 
+# A rejected value is quoted in the error only when it cannot be a credential pasted in the wrong place.
+_SECRET_SETTINGS = ("SLACK_BOT_TOKEN", "SLACK_SIGNING_SECRET", "SLACK_APP_TOKEN", "VPS_API_TOKEN", "AUDIT_SIGNING_KEY")
+SHOWN_MAX = 40
+_RANDOM_LOOKING = re.compile(r"(?=[A-Za-z0-9_-]*[0-9])(?=[A-Za-z0-9_-]*[A-Za-z])[A-Za-z0-9_-]{16,}")
+
+
+def _got(env: Mapping[str, str], raw: str) -> str:
+    """How an error shows a rejected value: quoted when short and shaped like no secret, else only its length.
+
+    Start-up errors are printed before any redactor knows the configured secrets, so this decides on its own:
+    anything token-shaped (`redact` would mask it), long and random-looking (a signing secret is 32 hex
+    characters), or part of a configured secret's value is described, never shown.
+    """
+    secrets = [value.strip() for name in _SECRET_SETTINGS if len((value := env.get(name) or "").strip()) >= 6]
+    hidden = (
+        len(raw) > SHOWN_MAX
+        or redact(raw) != raw
+        or _RANDOM_LOOKING.fullmatch(raw) is not None
+        or any(secret in raw or (len(raw) >= 6 and raw in secret) for secret in secrets)
+    )
+    return f"a {len(raw)}-character value (not shown: it may be a secret)" if hidden else repr(raw)
+
+
 def _text(env: Mapping[str, str], name: str) -> str | None:
     value = env.get(name)
     if value is None:
@@ -171,7 +197,7 @@ def _secret(env: Mapping[str, str], name: str, prefix: str | None = None) -> Sec
 def _url(env: Mapping[str, str], name: str, default: str) -> str:
     value = _text(env, name) or default
     if not re.match(r"^https?://[^\s/]+", value):
-        raise ConfigError(f"{name} is malformed: expected an http(s) URL, got {value!r}")
+        raise ConfigError(f"{name} is malformed: expected an http(s) URL, got {_got(env, value)}")
     return value if value.endswith("/") else value + "/"
 
 
@@ -179,10 +205,9 @@ def _int(env: Mapping[str, str], name: str, default: int, minimum: int, maximum:
     raw = _text(env, name)
     if raw is None:
         return default
-    try:
-        value = int(raw)
-    except ValueError:
-        raise ConfigError(f"{name} is malformed: expected a whole number, got {raw!r}") from None
+    if not _WHOLE.fullmatch(raw):
+        raise ConfigError(f"{name} is malformed: expected a whole number (digits 0-9), got {_got(env, raw)}")
+    value = int(raw)
     if not minimum <= value <= maximum:
         raise ConfigError(f"{name} is out of range: expected {minimum}..{maximum}, got {value}")
     return value
@@ -194,7 +219,7 @@ SAFETY_MODES = ("auto", "always", "off")
 def _safety_mode(env: Mapping[str, str], name: str) -> str:
     mode = (_text(env, name) or "auto").lower()
     if mode not in SAFETY_MODES:
-        raise ConfigError(f"{name} is malformed: expected auto, always or off, got {mode[:40]!r}")
+        raise ConfigError(f"{name} is malformed: expected auto, always or off, got {_got(env, mode)}")
     return mode
 
 
@@ -206,17 +231,16 @@ def _bool(env: Mapping[str, str], name: str, default: bool) -> bool:
         return True
     if raw.lower() in ("false", "0", "no"):
         return False
-    raise ConfigError(f"{name} is malformed: expected true or false, got {raw!r}")
+    raise ConfigError(f"{name} is malformed: expected true or false, got {_got(env, raw)}")
 
 
 def _float(env: Mapping[str, str], name: str, default: float, minimum: float, maximum: float) -> float:
     raw = _text(env, name)
     if raw is None:
         return default
-    try:
-        value = float(raw)
-    except ValueError:
-        raise ConfigError(f"{name} is malformed: expected a number, got {raw!r}") from None
+    if not _DECIMAL.fullmatch(raw):
+        raise ConfigError(f"{name} is malformed: expected a number like 2.5 (digits 0-9), got {_got(env, raw)}")
+    value = float(raw)
     if not minimum <= value <= maximum:
         raise ConfigError(f"{name} is out of range: expected {minimum}..{maximum}, got {value}")
     return value
@@ -229,14 +253,14 @@ def _id_list(env: Mapping[str, str], name: str, *patterns: re.Pattern[str], what
     items = tuple(item.strip() for item in raw.split(",") if item.strip())
     for item in items:
         if not any(p.match(item) for p in patterns):
-            raise ConfigError(f"{name} is malformed: {item!r} is not {what}")
+            raise ConfigError(f"{name} is malformed: {_got(env, item)} is not {what}")
     return items
 
 
 def _channel(env: Mapping[str, str], name: str) -> str | None:
     value = _text(env, name)
     if value is not None and not CHANNEL_ID.match(value):
-        raise ConfigError(f"{name} is malformed: expected a channel id like C0123ABCD, got {value!r}")
+        raise ConfigError(f"{name} is malformed: expected a channel id like C0123ABCD, got {_got(env, value)}")
     return value
 
 
@@ -244,9 +268,10 @@ def _rate_limit(env: Mapping[str, str], name: str) -> RateLimit | None:
     raw = _text(env, name)
     if raw is None:
         return None
-    match = _RATE_LIMIT.match(raw.lower())
+    match = _RATE_LIMIT.fullmatch(raw.lower())
     if not match or int(match.group(1)) < 1:
-        raise ConfigError(f"{name} is malformed: expected e.g. 10/hour (per second|minute|hour|day), got {raw!r}")
+        expected = "expected e.g. 10/hour (per second|minute|hour|day)"
+        raise ConfigError(f"{name} is malformed: {expected}, got {_got(env, raw)}")
     return RateLimit(int(match.group(1)), _PERIOD_SECONDS[match.group(2)])
 
 
@@ -257,7 +282,7 @@ def _approval_kinds(env: Mapping[str, str], name: str) -> frozenset[str]:
     kinds = frozenset(k.strip().lower() for k in raw.split(",") if k.strip())
     unknown = kinds - {"restore", "delete"}
     if unknown or "restore" not in kinds:
-        raise ConfigError(f"{name} is malformed: expected 'restore' or 'restore,delete', got {raw!r}")
+        raise ConfigError(f"{name} is malformed: expected 'restore' or 'restore,delete', got {_got(env, raw)}")
     return kinds
 
 
@@ -271,7 +296,8 @@ def _zone(env: Mapping[str, str], name: str) -> str:
     try:
         ZoneInfo(raw)
     except (ZoneInfoNotFoundError, ValueError):
-        raise ConfigError(f"{name} is malformed: expected an IANA time zone like Europe/Berlin, got {raw!r}") from None
+        expected = "expected an IANA time zone like Europe/Berlin"
+        raise ConfigError(f"{name} is malformed: {expected}, got {_got(env, raw)}") from None
     return raw
 
 
@@ -309,10 +335,11 @@ def load_settings(environ: Mapping[str, str] | None = None, dotenv_path: str | P
 
     log_level = (_text(env, "LOG_LEVEL") or "INFO").upper()
     if log_level not in {"DEBUG", "INFO", "WARNING", "ERROR"}:
-        raise ConfigError(f"LOG_LEVEL is malformed: expected DEBUG, INFO, WARNING or ERROR, got {log_level!r}")
+        raise ConfigError(f"LOG_LEVEL is malformed: expected DEBUG, INFO, WARNING or ERROR, got {_got(env, log_level)}")
     team_id = _text(env, "SLACK_TEAM_ID")
     if team_id is not None and not re.match(r"^[TE][A-Z0-9]{2,}$", team_id):
-        raise ConfigError(f"SLACK_TEAM_ID is malformed: expected a workspace id like T0123ABCD, got {team_id!r}")
+        expected = "expected a workspace id like T0123ABCD"
+        raise ConfigError(f"SLACK_TEAM_ID is malformed: {expected}, got {_got(env, team_id)}")
     recheck_deadline = _float(env, "SNAPSHOT_RECHECK_DEADLINE_SECONDS", 60.0, 0.05, 3600.0)
     claim_ttl = _float(env, "SNAPSHOT_CLAIM_TTL_SECONDS", recheck_deadline + 30.0, 0.1, 7200.0)
     if claim_ttl <= recheck_deadline:
@@ -323,13 +350,13 @@ def load_settings(environ: Mapping[str, str] | None = None, dotenv_path: str | P
         )
     log_format = (_text(env, "LOG_FORMAT") or "text").lower()
     if log_format not in {"text", "json"}:
-        raise ConfigError(f"LOG_FORMAT is malformed: expected text or json, got {log_format!r}")
+        raise ConfigError(f"LOG_FORMAT is malformed: expected text or json, got {_got(env, log_format)}")
     metrics_port = _int(env, "METRICS_PORT", 0, 0, 65535) or None
     if metrics_port is not None and metrics_port == _int(env, "PORT", 3000, 1, 65535):
         raise ConfigError("METRICS_PORT is out of range: it must differ from PORT (metrics never share Slack's port)")
     app_id = _text(env, "SLACK_APP_ID")
     if app_id is not None and not re.match(r"^A[A-Z0-9]{2,}$", app_id):
-        raise ConfigError(f"SLACK_APP_ID is malformed: expected an app id like A0123ABCD, got {app_id!r}")
+        raise ConfigError(f"SLACK_APP_ID is malformed: expected an app id like A0123ABCD, got {_got(env, app_id)}")
 
     return Settings(
         slack_bot_token=_secret(env, "SLACK_BOT_TOKEN", "xoxb-"),

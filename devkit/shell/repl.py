@@ -54,7 +54,7 @@ if TYPE_CHECKING:
     from bot.wiring import Bot
 
 SETTLE_TIMEOUT = 30.0  # how long a line may keep the bot busy before the prompt comes back anyway
-_PRESS = re.compile(r"^(?:click|press)?\s*\[?#?(\d{1,4})\]?$")
+_PRESS = re.compile(r"^(?:click|press)?\s*\[?#?([0-9]{1,4})\]?$")  # ASCII digits, as everywhere in the bot
 
 
 HELP = """\
