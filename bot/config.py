@@ -23,7 +23,7 @@ DEFAULT_DATABASE_URL = "sqlite:///snapshot-bot.db"
 
 # Numbers are ASCII digits only ([0-9], never \d or int() alone, which also take ৪, ٢ and fullwidth ６).
 _RATE_LIMIT = re.compile(r"\s*([0-9]{1,9})\s*/\s*(second|minute|hour|day)\s*")
-_WHOLE = re.compile(r"[0-9]{1,12}")
+_WHOLE = re.compile(r"-?[0-9]{1,12}")  # a minus sign gets "out of range", which says more
 _DECIMAL = re.compile(r"[0-9]{1,12}(?:\.[0-9]{1,12})?")
 _PERIOD_SECONDS = {"second": 1, "minute": 60, "hour": 3600, "day": 86400}
 
@@ -37,10 +37,12 @@ class Secret:
 
     __slots__ = ("__weakref__", "_value")
 
-    def __init__(self, value: str) -> None:
+    def __init__(self, value: str, *, masked: bool = True) -> None:
         self._value = value
-        # Every configured secret (and any 8+ character prefix of it) is masked wherever `redact` runs.
-        remember_secret(value, owner=self)
+        # Every configured secret (and any 8+ character prefix of it) is masked wherever `redact` runs; a value
+        # that only says where the secret is (a key file's path) is not masked (`masked=False`).
+        if masked:
+            remember_secret(value, owner=self)
 
     def reveal(self) -> str:
         return self._value
@@ -79,6 +81,9 @@ class Settings:
     vps_api_token: Secret | None = None
     vps_timeout_seconds: float = 10.0
     database_url: str = DEFAULT_DATABASE_URL
+    # False when DATABASE_URL was not set: `serve` and `socket` then refuse to start (no silent SQLite in production).
+    database_url_configured: bool = False
+    shell_database_url: str | None = None  # SHELL_DATABASE_URL: the shell never reads DATABASE_URL
     port: int = 3000
     approval_channel: str | None = None
     notify_channel: str | None = None
@@ -113,6 +118,9 @@ class Settings:
     # together): the guard against slow memory growth in a long-lived worker. 0 = never.
     max_requests: int = 10000
     max_requests_jitter: int = 1000
+    web_concurrency: int = 2  # WEB_CONCURRENCY: gunicorn worker processes (a platform's convention)
+    tracemalloc_dir: str | None = None  # SNAPSHOT_TRACEMALLOC_DIR: memory reports there when set (bot/memwatch.py)
+    tracemalloc_seconds: float = 300.0
     # Signed audit checkpoints (storage.checkpoints): the key is PEM text or a file path; None = not witnessed.
     audit_signing_key: Secret | None = None
     audit_verify_keys: tuple[str, ...] = ()
@@ -310,8 +318,32 @@ def _signing_key(env: Mapping[str, str], name: str) -> Secret | None:
     try:
         load_signer(raw, name)  # fail at start-up, not at the first checkpoint; the message never shows the key
     except KeyLoadError as error:
-        raise ConfigError(str(error)) from None
-    return Secret(raw)
+        unreadable = "-----BEGIN" not in raw and "Ed25519" not in str(error)
+        todo = "; set it to the key file `python -m bot audit keygen --out FILE` wrote, readable by the bot's user"
+        raise ConfigError(f"{error}{todo if unreadable else ''}") from None
+    # A path is not a secret (the file is), and masking it would garble every log line that names a file under it.
+    return Secret(raw, masked="-----BEGIN" in raw)
+
+
+def _checkpoint_file(env: Mapping[str, str], name: str) -> str | None:
+    """The witness file's path; its folder is created here, or start-up stops in one line saying why.
+
+    Found at start, not by the checkpoint writer failing every few seconds later.
+    """
+    raw = _text(env, name)
+    if raw is None:
+        return None
+    folder = Path(raw).expanduser().parent
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise ConfigError(
+            f"{name}: cannot create the folder {folder} ({error.strerror}); create it, writable by the bot's user, "
+            "or choose another path"
+        ) from None
+    if not os.access(folder, os.W_OK):
+        raise ConfigError(f"{name}: the folder {folder} is not writable; make it writable by the bot's user")
+    return raw
 
 
 def _verify_keys(env: Mapping[str, str], name: str) -> tuple[str, ...]:
@@ -326,12 +358,30 @@ def _verify_keys(env: Mapping[str, str], name: str) -> tuple[str, ...]:
     return items
 
 
-def load_settings(environ: Mapping[str, str] | None = None, dotenv_path: str | Path | None = ".env") -> Settings:
-    """Read settings: the process environment wins over `.env`."""
+def read_environment(
+    environ: Mapping[str, str] | None = None, dotenv_path: str | Path | None = ".env"
+) -> dict[str, str]:
+    """Every setting's raw text, read one way for every command: `.env`, then the process environment over it."""
     env: dict[str, str] = {}
     if dotenv_path is not None and Path(dotenv_path).is_file():
         env.update({k: v for k, v in dotenv_values(dotenv_path).items() if v is not None})
     env.update(os.environ if environ is None else environ)
+    return env
+
+
+def output_settings(environ: Mapping[str, str] | None = None) -> tuple[str, str]:
+    """LOG_LEVEL and LOG_FORMAT, leniently (defaults for anything odd): how to say that the settings are wrong."""
+    env = read_environment(environ)
+    level = (_text(env, "LOG_LEVEL") or "INFO").upper()
+    log_format = (_text(env, "LOG_FORMAT") or "text").lower()
+    return (level if level in {"DEBUG", "INFO", "WARNING", "ERROR"} else "INFO"), (
+        log_format if log_format in {"text", "json"} else "text"
+    )
+
+
+def load_settings(environ: Mapping[str, str] | None = None, dotenv_path: str | Path | None = ".env") -> Settings:
+    """Read settings: the process environment wins over `.env`."""
+    env = read_environment(environ, dotenv_path)
 
     log_level = (_text(env, "LOG_LEVEL") or "INFO").upper()
     if log_level not in {"DEBUG", "INFO", "WARNING", "ERROR"}:
@@ -369,6 +419,8 @@ def load_settings(environ: Mapping[str, str] | None = None, dotenv_path: str | P
         vps_api_token=_secret(env, "VPS_API_TOKEN"),
         vps_timeout_seconds=_float(env, "VPS_TIMEOUT_SECONDS", 10.0, 0.1, 300.0),
         database_url=_text(env, "DATABASE_URL") or DEFAULT_DATABASE_URL,
+        database_url_configured=_text(env, "DATABASE_URL") is not None,
+        shell_database_url=_text(env, "SHELL_DATABASE_URL"),
         port=_int(env, "PORT", 3000, 1, 65535),
         approval_channel=_channel(env, "SNAPSHOT_APPROVAL_CHANNEL"),
         notify_channel=_channel(env, "SNAPSHOT_NOTIFY_CHANNEL"),
@@ -403,12 +455,15 @@ def load_settings(environ: Mapping[str, str] | None = None, dotenv_path: str | P
         metrics_dir=_text(env, "PROMETHEUS_MULTIPROC_DIR"),
         max_requests=_int(env, "GUNICORN_MAX_REQUESTS", 10000, 0, 100_000_000),
         max_requests_jitter=_int(env, "GUNICORN_MAX_REQUESTS_JITTER", 1000, 0, 100_000_000),
+        web_concurrency=_int(env, "WEB_CONCURRENCY", 2, 1, 256),
+        tracemalloc_dir=_text(env, "SNAPSHOT_TRACEMALLOC_DIR"),
+        tracemalloc_seconds=_float(env, "SNAPSHOT_TRACEMALLOC_SECONDS", 300.0, 1.0, 86400.0),
         audit_signing_key=_signing_key(env, "AUDIT_SIGNING_KEY"),
         audit_verify_keys=_verify_keys(env, "AUDIT_VERIFY_KEYS"),
         audit_checkpoint_every=_int(env, "AUDIT_CHECKPOINT_EVERY", 100, 1, 1_000_000),
         audit_checkpoint_minutes=_int(env, "AUDIT_CHECKPOINT_MINUTES", 15, 1, 24 * 60),
         audit_checkpoint_channel=_channel(env, "AUDIT_CHECKPOINT_CHANNEL"),
-        audit_checkpoint_file=_text(env, "AUDIT_CHECKPOINT_FILE"),
+        audit_checkpoint_file=_checkpoint_file(env, "AUDIT_CHECKPOINT_FILE"),
         snapshot_timezone=_zone(env, "SNAPSHOT_TIMEZONE"),
         schedule_min_interval_minutes=_int(env, "SNAPSHOT_SCHEDULE_MIN_INTERVAL_MINUTES", 60, 1, 7 * 24 * 60),
     )

@@ -166,3 +166,23 @@ def log_to_file(path: str) -> Callable[[], None]:
                 root.addHandler(handler)
 
     return undo
+
+
+def startup_failure(
+    message: str, *, log_format: str = "text", level: str = "INFO", error: BaseException | None = None
+) -> None:
+    """Say, on stderr, in one line, why the process cannot start and what to do about it.
+
+    `text`: `snapshot-bot: <message>`; `json`: one JSON object like every other line the process writes, with
+    the traceback of `error` in `exception` only at LOG_LEVEL=DEBUG (a page of traceback helps nobody at 3 a.m.).
+    Redacted either way: the message may quote a setting.
+    """
+    message = " ".join(message.split())  # one line, whatever the error text held
+    if log_format == "json":
+        record = logging.LogRecord("bot", logging.ERROR, __file__, 0, message, None, None)
+        if error is not None and level.strip().upper() == "DEBUG":
+            record.exc_info = (type(error), error, error.__traceback__)
+        line = JsonFormatter().format(record)
+    else:
+        line = redact(f"snapshot-bot: {message}")
+    print(line, file=sys.stderr, flush=True)

@@ -3,7 +3,7 @@
 `add_commands` plugs `db upgrade`, `audit export`, `audit verify [--checkpoints FILE]`, `audit keygen` and
 `audit reanchor` into the bot's own command line.
 This module also runs on its own: `python -m bot.cli [--database-url URL] audit verify`
-(the URL defaults to $DATABASE_URL).
+(the URL defaults to DATABASE_URL; settings are read as the bot reads them: the environment over `.env`).
 Exit codes: 0 success, 1 failure (a broken chain, a database error), 2 bad arguments.
 """
 
@@ -22,7 +22,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from bot.auditing import audit_log
 from bot.cli.commands import add_commands
-from bot.config import DEFAULT_DATABASE_URL
+from bot.config import DEFAULT_DATABASE_URL, read_environment
 from storage.checkpoints import (
     REANCHOR_ACTION,
     Checkpoint,
@@ -187,8 +187,9 @@ def _trusted_keys(args: argparse.Namespace) -> list[Ed25519PublicKey]:
     texts = list(getattr(args, "public_key", None) or [])
     configured = getattr(args, "configured_keys", None)
     if configured is None:
-        configured = split_key_list(os.environ.get("AUDIT_VERIFY_KEYS", ""))
-        signing = os.environ.get("AUDIT_SIGNING_KEY", "").strip()
+        env = read_environment()
+        configured = split_key_list(env.get("AUDIT_VERIFY_KEYS", ""))
+        signing = env.get("AUDIT_SIGNING_KEY", "").strip()
         configured += [signing] if signing else []
     keys = []
     for text in [*texts, *configured]:
@@ -318,6 +319,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--database-url", help="default: $DATABASE_URL, else " + DEFAULT_DATABASE_URL)
     add_commands(parser.add_subparsers(dest="command", required=True, metavar="COMMAND"))
     args = parser.parse_args(argv)
-    url = args.database_url or os.environ.get("DATABASE_URL") or DEFAULT_DATABASE_URL
+    url = args.database_url or read_environment().get("DATABASE_URL", "").strip() or DEFAULT_DATABASE_URL
     handler: Handler = args.func
     return handler(args, url)
