@@ -264,8 +264,9 @@ def _verify_with_checkpoints(args: argparse.Namespace, database_url: str) -> int
 
 
 def audit_keygen(args: argparse.Namespace, database_url: str) -> int:
-    path = Path(args.out)
+    path = Path(args.out).expanduser()
     try:
+        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)  # e.g. ~/.config/snapshot-bot, outside the checkout
         signer = generate_key_file(path)
     except FileExistsError:
         print(f"error: {path} exists; keygen never overwrites a key (choose another --out)", file=sys.stderr)
@@ -275,12 +276,18 @@ def audit_keygen(args: argparse.Namespace, database_url: str) -> int:
         return 2
     public = public_text(signer.public)
     print(f"private key written to {path} (mode 0600); keep it off the database host if you can")
+    if _inside_a_git_checkout(path):
+        print(f"warning: {path} is inside a git checkout; move it out (keys do not belong in a repository)")
     print(f"key id:     {signer.key_id}")
     print(f"public key: {public}")
     print("set:")
     print(f"  AUDIT_SIGNING_KEY={path.resolve()}")
     print(f"  AUDIT_VERIFY_KEYS={public}   # keep old public keys here after a rotation")
     return 0
+
+
+def _inside_a_git_checkout(path: Path) -> bool:
+    return any((folder / ".git").exists() for folder in path.resolve().parents)
 
 
 def audit_reanchor(args: argparse.Namespace, database_url: str) -> int:

@@ -209,3 +209,20 @@ def test_make_run_with_tokens_uses_a_local_database_and_says_so(tmp_path: Path) 
             except subprocess.TimeoutExpired:
                 os.killpg(proc.pid, signal.SIGKILL)
                 proc.wait(timeout=10)
+
+
+def test_keygen_makes_the_key_folder_and_warns_inside_a_checkout(tmp_path: Path) -> None:
+    out = tmp_path / "home" / ".config" / "snapshot-bot" / "audit-signing.pem"
+    done = bot(tmp_path, "audit", "keygen", "--out", str(out))
+    assert done.returncode == 0, done.stderr
+    assert out.is_file() and (out.parent.stat().st_mode & 0o777) == 0o700 and "warning" not in done.stdout
+
+    checkout = tmp_path / "checkout"
+    (checkout / ".git").mkdir(parents=True)
+    done = bot(checkout, "audit", "keygen", "--out", "audit-signing.pem")
+    assert done.returncode == 0, done.stderr
+    assert "is inside a git checkout; move it out" in done.stdout
+
+
+def test_pem_files_are_git_ignored() -> None:
+    assert "*.pem" in (REPO / ".gitignore").read_text().splitlines()

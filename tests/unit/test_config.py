@@ -143,3 +143,38 @@ def test_an_ordinary_mistake_is_still_quoted() -> None:
     with pytest.raises(ConfigError) as raised:
         load_settings({"SNAPSHOT_RATE_LIMIT": "lots"}, dotenv_path=None)
     assert "got 'lots'" in str(raised.value)
+
+
+def test_every_setting_is_read_from_dotenv_too(tmp_path: Path) -> None:
+    from bot.server import gunicorn_options
+
+    dotenv = tmp_path / ".env"
+    dotenv.write_text(
+        f"WEB_CONCURRENCY=5\nSNAPSHOT_TRACEMALLOC_DIR={tmp_path / 'mem'}\nSNAPSHOT_TRACEMALLOC_SECONDS=60\n"
+    )
+    settings = load_settings({}, dotenv_path=dotenv)
+    assert gunicorn_options(settings, None, None)["workers"] == 5
+    assert (settings.tracemalloc_dir, settings.tracemalloc_seconds) == (str(tmp_path / "mem"), 60.0)
+
+
+def test_the_signing_key_path_is_not_masked_but_pem_text_is(tmp_path: Path) -> None:
+    from bot.redaction import redact
+    from storage.signing import generate_key_file
+
+    path = tmp_path / "keys" / "audit-signing.pem"
+    path.parent.mkdir()
+    generate_key_file(path)
+    settings = load_settings({"AUDIT_SIGNING_KEY": str(path)}, dotenv_path=None)
+    line = f"checkpoint witness: {tmp_path}/bot/audit_witness.py wrote {path}"
+    assert redact(line) == line  # a path is not a secret: log lines naming files under it stay readable
+    pem = path.read_text()
+    settings = load_settings({"AUDIT_SIGNING_KEY": pem}, dotenv_path=None)
+    assert settings.audit_signing_key is not None
+    assert pem.splitlines()[1][:20] not in redact(pem)  # the key itself still is
+
+
+def test_database_url_and_shell_database_url_are_separate() -> None:
+    settings = load_settings({"DATABASE_URL": "sqlite:///prod.db"}, dotenv_path=None)
+    assert settings.database_url_configured and settings.shell_database_url is None
+    settings = load_settings({"SHELL_DATABASE_URL": "sqlite:///shell.db"}, dotenv_path=None)
+    assert not settings.database_url_configured and settings.shell_database_url == "sqlite:///shell.db"
