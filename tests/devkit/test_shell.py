@@ -273,6 +273,7 @@ def test_the_create_form_is_asked_field_by_field_and_errors_are_asked_again(sqli
     t.in_order(
         "▸ Form: Create snapshot",
         "stop the server first",
+        "Enter keeps a value shown in [brackets]; (e.g. …) is only an example",
         "Server (Pick a server): ",
         "1. cache-01 (id 12347) · active",
         "5. web-server-01 (id 12345) · active",
@@ -280,10 +281,10 @@ def test_the_create_form_is_asked_field_by_field_and_errors_are_asked_again(sqli
         "Nothing chosen; type again.",
         "Server (Pick a server): web",
         "1. web-server-01 (id 12345) · active",
-        "Snapshot name (before-update): bad name",
+        "Snapshot name (e.g. before-update): bad name",
         "Description (optional): ",
         "Snapshot name: The snapshot name may contain only letters, digits, hyphens and underscores",
-        "Snapshot name (before-update): good-name",
+        "Snapshot name (e.g. before-update): good-name",
         "(Create: sent)",
         "@alice started snapshot good-name",
     )
