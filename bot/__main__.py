@@ -81,7 +81,8 @@ def _serving_settings(args: argparse.Namespace, *tokens: str) -> Settings:
     if not settings.database_url_configured and not getattr(args, "local_database", False):
         raise StartupFailure(
             "configuration error: DATABASE_URL is required for this mode: the audit trail and approvals live "
-            f"there, so it must outlive the process; {DATABASE_EXAMPLES}",
+            f"there, so it must outlive the process; {DATABASE_EXAMPLES}. For a local try, `make run` uses a SQLite "
+            "file in this folder",
             status=2,
         )
     check_database(settings.database_url, "DATABASE_URL")
