@@ -249,15 +249,22 @@ def _require(settings: Settings, *names: str) -> None:
         raise StartupFailure(f"configuration error: {error}", status=2, cause=error) from None
 
 
+def _count(text: str) -> int:
+    """A positive whole number in ASCII digits (argparse's `int` also takes ৪ and fullwidth ４)."""
+    if not (text.isascii() and text.isdigit()) or not 0 < int(text) <= 1024:
+        raise argparse.ArgumentTypeError(f"expected a whole number 1..1024 in digits 0-9, got {text[:20]!r}")
+    return int(text)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="snapshot-bot", description="VPS.org snapshots from Slack")
     parser.set_defaults(func=cmd_default)
     sub = parser.add_subparsers(dest="command")
     serve = sub.add_parser("serve", help="HTTP mode under gunicorn on $PORT (POST /slack/events, GET /healthz)")
     serve.add_argument(
-        "--workers", type=int, default=None, help="gunicorn worker processes (default $WEB_CONCURRENCY or 2)"
+        "--workers", type=_count, default=None, help="gunicorn worker processes (default $WEB_CONCURRENCY or 2)"
     )
-    serve.add_argument("--threads", type=int, default=None, help="threads per worker (default 16)")
+    serve.add_argument("--threads", type=_count, default=None, help="threads per worker (default 16)")
     serve.set_defaults(func=cmd_serve)
     sub.add_parser("socket", help="Socket Mode (needs SLACK_APP_TOKEN)").set_defaults(func=cmd_socket)
     shell = sub.add_parser("shell", help="the local shell: the whole bot in your terminal")

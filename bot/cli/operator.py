@@ -57,10 +57,9 @@ def parse_when(option: str, text: str | None) -> datetime | None:
 def _parse_server(text: str | None) -> int | None:
     if text is None:
         return None
-    try:
-        return int(text)
-    except ValueError:
-        raise _BadArgument(f"--server: {text!r} is not a server id (a whole number)") from None
+    if not (text.isascii() and text.isdigit()) or len(text) > 16:  # int() would take ৪ and fullwidth ４ too
+        raise _BadArgument(f"--server: {text[:40]!r} is not a server id (a whole number in digits 0-9)")
+    return int(text)
 
 
 def _parse_action(text: str | None) -> str | None:

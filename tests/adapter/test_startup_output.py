@@ -226,3 +226,12 @@ def test_keygen_makes_the_key_folder_and_warns_inside_a_checkout(tmp_path: Path)
 
 def test_pem_files_are_git_ignored() -> None:
     assert "*.pem" in (REPO / ".gitignore").read_text().splitlines()
+
+
+def test_numbers_on_the_command_line_are_ascii_digits_too(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'bot.db'}"
+    assert bot(tmp_path, "db", "upgrade", "--database-url", url).returncode == 0
+    done = bot(tmp_path, "audit", "export", "--server", "১২৩৪৫", "--database-url", url)
+    assert done.returncode == 2 and "digits 0-9" in done.stderr and done.stdout == ""
+    done = bot(tmp_path, "serve", "--workers", "４", DATABASE_URL=url, **TOKENS)
+    assert done.returncode == 2 and "digits 0-9" in done.stderr
