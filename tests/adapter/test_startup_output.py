@@ -180,7 +180,7 @@ def test_make_run_with_tokens_uses_a_local_database_and_says_so(tmp_path: Path) 
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
     env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "PYTHONPATH": str(REPO), **TOKENS}
-    env |= {"PORT": str(port), "HOST": "127.0.0.1"}
+    env |= {"PORT": str(port), "HOST": "127.0.0.1", "LOG_FORMAT": "json"}
     env.pop("SLACK_APP_TOKEN")
     with log.open("w") as out:
         proc = subprocess.Popen(
@@ -199,7 +199,8 @@ def test_make_run_with_tokens_uses_a_local_database_and_says_so(tmp_path: Path) 
                 break
             time.sleep(0.05)
         said = log.read_text()
-        assert "DATABASE_URL is not set: `make run` keeps the bot's data in sqlite:///snapshot-bot.db" in said, said
+        messages = [json.loads(line)["message"] for line in said.splitlines() if line.strip()]  # every line JSON
+        assert "DATABASE_URL is not set: `make run` keeps the bot's data in sqlite:///snapshot-bot.db" in messages[0]
         assert database.exists()
     finally:
         if proc.poll() is None:
