@@ -191,25 +191,30 @@ def test_make_run_with_tokens_uses_a_local_database_and_says_so(tmp_path: Path) 
             stderr=subprocess.STDOUT,
             start_new_session=True,
         )
+    database = tmp_path / "snapshot-bot.db"
     try:
         deadline = time.monotonic() + 60
-        database = tmp_path / "snapshot-bot.db"
         while not (database.exists() and "DATABASE_URL is not set" in log.read_text()) and time.monotonic() < deadline:
             if proc.poll() is not None:
                 break
             time.sleep(0.05)
-        said = log.read_text()
-        messages = [json.loads(line)["message"] for line in said.splitlines() if line.strip()]  # every line JSON
-        assert "DATABASE_URL is not set: `make run` keeps the bot's data in sqlite:///snapshot-bot.db" in messages[0]
-        assert database.exists()
     finally:
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGTERM)
-            try:
-                proc.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait(timeout=10)
+        _stop(proc)
+    said = log.read_text()  # whole now: the process has ended
+    messages = [json.loads(line)["message"] for line in said.splitlines() if line.strip()]  # every line is JSON
+    assert "DATABASE_URL is not set: `make run` keeps the bot's data in sqlite:///snapshot-bot.db" in messages[0]
+    assert database.exists()
+
+
+def _stop(proc: subprocess.Popen[bytes]) -> None:
+    """SIGTERM to the process group we started (gunicorn and its workers), SIGKILL if it lingers."""
+    if proc.poll() is None:
+        os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(timeout=10)
 
 
 def test_keygen_makes_the_key_folder_and_warns_inside_a_checkout(tmp_path: Path) -> None:
