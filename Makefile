@@ -28,7 +28,7 @@ lock:
 		--custom-compile-command "make lock" -o requirements-dev.lock -q
 
 run: $(STAMP)
-	$(BIN)/python -m bot
+	$(BIN)/python -m bot run
 
 # Tests run in parallel (pytest-xdist); `make test PYTEST_WORKERS=0` runs them serially in one process.
 # Four workers on two cores: the suite mostly waits (loopback servers, subprocesses), using ~1.2 cores at -n 4.

@@ -1,7 +1,16 @@
-"""`python -m bot [serve|socket|shell|simulate-vps|db|audit]` — with no command: the right mode for the settings.
+"""`python -m bot [serve|socket|shell|run|simulate-vps|db|audit]` — with no command: the right mode for the settings.
 
 No Slack tokens configured → the local shell against the built-in VPS.org simulator; tokens → HTTP mode (or
 Socket Mode when SLACK_APP_TOKEN is set).
+
+Rules this module keeps (issue 24 §3, 25 §5):
+- A start-up failure that must stop the process is one line on stderr (`StartupFailure`, written by
+  `startup_failure`: `snapshot-bot: …`, or one JSON object with LOG_FORMAT=json) saying what is wrong and what
+  to do; the traceback only at LOG_LEVEL=DEBUG. Exit status 2 for a setting, 1 for anything else.
+- `serve` and `socket` (and the default with tokens) refuse to start without DATABASE_URL; `run` (what
+  `make run` does) uses a local SQLite file then, and says so. The shell never reads DATABASE_URL.
+- The database is tried once before anything starts, so a malformed, unsupported or unreachable URL is that one
+  line, not a page of traceback from deep inside a worker.
 """
 
 from __future__ import annotations
@@ -13,21 +22,37 @@ import signal
 import sys
 import threading
 import time
+import traceback
 from collections.abc import Sequence
+from dataclasses import replace
 from typing import Any
 
-from bot.config import ConfigError, Settings, load_settings
-from bot.logging_setup import configure_logging
+from bot.config import DEFAULT_DATABASE_URL, ConfigError, Settings, load_settings, output_settings
+from bot.logging_setup import configure_logging, startup_failure
 
 log = logging.getLogger("bot")
+
+# What a production DATABASE_URL looks like: said whenever one is missing or wrong.
+DATABASE_EXAMPLES = (
+    "e.g. DATABASE_URL=postgresql+psycopg://snapshot:PASSWORD@db.internal:5432/snapshot_bot (any number of "
+    "replicas) or DATABASE_URL=sqlite:////var/lib/snapshot-bot/snapshot-bot.db (one replica only)"
+)
+
+
+class StartupFailure(Exception):
+    """The process cannot start: `message` says what is wrong and what to do (one line); `status` is the exit code."""
+
+    def __init__(self, message: str, status: int = 1, cause: BaseException | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+        self.cause = cause
 
 
 def _settings() -> Settings:
     try:
         return load_settings()
     except ConfigError as error:
-        print(f"snapshot-bot: configuration error: {error}", file=sys.stderr)
-        raise SystemExit(2) from None
+        raise StartupFailure(f"configuration error: {error}", status=2, cause=error) from None
 
 
 def cmd_default(args: argparse.Namespace) -> int:
@@ -39,17 +64,82 @@ def cmd_default(args: argparse.Namespace) -> int:
     return cmd_serve(args)
 
 
-def cmd_serve(args: argparse.Namespace) -> int:
+def cmd_run(args: argparse.Namespace) -> int:
+    """`make run`: the default, except that serving with tokens but no DATABASE_URL uses a local SQLite file."""
     settings = _settings()
-    _require(settings, "SLACK_BOT_TOKEN", "SLACK_SIGNING_SECRET", "VPS_API_TOKEN")
+    if settings.slack_bot_token is not None and not settings.database_url_configured:
+        args.local_database = True
+        log.info(
+            "DATABASE_URL is not set: `make run` keeps the bot's data in %s (this folder, one replica); "
+            "set DATABASE_URL for anything else",
+            DEFAULT_DATABASE_URL,
+        )
+    return cmd_default(args)
+
+
+def _serving_settings(args: argparse.Namespace, *tokens: str) -> Settings:
+    """The settings `serve` and `socket` need: the tokens, then a DATABASE_URL that opens."""
+    settings = _settings()
+    _require(settings, *tokens)
+    if not settings.database_url_configured and not getattr(args, "local_database", False):
+        raise StartupFailure(
+            "configuration error: DATABASE_URL is required for this mode: the audit trail and approvals live "
+            f"there, so it must outlive the process; {DATABASE_EXAMPLES}. For a local try, `make run` uses a SQLite "
+            "file in this folder",
+            status=2,
+        )
+    check_database(settings.database_url, "DATABASE_URL")
+    return settings
+
+
+def check_database(url: str, variable: str) -> None:
+    """Open `url` and connect once; a URL that is malformed, unsupported or unreachable stops start-up in one line."""
+    from sqlalchemy import exc, text
+
+    from storage.db import Database, safe_url
+
+    shown = safe_url(url)
+    database = None
+    try:
+        database = Database(url)
+        with database.engine.connect() as connection:
+            connection.execute(text("SELECT 1"))
+    except exc.NoSuchModuleError as error:
+        raise StartupFailure(
+            f"{variable} {shown} names a database the bot does not support; use PostgreSQL or SQLite: "
+            f"{DATABASE_EXAMPLES}",
+            cause=error,
+        ) from None
+    except exc.ArgumentError as error:
+        raise StartupFailure(f"{variable} is not a database URL; {DATABASE_EXAMPLES}", cause=error) from None
+    except ValueError as error:  # Database() refusing another backend (mysql://, …)
+        raise StartupFailure(f"{variable} {shown}: {error}; {DATABASE_EXAMPLES}", cause=error) from None
+    except (exc.SQLAlchemyError, ImportError) as error:
+        reason = _first_line(getattr(error, "orig", None) or error)
+        raise StartupFailure(
+            f"{variable} {shown} cannot be opened ({reason}); check that the database is running and reachable "
+            "from here, and its user, password and database name",
+            cause=error,
+        ) from None
+    finally:
+        if database is not None:
+            database.dispose()
+
+
+def _first_line(error: BaseException) -> str:
+    lines = str(error).strip().splitlines()
+    return lines[0].strip()[:300] if lines else type(error).__name__
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    settings = _serving_settings(args, "SLACK_BOT_TOKEN", "SLACK_SIGNING_SECRET", "VPS_API_TOKEN")
     from bot.server import serve
 
     return serve(settings, workers=getattr(args, "workers", None), threads=getattr(args, "threads", None))
 
 
 def cmd_socket(args: argparse.Namespace) -> int:
-    settings = _settings()
-    _require(settings, "SLACK_BOT_TOKEN", "SLACK_APP_TOKEN", "VPS_API_TOKEN")
+    settings = _serving_settings(args, "SLACK_BOT_TOKEN", "SLACK_APP_TOKEN", "VPS_API_TOKEN")
     from slack_bolt.adapter.socket_mode import SocketModeHandler
 
     from bot.server import drain, settle_heap, start_bot
@@ -106,7 +196,7 @@ def _interrupt(_signum: int, _frame: object) -> None:
 
 # The dev tools are a separate top-level package that the production wheel leaves out (see devkit/__init__.py).
 DEVKIT_MISSING = (
-    "snapshot-bot: `{command}` needs the development tools (the `devkit` package), which the production install "
+    "`{command}` needs the development tools (the `devkit` package), which the production install "
     "does not include.\nRun it from a clone of the repository after `make .venv/.installed` "
     "(or `pip install -e '.[dev]'` in the clone), or configure SLACK_BOT_TOKEN to run the bot against Slack."
 )
@@ -116,8 +206,7 @@ def _devkit_missing(command: str, error: ModuleNotFoundError) -> bool:
     """True (after saying what to install) when `error` is devkit itself missing; other import errors are bugs."""
     if error.name is None or error.name.split(".")[0] != "devkit":
         return False
-    print(DEVKIT_MISSING.format(command=command), file=sys.stderr)
-    return True
+    raise StartupFailure(DEVKIT_MISSING.format(command=command), status=3) from None
 
 
 def cmd_shell(args: argparse.Namespace) -> int:
@@ -128,7 +217,12 @@ def cmd_shell(args: argparse.Namespace) -> int:
             return 3
         raise
 
-    return run_shell(_settings())
+    settings = _settings()
+    url = getattr(args, "database_url", None) or settings.shell_database_url
+    if url:  # the shell's own database otherwise (a fresh file with the simulator): never DATABASE_URL
+        check_database(url, "--database-url" if getattr(args, "database_url", None) else "SHELL_DATABASE_URL")
+        settings = replace(settings, shell_database_url=url)
+    return run_shell(settings)
 
 
 def cmd_simulate_vps(args: argparse.Namespace) -> int:
@@ -179,8 +273,14 @@ def _require(settings: Settings, *names: str) -> None:
     try:
         settings.require(*names)
     except ConfigError as error:
-        print(f"snapshot-bot: configuration error: {error}", file=sys.stderr)
-        raise SystemExit(2) from None
+        raise StartupFailure(f"configuration error: {error}", status=2, cause=error) from None
+
+
+def _count(text: str) -> int:
+    """A positive whole number in ASCII digits (argparse's `int` also takes ৪ and fullwidth ４)."""
+    if not (text.isascii() and text.isdigit()) or not 0 < int(text) <= 1024:
+        raise argparse.ArgumentTypeError(f"expected a whole number 1..1024 in digits 0-9, got {text[:20]!r}")
+    return int(text)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -194,12 +294,22 @@ def build_parser() -> argparse.ArgumentParser:
         "serve", help="HTTP mode under gunicorn on $PORT (POST /slack/events, GET /livez, GET /readyz)"
     )
     serve.add_argument(
-        "--workers", type=int, default=None, help="gunicorn worker processes (default $WEB_CONCURRENCY or 2)"
+        "--workers", type=_count, default=None, help="gunicorn worker processes (default $WEB_CONCURRENCY or 2)"
     )
-    serve.add_argument("--threads", type=int, default=None, help="threads per worker (default 16)")
+    serve.add_argument("--threads", type=_count, default=None, help="threads per worker (default 16)")
     serve.set_defaults(func=cmd_serve)
     sub.add_parser("socket", help="Socket Mode (needs SLACK_APP_TOKEN)").set_defaults(func=cmd_socket)
-    sub.add_parser("shell", help="the local shell: the whole bot in your terminal").set_defaults(func=cmd_shell)
+    shell = sub.add_parser("shell", help="the local shell: the whole bot in your terminal")
+    shell.add_argument(
+        "--database-url",
+        metavar="URL",
+        help="the shell's database (default $SHELL_DATABASE_URL, else its own local one; never $DATABASE_URL)",
+    )
+    shell.set_defaults(func=cmd_shell)
+    sub.add_parser(
+        "run",
+        help="what `make run` does: the default, but serving on a local SQLite file when DATABASE_URL is unset",
+    ).set_defaults(func=cmd_run)
     sim = sub.add_parser("simulate-vps", help="serve the VPS.org simulator on loopback")
     sim.add_argument("--host", default="127.0.0.1")
     sim.add_argument("--port", type=int, default=8089)
@@ -222,16 +332,31 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    level, log_format = "INFO", "text"
-    with contextlib.suppress(ConfigError):
-        settings = load_settings()
-        level, log_format = settings.log_level, settings.log_format
+    level, log_format = output_settings()  # leniently: a bad setting must still be reported in the right format
     configure_logging(level, log_format)
+    try:
+        return _dispatch(args)
+    except StartupFailure as failure:
+        startup_failure(str(failure), log_format=log_format, level=level, error=failure.cause or failure)
+        return failure.status
+    except Exception as error:  # a bug or an unforeseen failure: still one line, the traceback only at DEBUG
+        startup_failure(
+            f"stopped: {type(error).__name__}: {_first_line(error)} (LOG_LEVEL=DEBUG shows where)",
+            log_format=log_format,
+            level=level,
+            error=error,
+        )
+        if log_format == "text" and level == "DEBUG":
+            traceback.print_exception(error, file=sys.stderr)
+        return 1
+
+
+def _dispatch(args: argparse.Namespace) -> int:
     if getattr(args, "command", None) in ("db", "audit"):
         settings = _settings()
         signing = [settings.audit_signing_key.reveal()] if settings.audit_signing_key else []
         args.configured_keys = [*settings.audit_verify_keys, *signing]  # trusted by `audit verify --checkpoints`
-        return int(args.func(args, settings.database_url))
+        return int(args.func(args, getattr(args, "database_url", None) or settings.database_url))
     return int(args.func(args) or 0)
 
 

@@ -1,7 +1,9 @@
 """Settings from the environment (and `.env`), validated once at start-up.
 
-Every setting a user may configure is read here and documented in `.env.example` and docs/operations.md.
-Secrets are wrapped in `Secret` so they never show up in `repr`, logs or error messages.
+Every setting a user may configure is read here and documented in `.env.example` and docs/operations.md. Every
+command reads them the same way (`read_environment`: the process environment over `.env`). How each value is
+parsed and refused is in bot/config_values.py; secrets are wrapped in `Secret` so they never show up in `repr`, logs
+or error messages.
 """
 
 from __future__ import annotations
@@ -14,54 +16,23 @@ from pathlib import Path
 
 from dotenv import dotenv_values
 
-from bot.redaction import remember_secret
+from bot import config_values as value
+from bot.config_values import ConfigError, RateLimit, Secret
 from bot.slack_ids import CHANNEL_ID, GROUP_ID, USER_ID
+
+__all__ = [
+    "DEFAULT_DATABASE_URL",
+    "ConfigError",
+    "RateLimit",
+    "Secret",
+    "Settings",
+    "load_settings",
+    "read_environment",
+]
 
 DEFAULT_SLACK_API_URL = "https://slack.com/api/"
 DEFAULT_VPS_API_URL = "https://admin.vps.org/api/v1/"
 DEFAULT_DATABASE_URL = "sqlite:///snapshot-bot.db"
-
-_RATE_LIMIT = re.compile(r"^\s*(\d+)\s*/\s*(second|minute|hour|day)\s*$")
-_PERIOD_SECONDS = {"second": 1, "minute": 60, "hour": 3600, "day": 86400}
-
-
-class ConfigError(Exception):
-    """A setting is missing or malformed. The message names the variable and what is expected."""
-
-
-class Secret:
-    """A string that refuses to be printed: `repr`/`str` show a mask, `.reveal()` gives the value."""
-
-    __slots__ = ("__weakref__", "_value")
-
-    def __init__(self, value: str) -> None:
-        self._value = value
-        # Every configured secret (and any 8+ character prefix of it) is masked wherever `redact` runs.
-        remember_secret(value, owner=self)
-
-    def reveal(self) -> str:
-        return self._value
-
-    def __repr__(self) -> str:
-        return "Secret('***')"
-
-    __str__ = __repr__
-
-    def __eq__(self, other: object) -> bool:
-        return isinstance(other, Secret) and other._value == self._value
-
-    def __hash__(self) -> int:
-        return hash(self._value)
-
-
-@dataclass(frozen=True)
-class RateLimit:
-    count: int
-    period_seconds: int
-
-    def describe(self) -> str:
-        unit = {1: "second", 60: "minute", 3600: "hour", 86400: "day"}[self.period_seconds]
-        return f"{self.count}/{unit}"
 
 
 @dataclass(frozen=True)
@@ -76,6 +47,9 @@ class Settings:
     vps_api_token: Secret | None = None
     vps_timeout_seconds: float = 10.0
     database_url: str = DEFAULT_DATABASE_URL
+    # False when DATABASE_URL was not set: `serve` and `socket` then refuse to start (no silent SQLite in production).
+    database_url_configured: bool = False
+    shell_database_url: str | None = None  # SHELL_DATABASE_URL: the shell never reads DATABASE_URL
     port: int = 3000
     approval_channel: str | None = None
     notify_channel: str | None = None
@@ -111,6 +85,9 @@ class Settings:
     # together): the guard against slow memory growth in a long-lived worker. 0 = never.
     max_requests: int = 10000
     max_requests_jitter: int = 1000
+    web_concurrency: int = 2  # WEB_CONCURRENCY: gunicorn worker processes (a platform's convention)
+    tracemalloc_dir: str | None = None  # SNAPSHOT_TRACEMALLOC_DIR: memory reports there when set (bot/memwatch.py)
+    tracemalloc_seconds: float = 300.0
     # Signed audit checkpoints (storage.checkpoints): the key is PEM text or a file path; None = not witnessed.
     audit_signing_key: Secret | None = None
     audit_verify_keys: tuple[str, ...] = ()
@@ -132,7 +109,7 @@ class Settings:
         for name in names:
             attr = _ENV_TO_ATTR[name]
             if getattr(self, attr) in (None, ""):
-                raise ConfigError(f"{name} is required for this mode: {_EXPECTED[name]}")
+                raise ConfigError(f"{name} is required for this mode: {value.EXPECTED[name]}")
 
 
 _ENV_TO_ATTR = {
@@ -141,249 +118,121 @@ _ENV_TO_ATTR = {
     "SLACK_APP_TOKEN": "slack_app_token",
     "VPS_API_TOKEN": "vps_api_token",
 }
-_EXPECTED = {
-    "SLACK_BOT_TOKEN": "a bot token starting with xoxb-",
-    "SLACK_SIGNING_SECRET": "the app's signing secret (Basic Information page)",
-    "SLACK_APP_TOKEN": "an app-level token starting with xapp- (Socket Mode)",
-    "VPS_API_TOKEN": "a VPS.org API token",
-}
 
 
-def _text(env: Mapping[str, str], name: str) -> str | None:
-    value = env.get(name)
-    if value is None:
-        return None
-    value = value.strip()
-    return value or None
-
-
-def _secret(env: Mapping[str, str], name: str, prefix: str | None = None) -> Secret | None:
-    value = _text(env, name)
-    if value is None:
-        return None
-    if prefix and not value.startswith(prefix):
-        # Never echo the value itself: it may be a real secret pasted in the wrong place.
-        raise ConfigError(f"{name} is malformed: expected {_EXPECTED[name]}")
-    if any(ch.isspace() for ch in value):
-        raise ConfigError(f"{name} is malformed: it must not contain spaces")
-    return Secret(value)
-
-
-def _url(env: Mapping[str, str], name: str, default: str) -> str:
-    value = _text(env, name) or default
-    if not re.match(r"^https?://[^\s/]+", value):
-        raise ConfigError(f"{name} is malformed: expected an http(s) URL, got {value!r}")
-    return value if value.endswith("/") else value + "/"
-
-
-def _int(env: Mapping[str, str], name: str, default: int, minimum: int, maximum: int) -> int:
-    raw = _text(env, name)
-    if raw is None:
-        return default
-    try:
-        value = int(raw)
-    except ValueError:
-        raise ConfigError(f"{name} is malformed: expected a whole number, got {raw!r}") from None
-    if not minimum <= value <= maximum:
-        raise ConfigError(f"{name} is out of range: expected {minimum}..{maximum}, got {value}")
-    return value
-
-
-SAFETY_MODES = ("auto", "always", "off")
-
-
-def _safety_mode(env: Mapping[str, str], name: str) -> str:
-    mode = (_text(env, name) or "auto").lower()
-    if mode not in SAFETY_MODES:
-        raise ConfigError(f"{name} is malformed: expected auto, always or off, got {mode[:40]!r}")
-    return mode
-
-
-def _bool(env: Mapping[str, str], name: str, default: bool) -> bool:
-    raw = _text(env, name)
-    if raw is None:
-        return default
-    if raw.lower() in ("true", "1", "yes"):
-        return True
-    if raw.lower() in ("false", "0", "no"):
-        return False
-    raise ConfigError(f"{name} is malformed: expected true or false, got {raw!r}")
-
-
-def _float(env: Mapping[str, str], name: str, default: float, minimum: float, maximum: float) -> float:
-    raw = _text(env, name)
-    if raw is None:
-        return default
-    try:
-        value = float(raw)
-    except ValueError:
-        raise ConfigError(f"{name} is malformed: expected a number, got {raw!r}") from None
-    if not minimum <= value <= maximum:
-        raise ConfigError(f"{name} is out of range: expected {minimum}..{maximum}, got {value}")
-    return value
-
-
-def _id_list(env: Mapping[str, str], name: str, *patterns: re.Pattern[str], what: str) -> tuple[str, ...]:
-    raw = _text(env, name)
-    if raw is None:
-        return ()
-    items = tuple(item.strip() for item in raw.split(",") if item.strip())
-    for item in items:
-        if not any(p.match(item) for p in patterns):
-            raise ConfigError(f"{name} is malformed: {item!r} is not {what}")
-    return items
-
-
-def _channel(env: Mapping[str, str], name: str) -> str | None:
-    value = _text(env, name)
-    if value is not None and not CHANNEL_ID.match(value):
-        raise ConfigError(f"{name} is malformed: expected a channel id like C0123ABCD, got {value!r}")
-    return value
-
-
-def _rate_limit(env: Mapping[str, str], name: str) -> RateLimit | None:
-    raw = _text(env, name)
-    if raw is None:
-        return None
-    match = _RATE_LIMIT.match(raw.lower())
-    if not match or int(match.group(1)) < 1:
-        raise ConfigError(f"{name} is malformed: expected e.g. 10/hour (per second|minute|hour|day), got {raw!r}")
-    return RateLimit(int(match.group(1)), _PERIOD_SECONDS[match.group(2)])
-
-
-def _approval_kinds(env: Mapping[str, str], name: str) -> frozenset[str]:
-    raw = _text(env, name)
-    if raw is None:
-        return frozenset({"restore"})
-    kinds = frozenset(k.strip().lower() for k in raw.split(",") if k.strip())
-    unknown = kinds - {"restore", "delete"}
-    if unknown or "restore" not in kinds:
-        raise ConfigError(f"{name} is malformed: expected 'restore' or 'restore,delete', got {raw!r}")
-    return kinds
-
-
-def _zone(env: Mapping[str, str], name: str) -> str:
-    """An IANA time zone name (e.g. Europe/Berlin) that zoneinfo knows; UTC when unset."""
-    raw = _text(env, name)
-    if raw is None:
-        return "UTC"
-    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
-
-    try:
-        ZoneInfo(raw)
-    except (ZoneInfoNotFoundError, ValueError):
-        raise ConfigError(f"{name} is malformed: expected an IANA time zone like Europe/Berlin, got {raw!r}") from None
-    return raw
-
-
-def _signing_key(env: Mapping[str, str], name: str) -> Secret | None:
-    from storage.signing import KeyLoadError, load_signer
-
-    raw = env.get(name, "").strip()
-    if not raw:
-        return None
-    try:
-        load_signer(raw, name)  # fail at start-up, not at the first checkpoint; the message never shows the key
-    except KeyLoadError as error:
-        raise ConfigError(str(error)) from None
-    return Secret(raw)
-
-
-def _verify_keys(env: Mapping[str, str], name: str) -> tuple[str, ...]:
-    from storage.signing import KeyLoadError, load_public_key, split_key_list
-
-    items = tuple(split_key_list(env.get(name, "")))
-    for item in items:
-        try:
-            load_public_key(item, name)
-        except KeyLoadError as error:
-            raise ConfigError(str(error)) from None
-    return items
-
-
-def load_settings(environ: Mapping[str, str] | None = None, dotenv_path: str | Path | None = ".env") -> Settings:
-    """Read settings: the process environment wins over `.env`."""
+def read_environment(
+    environ: Mapping[str, str] | None = None, dotenv_path: str | Path | None = ".env"
+) -> dict[str, str]:
+    """Every setting's raw text, read one way for every command: `.env`, then the process environment over it."""
     env: dict[str, str] = {}
     if dotenv_path is not None and Path(dotenv_path).is_file():
         env.update({k: v for k, v in dotenv_values(dotenv_path).items() if v is not None})
     env.update(os.environ if environ is None else environ)
+    return env
 
-    log_level = (_text(env, "LOG_LEVEL") or "INFO").upper()
+
+def output_settings(environ: Mapping[str, str] | None = None) -> tuple[str, str]:
+    """LOG_LEVEL and LOG_FORMAT, leniently (defaults for anything odd): how to say that the settings are wrong."""
+    env = read_environment(environ)
+    level = (value.text(env, "LOG_LEVEL") or "INFO").upper()
+    log_format = (value.text(env, "LOG_FORMAT") or "text").lower()
+    return (level if level in {"DEBUG", "INFO", "WARNING", "ERROR"} else "INFO"), (
+        log_format if log_format in {"text", "json"} else "text"
+    )
+
+
+def load_settings(environ: Mapping[str, str] | None = None, dotenv_path: str | Path | None = ".env") -> Settings:
+    """Read settings: the process environment wins over `.env`."""
+    env = read_environment(environ, dotenv_path)
+
+    log_level = (value.text(env, "LOG_LEVEL") or "INFO").upper()
     if log_level not in {"DEBUG", "INFO", "WARNING", "ERROR"}:
-        raise ConfigError(f"LOG_LEVEL is malformed: expected DEBUG, INFO, WARNING or ERROR, got {log_level!r}")
-    team_id = _text(env, "SLACK_TEAM_ID")
+        raise ConfigError(
+            f"LOG_LEVEL is malformed: expected DEBUG, INFO, WARNING or ERROR, got {value.shown(env, log_level)}"
+        )
+    team_id = value.text(env, "SLACK_TEAM_ID")
     if team_id is not None and not re.match(r"^[TE][A-Z0-9]{2,}$", team_id):
-        raise ConfigError(f"SLACK_TEAM_ID is malformed: expected a workspace id like T0123ABCD, got {team_id!r}")
-    recheck_deadline = _float(env, "SNAPSHOT_RECHECK_DEADLINE_SECONDS", 60.0, 0.05, 3600.0)
-    claim_ttl = _float(env, "SNAPSHOT_CLAIM_TTL_SECONDS", recheck_deadline + 30.0, 0.1, 7200.0)
+        expected = "expected a workspace id like T0123ABCD"
+        raise ConfigError(f"SLACK_TEAM_ID is malformed: {expected}, got {value.shown(env, team_id)}")
+    recheck_deadline = value.number(env, "SNAPSHOT_RECHECK_DEADLINE_SECONDS", 60.0, 0.05, 3600.0)
+    claim_ttl = value.number(env, "SNAPSHOT_CLAIM_TTL_SECONDS", recheck_deadline + 30.0, 0.1, 7200.0)
     if claim_ttl <= recheck_deadline:
         # The executor must give up on its own (and say "nothing was sent") before its claim can lapse.
         raise ConfigError(
             f"SNAPSHOT_CLAIM_TTL_SECONDS is out of range: it must be longer than SNAPSHOT_RECHECK_DEADLINE_SECONDS "
             f"({recheck_deadline:g}), got {claim_ttl:g}"
         )
-    log_format = (_text(env, "LOG_FORMAT") or "text").lower()
+    log_format = (value.text(env, "LOG_FORMAT") or "text").lower()
     if log_format not in {"text", "json"}:
-        raise ConfigError(f"LOG_FORMAT is malformed: expected text or json, got {log_format!r}")
-    metrics_port = _int(env, "METRICS_PORT", 0, 0, 65535) or None
-    if metrics_port is not None and metrics_port == _int(env, "PORT", 3000, 1, 65535):
+        raise ConfigError(f"LOG_FORMAT is malformed: expected text or json, got {value.shown(env, log_format)}")
+    metrics_port = value.whole_number(env, "METRICS_PORT", 0, 0, 65535) or None
+    if metrics_port is not None and metrics_port == value.whole_number(env, "PORT", 3000, 1, 65535):
         raise ConfigError("METRICS_PORT is out of range: it must differ from PORT (metrics never share Slack's port)")
-    app_id = _text(env, "SLACK_APP_ID")
+    app_id = value.text(env, "SLACK_APP_ID")
     if app_id is not None and not re.match(r"^A[A-Z0-9]{2,}$", app_id):
-        raise ConfigError(f"SLACK_APP_ID is malformed: expected an app id like A0123ABCD, got {app_id!r}")
+        raise ConfigError(
+            f"SLACK_APP_ID is malformed: expected an app id like A0123ABCD, got {value.shown(env, app_id)}"
+        )
 
     return Settings(
-        slack_bot_token=_secret(env, "SLACK_BOT_TOKEN", "xoxb-"),
-        slack_signing_secret=_secret(env, "SLACK_SIGNING_SECRET"),
-        slack_app_token=_secret(env, "SLACK_APP_TOKEN", "xapp-"),
-        slack_api_url=_url(env, "SLACK_API_URL", DEFAULT_SLACK_API_URL),
+        slack_bot_token=value.secret(env, "SLACK_BOT_TOKEN", "xoxb-"),
+        slack_signing_secret=value.secret(env, "SLACK_SIGNING_SECRET"),
+        slack_app_token=value.secret(env, "SLACK_APP_TOKEN", "xapp-"),
+        slack_api_url=value.url(env, "SLACK_API_URL", DEFAULT_SLACK_API_URL),
         slack_team_id=team_id,
         slack_app_id=app_id,
-        vps_api_url=_url(env, "VPS_API_URL", DEFAULT_VPS_API_URL),
-        vps_api_token=_secret(env, "VPS_API_TOKEN"),
-        vps_timeout_seconds=_float(env, "VPS_TIMEOUT_SECONDS", 10.0, 0.1, 300.0),
-        database_url=_text(env, "DATABASE_URL") or DEFAULT_DATABASE_URL,
-        port=_int(env, "PORT", 3000, 1, 65535),
-        approval_channel=_channel(env, "SNAPSHOT_APPROVAL_CHANNEL"),
-        notify_channel=_channel(env, "SNAPSHOT_NOTIFY_CHANNEL"),
-        restore_approval_ttl_minutes=_int(env, "RESTORE_APPROVAL_TTL_MINUTES", 60, 1, 7 * 24 * 60),
-        restore_approvals_required=_int(env, "RESTORE_APPROVALS_REQUIRED", 1, 1, 10),
-        approval_required_for=_approval_kinds(env, "APPROVAL_REQUIRED_FOR"),
-        restore_reason_required=_bool(env, "RESTORE_REASON_REQUIRED", False),
-        restore_safety_snapshot=_safety_mode(env, "RESTORE_SAFETY_SNAPSHOT"),
-        restore_safety_timeout_seconds=_float(env, "RESTORE_SAFETY_TIMEOUT_SECONDS", 900.0, 1.0, 24 * 3600.0),
-        viewers=_id_list(env, "SNAPSHOT_VIEWERS", USER_ID, GROUP_ID, what="a user (U…/W…) or group (S…) id"),
-        operators=_id_list(env, "SNAPSHOT_OPERATORS", USER_ID, GROUP_ID, what="a user (U…/W…) or group (S…) id"),
-        approvers=_id_list(env, "SNAPSHOT_APPROVERS", USER_ID, GROUP_ID, what="a user (U…/W…) or group (S…) id"),
-        admins=_id_list(env, "SNAPSHOT_ADMINS", USER_ID, GROUP_ID, what="a user (U…/W…) or group (S…) id"),
-        allowed_channels=_id_list(env, "SNAPSHOT_ALLOWED_CHANNELS", CHANNEL_ID, what="a channel id (C…/G…)"),
-        rate_limit=_rate_limit(env, "SNAPSHOT_RATE_LIMIT"),
-        poll_seconds=_float(env, "SNAPSHOT_POLL_SECONDS", 30.0, 0.01, 3600.0),
-        track_timeout_minutes=_int(env, "SNAPSHOT_TRACK_TIMEOUT_MINUTES", 60, 1, 24 * 60),
+        vps_api_url=value.url(env, "VPS_API_URL", DEFAULT_VPS_API_URL),
+        vps_api_token=value.secret(env, "VPS_API_TOKEN"),
+        vps_timeout_seconds=value.number(env, "VPS_TIMEOUT_SECONDS", 10.0, 0.1, 300.0),
+        database_url=value.text(env, "DATABASE_URL") or DEFAULT_DATABASE_URL,
+        database_url_configured=value.text(env, "DATABASE_URL") is not None,
+        shell_database_url=value.text(env, "SHELL_DATABASE_URL"),
+        port=value.whole_number(env, "PORT", 3000, 1, 65535),
+        approval_channel=value.channel(env, "SNAPSHOT_APPROVAL_CHANNEL"),
+        notify_channel=value.channel(env, "SNAPSHOT_NOTIFY_CHANNEL"),
+        restore_approval_ttl_minutes=value.whole_number(env, "RESTORE_APPROVAL_TTL_MINUTES", 60, 1, 7 * 24 * 60),
+        restore_approvals_required=value.whole_number(env, "RESTORE_APPROVALS_REQUIRED", 1, 1, 10),
+        approval_required_for=value.approval_kinds(env, "APPROVAL_REQUIRED_FOR"),
+        restore_reason_required=value.boolean(env, "RESTORE_REASON_REQUIRED", False),
+        restore_safety_snapshot=value.safety_mode(env, "RESTORE_SAFETY_SNAPSHOT"),
+        restore_safety_timeout_seconds=value.number(env, "RESTORE_SAFETY_TIMEOUT_SECONDS", 900.0, 1.0, 24 * 3600.0),
+        viewers=value.id_list(env, "SNAPSHOT_VIEWERS", USER_ID, GROUP_ID, what="a user (U…/W…) or group (S…) id"),
+        operators=value.id_list(env, "SNAPSHOT_OPERATORS", USER_ID, GROUP_ID, what="a user (U…/W…) or group (S…) id"),
+        approvers=value.id_list(env, "SNAPSHOT_APPROVERS", USER_ID, GROUP_ID, what="a user (U…/W…) or group (S…) id"),
+        admins=value.id_list(env, "SNAPSHOT_ADMINS", USER_ID, GROUP_ID, what="a user (U…/W…) or group (S…) id"),
+        allowed_channels=value.id_list(env, "SNAPSHOT_ALLOWED_CHANNELS", CHANNEL_ID, what="a channel id (C…/G…)"),
+        rate_limit=value.rate_limit(env, "SNAPSHOT_RATE_LIMIT"),
+        poll_seconds=value.number(env, "SNAPSHOT_POLL_SECONDS", 30.0, 0.01, 3600.0),
+        track_timeout_minutes=value.whole_number(env, "SNAPSHOT_TRACK_TIMEOUT_MINUTES", 60, 1, 24 * 60),
         recovery_after_seconds=(
-            _float(env, "SNAPSHOT_RECOVERY_AFTER_SECONDS", 0.0, 0.0, 86400.0)
-            if _text(env, "SNAPSHOT_RECOVERY_AFTER_SECONDS")
+            value.number(env, "SNAPSHOT_RECOVERY_AFTER_SECONDS", 0.0, 0.0, 86400.0)
+            if value.text(env, "SNAPSHOT_RECOVERY_AFTER_SECONDS")
             else None
         ),
         recheck_deadline_seconds=recheck_deadline,
         claim_ttl_seconds=claim_ttl,
-        host=_text(env, "HOST") or "0.0.0.0",
-        worker_threads=_int(env, "SNAPSHOT_WORKER_THREADS", 16, 1, 256),
-        work_queue_limit=_int(env, "SNAPSHOT_WORK_QUEUE_LIMIT", 1000, 0, 1_000_000),
-        drain_seconds=_float(env, "SNAPSHOT_DRAIN_SECONDS", 25.0, 1.0, 3600.0),
+        host=value.text(env, "HOST") or "0.0.0.0",
+        worker_threads=value.whole_number(env, "SNAPSHOT_WORKER_THREADS", 16, 1, 256),
+        work_queue_limit=value.whole_number(env, "SNAPSHOT_WORK_QUEUE_LIMIT", 1000, 0, 1_000_000),
+        drain_seconds=value.number(env, "SNAPSHOT_DRAIN_SECONDS", 25.0, 1.0, 3600.0),
         log_level=log_level,
         log_format=log_format,
         metrics_port=metrics_port,
-        health_port=_int(env, "HEALTH_PORT", 0, 0, 65535) or None,
-        metrics_dir=_text(env, "PROMETHEUS_MULTIPROC_DIR"),
-        max_requests=_int(env, "GUNICORN_MAX_REQUESTS", 10000, 0, 100_000_000),
-        max_requests_jitter=_int(env, "GUNICORN_MAX_REQUESTS_JITTER", 1000, 0, 100_000_000),
-        audit_signing_key=_signing_key(env, "AUDIT_SIGNING_KEY"),
-        audit_verify_keys=_verify_keys(env, "AUDIT_VERIFY_KEYS"),
-        audit_checkpoint_every=_int(env, "AUDIT_CHECKPOINT_EVERY", 100, 1, 1_000_000),
-        audit_checkpoint_minutes=_int(env, "AUDIT_CHECKPOINT_MINUTES", 15, 1, 24 * 60),
-        audit_checkpoint_channel=_channel(env, "AUDIT_CHECKPOINT_CHANNEL"),
-        audit_checkpoint_file=_text(env, "AUDIT_CHECKPOINT_FILE"),
-        snapshot_timezone=_zone(env, "SNAPSHOT_TIMEZONE"),
-        schedule_min_interval_minutes=_int(env, "SNAPSHOT_SCHEDULE_MIN_INTERVAL_MINUTES", 60, 1, 7 * 24 * 60),
+        health_port=value.whole_number(env, "HEALTH_PORT", 0, 0, 65535) or None,
+        metrics_dir=value.text(env, "PROMETHEUS_MULTIPROC_DIR"),
+        max_requests=value.whole_number(env, "GUNICORN_MAX_REQUESTS", 10000, 0, 100_000_000),
+        max_requests_jitter=value.whole_number(env, "GUNICORN_MAX_REQUESTS_JITTER", 1000, 0, 100_000_000),
+        web_concurrency=value.whole_number(env, "WEB_CONCURRENCY", 2, 1, 256),
+        tracemalloc_dir=value.text(env, "SNAPSHOT_TRACEMALLOC_DIR"),
+        tracemalloc_seconds=value.number(env, "SNAPSHOT_TRACEMALLOC_SECONDS", 300.0, 1.0, 86400.0),
+        audit_signing_key=value.signing_key(env, "AUDIT_SIGNING_KEY"),
+        audit_verify_keys=value.verify_keys(env, "AUDIT_VERIFY_KEYS"),
+        audit_checkpoint_every=value.whole_number(env, "AUDIT_CHECKPOINT_EVERY", 100, 1, 1_000_000),
+        audit_checkpoint_minutes=value.whole_number(env, "AUDIT_CHECKPOINT_MINUTES", 15, 1, 24 * 60),
+        audit_checkpoint_channel=value.channel(env, "AUDIT_CHECKPOINT_CHANNEL"),
+        audit_checkpoint_file=value.checkpoint_file(env, "AUDIT_CHECKPOINT_FILE"),
+        snapshot_timezone=value.zone(env, "SNAPSHOT_TIMEZONE"),
+        schedule_min_interval_minutes=value.whole_number(
+            env, "SNAPSHOT_SCHEDULE_MIN_INTERVAL_MINUTES", 60, 1, 7 * 24 * 60
+        ),
     )

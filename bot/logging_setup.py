@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import logging
 import sys
+import threading
 from collections.abc import Callable
 from datetime import UTC, datetime
 from types import TracebackType
@@ -140,8 +141,25 @@ def configure_logging(level: str = "INFO", log_format: str = "text") -> None:
         if other is not handler and not any(isinstance(f, RedactingFilter) for f in other.filters):
             other.addFilter(RedactingFilter())
     root.setLevel(number)
+    if log_format == "json":
+        # Every line the process writes is then one JSON object: Python's warnings and a thread's uncaught
+        # exception (which would print raw text) become log records too.
+        logging.captureWarnings(True)
+        threading.excepthook = _log_thread_exception
     for name in NOISY_LOGGERS:
         logging.getLogger(name).setLevel(logging.NOTSET if number <= logging.DEBUG else logging.WARNING)
+
+
+def _log_thread_exception(args: threading.ExceptHookArgs) -> None:
+    if args.exc_type is SystemExit or args.exc_value is None:
+        return
+    thread = args.thread.name if args.thread is not None else "?"
+    logging.getLogger("bot").error(
+        "thread %s stopped: %s",
+        thread,
+        args.exc_type.__name__,
+        exc_info=(args.exc_type, args.exc_value, args.exc_traceback),
+    )
 
 
 def log_to_file(path: str) -> Callable[[], None]:
@@ -166,3 +184,23 @@ def log_to_file(path: str) -> Callable[[], None]:
                 root.addHandler(handler)
 
     return undo
+
+
+def startup_failure(
+    message: str, *, log_format: str = "text", level: str = "INFO", error: BaseException | None = None
+) -> None:
+    """Say, on stderr, in one line, why the process cannot start and what to do about it.
+
+    `text`: `snapshot-bot: <message>`; `json`: one JSON object like every other line the process writes, with
+    the traceback of `error` in `exception` only at LOG_LEVEL=DEBUG (a page of traceback helps nobody at 3 a.m.).
+    Redacted either way: the message may quote a setting.
+    """
+    message = " ".join(message.split())  # one line, whatever the error text held
+    if log_format == "json":
+        record = logging.LogRecord("bot", logging.ERROR, __file__, 0, message, None, None)
+        if error is not None and level.strip().upper() == "DEBUG":
+            record.exc_info = (type(error), error, error.__traceback__)
+        line = JsonFormatter().format(record)
+    else:
+        line = redact(f"snapshot-bot: {message}")
+    print(line, file=sys.stderr, flush=True)

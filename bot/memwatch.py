@@ -13,7 +13,6 @@ import os
 import threading
 import time
 import tracemalloc
-from collections.abc import Mapping
 from pathlib import Path
 
 # Frames kept per allocation: enough to see who called into a library, cheap enough for an hour of traffic.
@@ -86,13 +85,11 @@ class MemoryWatch:
             out.write("\n".join(lines) + "\n")
 
 
-def watch_from_env(environ: Mapping[str, str] | None = None) -> MemoryWatch | None:
-    """Start a `MemoryWatch` when SNAPSHOT_TRACEMALLOC_DIR is set; None (and nothing traced) otherwise."""
-    env = os.environ if environ is None else environ
-    directory = env.get("SNAPSHOT_TRACEMALLOC_DIR", "").strip()
+def watch_from_settings(directory: str | None, interval: float) -> MemoryWatch | None:
+    """Start a `MemoryWatch` when SNAPSHOT_TRACEMALLOC_DIR is set (`directory`; read, like every setting, by
+    bot.config, so `.env` counts too); None (and nothing traced) otherwise."""
     if not directory:
         return None
-    interval = float(env.get("SNAPSHOT_TRACEMALLOC_SECONDS", "300") or "300")
     Path(directory).mkdir(parents=True, exist_ok=True)
     watch = MemoryWatch(Path(directory), max(1.0, interval))
     watch.start()  # the first report, one interval in (after warm-up), is the baseline

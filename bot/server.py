@@ -12,14 +12,13 @@ from __future__ import annotations
 
 import gc
 import logging
-import os
 import sys
 import threading
 import time
 from typing import TYPE_CHECKING, Any
 
 from bot.config import Settings
-from bot.memwatch import MemoryWatch, watch_from_env
+from bot.memwatch import MemoryWatch, watch_from_settings
 from bot.metrics_server import prepare_multiprocess_dir, start_multiprocess_server, worker_exited
 
 if TYPE_CHECKING:  # imported where used: under gunicorn the metrics directory must be set before it loads
@@ -120,7 +119,7 @@ def gunicorn_options(settings: Settings, workers: int | None, threads: int | Non
     """gunicorn's settings for `serve` (the hooks are added by the server itself)."""
     return {
         "bind": f"{settings.host}:{settings.port}",
-        "workers": workers or int(os.environ.get("WEB_CONCURRENCY", "2")),
+        "workers": workers or settings.web_concurrency,
         # gthread whose event loop reads each request whole before a thread takes it: half-sent requests and
         # silent connections never hold a thread (bot/http_worker.py, issue 24 §1).
         "worker_class": "bot.http_worker.BufferingThreadWorker",
@@ -193,7 +192,8 @@ def serve(settings: Settings, *, workers: int | None = None, threads: int | None
 
         def load(self) -> Any:
             # Each worker builds its own bot (connections and threads don't survive fork).
-            self.memwatch = watch_from_env()  # before the bot, so its allocations are traced too
+            # Before the bot, so its allocations are traced too.
+            self.memwatch = watch_from_settings(settings.tracemalloc_dir, settings.tracemalloc_seconds)
             self.bot = start_bot(settings)
             settle_heap()
             sys.setswitchinterval(SWITCH_INTERVAL_SECONDS)

@@ -67,6 +67,16 @@ class ApprovalRequests:
             .limit(limit)
         ).all()
 
+    def snapshots_named_by_open_requests(self, session: Session, server_id: int) -> set[int]:
+        """The snapshot ids every open request on this server names, however many there are (no page size)."""
+        return set(
+            session.scalars(
+                select(ApprovalRequest.snapshot_id).where(
+                    ApprovalRequest.server_id == server_id, ApprovalRequest.state.in_(OPEN_STATES)
+                )
+            ).all()
+        )
+
     def open_for_snapshot(self, session: Session, snapshot_id: int, limit: int = 20) -> Sequence[ApprovalRequest]:
         """Open requests (any kind) about one snapshot, oldest first: what deleting it would leave behind."""
         return session.scalars(

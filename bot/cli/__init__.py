@@ -1,15 +1,15 @@
 """Operator command lines that live beside the bot (`python -m bot db …`, `python -m bot audit …`).
 
 They also run on their own: `python -m bot.cli [--database-url URL] audit verify` (the URL defaults to
-$DATABASE_URL). Exit codes: 0 success, 1 failure (a broken chain, a database error), 2 bad arguments.
+DATABASE_URL; settings are read as the bot reads them: the environment over `.env`).
+Exit codes: 0 success, 1 failure (a broken chain, a database error), 2 bad arguments.
 """
 
 import argparse
-import os
 from collections.abc import Sequence
 
 from bot.cli.commands import Handler, add_commands
-from bot.config import DEFAULT_DATABASE_URL
+from bot.config import DEFAULT_DATABASE_URL, read_environment
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -20,7 +20,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--database-url", help="default: $DATABASE_URL, else " + DEFAULT_DATABASE_URL)
     add_commands(parser.add_subparsers(dest="command", required=True, metavar="COMMAND"))
     args = parser.parse_args(argv)
-    url = args.database_url or os.environ.get("DATABASE_URL") or DEFAULT_DATABASE_URL
+    url = args.database_url or read_environment().get("DATABASE_URL", "").strip() or DEFAULT_DATABASE_URL
     handler: Handler = args.func
     return handler(args, url)
 

@@ -32,22 +32,37 @@ def _handler(name: str) -> Handler:
     return run
 
 
+def _database_option() -> argparse.ArgumentParser:
+    """`--database-url URL` after any command (the messages suggest it there); it wins over DATABASE_URL."""
+    parent = argparse.ArgumentParser(add_help=False)
+    # SUPPRESS: unset here never hides `python -m bot.cli --database-url URL …` given before the command.
+    parent.add_argument(
+        "--database-url", metavar="URL", default=argparse.SUPPRESS, help="the bot's database (default: $DATABASE_URL)"
+    )
+    return parent
+
+
 def add_commands(subparsers: argparse._SubParsersAction[Any]) -> argparse._SubParsersAction[Any]:
     """Add `db upgrade` and the `audit` commands; each leaf sets `func=handler(args, database_url)`.
 
     Returns the `audit` sub-commands, so the bot can add the ones that need Slack."""
+    database = _database_option()
     db = subparsers.add_parser("db", help="database maintenance")
     db_commands = db.add_subparsers(dest="db_command", required=True, metavar="COMMAND")
-    upgrade = db_commands.add_parser("upgrade", help="create or migrate the schema to the newest version")
+    upgrade = db_commands.add_parser(
+        "upgrade", parents=[database], help="create or migrate the schema to the newest version"
+    )
     upgrade.set_defaults(func=_handler("db_upgrade"))
-    status = db_commands.add_parser("status", help="which schema revision the database is at (creates nothing)")
+    status = db_commands.add_parser(
+        "status", parents=[database], help="which schema revision the database is at (creates nothing)"
+    )
     status.set_defaults(func=_handler("db_status"))
 
     audit = subparsers.add_parser("audit", help="the audit trail")
     audit_commands: argparse._SubParsersAction[Any] = audit.add_subparsers(
         dest="audit_command", required=True, metavar="COMMAND"
     )
-    export = audit_commands.add_parser("export", help="write audit events to stdout, oldest first")
+    export = audit_commands.add_parser("export", parents=[database], help="write audit events to stdout, oldest first")
     export.add_argument("--format", choices=("jsonl", "csv"), default="jsonl", help="output format (jsonl)")
     # Dates and numbers are checked by the handler, so a mistake is one line on stderr, not a usage dump.
     export.add_argument("--since", metavar="ISO", help="events at or after this UTC date/time")
@@ -58,7 +73,9 @@ def add_commands(subparsers: argparse._SubParsersAction[Any]) -> argparse._SubPa
         "--action", metavar="NAME", help="only this action, or every action under it: create matches create.*"
     )
     export.set_defaults(func=_handler("audit_export"))
-    verify = audit_commands.add_parser("verify", help="check the hash chain; exit 1 if it is broken")
+    verify = audit_commands.add_parser(
+        "verify", parents=[database], help="check the hash chain; exit 1 if it is broken"
+    )
     verify.add_argument(
         "--checkpoints", metavar="FILE", help="also check the chain against these signed checkpoints (JSON Lines)"
     )
@@ -73,7 +90,9 @@ def add_commands(subparsers: argparse._SubParsersAction[Any]) -> argparse._SubPa
     keygen.add_argument("--out", metavar="FILE", required=True, help="where to write the private key (mode 0600)")
     keygen.set_defaults(func=_handler("audit_keygen"))
     anchor = audit_commands.add_parser(
-        "reanchor", help="recreate a deleted chain head after verifying the rest (recorded in the trail)"
+        "reanchor",
+        parents=[database],
+        help="recreate a deleted chain head after verifying the rest (recorded in the trail)",
     )
     anchor.add_argument("--checkpoints", metavar="FILE", help="verify against these checkpoints first (advised)")
     anchor.add_argument("--public-key", action="append", metavar="KEY", help="trusted public key; repeatable")

@@ -19,6 +19,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from sqlalchemy.exc import SQLAlchemyError
 
 from bot.auditing import audit_log
+from bot.config import read_environment
 from storage.checkpoints import (
     REANCHOR_ACTION,
     Checkpoint,
@@ -51,10 +52,9 @@ def parse_when(option: str, text: str | None) -> datetime | None:
 def _parse_server(text: str | None) -> int | None:
     if text is None:
         return None
-    try:
-        return int(text)
-    except ValueError:
-        raise _BadArgument(f"--server: {text!r} is not a server id (a whole number)") from None
+    if not (text.isascii() and text.isdigit()) or len(text) > 16:  # int() would take ৪ and fullwidth ４ too
+        raise _BadArgument(f"--server: {text[:40]!r} is not a server id (a whole number in digits 0-9)")
+    return int(text)
 
 
 def _parse_action(text: str | None) -> str | None:
@@ -181,8 +181,9 @@ def _trusted_keys(args: argparse.Namespace) -> list[Ed25519PublicKey]:
     texts = list(getattr(args, "public_key", None) or [])
     configured = getattr(args, "configured_keys", None)
     if configured is None:
-        configured = split_key_list(os.environ.get("AUDIT_VERIFY_KEYS", ""))
-        signing = os.environ.get("AUDIT_SIGNING_KEY", "").strip()
+        env = read_environment()
+        configured = split_key_list(env.get("AUDIT_VERIFY_KEYS", ""))
+        signing = env.get("AUDIT_SIGNING_KEY", "").strip()
         configured += [signing] if signing else []
     keys = []
     for text in [*texts, *configured]:
@@ -257,8 +258,9 @@ def _verify_with_checkpoints(args: argparse.Namespace, database_url: str) -> int
 
 
 def audit_keygen(args: argparse.Namespace, database_url: str) -> int:
-    path = Path(args.out)
+    path = Path(args.out).expanduser()
     try:
+        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)  # e.g. ~/.config/snapshot-bot, outside the checkout
         signer = generate_key_file(path)
     except FileExistsError:
         print(f"error: {path} exists; keygen never overwrites a key (choose another --out)", file=sys.stderr)
@@ -268,12 +270,18 @@ def audit_keygen(args: argparse.Namespace, database_url: str) -> int:
         return 2
     public = public_text(signer.public)
     print(f"private key written to {path} (mode 0600); keep it off the database host if you can")
+    if _inside_a_git_checkout(path):
+        print(f"warning: {path} is inside a git checkout; move it out (keys do not belong in a repository)")
     print(f"key id:     {signer.key_id}")
     print(f"public key: {public}")
     print("set:")
     print(f"  AUDIT_SIGNING_KEY={path.resolve()}")
     print(f"  AUDIT_VERIFY_KEYS={public}   # keep old public keys here after a rotation")
     return 0
+
+
+def _inside_a_git_checkout(path: Path) -> bool:
+    return any((folder / ".git").exists() for folder in path.resolve().parents)
 
 
 def audit_reanchor(args: argparse.Namespace, database_url: str) -> int:

@@ -8,6 +8,7 @@ from collections.abc import Callable
 from typing import Any
 
 from slack_bolt import Ack, App, BoltResponse
+from slack_bolt.logger.messages import warning_client_prioritized_and_token_skipped
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
@@ -34,6 +35,23 @@ def make_web_client(settings: Settings, *, rate_limits: bool = True, on_error: E
     if on_error is not None:  # first, so it sees every attempt before a handler takes it for a retry
         handlers.insert(0, SlackErrorObserver(on_error))
     return WebClient(token=token, base_url=settings.slack_api_url, timeout=15, retry_handlers=handlers)
+
+
+class _ClientGivenOnPurpose(logging.Filter):
+    """Drops Bolt's "As you gave `client` as well, `token` will be unused" (issue 24 §3).
+
+    Bolt reads SLACK_BOT_TOKEN from the environment whatever it is given, and warns at every boot when a client
+    comes too; the bot gives its own client (SLACK_API_URL, retries) with that same token on purpose. Only that
+    one message is dropped; every other Bolt line passes.
+    """
+
+    _expected = warning_client_prioritized_and_token_skipped()
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return record.getMessage() != self._expected
+
+
+logging.getLogger("slack_bolt.App").addFilter(_ClientGivenOnPurpose())  # Bolt's framework logger for App
 
 
 def slack_group_resolver(client: WebClient) -> Callable[[str], list[str]]:

@@ -114,7 +114,8 @@ class SafetyOffers(ApprovalBase):
                 "nothing was deleted. Approve with a safety snapshot."
             )
         with self.db.session(readonly=True) as session:
-            protected = {row.snapshot_id for row in self.requests.open(session)} | {view.snapshot_id}
+            # Every open request on the server, not a newest page: the 101st would leave its snapshot unprotected.
+            protected = self.requests.snapshots_named_by_open_requests(session, view.server_id) | {view.snapshot_id}
         candidates = [s for s in on_server if s.id not in protected]
         if not candidates:
             raise Refused(

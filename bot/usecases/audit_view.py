@@ -6,14 +6,31 @@ from dataclasses import dataclass
 
 from bot.usecases.access import Permission
 from bot.usecases.context import Actor
-from bot.usecases.errors import Refused
+from bot.usecases.errors import InvalidInput, Refused
 from bot.usecases.guard import Guard
 from bot.usecases.validation import parse_id
-from bot.usecases.wording import Text, command
+from bot.usecases.wording import Text, code, command
 from storage.audit import Action, AuditLog, AuditRecord, Outcome
 
 DEFAULT_LIMIT = 20
 MAX_LIMIT = 100
+
+
+KNOWN_ACTIONS = frozenset(action.value for action in Action)
+
+
+def _refuse_unknown_action(typed: str) -> None:
+    """`action:` matched nothing and names no action the bot records: say which ones exist (a typo finds nothing
+    silently otherwise). Checked only after an empty answer, so events of an action no longer known still show."""
+    if any(known == typed or known.startswith(typed + ".") for known in KNOWN_ACTIONS):
+        return
+    families = sorted({known.split(".")[0] for known in KNOWN_ACTIONS})
+    raise InvalidInput(
+        Text("No action is called {}. Use one of {}, or a full name like {}.").format(
+            code(typed, 40), Text(", ").join(code(f) for f in families), code("restore.approved")
+        ),
+        field="action",
+    )
 
 
 @dataclass(frozen=True)
@@ -56,6 +73,8 @@ class AuditReader:
             limit=limit + 1,
             before_id=before_id,
         )
+        if not records and before_id is None and "action" in filters:
+            _refuse_unknown_action(filters["action"])
         more = len(records) > limit
         records = records[:limit]
         return AuditPage(records, filters, records[-1].id if more and records else None)

@@ -49,16 +49,24 @@ def check_fits(
         limit, sentence(f"{left} slot is" if left == 1 else f"{left} slots are")
     )
     keep_words = code(f"keep {keep}")
+    # Only what would fit is suggested: "a smaller keep" to someone at keep 1 sends them in a circle.
+    largest_keep = room - (1 if on_full == "skip" else 0)  # the keep that fits with this on_full, if >= 1
+    options: list[Text] = []
+    if 1 <= largest_keep < keep:
+        options.append(Text("{} or less").format(code(f"keep {largest_keep}")))
+    if on_full == "skip" and room >= 1:
+        options.append(code("on_full=rotate"))
     if on_full == "skip":
         need_words = Text(
             "{} with on_full=skip needs {} (the kept ones plus the new one, taken before the oldest is deleted)"
         ).format(keep_words, needed)
-        hint = Text(" Use a smaller {}, or {}, or delete some snapshots first.").format(
-            code("keep"), code("on_full=rotate")
-        )
     else:
         need_words = Text("{} needs {}").format(keep_words, needed)
-        hint = Text(" Use a smaller {}, or delete some snapshots first.").format(code("keep"))
+    if options:
+        choices = options[0] if len(options) == 1 else Text("{}, or {}").format(options[0], options[1])
+        hint = Text(" Use {}, or delete some snapshots first.").format(choices)
+    else:
+        hint = Text(" Delete some snapshots of the server first.")
     raise InvalidInput(why + need_words + Text(".") + hint, field="keep")
 
 

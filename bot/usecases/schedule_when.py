@@ -9,6 +9,7 @@ Rules this module keeps:
   (clocks go forward) runs at the moment the clock jumps past it, and two slots falling on the same instant run
   once. Slots are therefore strictly increasing UTC instants, minute-precise.
 - No cron parsing here beyond splitting the text: croniter validates and expands the expression.
+- Numbers are ASCII digits only, like every number a person types: `daily ٠٢:٣٠` and `every ৪h` are refused.
 - `min_gap` looks at the next `GAP_WINDOW` slots, so a cron that runs often only now and then is caught too.
 """
 
@@ -31,8 +32,9 @@ GAP_WINDOW = 400  # slots looked at when measuring the shortest gap (over a year
 GAP_HORIZON = timedelta(days=2 * 366)  # … but no further ahead than this (a 29 February cron stays cheap)
 MAX_EVERY = timedelta(days=366)
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-_TIME = re.compile(r"^([01]?\d|2[0-3]):([0-5]\d)$")
-_EVERY = re.compile(r"^(\d{1,6})([mhd])$")
+# [0-9], never \d: \d also takes ৪ (a Bengali four that reads like an 8), ٠٢:٣٠ and fullwidth ６ (issue 24 §4).
+_TIME = re.compile(r"([01]?[0-9]|2[0-3]):([0-5][0-9])")
+_EVERY = re.compile(r"([0-9]{1,6})([mhd])")
 _UNITS = {"m": timedelta(minutes=1), "h": timedelta(hours=1), "d": timedelta(days=1)}
 WHEN_HELP = Text("{}, {}, {}, {} or {}").format(
     code("hourly"),
@@ -129,7 +131,7 @@ def parse_when(text: str) -> When:
         hour, minute = _time(rest[1])
         return When(f"weekly {day} {hour:02d}:{minute:02d}", cron=f"{minute} {hour} * * {WEEKDAYS.index(day)}")
     if head == "every" and len(rest) == 1:
-        match = _EVERY.match(rest[0])
+        match = _EVERY.fullmatch(rest[0])
         if not match or int(match.group(1)) == 0:
             raise InvalidInput(
                 Text("{} needs a count and a unit, like {} — got {}.").format(
@@ -144,7 +146,8 @@ def parse_when(text: str) -> When:
     if head == "cron":
         fields = text.split()[1:]
         expression = " ".join(fields)
-        if len(fields) != 5 or not croniter.is_valid(expression) or not _ever_runs(expression):
+        valid = len(fields) == 5 and expression.isascii() and croniter.is_valid(expression)
+        if not valid or not _ever_runs(expression):
             raise InvalidInput(
                 Text("{} needs five valid fields (minute hour day month weekday), like {} — got {}.").format(
                     code("cron"), code("cron 30 2 * * 1-5"), code(expression, 60)
@@ -165,7 +168,7 @@ def _ever_runs(expression: str) -> bool:
 
 
 def _time(word: str) -> tuple[int, int]:
-    match = _TIME.match(word)
+    match = _TIME.fullmatch(word)
     if not match:
         raise InvalidInput(
             Text("The time must look like 02:30 (24-hour clock) — got {}.").format(code(word, 12)), field="when"

@@ -107,7 +107,8 @@ class FormsAndInput:
             return
 
     def _show_form_heading(self, form: Form) -> None:
-        body = [*form.notes, self.style.dim("Enter keeps what is in brackets; /cancel closes the form.")]
+        keys = "Enter keeps a value shown in [brackets]; (e.g. …) is only an example; /cancel closes the form."
+        body = [*form.notes, self.style.dim(keys)]
         self._write_lines(framed(self.style.bold(f"Form: {form.title}"), body, self.style))
 
     def _ask_field(self, field: Field) -> str | None:

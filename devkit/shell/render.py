@@ -201,7 +201,9 @@ class Field:
     def prompt(self, style: Style = Style()) -> str:
         """`Server id [12345]: `: the default in brackets, the placeholder and optionality dimmed."""
         default = f" [{self.initial}]" if self.initial else ""
-        extras = [] if self.initial or not self.placeholder else [self.placeholder]
+        # A placeholder that reads like a value (`before-update`) is shown as an example: Enter does not keep it.
+        example = self.placeholder if " " in self.placeholder else f"e.g. {self.placeholder}"
+        extras = [] if self.initial or not self.placeholder else [example]
         if self.optional:
             extras.append("optional")
         suffix = style.dim(f" ({', '.join(extras)})") if extras else ""

@@ -6,7 +6,7 @@ through the real WSGI app (`SlackDriver` + `wsgi_sender`), and the app's Web API
 works in the shell works in Slack, and the other way round.
 
 VPS.org is the in-process simulator unless VPS_API_TOKEN is set (then it is the real account, with a loud
-banner); the database is a throwaway SQLite file unless DATABASE_URL says otherwise.
+banner); the database is a throwaway SQLite file unless SHELL_DATABASE_URL says otherwise (never DATABASE_URL).
 
 This module is the loop: read a line, turn it into a slash command, a button press or a shell command, send
 it, and let the bot settle before the next prompt. The fake world is booted in `world`, questions are asked in
@@ -54,7 +54,7 @@ if TYPE_CHECKING:
     from bot.wiring import Bot
 
 SETTLE_TIMEOUT = 30.0  # how long a line may keep the bot busy before the prompt comes back anyway
-_PRESS = re.compile(r"^(?:click|press)?\s*\[?#?(\d{1,4})\]?$")
+_PRESS = re.compile(r"^(?:click|press)?\s*\[?#?([0-9]{1,4})\]?$")  # ASCII digits, as everywhere in the bot
 
 
 HELP = """\

@@ -1,6 +1,7 @@
 """Booting the fake world the shell runs the bot in: a FakeSlack on loopback whose directory knows the demo users
 and channels, a fresh signing secret, the VPS.org simulator over an in-process transport (or the real account
-when VPS_API_TOKEN is set), a throwaway SQLite file unless DATABASE_URL says otherwise, and the production bot
+when VPS_API_TOKEN is set), its own database (never DATABASE_URL: `/as bob` approvals must never reach a real
+audit trail) unless SHELL_DATABASE_URL or `--database-url` names one, and the production bot
 built from those settings with its background work started, and the process's log lines sent to a file (the
 terminal is the conversation; errors are also noted there briefly). `close()` undoes all of it, even half-started.
 """
@@ -20,7 +21,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Self
 
-from bot.config import DEFAULT_DATABASE_URL, Secret
+from bot.config import Secret
 from bot.logging_setup import log_to_file
 from bot.redaction import redact
 from devkit.fake_slack import FakeSlack
@@ -38,6 +39,7 @@ SHELL_CHANNEL_NAME = "ops"
 BOT_NAME = "snapshot-bot"
 DEFAULT_COMPLETION_DELAY = 15.0  # long enough to see "in progress", short enough to wait for "completed"
 DEFAULT_POLL_INTERVAL = 2.0
+SHELL_DATABASE_URL = "sqlite:///snapshot-bot-shell.db"  # against a real VPS.org account, without SHELL_DATABASE_URL
 _USER_NAME = re.compile(r"^[a-z0-9]{1,12}$")
 
 
@@ -130,15 +132,19 @@ class ShellWorld:
         return self.bot
 
     def _database_url(self) -> str:
-        url = self.settings.database_url
-        if self.simulator is not None and url == DEFAULT_DATABASE_URL:
+        url = self.settings.shell_database_url  # never settings.database_url: that may be production's
+        if url:
+            self._database_note = f"{safe_url(url)} (SHELL_DATABASE_URL or --database-url)"
+            return url
+        if self.simulator is not None:
             # Simulated servers with a real audit trail would be confusing: start clean, leave nothing behind.
             self._tempdir = tempfile.mkdtemp(prefix="snapshot-bot-shell-")
             path = Path(self._tempdir) / "shell.db"
             self._database_note = f"{path} (a fresh SQLite file, deleted when you quit)"
             return f"sqlite:///{path}"
-        self._database_note = safe_url(url)
-        return url
+        # The real VPS.org account: what was done is kept, in the shell's own file (not the bot's).
+        self._database_note = f"{SHELL_DATABASE_URL} (the shell's own SQLite file, kept; not DATABASE_URL)"
+        return SHELL_DATABASE_URL
 
     def _start_logging(self) -> None:
         # The terminal is the conversation: log lines go to a file the banner names; errors are also noted in

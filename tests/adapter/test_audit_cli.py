@@ -231,7 +231,7 @@ def test_export_csv_to_stdout(capsys: pytest.CaptureFixture[str], filled: AuditL
     [
         (["--since", "yesterday"], "error: --since: 'yesterday' is not an ISO date or date-time"),
         (["--until", "2024-13-01"], "error: --until: '2024-13-01' is not an ISO date or date-time"),
-        (["--server", "web-1"], "error: --server: 'web-1' is not a server id (a whole number)"),
+        (["--server", "web-1"], "error: --server: 'web-1' is not a server id (a whole number in digits 0-9)"),
     ],
 )
 def test_export_bad_arguments_exit_2_with_one_line(

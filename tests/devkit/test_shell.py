@@ -60,7 +60,7 @@ def run(
     interactive: bool = False,
     stdin: io.StringIO | None = None,
 ) -> Transcript:
-    settings = load_settings({"DATABASE_URL": database_url, **(env or {})}, dotenv_path=None)
+    settings = load_settings({"SHELL_DATABASE_URL": database_url, **(env or {})}, dotenv_path=None)
     out = stdout or io.StringIO()
     if sim is None and not (env or {}).get("VPS_API_TOKEN"):
         sim = VpsSimulator(completion_delay=0)
@@ -273,6 +273,7 @@ def test_the_create_form_is_asked_field_by_field_and_errors_are_asked_again(sqli
     t.in_order(
         "▸ Form: Create snapshot",
         "stop the server first",
+        "Enter keeps a value shown in [brackets]; (e.g. …) is only an example",
         "Server (Pick a server): ",
         "1. cache-01 (id 12347) · active",
         "5. web-server-01 (id 12345) · active",
@@ -280,10 +281,10 @@ def test_the_create_form_is_asked_field_by_field_and_errors_are_asked_again(sqli
         "Nothing chosen; type again.",
         "Server (Pick a server): web",
         "1. web-server-01 (id 12345) · active",
-        "Snapshot name (before-update): bad name",
+        "Snapshot name (e.g. before-update): bad name",
         "Description (optional): ",
         "Snapshot name: The snapshot name may contain only letters, digits, hyphens and underscores",
-        "Snapshot name (before-update): good-name",
+        "Snapshot name (e.g. before-update): good-name",
         "(Create: sent)",
         "@alice started snapshot good-name",
     )
@@ -392,7 +393,7 @@ def test_colour_only_on_a_terminal(sqlite_url: str, monkeypatch: pytest.MonkeyPa
 
 def test_run_shell_returns_zero_at_end_of_input(sqlite_url: str) -> None:
     out = io.StringIO()
-    settings = load_settings({"DATABASE_URL": sqlite_url}, dotenv_path=None)
+    settings = load_settings({"SHELL_DATABASE_URL": sqlite_url}, dotenv_path=None)
     code = run_shell(settings, stdin=io.StringIO("/snapshot list 12346\n"), stdout=out, interactive=False)
     assert code == 0
     assert "db-server-01" in out.getvalue()
@@ -532,7 +533,7 @@ class ScriptWithHooks(io.StringIO):
 
 
 def test_wait_and_home_name_a_restore_taking_its_safety_snapshot_on_another_replica(sqlite_url: str) -> None:
-    settings = load_settings({"DATABASE_URL": sqlite_url}, dotenv_path=None)
+    settings = load_settings({"SHELL_DATABASE_URL": sqlite_url}, dotenv_path=None)
     out = io.StringIO()
     shell: Shell
 
@@ -578,7 +579,7 @@ def test_wait_and_home_name_a_restore_taking_its_safety_snapshot_on_another_repl
 def test_an_update_that_changes_nothing_a_reader_sees_is_not_printed_again(sqlite_url: str) -> None:
     from slack_sdk import WebClient
 
-    settings = load_settings({"DATABASE_URL": sqlite_url}, dotenv_path=None)
+    settings = load_settings({"SHELL_DATABASE_URL": sqlite_url}, dotenv_path=None)
     out = io.StringIO()
     shell: Shell
 

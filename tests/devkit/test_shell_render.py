@@ -186,7 +186,7 @@ def test_create_modal_becomes_prompts_whose_answers_the_listener_can_read() -> N
     server, name, description = form.fields
     assert server.prompt(PLAIN) == "Server [12345]: "
     assert server.kind == "external_select"  # its options come from the bot (block_suggestion)
-    assert name.prompt(PLAIN) == "Snapshot name (before-update): "
+    assert name.prompt(PLAIN) == "Snapshot name (e.g. before-update): "  # an example, not kept by Enter
     assert description.prompt(PLAIN) == "Description (optional): "
     assert "hyphens" in name.hint
 

@@ -122,3 +122,44 @@ def test_the_same_request_properly_signed_is_accepted(harness: Harness) -> None:
     assert response.status == 200
     harness.settle()
     assert [c.json["name"] for c in harness.api_calls("POST", "/api/v1/snapshots/")] == ["unverified"]
+
+
+# ---- Slack's certificate check: the one unsigned request Slack sends ------------------------------------------
+SSL_CHECK = urlencode({"ssl_check": "1", "token": "legacy-verification-token"}).encode()
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        SSL_CHECK,
+        b"ssl_check=1",
+        # Whatever rides along in an unsigned body is never dispatched: the command below must not run.
+        SSL_CHECK + b"&" + BODY,
+    ],
+    ids=["as Slack sends it", "field alone", "with a command riding along"],
+)
+def test_ssl_check_gets_an_empty_200_and_nothing_else(
+    harness: Harness, caplog: pytest.LogCaptureFixture, body: bytes
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    response = harness.driver.send_raw(body, {"Content-Type": FORM})  # over HTTP, unsigned, as Slack sends it
+    assert (response.status, response.body) == (200, "")
+    harness.settle()
+    bots = [r for r in caplog.records if not r.name.startswith(("httpx", "httpcore"))]  # not the test's client
+    assert [r.getMessage() for r in bots if r.levelno > logging.DEBUG] == []
+    assert harness.sim.requests == [] and harness.audit() == [] and harness.slack.calls_to("chat.postEphemeral") == []
+
+
+@pytest.mark.parametrize(
+    "body",
+    [b"ssl_check=0", b"ssl_check=true", b"ssl_check=1&ssl_check=1", b"ssl_check=%EF%BC%91", b'{"ssl_check": "1"}'],
+    ids=["zero", "true", "twice", "fullwidth one", "json"],
+)
+def test_anything_else_like_ssl_check_is_refused_unverified(
+    harness: Harness, caplog: pytest.LogCaptureFixture, body: bytes
+) -> None:
+    send = wsgi_sender(harness.bot.wsgi)
+    caplog.set_level(logging.DEBUG)
+    response = send("/slack/events", {"Content-Type": FORM}, body + b"&" + BODY)
+    one_line_only(caplog)
+    nothing_happened(harness, response)

@@ -93,3 +93,88 @@ def test_serve_without_tokens_stops_with_one_clear_line(tmp_path: Path) -> None:
     assert lines == [
         "snapshot-bot: configuration error: SLACK_BOT_TOKEN is required for this mode: a bot token starting with xoxb-"
     ]
+
+
+@pytest.mark.parametrize(
+    "env",
+    [
+        {"PORT": "৩০০০"},  # Bengali digits
+        {"PORT": "３０００"},  # fullwidth
+        {"PORT": "1_000"},  # int() takes underscores
+        {"SNAPSHOT_POLL_SECONDS": "٣٠"},  # Arabic-Indic
+        {"SNAPSHOT_POLL_SECONDS": "1e3"},
+        {"SNAPSHOT_RATE_LIMIT": "৪/minute"},
+        {"SNAPSHOT_RATE_LIMIT": "１０/hour"},
+    ],
+)
+def test_numbers_in_settings_are_ascii_digits_only(env: dict[str, str]) -> None:
+    (name,) = env
+    with pytest.raises(ConfigError) as raised:
+        load_settings(env, dotenv_path=None)
+    message = str(raised.value)
+    assert message.startswith(f"{name} is malformed") and ("0-9" in message or "e.g. 10/hour" in message)
+
+
+@pytest.mark.parametrize(
+    ("name", "pasted"),
+    [
+        ("SNAPSHOT_RATE_LIMIT", "xoxb-1234567890-0987654321-AbCdEfGhIjKlMnOpQrStUvWx"),
+        ("PORT", "vps_live_0123456789abcdef"),
+        ("LOG_LEVEL", "8f14e45fceea167a5a36dedd4bea2543"),  # shaped like a signing secret
+        ("SNAPSHOT_TIMEZONE", "Bearer abcdef"),
+    ],
+)
+def test_a_rejected_value_that_looks_like_a_secret_is_never_echoed(name: str, pasted: str) -> None:
+    with pytest.raises(ConfigError) as raised:
+        load_settings({name: pasted}, dotenv_path=None)
+    message = str(raised.value)
+    assert message.startswith(name) and "not shown" in message
+    assert pasted not in message and pasted[:12] not in message and pasted[-8:] not in message
+
+
+def test_a_configured_secret_pasted_elsewhere_is_never_echoed() -> None:
+    secret = "Sigsecret-0F"  # short and not token-shaped: only knowing the configured value hides it
+    with pytest.raises(ConfigError) as raised:
+        load_settings({"SLACK_SIGNING_SECRET": secret, "SNAPSHOT_APPROVAL_CHANNEL": secret}, dotenv_path=None)
+    assert secret not in str(raised.value) and "not shown" in str(raised.value)
+
+
+def test_an_ordinary_mistake_is_still_quoted() -> None:
+    with pytest.raises(ConfigError) as raised:
+        load_settings({"SNAPSHOT_RATE_LIMIT": "lots"}, dotenv_path=None)
+    assert "got 'lots'" in str(raised.value)
+
+
+def test_every_setting_is_read_from_dotenv_too(tmp_path: Path) -> None:
+    from bot.server import gunicorn_options
+
+    dotenv = tmp_path / ".env"
+    dotenv.write_text(
+        f"WEB_CONCURRENCY=5\nSNAPSHOT_TRACEMALLOC_DIR={tmp_path / 'mem'}\nSNAPSHOT_TRACEMALLOC_SECONDS=60\n"
+    )
+    settings = load_settings({}, dotenv_path=dotenv)
+    assert gunicorn_options(settings, None, None)["workers"] == 5
+    assert (settings.tracemalloc_dir, settings.tracemalloc_seconds) == (str(tmp_path / "mem"), 60.0)
+
+
+def test_the_signing_key_path_is_not_masked_but_pem_text_is(tmp_path: Path) -> None:
+    from bot.redaction import redact
+    from storage.signing import generate_key_file
+
+    path = tmp_path / "keys" / "audit-signing.pem"
+    path.parent.mkdir()
+    generate_key_file(path)
+    settings = load_settings({"AUDIT_SIGNING_KEY": str(path)}, dotenv_path=None)
+    line = f"checkpoint witness: {tmp_path}/bot/audit_witness.py wrote {path}"
+    assert redact(line) == line  # a path is not a secret: log lines naming files under it stay readable
+    pem = path.read_text()
+    settings = load_settings({"AUDIT_SIGNING_KEY": pem}, dotenv_path=None)
+    assert settings.audit_signing_key is not None
+    assert pem.splitlines()[1][:20] not in redact(pem)  # the key itself still is
+
+
+def test_database_url_and_shell_database_url_are_separate() -> None:
+    settings = load_settings({"DATABASE_URL": "sqlite:///prod.db"}, dotenv_path=None)
+    assert settings.database_url_configured and settings.shell_database_url is None
+    settings = load_settings({"SHELL_DATABASE_URL": "sqlite:///shell.db"}, dotenv_path=None)
+    assert not settings.database_url_configured and settings.shell_database_url == "sqlite:///shell.db"

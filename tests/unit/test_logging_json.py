@@ -72,3 +72,33 @@ def test_text_stays_the_default_and_switching_back_works(
     logging.getLogger("bot.test").info("plain %s", VPS_TOKEN)
     err = capsys.readouterr().err
     assert "INFO bot.test: plain vps_[redacted]" in err
+
+
+EVERY_LINE = """
+import threading, warnings
+from bot.logging_setup import configure_logging
+configure_logging("INFO", "json")
+warnings.warn("a library's deprecation")
+worker = threading.Thread(target=lambda: 1 / 0, name="poller")
+worker.start()
+worker.join()
+"""
+
+
+def test_with_json_every_line_is_json_warnings_and_thread_crashes_included() -> None:
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    done = subprocess.run(
+        [sys.executable, "-c", EVERY_LINE],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=Path(__file__).resolve().parents[2],
+    )
+    records = [json.loads(line) for line in done.stderr.splitlines() if line.strip()]  # each line parses
+    messages = [r["message"] for r in records]
+    assert any("a library's deprecation" in m for m in messages), messages
+    crash = next(r for r in records if r["message"].startswith("thread poller stopped"))
+    assert "ZeroDivisionError" in crash["exception"]

@@ -107,7 +107,10 @@ def _pending_entry(req: Any, links: dict[int, str], now: datetime) -> SectionBlo
         "pending": Mrkdwn("waiting for approval ({} of {}), expires {}").format(
             len(req.approvers), req.approvals_required, format_time(req.expires_at)
         ),
-        "executing": Mrkdwn("approved; re-checking before sending"),
+        # The card's words for the same moment: a restore taking its safety snapshot is not re-checking yet.
+        "executing": Mrkdwn("approved; taking the safety snapshot first, the restore is not sent yet")
+        if getattr(req, "safety_choice", "") == "snapshot" and getattr(req, "safety_state", "") != "completed"
+        else Mrkdwn("approved; re-checking before sending"),
         "sending": Mrkdwn("sent to VPS.org; waiting for its answer"),
         "needs_check": Mrkdwn(":warning: *needs a human check* — outcome unknown; check the server"),
     }

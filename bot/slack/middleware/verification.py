@@ -1,5 +1,8 @@
 """Verify first, then parse: a request whose Slack signature can't be checked gets 401 and one log line, unread
 beyond its declared size (`SafeSlackRequestHandler`).
+
+The one unsigned request Slack sends is its certificate check, a form with `ssl_check=1`: it gets an empty 200
+and a DEBUG line, and nothing of its body ever reaches Bolt (`is_ssl_check`).
 """
 
 from __future__ import annotations
@@ -11,6 +14,7 @@ import re
 import time
 from collections.abc import Callable, Mapping
 from typing import Any
+from urllib.parse import parse_qs
 
 from slack_bolt import App, BoltRequest, BoltResponse
 from slack_bolt.adapter.wsgi import SlackRequestHandler
@@ -52,6 +56,10 @@ class SafeSlackRequestHandler(SlackRequestHandler):
         received_at = time.perf_counter()  # where the ack latency metric starts (middleware/ack_timing.py)
         headers = request.get_headers()
         body, problem = self._read_body(request)
+        if problem is None and is_ssl_check(body):
+            # Answered here, never dispatched: the rest of an unsigned body must not reach a listener.
+            log.debug("answered Slack's ssl_check")
+            return BoltResponse(status=200, body="")
         if problem is None:
             secret = getattr(self.app, "_signing_secret", None) or ""
             problem = unverifiable_reason(secret, body, headers, now=self._clock())
@@ -94,6 +102,21 @@ class SafeSlackRequestHandler(SlackRequestHandler):
             return stream.read(length), None
         except (OSError, ValueError):  # the client went away mid-body
             return b"", "the body could not be read"
+
+
+def is_ssl_check(body: bytes) -> bool:
+    """True when the body is a form whose `ssl_check` field is exactly `1` (once): Slack's certificate check.
+
+    Slack sends it unsigned (with the app's legacy verification token beside it, which is ignored). Any other
+    value, a repeated field or a body that is not a UTF-8 form is an ordinary request and must be verified.
+    """
+    if b"ssl_check" not in body:
+        return False
+    try:
+        fields = parse_qs(body.decode("utf-8"), keep_blank_values=True, strict_parsing=True)
+    except (UnicodeDecodeError, ValueError):
+        return False
+    return fields.get("ssl_check") == ["1"]
 
 
 def unverifiable_reason(secret: str, body: bytes, headers: Mapping[str, Any], *, now: float) -> str | None:
