@@ -48,6 +48,8 @@ class Harness:
     def settle(self, timeout: float = 15.0) -> None:
         """Wait (with a deadline) until the bot's background work is done."""
         assert self.bot.core.wait_idle(timeout), "listeners and background work did not finish in time"
+        # Notification lines a busy channel made wait are sent by its own thread, after the work that wrote them.
+        assert self.bot.slack.notifier.wait_idle(timeout), "notification lines were not all posted in time"
 
     def run(self, text: str, user: str = ALICE, channel: str = OPS) -> DriverResponse:
         response = self.command(text, user=user, channel=channel)
