@@ -68,6 +68,12 @@ class Notifier:
         self._outbox: dict[str, deque[tuple[Mrkdwn | str, int]]] = {}
         self._idle = threading.Condition(self._lock)
 
+    def use_clock(self, clock: Callable[[], float], sleep: Callable[[float], None]) -> None:
+        """Pace by another clock (tests: a clock whose sleeps move it on, so pacing costs no real time)."""
+        with self._lock:
+            self._clock, self._sleep = clock, sleep
+            self._next_slot.clear()
+
     def target(self, fallback_channel: str | None) -> str | None:
         """Where a notification line goes: the notification channel, else `fallback_channel` (may be None)."""
         return self.channel or fallback_channel
@@ -137,8 +143,9 @@ class Notifier:
                 self._idle.wait(remaining)
         return True
 
-    def close(self, timeout: float = 10.0) -> None:
-        """At shutdown: give the lines still waiting for their slot `timeout` seconds to go out."""
+    def close(self, timeout: float = 3.0) -> None:
+        """At shutdown: give the lines still waiting for their slot `timeout` seconds to go out (within gunicorn's
+        5 s margin after the drain, bot/server.py)."""
         if not self.wait_idle(timeout):
             with self._lock:
                 left = sum(len(queued) for queued in self._outbox.values())

@@ -26,6 +26,7 @@ def test_a_busy_approvals_channel_does_not_delay_the_restore(make_harness: Calla
         SNAPSHOT_APPROVAL_CHANNEL=APPROVALS,
         SNAPSHOT_NOTIFY_CHANNEL=APPROVALS,  # every line the bot posts lands in the approvals channel
         SNAPSHOT_WORKER_THREADS=WORKERS,
+        real_pacing=True,
     )
     assert h.bot.slack.notifier.min_interval == 1.0  # the real pacing: this test is about it
     h.run("restore 801", user=ALICE)
