@@ -36,6 +36,7 @@ EXPECTED_ROWS = (
     "4. tracking cost",
     "6a. audit checkpointing cost (SQLite)",
     "6b. audit verify --checkpoints (SQLite)",
+    "7. click → restore POST, approvals channel busy",
 )
 
 
@@ -92,7 +93,7 @@ def test_every_expected_row_belongs_to_a_benchmark_the_smoke_runs() -> None:
 
 
 def test_only_selects_benchmarks_by_name_alias_or_number() -> None:
-    assert _selected(None) == ["ack", "answer", "audit", "tracking", "checkpoints"]
+    assert _selected(None) == ["ack", "answer", "audit", "tracking", "checkpoints", "approval"]
     assert _selected("6") == ["checkpoints"]
     assert _selected("audit,footprint") == ["ack", "audit"]  # run order, not argument order
     assert _selected("4,2") == ["answer", "tracking"]
