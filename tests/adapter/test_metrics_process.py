@@ -28,6 +28,8 @@ from tests.app_fixtures import ALICE, OPS, SIGNING_SECRET
 
 T = TypeVar("T")
 Samples = dict[tuple[str, tuple[tuple[str, str], ...]], float]
+# The whole module on one worker, in a row: the shared serve is started once, not once per worker or per gap.
+pytestmark = pytest.mark.xdist_group("metrics-serve")
 
 
 def scrape(url: str) -> tuple[str, Samples]:
@@ -130,9 +132,6 @@ def shared(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Server, F
             stop_sim()
 
 
-SHARED = pytest.mark.xdist_group("metrics-serve")  # the tests on the shared server run on one worker
-
-
 BOUNDED_LABELS = {
     "command": re.compile(r"^(help|list|create|delete|restore|pending|audit|unknown|block_actions|view_submission"
                           r"|view_closed|shortcut|message_action|block_suggestion|other|event:[a-z_]+)$"),
@@ -146,7 +145,6 @@ BOUNDED_LABELS = {
 }  # fmt: skip
 
 
-@SHARED
 def test_a_command_moves_its_ack_counter_and_the_vps_call_counter_across_gunicorn_workers(
     shared: tuple[Server, FakeSlack, VpsSimulator],
 ) -> None:
@@ -212,7 +210,6 @@ def test_with_log_format_json_every_line_the_server_writes_is_a_json_object(serv
     assert any("Booting worker" in r["message"] for r in records)
 
 
-@SHARED
 def test_a_failed_slack_call_is_counted_by_method_and_error(shared: tuple[Server, FakeSlack, VpsSimulator]) -> None:
     server, fake_slack, _ = shared
     fake_slack.fail_next("views.publish", error="not_authed")
