@@ -197,11 +197,14 @@ class Notifier:
                     self._idle.notify_all()
                     return
                 text, attempts = queued.popleft()
-            send = self._line_sender(channel, text)
-            for left in range(attempts - 1, -1, -1):
-                self._wait_turn(channel)
-                if self._attempt("chat.postMessage", channel, send, retry=left > 0) is not _RATE_LIMITED:
-                    break
+            try:
+                send = self._line_sender(channel, text)
+                for left in range(attempts - 1, -1, -1):
+                    self._wait_turn(channel)
+                    if self._attempt("chat.postMessage", channel, send, retry=left > 0) is not _RATE_LIMITED:
+                        break
+            except Exception:  # one bad line must not strand the channel's others behind a dead sender
+                log.exception("could not post a notification line to %s", channel)
 
     # ---- pacing and rate limits --------------------------------------------------------------------------
     def _call(self, method: str, channel: str, send: Callable[[], Any]) -> Any | None:
