@@ -29,6 +29,7 @@ BENCHMARKS: dict[str, str] = {
     "audit": "bench.audit_scale",
     "tracking": "bench.tracking",
     "checkpoints": "bench.audit_checkpoints",
+    "approval": "bench.approval_pacing",
 }
 ALIASES = {
     "footprint": "ack",
@@ -40,6 +41,7 @@ ALIASES = {
     "3": "audit",
     "4": "tracking",
     "6": "checkpoints",
+    "7": "approval",
 }
 
 

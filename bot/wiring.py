@@ -72,6 +72,8 @@ class Bot:
             # After the drain, so the shutdown checkpoint covers the outcome rows of the work just finished.
             with contextlib.suppress(Exception):
                 self.witness.stop(final=True)
+        with contextlib.suppress(Exception):  # the last lines, still waiting for their channel's slot
+            self.slack.notifier.close()
         # Hand tracked operations back at once, so a restarted or sibling process resumes them immediately.
         with contextlib.suppress(Exception):
             self.core.tracking.release()
@@ -202,7 +204,8 @@ def build_bot(
     # One notifier for the whole process, so per-channel pacing covers every message the bot posts on its own;
     # its client leaves 429s to it (bot/slack/retry.py: one layer retries each call).
     notifier_client = make_web_client(settings, rate_limits=False, on_error=metrics.slack_error)
-    notifier = Notifier(notifier_client, settings.notify_channel)
+    # Its lines never hold a worker thread waiting for a busy channel's slot (hand_off): an approval is not delayed.
+    notifier = Notifier(notifier_client, settings.notify_channel, hand_off=True)
     approvals = core.approvals
     cards = ProgressTracker(
         core.tracking, notifier, request_channel=lambda rid: approvals.get(rid).channel_id, request_view=approvals.get

@@ -3,6 +3,8 @@ Web API answered by FakeSlack, VPS.org answered by the simulator (in-process tra
 
 from __future__ import annotations
 
+import threading
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -48,6 +50,8 @@ class Harness:
     def settle(self, timeout: float = 15.0) -> None:
         """Wait (with a deadline) until the bot's background work is done."""
         assert self.bot.core.wait_idle(timeout), "listeners and background work did not finish in time"
+        # Notification lines a busy channel made wait are sent by its own thread, after the work that wrote them.
+        assert self.bot.slack.notifier.wait_idle(timeout), "notification lines were not all posted in time"
 
     def run(self, text: str, user: str = ALICE, channel: str = OPS) -> DriverResponse:
         response = self.command(text, user=user, channel=channel)
@@ -98,6 +102,29 @@ class Harness:
         return self.slack.message(channel, cards[-1].ts)
 
 
+class SkippingClock:
+    """A monotonic clock whose sleeps return at once and move it on instead.
+
+    The bot's Notifier paces by it in scenario tests: slots, their order and 429 push-backs are decided exactly as
+    in production, but a second of pacing costs no real second (tests/scenario/test_notify.py and
+    test_approval_not_paced.py keep the real pacing and check it).
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._skipped = 0.0
+        self.slept: list[float] = []
+
+    def __call__(self) -> float:
+        with self._lock:
+            return time.monotonic() + self._skipped
+
+    def sleep(self, seconds: float) -> None:
+        with self._lock:
+            self._skipped += max(0.0, seconds)
+            self.slept.append(seconds)
+
+
 @pytest.fixture
 def make_harness(tmp_path: Path, fake_slack: FakeSlack) -> Iterator[Callable[..., Harness]]:
     harnesses: list[Harness] = []
@@ -107,8 +134,10 @@ def make_harness(tmp_path: Path, fake_slack: FakeSlack) -> Iterator[Callable[...
         database_url: str | None = None,
         sim: VpsSimulator | None = None,
         vps_transport: httpx.BaseTransport | None = None,
+        real_pacing: bool = False,
         **env: str,
     ) -> Harness:
+        """`real_pacing`: the Notifier waits real seconds between posts to a channel (else a SkippingClock)."""
         simulator = sim or VpsSimulator(completion_delay=0)
         # The safety snapshot (issue 18 §1) has its own tests (tests/scenario/test_safety_snapshot.py); the others
         # keep the restore path they were written for unless they ask for it.
@@ -116,6 +145,9 @@ def make_harness(tmp_path: Path, fake_slack: FakeSlack) -> Iterator[Callable[...
         url = database_url or f"sqlite:///{tmp_path / 'bot.db'}"
         settings = load_settings(local_env(fake_slack, simulator, url, **env), dotenv_path=None)
         bot = build_bot(settings, vps_transport=vps_transport or simulator.transport())
+        if not real_pacing:
+            clock = SkippingClock()
+            bot.slack.notifier.use_clock(clock, clock.sleep)
         server = start_wsgi_in_thread(bot.wsgi)
         # The workspace's directory: typed `@bob`/`#ops` reach the bot as the mentions Slack would send.
         for user_id in (ALICE, BOB, CAROL):

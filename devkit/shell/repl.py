@@ -21,6 +21,7 @@ import os
 import re
 import sys
 import threading
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
@@ -367,8 +368,12 @@ class Shell(ShellWorld, FormsAndInput, Transcript, Waiting):
         self._show(heading, body.get("blocks") or [], str(body.get("text") or ""), source)
 
     def _settle(self, timeout: float = SETTLE_TIMEOUT) -> bool:
-        """Wait (with a deadline) until Bolt's listeners and the bot's background work have all finished."""
-        return True if self.bot is None else self.bot.core.wait_idle(timeout)
+        """Wait (with a deadline) until Bolt's listeners and the bot's background work have all finished, and the
+        notification lines that work handed to a busy channel's sender are posted (printed in their place)."""
+        if self.bot is None:
+            return True
+        deadline = time.monotonic() + timeout
+        return self.bot.core.wait_idle(timeout) and self.bot.slack.notifier.wait_idle(deadline - time.monotonic())
 
 
 def _isatty(stream: Any) -> bool:

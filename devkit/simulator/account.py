@@ -35,6 +35,9 @@ class RecordedRequest:
     status: int | None = None  # the status answered; None when the connection was dropped
     applied: bool = False  # True when the request changed the simulator's state
     fault: str | None = None  # "fail", "drop", "drop_after_apply", "non_json" when a fault was injected
+    # When it arrived, by time.monotonic() (not the simulator's settable clock): latency tests compare it with
+    # when the test sent something to the bot.
+    received_at: float = 0.0
 
 
 @dataclass

@@ -86,13 +86,16 @@ class VpsSimulator(SimulatedAccount):
         path = environ.get("PATH_INFO", "") or "/"
         query = {k: v[-1] for k, v in parse_qs(environ.get("QUERY_STRING", ""), keep_blank_values=True).items()}
         raw = _read_body(environ)
+        received_at = time.monotonic()
         body, body_is_json = _decode_json(raw)
 
         if self.faults.latency:
             time.sleep(self.faults.latency)
         with self._lock:
             authorized = environ.get("HTTP_AUTHORIZATION", "") == f"Bearer {self._token}"
-        record = RecordedRequest(method, path, query, body if body_is_json else None, authorized)
+        record = RecordedRequest(
+            method, path, query, body if body_is_json else None, authorized, received_at=received_at
+        )
 
         fault = self.faults._take(method, path[len(API_PREFIX) :] if path.startswith(API_PREFIX) else path)
         if fault is not None and fault.kind == "slow":

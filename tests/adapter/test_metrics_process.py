@@ -28,6 +28,8 @@ from tests.app_fixtures import ALICE, OPS, SIGNING_SECRET
 
 T = TypeVar("T")
 Samples = dict[tuple[str, tuple[tuple[str, str], ...]], float]
+# The whole module on one worker, in a row: the shared serve is started once, not once per worker or per gap.
+pytestmark = pytest.mark.xdist_group("metrics-serve")
 
 
 def scrape(url: str) -> tuple[str, Samples]:
@@ -114,6 +116,22 @@ def server(tmp_path: Path, fake_slack: FakeSlack, sim: tuple[VpsSimulator, str])
     running.stop()
 
 
+@pytest.fixture(scope="module")
+def shared(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Server, FakeSlack, VpsSimulator]]:
+    """One `serve` for the tests that only read counters they alone move (a serve costs ~2 s of CPU to start)."""
+    with FakeSlack() as fake:
+        simulator = VpsSimulator(completion_delay=3600)
+        url, stop_sim = start_in_thread(simulator)
+        tmp = tmp_path_factory.mktemp("metrics")
+        env = local_env(fake, simulator, f"sqlite:///{tmp / 'bot.db'}", vps_url=url, signing_secret=SIGNING_SECRET)
+        running = Server(tmp, fake, env, workers=2)
+        try:
+            yield running, fake, simulator
+        finally:
+            running.stop()
+            stop_sim()
+
+
 BOUNDED_LABELS = {
     "command": re.compile(r"^(help|list|create|delete|restore|pending|audit|unknown|block_actions|view_submission"
                           r"|view_closed|shortcut|message_action|block_suggestion|other|event:[a-z_]+)$"),
@@ -132,9 +150,9 @@ BOUNDED_LABELS = {
 
 
 def test_a_command_moves_its_ack_counter_and_the_vps_call_counter_across_gunicorn_workers(
-    server: Server, fake_slack: FakeSlack, sim: tuple[VpsSimulator, str]
+    shared: tuple[Server, FakeSlack, VpsSimulator],
 ) -> None:
-    simulator, _ = sim
+    server, _, simulator = shared  # the other test on it moves only views.publish and Slack error counters
     _, before = scrape(server.metrics_url)
     assert value(before, "snapshot_bot_acks_total", command="list") == 0
 
@@ -196,7 +214,8 @@ def test_with_log_format_json_every_line_the_server_writes_is_a_json_object(serv
     assert any("Booting worker" in r["message"] for r in records)
 
 
-def test_a_failed_slack_call_is_counted_by_method_and_error(server: Server, fake_slack: FakeSlack) -> None:
+def test_a_failed_slack_call_is_counted_by_method_and_error(shared: tuple[Server, FakeSlack, VpsSimulator]) -> None:
+    server, fake_slack, _ = shared
     fake_slack.fail_next("views.publish", error="not_authed")
     assert server.driver.app_home_opened(ALICE).status == 200
 

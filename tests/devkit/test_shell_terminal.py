@@ -11,6 +11,7 @@ import contextlib
 import os
 import select
 import shutil
+import signal
 import sys
 import time
 from collections.abc import Iterator
@@ -102,6 +103,9 @@ def make_run(tmp_path: Path) -> Iterator[Terminal]:
     pid, fd = pty.fork()
     if pid == 0:  # the child: a new session whose controlling terminal is the pty, as in a terminal window
         try:
+            # As a terminal window starts it: a suite run as a background job (`make test &` in a script, nohup)
+            # inherits SIGINT ignored, and a Ctrl-C would then reach nobody (both full runs failed so).
+            signal.signal(signal.SIGINT, signal.SIG_DFL)
             os.chdir(tmp_path)
             os.execvpe("make", ["make", "--no-print-directory", "-f", str(makefile), "run"], env)
         finally:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
 from typing import Any
 
@@ -54,6 +55,24 @@ def test_bursts_to_one_channel_are_paced_one_per_second_and_other_channels_are_n
     assert notifier.line("elsewhere", fallback_channel="C0TWO")
     assert clock.sleeps == [1.0, 2.0, 3.0]  # a quiet channel goes at once
     assert [p["channel"] for p in client.posts] == ["C0ONE"] * 4 + ["C0TWO"]
+
+
+def test_handed_off_lines_never_hold_their_caller_and_keep_their_order_and_pace() -> None:
+    clock, client = FrozenClock(), RecordingClient()
+    callers = {threading.current_thread().name}
+    slept_in: list[str] = []
+
+    def sleep(seconds: float) -> None:
+        slept_in.append(threading.current_thread().name)
+        clock.sleep(seconds)
+
+    notifier = Notifier(client, None, clock=clock, sleep=sleep, hand_off=True)  # type: ignore[arg-type]
+    for i in range(4):
+        assert notifier.line(f"line {i}", fallback_channel="C0ONE")
+    assert notifier.wait_idle(10)
+    assert clock.sleeps == [1.0, 2.0, 3.0]  # still one per second…
+    assert slept_in and not callers & set(slept_in)  # …but the waiting happened on the channel's sender thread
+    assert [p["text"] for p in client.posts] == [f"line {i}" for i in range(4)]
 
 
 def test_many_lines_go_out_as_few_messages_one_line_each() -> None:
