@@ -3,8 +3,14 @@
 Knows nothing of Slack or storage. Rules that shape this module:
 - Reads (`list_*`, `account_me`) go through the retrying GET of bot.vps.transport, within the caller's
   `deadline` when one is given; writes (create, restore, delete) are sent exactly once (see bot.vps.transport).
-- A list follows `next` links only on the API's own host, never loops, stops at `MAX_PAGES`, and reports the API's
-  `count` as `total` so callers can say "showing N of M".
+- A list follows `next` links only on the API's own host, one page after another (only `next` is documented), never
+  loops, and reports the API's `count` as `total` so callers can say "showing N of M". A runaway `next` chain is
+  stopped by a bound derived from that `count` (`page_bound`: the pages the count needs at the first page's size,
+  plus a margin for an account that grows while it is read), never by a fixed page count, so an account of any size
+  is listed whole; an empty page that still links on, a listing without a `count` past `PAGES_WITHOUT_COUNT`, and
+  anything past `MAX_ITEMS` stop it too, and the result then says it is incomplete.
+- Bot writes (create, restore, delete) are announced to `on_write` listeners after the call, whatever its outcome,
+  so a cache of reads can forget what the write may have changed.
 - A write that answered 2xx but cannot be read raises `Unavailable(outcome_unknown=True)`: it probably happened.
 The transport (token, retries, deadlines, error mapping) is in bot.vps.transport, answer parsing in
 bot.vps.parsing, the API's own words in bot.vps.api_words; their public names are re-exported here.
@@ -22,11 +28,35 @@ from bot.vps.models import CreatedSnapshot, RestoreResult, Server, ServerRef, Sn
 from bot.vps.parsing import _int, _page_parts, _parse_server, _parse_snapshot, _text, _unique, parse_timestamp
 from bot.vps.transport import VpsTransport
 
-__all__ = ["MAX_MESSAGE_CHARS", "MAX_PAGES", "ServerList", "SnapshotList", "VpsClient", "parse_timestamp"]
+__all__ = [
+    "MAX_ITEMS",
+    "MAX_MESSAGE_CHARS",
+    "PAGES_WITHOUT_COUNT",
+    "ServerList",
+    "SnapshotList",
+    "VpsClient",
+    "page_bound",
+    "parse_timestamp",
+]
 
 logger = logging.getLogger(__name__)
 
-MAX_PAGES = 100  # a list longer than this is a runaway `next` chain, not real data (5 snapshots per server)
+MAX_ITEMS = 500_000  # far above any account (10× the 50,000 snapshots measured); a `count` beyond is not believed
+PAGES_WITHOUT_COUNT = 100  # a listing that never says how long it is gets this many pages
+GROWTH_MARGIN = 0.05  # an account may grow by this share while it is being read (plus two pages)
+
+
+def page_bound(count: int | None, first_page_items: int) -> int:
+    """How many pages a listing may take before its `next` chain counts as runaway.
+
+    Derived from what the API reports: the pages `count` items need at the first page's size, plus 5 % and two
+    pages for snapshots created while the listing is read. Without a usable count (or an empty first page) the old
+    fixed cap applies."""
+    if count is None or first_page_items <= 0:
+        return PAGES_WITHOUT_COUNT
+    expected = min(count, MAX_ITEMS)
+    allowed = expected + int(expected * GROWTH_MARGIN)
+    return max(1, -(-allowed // first_page_items)) + 2
 
 
 class SnapshotList(list[Snapshot]):
@@ -138,20 +168,42 @@ class VpsClient(VpsTransport):
     def _list(
         self, path: str, params: dict[str, str] | None, *, what: str, deadline: float | None = None
     ) -> tuple[list[Any], int | None]:
-        """Collect `results` across pages. Returns (raw items, the API's count or None)."""
+        """Collect `results` across pages, one after another. Returns (raw items, the API's count or None).
+
+        A stopped listing (runaway chain, foreign or looping link, empty page that links on) is returned as far as
+        it got: `count` then exceeds the items, and callers treat it as incomplete."""
         items: list[Any] = []
         total: int | None = None
         url: str = path
         seen: set[str] = set()
-        for page in range(1, MAX_PAGES + 1):
+        bound = PAGES_WITHOUT_COUNT
+        page = 0
+        stopped = False  # a `next` link was left unfollowed: the list is not known to be whole
+        while True:
+            page += 1
             data = self._get_json(url, params if page == 1 else None, what=what, deadline=deadline)
             results, count, next_url = _page_parts(data)
             if results is None:
                 raise Unavailable(f"VPS.org sent a list the bot does not understand ({what})", status_code=200)
             items.extend(results)
-            if total is None and count is not None:
+            if page == 1:
                 total = count
+                bound = page_bound(count, len(results))
             if not next_url:
+                break
+            if not results:
+                logger.warning("%s: an empty page links to another one; stopping (the list may be incomplete)", what)
+                stopped = True
+                break
+            if page >= bound or len(items) >= MAX_ITEMS:
+                logger.warning(
+                    "%s: stopped after %d pages (%d items; VPS.org reported %s); the list may be incomplete",
+                    what,
+                    page,
+                    len(items),
+                    total,
+                )
+                stopped = True
                 break
             # A relative `next` is relative to the page it came on (RFC 3986), not to the base URL.
             absolute = self._http.base_url.join(url).join(next_url)
@@ -161,14 +213,17 @@ class VpsClient(VpsTransport):
                     what,
                     absolute.host,
                 )
+                stopped = True
                 break
-            if str(absolute) in seen:
+            key = str(absolute)
+            if key in seen:
                 logger.warning("%s: pagination loops back to a page already read; stopping", what)
+                stopped = True
                 break
-            seen.add(str(absolute))
-            url = str(absolute)
-        else:
-            logger.warning("%s: stopped after %d pages; the list may be incomplete", what, MAX_PAGES)
+            seen.add(key)
+            url = key
         if total is not None and len(items) < total:
             logger.warning("%s: VPS.org reported %d items but sent %d", what, total, len(items))
+        if stopped:  # more was linked than was read: never let the items pass for the whole list
+            total = max(total or 0, len(items) + 1)
         return items, total
