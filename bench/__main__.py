@@ -28,6 +28,7 @@ BENCHMARKS: dict[str, str] = {
     "audit": "bench.audit_scale",
     "tracking": "bench.tracking",
     "checkpoints": "bench.audit_checkpoints",
+    "listing": "bench.listing",
 }
 ALIASES = {
     "footprint": "ack",
@@ -38,6 +39,7 @@ ALIASES = {
     "3": "audit",
     "4": "tracking",
     "6": "checkpoints",
+    "7": "listing",
 }
 
 

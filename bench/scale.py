@@ -25,6 +25,9 @@ class Scale:
     audit_baseline_every: int  # time the plain insert on every n-th chunk (the rest is copied in untimed)
     # 4: tracking cost
     tracking_sizes: tuple[int, ...]
+    # 7: complete listings of large accounts (snapshots in the account; rounds of bot and bare fetch each)
+    listing_sizes: tuple[int, ...] = (10_000, 50_000)
+    listing_rounds: int = 3
 
     @property
     def label(self) -> str:
@@ -61,6 +64,8 @@ QUICK = Scale(
     audit_queries=200,
     audit_baseline_every=1,
     tracking_sizes=(1, 100, 500),
+    listing_sizes=(10_000,),
+    listing_rounds=3,
 )
 
 SMOKE = Scale(
@@ -77,6 +82,8 @@ SMOKE = Scale(
     audit_queries=20,
     audit_baseline_every=1,
     tracking_sizes=(1, 10),
+    listing_sizes=(300,),
+    listing_rounds=1,
 )
 
 SCALES = {scale.name: scale for scale in (FULL, QUICK, SMOKE)}

@@ -230,9 +230,9 @@ def from_app_home(body: dict[str, Any]) -> bool:
     return isinstance(view, dict) and view.get("type") == "home"
 
 
-def refresh_home(slack: SlackSide, client: WebClient, user_id: str) -> None:
+def refresh_home(slack: SlackSide, client: WebClient, user_id: str, team_id: str | None = None) -> None:
     with contextlib.suppress(Exception):
-        slack.home.publish(client, user_id)
+        slack.home.publish(client, user_id, team_id)
 
 
 class DirectReply(Reply):
@@ -275,7 +275,7 @@ def register(app: App, core: Core, slack: SlackSide) -> None:
                 slack.announcer.decided(result)
             finally:
                 if from_home:  # the tab shows the request's new state (and no stale buttons)
-                    refresh_home(slack, client, actor.user_id)
+                    refresh_home(slack, client, actor.user_id, actor.team_id)
 
         run_for_user(core, reply, job, ack)
 
@@ -357,6 +357,6 @@ def register(app: App, core: Core, slack: SlackSide) -> None:
                 slack.announcer.decided(result)
             finally:
                 if not channel:
-                    refresh_home(slack, client, actor.user_id)
+                    refresh_home(slack, client, actor.user_id, actor.team_id)
 
         run_for_user(core, reply, job, ack)
