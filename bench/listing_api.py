@@ -60,6 +60,7 @@ def main(argv: list[str]) -> int:
 
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"  # keep-alive, as the real API behind a load balancer
+        disable_nagle_algorithm = True  # headers and body go out at once (no delayed-ACK stall per page)
 
         def do_GET(self) -> None:
             query = parse_qs(urlsplit(self.path).query)

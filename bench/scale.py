@@ -27,7 +27,7 @@ class Scale:
     tracking_sizes: tuple[int, ...]
     # 7: complete listings of large accounts (snapshots in the account; rounds of bot and bare fetch each)
     listing_sizes: tuple[int, ...] = (10_000, 50_000)
-    listing_rounds: int = 3
+    listing_rounds: int = 5
 
     @property
     def label(self) -> str:
@@ -65,7 +65,7 @@ QUICK = Scale(
     audit_baseline_every=1,
     tracking_sizes=(1, 100, 500),
     listing_sizes=(10_000,),
-    listing_rounds=3,
+    listing_rounds=5,
 )
 
 SMOKE = Scale(
