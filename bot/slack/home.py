@@ -179,12 +179,18 @@ def _age(data: HomeOverview) -> Mrkdwn:
     if data.vps_error is not None or data.listed_at is None:
         return Mrkdwn("")
     if not data.fresh:
-        return Mrkdwn(" · servers and snapshots as of {} (you reached the read limit; refresh later)").format(
-            format_time(data.listed_at)
+        return Mrkdwn(" · servers and snapshots as VPS.org listed them {} earlier (you reached the read limit)").format(
+            _seconds(data.listing_age)
         )
     if data.listing_age >= SHOW_AGE_AFTER_SECONDS:
-        return Mrkdwn(" · servers and snapshots as of {}").format(format_time(data.listed_at))
+        return Mrkdwn(" · servers and snapshots as VPS.org listed them {} earlier").format(_seconds(data.listing_age))
     return Mrkdwn("")
+
+
+def _seconds(seconds: float) -> Mrkdwn:
+    if seconds < 90:
+        return Mrkdwn("{} s").format(max(1, round(seconds)))
+    return Mrkdwn("{} min").format(round(seconds / 60))
 
 
 def home_view(data: HomeOverview, links: Mapping[int, str] | None = None) -> dict[str, Any]:
@@ -209,7 +215,7 @@ def home_view(data: HomeOverview, links: Mapping[int, str] | None = None) -> dic
                 section(
                     Mrkdwn(
                         ":warning: VPS.org counts {} snapshots but did not send them all, so a server's count here "
-                        "may be short. `/snapshot list <server_id>` lists one server in full."
+                        "may be short. `/snapshot list` with a server id lists that server in full."
                     ).format(data.snapshot_total)
                 )
             )
