@@ -30,6 +30,7 @@ BENCHMARKS: dict[str, str] = {
     "tracking": "bench.tracking",
     "checkpoints": "bench.audit_checkpoints",
     "approval": "bench.approval_pacing",
+    "listing": "bench.listing",
 }
 ALIASES = {
     "footprint": "ack",
@@ -42,6 +43,7 @@ ALIASES = {
     "4": "tracking",
     "6": "checkpoints",
     "7": "approval",
+    "8": "listing",
 }
 
 

@@ -27,6 +27,9 @@ class Scale:
     tracking_sizes: tuple[int, ...]
     # 1c: half-sent connections held open during the ack load
     slow_connections: int = 500
+    # 8: complete listings of large accounts (snapshots in the account; rounds of bot and bare fetch each)
+    listing_sizes: tuple[int, ...] = (10_000, 50_000)
+    listing_rounds: int = 5
 
     @property
     def label(self) -> str:
@@ -63,6 +66,8 @@ QUICK = Scale(
     audit_queries=200,
     audit_baseline_every=1,
     tracking_sizes=(1, 100, 500),
+    listing_sizes=(10_000,),
+    listing_rounds=5,
 )
 
 SMOKE = Scale(
@@ -80,6 +85,8 @@ SMOKE = Scale(
     audit_baseline_every=1,
     tracking_sizes=(1, 10),
     slow_connections=20,
+    listing_sizes=(300,),
+    listing_rounds=1,
 )
 
 SCALES = {scale.name: scale for scale in (FULL, QUICK, SMOKE)}

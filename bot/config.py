@@ -65,6 +65,8 @@ class Settings:
     admins: tuple[str, ...] = ()
     allowed_channels: tuple[str, ...] = ()
     rate_limit: RateLimit | None = None
+    read_limit: RateLimit = RateLimit(60, 60)  # VPS.org listings one person may cause (bot/usecases/read_limit.py)
+    read_cache_seconds: float = 15.0  # how long a listing is served from the cache (bot/usecases/listing_cache.py)
     poll_seconds: float = 30.0
     track_timeout_minutes: int = 60
     recovery_after_seconds: float | None = None
@@ -202,6 +204,8 @@ def load_settings(environ: Mapping[str, str] | None = None, dotenv_path: str | P
         admins=value.id_list(env, "SNAPSHOT_ADMINS", USER_ID, GROUP_ID, what="a user (U…/W…) or group (S…) id"),
         allowed_channels=value.id_list(env, "SNAPSHOT_ALLOWED_CHANNELS", CHANNEL_ID, what="a channel id (C…/G…)"),
         rate_limit=value.rate_limit(env, "SNAPSHOT_RATE_LIMIT"),
+        read_limit=value.rate_limit(env, "SNAPSHOT_READ_LIMIT") or RateLimit(60, 60),
+        read_cache_seconds=value.number(env, "SNAPSHOT_READ_CACHE_SECONDS", 15.0, 0.0, 300.0),
         poll_seconds=value.number(env, "SNAPSHOT_POLL_SECONDS", 30.0, 0.01, 3600.0),
         track_timeout_minutes=value.whole_number(env, "SNAPSHOT_TRACK_TIMEOUT_MINUTES", 60, 1, 24 * 60),
         recovery_after_seconds=(

@@ -35,8 +35,10 @@ from bot.usecases.audit_view import AuditReader
 from bot.usecases.create_help import CreateHelp
 from bot.usecases.guard import Guard, count_mutations, oldest_counted_mutation
 from bot.usecases.home import HomeQueries
+from bot.usecases.listing_cache import ListingCache
 from bot.usecases.pending import PendingQueries
 from bot.usecases.ratelimit import RateLimiter
+from bot.usecases.read_limit import ReadLimit
 from bot.usecases.recovery import Recovery, stale_after_for
 from bot.usecases.schedule_runner import ScheduleRunner
 from bot.usecases.schedules import ScheduleService
@@ -108,7 +110,11 @@ def build_core(
         oldest_in_window=oldest_counted_mutation(audit, settings.rate_limit.count) if settings.rate_limit else None,
     )
     guard = Guard(access, limiter, audit, extra_channels=(settings.approval_channel,))
-    snapshots = SnapshotService(vps=vps, audit=audit, guard=guard)
+    # The one cache of listings (App Home, /snapshot list, the server picker), shared per workspace; the bot's own
+    # writes make it stale at once.
+    listings = ListingCache(ttl=settings.read_cache_seconds, limit=ReadLimit(settings.read_limit))
+    vps.on_write(listings.invalidate)
+    snapshots = SnapshotService(vps=vps, audit=audit, guard=guard, listings=listings)
     stale_after = stale_after_for(settings.vps_timeout_seconds, settings.recovery_after_seconds)
     approvals = ApprovalService(
         db=db,
@@ -169,10 +175,16 @@ def build_core(
         tracking=tracking,
         recovery=recovery,
         home=HomeQueries(
-            access=access, vps=vps, audit=audit, approvals=approvals, tracking=tracking, schedules=schedules
+            access=access,
+            vps=vps,
+            audit=audit,
+            approvals=approvals,
+            tracking=tracking,
+            schedules=schedules,
+            listings=listings,
         ),
         pending=PendingQueries(guard=guard, access=access, approvals=approvals, recovery=recovery),
-        create_help=CreateHelp(vps=vps, guard=guard),
+        create_help=CreateHelp(vps=vps, guard=guard, listings=listings),
         work=BackgroundWork(
             settings.worker_threads,
             settings.work_queue_limit,

@@ -1,8 +1,10 @@
 """The App Home tab, for the person looking: servers with their snapshot counts, recent snapshots, schedules,
 restore requests they can act on, what the bot is following (a restore taking its safety snapshot included), and
-their own recent actions. Refreshed when opened.
+their own recent actions. Refreshed when opened, from the workspace's listing cache (it says how old the listing is
+when that is more than a few seconds).
 
-The data comes from the use case (bot/usecases/home.py: two VPS.org list calls, a few database reads); `AppHome`
+The data comes from the use case (bot/usecases/home.py: two VPS.org listings, usually cached, and a few database
+reads); `AppHome`
 adds links to the approval cards and `home_view` is a pure function from that data to the view. `AppHome` is
 `SlackSide.home`; the `app_home_opened` listener calls `publish`.
 """
@@ -72,8 +74,15 @@ def _chunked(lines: list[Mrkdwn]) -> list[Block]:
     return blocks
 
 
-def _server_line(server: Server, count: int) -> Mrkdwn:
-    quota = Mrkdwn("{} of {} snapshots").format(count, SNAPSHOTS_PER_SERVER)
+SHOW_AGE_AFTER_SECONDS = 5.0  # a cached listing older than this says how old it is
+
+
+def _server_line(server: Server, count: int, complete: bool = True) -> Mrkdwn:
+    # From an incomplete listing only what was seen is said: never "0 of 5" for a server whose page was missing.
+    if complete:
+        quota = Mrkdwn("{} of {} snapshots").format(count, SNAPSHOTS_PER_SERVER)
+    else:
+        quota = Mrkdwn("{} listed, maybe more").format(count)
     if count >= SNAPSHOTS_PER_SERVER:
         quota += Mrkdwn(" — limit reached")
     status = Mrkdwn(" · {}").format(plain(server.status, 40)) if server.status else Mrkdwn("")
@@ -164,12 +173,32 @@ def _action_line(record: AuditRecord) -> Mrkdwn:
     )
 
 
+def _age(data: HomeOverview) -> Mrkdwn:
+    """How old the VPS.org listing shown is, when it came from the cache a while ago or stands in for a read
+    the viewer's limit did not allow."""
+    if data.vps_error is not None or data.listed_at is None:
+        return Mrkdwn("")
+    if not data.fresh:
+        return Mrkdwn(" · servers and snapshots as VPS.org listed them {} earlier (you reached the read limit)").format(
+            _seconds(data.listing_age)
+        )
+    if data.listing_age >= SHOW_AGE_AFTER_SECONDS:
+        return Mrkdwn(" · servers and snapshots as VPS.org listed them {} earlier").format(_seconds(data.listing_age))
+    return Mrkdwn("")
+
+
+def _seconds(seconds: float) -> Mrkdwn:
+    if seconds < 90:
+        return Mrkdwn("{} s").format(max(1, round(seconds)))
+    return Mrkdwn("{} min").format(round(seconds / 60))
+
+
 def home_view(data: HomeOverview, links: Mapping[int, str] | None = None) -> dict[str, Any]:
     """The Home tab as a `views.publish` view (type "home"); `links`: request id → permalink of its card."""
     blocks: list[Block] = [
         header("Snapshots"),
         ActionsBlock(elements=[ButtonElement(text="Refresh", action_id=HOME_REFRESH, value="refresh")]),
-        context(Mrkdwn("As of {} · `/snapshot help` lists every command.").format(format_time(data.now))),
+        context(Mrkdwn("As of {}{} · `/snapshot help` lists every command.").format(format_time(data.now), _age(data))),
     ]
     if data.refusal is not None:
         blocks.append(section(Mrkdwn(":lock: ") + render(data.refusal)))
@@ -181,7 +210,16 @@ def home_view(data: HomeOverview, links: Mapping[int, str] | None = None) -> dic
     elif not data.servers:
         blocks.append(section(Mrkdwn("No servers found.")))
     else:
-        blocks.extend(_chunked([_server_line(s, data.counts.get(s.id, 0)) for s in data.servers]))
+        if not data.complete:
+            blocks.append(
+                section(
+                    Mrkdwn(
+                        ":warning: VPS.org counts {} snapshots but did not send them all, so a server's count here "
+                        "may be short. `/snapshot list` with a server id lists that server in full."
+                    ).format(data.snapshot_total)
+                )
+            )
+        blocks.extend(_chunked([_server_line(s, data.counts.get(s.id, 0), data.complete) for s in data.servers]))
 
     if data.vps_error is None:
         blocks.append(header("Recent snapshots"))
@@ -232,16 +270,18 @@ class AppHome:
     def __init__(self, queries: HomeQueries) -> None:
         self.queries = queries
 
-    def gather(self, client: WebClient, user_id: str) -> tuple[HomeOverview, dict[int, str]]:
+    def gather(
+        self, client: WebClient, user_id: str, team_id: str | None = None
+    ) -> tuple[HomeOverview, dict[int, str]]:
         """The use case's overview, and the permalink of each pending request's card (a Slack-side detail)."""
-        overview = self.queries.overview(user_id)
+        overview = self.queries.overview(user_id, team_id)
         links = {p.request.id: link for p in overview.pending if (link := _permalink(client, p.request))}
         return overview, links
 
-    def publish(self, client: WebClient, user_id: str) -> None:
+    def publish(self, client: WebClient, user_id: str, team_id: str | None = None) -> None:
         if not user_id:
             return
-        view = redact_message(home_view(*self.gather(client, user_id)))
+        view = redact_message(home_view(*self.gather(client, user_id, team_id)))
         try:
             client.views_publish(user_id=user_id, view=view)
         except SlackApiError as error:

@@ -10,6 +10,11 @@ Rules it keeps:
 - "In progress" is the Tracker's operations plus the restores whose safety snapshot is being taken: those are
   read from the request's stored safety step (the step itself runs in its own loop, not in the Tracker table).
 - Each part fails on its own: VPS.org down is told in the overview, a database error leaves its part empty.
+- Servers and snapshots come from the workspace's listing cache (bot/usecases/listing_cache.py): opening the tab
+  again within SNAPSHOT_READ_CACHE_SECONDS asks VPS.org nothing, and the tab says how old its listing is. Past the
+  viewer's SNAPSHOT_READ_LIMIT the last listing is shown with its age, or the tab says when to try again.
+- Per-server counts are drawn only from a complete listing (`complete`): a server whose snapshots were on pages
+  VPS.org did not send is never shown as "0 of 5".
 Rendering (wording, Block Kit, permalinks to cards) is bot/slack/home.py's.
 """
 
@@ -25,10 +30,12 @@ from bot.usecases.approval_safety import taking_safety_snapshot
 from bot.usecases.approvals import ApprovalService, RequestView
 from bot.usecases.context import utcnow
 from bot.usecases.errors import explain_vps_error
+from bot.usecases.listing_cache import Cached, ListingCache
+from bot.usecases.read_limit import ReadLimited
 from bot.usecases.schedules import ScheduleService, ScheduleView
 from bot.usecases.tracking import Operation, Tracker
 from bot.usecases.wording import Text
-from bot.vps.client import VpsClient
+from bot.vps.client import SnapshotList, VpsClient
 from bot.vps.errors import VpsError
 from bot.vps.models import Server, Snapshot
 from storage.audit import Action, AuditLog
@@ -60,6 +67,11 @@ class HomeOverview:
     counts: dict[int, int] = field(default_factory=dict)
     recent: list[Snapshot] = field(default_factory=list)
     vps_error: Text | None = None  # VPS.org could not be read: why, in plain words
+    complete: bool = True  # the snapshot listing held every snapshot VPS.org counts (else no per-server counts)
+    snapshot_total: int | None = None  # VPS.org's count, when the listing was incomplete
+    listed_at: datetime | None = None  # when VPS.org was asked (the listing may come from the cache)
+    listing_age: float = 0.0  # seconds
+    fresh: bool = True  # False: the last listing, shown because the viewer is past SNAPSHOT_READ_LIMIT
     pending: list[PendingRequest] = field(default_factory=list)
     following: list[Operation] = field(default_factory=list)
     # Restores approved and waiting for their safety snapshot (`pre-restore-<id>`).
@@ -79,6 +91,7 @@ class HomeQueries:
         approvals: ApprovalService,
         tracking: Tracker,
         schedules: ScheduleService | None = None,
+        listings: ListingCache | None = None,
     ) -> None:
         self.access = access
         self.vps = vps
@@ -86,8 +99,9 @@ class HomeQueries:
         self.approvals = approvals
         self.tracking = tracking
         self.schedules = schedules
+        self.listings = listings or ListingCache()
 
-    def overview(self, user_id: str) -> HomeOverview:
+    def overview(self, user_id: str, team_id: str | None = None) -> HomeOverview:
         now = utcnow()
         decision = self.access.check(user_id, Permission.LIST)
         if not decision.allowed:
@@ -95,9 +109,14 @@ class HomeQueries:
         servers: list[Server] = []
         snapshots: list[Snapshot] = []
         vps_error = None
+        listed: Cached[SnapshotList] | None = None
+        reader = (team_id or "", user_id)
         try:
-            servers = list(self.vps.list_servers())
-            snapshots = list(self.vps.list_snapshots())
+            listed = self.listings.read((reader[0], "snapshots", None), self.vps.list_snapshots, reader=reader)
+            snapshots = list(listed.value)
+            servers = list(self.listings.read((reader[0], "servers", None), self.vps.list_servers, reader=reader).value)
+        except ReadLimited as refused:
+            vps_error = refused.message
         except VpsError as error:
             vps_error = explain_vps_error(error, "loading servers and snapshots").message
         counts = Counter(s.server.id for s in snapshots)
@@ -120,6 +139,11 @@ class HomeQueries:
             counts=dict(counts),
             recent=recent,
             vps_error=vps_error,
+            complete=listed is None or listed.value.complete,
+            snapshot_total=listed.value.total if listed is not None and not listed.value.complete else None,
+            listed_at=listed.fetched_at if listed is not None else None,
+            listing_age=listed.age if listed is not None else 0.0,
+            fresh=listed is None or listed.fresh,
             pending=self._pending(user_id, open_requests),
             following=self._following(),
             safety_steps=[r for r in open_requests if taking_safety_snapshot(r)][:MAX_FOLLOWING],

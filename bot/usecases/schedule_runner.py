@@ -11,7 +11,8 @@ Rules this module keeps:
 - Name: `auto-<schedule id>-<UTC yyyymmdd-hhmm of the slot>`.
 - A full server: on_full=rotate deletes the schedule's own oldest deletable snapshot first; on_full=skip (or
   nothing of its own to rotate) skips the slot, audited, and reported.
-- Retention runs once per slot (a compare-and-set on the slot's state), after its snapshot is `completed`.
+- Retention runs once per slot (a compare-and-set on the slot's state), after its snapshot is `completed`, from
+  one filtered listing of the schedule's server (the account-wide listing grows with the account).
 - The snapshot id is written to the slot only after VPS.org accepted the create. A crash in between leaves a
   snapshot that is no claim's, which retention then never deletes: the safe side.
 - While APPROVAL_REQUIRED_FOR includes `delete`, a schedule whose settings nobody approved (made or changed while
@@ -35,7 +36,7 @@ from bot.usecases.retention import Ownership, delete_all, rotation_victim, surpl
 from bot.usecases.schedule_when import parse_when
 from bot.usecases.snapshots import SnapshotService
 from bot.usecases.tracking import Tracker
-from bot.vps.client import VpsClient
+from bot.vps.client import SnapshotList, VpsClient
 from bot.vps.errors import VpsError
 from bot.vps.models import SNAPSHOTS_PER_SERVER, Snapshot
 from storage.audit import Action, AuditLog, Outcome
@@ -230,16 +231,19 @@ class ScheduleRunner:
         waiting = self.store.in_state(SlotState.CREATED)
         if not waiting:
             return []
-        listed = self.vps.list_snapshots()
-        by_id = {s.id: s for s in listed}
-        complete = bool(getattr(listed, "complete", True))
+        # One filtered listing per server with a slot waiting, never the whole account's (which grows with it).
+        listings: dict[int, SnapshotList] = {}
         events: list[ScheduleEvent] = []
         now = self.clock()
         for slot in waiting:
             schedule = self.store.get(slot.schedule_id)
             if schedule is None:
                 continue
-            snapshot = by_id.get(slot.snapshot_id or -1)
+            if schedule.server_id not in listings:
+                listings[schedule.server_id] = self.vps.list_snapshots(schedule.server_id)
+            listed = listings[schedule.server_id]
+            complete = listed.complete
+            snapshot = next((s for s in listed if s.id == slot.snapshot_id), None)
             if snapshot is not None and snapshot.is_completed:
                 if not self.store.advance(slot.id, SlotState.CREATED, SlotState.RETAINING):
                     continue  # another replica is on it

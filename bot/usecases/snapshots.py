@@ -2,6 +2,8 @@
 
 Absence is concluded only from a complete listing: when VPS.org's `count` says it has more snapshots than it sent
 (after following every page), a snapshot that is not among them "could not be confirmed", never "does not exist".
+`/snapshot list` reads through the workspace's listing cache (bot/usecases/listing_cache.py): its "Show more" pages
+come from the listing its first page came from; the checks before a create or delete never read the cache.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from bot.usecases.errors import (
 )
 from bot.usecases.guard import Guard
 from bot.usecases.listing_cache import ListingCache
+from bot.usecases.read_limit import ReadLimited
 from bot.usecases.server_groups import ServerGroup, group_by_server, server_and_snapshots
 from bot.usecases.validation import parse_id, validate_description, validate_name
 from bot.usecases.wording import Text, code, command
@@ -39,10 +42,17 @@ from storage.audit import Action, AuditLog, Outcome
 @dataclass(frozen=True)
 class Overview:
     groups: list[ServerGroup]
-    fetched_at: datetime
+    fetched_at: datetime  # when VPS.org was asked for the snapshots shown
     server_id: int | None = None  # the filter, if any
     api_total: int | None = None  # what VPS.org said the total was, when it says more than it returned
-    session: str | None = None  # the paging-session key under which the listing is remembered for "Show more"
+    session: str | None = None  # names the listing shown, so "Show more" pages the same one
+    age_seconds: float = 0.0  # how old the listing is (served from the cache)
+    fresh: bool = True  # False: an older listing shown because the reader is past SNAPSHOT_READ_LIMIT
+
+    @property
+    def complete(self) -> bool:
+        """Every snapshot VPS.org counts was listed: only then may a server be said to hold "N of 5" or none."""
+        return self.api_total is None
 
     @property
     def snapshot_count(self) -> int:
@@ -71,7 +81,7 @@ class SnapshotService:
     guard: Guard
     clock: Callable[[], datetime] = utcnow
     limit_per_server: int = SNAPSHOTS_PER_SERVER
-    listings: ListingCache[Overview] = field(default_factory=ListingCache)
+    listings: ListingCache = field(default_factory=ListingCache)
 
     def record_invalid_command(self, actor: Actor, error: str, operation: str = "command") -> None:
         """A command that could not be understood is a validation refusal: audited, nothing else happens."""
@@ -85,19 +95,32 @@ class SnapshotService:
 
     # ---- reading -------------------------------------------------------------------------------------------
     def overview(self, actor: Actor, server_id: int | None = None, *, session: str | None = None) -> Overview:
-        """Snapshots of one server, or of all servers grouped by server (servers without snapshots included).
+        """Snapshots of one server (one filtered listing), or of all servers grouped by server (servers without
+        snapshots included), read through the workspace's listing cache.
 
-        With the `session` of an earlier overview (a "Show more" click) the listing remembered for it is reused
-        while it is fresh (see ListingCache); otherwise VPS.org is asked again and a new session begins."""
+        With the `session` of an earlier overview (a "Show more" click) the listing it showed is paged while the
+        cache keeps it, and no new audit row is written; otherwise the cached listing, or VPS.org's when nothing
+        fresh is held. Past the reader's SNAPSHOT_READ_LIMIT the last listing is shown with its age (`fresh`)."""
         self.guard.require(actor, Permission.LIST, server_id=server_id)
-        if session:
-            remembered = self.listings.get((session, actor.user_id, server_id))
-            if remembered is not None:
-                return remembered
+        team = actor.team_id or ""
+        reader = (team, actor.user_id)
         started = time.monotonic()
         try:
-            servers = self.vps.list_servers()
-            snapshots = self.vps.list_snapshots(server_id)
+            snapshots = self.listings.read(
+                (team, "snapshots", server_id),
+                lambda: self.vps.list_snapshots(server_id),
+                reader=reader,
+                session=session,
+            )
+            paging = session is not None and snapshots.session == session
+            # A page of a listing already shown names its servers from the server listing held then, if still held.
+            held = self.listings.peek((team, "servers", None)) if paging else None
+            servers = held or self.listings.read((team, "servers", None), self.vps.list_servers, reader=reader)
+        except ReadLimited as refused:
+            self.audit.append(
+                actor.entry(Action.LIST, Outcome.REFUSED, server_id=server_id, details={"error": "read limit"})
+            )
+            raise refused
         except VpsError as error:
             self.audit.append(
                 actor.entry(
@@ -108,32 +131,34 @@ class SnapshotService:
                 )
             )
             raise explain_vps_error(error, "listing snapshots") from error
-        by_id: dict[int, Server] = {s.id: s for s in servers}
-        if server_id is not None and server_id not in by_id and not snapshots:
+        listed: SnapshotList = snapshots.value
+        by_id: dict[int, Server] = {s.id: s for s in servers.value}
+        if server_id is not None and server_id not in by_id and not listed:
             raise NotFoundError(Text("Server {} does not exist (or the bot's token can't see it).").format(server_id))
-        groups = group_by_server(servers, snapshots, only=server_id)
-        total = getattr(snapshots, "total", None)
-        self.audit.append(
-            actor.entry(
-                Action.LIST,
-                Outcome.OK,
-                server_id=server_id,
-                details={
-                    "snapshots": sum(len(g.snapshots) for g in groups),
-                    "servers": len(groups),
-                    "duration_ms": round((time.monotonic() - started) * 1000),
-                },
+        groups = group_by_server(servers.value, listed, only=server_id)
+        if not paging:  # a new listing shown (paging one already shown is not a new read)
+            self.audit.append(
+                actor.entry(
+                    Action.LIST,
+                    Outcome.OK,
+                    server_id=server_id,
+                    details={
+                        "snapshots": sum(len(g.snapshots) for g in groups),
+                        "servers": len(groups),
+                        "duration_ms": round((time.monotonic() - started) * 1000),
+                        "cached": not snapshots.fetched_now,
+                    },
+                )
             )
-        )
-        result = Overview(
+        return Overview(
             groups=groups,
-            fetched_at=self.clock(),
+            fetched_at=snapshots.fetched_at,
             server_id=server_id,
-            api_total=total if isinstance(total, int) and total > len(snapshots) else None,
-            session=self.listings.new_session(),
+            api_total=listed.total if not listed.complete else None,
+            session=snapshots.session,
+            age_seconds=snapshots.age,
+            fresh=snapshots.fresh or snapshots.session == session,
         )
-        self.listings.put((result.session or "", actor.user_id, server_id), result)
-        return result
 
     def find_snapshot(self, snapshot_id: int, *, deadline: float | None = None) -> Snapshot:
         """There is no GET for one snapshot: list them all (every page) and pick it out.

@@ -1,8 +1,10 @@
 """Following long VPS.org operations to their end: snapshot creation (3–10 min) and server restores (5–15 min).
 
 Rules that shape this module:
-- O(1) API calls per poll: one `list_snapshots()` covers every tracked create and one `list_servers()` every
-  tracked restore (the client follows pages), however many operations are tracked. There is no per-snapshot GET.
+- A poll's cost does not grow with the account: one `list_snapshots(server_id)` (a filtered listing, one page for
+  the 5 snapshots a server may hold) per server with a tracked create, and at most one `list_servers()` for every
+  tracked restore, however many snapshots the account holds. There is no per-snapshot GET. A server's listing
+  that fails or comes back incomplete proves nothing about its snapshots' absence; the others still count.
 - Tracked operations live in the database, so a restart resumes them. With several replicas each operation is
   leased to one of them at a time (`lease_owner` until `lease_expires_at`), claimed with
   `SELECT … FOR UPDATE SKIP LOCKED` on PostgreSQL (SQLite's write transaction is already exclusive); a dead
@@ -178,7 +180,8 @@ class Tracker:
 
     # ---- polling -----------------------------------------------------------------------------------------
     def poll_once(self, *, force: bool = False) -> list[TrackingEvent]:
-        """One round: claim due operations, one list call per kind, end or update each. Returns what happened.
+        """One round: claim due operations, one filtered snapshot listing per server with a tracked create and one
+        server listing for the restores, end or update each. Returns what happened.
 
         Skips the round (returns []) while the poll interval — or, after API failures, the backoff — has not
         passed, unless `force`.
@@ -193,8 +196,8 @@ class Tracker:
         creates = [op for op in operations if op.kind == CREATE]
         restores = [op for op in operations if op.kind == RESTORE]
         try:
-            snapshots = _by_id(self.vps.list_snapshots()) if creates else None
             servers = _by_id(self.vps.list_servers()) if restores else None
+            snapshots = self._snapshots_of({op.server_id for op in creates})
         except VpsError as error:
             self._schedule(started, failed=True)
             log.warning("tracking poll: VPS.org failed (%s); next poll in %.0fs", error, self._next_poll - started)
@@ -203,12 +206,20 @@ class Tracker:
         self._schedule(started, failed=False)
         changes: list[_Change | None] = []
         for op in creates:
-            assert snapshots is not None
-            changes.append(self._check_create(op, snapshots))
+            changes.append(self._check_create(op, snapshots[op.server_id]))
         for op in restores:
             assert servers is not None
             changes.append(self._check_restore(op, servers))
         return self._apply([c for c in changes if c is not None])
+
+    def _snapshots_of(self, server_ids: set[int]) -> dict[int, _Found[Snapshot]]:
+        """One filtered listing per server with a tracked create. Any failure is VPS.org's and the whole poll backs
+        off (retrying server after server against an API that is down would only make the poll longer)."""
+        found: dict[int, _Found[Snapshot]] = {}
+        for server_id in sorted(server_ids):
+            listed = self.vps.list_snapshots(server_id)
+            found[server_id] = _Found({s.id: s for s in listed if s.server.id == server_id}, listed.complete)
+        return found
 
     @property
     def backoff_factor(self) -> int:

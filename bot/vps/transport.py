@@ -80,6 +80,7 @@ class VpsTransport:
         self._sleep = sleep
         self.clock = clock
         self._timeout = timeout
+        self._write_listeners: list[Callable[[], None]] = []
         self._origin = httpx.URL(base_url).copy_with(path="/", query=None, fragment=None)
         self._http = httpx.Client(
             base_url=base_url,
@@ -102,6 +103,18 @@ class VpsTransport:
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
         self.close()
+
+    def on_write(self, listener: Callable[[], None]) -> None:
+        """Call `listener()` after every create, restore or delete this client sends, whatever its outcome (a failed
+        write may still have changed the account): a cache of reads forgets what it holds."""
+        self._write_listeners.append(listener)
+
+    def _wrote(self) -> None:
+        for listener in self._write_listeners:
+            try:
+                listener()
+            except Exception:  # a listener's trouble must never turn a write's outcome into an error
+                logger.exception("a write listener failed")
 
     def _same_origin(self, url: httpx.URL) -> bool:
         return (url.scheme, url.host, url.port) == (self._origin.scheme, self._origin.host, self._origin.port)
@@ -171,7 +184,13 @@ class VpsTransport:
         return result
 
     def _send(self, method: str, url: str, body: dict[str, Any] | None, *, what: str) -> Any:
-        """POST or DELETE exactly once. Never retried: see the module docstring."""
+        """POST or DELETE exactly once. Never retried: see the module docstring. Write listeners hear of it after."""
+        try:
+            return self._send_once(method, url, body, what=what)
+        finally:
+            self._wrote()
+
+    def _send_once(self, method: str, url: str, body: dict[str, Any] | None, *, what: str) -> Any:
         try:
             response = self._http.request(method, url, json=body)
         except httpx.TransportError as exc:

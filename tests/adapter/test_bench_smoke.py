@@ -39,6 +39,7 @@ EXPECTED_ROWS = (
     "6a. audit checkpointing cost (SQLite)",
     "6b. audit verify --checkpoints (SQLite)",
     "7. click → restore POST, approvals channel busy",
+    "8. complete listing",
 )
 
 
@@ -97,7 +98,7 @@ def test_every_expected_row_belongs_to_a_benchmark_the_smoke_runs() -> None:
 
 
 def test_only_selects_benchmarks_by_name_alias_or_number() -> None:
-    assert _selected(None) == ["ack", "slow", "answer", "audit", "tracking", "checkpoints", "approval"]
+    assert _selected(None) == ["ack", "slow", "answer", "audit", "tracking", "checkpoints", "approval", "listing"]
     assert _selected("1c") == ["slow"]
     assert _selected("6") == ["checkpoints"]
     assert _selected("audit,footprint") == ["ack", "audit"]  # run order, not argument order

@@ -72,8 +72,8 @@ def click_as(h: Harness, action_id: str, value: str, user: str, channel: str = O
 def test_list_needs_viewer(h: Harness) -> None:
     for user in EVERYONE:
         text, calls = attempt(h, user, lambda u=user: h.run("list", user=u))
-        if RANK[user] >= 1:
-            assert "web-server-01" in text and calls, user
+        if RANK[user] >= 1:  # from VPS.org, or from the workspace's listing cache after the first one
+            assert "web-server-01" in text, user
         else:
             assert_refused(h, user, text, calls, "viewer", "list snapshots")
             assert "SNAPSHOT_VIEWERS" in text

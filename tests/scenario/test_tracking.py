@@ -333,7 +333,7 @@ def test_two_replicas_on_one_database_never_notify_twice(database_url: str, make
             time.sleep(0.01)
         second = pool.submit(progress(b).poll_once, force=True)
         events = first.result(timeout=20) + second.result(timeout=20)
-    assert snapshot_lists(a) == lists + 2  # both replicas really were on it
+    assert snapshot_lists(a) == lists + 2 * len(names)  # both replicas really were on it: one listing per server
     assert sorted(e.operation.snapshot_name for e in events) == names
     for name in names:
         assert len(thread(a, announcement(a, name))) == 1, name
@@ -390,6 +390,30 @@ def test_api_calls_per_poll_stay_constant_from_1_to_500_tracked(
     events = tracker.poll_once(force=True)
     assert len(events) == 500 and {e.kind for e in events} == {EventKind.COMPLETED}
     assert len(sim.requests) - before == 1
+
+
+def test_a_poll_costs_one_filtered_listing_per_server_however_large_the_account(sqlite_database: Database) -> None:
+    """Issue 27 §1: with 12,003 snapshots the account-wide listing stopped at 10,000 and a create outside them
+    ended as a timeout; a poll now lists only the servers with tracked work, one filtered request each."""
+    sim = VpsSimulator(seed=False, completion_delay=10_000)
+    for s in range(2_403):
+        sim.add_server(30_000 + s, f"srv-{s}")
+    for n in range(12_003):
+        sim.add_snapshot(30_000 + n % 2_403, f"old-{n}", created_at=utcnow() - timedelta(days=1))
+    with VpsClient("http://vps.test/api/v1/", sim.token, transport=sim.transport(), get_retries=0) as vps:
+        tracker = make_tracker(sqlite_database, vps)
+        tracked = [*track_new(tracker, sim, 2, server_id=30_000), *track_new(tracker, sim, 1, server_id=32_402)]
+        before = len(sim.requests)
+        assert tracker.poll_once(force=True) == []
+        polled = sim.requests[before:]
+        assert [(r.method, r.path, r.query) for r in polled] == [
+            ("GET", "/api/v1/snapshots/", {"server_id": "30000"}),
+            ("GET", "/api/v1/snapshots/", {"server_id": "32402"}),
+        ]
+        for snapshot_id in tracked:
+            sim.complete_snapshot(snapshot_id)
+        events = tracker.poll_once(force=True)
+    assert sorted(e.operation.snapshot_id for e in events if e.kind is EventKind.COMPLETED) == sorted(tracked)
 
 
 def restore_request(request_id: int) -> RequestView:
@@ -507,7 +531,7 @@ def test_deadlines_apply_while_vps_is_down(sqlite_database: Database, sim: VpsSi
 class PartialVps:
     """VPS.org saying it has more snapshots than it sent (an incomplete list)."""
 
-    def list_snapshots(self) -> SnapshotList:
+    def list_snapshots(self, server_id: int | None = None) -> SnapshotList:
         return SnapshotList([], total=12)
 
 

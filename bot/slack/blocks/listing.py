@@ -68,10 +68,15 @@ def help_blocks(
 
 
 # ---- list ------------------------------------------------------------------------------------------------
-def _server_blocks(group: ServerGroup, now: datetime) -> list[Block]:
+def _server_blocks(group: ServerGroup, now: datetime, complete: bool = True) -> list[Block]:
+    """A server's heading and its snapshots. From an incomplete listing no per-server claim is drawn: neither
+    "N of 5" nor "No snapshots yet" (its snapshots may be on the pages VPS.org did not send)."""
     server = group.server
     state = Mrkdwn(" · server {}").format(plain(group.status, 40)) if group.status else Mrkdwn("")
-    quota = Mrkdwn("{} of {} snapshots").format(group.quota_used, SNAPSHOTS_PER_SERVER)
+    if complete:
+        quota = Mrkdwn("{} of {} snapshots").format(group.quota_used, SNAPSHOTS_PER_SERVER)
+    else:
+        quota = Mrkdwn("{} shown — VPS.org's list was incomplete, so it may have more").format(group.quota_used)
     if group.at_limit:
         quota += Mrkdwn(" — limit reached")
     blocks: list[Block] = [
@@ -85,7 +90,8 @@ def _server_blocks(group: ServerGroup, now: datetime) -> list[Block]:
         )
     ]
     if not group.snapshots:
-        blocks.append(ContextBlock(elements=[context_md(Mrkdwn("No snapshots yet."))]))
+        none = Mrkdwn("No snapshots yet.") if complete else Mrkdwn("None of its snapshots were in what VPS.org sent.")
+        blocks.append(ContextBlock(elements=[context_md(none)]))
     for snap in group.snapshots:
         blocks.extend(_snapshot_blocks(snap, now))
     blocks.append(DividerBlock())
@@ -152,7 +158,7 @@ def _page_plan(overview: Overview, max_blocks: int = MAX_BLOCKS) -> list[list[tu
 def _render_page(overview: Overview, now: datetime, plan: list[tuple[int, int, int]]) -> list[Block]:
     blocks: list[Block] = []
     for index, start, end in plan:
-        blocks.extend(_server_blocks(overview.groups[index], now)[start:end])
+        blocks.extend(_server_blocks(overview.groups[index], now, overview.complete)[start:end])
     return blocks
 
 
@@ -175,6 +181,13 @@ def list_message(overview: Overview, now: datetime, page: int = 0) -> tuple[Mrkd
     )
     if overview.api_total is not None:
         summary += Mrkdwn(" (VPS.org reports {}; some could not be fetched)").format(overview.api_total)
+    if not overview.fresh:
+        summary += Mrkdwn(
+            " — listed {} ago: you have asked VPS.org as often as SNAPSHOT_READ_LIMIT allows, so this is the last "
+            "listing"
+        ).format(_age(overview.age_seconds))
+    elif overview.age_seconds >= SHOW_AGE_AFTER_SECONDS:
+        summary += Mrkdwn(" — listed {} ago").format(_age(overview.age_seconds))
     if len(plans) > 1:
         summary += Mrkdwn(" — page {} of {}").format(page + 1, len(plans))
     blocks: list[Block] = [ContextBlock(elements=[context_md(summary)]), *_render_page(overview, now, plans[page])]
@@ -195,6 +208,15 @@ def list_message(overview: Overview, now: datetime, page: int = 0) -> tuple[Mrkd
             )
         )
     return fallback_text(summary), as_dicts(blocks)
+
+
+SHOW_AGE_AFTER_SECONDS = 5.0  # a listing from the cache older than this says how old it is
+
+
+def _age(seconds: float) -> Mrkdwn:
+    if seconds < 90:
+        return Mrkdwn("{} s").format(max(1, round(seconds)))
+    return Mrkdwn("{} min").format(round(seconds / 60))
 
 
 def _counted(n: int, one: Mrkdwn, many: Mrkdwn) -> Mrkdwn:

@@ -47,9 +47,9 @@ def reply_to_submission(actor: Actor, client: WebClient) -> Reply:
     return DirectReply(client=client, user_id=actor.user_id, channel_id=None)
 
 
-def refresh_home(slack: SlackSide, client: WebClient, user_id: str) -> None:
+def refresh_home(slack: SlackSide, client: WebClient, user_id: str, team_id: str | None = None) -> None:
     with contextlib.suppress(Exception):
-        slack.home.publish(client, user_id)
+        slack.home.publish(client, user_id, team_id)
 
 
 def notify_elsewhere(core: Core, slack: SlackSide, actor: Actor, line: Mrkdwn) -> None:

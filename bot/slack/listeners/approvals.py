@@ -81,7 +81,7 @@ def register(app: App, core: Core, slack: SlackSide) -> None:
                 slack.announcer.decided(result)
             finally:
                 if from_home:  # the tab shows the request's new state (and no stale buttons)
-                    refresh_home(slack, client, actor.user_id)
+                    refresh_home(slack, client, actor.user_id, actor.team_id)
 
         run_for_user(core, reply, job, ack)
 
@@ -143,6 +143,6 @@ def register(app: App, core: Core, slack: SlackSide) -> None:
                 slack.announcer.decided(result)
             finally:
                 if not channel:
-                    refresh_home(slack, client, actor.user_id)
+                    refresh_home(slack, client, actor.user_id, actor.team_id)
 
         run_for_user(core, reply, job, ack)

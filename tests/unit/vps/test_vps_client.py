@@ -23,7 +23,7 @@ from bot.vps import (
     VpsClient,
     VpsError,
 )
-from bot.vps.client import MAX_PAGES
+from bot.vps.client import PAGES_WITHOUT_COUNT, page_bound
 from devkit.simulator import CREATE_MESSAGE, LIMIT_MESSAGE, RESTORE_MESSAGE, VpsSimulator, start_in_thread
 
 TOKEN = "vps_simulator_token"
@@ -671,17 +671,56 @@ def test_a_next_loop_stops() -> None:
     assert len(seen) == 2
 
 
-def test_a_runaway_next_chain_stops_at_the_page_cap() -> None:
-    counter = iter(range(10_000))
+def runaway(count: int | None, per_page: int = 1) -> Handler:
+    """An API whose `next` chain never ends: every page links to a page it has not sent yet."""
+    counter = iter(range(10**9))
 
     def handler(request: httpx.Request) -> httpx.Response:
         n = next(counter)
-        return httpx.Response(200, json=page([{"id": n}], count=10_000, next_url=f"{BASE}snapshots/?page={n + 2}"))
+        body: dict[str, Any] = {"results": [{"id": n * per_page + k} for k in range(per_page)]}
+        body["next"] = f"{BASE}snapshots/?page={n + 2}"
+        if count is not None:
+            body["count"] = count
+        return httpx.Response(200, json=body)
 
-    client, seen = mock_client(handler)
+    return handler
+
+
+def test_a_runaway_next_chain_stops_at_a_bound_derived_from_the_count() -> None:
+    client, seen = mock_client(runaway(count=40))
     snapshots = client.list_snapshots()
-    assert len(seen) == MAX_PAGES
-    assert (len(snapshots), snapshots.total) == (MAX_PAGES, 10_000)
+    # 40 items at 1 a page, 5 % for an account growing while it is read, two pages more: 44, not 10,000.
+    assert len(seen) == page_bound(40, 1) == 44
+    assert (len(snapshots), snapshots.complete) == (44, False)  # more than `count`, and still not whole
+
+
+def test_a_runaway_chain_without_a_count_stops_at_the_fixed_cap_and_says_it_is_incomplete() -> None:
+    client, seen = mock_client(runaway(count=None, per_page=3))
+    snapshots = client.list_snapshots()
+    assert len(seen) == PAGES_WITHOUT_COUNT
+    assert not snapshots.complete and snapshots.total > len(snapshots)
+
+
+def test_an_empty_page_that_links_on_stops_the_listing() -> None:
+    client, seen = mock_client(answer(200, page([], count=50_000, next_url=BASE + "snapshots/?page=2")))
+    snapshots = client.list_snapshots()
+    assert len(seen) == 1 and not snapshots.complete
+
+
+def test_an_account_above_ten_thousand_snapshots_is_listed_whole() -> None:
+    """Issue 27 §1: 12,003 snapshots on 2,403 servers came back as 10,000 (the client stopped after 100 pages)."""
+    sim = VpsSimulator(seed=False)
+    for s in range(2_403):
+        sim.add_server(30_000 + s, f"srv-{s}")
+    for n in range(12_003):
+        sim.add_snapshot(30_000 + n % 2_403, f"snap-{n}", created_at=datetime(2025, 1, 1, tzinfo=UTC))
+    with VpsClient(BASE, TOKEN, transport=sim.transport()) as client:
+        snapshots = client.list_snapshots()
+        servers = client.list_servers()
+    assert (len(snapshots), snapshots.total, snapshots.complete) == (12_003, 12_003, True)
+    assert len({s.id for s in snapshots}) == 12_003
+    assert (len(servers), servers.complete) == (2_403, True)
+    assert len(sim.calls("GET")) == 121 + 25  # every page, each once, one after another
 
 
 # --- the token stays secret
