@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import csv
 import json
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Literal, TextIO
@@ -58,6 +58,16 @@ from storage.audit_rows import (
     row_digest,
     valid_utf8,
 )
+from storage.audit_seal import (
+    UNSEALED,
+    Sealer,
+    defers_sealing,
+    hold_appends,
+    insert_unsealed,
+    seal_pending,
+    unsealed_note,
+    unsealed_problem,
+)
 from storage.db import Database, as_utc, utcnow
 from storage.limits import count_started
 
@@ -68,6 +78,7 @@ __all__ = [
     "HEAD_ID",
     "MAX_QUERY_LIMIT",
     "NO_REDACTION",
+    "UNSEALED",
     "Action",
     "AuditEntry",
     "AuditLog",
@@ -102,6 +113,7 @@ class AuditLog:
         self.db = db
         self.clock = clock
         self.redactor = redactor  # the bot passes its own (bot.redaction); see `Redactor`
+        self._sealer = Sealer(db)
 
     # ---- writing ---------------------------------------------------------------------------------------
     def append(self, entry: AuditEntry, *, session: Session | None = None) -> AuditRecord:
@@ -117,6 +129,8 @@ class AuditLog:
         else:
             with self.db.begin() as conn:
                 self._chain(conn, [row])
+        if row["hash"] == UNSEALED:
+            self._sealer.request()  # for a caller's session it seals once that commits (the barrier waits)
         return _record(tuple(row[name] for name in EXPORT_COLUMNS))
 
     def append_many(self, entries: Iterable[AuditEntry], batch_size: int = 1000) -> int:
@@ -131,15 +145,30 @@ class AuditLog:
             with self.db.begin() as conn:
                 self._chain(conn, rows)
             written += len(rows)
+            seal_pending(self.db, wait=True)  # chained like single appends, before this returns
         return written
+
+    def seal(self) -> int:
+        """Chain every committed unsealed row now, waiting for a sealer at work elsewhere; returns how many.
+
+        On PostgreSQL appends are sealed moments after they commit (storage.audit_seal); this is for whoever
+        needs the chain to reach the newest row now: shutdown's checkpoint, a benchmark, a test."""
+        return seal_pending(self.db, wait=True) or 0
 
     def _lock_head(self, conn: Connection) -> tuple[int, str]:
         """Lock the chain head row and return (last id, last hash); see `storage.audit_chain.lock_head`."""
         return lock_head(conn)
 
-    def _chain(self, conn: Connection, rows: Sequence[dict[str, Any]]) -> None:
-        """Give `rows` ids, timestamps and hashes after the current head, insert them and move the head."""
-        chain_rows(conn, rows, self.clock)
+    def _chain(self, conn: Connection, rows: list[dict[str, Any]]) -> None:
+        """Insert `rows`: on PostgreSQL unsealed, without waiting for other writers (the sealer chains them
+        moments later); on SQLite chained at once, after the current head."""
+        if defers_sealing(conn):
+            now = as_utc(self.clock())
+            for row in rows:
+                row["created_at"] = now
+            insert_unsealed(conn, rows)
+        else:
+            chain_rows(conn, rows, self.clock)
 
     # ---- reading ---------------------------------------------------------------------------------------
     def query(
@@ -242,9 +271,16 @@ class AuditLog:
             rows = conn.execution_options(yield_per=batch_size).execute(
                 sa.select(*_SELECT_COLUMNS).order_by(events.c.id)
             )
+            unsealed = 0
             for row in rows:
                 values = dict(zip(EXPORT_COLUMNS, row, strict=True))
                 row_id = values["id"]
+                problem = unsealed_problem(values, head)
+                if problem is not None:
+                    return VerifyResult(False, count, row_id, f"row {row_id}: {problem}")
+                if values["hash"] == UNSEALED:
+                    unsealed += 1
+                    continue
                 if values["prev_hash"] != prev_hash:
                     after = "the start of the chain" if prev_id is None else f"row {prev_id}"
                     return VerifyResult(
@@ -260,7 +296,7 @@ class AuditLog:
         problem = _head_mismatch(head, prev_id or 0, prev_hash)
         if problem is not None:
             return VerifyResult(False, count, problem[0], problem[1])
-        return VerifyResult(True, count, None, f"audit chain intact: {count} events")
+        return VerifyResult(True, count, None, f"audit chain intact: {count} events{unsealed_note(unsealed)}")
 
     def open_intents(self, older_than: timedelta = timedelta(0)) -> list[AuditRecord]:
         """Intent rows whose operation has no later row with another outcome: actions whose fate is unknown.
@@ -295,6 +331,7 @@ class AuditLog:
     def lock_chain(self, session: Session) -> None:
         """Take the chain head lock in the caller's transaction. Every append (and every other holder) waits
         for it, so a check made now and the row appended next are one step."""
+        hold_appends(session.connection())
         session.execute(sa.select(chain_head.c.id).where(chain_head.c.id == HEAD_ID).with_for_update())
 
     def snapshot_has(self, snapshot_id: int, action: str, *, session: Session) -> bool:
