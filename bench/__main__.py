@@ -26,6 +26,7 @@ BENCHMARKS: dict[str, str] = {
     "ack": "bench.ack_load",
     "answer": "bench.answer_time",
     "audit": "bench.audit_scale",
+    "writers": "bench.audit_writers",
     "tracking": "bench.tracking",
     "checkpoints": "bench.audit_checkpoints",
 }
@@ -36,6 +37,7 @@ ALIASES = {
     "5": "ack",
     "2": "answer",
     "3": "audit",
+    "3c": "writers",
     "4": "tracking",
     "6": "checkpoints",
 }

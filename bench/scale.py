@@ -25,6 +25,9 @@ class Scale:
     audit_baseline_every: int  # time the plain insert on every n-th chunk (the rest is copied in untimed)
     # 4: tracking cost
     tracking_sizes: tuple[int, ...]
+    # 3c: appends per request from several writer processes (seconds per round, rounds per path)
+    audit_writer_seconds: float = 3.0
+    audit_writer_rounds: int = 3
 
     @property
     def label(self) -> str:
@@ -61,6 +64,7 @@ QUICK = Scale(
     audit_queries=200,
     audit_baseline_every=1,
     tracking_sizes=(1, 100, 500),
+    audit_writer_seconds=1.5,
 )
 
 SMOKE = Scale(
@@ -77,6 +81,8 @@ SMOKE = Scale(
     audit_queries=20,
     audit_baseline_every=1,
     tracking_sizes=(1, 10),
+    audit_writer_seconds=0.3,
+    audit_writer_rounds=1,
 )
 
 SCALES = {scale.name: scale for scale in (FULL, QUICK, SMOKE)}

@@ -7,11 +7,12 @@ other, so adding replicas lowered throughput (issue 27 §4). On PostgreSQL an ap
 Rules this module keeps:
 - An unsealed row has `prev_hash` and `hash` empty (`UNSEALED`); its id (the table's sequence), timestamp and
   every other column are final when it commits, so the intent row is durable before the call it announces.
-- Every appending transaction holds the schema's *append lock* in shared mode until it ends. The sealer takes
-  it exclusively for an instant (a barrier, in a transaction of its own) and reads the sequence: every id up to
-  that value then belongs to a transaction that has ended, so the rows it seals up to there are all there will
-  ever be; a later append draws a higher id. Nothing can be slipped into the sealed past by the bot, and a row
-  written there behind its back is unsealed (or does not link) below the head: verify reports it as broken.
+- Every appending transaction holds the schema's *append lock* (shared) from before it draws its id until it
+  ends. The sealer reads the sequence, then waits for the transactions holding the lock at that moment to end
+  (a barrier that blocks no one): every id up to that value then belongs to a transaction that has ended, so
+  the rows it seals up to there are all there will ever be; a later append draws a higher id. So the bot never
+  puts a row into the sealed past, and a row written there behind its back is unsealed (or does not link)
+  below the head: verify reports it as broken.
 - One sealer at a time, across threads, processes and replicas: a transaction-level advisory lock (the *seal
   lock*) for the whole round. Both locks are keyed by the schema, so schemas sharing a database do not meet.
 - The sealer seals in id order, only rows above the chain head, fills only the two seal columns of a row that is
@@ -37,8 +38,8 @@ log = logging.getLogger(__name__)
 
 UNSEALED = ""  # prev_hash and hash of a row committed but not yet chained
 SEAL_BATCH = 5000  # rows sealed per round at most; a backlog takes several rounds
-ROUND_SECONDS = 0.02  # a sealer thread starts rounds at most this often: each barrier pauses appends briefly
-BARRIER_TRY_SECONDS = 0.05  # the barrier tries without queueing for this long, then waits its turn
+ROUND_SECONDS = 0.05  # a sealer thread starts rounds at most this often: each barrier pauses appends briefly
+BARRIER_WAIT_SECONDS = 5.0  # an append still open after this long is left for a later round
 IDLE_EXIT_SECONDS = 2.0  # a sealer thread with nothing to do for this long ends (the next append starts one)
 
 _APPEND_KEY = "hashtextextended(current_schema() || '/snapshot-bot audit append', 0)"
@@ -75,22 +76,36 @@ def hold_appends(conn: Connection) -> None:
         conn.execute(sa.text(f"SELECT pg_advisory_xact_lock({_APPEND_KEY})"))
 
 
-def _horizon(db: Database) -> int:
-    """The barrier: wait until no append is in flight, then the highest id handed out so far (0 for none).
+_HOLDERS = f"""
+    SELECT l.virtualtransaction FROM pg_locks AS l
+    CROSS JOIN (SELECT {_APPEND_KEY} AS k) AS key
+    WHERE l.locktype = 'advisory' AND l.granted AND l.objsubid = 1
+      AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())
+      AND l.classid = ((key.k >> 32) & 4294967295)::oid AND l.objid = (key.k & 4294967295)::oid
+"""
 
-    A waiting exclusive request queues every new append behind it, so the sealer first only tries, in the gaps
-    between appends, for BARRIER_TRY_SECONDS; only then does it wait its turn (a writer never starves it).
+
+def _horizon(conn: Connection) -> int | None:
+    """The barrier: the highest id handed out so far (0 for none), once every append that could hold an id up
+    to it has ended; None if some append took longer than BARRIER_WAIT_SECONDS (try again next round).
+
+    Appends take the append lock before they draw an id, so every transaction holding an id up to the value read
+    first is among the lock's holders read next. The sealer waits for those transactions only (by their virtual
+    transaction ids in pg_locks); it takes no lock itself, so new appends never wait for the sealer.
     """
-    with db.begin() as conn:
-        tries_until = time.monotonic() + BARRIER_TRY_SECONDS
-        while not conn.execute(sa.text(f"SELECT pg_try_advisory_xact_lock({_APPEND_KEY})")).scalar():
-            if time.monotonic() >= tries_until:
-                conn.execute(sa.text(f"SELECT pg_advisory_xact_lock({_APPEND_KEY})"))
-                break
-            time.sleep(0.001)
-        name = conn.execute(sa.text(f"SELECT {_SEQUENCE}")).scalar()
-        value = conn.execute(sa.text(f"SELECT last_value, is_called FROM {name}")).first()
-    return int(value[0]) if value is not None and value[1] else 0
+    name = conn.execute(sa.text(f"SELECT {_SEQUENCE}")).scalar()
+    value = conn.execute(sa.text(f"SELECT last_value, is_called FROM {name}")).first()
+    horizon = int(value[0]) if value is not None and value[1] else 0
+    holders = list(conn.execute(sa.text(_HOLDERS)).scalars())
+    if not holders:
+        return horizon
+    still = sa.text(f"SELECT count(*) FROM ({_HOLDERS}) AS h WHERE h.virtualtransaction = ANY(:holders)")
+    give_up = time.monotonic() + BARRIER_WAIT_SECONDS
+    while conn.execute(still, {"holders": holders}).scalar():
+        if time.monotonic() >= give_up:
+            return None
+        time.sleep(0.001)
+    return horizon
 
 
 def unsealed_problem(values: dict[str, Any], head: Any) -> str | None:
@@ -137,7 +152,9 @@ def seal_pending(db: Database, *, wait: bool = False) -> int | None:
             got = conn.execute(sa.text(f"SELECT {lock}({_SEAL_KEY})")).scalar()
             if got is False:
                 return None
-            horizon = _horizon(db)  # a second connection: its lock ends with its own short transaction
+            horizon = _horizon(conn)
+            if horizon is None:
+                return sealed if sealed else None
             count = _seal_up_to(conn, horizon)
         sealed += count
         if count < SEAL_BATCH:
