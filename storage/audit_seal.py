@@ -17,6 +17,8 @@ Rules this module keeps:
   lock*) for the whole round. Both locks are keyed by the schema, so schemas sharing a database do not meet.
 - The sealer seals in id order, only rows above the chain head, fills only the two seal columns of a row that is
   still unsealed (`WHERE hash = ''`), and moves the head in the same transaction. It never changes anything else.
+- A seal is derived data: it commits without waiting for its WAL flush (a crash can only undo the newest seal,
+  which the next round recomputes identically; a checkpoint's durable commit flushes the seals it covers first).
 - SQLite has one writer at a time anyway: appends there are sealed as they are written (storage.audit_chain).
 """
 
@@ -152,6 +154,9 @@ def seal_pending(db: Database, *, wait: bool = False) -> int | None:
             got = conn.execute(sa.text(f"SELECT {lock}({_SEAL_KEY})")).scalar()
             if got is False:
                 return None
+            # A seal is recomputed identically from the rows if a crash loses it, and every later durable
+            # commit (a checkpoint's, an append's) flushes it first: it need not wait for its own WAL flush.
+            conn.execute(sa.text("SET LOCAL synchronous_commit = off"))
             horizon = _horizon(conn)
             if horizon is None:
                 return sealed if sealed else None
