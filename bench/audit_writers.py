@@ -275,7 +275,7 @@ def _writer(url: str, mode: str, seed: int) -> None:
         def _chain(self, conn: sa.Connection, rows: list[dict[str, Any]]) -> None:
             for row in rows:
                 row.update(created_at=utcnow(), prev_hash="", hash="")
-            conn.execute(sa.insert(events), rows)
+                row["id"] = conn.execute(sa.insert(events).returning(events.c.id), row).scalar_one()
 
     db = Database(url)
     kind = {"sealed": BotAuditLog, "locked": HeadLockedAuditLog, "plain": PlainInsert}[mode]

@@ -4,11 +4,13 @@ Each row stores `prev_hash` (the previous row's `hash`, 64 zeros for the first r
 a canonical serialisation of all its other columns (`row_digest`). Editing, deleting or reordering rows
 breaks the chain, and `AuditLog.verify` names the first row that no longer fits.
 
-Appends serialise on the single `audit_chain_head` row (SELECT … FOR UPDATE on PostgreSQL; on SQLite the
-BEGIN IMMEDIATE write transaction does it), and row ids are allocated inside that lock, so id order is chain
-order even with many threads and processes appending at once. A missing head row with events in the table is
-treated as tampering: appends stop (`ChainHeadMissing`) and verify fails, until an operator re-anchors the head.
-Nothing here ever updates or deletes an audit row. Signed checkpoints of the chain live in storage.checkpoints.
+On PostgreSQL an append commits its row unsealed (seal columns empty) without waiting for other writers, and
+one sealer chains committed rows in id order moments later (storage.audit_seal); on SQLite the BEGIN IMMEDIATE
+write transaction serialises appends and each is sealed as it is written (storage.audit_chain). Either way id
+order is chain order, with many threads and processes appending at once. A missing head row with events in the
+table is treated as tampering: appends stop (`ChainHeadMissing`) and verify fails, until an operator re-anchors the head.
+Nothing here ever deletes an audit row or changes what one says (the sealer fills in an unsealed row's seal
+once). Signed checkpoints of the chain live in storage.checkpoints.
 Every text is made valid UTF-8 before it is hashed or stored (a lone surrogate from a Slack payload or a VPS.org
 answer becomes U+FFFD), so no value can make a row impossible to write.
 The idea is split by module, all re-exported here so `from storage.audit import …` keeps working:
