@@ -8,7 +8,8 @@ On PostgreSQL an append commits its row unsealed (seal columns empty) without wa
 one sealer chains committed rows in id order moments later (storage.audit_seal); on SQLite the BEGIN IMMEDIATE
 write transaction serialises appends and each is sealed as it is written (storage.audit_chain). Either way id
 order is chain order, with many threads and processes appending at once. A missing head row with events in the
-table is treated as tampering: appends stop (`ChainHeadMissing`) and verify fails, until an operator re-anchors the head.
+table is treated as tampering: appends stop (`ChainHeadMissing`) and verify fails, until an operator re-anchors
+the head.
 Nothing here ever deletes an audit row or changes what one says (the sealer fills in an unsealed row's seal
 once). Signed checkpoints of the chain live in storage.checkpoints.
 Every text is made valid UTF-8 before it is hashed or stored (a lone surrogate from a Slack payload or a VPS.org
