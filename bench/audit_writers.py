@@ -41,7 +41,6 @@ from storage.db import Database
 
 log = logging.getLogger("bench")
 
-WRITERS = (1, 2, 4)
 APPLICATION = "bench-audit-writer"
 SCALE_TARGET = 2.0  # 4 writers vs the head-locked path's single writer (issue 27 §4)
 P99_LIMIT = 0.020
@@ -170,8 +169,8 @@ MODES = ("sealed", "locked", "plain")
 
 
 def measure(base_url: str, scale: Scale) -> list[Row]:
-    seconds, rounds = scale.audit_writer_seconds, scale.audit_writer_rounds
-    tallies = {(mode, n): Tally() for mode in MODES for n in WRITERS}
+    seconds, rounds, writers = scale.audit_writer_seconds, scale.audit_writer_rounds, scale.audit_writers
+    tallies = {(mode, n): Tally() for mode in MODES for n in writers}
     states: dict[str, str] = {}
     with temporary_schemas(base_url, count=len(MODES), prefix="benchw") as schemas:
         urls = {mode: schema.url for mode, schema in zip(MODES, schemas, strict=True)}
@@ -180,12 +179,12 @@ def measure(base_url: str, scale: Scale) -> list[Row]:
             db.upgrade()
             db.dispose()
         with contextlib.ExitStack() as stack:
-            pools = {mode: stack.enter_context(_writers(urls[mode], mode, max(WRITERS))) for mode in MODES}
+            pools = {mode: stack.enter_context(_writers(urls[mode], mode, max(writers))) for mode in MODES}
             for number in range(rounds):
-                for n in WRITERS:
+                for n in writers:
                     shift = number % len(MODES)  # who goes first rotates from round to round
                     for mode in MODES[shift:] + MODES[:shift]:
-                        if n == max(WRITERS) and number == rounds - 1:
+                        if n == max(writers) and number == rounds - 1:
                             with Sampler(base_url, urls[mode] if mode == "sealed" else None) as sampler:
                                 rate, latencies = _round(pools[mode][:n], seconds)
                             states[mode] = sampler.summary()
@@ -195,11 +194,11 @@ def measure(base_url: str, scale: Scale) -> list[Row]:
                         tallies[mode, n].latencies += latencies
                 log.info("audit writers: round %d of %d done", number + 1, rounds)
         for mode in ("sealed", "locked"):  # every writer's warm-up appends are in the chain too
-            appended = sum(len(tallies[mode, n].latencies) for n in WRITERS) + max(WRITERS) * WARM_UP
+            appended = sum(len(tallies[mode, n].latencies) for n in writers) + max(writers) * WARM_UP
             log.info("audit writers, %s: %s", mode, _verify(urls[mode], appended))
     baseline_single = statistics.median(tallies["locked", 1].rates)
     rows = []
-    for n in WRITERS:
+    for n in writers:
         new, old, plain = (tallies[mode, n] for mode in MODES)
         new_rate, old_rate = statistics.median(new.rates), statistics.median(old.rates)
         plain_rate = statistics.median(plain.rates)
@@ -214,7 +213,7 @@ def measure(base_url: str, scale: Scale) -> list[Row]:
             f"p99 {ms(percentile(old.latencies, 99))}; the floor, a plain insert + commit of the same row: "
             f"{plain_rate:,.0f} rows/s, p99 {ms(percentile(plain.latencies, 99))}"
         )
-        if n == max(WRITERS):
+        if n == max(writers):
             scaled = new_rate / baseline_single
             value += f"; {scaled:.2f}× the old 1-writer rate; {states['sealed']}"
             baseline += f"; old path's {states['locked']}; floor's {states['plain']}"

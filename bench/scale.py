@@ -28,6 +28,7 @@ class Scale:
     # 3c: appends per request from several writer processes (seconds per round, rounds per path)
     audit_writer_seconds: float = 3.0
     audit_writer_rounds: int = 3
+    audit_writers: tuple[int, ...] = (1, 2, 4)  # writer processes per round; the last is judged against 2×
 
     @property
     def label(self) -> str:
@@ -83,6 +84,7 @@ SMOKE = Scale(
     tracking_sizes=(1, 10),
     audit_writer_seconds=0.3,
     audit_writer_rounds=1,
+    audit_writers=(1, 2),
 )
 
 SCALES = {scale.name: scale for scale in (FULL, QUICK, SMOKE)}
