@@ -25,6 +25,7 @@ Rules this module keeps:
 from __future__ import annotations
 
 import logging
+import os
 import threading
 import time
 from typing import Any
@@ -222,12 +223,18 @@ class Sealer:
 
     def __init__(self, db: Database) -> None:
         self.db = db
+        self._reset()
+
+    def _reset(self) -> None:
+        self._pid = os.getpid()
         self._wake = threading.Event()
         self._mutex = threading.Lock()
         self._thread: threading.Thread | None = None
 
     def request(self) -> None:
         """Seal soon: what was committed before this call is sealed within a round or two."""
+        if self._pid != os.getpid():  # a forked worker (gunicorn): the parent's thread did not come along
+            self._reset()
         with self._mutex:
             self._wake.set()
             if self._thread is None:
