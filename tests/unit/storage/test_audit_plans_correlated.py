@@ -35,6 +35,8 @@ CASES = (
     {"actor_id": "system", "action": "refused"},  # a prefix system never writes under
     {"actor_id": "U0USER003", "server_id": 10_017},  # not one of U0USER003's own servers
     {"actor_id": "system", "server_id": 10_005, "action": "list"},
+    {"actor_id": "U0USER003", "server_id": 10_006, "action": "restore.executed"},  # own server, rare action
+    {"actor_id": "U0USER003", "server_id": 10_007, "action": "refused"},
     {"server_id": 10_003, "action": "create.completed"},
     {"actor_id": "U0USER003", "action": "list"},
 )
