@@ -30,6 +30,10 @@ class Scale:
     # 8: complete listings of large accounts (snapshots in the account; rounds of bot and bare fetch each)
     listing_sizes: tuple[int, ...] = (10_000, 50_000)
     listing_rounds: int = 5
+    # 3c: appends per request from several writer processes (seconds per round, rounds per path)
+    audit_writer_seconds: float = 3.0
+    audit_writer_rounds: int = 3
+    audit_writers: tuple[int, ...] = (1, 2, 4)  # writer processes per round; the last is judged against 2×
 
     @property
     def label(self) -> str:
@@ -68,6 +72,7 @@ QUICK = Scale(
     tracking_sizes=(1, 100, 500),
     listing_sizes=(10_000,),
     listing_rounds=5,
+    audit_writer_seconds=1.5,
 )
 
 SMOKE = Scale(
@@ -87,6 +92,9 @@ SMOKE = Scale(
     slow_connections=20,
     listing_sizes=(300,),
     listing_rounds=1,
+    audit_writer_seconds=0.3,
+    audit_writer_rounds=1,
+    audit_writers=(1, 2),
 )
 
 SCALES = {scale.name: scale for scale in (FULL, QUICK, SMOKE)}

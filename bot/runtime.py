@@ -7,6 +7,7 @@ Layers, data flowing one way: Slack listeners → use cases → (VPS client, sto
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
 import time
@@ -194,4 +195,6 @@ class Core:
         self.work.shutdown(wait=False)
         self.listeners.shutdown(wait=False, cancel_futures=True)
         self.vps.close()
+        with contextlib.suppress(Exception):  # the newest audit rows chained before the process ends
+            self.audit.seal()
         self.db.dispose()

@@ -4,11 +4,14 @@ Each row stores `prev_hash` (the previous row's `hash`, 64 zeros for the first r
 a canonical serialisation of all its other columns (`row_digest`). Editing, deleting or reordering rows
 breaks the chain, and `AuditLog.verify` names the first row that no longer fits.
 
-Appends serialise on the single `audit_chain_head` row (SELECT … FOR UPDATE on PostgreSQL; on SQLite the
-BEGIN IMMEDIATE write transaction does it), and row ids are allocated inside that lock, so id order is chain
-order even with many threads and processes appending at once. A missing head row with events in the table is
-treated as tampering: appends stop (`ChainHeadMissing`) and verify fails, until an operator re-anchors the head.
-Nothing here ever updates or deletes an audit row. Signed checkpoints of the chain live in storage.checkpoints.
+On PostgreSQL an append commits its row unsealed (seal columns empty) without waiting for other writers, and
+one sealer chains committed rows in id order moments later (storage.audit_seal); on SQLite the BEGIN IMMEDIATE
+write transaction serialises appends and each is sealed as it is written (storage.audit_chain). Either way id
+order is chain order, with many threads and processes appending at once. A missing head row with events in the
+table is treated as tampering: appends stop (`ChainHeadMissing`) and verify fails, until an operator re-anchors
+the head.
+Nothing here ever deletes an audit row or changes what one says (the sealer fills in an unsealed row's seal
+once). Signed checkpoints of the chain live in storage.checkpoints.
 Every text is made valid UTF-8 before it is hashed or stored (a lone surrogate from a Slack payload or a VPS.org
 answer becomes U+FFFD), so no value can make a row impossible to write.
 The idea is split by module, all re-exported here so `from storage.audit import …` keeps working:
@@ -21,7 +24,7 @@ from __future__ import annotations
 
 import csv
 import json
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from json.encoder import encode_basestring as _encode_json_string  # what json.dumps(ensure_ascii=False) uses
@@ -58,6 +61,16 @@ from storage.audit_rows import (
     row_digest,
     valid_utf8,
 )
+from storage.audit_seal import (
+    UNSEALED,
+    Sealer,
+    defers_sealing,
+    hold_appends,
+    insert_unsealed,
+    seal_pending,
+    unsealed_note,
+    unsealed_problem,
+)
 from storage.db import Database, as_utc, utcnow
 from storage.limits import count_started
 
@@ -68,6 +81,7 @@ __all__ = [
     "HEAD_ID",
     "MAX_QUERY_LIMIT",
     "NO_REDACTION",
+    "UNSEALED",
     "Action",
     "AuditEntry",
     "AuditLog",
@@ -102,6 +116,7 @@ class AuditLog:
         self.db = db
         self.clock = clock
         self.redactor = redactor  # the bot passes its own (bot.redaction); see `Redactor`
+        self._sealer = Sealer(db)
 
     # ---- writing ---------------------------------------------------------------------------------------
     def append(self, entry: AuditEntry, *, session: Session | None = None) -> AuditRecord:
@@ -117,6 +132,8 @@ class AuditLog:
         else:
             with self.db.begin() as conn:
                 self._chain(conn, [row])
+        if row["hash"] == UNSEALED:
+            self._sealer.request()  # for a caller's session it seals once that commits (the barrier waits)
         return _record(tuple(row[name] for name in EXPORT_COLUMNS))
 
     def append_many(self, entries: Iterable[AuditEntry], batch_size: int = 1000) -> int:
@@ -131,15 +148,30 @@ class AuditLog:
             with self.db.begin() as conn:
                 self._chain(conn, rows)
             written += len(rows)
+            seal_pending(self.db, wait=True)  # chained like single appends, before this returns
         return written
+
+    def seal(self) -> int:
+        """Chain every committed unsealed row now, waiting for a sealer at work elsewhere; returns how many.
+
+        On PostgreSQL appends are sealed moments after they commit (storage.audit_seal); this is for whoever
+        needs the chain to reach the newest row now: shutdown's checkpoint, a benchmark, a test."""
+        return seal_pending(self.db, wait=True) or 0
 
     def _lock_head(self, conn: Connection) -> tuple[int, str]:
         """Lock the chain head row and return (last id, last hash); see `storage.audit_chain.lock_head`."""
         return lock_head(conn)
 
-    def _chain(self, conn: Connection, rows: Sequence[dict[str, Any]]) -> None:
-        """Give `rows` ids, timestamps and hashes after the current head, insert them and move the head."""
-        chain_rows(conn, rows, self.clock)
+    def _chain(self, conn: Connection, rows: list[dict[str, Any]]) -> None:
+        """Insert `rows`: on PostgreSQL unsealed, without waiting for other writers (the sealer chains them
+        moments later); on SQLite chained at once, after the current head."""
+        if defers_sealing(conn):
+            now = as_utc(self.clock())
+            for row in rows:
+                row["created_at"] = now
+            insert_unsealed(conn, rows)
+        else:
+            chain_rows(conn, rows, self.clock)
 
     # ---- reading ---------------------------------------------------------------------------------------
     def query(
@@ -242,9 +274,16 @@ class AuditLog:
             rows = conn.execution_options(yield_per=batch_size).execute(
                 sa.select(*_SELECT_COLUMNS).order_by(events.c.id)
             )
+            unsealed = 0
             for row in rows:
                 values = dict(zip(EXPORT_COLUMNS, row, strict=True))
                 row_id = values["id"]
+                seal_problem = unsealed_problem(values, head)
+                if seal_problem is not None:
+                    return VerifyResult(False, count, row_id, f"row {row_id}: {seal_problem}")
+                if values["hash"] == UNSEALED:
+                    unsealed += 1
+                    continue
                 if values["prev_hash"] != prev_hash:
                     after = "the start of the chain" if prev_id is None else f"row {prev_id}"
                     return VerifyResult(
@@ -260,7 +299,7 @@ class AuditLog:
         problem = _head_mismatch(head, prev_id or 0, prev_hash)
         if problem is not None:
             return VerifyResult(False, count, problem[0], problem[1])
-        return VerifyResult(True, count, None, f"audit chain intact: {count} events")
+        return VerifyResult(True, count, None, f"audit chain intact: {count} events{unsealed_note(unsealed)}")
 
     def open_intents(self, older_than: timedelta = timedelta(0)) -> list[AuditRecord]:
         """Intent rows whose operation has no later row with another outcome: actions whose fate is unknown.
@@ -295,6 +334,7 @@ class AuditLog:
     def lock_chain(self, session: Session) -> None:
         """Take the chain head lock in the caller's transaction. Every append (and every other holder) waits
         for it, so a check made now and the row appended next are one step."""
+        hold_appends(session.connection())
         session.execute(sa.select(chain_head.c.id).where(chain_head.c.id == HEAD_ID).with_for_update())
 
     def snapshot_has(self, snapshot_id: int, action: str, *, session: Session) -> bool:

@@ -1,5 +1,8 @@
 """The append machinery of the audit hash chain: the chain head lock, id allocation, linking rows, checking the end.
 
+`chain_rows` seals rows as they are written: SQLite's appends (one writer at a time) take this path. PostgreSQL's
+appends are written unsealed and chained by the sealer (storage.audit_seal), which uses `lock_head` too.
+
 Rules this module keeps:
 - Appends serialise on the single `audit_chain_head` row (SELECT … FOR UPDATE on PostgreSQL; on SQLite the
   BEGIN IMMEDIATE write transaction does it), and ids, timestamps and hashes are assigned inside that lock, so

@@ -19,6 +19,7 @@ import sqlalchemy as sa
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from storage.audit import EXPORT_COLUMNS, GENESIS_HASH, HEAD_ID, chain_head, events, row_digest
+from storage.audit_seal import UNSEALED, unsealed_note, unsealed_problem
 from storage.checkpoint_format import REASONS, Checkpoint
 from storage.db import Database
 from storage.signing import key_id_of, verify_signature
@@ -110,9 +111,16 @@ def verify_against_checkpoints(
             sa.select(chain_head.c.last_id, chain_head.c.last_hash).where(chain_head.c.id == HEAD_ID)
         ).first()
         rows = conn.execution_options(yield_per=batch_size).execute(sa.select(*_EVENT_COLUMNS).order_by(events.c.id))
+        unsealed = 0
         for row in rows:
             values = dict(zip(EXPORT_COLUMNS, row, strict=True))
             row_id = values["id"]
+            seal_problem = unsealed_problem(values, head)
+            if seal_problem is not None:
+                return fail(f"event {row_id}", seal_problem)
+            if values["hash"] == UNSEALED:
+                unsealed += 1
+                continue
             if values["prev_hash"] != prev_hash:
                 after = "the start of the chain" if prev_id is None else f"event {prev_id}"
                 return fail(f"event {row_id}", f"prev_hash does not match {after} (deleted or reordered?)")
@@ -146,6 +154,8 @@ def verify_against_checkpoints(
     result = CheckpointVerifyResult(
         True, count, len(cps), None, f"audit chain intact: {count} events, {len(cps)} checkpoints match"
     )
+    if unsealed:
+        result.notes.append(unsealed_note(unsealed).strip(" ()"))
     if count and not cps:
         result.ok, result.culprit = False, "the checkpoints"
         result.reason = f"no checkpoints given for a chain of {count} events"

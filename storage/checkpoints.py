@@ -23,7 +23,17 @@ from datetime import datetime, timedelta
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 
-from storage.audit import EXPORT_COLUMNS, GENESIS_HASH, HEAD_ID, Action, AuditEntry, AuditLog, row_digest
+from storage.audit import (
+    EXPORT_COLUMNS,
+    GENESIS_HASH,
+    HEAD_ID,
+    Action,
+    AuditEntry,
+    AuditLog,
+    ChainHeadMissing,
+    row_digest,
+)
+from storage.audit_seal import UNSEALED, SealRefused, seal_pending
 from storage.checkpoint_format import (
     FORMAT_VERSION,
     PAYLOAD_FIELDS,
@@ -117,6 +127,10 @@ class CheckpointStore:
         does not link up, and returns [] when another replica inserted the same checkpoints first.
         """
         now = as_utc(self.clock())
+        try:  # what is committed but not sealed yet can only be covered once sealed (storage.audit_seal)
+            seal_pending(self.db, wait=final)
+        except (SealRefused, ChainHeadMissing) as error:
+            raise CheckpointRefused(str(error)) from error
         with self.db.begin(readonly=True, isolation_level="REPEATABLE READ") as conn:
             last = conn.execute(sa.select(checkpoints.c.record).order_by(checkpoints.c.seq.desc()).limit(1)).scalar()
             previous = None if last is None else Checkpoint.from_json(last)
@@ -315,7 +329,8 @@ def reanchor(log: AuditLog, *, actor_id: str, reason: str) -> tuple[int, str]:
     with log.db.begin() as conn:
         if conn.execute(sa.select(chain_head.c.id).where(chain_head.c.id == HEAD_ID)).first() is not None:
             raise ValueError("the audit_chain_head row is present: nothing to re-anchor")
-        last = conn.execute(sa.select(events.c.id, events.c.hash).order_by(events.c.id.desc()).limit(1)).first()
+        newest_sealed = sa.select(events.c.id, events.c.hash).where(events.c.hash != UNSEALED)
+        last = conn.execute(newest_sealed.order_by(events.c.id.desc()).limit(1)).first()
         anchored = (int(last[0]), str(last[1])) if last else (0, GENESIS_HASH)
         conn.execute(sa.insert(chain_head).values(id=HEAD_ID, last_id=anchored[0], last_hash=anchored[1]))
     log.append(

@@ -64,6 +64,7 @@ class AuditEvent(Base):
         Index("ix_audit_actor_action", "actor_id", "action", "id"),
         Index("ix_audit_actor_server", "actor_id", "server_id", "id"),
         Index("ix_audit_server_action", "server_id", "action", "id"),
+        Index("ix_audit_actor_server_action", "actor_id", "server_id", "action", "id"),  # migration 0010
         Index("ix_audit_created", "created_at"),
         Index("ix_audit_operation", "operation_id"),
         Index("ix_audit_request", "request_id"),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import dataclasses
 import io
 import itertools
 import json
@@ -11,6 +12,7 @@ import subprocess
 import sys
 import threading
 from collections.abc import Iterator
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 
@@ -23,6 +25,7 @@ from bot.auditing import AUDIT_REDACTOR
 from storage.audit import (
     EXPORT_COLUMNS,
     GENESIS_HASH,
+    UNSEALED,
     Action,
     AuditEntry,
     AuditLog,
@@ -88,16 +91,20 @@ def test_append_chains_rows_and_returns_what_is_stored(log: AuditLog, database: 
         )
     )
     second = log.append(entry(Action.CREATE_SUCCEEDED, Outcome.OK, server_id=42, snapshot_id=7, operation_id="op-1"))
+    log.seal()  # on PostgreSQL appends are chained moments after they commit; now, for the test
 
-    assert first.prev_hash == GENESIS_HASH
-    assert second.prev_hash == first.hash
+    stored = log.query(limit=10)
+    assert stored[1].prev_hash == GENESIS_HASH
+    assert stored[0].prev_hash == stored[1].hash
     assert second.id > first.id
     assert first.created_at == T0 and first.created_at.tzinfo is not None
     assert first.details == {"name": "before-upgrade", "description": "ünïcode ✓"}
     assert first.action == "create.requested" and first.outcome == "intent"
-
-    stored = log.query(limit=10)
-    assert stored == [second, first]  # newest first, identical to what append returned
+    # Newest first, identical to what append returned, but for the seal (empty until sealed on PostgreSQL).
+    assert [
+        replace(r, prev_hash=s.prev_hash, hash=s.hash) for r, s in zip([second, first], stored, strict=True)
+    ] == stored
+    assert {first.hash, second.hash} <= {UNSEALED, stored[0].hash, stored[1].hash}
     assert log.verify().ok
 
 
@@ -120,7 +127,8 @@ def test_append_in_a_callers_session_commits_or_rolls_back_with_it(log: AuditLog
     with database.session() as session:
         record = log.append(entry(details={"n": 3}), session=session)
     assert [r.details for r in log.query()] == [{"n": 3}, {"n": 1}]
-    assert log.query()[0] == record
+    assert log.query()[0].id == record.id
+    log.seal()
     result = log.verify()
     assert result.ok and result.count == 2
 
@@ -129,6 +137,7 @@ def test_append_many_is_chained_with_single_appends(log: AuditLog) -> None:
     log.append(entry(details={"i": -1}))
     written = log.append_many((entry(server_id=i % 3, details={"i": i}) for i in range(25)), batch_size=7)
     log.append(entry(details={"i": 25}))
+    log.seal()
     assert written == 25
     rows = log.query(limit=100)
     assert [r.details["i"] for r in reversed(rows)] == list(range(-1, 26))
@@ -139,7 +148,10 @@ def test_append_many_is_chained_with_single_appends(log: AuditLog) -> None:
 def test_long_values_are_cut_to_the_column_widths(log: AuditLog) -> None:
     record = log.append(entry(actor_name="x" * 500, action="a." + "b" * 100, channel_id="C" * 40))
     assert len(record.actor_name) == 200 and len(record.action) == 64 and len(record.channel_id or "") == 32
-    assert log.query()[0] == record
+    log.seal()  # the sealer thread may seal the row at any moment: compare once it surely has
+    stored = log.query()[0]
+    # The row as written, but for its seal (`append` returns it before the sealer chains it).
+    assert stored == dataclasses.replace(record, prev_hash=stored.prev_hash, hash=stored.hash)
     assert log.verify().ok
 
 
@@ -348,7 +360,9 @@ def test_export_rejects_an_unknown_format(log: AuditLog) -> None:
 # ---- verification and tampering -------------------------------------------------------------------------------
 @pytest.fixture
 def chain(log: AuditLog) -> list[int]:
-    return [log.append(entry(server_id=i, details={"i": i})).id for i in range(6)]
+    ids = [log.append(entry(server_id=i, details={"i": i})).id for i in range(6)]
+    log.seal()
+    return ids
 
 
 def test_verify_an_intact_chain(log: AuditLog, chain: list[int]) -> None:
@@ -566,6 +580,7 @@ def test_concurrent_appends_from_two_processes_stay_chained(
     for process in appender_processes:
         _out, err = process.communicate(timeout=120)
         assert process.returncode == 0, err
+    audit_log.seal()
 
     result = audit_log.verify()
     assert result.ok, result.reason
