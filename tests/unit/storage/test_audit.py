@@ -235,7 +235,9 @@ def sample(log: AuditLog) -> list[int]:
         entry("created.weird", Outcome.INFO, "U0CAROL", server_id=3),  # "create" must not match this
         entry(Action.REFUSED_PERMISSION, Outcome.REFUSED, "U0CAROL", server_id=1),
     ]
-    return [log.append(e).id for e in entries]
+    ids = [log.append(e).id for e in entries]
+    log.seal()  # chained now, not whenever the sealer thread gets to them (the export checks the chain links)
+    return ids
 
 
 def test_query_filters_newest_first(log: AuditLog, sample: list[int]) -> None:
