@@ -124,6 +124,8 @@ def shared(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Server, F
         url, stop_sim = start_in_thread(simulator)
         tmp = tmp_path_factory.mktemp("metrics")
         env = local_env(fake, simulator, f"sqlite:///{tmp / 'bot.db'}", vps_url=url, signing_secret=SIGNING_SECRET)
+        # Every list reaches VPS.org (no read cache): the test counts the calls across both workers.
+        env["SNAPSHOT_READ_CACHE_SECONDS"] = "0"
         running = Server(tmp, fake, env, workers=2)
         try:
             yield running, fake, simulator
