@@ -10,6 +10,7 @@ from enum import StrEnum
 from typing import Literal
 
 from storage.approval_states import CLAIMED_STATES, OPEN_STATES, RequestKind, RequestState
+from storage.operations import OperationState  # an executed restore, followed: its card tells how it ended
 
 
 class SafetyMode(StrEnum):
@@ -61,6 +62,7 @@ __all__ = [
     "CLAIMED_STATES",
     "OPEN_STATES",
     "Chosen",
+    "OperationState",
     "RequestKind",
     "RequestState",
     "SafetyChoice",
