@@ -8,14 +8,17 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Mapping
-from dataclasses import dataclass, field
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
 
 from dotenv import dotenv_values
 
 from bot.redaction import remember_secret
 from bot.slack_ids import CHANNEL_ID, GROUP_ID, USER_ID
+
+N = TypeVar("N", int, float)
 
 DEFAULT_SLACK_API_URL = "https://slack.com/api/"
 DEFAULT_VPS_API_URL = "https://admin.vps.org/api/v1/"
@@ -120,7 +123,6 @@ class Settings:
     # Schedules (issue 18): the zone their wall-clock times are in, and the most often one may run.
     snapshot_timezone: str = "UTC"
     schedule_min_interval_minutes: int = 60
-    extra: Mapping[str, str] = field(default_factory=dict, repr=False)
 
     @property
     def access_control_enabled(self) -> bool:
@@ -176,13 +178,23 @@ def _url(env: Mapping[str, str], name: str, default: str) -> str:
 
 
 def _int(env: Mapping[str, str], name: str, default: int, minimum: int, maximum: int) -> int:
+    return _number(env, name, default, minimum, maximum, int, "a whole number")
+
+
+def _float(env: Mapping[str, str], name: str, default: float, minimum: float, maximum: float) -> float:
+    return _number(env, name, default, minimum, maximum, float, "a number")
+
+
+def _number(
+    env: Mapping[str, str], name: str, default: N, minimum: N, maximum: N, parse: Callable[[str], N], what: str
+) -> N:
     raw = _text(env, name)
     if raw is None:
         return default
     try:
-        value = int(raw)
+        value = parse(raw)
     except ValueError:
-        raise ConfigError(f"{name} is malformed: expected a whole number, got {raw!r}") from None
+        raise ConfigError(f"{name} is malformed: expected {what}, got {raw!r}") from None
     if not minimum <= value <= maximum:
         raise ConfigError(f"{name} is out of range: expected {minimum}..{maximum}, got {value}")
     return value
@@ -207,19 +219,6 @@ def _bool(env: Mapping[str, str], name: str, default: bool) -> bool:
     if raw.lower() in ("false", "0", "no"):
         return False
     raise ConfigError(f"{name} is malformed: expected true or false, got {raw!r}")
-
-
-def _float(env: Mapping[str, str], name: str, default: float, minimum: float, maximum: float) -> float:
-    raw = _text(env, name)
-    if raw is None:
-        return default
-    try:
-        value = float(raw)
-    except ValueError:
-        raise ConfigError(f"{name} is malformed: expected a number, got {raw!r}") from None
-    if not minimum <= value <= maximum:
-        raise ConfigError(f"{name} is out of range: expected {minimum}..{maximum}, got {value}")
-    return value
 
 
 def _id_list(env: Mapping[str, str], name: str, *patterns: re.Pattern[str], what: str) -> tuple[str, ...]:
