@@ -13,19 +13,14 @@ from bot.background import Announcer, Ticker
 from bot.runtime import Core
 from bot.slack.announcer import SlackAnnouncer
 from tests.app_fixtures import ALICE, Harness
+from tests.import_walk import modules_of
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
 def imported_modules(path: Path) -> set[str]:
     """Every module a file imports, including imports inside functions (where upward edges used to hide)."""
-    found: set[str] = set()
-    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
-        if isinstance(node, ast.Import):
-            found.update(alias.name for alias in node.names)
-        elif isinstance(node, ast.ImportFrom) and node.module:
-            found.add(node.module)
-    return found
+    return modules_of(path, ROOT)
 
 
 def within(module: str, *packages: str) -> bool:

@@ -8,10 +8,11 @@ including those inside functions and under `if TYPE_CHECKING:` (a typing-only ed
 
 from __future__ import annotations
 
-import ast
 from pathlib import Path
 
 import pytest
+
+from tests.import_walk import imported_modules, is_under
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -23,30 +24,6 @@ BANNED: dict[str, tuple[str, ...]] = {
     # The Slack side reaches storage only through use cases and their ports (wired in bot/wiring.py).
     "bot/slack": ("storage",),
 }
-
-
-def imported_modules(path: Path, root: Path) -> list[tuple[int, str]]:
-    """(line, module) for every import in the file; relative imports resolved against the file's package."""
-    tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
-    package = ".".join(path.relative_to(root).with_suffix("").parts[:-1])
-    found: list[tuple[int, str]] = []
-    for node in ast.walk(tree):
-        if isinstance(node, ast.Import):
-            found.extend((node.lineno, alias.name) for alias in node.names)
-        elif isinstance(node, ast.ImportFrom):
-            if node.level:
-                base = package.split(".")[: len(package.split(".")) - node.level + 1]
-                module = ".".join([*base, node.module] if node.module else base)
-            else:
-                module = node.module or ""
-            found.append((node.lineno, module))
-            # `from bot import slack` imports bot.slack
-            found.extend((node.lineno, f"{module}.{alias.name}") for alias in node.names)
-    return found
-
-
-def is_under(module: str, prefix: str) -> bool:
-    return module == prefix or module.startswith(prefix + ".")
 
 
 def violations(directory: str, banned: tuple[str, ...], root: Path = ROOT) -> list[str]:
