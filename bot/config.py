@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 from dotenv import dotenv_values
@@ -100,7 +100,6 @@ class Settings:
     # Schedules (issue 18): the zone their wall-clock times are in, and the most often one may run.
     snapshot_timezone: str = "UTC"
     schedule_min_interval_minutes: int = 60
-    extra: Mapping[str, str] = field(default_factory=dict, repr=False)
 
     @property
     def access_control_enabled(self) -> bool:

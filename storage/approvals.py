@@ -16,34 +16,22 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime, timedelta
-from enum import StrEnum
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import and_, delete, exists, func, or_, select, update
+from sqlalchemy import CursorResult, Result, and_, delete, exists, func, or_, select, update
 from sqlalchemy.orm import Session
 
+from storage.approval_states import CLAIMED_STATES, OPEN_STATES, RequestKind, RequestState
 from storage.db import Database
 from storage.models import ApprovalRequest, ApprovalVote, TrackedOperation
 from storage.operations import OperationKind, OperationState
 
-
-class RequestState(StrEnum):
-    """Where an approval request is. `OPEN` ones are shown as waiting; the rest are final."""
-
-    PENDING = "pending"
-    EXECUTING = "executing"  # approved; the executor holds the claim and re-checks the snapshot (nothing sent)
-    SENDING = "sending"  # the call may have gone out to VPS.org
-    NEEDS_CHECK = "needs_check"  # outcome unknown: a human must check the server; never re-sent
-    EXECUTED = "executed"
-    FAILED = "failed"
-    STALE = "stale"  # the snapshot no longer matched what was approved: nothing sent
-    REJECTED = "rejected"
-    CANCELLED = "cancelled"
-    EXPIRED = "expired"
+__all__ = ["CLAIMED_STATES", "OPEN_STATES", "ApprovalRequests", "RequestKind", "RequestState"]
 
 
-OPEN_STATES = (RequestState.PENDING, RequestState.EXECUTING, RequestState.SENDING, RequestState.NEEDS_CHECK)
-CLAIMED_STATES = (RequestState.EXECUTING, RequestState.SENDING)
+def changed(result: Result[Any]) -> int:
+    """How many rows an UPDATE changed (the compare-and-set's verdict)."""
+    return int(cast("CursorResult[Any]", result).rowcount)
 
 
 class ApprovalRequests:
@@ -91,7 +79,7 @@ class ApprovalRequests:
         return session.scalars(
             select(ApprovalRequest)
             .where(
-                ApprovalRequest.kind == "schedule",
+                ApprovalRequest.kind == RequestKind.SCHEDULE,
                 ApprovalRequest.schedule_id == schedule_id,
                 ApprovalRequest.state.in_((RequestState.PENDING, *CLAIMED_STATES)),
             )
@@ -128,10 +116,10 @@ class ApprovalRequests:
             ApprovalRequest.state.in_(waiting),
         )
         matches = [same_snapshot]
-        if kind == "restore":
+        if kind == RequestKind.RESTORE:
             matches.append(
                 and_(
-                    ApprovalRequest.kind == "restore",
+                    ApprovalRequest.kind == RequestKind.RESTORE,
                     ApprovalRequest.server_id == server_id,
                     or_(ApprovalRequest.state.in_(waiting), still_restoring),
                 )
@@ -147,7 +135,7 @@ class ApprovalRequests:
             session.scalars(
                 select(ApprovalRequest.id)
                 .where(
-                    ApprovalRequest.kind == "restore",
+                    ApprovalRequest.kind == RequestKind.RESTORE,
                     ApprovalRequest.server_id == server_id,
                     ApprovalRequest.state == RequestState.PENDING,
                     ApprovalRequest.safety_offer == "full",
@@ -289,6 +277,10 @@ class ApprovalRequests:
         row.result_message = message
         row.claim_expires_at = None
 
+    def set_offer(self, row: ApprovalRequest, offer: str) -> None:
+        """What a pending restore's card offers about the safety snapshot, re-checked (the row locked by the caller)."""
+        row.safety_offer = offer
+
     def touch(self, row: ApprovalRequest, now: datetime) -> None:
         row.updated_at = now
 
@@ -307,21 +299,23 @@ class ApprovalRequests:
         """The compare-and-set `pending` → `executing` that makes execution happen at most once; True if won.
 
         `safety_choice` records what the approver chose about the safety snapshot ("snapshot" | "none")."""
-        won = session.execute(
-            update(ApprovalRequest)
-            .where(ApprovalRequest.id == request_id, ApprovalRequest.state == RequestState.PENDING)
-            .values(
-                state=RequestState.EXECUTING,
-                decided_by=decided_by,
-                decided_at=now,
-                updated_at=now,
-                claim_token=token,
-                claim_expires_at=self.db.clock.now(claim_ttl),
-                result_message="",
-                safety_choice=safety_choice,
+        won = changed(
+            session.execute(
+                update(ApprovalRequest)
+                .where(ApprovalRequest.id == request_id, ApprovalRequest.state == RequestState.PENDING)
+                .values(
+                    state=RequestState.EXECUTING,
+                    decided_by=decided_by,
+                    decided_at=now,
+                    updated_at=now,
+                    claim_token=token,
+                    claim_expires_at=self.db.clock.now(claim_ttl),
+                    result_message="",
+                    safety_choice=safety_choice,
+                )
+                .execution_options(synchronize_session=False)
             )
-            .execution_options(synchronize_session=False)
-        ).rowcount
+        )
         return won == 1
 
     def _held(self, request_id: int, token: str, state: str) -> tuple[Any, ...]:
@@ -341,24 +335,28 @@ class ApprovalRequests:
     def renew(self, request_id: int, token: str, claim_ttl: timedelta) -> bool:
         """Extend the claim (database clock) while it is still held; False: it lapsed or was taken over."""
         with self.db.session() as session:
-            renewed = session.execute(
-                update(ApprovalRequest)
-                .where(*self._held(request_id, token, RequestState.EXECUTING))
-                .values(claim_expires_at=self.db.clock.now(claim_ttl))
-                .execution_options(synchronize_session=False)
-            ).rowcount
+            renewed = changed(
+                session.execute(
+                    update(ApprovalRequest)
+                    .where(*self._held(request_id, token, RequestState.EXECUTING))
+                    .values(claim_expires_at=self.db.clock.now(claim_ttl))
+                    .execution_options(synchronize_session=False)
+                )
+            )
         return renewed == 1
 
     def set_safety(self, session: Session, request_id: int, token: str, **values: Any) -> bool:
         """Record a step of the safety snapshot while this token's claim is unexpired (`executing`); False if lost."""
         allowed = {"safety_state", "safety_snapshot_id"}
         assert set(values) <= allowed, values
-        won = session.execute(
-            update(ApprovalRequest)
-            .where(*self._held(request_id, token, RequestState.EXECUTING))
-            .values(**values)
-            .execution_options(synchronize_session=False)
-        ).rowcount
+        won = changed(
+            session.execute(
+                update(ApprovalRequest)
+                .where(*self._held(request_id, token, RequestState.EXECUTING))
+                .values(**values)
+                .execution_options(synchronize_session=False)
+            )
+        )
         return won == 1
 
     def record_safety_outcome(self, session: Session, request_id: int, token: str, **values: Any) -> None:
@@ -383,12 +381,14 @@ class ApprovalRequests:
         self, session: Session, request_id: int, token: str, *, stale_after: timedelta, now: datetime
     ) -> bool:
         """The check-and-mark before any call: `executing` → `sending` only while this token's claim is unexpired."""
-        won = session.execute(
-            update(ApprovalRequest)
-            .where(*self._held(request_id, token, RequestState.EXECUTING))
-            .values(state=RequestState.SENDING, claim_expires_at=self.db.clock.now(stale_after), updated_at=now)
-            .execution_options(synchronize_session=False)
-        ).rowcount
+        won = changed(
+            session.execute(
+                update(ApprovalRequest)
+                .where(*self._held(request_id, token, RequestState.EXECUTING))
+                .values(state=RequestState.SENDING, claim_expires_at=self.db.clock.now(stale_after), updated_at=now)
+                .execution_options(synchronize_session=False)
+            )
+        )
         return won == 1
 
     def settle(self, session: Session, request_id: int, token: str, state: str, message: str, now: datetime) -> None:

@@ -21,7 +21,7 @@ from typing import Any
 from sqlalchemy import or_, select, update
 from sqlalchemy.orm import Session
 
-from storage.db import Database
+from storage.db import Database, rows_matched
 from storage.models import TrackedOperation
 
 
@@ -109,8 +109,8 @@ class TrackedOperations:
             .where(TrackedOperation.id == operation_id, TrackedOperation.state == OperationState.TRACKING, *where)
             .values(**values)
             .execution_options(synchronize_session=False)
-        ).rowcount
-        return won == 1
+        )
+        return rows_matched(won) == 1
 
     def active(self, *, actor_id: str | None = None, limit: int = 50) -> Sequence[TrackedOperation]:
         """Operations still tracked, newest first."""
@@ -137,9 +137,11 @@ class TrackedOperations:
     def release(self, owner: str) -> int:
         """Give up `owner`'s leases (graceful shutdown), so another replica or a restart resumes at once."""
         with self.db.session() as session:
-            return session.execute(
-                update(TrackedOperation)
-                .where(TrackedOperation.state == OperationState.TRACKING, TrackedOperation.lease_owner == owner)
-                .values(lease_owner=None, lease_expires_at=None)
-                .execution_options(synchronize_session=False)
-            ).rowcount
+            return rows_matched(
+                session.execute(
+                    update(TrackedOperation)
+                    .where(TrackedOperation.state == OperationState.TRACKING, TrackedOperation.lease_owner == owner)
+                    .values(lease_owner=None, lease_expires_at=None)
+                    .execution_options(synchronize_session=False)
+                )
+            )

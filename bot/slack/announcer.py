@@ -23,6 +23,7 @@ from bot.slack.notify import Notifier
 from bot.slack.progress import ProgressTracker
 from bot.slack.replies import outgoing
 from bot.slack.wording import render
+from bot.usecases.approval_terms import RequestKind, RequestState, SafetyChoice
 from bot.usecases.approvals import DecisionOutcome
 from bot.usecases.context import utcnow
 
@@ -65,7 +66,7 @@ class SlackAnnouncer:
     def decided(self, result: DecisionResult) -> None:
         """Card updated in place; requester told in a thread reply; one line to the notification channel."""
         req = result.request
-        if result.outcome == "executed" and req.kind == "restore":
+        if result.outcome == DecisionOutcome.EXECUTED and req.kind == RequestKind.RESTORE:
             self.cards.track_restore(req)  # first, so the card shows "being restored" from the start
         self.refresh_card(req)
         # CLAIM_LOST: whoever took over has told everyone
@@ -78,7 +79,7 @@ class SlackAnnouncer:
         )
         verbs: dict[DecisionOutcome, Mrkdwn] = {
             DecisionOutcome.EXECUTED: Mrkdwn("was approved{} and carried out")
-            if req.kind == "delete"
+            if req.kind == RequestKind.DELETE
             else Mrkdwn("was approved{} — the restore has started"),
             DecisionOutcome.FAILED: Mrkdwn("was approved{} but *failed*"),
             DecisionOutcome.NEEDS_CHECK: Mrkdwn(
@@ -89,7 +90,8 @@ class SlackAnnouncer:
                 "was approved but the restore was *not sent* (see the safety snapshot) — it can be approved again "
                 "or cancelled"
             )
-            if req.safety_choice == "snapshot"  # its safety create may have reached VPS.org; the restore did not
+            if req.safety_choice
+            == SafetyChoice.SNAPSHOT  # its safety create may have reached VPS.org; the restore did not
             else Mrkdwn("was approved but *nothing was sent* to VPS.org — it can be approved again or cancelled"),
             DecisionOutcome.REJECTED: Mrkdwn("was rejected{}"),
             DecisionOutcome.CANCELLED: Mrkdwn("was cancelled{}"),
@@ -99,14 +101,14 @@ class SlackAnnouncer:
                 "was closed: VPS.org reported the snapshot gone when {} tried to delete it"
             ),
         }
-        if req.kind == "schedule":  # no snapshot: the schedule it makes or changes, applied (not sent)
+        if req.kind == RequestKind.SCHEDULE:  # no snapshot: the schedule it makes or changes, applied (not sent)
             verbs.update(_SCHEDULE_VERBS)
         who = ui.mention(req.decided_by) if req.decided_by and req.decided_by != "system" else Mrkdwn("the bot")
         filler = who if result.outcome == DecisionOutcome.SNAPSHOT_GONE else by  # "when @x tried", not "by @x"
         verb = verbs[result.outcome].format(filler) if result.outcome in verbs else ui.code(result.outcome, 40)
         what = (
             Mrkdwn("schedule #{} on {}").format(req.schedule_id, ui.server_name(req.server_name, req.server_id))
-            if req.kind == "schedule"
+            if req.kind == RequestKind.SCHEDULE
             else Mrkdwn("{} → {}").format(
                 ui.snapshot_name(req.snapshot_name), ui.server_name(req.server_name, req.server_id)
             )
@@ -160,7 +162,11 @@ class SlackAnnouncer:
         if not (req.card_channel and req.card_ts):
             return
         # An executed restore's card tells how it went on (being restored, finished, timed out…).
-        restore = self.cards.restore_of(req.id) if req.kind == "restore" and req.state == "executed" else None
+        restore = (
+            self.cards.restore_of(req.id)
+            if req.kind == RequestKind.RESTORE and req.state == RequestState.EXECUTED
+            else None
+        )
         try:
             text, blocks = outgoing(*ui.approval_card(req, utcnow(), restore))
         except Exception:  # the outcome is stored and audited; a card that can't be drawn must not hide it

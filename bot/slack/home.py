@@ -41,6 +41,7 @@ from bot.slack.blocks import (
 from bot.slack.blocks.schedules import schedule_entry
 from bot.slack.wording import render
 from bot.usecases.approval_safety import safety_name
+from bot.usecases.approval_terms import RequestKind
 from bot.usecases.home import HomeOverview, HomeQueries, PendingRequest
 from bot.vps.models import SNAPSHOTS_PER_SERVER, Server, Snapshot
 
@@ -106,7 +107,7 @@ def _pending_blocks(item: PendingRequest, link: str | None, now: datetime) -> li
     what = Mrkdwn("*{} #{}*: {} → {} · asked by {} {} · expires {}").format(
         plain(req.kind.title(), 20),
         req.id,
-        request_subject(req) if req.kind == "schedule" else snapshot_name(req.snapshot_name),
+        request_subject(req) if req.kind == RequestKind.SCHEDULE else snapshot_name(req.snapshot_name),
         server_name(req.server_name, req.server_id),
         mention(req.requester_id),
         format_age(req.created_at, now),

@@ -7,73 +7,73 @@ Rules kept here:
   safe side), not only when the last one did; each vote keeps its approver's choice, and so does its audit row.
 - A request leaves `pending` only through a compare-and-set on its state, so double clicks, simultaneous
   approvers, retries and several replicas lead to at most one executor; the winner holds the claim (a fencing
-  token and a deadline by the database's clock) and goes on to `Executing._execute`.
+  token and a deadline by the database's clock) and hands it to `Executing.execute` (its kind's strategy).
 """
 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable
 
 from bot.usecases.access import Permission
-from bot.usecases.approval_base import (
-    DecisionOutcome,
-    DecisionResult,
-    RequestView,
-    action_for,
-    snapshot_of,
-    state_words,
-)
-from bot.usecases.approval_execution import Executing
-from bot.usecases.approval_safety import SafetyChoice
+from bot.usecases.approval_base import DecisionOutcome, DecisionResult, action_for, snapshot_of, state_words
+from bot.usecases.approval_execution import Executing, Progress
+from bot.usecases.approval_ledger import RequestLedger
+from bot.usecases.approval_safety_offer import SafetyOffers
+from bot.usecases.approval_terms import Chosen, RequestKind, RequestState, SafetyChoice, SafetyOffer
 from bot.usecases.context import SYSTEM, Actor
-from bot.usecases.errors import (
-    Refused,
-)
+from bot.usecases.errors import Refused
+from bot.usecases.guard import Guard
 from bot.usecases.wording import Text, emphasis
-from storage.approvals import RequestState
 from storage.audit import Action, Outcome
 
 
-def safest(choices: list[str]) -> str:
+def safest(choices: list[SafetyChoice]) -> SafetyChoice:
     """The round's safety-snapshot choice: a snapshot when any approver asked for one, else none."""
     return SafetyChoice.SNAPSHOT if SafetyChoice.SNAPSHOT in choices else SafetyChoice.NONE
 
 
-class Deciding(Executing):
+class Deciding:
+    def __init__(self, *, ledger: RequestLedger, guard: Guard, offers: SafetyOffers, executing: Executing) -> None:
+        self.ledger = ledger
+        self.requests = ledger.requests
+        self.db = ledger.db
+        self.audit = ledger.audit
+        self.guard = guard
+        self.offers = offers
+        self.executing = executing
+
     def approve(
-        self,
-        actor: Actor,
-        request_id: str | int,
-        safety: str = SafetyChoice.DEFAULT,
-        progress: Callable[[RequestView], None] | None = None,
+        self, actor: Actor, rid: int, safety: SafetyChoice = SafetyChoice.DEFAULT, progress: Progress | None = None
     ) -> DecisionResult:
-        """`safety`: what the clicked button asks about the safety snapshot (approval_safety.SafetyChoice);
+        """`safety`: what the clicked button asks about the safety snapshot (approval_terms.SafetyChoice);
         `progress` is shown the request when a long step (the safety snapshot) starts."""
-        rid = self._parse_request_id(request_id)
         self.guard.require(actor, Permission.APPROVE, request_id=rid)
-        now = self.clock()
+        now = self.ledger.now()
         with self.db.session() as session:
-            row = self._locked(session, rid)
+            row = self.ledger.locked(session, rid)
+            kind = RequestKind(row.kind)
+            offer = SafetyOffer(row.safety_offer or "")
             if row.requester_id == actor.user_id:
-                self._refuse(session, actor, row, Action.REFUSED_SELF_APPROVAL, "self-approval")
+                self.ledger.refuse(session, actor, row, Action.REFUSED_SELF_APPROVAL, "self-approval")
                 raise Refused("You can't approve your own request — someone else has to.")
             if row.state != RequestState.PENDING:
-                self._refuse(session, actor, row, Action.REFUSED_NOT_PENDING, f"request is {row.state}")
-                raise Refused(f"Request #{rid} is already {state_words(row.state)}; nothing was done.")
+                self.ledger.refuse(session, actor, row, Action.REFUSED_NOT_PENDING, f"request is {row.state}")
+                raise Refused(f"Request #{rid} is already {state_words(RequestState(row.state))}; nothing was done.")
             if now >= row.expires_at:
-                expired = self._close(session, row, RequestState.EXPIRED, SYSTEM, now, reason="approval window passed")
+                expired = self.ledger.close(
+                    session, row, RequestState.EXPIRED, SYSTEM, now, reason="approval window passed"
+                )
                 return DecisionResult(
                     expired, DecisionOutcome.EXPIRED, Text("Request #{} expired before it was approved.").format(rid)
                 )
             try:
-                choice = self.safety_choice(row.kind, row.safety_offer or "", safety)
+                choice = self.offers.safety_choice(kind, offer, safety)
             except Refused as refusal:
-                self._refuse(session, actor, row, Action.REFUSED_VALIDATION, "safety snapshot required")
+                self.ledger.refuse(session, actor, row, Action.REFUSED_VALIDATION, "safety snapshot required")
                 raise refusal
             if self.requests.has_voted(session, rid, actor.user_id):
                 raise Refused(f"You have already approved request #{rid}; it needs someone else too.")
-            kept = choice if row.kind == "restore" else ""
+            kept: Chosen = choice if kind == RequestKind.RESTORE else ""
             votes = self.requests.add_vote(session, rid, actor.user_id, actor.name, now, safety_choice=kept)
             self.audit.append(
                 actor.entry(
@@ -86,23 +86,24 @@ class Deciding(Executing):
                         "votes": votes,
                         "required": row.approvals_required,
                         "digest": row.bound_digest,
-                        **({"safety_snapshot": choice} if row.kind == "restore" else {}),
+                        **({"safety_snapshot": choice} if kind == RequestKind.RESTORE else {}),
                     },
                 ),
                 session=session,
             )
             if votes < row.approvals_required:
                 self.requests.touch(row, now)
-                view = self._view(session, row)
+                view = self.ledger.view(session, row)
                 return DecisionResult(
                     view,
                     DecisionOutcome.VOTE_RECORDED,
                     Text("Approval recorded ({} of {}).").format(votes, row.approvals_required),
                 )
-            if row.kind == "restore":  # the safe side: any approver of this round asking for one gets it
+            if kind == RequestKind.RESTORE:  # the safe side: any approver of this round asking for one gets it
                 # A vote cast before choices were kept per vote ("") counts as the card's default.
-                default = self.safety_choice(row.kind, row.safety_offer or "", SafetyChoice.DEFAULT)
-                choice = safest([kept or default for kept in self.requests.vote_choices(session, rid)])
+                default = self.offers.safety_choice(kind, offer, SafetyChoice.DEFAULT)
+                votes_chose = self.requests.vote_choices(session, rid)
+                choice = safest([SafetyChoice(voted) if voted else default for voted in votes_chose])
             # The compare-and-set that makes execution happen at most once; the winner holds the claim.
             token = str(uuid.uuid4())
             won = self.requests.start_executing(
@@ -111,38 +112,36 @@ class Deciding(Executing):
                 decided_by=actor.user_id,
                 now=now,
                 token=token,
-                claim_ttl=self.claim_ttl,
+                claim_ttl=self.ledger.policy.claim_ttl,
                 safety_choice=choice,
             )
             if not won:
                 raise Refused(f"Request #{rid} was decided by someone else a moment ago; nothing was done.")
-        return self._execute(actor, rid, token, progress)
+        return self.executing.execute(actor, rid, token, progress)
 
-    def reject(self, actor: Actor, request_id: str | int, reason: str = "") -> DecisionResult:
-        rid = self._parse_request_id(request_id)
+    def reject(self, actor: Actor, rid: int, reason: str = "") -> DecisionResult:
         self.guard.require(actor, Permission.APPROVE, request_id=rid)
         reason = (reason or "").strip()[:500]
-        now = self.clock()
+        now = self.ledger.now()
         with self.db.session() as session:
-            row = self._locked(session, rid)
+            row = self.ledger.locked(session, rid)
             if row.requester_id == actor.user_id:
                 raise Refused(Text("That's your own request: use {} to withdraw it.").format(emphasis("Cancel")))
-            self._require_pending(session, actor, row)
-            view = self._close(session, row, RequestState.REJECTED, actor, now, reason=reason)
+            self.ledger.require_pending(session, actor, row)
+            view = self.ledger.close(session, row, RequestState.REJECTED, actor, now, reason=reason)
         return DecisionResult(view, DecisionOutcome.REJECTED, Text("Request #{} rejected.").format(rid))
 
-    def cancel(self, actor: Actor, request_id: str | int) -> DecisionResult:
-        rid = self._parse_request_id(request_id)
-        now = self.clock()
+    def cancel(self, actor: Actor, rid: int) -> DecisionResult:
+        now = self.ledger.now()
         with self.db.session() as session:
-            row = self._locked(session, rid)
+            row = self.ledger.locked(session, rid)
             if row.requester_id != actor.user_id:
-                self._refuse(session, actor, row, Action.REFUSED_PERMISSION, "only the requester may cancel")
+                self.ledger.refuse(session, actor, row, Action.REFUSED_PERMISSION, "only the requester may cancel")
                 raise Refused(
                     Text("Only the person who asked can cancel this request. Approvers can {} it.").format(
                         emphasis("Reject")
                     )
                 )
-            self._require_pending(session, actor, row)
-            view = self._close(session, row, RequestState.CANCELLED, actor, now)
+            self.ledger.require_pending(session, actor, row)
+            view = self.ledger.close(session, row, RequestState.CANCELLED, actor, now)
         return DecisionResult(view, DecisionOutcome.CANCELLED, Text("Request #{} cancelled.").format(rid))

@@ -1,4 +1,7 @@
-"""Carrying out an approved request under its claim: re-check, compare, check-and-mark, call once, record.
+"""Carrying out an approved request under its claim: one execution strategy per request kind (`RequestKind` →
+`ExecutionStrategy`: approval_restore, approval_delete, schedule_requests), and the steps the snapshot kinds share
+(`SendingSteps`: re-check, compare, check-and-mark, record the outcome). A new kind adds a strategy; a new step
+before the call is a strategy's own (the restore's safety snapshot is one).
 
 Rules kept here:
 - A restore whose approver chose a safety snapshot first gets it (approval_safety) before anything else; the
@@ -19,10 +22,12 @@ Rules kept here:
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
-from dataclasses import replace
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Protocol
 
 from bot.usecases.approval_base import (
+    DecisionOutcome,
     DecisionResult,
     RequestView,
     action_for,
@@ -33,64 +38,81 @@ from bot.usecases.approval_base import (
     snapshot_of,
     snapshot_words,
 )
-from bot.usecases.approval_safety import SafetyChoice, SafetyState, SafetyStep, undo_hint
-from bot.usecases.approval_snapshot_gone import SnapshotGone
-from bot.usecases.audited_call import CallResult, audited_call
+from bot.usecases.approval_ledger import RequestLedger
+from bot.usecases.approval_terms import RequestKind, RequestState
 from bot.usecases.context import Actor
-from bot.usecases.errors import (
-    AlreadyGone,
-    CouldNotConfirm,
-    NotFoundError,
-    UserFacingError,
-    doing_with,
-    explain_vps_error,
-)
-from bot.usecases.restore_checks import unchecked_note, unsendable
-from bot.usecases.schedule_requests import ScheduleRequesting
-from bot.usecases.wording import Text, alarm, code, plain, sentence
+from bot.usecases.errors import CouldNotConfirm, NotFoundError, UserFacingError
+from bot.usecases.server_state import ServerState, ServerStates
+from bot.usecases.snapshots import SnapshotService
+from bot.usecases.wording import Text, alarm, plain, sentence
+from bot.vps.client import VpsClient
 from bot.vps.errors import DeadlineExceeded
-from bot.vps.models import RestoreResult, Snapshot
-from storage.approvals import RequestState
+from bot.vps.models import Snapshot
 from storage.audit import Action, Outcome, valid_utf8
 
 OUTCOME_WRITE_ATTEMPTS = 3
 TOO_SLOW = Text("VPS.org was too slow to re-check the snapshot; nothing was sent. Approve again when it answers.")
 
+Progress = Callable[[RequestView], None]
 
-class Executing(SnapshotGone, SafetyStep, ScheduleRequesting):
-    def _execute(
-        self, actor: Actor, rid: int, token: str, progress: Callable[[RequestView], None] | None = None
-    ) -> DecisionResult:
-        """We hold the claim: re-check (bounded), compare with what was approved, check-and-mark, call once."""
-        view = self.get(rid)
-        if view.kind == "schedule":  # no snapshot and no call to VPS.org: the approved schedule is applied
-            return self._apply_schedule(actor, rid, token)
-        if view.kind == "restore" and view.safety_choice == SafetyChoice.SNAPSHOT:
-            if progress is not None:
-                try:  # the card shows the request approved while the safety snapshot is made (minutes)
-                    progress(view)
-                except Exception:
-                    log.warning("request #%s: showing progress failed", rid, exc_info=True)
-            # The undo first (bot/usecases/approval_safety.py): no restore without the safety snapshot promised.
-            safety = self._take_safety_snapshot(actor, view, token)
-            if safety.claim_lost:
-                return self._claim_lost(rid)
-            if not safety.ready:
-                return self._give_up(actor, rid, token, safety.message, safety.reason)
-            view = self.get(rid)
-        deadline = self.vps.clock() + self.recheck_deadline.total_seconds()
+
+class ExecutionStrategy(Protocol):
+    """How one kind of request is carried out once approved, under the claim `token` holds."""
+
+    def carry_out(self, actor: Actor, view: RequestView, token: str, progress: Progress | None) -> DecisionResult: ...
+
+
+class Executing:
+    """The approval's winner carries the request out with the strategy of its kind."""
+
+    def __init__(self, ledger: RequestLedger, strategies: Mapping[RequestKind, ExecutionStrategy]) -> None:
+        self.ledger = ledger
+        self.strategies = dict(strategies)
+
+    def execute(self, actor: Actor, rid: int, token: str, progress: Progress | None = None) -> DecisionResult:
+        view = self.ledger.get(rid)
+        return self.strategies[view.kind].carry_out(actor, view, token, progress)
+
+
+@dataclass(frozen=True)
+class Rechecked:
+    """What VPS.org lists now, read within the re-check's deadline: the snapshot, and the server's state when asked."""
+
+    snapshot: Snapshot
+    server: ServerState | None
+
+
+class SendingSteps:
+    """The steps a request that names a snapshot takes before and after its one call to VPS.org."""
+
+    def __init__(
+        self, *, ledger: RequestLedger, snapshots: SnapshotService, vps: VpsClient, server_states: ServerStates
+    ) -> None:
+        self.ledger = ledger
+        self.requests = ledger.requests
+        self.db = ledger.db
+        self.audit = ledger.audit
+        self.snapshots = snapshots
+        self.vps = vps
+        self.server_states = server_states
+
+    def recheck(self, actor: Actor, view: RequestView, token: str, *, read_server: bool) -> Rechecked | DecisionResult:
+        """Re-list the snapshot (and the server's state) within the deadline, renew the claim, compare with what was
+        approved: a `DecisionResult` when the request ends here (nothing sent), else what VPS.org lists now."""
+        rid = view.id
+        deadline = self.vps.clock() + self.ledger.policy.recheck_deadline.total_seconds()
         try:
             snapshot = self.snapshots.find_snapshot(view.snapshot_id, deadline=deadline)
         except DeadlineExceeded:
-            return self._give_up(actor, rid, token, TOO_SLOW, "re-check deadline passed")
+            return self.ledger.give_up(actor, rid, token, TOO_SLOW, "re-check deadline passed")
         except CouldNotConfirm:
             message = Text(
                 "{} could not be confirmed: VPS.org's snapshot list was incomplete, so nothing was sent. "
                 "Approve again in a minute."
             ).format(snapshot_words(view))
-            return self._give_up(actor, rid, token, message, "listing incomplete")
+            return self.ledger.give_up(actor, rid, token, message, "listing incomplete")
         except NotFoundError:
-            return self._end_before_sending(
+            return self.end_before_sending(
                 actor,
                 rid,
                 token,
@@ -101,128 +123,26 @@ class Executing(SnapshotGone, SafetyStep, ScheduleRequesting):
                 {"recheck": "it no longer exists"},
             )
         except UserFacingError as error:
-            return self._give_up(
+            return self.ledger.give_up(
                 actor, rid, token, error.message + Text(" Nothing was sent; approve again."), "re-check failed"
             )
-        server = self.server_states.state(view.server_id, deadline=deadline) if view.kind == "restore" else None
+        server = self.server_states.state(view.server_id, deadline=deadline) if read_server else None
         if self.vps.clock() > deadline:  # an answer that came in just too late is not trusted to be current
-            return self._give_up(actor, rid, token, TOO_SLOW, "re-check deadline passed")
-        if not self._renew(rid, token):
-            return self._claim_lost(rid)
-        changes = self._changes(view, snapshot)
+            return self.ledger.give_up(actor, rid, token, TOO_SLOW, "re-check deadline passed")
+        if not self.ledger.renew(rid, token):
+            return self.ledger.claim_lost(rid)
+        changes = self.changes(view, snapshot)
         if changes:
             message = Text(
                 "Not sent: {} is no longer what was approved — {}. "
                 "Nothing was sent to VPS.org; ask again if it is still wanted."
             ).format(snapshot_words(view), Text("; ").join(changes))
-            return self._end_before_sending(
+            return self.end_before_sending(
                 actor, rid, token, RequestState.STALE, message, {"changed": [str(change) for change in changes]}
             )
-        if view.kind == "restore" and not snapshot.is_completed:
-            message = Text("{} can't be restored: it is now {}. Nothing was sent to VPS.org.").format(
-                snapshot_words(view), plain(snapshot.status, 40)
-            )
-            return self._end_before_sending(
-                actor, rid, token, RequestState.FAILED, message, {"recheck": snapshot.status}
-            )
-        blocked = unsendable(server, view.server_name) if server is not None else None
-        if server is not None and blocked is not None:
-            return self._end_before_sending(
-                actor, rid, token, RequestState.FAILED, blocked, {"recheck": f"server status is {server.status}"}
-            )
-        if not self._mark_sending(actor, view, token):
-            return self._claim_lost(rid)
-        if view.kind == "delete":
-            return self._send_delete(actor, view, snapshot, token)
-        return self._send_restore(actor, view, token, unchecked_note(server) if server is not None else "")
+        return Rechecked(snapshot, server)
 
-    def _send_restore(self, actor: Actor, view: RequestView, token: str, note: str = "") -> DecisionResult:
-        # The intent row was committed with the `sending` mark (`_mark_sending`); the outcome joins the final state.
-        return audited_call(
-            lambda: self.vps.restore_snapshot(view.snapshot_id),
-            write_intent=None,
-            write_outcome=lambda result: self._restore_outcome(actor, view, token, result, note),
-        )
-
-    def _restore_outcome(
-        self, actor: Actor, view: RequestView, token: str, call: CallResult[RestoreResult], note: str = ""
-    ) -> DecisionResult:
-        if call.error is not None:
-            error = call.error
-            failure = explain_vps_error(error, doing_with("restoring snapshot", view.snapshot_name))
-            details = {
-                "status_code": error.status_code,
-                "api_message": error.api_message,
-                "error": type(error).__name__,
-                "duration_ms": call.duration_ms,
-            }
-            return self._finish(
-                actor,
-                view.id,
-                token,
-                RequestState.NEEDS_CHECK if call.outcome_unknown else RequestState.FAILED,
-                failure.message,
-                call.failure_outcome,
-                details,
-            )
-        result = call.answer
-        assert result is not None
-        details: dict[str, object] = {
-            "status_code": 200,
-            "api_message": result.message,
-            "server_status": result.server_status,
-            "answered_server_id": result.server_id or None,
-            "answered_snapshot_id": result.snapshot_id,
-            "duration_ms": call.duration_ms,
-        }
-        wrong_server = bool(result.server_id) and result.server_id != view.server_id
-        wrong_snapshot = result.snapshot_id != view.snapshot_id
-        if wrong_server or wrong_snapshot:
-            answered = f"server {result.server_id}" if wrong_server else f"snapshot #{result.snapshot_id}"
-            approved = f"server {view.server_id}" if wrong_server else f"snapshot #{view.snapshot_id}"
-            message = Text(
-                "{} VPS.org says it restored onto {}, but the approval was for {} ({} → {}). "
-                "Outcome unknown — check BOTH servers now."
-            ).format(alarm(), sentence(answered), sentence(approved), snapshot_words(view), plain(view.server_name, 80))
-            details["mismatch"] = f"answered {answered}, approved {approved}"
-            log.critical("request #%s: restore answer names %s, approved %s", view.id, answered, approved)
-            return self._finish(actor, view.id, token, RequestState.NEEDS_CHECK, message, Outcome.UNKNOWN, details)
-        said = plain(result.message, 1500) if result.message else Text("Restore started.")
-        if note:  # the server's state could not be checked before sending: say so with the outcome
-            details["server_check"] = str(note)
-            said = Text("{} ({})").format(said, plain(note, 300))
-        if view.safety_state == SafetyState.COMPLETED and view.safety_snapshot_id is not None:
-            said = Text("{} {}").format(said, undo_hint(view.safety_snapshot_id))
-            details["safety_snapshot_id"] = view.safety_snapshot_id
-        return self._finish(actor, view.id, token, RequestState.EXECUTED, said, Outcome.OK, details)
-
-    def _send_delete(self, actor: Actor, view: RequestView, snapshot: Snapshot, token: str) -> DecisionResult:
-        try:
-            self.snapshots.execute_delete(actor, snapshot, request_id=view.id, operation_id=token)
-        except AlreadyGone as error:  # VPS.org's 404 to the DELETE itself: its other requests can't happen either
-            result = self._finish(actor, view.id, token, RequestState.FAILED, error.message, None, {}, audited=True)
-            closed = self.close_for_deleted(actor, view.snapshot_id, except_request=view.id, gone_at_delete=True)
-            return replace(result, closed=tuple(closed)) if closed else result
-        except UserFacingError as error:
-            state = RequestState.NEEDS_CHECK if getattr(error, "outcome_unknown", False) else RequestState.FAILED
-            return self._finish(actor, view.id, token, state, error.message, None, {}, audited=True)
-        result = self._finish(
-            actor,
-            view.id,
-            token,
-            RequestState.EXECUTED,
-            Text("Snapshot {} deleted.").format(code(view.snapshot_name, None)),
-            None,
-            {},
-            audited=True,
-        )
-        # Its other requests (a restore of it, say) can never be carried out now: closed, and their cards say why.
-        closed = self.close_for_deleted(actor, view.snapshot_id, except_request=view.id)
-        # A slot is free now: restores of that server whose card said "Server full" offer the safety snapshot.
-        redrawn = self.refresh_offers_on_server(view.server_id)
-        return replace(result, closed=tuple(closed), redrawn=tuple(redrawn))
-
-    def _changes(self, view: RequestView, snapshot: Snapshot) -> list[Text]:
+    def changes(self, view: RequestView, snapshot: Snapshot) -> list[Text]:
         """What differs between the approved card and VPS.org now; empty when the bound digest still holds."""
         approved = view.bound_digest or bound_digest(
             view.kind,
@@ -253,18 +173,17 @@ class Executing(SnapshotGone, SafetyStep, ScheduleRequesting):
             changes.append(Text("the stored request no longer matches what was approved"))
         return changes
 
-    def _renew(self, rid: int, token: str) -> bool:
-        """Extend our claim (database clock) while we still hold it; False means it lapsed or was taken over."""
-        return self.requests.renew(rid, token, self.claim_ttl)
-
-    def _mark_sending(self, actor: Actor, view: RequestView, token: str) -> bool:
+    def mark_sending(self, actor: Actor, view: RequestView, token: str) -> bool:
         """The one atomic check-and-mark before any call: claim still ours and unexpired → `sending` + intent row."""
         with self.db.session() as session:
-            won = self.requests.mark_sending(session, view.id, token, stale_after=self.stale_after, now=self.clock())
+            won = self.requests.mark_sending(
+                session, view.id, token, stale_after=self.ledger.policy.stale_after, now=self.ledger.now()
+            )
             if not won:
                 session.rollback()
                 return False
-            if view.kind == "restore":  # a delete writes its own intent (same operation id) just before its call
+            # A delete writes its own intent (same operation id) just before its call.
+            if view.kind == RequestKind.RESTORE:
                 self.audit.append(
                     actor.entry(
                         Action.RESTORE_EXECUTING,
@@ -283,14 +202,14 @@ class Executing(SnapshotGone, SafetyStep, ScheduleRequesting):
                 )
         return True
 
-    def _end_before_sending(
-        self, actor: Actor, rid: int, token: str, state: str, message: Text, details: dict[str, object]
+    def end_before_sending(
+        self, actor: Actor, rid: int, token: str, state: RequestState, message: Text, details: dict[str, object]
     ) -> DecisionResult:
         """Closed without a call (`failed` or `stale`), only while we still hold the claim."""
-        with self._held(rid, token) as (session, row):
+        with self.ledger.held(rid, token) as (session, row):
             if row is None:
-                return self._claim_lost(rid)
-            self.requests.end_unsent(row, state, str(message), self.clock())
+                return self.ledger.claim_lost(rid)
+            self.requests.end_unsent(row, state, str(message), self.ledger.now())
             self.audit.append(
                 actor.entry(
                     action_for(row.kind, state),
@@ -302,15 +221,15 @@ class Executing(SnapshotGone, SafetyStep, ScheduleRequesting):
                 ),
                 session=session,
             )
-            view = self._view(session, row)
-        return DecisionResult(view, state, message)
+            view = self.ledger.view(session, row)
+        return DecisionResult(view, DecisionOutcome(state), message)
 
-    def _finish(
+    def finish(
         self,
         actor: Actor,
         rid: int,
         token: str,
-        state: str,
+        state: RequestState,
         message: Text,
         outcome: str | None,
         details: dict[str, object],
@@ -337,27 +256,27 @@ class Executing(SnapshotGone, SafetyStep, ScheduleRequesting):
             "Outcome unknown for the record — check the server and tell an admin."
         ).format(alarm(), message)
         try:
-            self.requests.flag_unrecorded(rid, token, valid_utf8(str(loud)), self.clock())
+            self.requests.flag_unrecorded(rid, token, valid_utf8(str(loud)), self.ledger.now())
         except Exception:
             log.critical("request #%s: could not even flag the request needs_check", rid, exc_info=True)
-        return DecisionResult(self.get(rid), RequestState.NEEDS_CHECK, loud)
+        return DecisionResult(self.ledger.get(rid), DecisionOutcome.NEEDS_CHECK, loud)
 
     def _write_outcome(
         self,
         actor: Actor,
         rid: int,
         token: str,
-        state: str,
+        state: RequestState,
         message: Text,
         outcome: str | None,
         details: dict[str, object],
         audited: bool,
     ) -> DecisionResult:
         with self.db.session() as session:
-            row = self._locked(session, rid)
+            row = self.ledger.locked(session, rid)
             # Ours while `sending`; a late answer also settles a request the flagger marked "outcome unknown".
             # VPS.org's words go into the request row too: the record form, made valid UTF-8.
-            self.requests.settle(session, rid, token, state, valid_utf8(str(message)), self.clock())
+            self.requests.settle(session, rid, token, state, valid_utf8(str(message)), self.ledger.now())
             session.refresh(row)
             if not audited and outcome is not None:
                 self.audit.append(
@@ -372,5 +291,5 @@ class Executing(SnapshotGone, SafetyStep, ScheduleRequesting):
                     ),
                     session=session,
                 )
-            view = self._view(session, row)
-        return DecisionResult(view, state, message)
+            view = self.ledger.view(session, row)
+        return DecisionResult(view, DecisionOutcome(state), message)

@@ -10,17 +10,11 @@ Rules kept here:
 
 from __future__ import annotations
 
-from bot.usecases.approval_base import (
-    ApprovalBase,
-    DecisionOutcome,
-    DecisionResult,
-    RequestView,
-    action_for,
-    snapshot_of,
-)
+from bot.usecases.approval_base import DecisionOutcome, DecisionResult, RequestView, action_for, snapshot_of
+from bot.usecases.approval_ledger import RequestLedger
+from bot.usecases.approval_terms import RequestState, SafetyChoice, SafetyState
 from bot.usecases.context import SYSTEM
 from bot.usecases.wording import Text
-from storage.approvals import RequestState
 from storage.audit import Outcome
 
 CLAIM_EXPIRED = Text(
@@ -41,16 +35,24 @@ LEGACY_UNKNOWN = Text(
 )
 
 
-class Housekeeping(ApprovalBase):
+class Housekeeping:
+    def __init__(self, ledger: RequestLedger) -> None:
+        self.ledger = ledger
+        self.requests = ledger.requests
+        self.db = ledger.db
+        self.audit = ledger.audit
+
     def expire_due(self) -> list[RequestView]:
-        now = self.clock()
+        now = self.ledger.now()
         expired: list[RequestView] = []
         for rid in self.requests.pending_due(now):
             with self.db.session() as session:
-                row = self._locked(session, rid)
+                row = self.ledger.locked(session, rid)
                 if row.state == RequestState.PENDING:
                     expired.append(
-                        self._close(session, row, RequestState.EXPIRED, SYSTEM, now, reason="approval window passed")
+                        self.ledger.close(
+                            session, row, RequestState.EXPIRED, SYSTEM, now, reason="approval window passed"
+                        )
                     )
         return expired
 
@@ -61,25 +63,27 @@ class Housekeeping(ApprovalBase):
         reached VPS.org: `needs_check`, never re-sent. Rows from before claims existed (`executing`, no claim)
         keep the old rule: older than `stale_after` means outcome unknown.
         """
-        legacy_before = self.clock() - self.stale_after
+        legacy_before = self.ledger.now() - self.ledger.policy.stale_after
         stale = self.requests.stale_claims(legacy_before)
         flagged: list[DecisionResult] = []
         for rid in stale:
             with self.db.session() as session:
-                self._locked(session, rid)
+                self.ledger.locked(session, rid)
                 # Re-read under the lock: the executor may have finished, or renewed, meanwhile.
                 row = self.requests.stale_claim(session, rid, legacy_before)
                 if row is None:
                     continue
                 if row.state == RequestState.EXECUTING and row.claim_token is not None:
                     # The safety snapshot's create may have gone out, but never the restore: back to pending.
-                    taking_safety = row.safety_choice == "snapshot" and row.safety_state != "completed"
+                    taking_safety = (
+                        row.safety_choice == SafetyChoice.SNAPSHOT and row.safety_state != SafetyState.COMPLETED
+                    )
                     message = SAFETY_CLAIM_EXPIRED if taking_safety else CLAIM_EXPIRED
-                    view = self._back_to_pending(session, row, message, reason="claim expired before sending")
+                    view = self.ledger.back_to_pending(session, row, message, reason="claim expired before sending")
                     flagged.append(DecisionResult(view, DecisionOutcome.NOT_SENT, message))
                     continue
                 message = SENT_UNKNOWN if row.state == RequestState.SENDING else LEGACY_UNKNOWN
-                self.requests.flag_needs_check(row, str(message), self.clock())
+                self.requests.flag_needs_check(row, str(message), self.ledger.now())
                 self.audit.append(
                     SYSTEM.entry(
                         action_for(row.kind, RequestState.NEEDS_CHECK),
@@ -95,14 +99,14 @@ class Housekeeping(ApprovalBase):
                     ),
                     session=session,
                 )
-                flagged.append(DecisionResult(self._view(session, row), DecisionOutcome.NEEDS_CHECK, message))
+                flagged.append(DecisionResult(self.ledger.view(session, row), DecisionOutcome.NEEDS_CHECK, message))
         return flagged
 
     def open_requests(self) -> list[RequestView]:
         with self.db.session(readonly=True) as session:
             rows = self.requests.open(session, limit=100)
             approvers = self.requests.approvers_of(session, [row.id for row in rows])
-            return [self._view(session, row, approvers[row.id]) for row in rows]
+            return [self.ledger.view(session, row, approvers[row.id]) for row in rows]
 
     def open_counts(self) -> dict[str, int]:
         """How many requests are in each open state (every open state present, 0 when none)."""

@@ -18,32 +18,47 @@ Rules kept here:
 from __future__ import annotations
 
 from bot.usecases.access import Permission
-from bot.usecases.approval_base import (
-    RequestView,
-    action_for,
-    bound_digest,
-)
-from bot.usecases.approval_safety import SafetyStep
+from bot.usecases.approval_base import RequestView, action_for, bound_digest
+from bot.usecases.approval_ledger import RequestLedger
+from bot.usecases.approval_safety_offer import SafetyOffers
+from bot.usecases.approval_terms import RequestKind, RequestState
 from bot.usecases.context import SYSTEM, Actor
-from bot.usecases.errors import (
-    InvalidInput,
-    NotFoundError,
-    Refused,
-)
+from bot.usecases.errors import InvalidInput, NotFoundError, Refused
+from bot.usecases.guard import Guard
 from bot.usecases.restore_checks import conflict, refusal, unchecked_note
+from bot.usecases.server_state import ServerStates
+from bot.usecases.snapshots import SnapshotService
 from bot.usecases.validation import parse_id
 from bot.usecases.wording import Text, code, command, plain
-from storage.approvals import RequestState
 from storage.audit import Action, Outcome, valid_utf8
 from storage.db import Transaction
 
-KINDS = ("restore", "delete")
+KINDS = (RequestKind.RESTORE, RequestKind.DELETE)  # what a person asks for by snapshot (schedules: schedule_requests)
 MAX_REASON = 200  # an incident reference and a few words; the card, the audit row and notifications carry it
 
 
-class Requesting(SafetyStep):
+class Requesting:
+    def __init__(
+        self,
+        *,
+        ledger: RequestLedger,
+        guard: Guard,
+        snapshots: SnapshotService,
+        server_states: ServerStates,
+        offers: SafetyOffers,
+    ) -> None:
+        self.ledger = ledger
+        self.requests = ledger.requests
+        self.db = ledger.db
+        self.audit = ledger.audit
+        self.policy = ledger.policy
+        self.guard = guard
+        self.snapshots = snapshots
+        self.server_states = server_states
+        self.offers = offers
+
     def request(
-        self, actor: Actor, snapshot_id: str | int | None, kind: str = "restore", reason: str = ""
+        self, actor: Actor, snapshot_id: str | int | None, kind: RequestKind = RequestKind.RESTORE, reason: str = ""
     ) -> RequestView:
         """Record a pending request (after checking the snapshot exists and is completed) and its audit event.
 
@@ -52,6 +67,7 @@ class Requesting(SafetyStep):
         """
         if kind not in KINDS:
             raise ValueError(kind)
+        kind = RequestKind(kind)
         reason = valid_utf8(reason or "").strip()
         try:
             sid = parse_id(snapshot_id, "snapshot id")
@@ -59,10 +75,10 @@ class Requesting(SafetyStep):
         except InvalidInput as error:
             self.snapshots.record_invalid_command(actor, str(error), operation=kind)
             raise
-        permission = Permission.REQUEST_RESTORE if kind == "restore" else Permission.DELETE
+        permission = Permission.REQUEST_RESTORE if kind == RequestKind.RESTORE else Permission.DELETE
         self.guard.require(actor, permission, mutating=True, snapshot_id=sid)
         snapshot, listing = self.snapshots.find_in_listing(sid)  # the account's list: the safety offer counts it too
-        if kind == "restore" and not snapshot.is_completed:
+        if kind == RequestKind.RESTORE and not snapshot.is_completed:
             self.audit.append(
                 actor.entry(
                     Action.REFUSED_VALIDATION,
@@ -88,7 +104,7 @@ class Requesting(SafetyStep):
         with self.db.session(readonly=True) as session:
             self._refuse_if_in_the_way(session, actor, kind, snapshot.id, snapshot.server.id)
         note = ""
-        if kind == "restore":
+        if kind == RequestKind.RESTORE:
             state = self.server_states.state(snapshot.server.id)
             refused = refusal(state, snapshot.server.name)
             if refused is not None:
@@ -96,7 +112,7 @@ class Requesting(SafetyStep):
                 raise Refused(refused)
             note = unchecked_note(state)
         digest = bound_digest(kind, snapshot.id, snapshot.server.id, snapshot.name, snapshot.created_at, reason)
-        offer = self.safety_offer(kind, snapshot.server.id, listing)  # what the card offers (approval_safety)
+        offer = self.offers.safety_offer(kind, snapshot.server.id, listing)  # what the card offers (approval_safety)
         with self.db.session() as session:
             # Counted and recorded under one lock: concurrent requests never get past the rate limit.
             self.guard.claim_rate(
@@ -105,7 +121,7 @@ class Requesting(SafetyStep):
             # Under the chain lock, so a request asked at the same moment is either seen here or sees this one.
             self.audit.lock_chain(session)
             self._refuse_if_in_the_way(session, actor, kind, snapshot.id, snapshot.server.id)
-            now = self.clock()
+            now = self.ledger.now()
             row = self.requests.add(
                 session,
                 kind=kind,
@@ -121,9 +137,9 @@ class Requesting(SafetyStep):
                 snapshot_description=valid_utf8(snapshot.description),
                 server_id=snapshot.server.id,
                 server_name=valid_utf8(snapshot.server.name),
-                approvals_required=self.approvals_required,
+                approvals_required=self.policy.approvals_required,
                 created_at=now,
-                expires_at=now + self.ttl,
+                expires_at=now + self.policy.ttl,
                 updated_at=now,
                 bound_digest=digest,
                 request_reason=reason,
@@ -153,7 +169,7 @@ class Requesting(SafetyStep):
             if deleted:
                 session.rollback()  # neither the request nor its audit row
             else:
-                view = self._view(session, row)
+                view = self.ledger.view(session, row)
         if deleted:
             self.snapshots.record_invalid_command(actor, "snapshot was deleted meanwhile", operation=kind)
             raise NotFoundError(
@@ -164,18 +180,18 @@ class Requesting(SafetyStep):
         return view
 
     def _refuse_if_in_the_way(
-        self, session: Transaction, actor: Actor, kind: str, snapshot_id: int, server_id: int
+        self, session: Transaction, actor: Actor, kind: RequestKind, snapshot_id: int, server_id: int
     ) -> None:
         """Raise `RequestConflict` (audited, `session` rolled back) when an open or running request is in the way."""
         rows = self.requests.in_the_way(session, kind=kind, server_id=server_id, snapshot_id=snapshot_id)
         if not rows:
             return
-        existing = self._view(session, rows[0])
+        existing = self.ledger.view(session, rows[0])
         session.rollback()
         self._refuse_check(actor, kind, snapshot_id, server_id, f"request #{existing.id} is {existing.state}")
-        raise conflict(existing, kind, snapshot_id, self.clock())
+        raise conflict(existing, kind, snapshot_id, self.ledger.now())
 
-    def _refuse_check(self, actor: Actor, kind: str, snapshot_id: int, server_id: int, why: str) -> None:
+    def _refuse_check(self, actor: Actor, kind: RequestKind, snapshot_id: int, server_id: int, why: str) -> None:
         self.audit.append(
             actor.entry(
                 Action.REFUSED_VALIDATION,
@@ -186,18 +202,18 @@ class Requesting(SafetyStep):
             )
         )
 
-    def check_reason(self, kind: str, reason: str) -> None:
+    def check_reason(self, kind: RequestKind, reason: str) -> None:
         """Raise `InvalidInput` when `reason` would be refused (too long, or missing where one is required): for a
         form to say so in place, before anything is asked. Records nothing; `request` checks (and audits) again."""
         self._check_reason(kind, valid_utf8(reason or "").strip())
 
-    def _check_reason(self, kind: str, reason: str) -> None:
+    def _check_reason(self, kind: RequestKind, reason: str) -> None:
         if len(reason) > MAX_REASON:
             raise InvalidInput(
                 f"The reason is too long ({len(reason)} characters; at most {MAX_REASON}). "
                 "Give an incident reference and a few words."
             )
-        if kind == "restore" and self.reason_required and not reason:
+        if kind == RequestKind.RESTORE and self.policy.reason_required and not reason:
             raise InvalidInput(
                 Text("A restore needs a reason here (an incident reference): {}, e.g. {}.").format(
                     command("restore", "<snapshot_id>", "<reason…>"), command("restore", "801", "INC-1234 db corrupted")
@@ -213,9 +229,9 @@ class Requesting(SafetyStep):
         A request and its card are one unit: a request without a card is never left pending. Returns None when
         the request is no longer pending (someone decided it meanwhile), which then stands.
         """
-        now = self.clock()
+        now = self.ledger.now()
         with self.db.session() as session:
-            row = self._locked(session, request_id)
+            row = self.ledger.locked(session, request_id)
             if row.state != RequestState.PENDING:
                 return None
-            return self._close(session, row, RequestState.CANCELLED, SYSTEM, now, reason=reason[:500])
+            return self.ledger.close(session, row, RequestState.CANCELLED, SYSTEM, now, reason=reason[:500])

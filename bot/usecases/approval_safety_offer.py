@@ -6,6 +6,8 @@ Rules kept here:
   `always` requires one: an approval asking for none is refused, and a full server blocks the restore.
 - A delete that succeeded on a server re-checks the offer of its pending restores whose card said "Server full"
   (`refresh_offers_on_server`), so their cards can be redrawn with the safety snapshot on offer.
+- Each part of the approval service takes only what it uses: this one the ledger, the guard, the snapshot service
+  (the per-server limit) and the VPS.org client.
 - Freeing a slot for it is an approver's choice and only names the snapshot to delete: the oldest, never the one to
   restore nor one named by another open request; the delete itself takes the normal path (its own permission
   check, and approval when deletes need one).
@@ -14,35 +16,17 @@ Rules kept here:
 from __future__ import annotations
 
 from dataclasses import dataclass
-from enum import StrEnum
 
 from bot.usecases.access import Permission
-from bot.usecases.approval_base import ApprovalBase, RequestView, log, state_words
+from bot.usecases.approval_base import RequestView, log, state_words
+from bot.usecases.approval_ledger import RequestLedger
+from bot.usecases.approval_terms import RequestKind, RequestState, SafetyChoice, SafetyMode, SafetyOffer
 from bot.usecases.context import Actor
 from bot.usecases.errors import Refused, doing_with, explain_vps_error
-from bot.vps.client import SnapshotList
+from bot.usecases.guard import Guard
+from bot.usecases.snapshots import SnapshotService
+from bot.vps.client import SnapshotList, VpsClient
 from bot.vps.errors import VpsError
-from storage.approvals import RequestState
-
-
-class SafetyMode(StrEnum):
-    AUTO = "auto"  # offered, and on by default, when the server has a free slot
-    ALWAYS = "always"  # required: a full server blocks the restore until a slot is free
-    OFF = "off"
-
-
-class SafetyChoice(StrEnum):
-    """What an approver's click asks for: the card's default, a safety snapshot first, or none."""
-
-    DEFAULT = "default"
-    SNAPSHOT = "snapshot"
-    NONE = "none"
-
-
-class SafetyOffer(StrEnum):
-    NONE = ""  # not offered (off, or not a restore)
-    FREE = "free"  # the server had a free slot when the request was made
-    FULL = "full"
 
 
 @dataclass(frozen=True)
@@ -52,22 +36,32 @@ class SlotToFree:
     name: str
 
 
-class SafetyOffers(ApprovalBase):
+class SafetyOffers:
+    def __init__(self, *, ledger: RequestLedger, guard: Guard, snapshots: SnapshotService, vps: VpsClient) -> None:
+        self.ledger = ledger
+        self.guard = guard
+        self.snapshots = snapshots
+        self.vps = vps
+
+    @property
+    def mode(self) -> SafetyMode:
+        return self.ledger.policy.safety_mode
+
     # ---- asking: what the card offers --------------------------------------------------------------------
-    def safety_offer(self, kind: str, server_id: int, listing: SnapshotList | None = None) -> SafetyOffer:
+    def safety_offer(self, kind: RequestKind, server_id: int, listing: SnapshotList | None = None) -> SafetyOffer:
         """Whether the card offers a safety snapshot: `free` when the server has a slot now, `full` when not.
 
         `listing`: the account's complete snapshot list, just read (a restore request's look-up), counted instead
         of listing the server's snapshots again. A listing that fails or is incomplete counts as `free`: the
         approval re-checks before creating anything.
         """
-        if kind != "restore" or self.safety_mode == SafetyMode.OFF:
+        if kind != RequestKind.RESTORE or self.mode == SafetyMode.OFF:
             return SafetyOffer.NONE
         if listing is not None and listing.complete:
             on_server = sum(1 for s in listing if s.server.id == server_id)
             return SafetyOffer.FULL if on_server >= self.snapshots.limit_per_server else SafetyOffer.FREE
         try:
-            deadline = self.vps.clock() + self.recheck_deadline.total_seconds()
+            deadline = self.recheck_deadline()
             existing = self.vps.list_snapshots(server_id, deadline=deadline)
         except VpsError as error:
             log.info("safety offer for server %s: could not list its snapshots (%s)", server_id, error)
@@ -77,11 +71,11 @@ class SafetyOffers(ApprovalBase):
         return SafetyOffer.FREE
 
     # ---- approving: what the approver chose -------------------------------------------------------------
-    def safety_choice(self, kind: str, offer: str, asked: str) -> str:
+    def safety_choice(self, kind: RequestKind, offer: SafetyOffer, asked: SafetyChoice) -> SafetyChoice:
         """The recorded choice ("snapshot" | "none") for an approval click asking for `asked` (a SafetyChoice)."""
-        if kind != "restore" or self.safety_mode == SafetyMode.OFF:
+        if kind != RequestKind.RESTORE or self.mode == SafetyMode.OFF:
             return SafetyChoice.NONE
-        if self.safety_mode == SafetyMode.ALWAYS:
+        if self.mode == SafetyMode.ALWAYS:
             if asked == SafetyChoice.NONE:
                 raise Refused(
                     "A safety snapshot is required before every restore here (RESTORE_SAFETY_SNAPSHOT=always); "
@@ -89,21 +83,20 @@ class SafetyOffers(ApprovalBase):
                 )
             return SafetyChoice.SNAPSHOT
         if asked in (SafetyChoice.SNAPSHOT, SafetyChoice.NONE):
-            return asked
+            return SafetyChoice(asked)
         return SafetyChoice.NONE if offer == SafetyOffer.FULL else SafetyChoice.SNAPSHOT
 
     # ---- a full server: the approver frees a slot ------------------------------------------------------------
-    def oldest_to_free(self, actor: Actor, request_id: str | int) -> SlotToFree:
+    def oldest_to_free(self, actor: Actor, rid: int) -> SlotToFree:
         """The snapshot to delete so a pending restore's server gets a slot for its safety snapshot: the oldest
         one, never the snapshot to restore nor one named by another open request. Approvers choose; the delete
         itself goes through the normal path (its own permission check, and approval when deletes need one)."""
-        rid = self._parse_request_id(request_id)
         self.guard.require(actor, Permission.APPROVE, request_id=rid)
-        view = self.get(rid)
-        if view.kind != "restore" or view.state != RequestState.PENDING:
+        view = self.ledger.get(rid)
+        if view.kind != RequestKind.RESTORE or view.state != RequestState.PENDING:
             raise Refused(f"Request #{rid} is already {state_words(view.state)}; nothing was done.")
         try:
-            existing = self.vps.list_snapshots(view.server_id, deadline=self._recheck_deadline())
+            existing = self.vps.list_snapshots(view.server_id, deadline=self.recheck_deadline())
         except VpsError as error:
             raise explain_vps_error(error, doing_with("listing the snapshots of", view.server_name)) from error
         on_server = [s for s in existing if s.server.id == view.server_id]
@@ -113,9 +106,11 @@ class SafetyOffers(ApprovalBase):
                 f"The server has a free slot now ({len(on_server)} of {self.snapshots.limit_per_server} snapshots): "
                 "nothing was deleted. Approve with a safety snapshot."
             )
-        with self.db.session(readonly=True) as session:
+        with self.ledger.db.session(readonly=True) as session:
             # Every open request on the server, not a newest page: the 101st would leave its snapshot unprotected.
-            protected = self.requests.snapshots_named_by_open_requests(session, view.server_id) | {view.snapshot_id}
+            protected = self.ledger.requests.snapshots_named_by_open_requests(session, view.server_id) | {
+                view.snapshot_id
+            }
         candidates = [s for s in on_server if s.id not in protected]
         if not candidates:
             raise Refused(
@@ -127,16 +122,16 @@ class SafetyOffers(ApprovalBase):
 
     def refresh_safety_offer(self, request_id: int) -> RequestView | None:
         """Re-check a pending restore's free slot (after a delete) and store what its card offers now."""
-        view = self.get(request_id)
-        if view.kind != "restore" or view.state != RequestState.PENDING:
+        view = self.ledger.get(request_id)
+        if view.kind != RequestKind.RESTORE or view.state != RequestState.PENDING:
             return None
         offer = self.safety_offer(view.kind, view.server_id)
-        with self.db.session() as session:
-            row = self._locked(session, request_id)
+        with self.ledger.db.session() as session:
+            row = self.ledger.locked(session, request_id)
             if row.state != RequestState.PENDING:
                 return None
-            row.safety_offer = offer
-            return self._view(session, row)
+            self.ledger.requests.set_offer(row, offer)
+            return self.ledger.view(session, row)
 
     def refresh_offers_on_server(self, server_id: int) -> list[RequestView]:
         """After a delete on `server_id` succeeded: its pending restores whose card said "Server full", their offer
@@ -149,24 +144,28 @@ class SafetyOffers(ApprovalBase):
             return []
 
     def _refresh_offers_on_server(self, server_id: int) -> list[RequestView]:
-        if self.safety_mode == SafetyMode.OFF:
+        if self.mode == SafetyMode.OFF:
             return []
-        with self.db.session(readonly=True) as session:
-            waiting = self.requests.pending_restores_waiting_for_a_slot(session, server_id)
+        with self.ledger.db.session(readonly=True) as session:
+            waiting = self.ledger.requests.pending_restores_waiting_for_a_slot(session, server_id)
         if not waiting:
             return []  # nothing to redraw: no listing
-        offer = self.safety_offer("restore", server_id)
+        offer = self.safety_offer(RequestKind.RESTORE, server_id)
         if offer == SafetyOffer.FULL:
             return []
         changed: list[RequestView] = []
         for rid in waiting:
-            with self.db.session() as session:
-                row = self._locked(session, rid)
+            with self.ledger.db.session() as session:
+                row = self.ledger.locked(session, rid)
                 if row.state != RequestState.PENDING or row.safety_offer == offer:
                     continue
-                row.safety_offer = offer
-                changed.append(self._view(session, row))
+                self.ledger.requests.set_offer(row, offer)
+                changed.append(self.ledger.view(session, row))
         return changed
 
-    def _recheck_deadline(self) -> float:
-        return self.vps.clock() + self.recheck_deadline.total_seconds()
+    def recheck_deadline(self) -> float:
+        """When a listing made now must have answered (VPS.org client's clock)."""
+        return self.vps.clock() + self.ledger.policy.recheck_deadline.total_seconds()
+
+
+__all__ = ["SafetyChoice", "SafetyMode", "SafetyOffer", "SafetyOffers", "SlotToFree"]

@@ -15,22 +15,28 @@ Rules kept here:
 
 from __future__ import annotations
 
-from bot.usecases.approval_base import ApprovalBase, DecisionResult, RequestView, log
+from bot.usecases.approval_base import DecisionOutcome, DecisionResult, RequestView, log
+from bot.usecases.approval_ledger import RequestLedger
+from bot.usecases.approval_terms import RequestState
 from bot.usecases.context import Actor
-from storage.approvals import RequestState
+from bot.usecases.wording import sentence
 
 SNAPSHOT_DELETED = "the snapshot was deleted"  # the close reason the card and the announcer recognise
-SNAPSHOT_DELETED_OUTCOME = "snapshot_deleted"
+SNAPSHOT_DELETED_OUTCOME = DecisionOutcome.SNAPSHOT_DELETED
 # The close reason when VPS.org answered 404 to the bot's DELETE: the snapshot was gone before the bot deleted it.
 SNAPSHOT_GONE_AT_DELETE = "VPS.org reported the snapshot gone when it was deleted"
-SNAPSHOT_GONE_OUTCOME = "snapshot_gone"
+SNAPSHOT_GONE_OUTCOME = DecisionOutcome.SNAPSHOT_GONE
 
 
-class SnapshotGone(ApprovalBase):
+class SnapshotGone:
+    def __init__(self, ledger: RequestLedger) -> None:
+        self.ledger = ledger
+
     def open_for_snapshot(self, snapshot_id: int) -> list[RequestView]:
         """Open requests about this snapshot, oldest first (for the delete confirmation's warning)."""
-        with self.db.session(readonly=True) as session:
-            return [self._view(session, row) for row in self.requests.open_for_snapshot(session, snapshot_id)]
+        with self.ledger.db.session(readonly=True) as session:
+            rows = self.ledger.requests.open_for_snapshot(session, snapshot_id)
+            return [self.ledger.view(session, row) for row in rows]
 
     def close_for_deleted(
         self, actor: Actor, snapshot_id: int, *, except_request: int | None = None, gone_at_delete: bool = False
@@ -51,22 +57,22 @@ class SnapshotGone(ApprovalBase):
             if gone_at_delete
             else (SNAPSHOT_DELETED, SNAPSHOT_DELETED_OUTCOME)
         )
-        with self.db.session(readonly=True) as session:
-            ids = [row.id for row in self.requests.open_for_snapshot(session, snapshot_id, limit=100)]
+        with self.ledger.db.session(readonly=True) as session:
+            ids = [row.id for row in self.ledger.requests.open_for_snapshot(session, snapshot_id, limit=100)]
         closed: list[DecisionResult] = []
         for rid in ids:
             if rid == except_request:
                 continue
-            with self.db.session() as session:
-                row = self._locked(session, rid)
+            with self.ledger.db.session() as session:
+                row = self.ledger.locked(session, rid)
                 if row.state != RequestState.PENDING:  # decided meanwhile, or in its executor's hands
                     continue
-                view = self._close(session, row, RequestState.STALE, actor, self.clock(), reason=reason)
+                view = self.ledger.close(session, row, RequestState.STALE, actor, self.ledger.now(), reason=reason)
             message = (
                 f"Request #{rid} was closed: VPS.org reported snapshot #{snapshot_id} gone when it was deleted. "
                 "Nothing was sent to VPS.org."
                 if gone_at_delete
                 else f"Request #{rid} was closed: snapshot #{snapshot_id} was deleted. Nothing was sent to VPS.org."
             )
-            closed.append(DecisionResult(view, outcome, message))
+            closed.append(DecisionResult(view, outcome, sentence(message)))
         return closed

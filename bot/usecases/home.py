@@ -27,6 +27,7 @@ from datetime import datetime
 
 from bot.usecases.access import AccessPolicy, Permission
 from bot.usecases.approval_safety import taking_safety_snapshot
+from bot.usecases.approval_terms import RequestState
 from bot.usecases.approvals import ApprovalService, RequestView
 from bot.usecases.context import utcnow
 from bot.usecases.errors import explain_vps_error
@@ -169,7 +170,7 @@ class HomeQueries:
             return []
 
     def _pending(self, user_id: str, open_requests: list[RequestView]) -> list[PendingRequest]:
-        requests = [r for r in open_requests if r.state == "pending"]
+        requests = [r for r in open_requests if r.state == RequestState.PENDING]
         can_approve = self.access.check(user_id, Permission.APPROVE).allowed
         items: list[PendingRequest] = []
         for req in requests:

@@ -15,6 +15,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from bot.usecases.approval_base import RequestView
+from bot.usecases.approval_terms import RequestKind
 from bot.usecases.errors import Refused
 from bot.usecases.server_state import ServerState
 from bot.usecases.wording import Text, code, emphasis, mention, plain
@@ -53,7 +54,7 @@ def conflict(existing: RequestView, kind: str, snapshot_id: int, now: datetime) 
             mention(existing.requester_id), mention(existing.decided_by), plain(ago(existing.decided_at, now))
         )
     source = Text("#{} (request #{})").format(existing.snapshot_id, existing.id)
-    if existing.kind == "restore" and existing.state in _APPROVED:
+    if existing.kind == RequestKind.RESTORE and existing.state in _APPROVED:
         message = Text("{} is being restored from {}, {}. Nothing was asked: wait until it finishes.").format(
             server, source, asked
         )

@@ -16,9 +16,13 @@ no card each. Rules kept here:
 
 from __future__ import annotations
 
+from typing import Protocol
 from zoneinfo import ZoneInfo
 
-from bot.usecases.approval_base import ApprovalBase, DecisionOutcome, DecisionResult, RequestView, action_for
+from bot.usecases.approval_base import DecisionOutcome, DecisionResult, RequestView, action_for
+from bot.usecases.approval_execution import Progress
+from bot.usecases.approval_ledger import RequestLedger
+from bot.usecases.approval_terms import RequestKind, RequestState
 from bot.usecases.context import Actor
 from bot.usecases.errors import InvalidInput, NotFoundError, UserFacingError
 from bot.usecases.restore_checks import RequestConflict
@@ -27,8 +31,8 @@ from bot.usecases.schedule_plan import SchedulePlan
 from bot.usecases.schedule_when import parse_when
 from bot.usecases.server_groups import server_and_snapshots
 from bot.usecases.wording import Text, code, plain, sentence
+from bot.vps.client import VpsClient
 from bot.vps.models import SNAPSHOTS_PER_SERVER
-from storage.approvals import RequestState
 from storage.audit import Action, Outcome, valid_utf8
 from storage.db import Transaction
 from storage.models import ApprovalRequest
@@ -40,14 +44,26 @@ TOO_SLOW_TO_CHECK = Text(
 )
 
 
-class ScheduleRequesting(ApprovalBase):
-    schedule_limit_per_server = SNAPSHOTS_PER_SERVER
+class AsksForSchedules(Protocol):
+    """What the schedule service needs of approvals (the approval service's facade provides it)."""
 
-    @property
-    def schedule_store(self) -> Schedules:
-        return Schedules(self.db)
+    def request_schedule(
+        self, actor: Actor, *, server_id: int, server_name: str, plan: SchedulePlan, schedule_id: int | None
+    ) -> RequestView: ...
 
-    # ---- asking --------------------------------------------------------------------------------------------
+    def close_for_removed(self, actor: Actor, schedule_id: int) -> list[DecisionResult]: ...
+
+
+class ScheduleRequesting:
+    """Asking for a `schedule` request, and closing the one a removed schedule leaves behind."""
+
+    def __init__(self, ledger: RequestLedger) -> None:
+        self.ledger = ledger
+        self.requests = ledger.requests
+        self.db = ledger.db
+        self.audit = ledger.audit
+        self.schedule_store = Schedules(ledger.db)
+
     def request_schedule(
         self, actor: Actor, *, server_id: int, server_name: str, plan: SchedulePlan, schedule_id: int | None
     ) -> RequestView:
@@ -55,7 +71,7 @@ class ScheduleRequesting(ApprovalBase):
         store = self.schedule_store
         with self.db.session() as session:
             self.audit.lock_chain(session)  # a request for the same schedule asked at once is seen, or sees this
-            now = self.clock()
+            now = self.ledger.now()
             if schedule_id is None:
                 made = store.add_in(
                     session,
@@ -76,7 +92,7 @@ class ScheduleRequesting(ApprovalBase):
             digest = plan.digest(schedule_id, server_id)
             row = self.requests.add(
                 session,
-                kind="schedule",
+                kind=RequestKind.SCHEDULE,
                 requester_id=actor.user_id,
                 requester_name=valid_utf8(actor.name),
                 team_id=actor.team_id,
@@ -88,9 +104,9 @@ class ScheduleRequesting(ApprovalBase):
                 snapshot_description="",
                 server_id=server_id,
                 server_name=valid_utf8(server_name),
-                approvals_required=self.approvals_required,
+                approvals_required=self.ledger.policy.approvals_required,
                 created_at=now,
-                expires_at=now + self.ttl,
+                expires_at=now + self.ledger.policy.ttl,
                 updated_at=now,
                 bound_digest=digest,
                 schedule_id=schedule_id,
@@ -98,7 +114,7 @@ class ScheduleRequesting(ApprovalBase):
             )
             self.audit.append(
                 actor.entry(
-                    action_for("schedule", "requested"),
+                    action_for(RequestKind.SCHEDULE, "requested"),
                     Outcome.INFO,
                     server_id=server_id,
                     request_id=row.id,
@@ -113,7 +129,7 @@ class ScheduleRequesting(ApprovalBase):
                 ),
                 session=session,
             )
-            return self._view(session, row)
+            return self.ledger.view(session, row)
 
     def close_for_removed(self, actor: Actor, schedule_id: int) -> list[DecisionResult]:
         """The change request still waiting on a schedule `actor` just removed can never be applied: closed as
@@ -123,10 +139,12 @@ class ScheduleRequesting(ApprovalBase):
             found = self.requests.open_for_schedule(session, schedule_id)
             if found is None:
                 return []
-            row = self._locked(session, found.id)
+            row = self.ledger.locked(session, found.id)
             if row.state != RequestState.PENDING:
                 return []
-            view = self._close(session, row, RequestState.STALE, actor, self.clock(), reason=SCHEDULE_REMOVED)
+            view = self.ledger.close(
+                session, row, RequestState.STALE, actor, self.ledger.now(), reason=SCHEDULE_REMOVED
+            )
         message = Text("Request #{} was closed: schedule #{} was removed. Nothing was applied.").format(
             view.id, schedule_id
         )
@@ -136,7 +154,7 @@ class ScheduleRequesting(ApprovalBase):
         existing = self.requests.open_for_schedule(session, schedule_id)
         if existing is None:
             return
-        view = self._view(session, existing)
+        view = self.ledger.view(session, existing)
         session.rollback()
         self.audit.append(
             actor.entry(
@@ -154,9 +172,21 @@ class ScheduleRequesting(ApprovalBase):
             request=view,
         )
 
-    # ---- applying, under the claim (from Executing._execute) -----------------------------------------------
-    def _apply_schedule(self, actor: Actor, rid: int, token: str) -> DecisionResult:
-        view = self.get(rid)
+
+class ScheduleExecution:
+    """The strategy for `RequestKind.SCHEDULE`: applying the approved plan under the claim; no call to VPS.org."""
+
+    limit_per_server = SNAPSHOTS_PER_SERVER
+
+    def __init__(self, *, ledger: RequestLedger, vps: VpsClient) -> None:
+        self.ledger = ledger
+        self.requests = ledger.requests
+        self.audit = ledger.audit
+        self.vps = vps
+        self.schedule_store = Schedules(ledger.db)
+
+    def carry_out(self, actor: Actor, view: RequestView, token: str, progress: Progress | None) -> DecisionResult:
+        rid = view.id
         plan = view.proposal
         if plan is None or view.schedule_id is None:
             message = Text("The stored request cannot be read; nothing was applied. Ask again.")
@@ -178,7 +208,7 @@ class ScheduleRequesting(ApprovalBase):
                 server_id=view.server_id,
                 keep=plan.keep,
                 on_full=plan.on_full,
-                limit=self.schedule_limit_per_server,
+                limit=self.limit_per_server,
                 changing=view.schedule_id if plan.change else None,
             )
         except InvalidInput as error:
@@ -188,13 +218,13 @@ class ScheduleRequesting(ApprovalBase):
             message = Text("Not applied: server {} no longer exists at VPS.org.").format(view.server_id)
             return self._end_schedule_unapplied(actor, rid, token, RequestState.FAILED, message, {"server": "gone"})
         except UserFacingError:  # VPS.org down or too slow: nothing applied, approve again
-            return self._give_up(actor, rid, token, TOO_SLOW_TO_CHECK, "fit re-check failed")
-        if not self.requests.renew(rid, token, self.claim_ttl):
-            return self._claim_lost(rid)
-        with self._held(rid, token) as (session, row):
+            return self.ledger.give_up(actor, rid, token, TOO_SLOW_TO_CHECK, "fit re-check failed")
+        if not self.ledger.renew(rid, token):
+            return self.ledger.claim_lost(rid)
+        with self.ledger.held(rid, token) as (session, row):
             if row is None:
-                return self._claim_lost(rid)
-            now = self.clock()
+                return self.ledger.claim_lost(rid)
+            now = self.ledger.now()
             applied = store.apply_approved(
                 session,
                 view.schedule_id,
@@ -225,7 +255,7 @@ class ScheduleRequesting(ApprovalBase):
             self.requests.end_unsent(row, RequestState.EXECUTED, str(message), now)
             self.audit.append(
                 actor.entry(
-                    action_for("schedule", "executed"),
+                    action_for(RequestKind.SCHEDULE, "executed"),
                     Outcome.OK,
                     server_id=row.server_id,
                     request_id=rid,
@@ -241,15 +271,15 @@ class ScheduleRequesting(ApprovalBase):
                 ),
                 session=session,
             )
-            done = self._view(session, row)
+            done = self.ledger.view(session, row)
         return DecisionResult(done, DecisionOutcome.EXECUTED, message)
 
     def _end_schedule_unapplied(
-        self, actor: Actor, rid: int, token: str, state: str, message: Text, details: dict[str, object]
+        self, actor: Actor, rid: int, token: str, state: RequestState, message: Text, details: dict[str, object]
     ) -> DecisionResult:
-        with self._held(rid, token) as (session, row):
+        with self.ledger.held(rid, token) as (session, row):
             if row is None:
-                return self._claim_lost(rid)
+                return self.ledger.claim_lost(rid)
             return self._unapplied(session, actor, row, state, message, details)
 
     def _unapplied(
@@ -257,16 +287,16 @@ class ScheduleRequesting(ApprovalBase):
         session: Transaction,
         actor: Actor,
         row: ApprovalRequest,
-        state: str,
+        state: RequestState,
         message: Text,
         details: dict[str, object],
     ) -> DecisionResult:
         """Closed without applying (`stale` or `failed`): a new schedule stays off for good."""
-        self.requests.end_unsent(row, state, str(message), self.clock())
-        self.schedule_closed(session, row)
+        self.requests.end_unsent(row, state, str(message), self.ledger.now())
+        self.ledger.schedule_closed(session, row)
         self.audit.append(
             actor.entry(
-                action_for("schedule", state),
+                action_for(RequestKind.SCHEDULE, state),
                 Outcome.FAILED,
                 server_id=row.server_id,
                 request_id=row.id,
@@ -274,7 +304,7 @@ class ScheduleRequesting(ApprovalBase):
             ),
             session=session,
         )
-        return DecisionResult(self._view(session, row), state, message)
+        return DecisionResult(self.ledger.view(session, row), DecisionOutcome(state), message)
 
 
 def _changed_meanwhile(schedule_id: int, plan: SchedulePlan, current: ScheduleRow | None) -> Text | None:

@@ -30,7 +30,7 @@ from bot.usecases.errors import InvalidInput, NotFoundError, Refused
 from bot.usecases.guard import Guard
 from bot.usecases.schedule_fit import check_fits, count_words
 from bot.usecases.schedule_plan import SchedulePlan
-from bot.usecases.schedule_requests import ScheduleRequesting
+from bot.usecases.schedule_requests import AsksForSchedules
 from bot.usecases.schedule_when import When, parse_when
 from bot.usecases.server_groups import server_and_snapshots
 from bot.usecases.validation import parse_id
@@ -75,7 +75,7 @@ class ScheduleService:
         zone: str,
         min_interval: timedelta,
         deletes_need_approval: bool,
-        approvals: ScheduleRequesting | None = None,
+        approvals: AsksForSchedules | None = None,
         clock: Callable[[], datetime] = utcnow,
         limit_per_server: int = SNAPSHOTS_PER_SERVER,
     ) -> None:
@@ -308,7 +308,7 @@ class ScheduleService:
             before_on_full=before.on_full if before else "",
         )
 
-    def _approvals(self) -> ScheduleRequesting:
+    def _approvals(self) -> AsksForSchedules:
         if self.approvals is None:  # wiring always gives one; a bare service in a test refuses rather than guess
             raise Refused(Text("Deletes need approval here, and approvals are not set up; nothing was scheduled."))
         return self.approvals

@@ -192,7 +192,7 @@ def test_claim_deadline_is_the_database_clock_on_sqlite_and_postgresql(make: Cal
     h = make()
     request_restore(h)
     service = approvals(h)
-    service._execute = lambda actor, rid, *token: DecisionResult(service.get(rid), "claim_lost", "")  # type: ignore[method-assign]
+    service.executing.execute = lambda actor, rid, *token: DecisionResult(service.get(rid), "claim_lost", "")  # type: ignore[method-assign]
     approve(h)
     assert state(h) == "executing"
     tick(h)  # within the claim (30 s): nothing happens
@@ -345,7 +345,7 @@ def _slow_recheck(h: Harness) -> None:
 def _crash_before_sending(h: Harness) -> None:
     service = approvals(h)
     # The process dies right after winning the approval: the executor never runs.
-    service._execute = lambda actor, rid, *token: DecisionResult(service.get(rid), "claim_lost", "")  # type: ignore[method-assign]
+    service.executing.execute = lambda actor, rid, *token: DecisionResult(service.get(rid), "claim_lost", "")  # type: ignore[method-assign]
     approve(h)
     time_passes(h, 600)
     tick(h)
@@ -354,7 +354,7 @@ def _crash_before_sending(h: Harness) -> None:
 def _crash_after_sending(h: Harness) -> None:
     service = approvals(h)
     # The process dies after the POST, before the answer is recorded.
-    service._finish = lambda actor, rid, *args, **kwargs: DecisionResult(service.get(rid), "claim_lost", "")  # type: ignore[method-assign]
+    service.sending.finish = lambda actor, rid, *args, **kwargs: DecisionResult(service.get(rid), "claim_lost", "")  # type: ignore[method-assign]
     approve(h)
     time_passes(h, 600)
     tick(h)

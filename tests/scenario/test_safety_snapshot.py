@@ -612,3 +612,29 @@ def test_a_delete_that_leaves_the_server_full_redraws_nothing(make: Callable[...
     assert calls_in_order(h) == ["DELETE 850"]
     now = h.slack.message(APPROVALS, restore_card.ts)
     assert "Server full" in now.visible_text and now.updates == drawn
+
+
+# ---- issue 27 §2: the restore follows the safety snapshot's completion within 2 s --------------------------------
+@pytest.mark.parametrize("takes", [5, 31, 95])
+def test_the_restore_goes_out_within_two_seconds_of_the_safety_snapshot_completing(
+    make: Callable[..., Harness], clock: FakeClock, takes: int
+) -> None:
+    # The operator's SNAPSHOT_POLL_SECONDS (30 here) is how often tracking polls; the safety step polls on its own.
+    h = make(completion_delay=takes, SNAPSHOT_POLL_SECONDS="30")
+    sent_at: list[float] = []
+    requests = h.sim.requests
+
+    def wait(seconds: float) -> None:
+        if any(r.method == "POST" and r.path == RESTORE_801 for r in requests) and not sent_at:
+            sent_at.append(clock())
+        clock.advance(seconds)
+
+    approvals(h).sleep = wait
+    request_restore(h)
+    started = clock()  # the create goes out at once: the snapshot completes `takes` s after this on VPS.org's clock
+    click(h, SAFE)
+
+    assert calls_in_order(h) == ["POST create pre-restore-1", "POST restore 801"]
+    assert not sent_at, "the step waited again after the restore was sent"
+    late = clock() - (started + takes)  # nothing waits after the POST: the clock stands where the restore went out
+    assert 0 <= late <= 2, f"the restore went out {late:.2f} s after the safety snapshot completed"

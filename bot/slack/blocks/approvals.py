@@ -46,28 +46,42 @@ from bot.slack.blocks.common import (
 )
 from bot.slack.blocks.schedule_requests import consequence as schedule_consequence
 from bot.slack.blocks.schedule_requests import schedule_card
+from bot.usecases.approval_base import RequestView
 from bot.usecases.approval_snapshot_gone import SNAPSHOT_DELETED, SNAPSHOT_GONE_AT_DELETE
+from bot.usecases.approval_terms import (
+    OperationState,
+    RequestKind,
+    RequestState,
+    SafetyChoice,
+    SafetyOffer,
+    SafetyState,
+)
+from bot.usecases.tracking import Operation
 
 # ---- approvals -------------------------------------------------------------------------------------------
-_KIND_TITLE = {"restore": "Restore", "delete": "Delete", "schedule": "Schedule"}
-_KIND_WORD = {"restore": Mrkdwn("Restore"), "delete": Mrkdwn("Delete")}
+_KIND_TITLE = {RequestKind.RESTORE: "Restore", RequestKind.DELETE: "Delete", RequestKind.SCHEDULE: "Schedule"}
+_KIND_WORD = {RequestKind.RESTORE: Mrkdwn("Restore"), RequestKind.DELETE: Mrkdwn("Delete")}
 _STATE_LINE = {
-    "executed": Mrkdwn(":white_check_mark: Approved by {who} {when} — carried out."),
-    "failed": Mrkdwn(
+    RequestState.EXECUTED: Mrkdwn(":white_check_mark: Approved by {who} {when} — carried out."),
+    RequestState.FAILED: Mrkdwn(
         ":x: Approved by {who} {when} — *failed*; nothing was changed. Ask again once the cause is fixed."
     ),
-    "needs_check": Mrkdwn(
+    RequestState.NEEDS_CHECK: Mrkdwn(
         ":warning: Approved by {who} {when} — *outcome unknown*: check the server (VPS.org panel, `/snapshot list`) "
         "before anything else, and don't ask again until you know."
     ),
-    "executing": Mrkdwn(
+    RequestState.EXECUTING: Mrkdwn(
         ":hourglass_flowing_sand: Approved by {who} {when} — re-checking the snapshot; nothing sent yet…"
     ),
-    "sending": Mrkdwn(":hourglass_flowing_sand: Approved by {who} {when} — sent to VPS.org, waiting for its answer…"),
-    "stale": Mrkdwn(":no_entry: Approved by {who} {when} — *not sent*: the snapshot changed since it was requested."),
-    "rejected": Mrkdwn(":no_entry_sign: Rejected by {who} {when}."),
-    "cancelled": Mrkdwn(":leftwards_arrow_with_hook: Cancelled by {who} {when}."),
-    "expired": Mrkdwn(":alarm_clock: Expired {when} without enough approvals."),
+    RequestState.SENDING: Mrkdwn(
+        ":hourglass_flowing_sand: Approved by {who} {when} — sent to VPS.org, waiting for its answer…"
+    ),
+    RequestState.STALE: Mrkdwn(
+        ":no_entry: Approved by {who} {when} — *not sent*: the snapshot changed since it was requested."
+    ),
+    RequestState.REJECTED: Mrkdwn(":no_entry_sign: Rejected by {who} {when}."),
+    RequestState.CANCELLED: Mrkdwn(":leftwards_arrow_with_hook: Cancelled by {who} {when}."),
+    RequestState.EXPIRED: Mrkdwn(":alarm_clock: Expired {when} without enough approvals."),
 }
 
 _SNAPSHOT_DELETED_LINE = Mrkdwn(
@@ -82,28 +96,28 @@ _SNAPSHOT_GONE_LINE = Mrkdwn(
 
 # An executed restore, as its tracked operation stands (bot.usecases.tracking.Operation `state`).
 _RESTORE_LINE = {
-    "tracking": Mrkdwn(
+    OperationState.TRACKING: Mrkdwn(
         ":hourglass_flowing_sand: Approved by {who} {when} — *being restored* for {took} (VPS.org: {status}). "
         "This card updates until it is over."
     ),
-    "done": Mrkdwn(
+    OperationState.DONE: Mrkdwn(
         ":white_check_mark: Approved by {who} {when} — *restore finished* in {took}; the server is {status} again. "
         "Next: check that its services are back."
     ),
-    "failed": Mrkdwn(
+    OperationState.FAILED: Mrkdwn(
         ":warning: Approved by {who} {when} — after {took} VPS.org *no longer lists the server*: outcome unknown. "
         "Next: check the server in the VPS.org panel before anything else."
     ),
-    "timeout": Mrkdwn(
+    OperationState.TIMEOUT: Mrkdwn(
         ":alarm_clock: Approved by {who} {when} — *timed out*: still {status} after {took}, and the bot stopped "
         "following it. Next: check the server at VPS.org; if it stays like this, contact VPS.org support."
     ),
 }
 
 
-def _restore_line(restore: Any, who: Mrkdwn, when: Mrkdwn, now: datetime) -> Mrkdwn | None:
+def _restore_line(restore: Operation | None, who: Mrkdwn, when: Mrkdwn, now: datetime) -> Mrkdwn | None:
     """The line of an executed restore from its tracked operation (None when it was never followed)."""
-    template = _RESTORE_LINE.get(getattr(restore, "state", ""))
+    template = _RESTORE_LINE.get(restore.state) if restore is not None else None
     if restore is None or template is None:
         return None
     end = restore.finished_at or now
@@ -111,12 +125,14 @@ def _restore_line(restore: Any, who: Mrkdwn, when: Mrkdwn, now: datetime) -> Mrk
     return template.format(who=who, when=when, took=format_took(end - restore.started_at), status=status)
 
 
-def _kind_title(kind: str) -> str:
+def _kind_title(kind: RequestKind) -> str:
     return _KIND_TITLE.get(kind, kind.title()[:20])
 
 
-def approval_card(req: Any, now: datetime, restore: Any = None) -> tuple[Mrkdwn, list[dict[str, Any]]]:
-    """The card approvers see. `req` is a RequestView. Buttons only while the request is pending.
+def approval_card(
+    req: RequestView, now: datetime, restore: Operation | None = None
+) -> tuple[Mrkdwn, list[dict[str, Any]]]:
+    """The card approvers see. Buttons only while the request is pending.
 
     `restore`: the tracked operation (bot.usecases.tracking.Operation) of an executed restore, so the card tells
     the end of the story: being restored (for how long), finished, server gone, timed out.
@@ -124,9 +140,9 @@ def approval_card(req: Any, now: datetime, restore: Any = None) -> tuple[Mrkdwn,
     Every line of the facts section starts with one of the card's own labels: the values are code spans or
     quoted plain text on the same line, so a description or a name cannot add or imitate a line.
     """
-    if req.kind == "schedule":
+    if req.kind == RequestKind.SCHEDULE:
         actions = decision_actions(req, f"approval:{req.id}", approve=True, cancel=True)
-        text, schedule_blocks = schedule_card(req, now, actions if req.state == "pending" else None)
+        text, schedule_blocks = schedule_card(req, now, actions if req.state == RequestState.PENDING else None)
         approvals = _approvals_line(req)
         if approvals is not None:
             schedule_blocks.insert(3, approvals)
@@ -152,18 +168,17 @@ def approval_card(req: Any, now: datetime, restore: Any = None) -> tuple[Mrkdwn,
     )
     if req.snapshot_description:
         facts += Mrkdwn("*Description:* ") + quote(req.snapshot_description, DESCRIPTION_LIMIT) + Mrkdwn("\n")
-    request_reason = getattr(req, "request_reason", "")
-    if request_reason:
-        facts += Mrkdwn("*Reason:* ") + quote(request_reason, 200) + Mrkdwn("\n")
+    if req.request_reason:
+        facts += Mrkdwn("*Reason:* ") + quote(req.request_reason, 200) + Mrkdwn("\n")
     facts += Mrkdwn("*Asked by:* {} {}\n*Expires:* {}").format(
         mention(req.requester_id), format_time(req.created_at), format_time(req.expires_at)
     )
-    offer = getattr(req, "safety_offer", "")
-    if req.kind == "restore" and offer:
+    offer = req.safety_offer
+    if req.kind == RequestKind.RESTORE and offer:
         warning = Mrkdwn(
             ":rotating_light: *This overwrites ALL current data on the server.* The server is stopped first."
         )
-    elif req.kind == "restore":
+    elif req.kind == RequestKind.RESTORE:
         warning = Mrkdwn(
             ":rotating_light: *This overwrites ALL current data on the server.* The server is stopped first, "
             "and the restore *cannot be undone*."
@@ -175,41 +190,42 @@ def approval_card(req: Any, now: datetime, restore: Any = None) -> tuple[Mrkdwn,
         SectionBlock(text=md(facts)),
         SectionBlock(text=md(warning)),
     ]
-    safety = safety_line(req) if req.kind == "restore" and offer else None
+    safety = safety_line(req) if req.kind == RequestKind.RESTORE and offer else None
     if safety is not None:
         blocks.append(SectionBlock(text=md(safety)))
     approvals = _approvals_line(req)
     if approvals is not None:
         blocks.append(approvals)
-    if req.state == "pending":
-        note = getattr(req, "result_message", "")  # an earlier approval that sent nothing (VPS.org too slow, …)
+    if req.state == RequestState.PENDING:
+        note = req.result_message  # an earlier approval that sent nothing (VPS.org too slow, …)
         if note:
             blocks.append(SectionBlock(text=md(Mrkdwn(":warning: ") + plain(note, 1500))))
         blocks.append(decision_actions(req, f"approval:{req.id}", approve=True, cancel=True))
     else:
         who = mention(req.decided_by) if req.decided_by and req.decided_by != "system" else Mrkdwn("the bot")
         template = _STATE_LINE.get(req.state)
-        if req.state == "stale" and req.reason == SNAPSHOT_DELETED:  # closed by a delete, never approved
+        if req.state == RequestState.STALE and req.reason == SNAPSHOT_DELETED:  # closed by a delete, never approved
             template = _SNAPSHOT_DELETED_LINE
-        if req.state == "stale" and req.reason == SNAPSHOT_GONE_AT_DELETE:  # the delete found it gone (404)
+        if req.state == RequestState.STALE and req.reason == SNAPSHOT_GONE_AT_DELETE:  # the delete found it gone (404)
             template = _SNAPSHOT_GONE_LINE
         if (
-            req.state == "executing"
-            and getattr(req, "safety_choice", "") == "snapshot"
-            and req.safety_state != ("completed")
+            req.state == RequestState.EXECUTING
+            and req.safety_choice == SafetyChoice.SNAPSHOT
+            and req.safety_state != SafetyState.COMPLETED
         ):
             template = Mrkdwn(
                 ":hourglass_flowing_sand: Approved by {who} {when} — taking the safety snapshot first; "
                 "the restore is not sent yet…"
             )
-        followed = _restore_line(restore, who, format_time(req.decided_at), now) if req.state == "executed" else None
+        executed = req.state == RequestState.EXECUTED
+        followed = _restore_line(restore, who, format_time(req.decided_at), now) if executed else None
         if followed is not None:
             line = followed
         elif template is None:
             line = Mrkdwn("State: {}").format(code(req.state, 40))
         else:
             line = template.format(who=who, when=format_time(req.decided_at))
-        if req.reason and req.state in ("rejected", "cancelled"):
+        if req.reason and req.state in (RequestState.REJECTED, RequestState.CANCELLED):
             line += Mrkdwn("\nReason: ") + quote(req.reason, 500)
         if req.result_message:
             # Once the restore is followed, VPS.org's answer is only how it began, not the result.
@@ -219,7 +235,7 @@ def approval_card(req: Any, now: datetime, restore: Any = None) -> tuple[Mrkdwn,
     return fallback_text(text), as_dicts(blocks)
 
 
-def _approvals_line(req: Any) -> ContextBlock | None:
+def _approvals_line(req: RequestView) -> ContextBlock | None:
     if not (req.approvals_required > 1 or req.approvers):
         return None
     who = Mrkdwn(", ").join(mention(a) for a in req.approvers) or Mrkdwn("nobody yet")
@@ -227,33 +243,33 @@ def _approvals_line(req: Any) -> ContextBlock | None:
     return ContextBlock(elements=[context_md(line)])
 
 
-def reason_line(req: Any) -> Mrkdwn:
+def reason_line(req: RequestView) -> Mrkdwn:
     """The requester's reason as its own labelled line ("" when none), for lists of requests."""
-    reason = getattr(req, "request_reason", "")
-    return Mrkdwn("\n*Reason:* ") + quote(reason, 200) if reason else Mrkdwn("")
+    return Mrkdwn("\n*Reason:* ") + quote(req.request_reason, 200) if req.request_reason else Mrkdwn("")
 
 
-def safety_line(req: Any) -> Mrkdwn | None:
+def safety_line(req: RequestView) -> Mrkdwn | None:
     """What the card says about the safety snapshot (`pre-restore-<id>`), the undo of the restore."""
     name = code(f"pre-restore-{req.id}")
-    if req.state != "pending" and req.safety_choice == "none":
+    decided = req.state != RequestState.PENDING
+    if decided and req.safety_choice == SafetyChoice.NONE:
         return Mrkdwn(
             ":warning: *No safety snapshot* was taken (the approver's choice): this restore cannot be undone."
         )
-    if req.state != "pending" and req.safety_choice != "snapshot":
+    if decided and req.safety_choice != SafetyChoice.SNAPSHOT:
         return None  # rejected, cancelled or expired before anyone chose
-    if req.state != "pending" and req.safety_choice == "snapshot":
+    if decided and req.safety_choice == SafetyChoice.SNAPSHOT:
         snapshot_id = req.safety_snapshot_id
         state = req.safety_state or "being taken"
         line = Mrkdwn(":shield: *Safety snapshot:* {}{} — {}.").format(
             name, Mrkdwn(" (#{})").format(snapshot_id) if snapshot_id else Mrkdwn(""), plain(state, 20)
         )
-        if req.safety_state == "completed" and snapshot_id:
+        if req.safety_state == SafetyState.COMPLETED and snapshot_id:
             line += Mrkdwn(" To go back: {} (it needs an approval, like any restore).").format(
                 code(f"/snapshot restore {snapshot_id}")
             )
         return line
-    if req.safety_offer == "full":
+    if req.safety_offer == SafetyOffer.FULL:
         if req.safety_required:
             return Mrkdwn(
                 ":warning: *Server full* — no free snapshot slot, and a safety snapshot is required before every "
@@ -274,7 +290,7 @@ def safety_line(req: Any) -> Mrkdwn | None:
     return line
 
 
-def decision_actions(req: Any, block_id: str, *, approve: bool, cancel: bool) -> ActionsBlock:
+def decision_actions(req: RequestView, block_id: str, *, approve: bool, cancel: bool) -> ActionsBlock:
     """The buttons that decide a pending request, wherever it is shown (card, `/snapshot pending`, App Home).
 
     Same action ids everywhere, so every click goes through the same listeners and the same exactly-once rules.
@@ -283,9 +299,9 @@ def decision_actions(req: Any, block_id: str, *, approve: bool, cancel: bool) ->
     elements: list[ButtonElement] = []
     if approve:
         snapshot = snapshot_name(req.snapshot_name)
-        if req.kind == "schedule":
+        if req.kind == RequestKind.SCHEDULE:
             consequence = schedule_consequence(req)
-        elif req.kind == "restore":
+        elif req.kind == RequestKind.RESTORE:
             consequence = Mrkdwn(
                 "{} (#{}) will be restored onto {}. All current data there is overwritten. This cannot be undone."
             ).format(snapshot, req.snapshot_id, server_name(req.server_name, req.server_id))
@@ -301,9 +317,9 @@ def decision_actions(req: Any, block_id: str, *, approve: bool, cancel: bool) ->
     return ActionsBlock(block_id=block_id, elements=elements)
 
 
-def _approve_buttons(req: Any, title: str, consequence: Mrkdwn) -> list[ButtonElement]:
+def _approve_buttons(req: RequestView, title: str, consequence: Mrkdwn) -> list[ButtonElement]:
     """Approve, in the variants the safety snapshot offers (one action id each: Slack wants them unique)."""
-    offer = getattr(req, "safety_offer", "") if req.kind == "restore" else ""
+    offer = req.safety_offer if req.kind == RequestKind.RESTORE else SafetyOffer.NONE
     question = f"Approve this {title.lower()}?"
     if not offer:
         return [
@@ -333,7 +349,7 @@ def _approve_buttons(req: Any, title: str, consequence: Mrkdwn) -> list[ButtonEl
     )
     unsafe = ButtonElement(
         text="Approve without safety snapshot",
-        action_id=APPROVE_NO_SAFETY if offer == "free" else APPROVE,
+        action_id=APPROVE_NO_SAFETY if offer == SafetyOffer.FREE else APPROVE,
         value=str(req.id),
         confirm=confirm_dialog(question, consequence + Mrkdwn(" No safety snapshot: no undo."), "Approve", "Not yet"),
     )
@@ -351,7 +367,7 @@ def _approve_buttons(req: Any, title: str, consequence: Mrkdwn) -> list[ButtonEl
             "Not yet",
         ),
     )
-    if offer == "free":
+    if offer == SafetyOffer.FREE:
         return [safe] if req.safety_required else [safe, unsafe]
     return [safe, free] if req.safety_required else [unsafe, free]
 

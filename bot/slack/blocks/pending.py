@@ -27,13 +27,15 @@ from bot.slack.blocks.common import (
     snapshot_name,
 )
 from bot.slack.blocks.schedule_requests import request_subject
+from bot.usecases.approval_base import RequestView
+from bot.usecases.approval_terms import RequestKind, RequestState
 
 MAX_PENDING_SHOWN = 40  # requests listed in one `/snapshot pending` answer, whatever room is left
 MAX_UNKNOWN_SHOWN = 8  # operations with an unknown outcome listed in it (one section of at most 3000 characters)
 
 
 def pending_list(
-    requests: Sequence[Any],
+    requests: Sequence[RequestView],
     links: dict[int, str],
     now: datetime,
     *,
@@ -99,7 +101,7 @@ def pending_list(
     return count, as_dicts(blocks)
 
 
-def _pending_entry(req: Any, links: dict[int, str], now: datetime) -> SectionBlock:
+def _pending_entry(req: RequestView, links: dict[int, str], now: datetime) -> SectionBlock:
     number = Mrkdwn("#{}").format(req.id)
     link = links.get(req.id)
     label = link_to(link, number) if link else number
@@ -120,7 +122,7 @@ def _pending_entry(req: Any, links: dict[int, str], now: datetime) -> SectionBlo
             Mrkdwn("{} {} → {} — asked by {} {}\n{}").format(
                 label,
                 request_subject(req)
-                if req.kind == "schedule"
+                if req.kind == RequestKind.SCHEDULE
                 else Mrkdwn("{} of {} (#{})").format(
                     plain(req.kind, 20), snapshot_name(req.snapshot_name), req.snapshot_id
                 ),
@@ -134,9 +136,9 @@ def _pending_entry(req: Any, links: dict[int, str], now: datetime) -> SectionBlo
     )
 
 
-def _pending_actions(req: Any, viewer: str | None, viewer_can_approve: bool) -> ActionsBlock | None:
+def _pending_actions(req: RequestView, viewer: str | None, viewer_can_approve: bool) -> ActionsBlock | None:
     """The buttons `viewer` may press on a pending request in the list, or None."""
-    if req.state != "pending" or viewer is None:
+    if req.state != RequestState.PENDING or viewer is None:
         return None
     yours = req.requester_id == viewer
     approve = viewer_can_approve and not yours and viewer not in req.approvers

@@ -16,6 +16,8 @@ from slack_sdk.models.blocks import Block, HeaderBlock, SectionBlock
 from bot.mrkdwn import Mrkdwn, code, mention, plain, quote
 from bot.slack.blocks.common import MAX_HEADER, clip, format_time, md, server_name, snapshot_name
 from bot.slack.blocks.schedules import local_time
+from bot.usecases.approval_base import RequestView
+from bot.usecases.approval_terms import RequestKind, RequestState
 from bot.usecases.schedule_requests import SCHEDULE_REMOVED
 from bot.usecases.schedule_when import parse_when
 
@@ -29,16 +31,16 @@ def plan_words(plan: Any) -> Mrkdwn:
     )
 
 
-def request_subject(req: Any) -> Mrkdwn:
+def request_subject(req: RequestView) -> Mrkdwn:
     """What a request is about, after "requested": "a restore of `name` (#801)", "a new schedule #3 (…)"."""
-    if req.kind != "schedule":
+    if req.kind != RequestKind.SCHEDULE:
         return Mrkdwn("a {} of {} (#{})").format(plain(req.kind, 20), snapshot_name(req.snapshot_name), req.snapshot_id)
     plan = req.proposal
     what = Mrkdwn("a change of schedule") if plan is not None and plan.change else Mrkdwn("a new schedule")
     return Mrkdwn("{} #{} ({})").format(what, req.schedule_id, plan_words(plan))
 
 
-def consequence(req: Any) -> Mrkdwn:
+def consequence(req: RequestView) -> Mrkdwn:
     """What the Approve button's confirm dialog says."""
     plan = req.proposal
     keep = plan.keep if plan is not None else "n"
@@ -64,7 +66,7 @@ _DONE = {
 _UNAPPLIED = ("stale", "failed", "rejected", "cancelled", "expired")
 
 
-def schedule_card(req: Any, now: datetime, buttons: Block | None) -> tuple[Mrkdwn, list[Block]]:
+def schedule_card(req: RequestView, now: datetime, buttons: Block | None) -> tuple[Mrkdwn, list[Block]]:
     """The card approvers see; `buttons` (the shared decision buttons) while it is pending."""
     plan = req.proposal
     change = plan is not None and plan.change
@@ -101,7 +103,7 @@ def schedule_card(req: Any, now: datetime, buttons: Block | None) -> tuple[Mrkdw
         SectionBlock(text=md(facts)),
         SectionBlock(text=md(warning)),
     ]
-    if req.state == "pending":
+    if req.state == RequestState.PENDING:
         if req.result_message:  # an earlier approval that applied nothing (VPS.org could not be asked)
             blocks.append(SectionBlock(text=md(Mrkdwn(":warning: ") + plain(req.result_message, 1500))))
         if buttons is not None:
@@ -109,12 +111,14 @@ def schedule_card(req: Any, now: datetime, buttons: Block | None) -> tuple[Mrkdw
         return text, blocks
     who = mention(req.decided_by) if req.decided_by and req.decided_by != "system" else Mrkdwn("the bot")
     template = _DONE.get(req.state) or Mrkdwn("State: {}").format(code(req.state, 40))
-    if req.state == "stale" and req.reason == SCHEDULE_REMOVED:  # closed by an unschedule, never approved
+    if req.state == RequestState.STALE and req.reason == SCHEDULE_REMOVED:  # closed by an unschedule, never approved
         template = Mrkdwn(":wastebasket: Closed {when}: the schedule was removed by {who}. Nothing was applied.")
     line = template.format(who=who, when=format_time(req.decided_at))
-    if req.reason and req.state in ("rejected", "cancelled"):
+    if req.reason and req.state in (RequestState.REJECTED, RequestState.CANCELLED):
         line += Mrkdwn("\nReason: ") + quote(req.reason, 500)
-    if req.state == "executed" and plan is not None:  # its first run from the approval on, in the plan's zone
+    if (
+        req.state == RequestState.EXECUTED and plan is not None
+    ):  # its first run from the approval on, in the plan's zone
         first = parse_when(plan.when).next_slot(req.decided_at or now, ZoneInfo(plan.timezone))
         line += Mrkdwn(
             " Schedule #{} is {}: {}; next run {}. It deletes its older snapshots without a card each."

@@ -43,6 +43,7 @@ from bot.slack.blocks.common import (
     status_label,
 )
 from bot.usecases.approval_base import RequestView
+from bot.usecases.approval_terms import RequestState
 from bot.usecases.create_help import ServerChoices
 from bot.usecases.snapshots import CreateResult
 from bot.vps.models import Server, Snapshot
@@ -231,7 +232,7 @@ def open_requests_warning(requests: Sequence[RequestView], now: datetime) -> Mrk
             mention(req.requester_id),
             format_age(req.created_at, now),
             Mrkdwn("waiting for approval — deleting closes it")
-            if req.state == "pending"
+            if req.state == RequestState.PENDING
             else Mrkdwn("already approved and being carried out"),
         )
         for req in requests[:10]

@@ -30,6 +30,8 @@ from bot.slack import blocks as ui
 from bot.slack.home import home_view
 from bot.slack.progress import create_message, create_sentence, restore_sentence
 from bot.slack.wording import render
+from bot.usecases.approval_terms import RequestKind, RequestState
+from bot.usecases.approvals import RequestView
 from bot.usecases.errors import doing_with, explain_vps_error
 from bot.usecases.home import HomeOverview, PendingRequest
 from bot.usecases.snapshots import CreateResult, Overview, ServerGroup, quota_message
@@ -120,13 +122,14 @@ def _snapshot(world: dict[str, Any], name: str, index: int, server: ServerRef) -
     )
 
 
-def _request(world: dict[str, Any], state: str, kind: str) -> SimpleNamespace:
+def _request(world: dict[str, Any], state: str, kind: str) -> RequestView:
     server_id, snapshot_id, request_id = world["ids"]
-    return SimpleNamespace(
+    return RequestView(
         id=request_id,
-        kind=kind,
-        state=state,
+        kind=RequestKind(kind),
+        state=RequestState(state),
         requester_id="U0ALICE",
+        requester_name="alice",
         channel_id="C0OPS",
         snapshot_id=snapshot_id,
         snapshot_name=world["snapshot"],
@@ -146,6 +149,7 @@ def _request(world: dict[str, Any], state: str, kind: str) -> SimpleNamespace:
         result_message=world["words"],
         card_channel="C0APPROVE",
         card_ts="1700000000.000100",
+        request_reason=world["reason"],
     )
 
 
@@ -248,7 +252,7 @@ def every_message(world: dict[str, Any]) -> list[tuple[str, str, Any, Any]]:
         servers=[Server(server_id + i, name, world["status"]) for i, name in enumerate(world["servers"] * 10)],
         counts={server_id: 5},
         recent=snaps,
-        pending=[PendingRequest(_request(world, "pending", "restore"), yours) for yours in (True, False)],  # type: ignore[arg-type]
+        pending=[PendingRequest(_request(world, "pending", "restore"), yours) for yours in (True, False)],
         following=[_operation(world, "create"), _operation(world, "restore")],
         actions=[_audit_record(world, i) for i in range(10)],  # type: ignore[misc]
     )
