@@ -145,16 +145,17 @@ def test_a_command_moves_its_ack_counter_and_the_vps_call_counter_across_gunicor
         _, samples = scrape(server.metrics_url)
         vps = value(samples, "snapshot_bot_vps_requests_total", method="GET", endpoint="snapshots/", status="200")
         audited = value(samples, "snapshot_bot_audit_events_total", outcome="ok")  # each list is audited after it
-        return samples if vps >= 6 and audited >= 6 else None
+        # The lists share a worker's listing cache (per process): at least one GET, at most one per worker.
+        return samples if vps >= 1 and audited >= 6 else None
 
-    samples = eventually(listed, "six list calls to VPS.org and their audit rows to be counted")
+    samples = eventually(listed, "the lists' calls to VPS.org and their six audit rows to be counted")
     text, _ = scrape(server.metrics_url)
     assert value(samples, "snapshot_bot_acks_total", command="list") == 6
     assert value(samples, "snapshot_bot_ack_seconds_count", command="list") == 6
     assert value(samples, "snapshot_bot_acks_total", command="unknown") == 1
-    assert value(samples, "snapshot_bot_vps_request_seconds_count", method="GET", endpoint="snapshots/") >= 6
+    counted = value(samples, "snapshot_bot_vps_request_seconds_count", method="GET", endpoint="snapshots/")
     gets = [r for r in simulator.requests if r.method == "GET" and r.path.endswith("/snapshots/")]
-    assert len(gets) >= 6  # what the counter counts really reached VPS.org
+    assert 1 <= counted <= len(gets)  # what the counter counts really reached VPS.org
     assert value(samples, "snapshot_bot_audit_append_seconds_count") >= 6
     # The ticker keeps the request gauges fresh: every open state is reported, none open yet. Its rounds run on
     # their own clock, so the first one may come after the lists above: waited for, not assumed.
