@@ -53,7 +53,7 @@ def _parse_server(text: str | None) -> int | None:
     if text is None:
         return None
     if not (text.isascii() and text.isdigit()) or len(text) > 16:  # int() would take ৪ and fullwidth ４ too
-        raise _BadArgument(f"--server: {text[:40]!r} is not a server id (a whole number in digits 0-9)")
+        raise _BadArgument(f"--server: {text[:40]!r} is not a server id (a whole number); use digits 0-9")
     return int(text)
 
 
