@@ -121,8 +121,10 @@ def rows_for(
     limit: int,
     p99_goal: float,
     regression_line: float,
+    label: str = "",
 ) -> list[Row]:
-    """One row per filter combination, each held to the goal and to the regression line near today's figure."""
+    """One row per filter combination, each held to the goal and to the regression line near today's figure.
+    `label` names a reduced scale (" (smoke)"), as every other row's load column does."""
     seconds = build(db, rows)
     audit = AuditLog(db)
     found = []
@@ -133,7 +135,7 @@ def rows_for(
         found.append(
             Row(
                 f"3b. /snapshot audit {flags[combo]} ({backend}, correlated)",
-                f"{rows:,} events (built in {seconds:.0f} s): {USERS} people mostly on their own 2 of {SERVERS} "
+                f"{rows:,} events{label} (built in {seconds:.0f} s): {USERS} people mostly on their own 2 of {SERVERS} "
                 f"servers, `system` the only writer of create.completed; {queries} random values, newest {limit}",
                 f"p50 {ms(percentile(times, 50))} · p99 {ms(p99)} · max {ms(max(times))}",
                 "-",

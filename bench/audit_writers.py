@@ -228,8 +228,8 @@ def measure(base_url: str, scale: Scale) -> list[Row]:
         rows.append(
             Row(
                 f"3c. audit append per request, {n} writer process{'es' if n > 1 else ''} (PostgreSQL)",
-                f"{n} × one append + commit in a loop, {seconds:g} s × {rounds} rounds interleaved with the old "
-                "path and the floor",
+                f"{n} × one append + commit in a loop{scale.label}, {seconds:g} s × {rounds} rounds interleaved "
+                "with the old path and the floor",
                 value,
                 baseline,
                 f"{new_rate / old_rate:.2f}× old, {new_rate / plain_rate:.2f}× floor",

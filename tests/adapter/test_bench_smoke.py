@@ -35,6 +35,7 @@ EXPECTED_ROWS = (
     "3b. /snapshot audit server:<id> snapshot:<id> user:<id> action:<name> (SQLite)",
     "3d. audit export (SQLite)",
     "3e. audit verify (SQLite)",
+    "3c. audit append per request",
     "4. tracking cost",
     "6a. audit checkpointing cost (SQLite)",
     "6b. audit verify --checkpoints (SQLite)",
@@ -98,7 +99,9 @@ def test_every_expected_row_belongs_to_a_benchmark_the_smoke_runs() -> None:
 
 
 def test_only_selects_benchmarks_by_name_alias_or_number() -> None:
-    assert _selected(None) == ["ack", "slow", "answer", "audit", "tracking", "checkpoints", "approval", "listing"]
+    assert _selected(None) == [
+        "ack", "slow", "answer", "audit", "writers", "tracking", "checkpoints", "approval", "listing"
+    ]  # fmt: skip
     assert _selected("1c") == ["slow"]
     assert _selected("6") == ["checkpoints"]
     assert _selected("audit,footprint") == ["ack", "audit"]  # run order, not argument order

@@ -147,24 +147,34 @@ def test_confirm_dialog_becomes_a_yes_no_question_defaulting_to_no() -> None:
 
 
 def test_approval_card_renders_with_its_three_buttons() -> None:
-    from types import SimpleNamespace
+    from bot.usecases.approval_base import RequestView
+    from bot.usecases.approval_terms import RequestKind, RequestState
 
-    request = SimpleNamespace(
+    request = RequestView(
         id=7,
-        kind="restore",
+        kind=RequestKind.RESTORE,
+        state=RequestState.PENDING,
         requester_id="U0ALICE",
+        requester_name="alice",
+        channel_id="C0OPS",
         snapshot_id=801,
         snapshot_name="pre-migration",
-        snapshot_created_at=datetime(2025, 1, 15, tzinfo=UTC),
+        snapshot_status="completed",
         snapshot_size_mb=5120,
+        snapshot_created_at=datetime(2025, 1, 15, tzinfo=UTC),
         snapshot_description="",
         server_id=12345,
         server_name="web-server-01",
+        approvals_required=1,
+        approvers=(),
         created_at=NOW,
         expires_at=NOW,
-        approvals_required=1,
-        approvers=[],
-        state="pending",
+        decided_by=None,
+        decided_at=None,
+        reason="",
+        result_message="",
+        card_channel=None,
+        card_ts=None,
     )
     rendered = render_blocks(ui.approval_card(request, NOW)[1], style=PLAIN, names=NAMES)
     text = "\n".join(rendered.lines)
