@@ -18,12 +18,13 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any, cast
 
-from sqlalchemy import CursorResult, Result, and_, delete, exists, func, or_, select, update
+from sqlalchemy import CursorResult, Result, and_, exists, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from storage.approval_states import CLAIMED_STATES, OPEN_STATES, RequestKind, RequestState
+from storage.approval_votes import ApprovalVotes
 from storage.db import Database
-from storage.models import ApprovalRequest, ApprovalVote, TrackedOperation
+from storage.models import ApprovalRequest, TrackedOperation
 from storage.operations import OperationKind, OperationState
 
 __all__ = ["CLAIMED_STATES", "OPEN_STATES", "ApprovalRequests", "RequestKind", "RequestState"]
@@ -37,6 +38,7 @@ def changed(result: Result[Any]) -> int:
 class ApprovalRequests:
     def __init__(self, db: Database) -> None:
         self.db = db
+        self.votes = ApprovalVotes()
 
     # ---- reading -------------------------------------------------------------------------------------------
     def locked(self, session: Session, request_id: int) -> ApprovalRequest | None:
@@ -156,26 +158,6 @@ class ApprovalRequests:
         counts.update({str(state): int(n) for state, n in rows})
         return counts
 
-    def approvers_of(self, session: Session, request_ids: Sequence[int]) -> dict[int, tuple[str, ...]]:
-        """`approvers` of many requests in one query (a list of requests must not cost a query per row)."""
-        found: dict[int, list[str]] = {request_id: [] for request_id in request_ids}
-        if request_ids:
-            rows = session.execute(
-                select(ApprovalVote.request_id, ApprovalVote.approver_id)
-                .where(ApprovalVote.request_id.in_(list(request_ids)))
-                .order_by(ApprovalVote.id)
-            ).all()
-            for request_id, approver_id in rows:
-                found[request_id].append(approver_id)
-        return {request_id: tuple(ids) for request_id, ids in found.items()}
-
-    def approvers(self, session: Session, request_id: int) -> tuple[str, ...]:
-        return tuple(
-            session.scalars(
-                select(ApprovalVote.approver_id).where(ApprovalVote.request_id == request_id).order_by(ApprovalVote.id)
-            ).all()
-        )
-
     def pending_due(self, now: datetime) -> list[int]:
         """Ids of pending requests whose approval window has passed (re-checked under the lock by the caller)."""
         with self.db.session() as session:
@@ -200,49 +182,6 @@ class ApprovalRequests:
                 update(ApprovalRequest).where(ApprovalRequest.id == request_id).values(card_channel=channel, card_ts=ts)
             )
 
-    def has_voted(self, session: Session, request_id: int, approver_id: str) -> bool:
-        already = session.scalar(
-            select(ApprovalVote.id).where(
-                ApprovalVote.request_id == request_id, ApprovalVote.approver_id == approver_id
-            )
-        )
-        return already is not None
-
-    def add_vote(
-        self,
-        session: Session,
-        request_id: int,
-        approver_id: str,
-        approver_name: str,
-        now: datetime,
-        safety_choice: str = "",
-    ) -> int:
-        """Record one vote (with its approver's safety-snapshot choice); returns how many the request has now."""
-        session.add(
-            ApprovalVote(
-                request_id=request_id,
-                approver_id=approver_id,
-                approver_name=approver_name,
-                created_at=now,
-                safety_choice=safety_choice,
-            )
-        )
-        session.flush()
-        return session.scalar(select(func.count()).where(ApprovalVote.request_id == request_id)) or 0
-
-    def vote_choices(self, session: Session, request_id: int) -> list[str]:
-        """The safety-snapshot choices of the request's current votes, oldest first."""
-        return list(
-            session.scalars(
-                select(ApprovalVote.safety_choice)
-                .where(ApprovalVote.request_id == request_id)
-                .order_by(ApprovalVote.id)
-            ).all()
-        )
-
-    def clear_votes(self, session: Session, request_id: int) -> None:
-        session.execute(delete(ApprovalVote).where(ApprovalVote.request_id == request_id))
-
     # ---- state changes on a row the caller holds (under its lock, in its transaction) -----------------------
     def close(self, row: ApprovalRequest, state: str, *, decided_by: str, now: datetime, reason: str) -> None:
         """A decision that ends the request without a call: rejected, cancelled, expired."""
@@ -261,7 +200,7 @@ class ApprovalRequests:
         row.decided_at = None
         row.result_message = message
         row.updated_at = now
-        self.clear_votes(session, row.id)
+        self.votes.clear(session, row.id)
 
     def end_unsent(self, row: ApprovalRequest, state: str, message: str, now: datetime) -> None:
         """Closed by its executor without a call (`failed` or `stale`)."""

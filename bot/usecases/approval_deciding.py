@@ -71,10 +71,10 @@ class Deciding:
             except Refused as refusal:
                 self.ledger.refuse(session, actor, row, Action.REFUSED_VALIDATION, "safety snapshot required")
                 raise refusal
-            if self.requests.has_voted(session, rid, actor.user_id):
+            if self.requests.votes.cast_by(session, rid, actor.user_id):
                 raise Refused(f"You have already approved request #{rid}; it needs someone else too.")
             kept: Chosen = choice if kind == RequestKind.RESTORE else ""
-            votes = self.requests.add_vote(session, rid, actor.user_id, actor.name, now, safety_choice=kept)
+            votes = self.requests.votes.add(session, rid, actor.user_id, actor.name, now, safety_choice=kept)
             self.audit.append(
                 actor.entry(
                     action_for(row.kind, "approved"),
@@ -102,7 +102,7 @@ class Deciding:
             if kind == RequestKind.RESTORE:  # the safe side: any approver of this round asking for one gets it
                 # A vote cast before choices were kept per vote ("") counts as the card's default.
                 default = self.offers.safety_choice(kind, offer, SafetyChoice.DEFAULT)
-                votes_chose = self.requests.vote_choices(session, rid)
+                votes_chose = self.requests.votes.choices(session, rid)
                 choice = safest([SafetyChoice(voted) if voted else default for voted in votes_chose])
             # The compare-and-set that makes execution happen at most once; the winner holds the claim.
             token = str(uuid.uuid4())

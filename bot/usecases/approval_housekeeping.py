@@ -105,7 +105,7 @@ class Housekeeping:
     def open_requests(self) -> list[RequestView]:
         with self.db.session(readonly=True) as session:
             rows = self.requests.open(session, limit=100)
-            approvers = self.requests.approvers_of(session, [row.id for row in rows])
+            approvers = self.requests.votes.approvers_of(session, [row.id for row in rows])
             return [self.ledger.view(session, row, approvers[row.id]) for row in rows]
 
     def open_counts(self) -> dict[str, int]:

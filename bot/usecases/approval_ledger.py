@@ -68,7 +68,7 @@ class RequestLedger:
     def view(self, session: Transaction, row: ApprovalRequest, approvers: tuple[str, ...] | None = None) -> RequestView:
         """The request as the rest of the bot sees it; `approvers` when the caller fetched them for many rows."""
         if approvers is None:
-            approvers = self.requests.approvers(session, row.id)
+            approvers = self.requests.votes.approvers(session, row.id)
         kind = RequestKind(row.kind)
         return RequestView(
             id=row.id,

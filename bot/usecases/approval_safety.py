@@ -29,7 +29,6 @@ Rules kept here:
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
@@ -42,12 +41,13 @@ from bot.usecases.approval_safety_offer import (  # re-exported: one import for 
     SafetyOffers,
     SlotToFree,
 )
+from bot.usecases.approval_safety_outcome import LOST, READY, SafetyOutcome, unsafe
 from bot.usecases.approval_terms import RequestState, SafetyState
 from bot.usecases.audited_call import CallResult, audited_call
 from bot.usecases.context import Actor
 from bot.usecases.errors import doing_with, explain_vps_error
 from bot.usecases.snapshots import SnapshotService
-from bot.usecases.wording import Text, code, command, emphasis, sentence
+from bot.usecases.wording import Text, code, command, emphasis
 from bot.vps.client import VpsClient
 from bot.vps.errors import DeadlineExceeded, VpsError
 from bot.vps.models import CreatedSnapshot, Snapshot
@@ -88,20 +88,6 @@ def undo_hint(snapshot_id: int) -> Text:
     )
 
 
-@dataclass(frozen=True)
-class SafetyOutcome:
-    """Whether the restore may go on; when not, why (for the card) and a short reason (for the audit trail)."""
-
-    ready: bool
-    message: Text = field(default_factory=Text)
-    reason: str = ""
-    claim_lost: bool = False
-
-
-READY = SafetyOutcome(True)
-LOST = SafetyOutcome(False, claim_lost=True)
-
-
 class SafetyStep:
     """A step before the restore's check-and-mark, under its claim: `take` answers whether the restore may go on."""
 
@@ -124,12 +110,12 @@ class SafetyStep:
         try:
             existing = self.vps.list_snapshots(view.server_id, deadline=self.offers.recheck_deadline())
         except DeadlineExceeded:
-            return self._unsafe(
+            return unsafe(
                 "VPS.org was too slow to list the server's snapshots for the safety snapshot.", "safety list slow"
             )
         except VpsError as error:
             failure = explain_vps_error(error, doing_with("listing the snapshots of", view.server_name))
-            return self._unsafe(failure.message, "safety list failed")
+            return unsafe(failure.message, "safety list failed")
         if not self.ledger.renew(view.id, token):
             return LOST
         adopted = self._ours(view, existing, name)
@@ -147,7 +133,7 @@ class SafetyStep:
                     return LOST
             return self._follow(actor, view, token, adopted.id, name)
         if not existing.complete:
-            return self._unsafe(
+            return unsafe(
                 "VPS.org's snapshot list for the server was incomplete, so the free slot for the safety snapshot "
                 "could not be confirmed.",
                 "safety list incomplete",
@@ -157,7 +143,7 @@ class SafetyStep:
             fix = Text("free a slot first ({})").format(emphasis("Free oldest snapshot first"))
             if self.policy.safety_mode != SafetyMode.ALWAYS:
                 fix += Text(" or approve without a safety snapshot")
-            return self._unsafe(
+            return unsafe(
                 Text("The server is full ({} of {} snapshots), so no safety snapshot can be taken: {}.").format(
                     len(existing), limit, fix
                 ),
@@ -223,11 +209,11 @@ class SafetyStep:
                 )
                 failure = explain_vps_error(call.error, doing_with("creating the safety snapshot", name))
                 if call.outcome_unknown:
-                    return self._unsafe(
+                    return unsafe(
                         Text("The safety snapshot's outcome is unknown: {}").format(failure.message),
                         "safety create unknown",
                     )
-                return self._unsafe(
+                return unsafe(
                     Text("The safety snapshot could not be created: {}").format(failure.message), "safety failed"
                 )
             created = call.answer
@@ -363,7 +349,7 @@ class SafetyStep:
         details = {"name": safety_name(view.id), "purpose": "safety snapshot", "reason": reason}
         entry = self._entry(actor, view, token, action, outcome, snapshot_id=snapshot_id, details=details)
         self._record(view, token, entry, safety_state=state)
-        return self._unsafe(message, reason)
+        return unsafe(message, reason)
 
     @staticmethod
     def _entry(
@@ -392,12 +378,6 @@ class SafetyStep:
         with self.db.session() as session:
             self.requests.record_safety_outcome(session, view.id, token, **safety)
             self.audit.append(entry, session=session)
-
-    def _unsafe(self, why: str | Text, reason: str) -> SafetyOutcome:
-        said = sentence(why)
-        if not str(said).rstrip().endswith((".", "!", "?")):
-            said += Text(".")
-        return SafetyOutcome(False, said + Text(" The restore was NOT sent. Approve again, or cancel."), reason)
 
 
 __all__ = [
