@@ -121,6 +121,7 @@ def rows_for(
     limit: int,
     p99_goal: float,
     regression_line: float,
+    label: str = "",
 ) -> list[Row]:
     """One row per filter combination, each held to the goal and to the regression line near today's figure."""
     seconds = build(db, rows)
@@ -134,7 +135,8 @@ def rows_for(
             Row(
                 f"3b. /snapshot audit {flags[combo]} ({backend}, correlated)",
                 f"{rows:,} events (built in {seconds:.0f} s): {USERS} people mostly on their own 2 of {SERVERS} "
-                f"servers, `system` the only writer of create.completed; {queries} random values, newest {limit}",
+                f"servers, `system` the only writer of create.completed; {queries} random values, "
+                f"newest {limit}{label}",
                 f"p50 {ms(percentile(times, 50))} · p99 {ms(p99)} · max {ms(max(times))}",
                 "-",
                 "-",

@@ -377,6 +377,7 @@ def measure(backend: Backend, scale: Scale, workdir: Path) -> list[Row]:
                 QUERY_LIMIT,
                 QUERY_P99_LIMIT,
                 CORRELATED_REGRESSION_LINE[backend.name],
+                scale.label,
             )
         finally:
             correlated_db.dispose()

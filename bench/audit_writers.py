@@ -229,7 +229,7 @@ def measure(base_url: str, scale: Scale) -> list[Row]:
             Row(
                 f"3c. audit append per request, {n} writer process{'es' if n > 1 else ''} (PostgreSQL)",
                 f"{n} × one append + commit in a loop, {seconds:g} s × {rounds} rounds interleaved with the old "
-                "path and the floor",
+                f"path and the floor{scale.label}",
                 value,
                 baseline,
                 f"{new_rate / old_rate:.2f}× old, {new_rate / plain_rate:.2f}× floor",

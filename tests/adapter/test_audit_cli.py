@@ -92,12 +92,14 @@ def test_db_status_reads_the_revision_and_creates_nothing(capsys: pytest.Capture
 def test_verify_reports_an_intact_chain_and_names_the_database(
     capsys: pytest.CaptureFixture[str], filled: AuditLog
 ) -> None:
+    filled.seal()  # on PostgreSQL the newest appends are chained moments later; verify only reads
     assert main(["--database-url", filled.db.url, "audit", "verify"]) == 0
     captured = capsys.readouterr()
     assert (captured.out, captured.err) == ("audit chain intact: 4 events\n", f"database: {safe_url(filled.db.url)}\n")
 
 
 def test_verify_reports_a_broken_chain(capsys: pytest.CaptureFixture[str], filled: AuditLog) -> None:
+    filled.seal()
     with filled.db.begin() as conn:
         conn.execute(sa.text("UPDATE audit_events SET actor_id = 'U0MALLORY' WHERE id = 2"))
     code, out, _ = run(capsys, filled.db.url, "audit", "verify")

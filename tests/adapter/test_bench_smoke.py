@@ -79,7 +79,7 @@ def test_smoke_bench_prints_a_row_for_every_benchmark() -> None:
 
 
 def test_only_selects_benchmarks_by_name_alias_or_number() -> None:
-    assert _selected(None) == ["ack", "answer", "audit", "tracking", "checkpoints"]
+    assert _selected(None) == ["ack", "answer", "audit", "writers", "tracking", "checkpoints"]
     assert _selected("6") == ["checkpoints"]
     assert _selected("audit,footprint") == ["ack", "audit"]  # run order, not argument order
     assert _selected("4,2") == ["answer", "tracking"]
