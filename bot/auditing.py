@@ -12,12 +12,10 @@ import time
 from collections.abc import Callable, Iterable
 from datetime import datetime
 
-from sqlalchemy.orm import Session
-
 from bot.redaction import redact, redact_value
 from bot.usecases.errors import AuditTrailBroken
 from storage.audit import NO_REDACTION, AuditEntry, AuditLog, AuditRecord, ChainHeadMissing, Redactor
-from storage.db import Database, utcnow
+from storage.db import Database, Transaction, utcnow
 
 AUDIT_REDACTOR = Redactor(text=redact, value=redact_value)
 
@@ -40,7 +38,7 @@ class BotAuditLog(AuditLog):
         super().__init__(db, clock, redactor=redactor)
         self._on_append = on_append
 
-    def append(self, entry: AuditEntry, *, session: Session | None = None) -> AuditRecord:
+    def append(self, entry: AuditEntry, *, session: Transaction | None = None) -> AuditRecord:
         started = time.perf_counter()
         try:
             record = super().append(entry, session=session)

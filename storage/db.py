@@ -2,6 +2,8 @@
 
 What this module guarantees on both databases:
 - `session()` is one transaction: committed when the block ends, rolled back when it raises.
+- A database failure leaves `session()` and `begin()` as `storage.errors.StorageError` (the cause kept); a broken
+  constraint stays SQLAlchemy's `IntegrityError`, for the repository that expects the conflict (storage/errors.py).
 - Timestamps go in and come out as timezone-aware UTC.
 - Schema changes go through Alembic (`upgrade()`); the migration scripts are located relative to this file, so
   they work from an installed package and from any working directory.
@@ -26,6 +28,7 @@ from sqlalchemy.orm import Session
 from sqlalchemy.pool import StaticPool
 
 from storage.dbclock import DbClock
+from storage.errors import StorageError
 from storage.writer_queue import WriterQueue
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
@@ -219,13 +222,25 @@ def _postgres_engine(url: URL) -> Engine:
     return sa.create_engine(url, pool_pre_ping=True, connect_args=connect_args)
 
 
-class WriterQueueTimeout(sa.exc.OperationalError):
-    """This process's other SQLite writers held the queue for longer than the busy timeout."""
+class WriterQueueTimeout(StorageError, sa.exc.OperationalError):
+    """This process's other SQLite writers held the queue for longer than the busy timeout: storage's own failure,
+    worded as SQLite's "database is locked" that the same wait in SQLite's busy handler ends with."""
 
     def __init__(self, seconds: float) -> None:
         super().__init__(
             f"waited {seconds:.0f} s for this process's other writers", None, Exception("database is locked")
         )
+
+
+@contextmanager
+def _as_storage_errors() -> Iterator[None]:
+    """SQLAlchemy's failures as storage's own error type; a broken constraint is left for its repository."""
+    try:
+        yield
+    except (sa.exc.IntegrityError, StorageError):
+        raise
+    except sa.exc.SQLAlchemyError as error:
+        raise StorageError.from_error(error) from error
 
 
 @contextmanager
@@ -280,7 +295,11 @@ class Database:
         pass `readonly=True` for pure reads so they never wait for writers.
         """
         bind = self._readonly_engine if readonly else self.engine
-        with self._serialized(readonly=readonly), Session(bind=bind, expire_on_commit=False) as session:
+        with (
+            _as_storage_errors(),
+            self._serialized(readonly=readonly),
+            Session(bind=bind, expire_on_commit=False) as session,
+        ):
             try:
                 yield session
                 session.commit()
@@ -296,7 +315,7 @@ class Database:
         serializable.
         """
         engine = self._readonly_engine if readonly else self.engine
-        with self._serialized(readonly=readonly), engine.connect() as conn:
+        with _as_storage_errors(), self._serialized(readonly=readonly), engine.connect() as conn:
             if isolation_level and self.dialect == "postgresql":
                 conn.execution_options(isolation_level=isolation_level)
             with conn.begin():

@@ -7,9 +7,10 @@ from datetime import timedelta
 from itertools import count
 
 import sqlalchemy as sa
-from sqlalchemy.exc import IntegrityError, SQLAlchemyError
+from sqlalchemy.exc import IntegrityError
 
 from storage.db import Database, utcnow
+from storage.errors import StorageError
 from storage.models import ProcessedDelivery
 
 log = logging.getLogger(__name__)
@@ -43,6 +44,6 @@ class DeliveryLog:
             with self._db.session() as session:
                 result = session.execute(sa.delete(ProcessedDelivery).where(ProcessedDelivery.created_at < cutoff))
                 return int(getattr(result, "rowcount", 0) or 0)
-        except SQLAlchemyError:
+        except StorageError:
             log.warning("could not prune processed delivery keys", exc_info=True)
             return 0

@@ -9,11 +9,12 @@ Rules this repository keeps (bot/usecases/tracking.py decides what a poll found;
 - A change is written only through a compare-and-set: an ending only while the state is still `tracking`, a
   status change only while the status is still the one the poller saw. The caller's audit row joins the same
   transaction, so an ending is written (and announced) once.
+- What it hands out is a frozen `Operation` read inside its own transaction, never a live ORM row.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any
@@ -37,11 +38,56 @@ class OperationState(StrEnum):
     TIMEOUT = "timeout"
 
 
+@dataclass(frozen=True)
+class Operation:
+    """A tracked operation as stored (no ORM object leaves this module)."""
+
+    id: int
+    kind: OperationKind
+    state: OperationState
+    server_id: int
+    server_name: str
+    snapshot_id: int | None
+    snapshot_name: str
+    actor_id: str  # who started it: the creator, or the restore's requester
+    team_id: str | None
+    channel_id: str | None  # where the message to update (or thread under) lives
+    message_ts: str | None
+    request_id: int | None
+    last_status: str
+    started_at: datetime
+    deadline: datetime
+    lease_owner: str | None
+    finished_at: datetime | None
+
+
+def frozen(row: TrackedOperation) -> Operation:
+    return Operation(
+        id=row.id,
+        kind=OperationKind(row.kind),
+        state=OperationState(row.state),
+        server_id=row.server_id,
+        server_name=row.server_name or "",
+        snapshot_id=row.snapshot_id,
+        snapshot_name=row.snapshot_name or "",
+        actor_id=row.actor_id,
+        team_id=row.team_id,
+        channel_id=row.channel_id,
+        message_ts=row.message_ts,
+        request_id=row.request_id,
+        last_status=row.last_status or "",
+        started_at=row.started_at,
+        deadline=row.deadline,
+        lease_owner=row.lease_owner,
+        finished_at=row.finished_at,
+    )
+
+
 class TrackedOperations:
     def __init__(self, db: Database) -> None:
         self.db = db
 
-    def insert_once(self, *, kind: str, now: datetime, deadline: datetime, **fields: Any) -> TrackedOperation:
+    def insert_once(self, *, kind: str, now: datetime, deadline: datetime, **fields: Any) -> Operation:
         """Start following one operation, or return the row already following it (a retried delivery)."""
         with self.db.session() as session:
             key = (
@@ -53,15 +99,15 @@ class TrackedOperations:
                 select(TrackedOperation).where(TrackedOperation.kind == kind, key).limit(1)
             ).first()
             if existing is not None:
-                return existing
+                return frozen(existing)
             row = TrackedOperation(
                 kind=kind, state=OperationState.TRACKING, started_at=now, deadline=deadline, **fields
             )
             session.add(row)
             session.flush()
-            return row
+            return frozen(row)
 
-    def claim(self, owner: str, now: datetime, lease: timedelta, limit: int) -> Sequence[TrackedOperation]:
+    def claim(self, owner: str, now: datetime, lease: timedelta, limit: int) -> list[Operation]:
         """Lease to `owner` every operation still tracked whose lease is free, its own, or expired."""
         with self.db.session() as session:
             stmt = (
@@ -86,7 +132,7 @@ class TrackedOperations:
                 row.lease_owner = owner
                 row.lease_expires_at = now + lease
             session.flush()
-            return rows
+            return [frozen(row) for row in rows]
 
     def update_status(self, session: Session, operation_id: int, seen: str, status: str) -> bool:
         """Record a new API status, only if it is still tracked and still shows the status the poller saw."""
@@ -112,27 +158,29 @@ class TrackedOperations:
         )
         return rows_matched(won) == 1
 
-    def active(self, *, actor_id: str | None = None, limit: int = 50) -> Sequence[TrackedOperation]:
+    def active(self, *, actor_id: str | None = None, limit: int = 50) -> list[Operation]:
         """Operations still tracked, newest first."""
         with self.db.session(readonly=True) as session:
             stmt = select(TrackedOperation).where(TrackedOperation.state == OperationState.TRACKING)
             if actor_id is not None:
                 stmt = stmt.where(TrackedOperation.actor_id == actor_id)
-            return session.scalars(stmt.order_by(TrackedOperation.id.desc()).limit(limit)).all()
+            return [frozen(row) for row in session.scalars(stmt.order_by(TrackedOperation.id.desc()).limit(limit))]
 
-    def of_request(self, request_id: int) -> TrackedOperation | None:
+    def of_request(self, request_id: int) -> Operation | None:
         """The restore followed for an approval request (the newest, should there ever be more than one)."""
         with self.db.session(readonly=True) as session:
-            return session.scalars(
+            row = session.scalars(
                 select(TrackedOperation)
                 .where(TrackedOperation.request_id == request_id, TrackedOperation.kind == OperationKind.RESTORE)
                 .order_by(TrackedOperation.id.desc())
                 .limit(1)
             ).first()
+            return frozen(row) if row is not None else None
 
-    def get(self, operation_id: int) -> TrackedOperation | None:
+    def get(self, operation_id: int) -> Operation | None:
         with self.db.session(readonly=True) as session:
-            return session.get(TrackedOperation, operation_id)
+            row = session.get(TrackedOperation, operation_id)
+            return frozen(row) if row is not None else None
 
     def release(self, owner: str) -> int:
         """Give up `owner`'s leases (graceful shutdown), so another replica or a restart resumes at once."""

@@ -29,6 +29,7 @@ from storage.checkpoints import (
     verify_against_checkpoints,
 )
 from storage.db import Database, missing_sqlite_file, safe_url
+from storage.errors import StorageError
 from storage.signing import KeyLoadError, generate_key_file, load_public_key, public_text, split_key_list
 
 
@@ -107,7 +108,10 @@ def _run(
     except _BadArgument as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
-    except (SQLAlchemyError, ValueError) as error:
+    except StorageError as error:  # what failed is in its cause, as the database driver said it
+        print(f"error: database {shown}: {_first_line(error.__cause__ or error)}", file=sys.stderr)
+        return 1
+    except (SQLAlchemyError, ValueError) as error:  # the URL itself (Database() opens no connection)
         print(f"error: database {shown}: {_first_line(error)}", file=sys.stderr)
         return 1
     finally:

@@ -14,6 +14,7 @@ class Deliveries(Protocol):
     def first_time(self, key: str) -> bool:
         """Record `key`; False when it was already recorded (a retry, or a concurrent duplicate).
 
-        May raise the storage's database error; the caller decides what a delivery that cannot be recorded means.
+        May raise `StorageError` (bot.usecases.errors); the caller decides what a delivery that cannot be recorded
+        means.
         """
         ...

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from bot.usecases.wording import Text, code, command, emphasis, quote, sentence
 from bot.vps.errors import NotFound, Rejected, Unauthorized, Unavailable, VpsError
+from storage.errors import StorageError as StorageError  # re-exported: the one storage failure the Slack side sees
 
 
 class UserFacingError(Exception):

@@ -33,7 +33,7 @@ from bot.vps.errors import VpsError
 from bot.vps.models import Server, Snapshot
 from storage.audit import Action, AuditLog, Outcome
 from storage.db import Database, Transaction
-from storage.models import TrackedOperation
+from storage.operations import Operation as Operation  # re-exported: the Slack side renders it
 from storage.operations import OperationKind, OperationState, TrackedOperations
 
 if TYPE_CHECKING:
@@ -64,29 +64,6 @@ class EventKind(StrEnum):
     FINISHED = "finished"  # a restored server is active (or stopped) again
     VANISHED = "vanished"  # the snapshot (or server) is no longer in the API's list
     TIMEOUT = "timeout"  # still not done when the deadline passed; the bot stops following it
-
-
-@dataclass(frozen=True)
-class Operation:
-    """A tracked operation as stored (no ORM object leaves this module)."""
-
-    id: int
-    kind: OperationKind
-    state: OperationState
-    server_id: int
-    server_name: str
-    snapshot_id: int | None
-    snapshot_name: str
-    actor_id: str  # who started it: the creator, or the restore's requester
-    team_id: str | None
-    channel_id: str | None  # where the message to update (or thread under) lives
-    message_ts: str | None
-    request_id: int | None
-    last_status: str
-    started_at: datetime
-    deadline: datetime
-    lease_owner: str | None
-    finished_at: datetime | None
 
 
 @dataclass(frozen=True)
@@ -176,7 +153,7 @@ class Tracker:
     def _insert(self, *, kind: str, **fields: Any) -> Operation:
         now = self.clock()
         # A retried delivery or a double call finds the existing row: each operation is followed once.
-        return _view(self.operations.insert_once(kind=kind, now=now, deadline=now + self.timeout, **fields))
+        return self.operations.insert_once(kind=kind, now=now, deadline=now + self.timeout, **fields)
 
     # ---- polling -----------------------------------------------------------------------------------------
     def poll_once(self, *, force: bool = False) -> list[TrackingEvent]:
@@ -232,7 +209,7 @@ class Tracker:
 
     def _claim(self) -> list[Operation]:
         rows = self.operations.claim(self.owner, self.clock(), self.lease, MAX_CLAIM)
-        return [_view(row) for row in rows]
+        return list(rows)
 
     def _check_create(self, op: Operation, snapshots: _Found[Snapshot]) -> _Change | None:
         snapshot = snapshots.items.get(op.snapshot_id or -1)
@@ -330,16 +307,14 @@ class Tracker:
     # ---- reading and shutdown ----------------------------------------------------------------------------
     def active(self, *, actor_id: str | None = None, limit: int = 50) -> list[Operation]:
         """Operations still being followed, newest first (for App Home)."""
-        return [_view(row) for row in self.operations.active(actor_id=actor_id, limit=limit)]
+        return list(self.operations.active(actor_id=actor_id, limit=limit))
 
     def restore_of(self, request_id: int) -> Operation | None:
         """The restore followed for an approval request, in whatever state it is now (None: never followed)."""
-        row = self.operations.of_request(request_id)
-        return _view(row) if row is not None else None
+        return self.operations.of_request(request_id)
 
     def get(self, operation_id: int) -> Operation | None:
-        row = self.operations.get(operation_id)
-        return _view(row) if row is not None else None
+        return self.operations.get(operation_id)
 
     def release(self) -> int:
         """Give up this replica's leases (graceful shutdown), so another replica or a restart resumes at once."""
@@ -371,25 +346,3 @@ def _by_id(items: Iterable[T]) -> _Found[T]:
     listed = list(items)
     complete = bool(getattr(items, "complete", True))
     return _Found({item.id: item for item in listed}, complete)
-
-
-def _view(row: TrackedOperation) -> Operation:
-    return Operation(
-        id=row.id,
-        kind=OperationKind(row.kind),
-        state=OperationState(row.state),
-        server_id=row.server_id,
-        server_name=row.server_name or "",
-        snapshot_id=row.snapshot_id,
-        snapshot_name=row.snapshot_name or "",
-        actor_id=row.actor_id,
-        team_id=row.team_id,
-        channel_id=row.channel_id,
-        message_ts=row.message_ts,
-        request_id=row.request_id,
-        last_status=row.last_status or "",
-        started_at=row.started_at,
-        deadline=row.deadline,
-        lease_owner=row.lease_owner,
-        finished_at=row.finished_at,
-    )

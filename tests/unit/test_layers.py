@@ -4,6 +4,10 @@ Slack → listeners → use cases → storage / VPS.org client. Storage owns the
 cases know neither SQL nor Slack; the VPS.org client knows neither Slack nor storage; the Slack side never imports
 storage (not even a type or an error: use cases re-export or translate what it needs). Every import counts,
 including those inside functions and under `if TYPE_CHECKING:` (a typing-only edge is still an edge).
+
+Outside storage nothing of the bot imports SQLAlchemy or storage's ORM models: repositories hand out frozen rows
+and own the unit of work, and a storage failure reaches the bot as storage's own error type. The modules that
+still do are listed by name in `NOT_YET_OUT_OF_STORAGE`; that list only shrinks (an entry no longer needed fails).
 """
 
 from __future__ import annotations
@@ -22,8 +26,34 @@ BANNED: dict[str, tuple[str, ...]] = {
     "bot/usecases": ("sqlalchemy", "slack_bolt", "slack_sdk", "bot.slack", "bot.mrkdwn"),
     "bot/vps": ("bot.slack", "storage"),
     # The Slack side reaches storage only through use cases and their ports (wired in bot/wiring.py).
-    "bot/slack": ("storage",),
+    "bot/slack": ("storage", "sqlalchemy"),
 }
+
+
+# Banned everywhere in bot/ (the whole bot sits above storage's boundary).
+BANNED_OUTSIDE_STORAGE: tuple[str, ...] = ("storage.models", "sqlalchemy")
+
+# (module, banned prefix) pairs that still cross the boundary today; remove an entry when its import goes.
+NOT_YET_OUT_OF_STORAGE: frozenset[tuple[str, str]] = frozenset(
+    {
+        ("bot/__main__.py", "sqlalchemy"),
+        ("bot/cli/operator.py", "sqlalchemy"),
+        ("bot/usecases/approval_base.py", "storage.models"),
+        ("bot/usecases/approval_ledger.py", "storage.models"),
+        ("bot/usecases/schedule_requests.py", "storage.models"),
+    }
+)
+
+
+def crossings(directory: str, banned: tuple[str, ...], root: Path = ROOT) -> set[tuple[str, str]]:
+    """(module, banned prefix) for each module under `directory` that imports something under a banned prefix."""
+    found = set()
+    for path in sorted((root / directory).rglob("*.py")):
+        for _line, module in imported_modules(path, root):
+            for prefix in banned:
+                if is_under(module, prefix):
+                    found.add((path.relative_to(root).as_posix(), prefix))
+    return found
 
 
 def violations(directory: str, banned: tuple[str, ...], root: Path = ROOT) -> list[str]:
@@ -42,6 +72,35 @@ def test_no_import_runs_upwards(directory: str) -> None:
     assert (ROOT / directory).is_dir(), f"{directory} moved: update BANNED in this test"
     problems = violations(directory, BANNED[directory])
     assert not problems, "imports that run upwards:\n" + "\n".join(problems)
+
+
+def test_nothing_outside_storage_imports_sqlalchemy_or_the_orm_models() -> None:
+    crossing = crossings("bot", BANNED_OUTSIDE_STORAGE)
+    new = sorted(crossing - NOT_YET_OUT_OF_STORAGE)
+    assert not new, "imports past storage's boundary:\n" + "\n".join(problem(*pair) for pair in new)
+    gone = sorted(NOT_YET_OUT_OF_STORAGE - crossing)
+    assert not gone, "no longer imported: remove from NOT_YET_OUT_OF_STORAGE:\n" + "\n".join(map(str, gone))
+
+
+def problem(module: str, prefix: str) -> str:
+    lines = [found for found in violations("bot", (prefix,)) if found.startswith(f"{module}:")]
+    return "\n".join(lines) or f"{module} imports {prefix}"
+
+
+def test_the_boundary_check_sees_an_orm_model_or_sqlalchemy_import(tmp_path: Path) -> None:
+    """A use case importing a model, or a listener catching SQLAlchemy's errors, is found."""
+    (tmp_path / "bot" / "usecases").mkdir(parents=True)
+    (tmp_path / "bot" / "slack").mkdir(parents=True)
+    (tmp_path / "bot" / "usecases" / "case.py").write_text(
+        "from storage.models import ApprovalRequest\nfrom storage.approvals import ApprovalRequests\n", encoding="utf-8"
+    )
+    (tmp_path / "bot" / "slack" / "edge.py").write_text(
+        "def later():\n    from sqlalchemy.exc import SQLAlchemyError\n", encoding="utf-8"
+    )
+    assert crossings("bot", BANNED_OUTSIDE_STORAGE, root=tmp_path) == {
+        ("bot/usecases/case.py", "storage.models"),
+        ("bot/slack/edge.py", "sqlalchemy"),
+    }
 
 
 def test_the_check_sees_every_kind_of_import(tmp_path: Path) -> None:

@@ -8,7 +8,6 @@ from collections.abc import Callable
 from typing import Any
 
 from slack_bolt import Ack
-from sqlalchemy.exc import SQLAlchemyError
 
 from bot.mrkdwn import Mrkdwn, code
 from bot.runtime import Core
@@ -17,7 +16,7 @@ from bot.slack.replies import Reply
 from bot.slack.side import SlackSide
 from bot.slack.wording import render
 from bot.usecases.context import Actor
-from bot.usecases.errors import AuditTrailBroken, QuotaReached, StorageUnavailable, UserFacingError
+from bot.usecases.errors import AuditTrailBroken, QuotaReached, StorageError, StorageUnavailable, UserFacingError
 
 log = logging.getLogger(__name__)
 
@@ -85,7 +84,7 @@ def run_for_user(core: Core, reply: Reply, job: Callable[[], None], ack: Ack | N
             reply.ephemeral(message, ui.quota_reached(message, error.oldest_snapshot_id))
         except UserFacingError as error:
             reply.ephemeral(Mrkdwn(":warning: ") + render(error.message))
-        except (SQLAlchemyError, StorageUnavailable):
+        except (StorageError, StorageUnavailable):
             log.exception("database error while handling a request")
             reply.ephemeral(DATABASE_DOWN)
         except AuditTrailBroken:

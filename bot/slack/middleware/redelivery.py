@@ -10,9 +10,9 @@ from typing import Any
 
 from slack_bolt import BoltRequest, BoltResponse
 from slack_bolt.middleware import Middleware
-from sqlalchemy.exc import SQLAlchemyError
 
 from bot.usecases.deliveries import Deliveries
+from bot.usecases.errors import StorageError
 
 log = logging.getLogger(__name__)
 
@@ -38,7 +38,7 @@ class OncePerDelivery(Middleware):
             return next()
         try:
             first = self._deliveries.first_time(key)
-        except SQLAlchemyError:
+        except StorageError:
             # Without the database little can run anyway; handling a possible duplicate of a read-only event
             # (App Home) beats dropping it.
             log.warning("could not record delivery %s; handling it anyway", key)
