@@ -23,6 +23,7 @@ import pytest
 from bot.config import load_settings
 from devkit.shell import Shell, run_shell, user_id_for
 from devkit.simulator import VpsSimulator, start_in_thread
+from tests.app_fixtures import SkippingClock
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -77,6 +78,11 @@ def run(
             log_path=log_path,
         )
         with shell:
+            assert shell.bot is not None
+            # Channel pacing is the Notifier's own test (tests/scenario/test_notify.py): here a second of it costs
+            # no real second, as in the scenario harness.
+            pacing = SkippingClock()
+            shell.bot.slack.notifier.use_clock(pacing, pacing.sleep)
             code = shell.run()
             assert shell.bot is not None
             has_tracker = shell.bot.slack.cards is not None
