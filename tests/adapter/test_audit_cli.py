@@ -44,6 +44,7 @@ def filled(database: Database) -> AuditLog:
     log.append(AuditEntry(action="create.succeeded", outcome="ok", actor_id="U0ALICE", server_id=2))
     log.append(AuditEntry(action="delete.requested", outcome="intent", actor_id="U0BOB", server_id=1))
     log.append(AuditEntry(action="list", outcome="ok", actor_id="U0BOB", details={"servers": 3}))
+    log.seal()  # chained now, not whenever the sealer thread gets to them (verify counts the chained rows)
     return log
 
 
