@@ -33,9 +33,11 @@ run: $(STAMP)
 # Tests run in parallel (pytest-xdist); `make test PYTEST_WORKERS=0` runs them serially in one process.
 # Four workers on two cores: the suite mostly waits (loopback servers, subprocesses), using ~1.2 cores at -n 4.
 # loadgroup: tests spread one by one, except those marked xdist_group (a costly module fixture) stay together.
+# Property tests try a quarter of their examples here (tests/budgets.py); `make test HYPOTHESIS_BUDGET=full` all.
 PYTEST_WORKERS ?= 4
+HYPOTHESIS_BUDGET ?= quick
 test: $(STAMP)
-	$(BIN)/python -m pytest -n $(PYTEST_WORKERS) --dist loadgroup $(PYTEST_ARGS)
+	HYPOTHESIS_BUDGET=$(HYPOTHESIS_BUDGET) $(BIN)/python -m pytest -n $(PYTEST_WORKERS) --dist loadgroup $(PYTEST_ARGS)
 
 lint: $(STAMP)
 	$(BIN)/ruff check bot storage tests bench devkit

@@ -15,7 +15,7 @@ import json
 import re
 import threading
 import weakref
-from collections import Counter
+from collections import Counter, deque
 from typing import Any
 
 MASK = "[redacted]"
@@ -27,30 +27,49 @@ MIN_SECRET_LENGTH = 6
 _secrets_lock = threading.Lock()
 _secret_counts: Counter[str] = Counter()
 _known_secrets: tuple[str, ...] = ()  # rebuilt under the lock, read without it (a tuple swap is atomic)
+# A finalizer only queues the secret it forgets: the garbage collector may run it on a thread that already holds
+# the lock (an allocation inside `remember_secret`), where taking it again would hang that thread for good.
+_forgotten: deque[str] = deque()
 
 
 def remember_secret(value: str, owner: object | None = None) -> None:
     """Mask `value` (and any 8+ character prefix of it) in everything `redact` sees from now on.
 
-    With `owner`, the secret is forgotten when `owner` is garbage-collected (a `Secret` owns its value).
+    With `owner`, the secret is forgotten when `owner` is garbage-collected (a `Secret` owns its value); until
+    the lock is free it stays masked (masking too much is harmless).
     """
-    global _known_secrets
     if len(value) < MIN_SECRET_LENGTH:
         return
     with _secrets_lock:
         _secret_counts[value] += 1
-        _known_secrets = tuple(sorted(_secret_counts, key=len, reverse=True))
+        _rebuild_locked()
     if owner is not None:
         weakref.finalize(owner, _forget_secret, value)
+    _drain_forgotten()
 
 
 def _forget_secret(value: str) -> None:
+    _forgotten.append(value)
+    _drain_forgotten()
+
+
+def _drain_forgotten() -> None:
+    """Apply queued forgets if the lock is free; never waits for it (see `_forgotten`)."""
+    while _forgotten and _secrets_lock.acquire(blocking=False):
+        try:
+            _rebuild_locked()
+        finally:
+            _secrets_lock.release()
+
+
+def _rebuild_locked() -> None:
     global _known_secrets
-    with _secrets_lock:
+    while _forgotten:
+        value = _forgotten.popleft()
         _secret_counts[value] -= 1
         if _secret_counts[value] <= 0:
             del _secret_counts[value]
-        _known_secrets = tuple(sorted(_secret_counts, key=len, reverse=True))
+    _known_secrets = tuple(sorted(_secret_counts, key=len, reverse=True))
 
 
 def _mask_known_secrets(text: str, secrets: tuple[str, ...]) -> str:

@@ -23,6 +23,7 @@ import pytest
 from bot.config import load_settings
 from devkit.shell import Shell, run_shell, user_id_for
 from devkit.simulator import VpsSimulator, start_in_thread
+from tests.app_fixtures import SkippingClock
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -59,7 +60,10 @@ def run(
     stdout: io.StringIO | None = None,
     interactive: bool = False,
     stdin: io.StringIO | None = None,
+    clock: SkippingClock | None = None,
 ) -> Transcript:
+    """`clock`: the simulator's clock (`VpsSimulator(clock=…)`), which the bot's safety-snapshot polls then move
+    on instead of sleeping; the channel pacing skips on it too (on a fresh one when none is given)."""
     settings = load_settings({"SHELL_DATABASE_URL": database_url, **(env or {})}, dotenv_path=None)
     out = stdout or io.StringIO()
     if sim is None and not (env or {}).get("VPS_API_TOKEN"):
@@ -77,6 +81,14 @@ def run(
             log_path=log_path,
         )
         with shell:
+            assert shell.bot is not None
+            # Channel pacing is the Notifier's own test (tests/scenario/test_notify.py): here a second of it costs
+            # no real second, as in the scenario harness.
+            pacing = clock or SkippingClock()
+            shell.bot.slack.notifier.use_clock(pacing, pacing.sleep)
+            if clock is not None:
+                approval_clocks = shell.bot.core.approvals.clocks
+                approval_clocks.sleep, approval_clocks.monotonic = clock.sleep, clock
             code = shell.run()
             assert shell.bot is not None
             has_tracker = shell.bot.slack.cards is not None
@@ -194,12 +206,15 @@ def test_create_completion_is_announced_after_wait(sqlite_url: str) -> None:
 
 
 def test_wait_waits_for_the_snapshot_and_the_restore_to_end_before_the_next_line(sqlite_url: str) -> None:
-    # Real time, short: VPS.org (the simulator) finishes the snapshot after 1 s and the restore after 1 s.
-    sim = VpsSimulator(completion_delay=1.0, restore_delay=1.0)
+    # VPS.org (the simulator) finishes the snapshot after 1 s and the restore after 1 s of its clock, which moves
+    # with real time and with each poll the bot waits between two looks at the safety snapshot.
+    clock = SkippingClock()
+    sim = VpsSimulator(completion_delay=1.0, restore_delay=1.0, clock=clock)
     t = run(
         ["/snapshot create 12345 nightly", "/snapshot restore 801", "/as bob", "1", "y", "/wait 30", "/as alice"],
         database_url=sqlite_url,
         sim=sim,
+        clock=clock,
     )
     t.in_order(
         "@alice started snapshot nightly (#900)",

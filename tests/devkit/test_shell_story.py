@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from devkit.simulator import VpsSimulator
+from tests.app_fixtures import SkippingClock
 from tests.devkit.test_shell import run
 
 LEGACY = 950  # a snapshot of legacy-01, the simulator's suspended server
@@ -23,7 +24,8 @@ def sqlite_url(tmp_path: Path) -> str:
 
 
 def test_suspended_then_healthy_with_a_reason_found_again_in_pending_approved_and_finished(sqlite_url: str) -> None:
-    sim = VpsSimulator(completion_delay=1.0, restore_delay=1.0)
+    clock = SkippingClock()  # the bot's polls of the safety snapshot move the simulator's clock on (run's docstring)
+    sim = VpsSimulator(completion_delay=1.0, restore_delay=1.0, clock=clock)
     sim.add_snapshot(12349, "legacy-before-upgrade", snapshot_id=LEGACY)
     chatter = ["/snapshot help"] * 50  # the card scrolls far away
     t = run(
@@ -39,6 +41,7 @@ def test_suspended_then_healthy_with_a_reason_found_again_in_pending_approved_an
         ],
         database_url=sqlite_url,
         sim=sim,
+        clock=clock,
     )
     t.in_order(
         "legacy-01",

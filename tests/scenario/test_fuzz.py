@@ -17,10 +17,11 @@ from bot.slack.parsing import Command, UsageError, parse_command
 from bot.usecases.errors import InvalidInput
 from devkit.slack_driver import SlackDriver, wsgi_sender
 from tests.app_fixtures import SIGNING_SECRET, Harness
+from tests.budgets import examples
 
 WORDS = ["help", "?", "list", "ls", "create", "delete", "restore", "pending", "audit", "LIST", "Create"]
 ID_ARGS = ("server_id", "snapshot_id")
-FUZZ = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+FUZZ = settings(max_examples=examples(150), deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 
 # Text that looks like a command often enough to reach every branch of the parser.
 command_text = st.one_of(
@@ -42,7 +43,7 @@ command_text = st.one_of(
 
 
 @given(command_text)
-@settings(max_examples=500, deadline=None)
+@settings(max_examples=examples(500), deadline=None)
 def test_parser_gives_a_command_or_a_usage_error_and_valid_ids(text: str) -> None:
     try:
         command = parse_command(text)

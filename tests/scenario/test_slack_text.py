@@ -18,6 +18,7 @@ from bot.slack.parsing import Command, parse_command
 from devkit.slack_driver import DriverResponse, SlackDriver
 from devkit.slack_text import encode_typed_text
 from tests.app_fixtures import ALICE, OPS, Harness
+from tests.budgets import examples
 
 SECRET = "test-signing-secret"
 
@@ -146,7 +147,7 @@ TYPED = st.lists(
 
 
 @given(TYPED)
-@settings(max_examples=400, deadline=None)
+@settings(max_examples=examples(400), deadline=None)
 def test_decoding_undoes_slacks_encoding_of_any_typed_text(typed: str) -> None:
     sent = encode_typed_text(typed, _Directory())
     assert decode_command_text(sent) == typed
@@ -154,7 +155,7 @@ def test_decoding_undoes_slacks_encoding_of_any_typed_text(typed: str) -> None:
 
 
 @given(TYPED)
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=examples(200), deadline=None)
 def test_the_parser_sees_the_typed_description(typed: str) -> None:
     command = parse_command(encode_typed_text("create 12345 x " + typed, _Directory()))
     assert isinstance(command, Command)

@@ -9,6 +9,7 @@ from hypothesis import strategies as st
 
 from bot.mrkdwn import Mrkdwn, clip, code, mention, plain, quote, sentence
 from bot.redaction import MASK, remember_secret
+from tests.budgets import examples
 
 ANY_TEXT = st.one_of(st.text(max_size=200), st.text(alphabet="<>&*_~`:@!|#\n\r\t >ab\u202e😀", max_size=200))
 
@@ -48,7 +49,7 @@ def test_mentions_only_for_user_ids() -> None:
     assert mention("<!channel>") == "`&lt;!channel&gt;`"
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=examples(200), deadline=None)
 @given(st.lists(ANY_TEXT, min_size=1, max_size=6), st.integers(min_value=1, max_value=400))
 def test_clipping_never_cuts_an_escape_a_span_or_a_sequence(values: list[str], limit: int) -> None:
     text = Mrkdwn(" · ").join(code(v) if i % 2 else plain(v) for i, v in enumerate(values))

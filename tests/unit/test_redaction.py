@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import logging
+import threading
 from collections import namedtuple
 from collections.abc import Iterator
 
@@ -11,8 +12,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from bot import redaction
 from bot.logging_setup import NOISY_LOGGERS, RedactingFilter, RedactingFormatter, configure_logging
-from bot.redaction import _PATTERN, _mask, redact, redact_message, redact_value, remember_secret
+from bot.redaction import _PATTERN, MASK, _mask, redact, redact_message, redact_value, remember_secret
 
 SLACK_TOKENS = [
     "xoxb-1234567890-0987654321-AbCdEfGhIjKlMnOpQrStUvWx",
@@ -187,6 +189,28 @@ def test_redact_message_masks_a_configured_secret_even_one_json_escapes(secret: 
     clean = [{"type": "section", "text": {"type": "mrkdwn", "text": "nothing to mask"}}]
     assert redact_message(clean) == clean
     del owner
+
+
+def test_a_secret_forgotten_on_a_thread_holding_the_lock_neither_hangs_it_nor_leaks_meanwhile() -> None:
+    """The garbage collector can run a `Secret`'s finalizer inside `remember_secret`'s own update, on the thread
+    holding the lock (it hung a test worker for good). Forced here: the owner dies while its thread holds it."""
+    secret = "zebra crossing at noon"  # shaped like no credential: only remembering it masks it
+    finished = threading.Event()
+    masked_while_held: list[str] = []
+
+    def remember_then_drop_the_owner_under_the_lock() -> None:
+        owner = _Owner()
+        remember_secret(secret, owner)
+        with redaction._secrets_lock:
+            del owner  # its finalizer runs now, on this thread
+            masked_while_held.append(redact(f"x {secret} y"))
+        finished.set()
+
+    threading.Thread(target=remember_then_drop_the_owner_under_the_lock, daemon=True).start()
+    assert finished.wait(10), "forgetting a secret under the lock hung its thread"
+    assert masked_while_held == [f"x {MASK} y"]  # still masked until the lock is free: too much, never too little
+    remember_secret("another secret, later")  # the next update applies the queued forget
+    assert redact(f"x {secret} y") == f"x {secret} y"
 
 
 # -- logging ----------------------------------------------------------------------------------------------

@@ -39,6 +39,7 @@ from bot.usecases.tracking import EventKind, Operation, TrackingEvent
 from bot.usecases.wording import Text, emphasis
 from bot.vps.errors import NotFound, Rejected, Unavailable
 from bot.vps.models import Server, ServerRef, Snapshot
+from tests.budgets import examples
 from tests.slack_safety import assert_no_unescaped_markup, texts
 
 NOW = datetime(2026, 1, 15, 12, 0, tzinfo=UTC)
@@ -334,7 +335,7 @@ def check(what: str, kind: str, text: Any, payload: Any) -> None:
     assert_no_unescaped_markup({"text": text, "blocks": blocks})
 
 
-FAST = settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+FAST = settings(max_examples=examples(40), deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 
 @FAST

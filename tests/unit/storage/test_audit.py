@@ -37,6 +37,7 @@ from storage.audit import (
     row_digest,
 )
 from storage.db import Database
+from tests.budgets import examples
 
 PROJECT_ROOT = Path(__file__).resolve().parents[3]
 T0 = datetime(2024, 5, 1, 12, 0, 0, 123456, tzinfo=UTC)
@@ -456,7 +457,7 @@ _optional_text = st.one_of(st.none(), st.text(max_size=40))
 _optional_int = st.one_of(st.none(), st.integers(min_value=-(2**63), max_value=2**63 - 1))
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=examples(200), deadline=None)
 @given(
     text=st.text(max_size=40),
     optional_text=_optional_text,

@@ -15,6 +15,7 @@ from hypothesis import strategies as st
 
 from bot.usecases.retention import Ownership, rotation_victim, surplus
 from bot.vps.models import ServerRef, Snapshot
+from tests.budgets import examples
 
 SCHEDULE = 7
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
@@ -49,7 +50,7 @@ def servers(draw: st.DrawFn) -> tuple[list[Snapshot], Ownership, set[int]]:
     return snapshots, Ownership(SCHEDULE, frozenset(claimed), frozenset(protected)), own
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=examples(200), deadline=None)
 @given(servers(), st.integers(min_value=0, max_value=6))
 def test_retention_only_ever_deletes_the_schedules_own_unprotected_snapshots(
     server: tuple[list[Snapshot], Ownership, set[int]], keep: int
