@@ -159,9 +159,15 @@ def test_a_command_moves_its_ack_counter_and_the_vps_call_counter_across_gunicor
     assert value(before, "snapshot_bot_acks_total", command="list") == 0
 
     # Several requests, so both workers most likely take some; whichever did, the master's scrape sums them.
+    def listings() -> int:
+        return len([r for r in simulator.requests if r.method == "GET" and r.path.endswith("/snapshots/")])
+
     for _ in range(6):
+        before_gets = listings()
         response = server.driver.command("list 12345", user_id=ALICE, user_name="alice", channel_id=OPS)
         assert response.status == 200, response.body
+        # One at a time: two lists in flight in one worker share a single fetch (bot/usecases/listing_cache.py).
+        eventually(lambda before=before_gets: listings() > before, "the list's call to VPS.org")
     hostile = server.driver.command("Ünïcode <!channel> 9999", user_id=ALICE, user_name="alice", channel_id=OPS)
     assert hostile.status == 200
 

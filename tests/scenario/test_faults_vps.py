@@ -17,6 +17,7 @@ import pytest
 from devkit.simulator import API_PREFIX, VpsSimulator, make_server
 from storage.audit import AuditRecord
 from tests.app_fixtures import ALICE, BOB, OPS, Harness
+from tests.waiting import eventually
 
 APPROVALS = "C0APPROVE"
 UNKNOWN_WORDS = "the outcome is *unknown* — check `/snapshot list` before retrying"
@@ -127,6 +128,8 @@ def test_create_slower_than_the_timeout_is_reported_unknown_and_never_retried(
 
     # VPS.org finishes the call late: the snapshot exists, which is why "unknown" (not "failed") was right.
     slow_vps.release()
+    # `release` only lets the held request go on: wait (with a deadline) until VPS.org has answered it.
+    eventually(lambda: posts(h), "VPS.org to finish the held create")
     still_answers(h)
     assert "slow-one" in h.last_ephemeral().visible_text
     assert len(posts(h)) == 1
