@@ -11,15 +11,18 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
 
 from bot.redaction import redact, remember_secret
 from bot.slack_ids import CHANNEL_ID
 
 # Numbers are ASCII digits only ([0-9], never \d or int() alone, which also take ৪, ٢ and fullwidth ６).
 _RATE_LIMIT = re.compile(r"\s*([0-9]{1,9})\s*/\s*(second|minute|hour|day)\s*")
+N = TypeVar("N", int, float)
+
 _WHOLE = re.compile(r"-?[0-9]{1,12}")  # a minus sign gets "out of range", which says more
 _DECIMAL = re.compile(r"[0-9]{1,12}(?:\.[0-9]{1,12})?")
 _PERIOD_SECONDS = {"second": 1, "minute": 60, "hour": 3600, "day": 86400}
@@ -125,12 +128,26 @@ def url(env: Mapping[str, str], name: str, default: str) -> str:
 
 
 def whole_number(env: Mapping[str, str], name: str, default: int, minimum: int, maximum: int) -> int:
+    return _bounded(env, name, default, minimum, maximum, _WHOLE, int, "a whole number (digits 0-9)")
+
+
+def _bounded(
+    env: Mapping[str, str],
+    name: str,
+    default: N,
+    minimum: N,
+    maximum: N,
+    form: re.Pattern[str],
+    parse: Callable[[str], N],
+    expected: str,
+) -> N:
+    """A number typed in ASCII digits (`form`), within [minimum, maximum]; the one rule for both kinds."""
     raw = text(env, name)
     if raw is None:
         return default
-    if not _WHOLE.fullmatch(raw):
-        raise ConfigError(f"{name} is malformed: expected a whole number (digits 0-9), got {shown(env, raw)}")
-    value = int(raw)
+    if not form.fullmatch(raw):
+        raise ConfigError(f"{name} is malformed: expected {expected}, got {shown(env, raw)}")
+    value = parse(raw)
     if not minimum <= value <= maximum:
         raise ConfigError(f"{name} is out of range: expected {minimum}..{maximum}, got {value}")
     return value
@@ -158,15 +175,7 @@ def boolean(env: Mapping[str, str], name: str, default: bool) -> bool:
 
 
 def number(env: Mapping[str, str], name: str, default: float, minimum: float, maximum: float) -> float:
-    raw = text(env, name)
-    if raw is None:
-        return default
-    if not _DECIMAL.fullmatch(raw):
-        raise ConfigError(f"{name} is malformed: expected a number like 2.5 (digits 0-9), got {shown(env, raw)}")
-    value = float(raw)
-    if not minimum <= value <= maximum:
-        raise ConfigError(f"{name} is out of range: expected {minimum}..{maximum}, got {value}")
-    return value
+    return _bounded(env, name, default, minimum, maximum, _DECIMAL, float, "a number like 2.5 (digits 0-9)")
 
 
 def id_list(env: Mapping[str, str], name: str, *patterns: re.Pattern[str], what: str) -> tuple[str, ...]:
