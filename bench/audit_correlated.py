@@ -20,6 +20,7 @@ from collections.abc import Iterator
 
 import sqlalchemy as sa
 
+from bench.audit_mix import ACTION_MIX
 from bench.table import Row, ms, percentile, verdict
 from storage.audit import AuditEntry, AuditLog
 from storage.db import Database
@@ -30,20 +31,6 @@ OWN_SERVER_SHARE = 0.9  # of a person's events, on one of their own two servers
 CHUNK = 20_000
 SNAPSHOT_BASE = 500_000
 
-_ACTIONS = (  # (action, outcome, weight) as in bench.audit_scale; create.completed is system's alone
-    ("list", "ok", 50),
-    ("create.requested", "intent", 8),
-    ("create.succeeded", "ok", 8),
-    ("create.completed", "info", 7),
-    ("delete.requested", "intent", 4),
-    ("delete.succeeded", "ok", 4),
-    ("restore.requested", "info", 2),
-    ("restore.approved", "ok", 2),
-    ("restore.executed", "ok", 2),
-    ("refused.permission", "refused", 3),
-    ("refused.validation", "refused", 3),
-    ("audit.read", "ok", 5),
-)
 # What admins type after `action:`: common, rare, system's own, prefixes of several names, one never written.
 ACTION_SHAPES = ("list", "refused.validation", "create.completed", "create", "restore", "refused", "delete.failed")
 ACTORS = (*(f"U0USER{n:03d}" for n in range(USERS)), "system")
@@ -51,7 +38,7 @@ ACTORS = (*(f"U0USER{n:03d}" for n in range(USERS)), "system")
 
 def make_correlated_entries(count: int, seed: int, first: int = 0) -> Iterator[AuditEntry]:
     rng = random.Random(seed)
-    actions = [(a, o) for a, o, w in _ACTIONS for _ in range(w)]
+    actions = [(a, o) for a, o, w in ACTION_MIX for _ in range(w)]
     for n in range(first, first + count):
         action, outcome = rng.choice(actions)
         if action == "create.completed":

@@ -33,6 +33,7 @@ from pathlib import Path
 import sqlalchemy as sa
 
 from bench import audit_correlated
+from bench.audit_mix import ACTION_MIX
 from bench.procs import child_env, python, run_with_peak_rss
 from bench.scale import Scale
 from bench.table import Row, error_row, ms, percentile, ratio, verdict
@@ -56,26 +57,11 @@ USERS = 200
 SERVERS = 2000
 QUERY_LIMIT = 21  # what `/snapshot audit` asks for: a page of 20 and one more to know if there is an "Older"
 
-_ACTIONS = (  # (action, outcome, weight): mostly lists, as a real team's trail is
-    ("list", "ok", 50),
-    ("create.requested", "intent", 8),
-    ("create.succeeded", "ok", 8),
-    ("create.completed", "info", 7),
-    ("delete.requested", "intent", 4),
-    ("delete.succeeded", "ok", 4),
-    ("restore.requested", "info", 2),
-    ("restore.approved", "ok", 2),
-    ("restore.executed", "ok", 2),
-    ("refused.permission", "refused", 3),
-    ("refused.validation", "refused", 3),
-    ("audit.read", "ok", 5),
-)
-
 
 def make_entries(count: int, seed: int, users: int = USERS, servers: int = SERVERS) -> Iterator[AuditEntry]:
     """`count` plausible events: 200 people, 2000 servers, mostly lists, details like the bot writes."""
     rng = random.Random(seed)
-    actions = [(a, o) for a, o, w in _ACTIONS for _ in range(w)]
+    actions = [(a, o) for a, o, w in ACTION_MIX for _ in range(w)]
     for n in range(count):
         action, outcome = rng.choice(actions)
         actor = "system" if action == "create.completed" else f"U0USER{rng.randrange(users):03d}"

@@ -18,6 +18,7 @@ import time
 
 import httpx
 
+from bench.procs import stop_piped
 from bench.scale import Scale
 from bench.table import Row, error_row, verdict
 from bot.vps.client import VpsClient
@@ -45,15 +46,7 @@ class ListingApi:
             raise RuntimeError(f"the listing API did not start (exit {self._proc.poll()})")
 
     def stop(self) -> None:
-        if self._proc.stdin is not None:
-            self._proc.stdin.close()
-        try:
-            self._proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            self._proc.kill()
-            self._proc.wait(timeout=10)
-        if self._proc.stdout is not None:
-            self._proc.stdout.close()
+        stop_piped(self._proc)
 
 
 def bare_fetch(url: str) -> tuple[float, int]:

@@ -185,6 +185,19 @@ def python() -> str:
     return sys.executable
 
 
+def stop_piped(proc: subprocess.Popen[Any], timeout: float = 10.0) -> None:
+    """Stop a helper process driven through its stdin: closing stdin asks it to leave; killed if it does not."""
+    if proc.stdin is not None:
+        proc.stdin.close()
+    try:
+        proc.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(timeout=timeout)
+    if proc.stdout is not None:
+        proc.stdout.close()
+
+
 def stop_all() -> None:
     """Stop every server still running (an interrupted run: Ctrl-C or SIGTERM)."""
     for server in list(_RUNNING):

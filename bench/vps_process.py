@@ -17,6 +17,7 @@ import sys
 import threading
 from types import TracebackType
 
+from bench.procs import stop_piped
 from devkit.simulator import VpsSimulator
 from devkit.simulator.account import API_PREFIX
 from devkit.simulator.server import make_server
@@ -50,15 +51,7 @@ class VpsProcess:
         self._answer("ok")
 
     def stop(self) -> None:
-        if self._proc.stdin is not None:
-            self._proc.stdin.close()
-        try:
-            self._proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            self._proc.kill()
-            self._proc.wait(timeout=10)
-        if self._proc.stdout is not None:
-            self._proc.stdout.close()
+        stop_piped(self._proc)
 
     def __enter__(self) -> VpsProcess:
         return self
