@@ -19,7 +19,7 @@ import functools
 import itertools
 import json
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
@@ -27,7 +27,7 @@ import sqlalchemy as sa
 
 from bench.audit_scale import YearClock, make_entries, plain_rows
 from devkit.pg_schemas import temporary_schemas
-from storage.audit import AuditLog, events
+from storage.audit import AuditEntry, AuditLog, events
 from storage.db import Database
 from tests.db_fixtures import _postgres_base_url
 
@@ -41,23 +41,43 @@ ACTIONS = ("list", "refused.permission", "restore", "create", "create.timeout", 
 pytestmark = pytest.mark.xdist_group("audit_plans")
 
 
-@pytest.fixture(scope="module", params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-def filled(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Database]:
+@contextlib.contextmanager
+def filled_database(
+    backend: str,
+    tmp_path_factory: pytest.TempPathFactory,
+    prefix: str,
+    rows: int,
+    batch: Callable[[int], list[AuditEntry]],
+) -> Iterator[Database]:
+    """A migrated database on `backend` whose audit table holds `rows` rows, `batch(start)` giving 5,000 at a time
+    (shaped as the benchmark's), analysed on PostgreSQL so the planner sees them as the tests mean it to."""
     with contextlib.ExitStack() as stack:
-        if request.param == "sqlite":
+        if backend == "sqlite":
             url = f"sqlite:///{tmp_path_factory.mktemp('plans') / 'bot.db'}"
         else:
-            (schema,) = stack.enter_context(temporary_schemas(_postgres_base_url(), prefix="test_plans"))
+            (schema,) = stack.enter_context(temporary_schemas(_postgres_base_url(), prefix=prefix))
             url = schema.url
         db = Database(url)
         stack.callback(db.dispose)
         db.upgrade()
-        clock = YearClock(ROWS)
+        clock = YearClock(rows)
         with db.begin() as conn:
-            for start in range(0, ROWS, 5000):
-                conn.execute(sa.insert(events), plain_rows(list(make_entries(5000, start, USERS, SERVERS)), clock))
+            for start in range(0, rows, 5000):
+                conn.execute(sa.insert(events), plain_rows(batch(start), clock))
             if db.engine.dialect.name == "postgresql":
                 conn.exec_driver_sql("ANALYZE audit_events")
+        yield db
+
+
+@pytest.fixture(scope="module", params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def filled(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Database]:
+    with filled_database(
+        request.param,
+        tmp_path_factory,
+        "test_plans",
+        ROWS,
+        lambda start: list(make_entries(5000, start, USERS, SERVERS)),
+    ) as db:
         yield db
 
 

@@ -9,21 +9,16 @@ in test_audit_plans: run, and by the rows each read of the table touched.
 
 from __future__ import annotations
 
-import contextlib
 import functools
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
-import sqlalchemy as sa
 
 from bench.audit_correlated import make_correlated_entries
-from bench.audit_scale import YearClock, plain_rows
-from devkit.pg_schemas import temporary_schemas
-from storage.audit import AuditLog, events
+from storage.audit import AuditLog
 from storage.db import Database
-from tests.db_fixtures import _postgres_base_url
-from tests.unit.storage.test_audit_plans import captured_selects, plan_problems
+from tests.unit.storage.test_audit_plans import captured_selects, filled_database, plan_problems
 
 ROWS = 40_000
 pytestmark = pytest.mark.xdist_group("audit_plans")
@@ -44,22 +39,13 @@ CASES = (
 
 @pytest.fixture(scope="module", params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
 def correlated(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Database]:
-    with contextlib.ExitStack() as stack:
-        if request.param == "sqlite":
-            url = f"sqlite:///{tmp_path_factory.mktemp('plans') / 'bot.db'}"
-        else:
-            (schema,) = stack.enter_context(temporary_schemas(_postgres_base_url(), prefix="test_plans_corr"))
-            url = schema.url
-        db = Database(url)
-        stack.callback(db.dispose)
-        db.upgrade()
-        clock = YearClock(ROWS)
-        with db.begin() as conn:
-            for start in range(0, ROWS, 5000):
-                entries = list(make_correlated_entries(5000, seed=start, first=start))
-                conn.execute(sa.insert(events), plain_rows(entries, clock))
-            if db.engine.dialect.name == "postgresql":
-                conn.exec_driver_sql("ANALYZE audit_events")
+    with filled_database(
+        request.param,
+        tmp_path_factory,
+        "test_plans_corr",
+        ROWS,
+        lambda start: list(make_correlated_entries(5000, seed=start, first=start)),
+    ) as db:
         yield db
 
 
