@@ -154,7 +154,7 @@ BOUNDED_LABELS = {
 def test_a_command_moves_its_ack_counter_and_the_vps_call_counter_across_gunicorn_workers(
     shared: tuple[Server, FakeSlack, VpsSimulator],
 ) -> None:
-    server, _, simulator = shared  # the other test on it moves only views.publish and Slack error counters
+    server, fake, simulator = shared  # the other test on it moves only views.publish and Slack error counters
     _, before = scrape(server.metrics_url)
     assert value(before, "snapshot_bot_acks_total", command="list") == 0
 
@@ -162,12 +162,15 @@ def test_a_command_moves_its_ack_counter_and_the_vps_call_counter_across_gunicor
     def listings() -> int:
         return len([r for r in simulator.requests if r.method == "GET" and r.path.endswith("/snapshots/")])
 
+    listed_before = listings()
     for _ in range(6):
-        before_gets = listings()
+        answered = len(fake.ephemerals_for(ALICE))
         response = server.driver.command("list 12345", user_id=ALICE, user_name="alice", channel_id=OPS)
         assert response.status == 200, response.body
-        # One at a time: two lists in flight in one worker share a single fetch (bot/usecases/listing_cache.py).
-        eventually(lambda before=before_gets: listings() > before, "the list's call to VPS.org")
+        # One at a time, each waited for until its answer is shown: two lists in flight in one worker share a single
+        # fetch (bot/usecases/listing_cache.py), and its call to VPS.org is not the end of it (servers come next).
+        eventually(lambda before=answered: len(fake.ephemerals_for(ALICE)) > before, "the list's answer")
+    assert listings() == listed_before + 6, "every list reached VPS.org (no read cache)"
     hostile = server.driver.command("Ünïcode <!channel> 9999", user_id=ALICE, user_name="alice", channel_id=OPS)
     assert hostile.status == 200
 
