@@ -1,4 +1,5 @@
-"""The ticker: expires old approval requests, flags crashed executions, runs due schedules, and drives tracking.
+"""The ticker: expires old approval requests, flags crashed executions, reminds and escalates waiting ones, runs due
+schedules, and drives tracking.
 
 It works on the Core's use cases and reports what it found through an `Announcer`, injected by the composition
 root (the Slack side implements it: bot/slack/announcer.py), so nothing here imports Slack or the listeners; the
@@ -22,6 +23,7 @@ from storage.approvals import RequestState
 if TYPE_CHECKING:
     from bot.metrics import Metrics
     from bot.runtime import Core
+    from bot.usecases.approval_reminders import Nudge, NudgeDelivery
     from bot.usecases.recovery import Unresolved
     from bot.usecases.schedule_runner import ScheduleEvent
     from bot.usecases.tracking import TrackingEvent
@@ -43,6 +45,10 @@ class Announcer(Protocol):
 
     def scheduled(self, events: list[ScheduleEvent]) -> None:
         """What the schedules did this tick (a snapshot started, a slot skipped or failed, retention)."""
+
+    def nudge(self, nudge: Nudge) -> NudgeDelivery:
+        """Send one claimed reminder or escalation of a waiting request (its thread; an escalation's DMs too)."""
+        ...
 
 
 class Ticker:
@@ -78,6 +84,12 @@ class Ticker:
                 self.announcer.decided(result)
         except Exception:
             log.exception("approval housekeeping failed")
+        try:  # after expiry, so a request that just expired is not reminded
+            for nudge, delivery in core.reminders.run_due(self.announcer.nudge):
+                if self.metrics is not None:
+                    self.metrics.nudged(nudge.kind.value, delivery.ok)
+        except Exception:
+            log.exception("approval reminders failed")
         try:  # before the tracking poll, so a snapshot started now is followed from this tick on
             events = core.schedule_runner.run_due()
             if self.metrics is not None:

@@ -100,6 +100,11 @@ class Settings:
     # Schedules (issue 18): the zone their wall-clock times are in, and the most often one may run.
     snapshot_timezone: str = "UTC"
     schedule_min_interval_minutes: int = 60
+    # Reminders and escalation of requests still waiting (issue 28 §1; bot/usecases/approval_reminders.py).
+    approval_remind_seconds: float = 900.0  # 0 = no reminders
+    approval_remind_max: int = 3
+    approval_escalate_seconds: float = 1800.0  # 0 = no escalation
+    approval_escalate_to: tuple[str, ...] = ()
 
     @property
     def access_control_enabled(self) -> bool:
@@ -175,6 +180,11 @@ def load_settings(environ: Mapping[str, str] | None = None, dotenv_path: str | P
             f"SLACK_APP_ID is malformed: expected an app id like A0123ABCD, got {value.shown(env, app_id)}"
         )
 
+    escalate_to = value.id_list(env, "APPROVAL_ESCALATE_TO", USER_ID, GROUP_ID, what="a user (U…/W…) or group (S…) id")
+    approvers = value.id_list(env, "SNAPSHOT_APPROVERS", USER_ID, GROUP_ID, what="a user (U…/W…) or group (S…) id")
+    admins = value.id_list(env, "SNAPSHOT_ADMINS", USER_ID, GROUP_ID, what="a user (U…/W…) or group (S…) id")
+    _check_escalation(env, escalate_to, approvers, admins)
+
     return Settings(
         slack_bot_token=value.secret(env, "SLACK_BOT_TOKEN", "xoxb-"),
         slack_signing_secret=value.secret(env, "SLACK_SIGNING_SECRET"),
@@ -199,8 +209,8 @@ def load_settings(environ: Mapping[str, str] | None = None, dotenv_path: str | P
         restore_safety_timeout_seconds=value.number(env, "RESTORE_SAFETY_TIMEOUT_SECONDS", 900.0, 1.0, 24 * 3600.0),
         viewers=value.id_list(env, "SNAPSHOT_VIEWERS", USER_ID, GROUP_ID, what="a user (U…/W…) or group (S…) id"),
         operators=value.id_list(env, "SNAPSHOT_OPERATORS", USER_ID, GROUP_ID, what="a user (U…/W…) or group (S…) id"),
-        approvers=value.id_list(env, "SNAPSHOT_APPROVERS", USER_ID, GROUP_ID, what="a user (U…/W…) or group (S…) id"),
-        admins=value.id_list(env, "SNAPSHOT_ADMINS", USER_ID, GROUP_ID, what="a user (U…/W…) or group (S…) id"),
+        approvers=approvers,
+        admins=admins,
         allowed_channels=value.id_list(env, "SNAPSHOT_ALLOWED_CHANNELS", CHANNEL_ID, what="a channel id (C…/G…)"),
         rate_limit=value.rate_limit(env, "SNAPSHOT_RATE_LIMIT"),
         read_limit=value.rate_limit(env, "SNAPSHOT_READ_LIMIT") or RateLimit(60, 60),
@@ -238,4 +248,26 @@ def load_settings(environ: Mapping[str, str] | None = None, dotenv_path: str | P
         schedule_min_interval_minutes=value.whole_number(
             env, "SNAPSHOT_SCHEDULE_MIN_INTERVAL_MINUTES", 60, 1, 7 * 24 * 60
         ),
+        approval_remind_seconds=value.number(env, "APPROVAL_REMIND_SECONDS", 900.0, 0.0, 7 * 24 * 3600.0),
+        approval_remind_max=value.whole_number(env, "APPROVAL_REMIND_MAX", 3, 1, 100),
+        approval_escalate_seconds=value.number(env, "APPROVAL_ESCALATE_SECONDS", 1800.0, 0.0, 7 * 24 * 3600.0),
+        approval_escalate_to=escalate_to,
     )
+
+
+def _check_escalation(
+    env: Mapping[str, str], escalate_to: tuple[str, ...], approvers: tuple[str, ...], admins: tuple[str, ...]
+) -> None:
+    """Escalation grants nothing, so a user it names must already be able to approve. Only an explicit listing
+    counts (no Slack call at start-up); a group in APPROVAL_ESCALATE_TO is checked member by member when used."""
+    roles_configured = any(
+        value.text(env, name) for name in ("SNAPSHOT_VIEWERS", "SNAPSHOT_OPERATORS", "SNAPSHOT_APPROVERS")
+    ) or bool(admins)
+    if not roles_configured:  # access control off: everyone may approve
+        return
+    for entry in escalate_to:
+        if USER_ID.match(entry) and entry not in approvers and entry not in admins:
+            raise ConfigError(
+                f"APPROVAL_ESCALATE_TO names {entry}, who holds no approver role: escalation grants nothing, so add "
+                "them to SNAPSHOT_APPROVERS or SNAPSHOT_ADMINS, or remove them from APPROVAL_ESCALATE_TO"
+            )

@@ -42,6 +42,11 @@ _NUMBER = re.compile(r"^\d+$")
 # What a schedule's round can end in (bot.usecases.schedule_runner.RunKind) and where the witness can fail.
 SCHEDULE_OUTCOMES = frozenset({"started", "skipped", "failed", "retained", "retention_failed"})
 WITNESS_STEPS = frozenset({"sign", "refused", "file", "channel"})
+# How a request stopped waiting (bot/slack/announcer.py reports it), and the nudges the ticker sends.
+DECISIONS = frozenset({"approved", "rejected", "cancelled", "expired"})
+NUDGES = frozenset({"remind", "escalate"})
+# A request waits minutes to hours (RESTORE_APPROVAL_TTL_MINUTES is at most a week).
+WAIT_BUCKETS = (30.0, 60.0, 300.0, 900.0, 1800.0, 3600.0, 2 * 3600.0, 4 * 3600.0, 12 * 3600.0, 86400.0, 7 * 86400.0)
 
 
 def vps_endpoint_label(path: str) -> str:
@@ -158,6 +163,16 @@ class Metrics:
             "Audit checkpoint rounds that failed, by step (sign, refused, file, channel); retried next round",
             ["step"], registry=r,
         )  # fmt: skip
+        self.approval_wait_seconds = Histogram(
+            PREFIX + "approval_wait_seconds",
+            "Seconds a request waited for its decision, by how it ended: approved, rejected, cancelled, expired",
+            ["decision"], buckets=WAIT_BUCKETS, registry=r,
+        )  # fmt: skip
+        self.approval_nudges = Counter(
+            PREFIX + "approval_nudges",
+            "Reminders and escalations of waiting requests sent by this process, by kind and whether Slack took them",
+            ["kind", "outcome"], registry=r,
+        )  # fmt: skip
         self._schedules_seen: set[str] = set()
 
     # ---- recording (called from the edges) -------------------------------------------------------------------
@@ -205,6 +220,14 @@ class Metrics:
         for gone in self._schedules_seen - listed:
             self.schedule_enabled.labels(gone).set(0)
         self._schedules_seen |= listed
+
+    def approval_decided(self, decision: str, waited_seconds: float) -> None:
+        self.approval_wait_seconds.labels(decision if decision in DECISIONS else OTHER).observe(
+            max(0.0, waited_seconds)
+        )
+
+    def nudged(self, kind: str, ok: bool) -> None:
+        self.approval_nudges.labels(kind if kind in NUDGES else OTHER, "ok" if ok else "failed").inc()
 
     def witness_failed(self, step: str) -> None:
         self.witness_failures.labels(step if step in WITNESS_STEPS else OTHER).inc()

@@ -19,6 +19,7 @@ from typing import Any
 
 from bot.config import Settings
 from bot.usecases.access import AccessPolicy
+from bot.usecases.approval_reminders import Reminders
 from bot.usecases.approvals import ApprovalService
 from bot.usecases.audit_view import AuditReader
 from bot.usecases.create_help import CreateHelp
@@ -171,6 +172,7 @@ class Core:
     audit_reader: AuditReader  # `/snapshot audit`: admins read everyone's events, others their own
     schedules: ScheduleService  # /snapshot schedule, schedules, unschedule
     schedule_runner: ScheduleRunner  # the ticker runs due slots and retention through it
+    reminders: Reminders  # the ticker reminds and escalates waiting requests through it
     # Bolt's listener executor: listeners only parse, queue work and ack, so it never waits on VPS.org.
     listeners: TrackedPool = field(default_factory=lambda: TrackedPool(32, "listener"))
 

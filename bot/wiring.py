@@ -30,6 +30,7 @@ from bot.slack.progress import ProgressTracker
 from bot.slack.side import SlackSide
 from bot.slack.wsgi import create_wsgi_app
 from bot.usecases.access import AccessPolicy, GroupResolver
+from bot.usecases.approval_reminders import ReminderPolicy, Reminders
 from bot.usecases.approvals import ApprovalService
 from bot.usecases.audit_view import AuditReader
 from bot.usecases.create_help import CreateHelp
@@ -48,6 +49,7 @@ from bot.usecases.tracking import Tracker
 from bot.vps.client import VpsClient
 from bot.vps.observed_transport import ObservedTransport
 from bot.vps.proxy import environment_proxy
+from storage.approval_reminders import ApprovalNudges
 from storage.db import Database
 from storage.deliveries import DeliveryLog
 from storage.schedules import Schedules
@@ -194,6 +196,18 @@ def build_core(
         audit_reader=AuditReader(audit, guard),
         schedules=schedules,
         schedule_runner=schedule_runner,
+        reminders=Reminders(
+            ledger=approvals.ledger,
+            nudges=ApprovalNudges(db),
+            access=access,
+            policy=ReminderPolicy(
+                remind_every=timedelta(seconds=settings.approval_remind_seconds),
+                remind_max=settings.approval_remind_max,
+                escalate_after=timedelta(seconds=settings.approval_escalate_seconds),
+                escalate_to=settings.approval_escalate_to,
+            ),
+            owner=tracking.owner,
+        ),
     )
 
 
@@ -227,7 +241,9 @@ def build_bot(
         notifier=notifier,
         cards=cards,
         home=AppHome(core.home),
-        announcer=SlackAnnouncer(client=client, notifier=notifier, cards=cards, approvals=approvals),
+        announcer=SlackAnnouncer(
+            client=client, notifier=notifier, cards=cards, approvals=approvals, on_decided=metrics.approval_decided
+        ),
     )
     witness = Witness.from_settings(core.db, settings, notifier, on_failure=metrics.witness_failed)
     app = create_app(settings, core, slack, on_ack=metrics.acked)

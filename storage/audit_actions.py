@@ -79,6 +79,8 @@ class Action(StrEnum):
     SCHEDULE_APPROVAL_NEEDS_CHECK = "schedule.approval_needs_check"
     SCHEDULE_SKIPPED = "schedule.skipped"  # a slot not run: the server was full (on_full=skip, or nothing to rotate)
     SCHEDULE_FAILED = "schedule.failed"  # a slot whose snapshot could not be started or never completed
+    APPROVAL_REMINDED = "approval.reminded"  # a waiting request's approvers reminded in its thread (intent → outcome)
+    APPROVAL_ESCALATED = "approval.escalated"  # APPROVAL_ESCALATE_TO told in the thread and by DM (intent → outcome)
     REFUSED_SELF_APPROVAL = "refused.self_approval"
     REFUSED_PERMISSION = "refused.permission"
     REFUSED_VALIDATION = "refused.validation"

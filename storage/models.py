@@ -263,3 +263,21 @@ class ScheduleSlot(Base):
     snapshot_id: Mapped[int | None] = mapped_column(BigInteger, index=True)
     snapshot_name: Mapped[str] = mapped_column(String(200), default="")
     message: Mapped[str] = mapped_column(Text, default="")
+
+
+class ApprovalNudge(Base):
+    """One claimed reminder or escalation of a waiting request (issue 28 §1): the unique key lets exactly one
+    replica, once, send the `number`-th nudge of its `kind` ("remind" | "escalate") for a request, like a schedule
+    slot. A claim is never deleted, so a restart or a second replica never sends it again.
+    """
+
+    __tablename__ = "approval_nudges"
+    __table_args__ = (UniqueConstraint("request_id", "kind", "number", name="uq_approval_nudge"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    request_id: Mapped[int] = mapped_column(ForeignKey("approval_requests.id"), index=True)
+    kind: Mapped[str] = mapped_column(String(16))
+    number: Mapped[int] = mapped_column(Integer)
+    due_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    claimed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    claimed_by: Mapped[str] = mapped_column(String(64))  # the replica (hostname-pid-random)

@@ -21,13 +21,18 @@ from bot.slack import blocks as ui
 from bot.slack.blocks import schedules as schedule_ui
 from bot.slack.notify import Notifier
 from bot.slack.progress import ProgressTracker
+from bot.slack.reminders import SlackNudger
 from bot.slack.replies import outgoing
+from bot.slack.requester_news import tell_requester, waiting_ended
 from bot.slack.wording import render
 from bot.usecases.approval_terms import RequestKind, RequestState, SafetyChoice
 from bot.usecases.approvals import DecisionOutcome
 from bot.usecases.context import utcnow
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from bot.usecases.approval_reminders import Nudge, NudgeDelivery
     from bot.usecases.approvals import ApprovalService, DecisionResult, RequestView
     from bot.usecases.recovery import Unresolved
     from bot.usecases.schedule_runner import ScheduleEvent
@@ -56,12 +61,25 @@ _LOUD = frozenset({DecisionOutcome.NEEDS_CHECK, DecisionOutcome.STALE, DecisionO
 
 class SlackAnnouncer:
     def __init__(
-        self, *, client: WebClient, notifier: Notifier, cards: ProgressTracker, approvals: ApprovalService
+        self,
+        *,
+        client: WebClient,
+        notifier: Notifier,
+        cards: ProgressTracker,
+        approvals: ApprovalService,
+        on_decided: Callable[[str, float], None] | None = None,
     ) -> None:
         self.client = client
         self.notifier = notifier
         self.cards = cards
         self.approvals = approvals
+        self.nudger = SlackNudger(client)
+        # (how the request stopped waiting, seconds it waited): the metrics' approval_wait_seconds
+        self.on_decided = on_decided
+
+    def nudge(self, nudge: Nudge) -> NudgeDelivery:
+        """A reminder or escalation the ticker claimed: a reply in the card's thread (and DMs, for an escalation)."""
+        return self.nudger.send(nudge)
 
     def decided(self, result: DecisionResult) -> None:
         """Card updated in place; requester told in a thread reply; one line to the notification channel."""
@@ -114,14 +132,16 @@ class SlackAnnouncer:
             )
         )
         line = Mrkdwn("{} request #{} ({}) {}.").format(plain(req.kind.title(), 20), req.id, what, verb)
+        detail = (
+            Mrkdwn("\n") + render(result.message).clip(1500)  # the bot's words, VPS.org's among them
+            if result.outcome in _DETAILED
+            else Mrkdwn("")
+        )
+        if result.outcome in ("rejected", "cancelled") and req.reason:  # the reason, as on the card
+            detail += Mrkdwn("\nReason: ") + quote(req.reason, 500)
+        self._observe_wait(req, result.outcome)
+        tell_requester(self.client, req, result.outcome, line + detail)
         if req.card_channel and req.card_ts:
-            detail = (
-                Mrkdwn("\n") + render(result.message).clip(1500)  # the bot's words, VPS.org's among them
-                if result.outcome in _DETAILED
-                else Mrkdwn("")
-            )
-            if result.outcome in ("rejected", "cancelled") and req.reason:  # the reason, as on the card
-                detail += Mrkdwn("\nReason: ") + quote(req.reason, 500)
             text, _ = outgoing(Mrkdwn("{} {}{}").format(ui.mention(req.requester_id), line, detail), None)
             try:
                 self.client.chat_postMessage(channel=req.card_channel, thread_ts=req.card_ts, text=text)
@@ -135,6 +155,13 @@ class SlackAnnouncer:
             self.decided(other)
         for changed in result.redrawn:  # restores whose server got a free slot: their cards offer the safety snapshot
             self.refresh_card(changed)
+
+    def _observe_wait(self, req: RequestView, outcome: DecisionOutcome) -> None:
+        decision = waiting_ended(outcome)
+        if self.on_decided is None or decision is None or req.decided_at is None:
+            return
+        with contextlib.suppress(Exception):  # a metric must never stop the card and the messages
+            self.on_decided(decision, (req.decided_at - req.created_at).total_seconds())
 
     def recovered(self, items: Sequence[Unresolved]) -> None:
         """One line per operation the recovery sweep flagged; the request's card shows it too."""

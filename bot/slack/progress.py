@@ -237,6 +237,10 @@ class ProgressTracker:
                 log.warning("could not look up the channel of request #%s", op.request_id)
         target = self.notifier.target(fallback)
         reply = Mrkdwn("{} {}.").format(mention(op.actor_id), sentence)
+        in_dm = (op.channel_id or "").startswith("D")  # the card's thread already is their DM
+        if has_message and not is_create and op.actor_id != SYSTEM.user_id and not in_dm:
+            # How an approved restore ended reaches its requester by DM too (issue 28 §1), besides the card's thread.
+            self.notifier.post(op.actor_id, Mrkdwn("Your request: {}.").format(sentence))
         if has_message:
             assert op.channel_id and op.message_ts
             broadcast = target == op.channel_id

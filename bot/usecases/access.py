@@ -155,6 +155,17 @@ class AccessPolicy:
         """No role list configured at all: everyone may do everything."""
         return not any(m.users or m.groups for m in self._roles.values())
 
+    def holders(self, role: Role) -> tuple[frozenset[str], tuple[str, ...]]:
+        """The user ids and group ids configured with `role` or higher (none in open mode: nobody is named)."""
+        roles = [r for r in Role if r >= role]
+        users = frozenset(u for r in roles for u in self._roles[r].users)
+        groups = tuple(dict.fromkeys(g for r in roles for g in self._roles[r].groups))
+        return users, groups
+
+    def members(self, group_id: str) -> frozenset[str]:
+        """A user group's members (cached like the access checks'); raises GroupResolutionError on failure."""
+        return self._members(group_id)
+
     def role_of(self, user_id: str) -> Role | None:
         """The user's highest role, or None. In open mode everyone is an admin.
 
