@@ -21,7 +21,7 @@ from __future__ import annotations
 import logging
 import uuid
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import timedelta
 
 from bot.usecases.access import AccessPolicy, GroupResolutionError, Permission, Role
@@ -150,10 +150,9 @@ class Reminders:
             acted = {view.requester_id, *view.approvers}
             named = tuple(user for user in named if user not in acted)  # someone may have approved meanwhile
             self.ledger.audit.append(
-                SYSTEM.entry(
+                replace(SYSTEM, channel_id=view.card_channel).entry(
                     _ACTIONS[kind],
                     Outcome.INTENT,
-                    channel_id=view.card_channel,
                     server_id=view.server_id,
                     snapshot_id=snapshot_of(view),
                     request_id=rid,
@@ -173,10 +172,9 @@ class Reminders:
             details["told"] = list(delivery.told)
         try:
             self.ledger.audit.append(
-                SYSTEM.entry(
+                replace(SYSTEM, channel_id=nudge.request.card_channel).entry(
                     _ACTIONS[nudge.kind],
                     Outcome.OK if delivery.ok else Outcome.FAILED,
-                    channel_id=nudge.request.card_channel,
                     server_id=nudge.request.server_id,
                     snapshot_id=snapshot_of(nudge.request),
                     request_id=nudge.request.id,
