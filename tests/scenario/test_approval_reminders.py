@@ -9,14 +9,14 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import pytest
 
 from bot.wiring import ticker_for
 from devkit.fake_slack import FakeMessage
-from tests.app_fixtures import ALICE, APPROVALS, BOB, CAROL, Harness, SettableClock
 from devkit.simulator import VpsSimulator
+from tests.app_fixtures import ALICE, APPROVALS, BOB, CAROL, Harness, SettableClock
 
 DAVE = "U0DAVE"
 ERIN = "U0ERIN"
@@ -36,7 +36,9 @@ ROLES = {
 }
 
 
-def bot_with_roles(make_harness: Callable[..., Harness], database_url: str, **env: str) -> tuple[Harness, SettableClock]:
+def bot_with_roles(
+    make_harness: Callable[..., Harness], database_url: str, **env: str
+) -> tuple[Harness, SettableClock]:
     h = make_harness(database_url=database_url, **{**ROLES, **env})
     h.slack.usergroup_members[APPROVER_GROUP] = [ALICE, FRANK]
     h.slack.usergroup_members[LEADS] = [DAVE, ERIN, ALICE]
@@ -55,9 +57,9 @@ def ask(h: Harness) -> FakeMessage:
     return h.card()
 
 
-def tick_at(h: Harness, clock: SettableClock, start: object, minutes: float) -> None:
-    assert hasattr(start, "__add__")
-    clock.now = start + timedelta(minutes=minutes)  # type: ignore[operator]
+def tick_at(h: Harness, clock: SettableClock, start: datetime, minutes: float) -> None:
+    """One ticker round with the bot's clock `minutes` after `start`, and whatever it posts delivered."""
+    clock.now = start + timedelta(minutes=minutes)
     ticker_for(h.bot, 60).tick()
     h.settle()
 
@@ -90,7 +92,9 @@ def outcomes(h: Harness, action: str) -> list[str]:
     return [r.outcome for r in reversed(h.audit()) if r.action == action]
 
 
-def test_reminders_name_the_approvers_who_have_not_acted_never_the_requester(bot: tuple[Harness, SettableClock]) -> None:
+def test_reminders_name_the_approvers_who_have_not_acted_never_the_requester(
+    bot: tuple[Harness, SettableClock],
+) -> None:
     h, clock = bot
     start = clock.now
     card = ask(h)
@@ -99,7 +103,7 @@ def test_reminders_name_the_approvers_who_have_not_acted_never_the_requester(bot
 
     tick_at(h, clock, start, 15)
     [first] = reminders(h, card)
-    assert "Reminder 1 of 3" in first and f"request #1" in first and "15 min" in first
+    assert "Reminder 1 of 3" in first and "request #1" in first and "15 min" in first
     for approver in (BOB, CAROL, FRANK, DAVE):  # users, group members, and admins: everyone who can approve
         assert f"<@{approver}>" in first, approver
     assert f"<@{ALICE}>" not in first  # the requester, though in the approvers' group, is never mentioned
@@ -118,9 +122,7 @@ def test_reminders_name_the_approvers_who_have_not_acted_never_the_requester(bot
     assert h.restore_calls() == []  # a reminder grants and sends nothing
 
 
-def test_an_approver_who_voted_is_not_reminded_again(
-    database_url: str, make_harness: Callable[..., Harness]
-) -> None:
+def test_an_approver_who_voted_is_not_reminded_again(database_url: str, make_harness: Callable[..., Harness]) -> None:
     h, clock = bot_with_roles(make_harness, database_url, RESTORE_APPROVALS_REQUIRED="2")
     start = clock.now
     card = ask(h)
@@ -193,6 +195,11 @@ def test_escalation_mentions_and_dms_the_escalation_targets_with_the_cards_link(
     assert h.restore_calls() == []
 
 
+def tick_together(h: Harness, gate: threading.Barrier) -> None:
+    gate.wait(5)
+    ticker_for(h.bot, 60).tick()
+
+
 def test_two_replicas_send_each_reminder_once(database_url: str, make_harness: Callable[..., Harness]) -> None:
     first, first_clock = bot_with_roles(make_harness, database_url)
     second, second_clock = bot_with_roles(make_harness, database_url)
@@ -200,13 +207,8 @@ def test_two_replicas_send_each_reminder_once(database_url: str, make_harness: C
     card = ask(first)
     for minutes in (15, 30, 45):
         first_clock.now = second_clock.now = start + timedelta(minutes=minutes)
-        gate = threading.Barrier(2)
-
-        def tick(h: Harness) -> None:
-            gate.wait(5)
-            ticker_for(h.bot, 60).tick()
-
-        runners = [threading.Thread(target=tick, args=(h,)) for h in (first, second)]
+        gate = threading.Barrier(2)  # both replicas tick at the same moment
+        runners = [threading.Thread(target=tick_together, args=(h, gate)) for h in (first, second)]
         for runner in runners:
             runner.start()
         for runner in runners:
