@@ -30,6 +30,7 @@ from bot.slack.blocks import (
     format_age,
     format_size,
     format_time,
+    format_took,
     header,
     reason_line,
     request_subject,
@@ -104,13 +105,13 @@ def _snapshot_line(snap: Snapshot, now: datetime) -> Mrkdwn:
 def _pending_blocks(item: PendingRequest, link: str | None, now: datetime) -> list[Block]:
     """The request, and the buttons the viewer may press on it: the same ones, and listeners, as on its card."""
     req = item.request
-    what = Mrkdwn("*{} #{}*: {} → {} · asked by {} {} · expires {}").format(
+    what = Mrkdwn("*{} #{}*: {} → {} · asked by {} · waiting {} · expires {}").format(
         plain(req.kind.title(), 20),
         req.id,
         request_subject(req) if req.kind == RequestKind.SCHEDULE else snapshot_name(req.snapshot_name),
         server_name(req.server_name, req.server_id),
         mention(req.requester_id),
-        format_age(req.created_at, now),
+        format_took(now - req.created_at),  # how long it has waited for a decision (issue 28 §1)
         format_time(req.expires_at),
     )
     hint = (

@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
 from bot.wiring import ticker_for
-from devkit.fake_slack import FakeMessage
+from devkit.fake_slack import FakeMessage, blocks_text
 from devkit.simulator import VpsSimulator
 from tests.app_fixtures import ALICE, APPROVALS, BOB, CAROL, Harness, SettableClock
 
@@ -288,3 +288,17 @@ def test_the_wait_is_measured_and_nudges_counted(bot: tuple[Harness, SettableClo
     assert registry.get_sample_value("snapshot_bot_approval_wait_seconds_count", {"decision": "approved"}) == 1
     assert registry.get_sample_value("snapshot_bot_approval_wait_seconds_sum", {"decision": "approved"}) == 1200
     assert registry.get_sample_value("snapshot_bot_approval_nudges_total", {"kind": "remind", "outcome": "ok"}) == 1
+
+
+def test_app_home_shows_how_long_each_open_request_has_waited(
+    database_url: str, make_harness: Callable[..., Harness]
+) -> None:
+    h, _ = bot_with_roles(make_harness, database_url)
+    h.bot.core.approvals.clock = lambda: datetime.now(UTC) - timedelta(minutes=25)  # asked 25 minutes ago
+    ask(h)
+    published = len(h.slack.calls_to("views.publish"))
+    assert h.driver.app_home_opened(BOB).status == 200
+    h.slack.wait_for("views.publish", count=published + 1, timeout=10)
+    home = h.slack.home_view(BOB)
+    assert home is not None
+    assert f"asked by <@{ALICE}> · waiting 25 min · expires" in blocks_text(home.view["blocks"])
