@@ -25,6 +25,7 @@ EMOJI = {
     "wastebasket": "🗑️",
     "x": "❌",
     "rotating_light": "🚨",
+    "bell": "🔔",
     "leftwards_arrow_with_hook": "↩️",
     "alarm_clock": "⏰",
     "inbox_tray": "📥",

@@ -39,8 +39,16 @@ SHELL_CHANNEL_NAME = "ops"
 BOT_NAME = "snapshot-bot"
 DEFAULT_COMPLETION_DELAY = 15.0  # long enough to see "in progress", short enough to wait for "completed"
 DEFAULT_POLL_INTERVAL = 2.0
+# Reminders and escalation come sooner in the shell than in production (15 and 30 min), so trying it shows them.
+SHELL_REMIND_SECONDS = 30.0
+SHELL_ESCALATE_SECONDS = 60.0
 SHELL_DATABASE_URL = "sqlite:///snapshot-bot-shell.db"  # against a real VPS.org account, without SHELL_DATABASE_URL
 _USER_NAME = re.compile(r"^[a-z0-9]{1,12}$")
+
+
+def _sooner(configured: float, shell: float) -> float:
+    """A reminder interval for the shell: at most `shell` seconds, and still off (0) when switched off."""
+    return min(configured, shell) if configured > 0 else 0.0
 
 
 def user_id_for(name: str) -> str:
@@ -87,6 +95,8 @@ class ShellWorld:
             slack_api_url=self.fake.api_url,
             database_url=self._database_url(),
             poll_seconds=self.poll_interval,
+            approval_remind_seconds=_sooner(self.settings.approval_remind_seconds, SHELL_REMIND_SECONDS),
+            approval_escalate_seconds=_sooner(self.settings.approval_escalate_seconds, SHELL_ESCALATE_SECONDS),
         )
         transport = None
         if self.simulator is not None:

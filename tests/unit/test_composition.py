@@ -12,6 +12,7 @@ from typing import Any
 from bot.background import Announcer, Ticker
 from bot.runtime import Core
 from bot.slack.announcer import SlackAnnouncer
+from bot.usecases.approval_reminders import NudgeDelivery
 from tests.app_fixtures import ALICE, Harness
 from tests.imports import imported_modules as walk_imports
 
@@ -85,6 +86,10 @@ class Recorder:
 
     def scheduled(self, events: list[Any]) -> None:
         self.events.extend(events)
+
+    def nudge(self, nudge: Any) -> NudgeDelivery:
+        self.events.append(nudge)
+        return NudgeDelivery(True)
 
 
 def test_the_ticker_tells_its_announcer_and_slack_hears_nothing(harness: Harness) -> None:
