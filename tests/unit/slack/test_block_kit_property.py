@@ -27,9 +27,11 @@ from slack_sdk.models.views import View
 
 from bot.mrkdwn import Mrkdwn
 from bot.slack import blocks as ui
+from bot.slack.blocks.reminders import escalation_dm, escalation_text, reminder_text
 from bot.slack.home import home_view
 from bot.slack.progress import create_message, create_sentence, restore_sentence
 from bot.slack.wording import render
+from bot.usecases.approval_reminders import Nudge, NudgeKind
 from bot.usecases.approval_terms import RequestKind, RequestState
 from bot.usecases.approvals import RequestView
 from bot.usecases.errors import doing_with, explain_vps_error
@@ -247,6 +249,18 @@ def every_message(world: dict[str, Any]) -> list[tuple[str, str, Any, Any]]:
             out.append((f"tracking {kind} {event_kind}", "message", line, ui.notice(line)))
             if kind == "create":
                 out.append((f"progress {event_kind}", "message", *create_message(event)))
+    waiting = _request(world, "pending", "restore")
+    for nudge_kind in NudgeKind:  # reminders and escalation (issue 28 §1), naming many people or nobody
+        for named in ((), tuple(f"U0{i:04d}" for i in range(40))):
+            nudge = Nudge(nudge_kind, 2, 3, waiting, timedelta(minutes=45), named, 7, "op")
+            for what, line in (
+                (
+                    f"{nudge_kind} thread",
+                    reminder_text(nudge) if nudge_kind == NudgeKind.REMIND else escalation_text(nudge),
+                ),
+                (f"{nudge_kind} DM", escalation_dm(nudge, "https://x.slack.com/archives/C/p1")),
+            ):
+                out.append((what, "message", line, ui.notice(line)))
     home = HomeOverview(
         user_id="U0ALICE",
         now=NOW,
