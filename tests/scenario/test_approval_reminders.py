@@ -302,3 +302,14 @@ def test_app_home_shows_how_long_each_open_request_has_waited(
     home = h.slack.home_view(BOB)
     assert home is not None
     assert f"asked by <@{ALICE}> · waiting 25 min · expires" in blocks_text(home.view["blocks"])
+
+
+def test_after_downtime_only_the_newest_due_reminder_is_sent(bot: tuple[Harness, SettableClock]) -> None:
+    h, clock = bot
+    start = clock.now
+    card = ask(h)
+    tick_at(h, clock, start, 50)  # the bot was down through the first two due times
+    [only] = reminders(h, card)
+    assert "Reminder 3 of 3" in only and "50 min" in only
+    tick_at(h, clock, start, 100)
+    assert len(reminders(h, card)) == 1  # the missed ones are never sent late
