@@ -24,6 +24,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
 from datetime import timedelta
 
+from bot.slack_ids import GROUP_ID, USER_ID
 from bot.usecases.access import AccessPolicy, GroupResolutionError, Permission, Role
 from bot.usecases.approval_base import RequestView, snapshot_of
 from bot.usecases.approval_ledger import RequestLedger
@@ -189,12 +190,14 @@ class Reminders:
     def _names(self, req: RequestView, kind: NudgeKind) -> tuple[tuple[str, ...], int]:
         acted = {req.requester_id, *req.approvers}
         if kind == NudgeKind.REMIND:
-            users, groups = self.access.holders(Role.APPROVER)
-            people = [*sorted(users), *self._group_members(groups, req, check=False)]
+            approvers, groups = self.access.holders(Role.APPROVER)
+            people = [*sorted(approvers), *self._group_members(groups, req, check=False)]
         else:
-            users = frozenset(e for e in self.policy.escalate_to if not e.startswith("S"))
-            groups = tuple(e for e in self.policy.escalate_to if e.startswith("S"))
-            people = [*sorted(users), *self._group_members(groups, req, check=True)]
+            groups = tuple(e for e in self.policy.escalate_to if GROUP_ID.match(e))
+            listed = sorted(e for e in self.policy.escalate_to if USER_ID.match(e))
+            # Checked at start-up already (bot/config.py); checked again, as a listed user costs no Slack call.
+            users = [u for u in listed if self.access.check(u, Permission.APPROVE).allowed]
+            people = [*users, *self._group_members(groups, req, check=True)]
         named = list(dict.fromkeys(p for p in people if p not in acted))
         return tuple(named[:MAX_NAMED]), max(0, len(named) - MAX_NAMED)
 
