@@ -7,6 +7,7 @@ Frank; Dave (admin) and the group S0LEADS (Dave, Erin who cannot approve, and Al
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
@@ -164,14 +165,16 @@ def test_no_reminder_after_expiry(bot: tuple[Harness, SettableClock]) -> None:
 
 
 def test_escalation_mentions_and_dms_the_escalation_targets_with_the_cards_link(
-    bot: tuple[Harness, SettableClock],
+    bot: tuple[Harness, SettableClock], caplog: pytest.LogCaptureFixture
 ) -> None:
     h, clock = bot
     start = clock.now
     card = ask(h)
     tick_at(h, clock, start, 29)
     assert dms(h, DAVE) == []
-    tick_at(h, clock, start, 30)
+    with caplog.at_level(logging.WARNING, logger="bot.usecases.approval_reminders"):
+        tick_at(h, clock, start, 30)
+    assert any(ERIN in r.getMessage() and "cannot approve" in r.getMessage() for r in caplog.records)
     [escalated] = [m.text for m in thread(h, card) if "Escalated" in m.text]
     assert f"<@{DAVE}>" in escalated
     assert f"<@{ERIN}>" not in escalated  # in the leads' group but cannot approve: logged, not named
@@ -313,3 +316,14 @@ def test_after_downtime_only_the_newest_due_reminder_is_sent(bot: tuple[Harness,
     assert "Reminder 3 of 3" in only and "50 min" in only
     tick_at(h, clock, start, 100)
     assert len(reminders(h, card)) == 1  # the missed ones are never sent late
+
+
+def test_the_requester_is_told_when_an_approved_restore_failed(bot: tuple[Harness, SettableClock]) -> None:
+    h, _ = bot
+    card = ask(h)
+    h.sim.remove_snapshot(801)  # gone at VPS.org before anyone approved: the re-check refuses, nothing is sent
+    h.click(card, "Approve", user=BOB)
+    h.settle()
+    [told] = dms(h, ALICE)
+    assert "failed" in told and "no longer exists" in told
+    assert h.restore_calls() == []
