@@ -72,8 +72,22 @@ def schema_state_of(current: set[str], heads: set[str], known: frozenset[str]) -
 
 
 # What a use case holds while its state change and audit row share one transaction: it only passes it on to
-# storage (repositories, AuditLog), never builds SQL with it.
+# storage (repositories, AuditLog, and the two verbs below), never builds SQL with it nor flushes, refreshes,
+# commits or rolls it back itself.
 Transaction = Session
+
+
+def commit_now(session: Transaction) -> None:
+    """Keep what the transaction wrote so far, now, though the caller then raises (a refusal is recorded even when
+    the decision it refuses is not); the session goes on in a new transaction."""
+    session.commit()
+
+
+def abandon(session: Transaction) -> None:
+    """Keep nothing of the transaction and let every lock it took go at once (the rate count's, the chain head's,
+    a row's), before the caller does anything slower or records a refusal in a transaction of its own; the session
+    goes on in a new transaction."""
+    session.rollback()
 
 
 def rows_matched(result: sa.Result[Any]) -> int:

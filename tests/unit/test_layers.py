@@ -38,9 +38,6 @@ NOT_YET_OUT_OF_STORAGE: frozenset[tuple[str, str]] = frozenset(
     {
         ("bot/__main__.py", "sqlalchemy"),
         ("bot/cli/operator.py", "sqlalchemy"),
-        ("bot/usecases/approval_base.py", "storage.models"),
-        ("bot/usecases/approval_ledger.py", "storage.models"),
-        ("bot/usecases/schedule_requests.py", "storage.models"),
     }
 )
 
