@@ -203,12 +203,7 @@ class ApprovalRequests:
         return self._write(session, request_id, updated_at=now)
 
     def _write(self, session: Session, request_id: int, **values: Any) -> RequestRow:
-        session.execute(
-            update(ApprovalRequest)
-            .where(ApprovalRequest.id == request_id)
-            .values(**values)
-            .execution_options(synchronize_session=False)
-        )
+        _update(session, (ApprovalRequest.id == request_id,), **values)
         return self._reread(session, request_id)
 
     @staticmethod
@@ -232,22 +227,17 @@ class ApprovalRequests:
         """The compare-and-set `pending` → `executing` that makes execution happen at most once; True if won.
 
         `safety_choice` records what the approver chose about the safety snapshot ("snapshot" | "none")."""
-        won = rows_matched(
-            session.execute(
-                update(ApprovalRequest)
-                .where(ApprovalRequest.id == request_id, ApprovalRequest.state == RequestState.PENDING)
-                .values(
-                    state=RequestState.EXECUTING,
-                    decided_by=decided_by,
-                    decided_at=now,
-                    updated_at=now,
-                    claim_token=token,
-                    claim_expires_at=self.db.clock.now(claim_ttl),
-                    result_message="",
-                    safety_choice=safety_choice,
-                )
-                .execution_options(synchronize_session=False)
-            )
+        won = _update(
+            session,
+            (ApprovalRequest.id == request_id, ApprovalRequest.state == RequestState.PENDING),
+            state=RequestState.EXECUTING,
+            decided_by=decided_by,
+            decided_at=now,
+            updated_at=now,
+            claim_token=token,
+            claim_expires_at=self.db.clock.now(claim_ttl),
+            result_message="",
+            safety_choice=safety_choice,
         )
         return won == 1
 
@@ -273,13 +263,10 @@ class ApprovalRequests:
     def renew(self, request_id: int, token: str, claim_ttl: timedelta) -> bool:
         """Extend the claim (database clock) while it is still held; False: it lapsed or was taken over."""
         with self.db.session() as session:
-            renewed = rows_matched(
-                session.execute(
-                    update(ApprovalRequest)
-                    .where(*self._held(request_id, token, RequestState.EXECUTING))
-                    .values(claim_expires_at=self.db.clock.now(claim_ttl))
-                    .execution_options(synchronize_session=False)
-                )
+            renewed = _update(
+                session,
+                self._held(request_id, token, RequestState.EXECUTING),
+                claim_expires_at=self.db.clock.now(claim_ttl),
             )
         return renewed == 1
 
@@ -288,14 +275,7 @@ class ApprovalRequests:
         then the caller's transaction is rolled back here (nothing of it kept; the caller writes nothing more)."""
         allowed = {"safety_state", "safety_snapshot_id"}
         assert set(values) <= allowed, values
-        won = rows_matched(
-            session.execute(
-                update(ApprovalRequest)
-                .where(*self._held(request_id, token, RequestState.EXECUTING))
-                .values(**values)
-                .execution_options(synchronize_session=False)
-            )
-        )
+        won = _update(session, self._held(request_id, token, RequestState.EXECUTING), **values)
         return self._won_or_rolled_back(session, won)
 
     @staticmethod
@@ -316,11 +296,8 @@ class ApprovalRequests:
             & (ApprovalRequest.state == RequestState.PENDING)
             & (ApprovalRequest.safety_state == "creating")
         )
-        session.execute(
-            update(ApprovalRequest)
-            .where(ApprovalRequest.id == request_id, (ApprovalRequest.claim_token == token) | released)
-            .values(**values)
-            .execution_options(synchronize_session=False)
+        _update(
+            session, (ApprovalRequest.id == request_id, (ApprovalRequest.claim_token == token) | released), **values
         )
 
     def mark_sending(
@@ -328,13 +305,12 @@ class ApprovalRequests:
     ) -> bool:
         """The check-and-mark before any call: `executing` → `sending` only while this token's claim is unexpired.
         False if lost: then the caller's transaction is rolled back here (nothing of it kept)."""
-        won = rows_matched(
-            session.execute(
-                update(ApprovalRequest)
-                .where(*self._held(request_id, token, RequestState.EXECUTING))
-                .values(state=RequestState.SENDING, claim_expires_at=self.db.clock.now(stale_after), updated_at=now)
-                .execution_options(synchronize_session=False)
-            )
+        won = _update(
+            session,
+            self._held(request_id, token, RequestState.EXECUTING),
+            state=RequestState.SENDING,
+            claim_expires_at=self.db.clock.now(stale_after),
+            updated_at=now,
         )
         return self._won_or_rolled_back(session, won)
 
@@ -343,16 +319,12 @@ class ApprovalRequests:
     ) -> RequestRow:
         """The final state after VPS.org answered: only while `sending` (or flagged since) under this token. Returns
         the request as it is now, settled or not (another token's outcome stands)."""
-        session.execute(
-            update(ApprovalRequest)
-            .where(
-                ApprovalRequest.id == request_id,
-                ApprovalRequest.claim_token == token,
-                ApprovalRequest.state.in_((RequestState.SENDING, RequestState.NEEDS_CHECK)),
-            )
-            .values(state=state, result_message=message[:2000], claim_expires_at=None, updated_at=now)
-            .execution_options(synchronize_session=False)
+        settling = (
+            ApprovalRequest.id == request_id,
+            ApprovalRequest.claim_token == token,
+            ApprovalRequest.state.in_((RequestState.SENDING, RequestState.NEEDS_CHECK)),
         )
+        _update(session, settling, state=state, result_message=message[:2000], claim_expires_at=None, updated_at=now)
         return self._reread(session, request_id)
 
     def flag_unrecorded(self, request_id: int, token: str, message: str, now: datetime) -> None:
@@ -408,3 +380,12 @@ class ApprovalRequests:
             .values(state=RequestState.NEEDS_CHECK, result_message=message, updated_at=now)
             .execution_options(synchronize_session=False)
         )
+
+
+def _update(session: Session, where: tuple[Any, ...], **values: Any) -> int:
+    """UPDATE the requests `where` matches (bypassing the session: reads re-read, see approval_rows); how many."""
+    return rows_matched(
+        session.execute(
+            update(ApprovalRequest).where(*where).values(**values).execution_options(synchronize_session=False)
+        )
+    )
