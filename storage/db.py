@@ -283,9 +283,9 @@ class Database:
             else:
                 raise ValueError(f"unsupported database {parsed.get_backend_name()!r}: use sqlite:/// or postgresql://")
         except sa.exc.NoSuchModuleError as error:
-            raise UnsupportedDatabase(f"no dialect for this URL: {error}") from error
+            raise UnsupportedDatabase("no SQLAlchemy dialect for this URL's database or driver") from error
         except sa.exc.ArgumentError as error:
-            raise NotADatabaseUrl(f"not a database URL: {error}") from error
+            raise NotADatabaseUrl("not a database URL") from error
         self.dialect: str = self.engine.dialect.name
         self.clock = DbClock(self.engine)  # the database's own time, for deadlines shared by replicas
         self._readonly_engine = self.engine.execution_options(**{READONLY_OPTION: True})
