@@ -94,28 +94,27 @@ def _serving_settings(args: argparse.Namespace, *tokens: str) -> Settings:
 
 def check_database(url: str, variable: str) -> None:
     """Open `url` and connect once; a URL that is malformed, unsupported or unreachable stops start-up in one line."""
-    from sqlalchemy import exc, text
-
     from storage.db import Database, safe_url
+    from storage.errors import NotADatabaseUrl, StorageError, UnsupportedDatabase
 
     shown = safe_url(url)
     database = None
     try:
         database = Database(url)
-        with database.engine.connect() as connection:
-            connection.execute(text("SELECT 1"))
-    except exc.NoSuchModuleError as error:
+        database.connect_once()
+    except UnsupportedDatabase as error:
         raise StartupFailure(
             f"{variable} {shown} names a database the bot does not support; use PostgreSQL or SQLite: "
             f"{DATABASE_EXAMPLES}",
             cause=error,
         ) from None
-    except exc.ArgumentError as error:
+    except NotADatabaseUrl as error:
         raise StartupFailure(f"{variable} is not a database URL; {DATABASE_EXAMPLES}", cause=error) from None
     except ValueError as error:  # Database() refusing another backend (mysql://, …)
         raise StartupFailure(f"{variable} {shown}: {error}; {DATABASE_EXAMPLES}", cause=error) from None
-    except (exc.SQLAlchemyError, ImportError) as error:
-        reason = _first_line(getattr(error, "orig", None) or error)
+    except (StorageError, ImportError) as error:
+        failed = error.__cause__ if isinstance(error, StorageError) and error.__cause__ is not None else error
+        reason = _first_line(getattr(failed, "orig", None) or failed)
         raise StartupFailure(
             f"{variable} {shown} cannot be opened ({reason}); check that the database is running and reachable "
             "from here, and its user, password and database name",

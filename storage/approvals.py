@@ -8,31 +8,30 @@ Rules this repository keeps (the use cases in bot/usecases/approval_*.py decide 
 - Every step of an executor (`renew`, `mark_sending`, `held`) matches its token AND an unexpired claim, so an
   executor whose claim lapsed or was taken over changes nothing.
 - An outcome settles a request only while it is `sending` (or already flagged `needs_check`) under the same token.
+- This repository owns the unit of work inside the caller's transaction: a change is written (flushed) before the
+  method returns, and the row it hands back is read again after it (a `RequestRow`, frozen: storage.approval_rows);
+  a step that loses its compare-and-set (`held_under_lock`, `mark_sending`, `set_safety`) rolls the caller's
+  transaction back itself, so nothing of it is kept and the row lock goes at once. No ORM row leaves storage.
 Methods that take a `session` join the caller's transaction (its audit row commits with the state change);
-the others open their own. Rows are returned as ORM objects to the use case that holds the session only.
+the others open their own.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from datetime import datetime, timedelta
-from typing import Any, cast
+from typing import Any
 
-from sqlalchemy import CursorResult, Result, and_, exists, func, or_, select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
+from storage.approval_collisions import in_the_way_of
+from storage.approval_rows import RequestRow, read_row, read_rows
 from storage.approval_states import CLAIMED_STATES, OPEN_STATES, RequestKind, RequestState
 from storage.approval_votes import ApprovalVotes
-from storage.db import Database
-from storage.models import ApprovalRequest, TrackedOperation
-from storage.operations import OperationKind, OperationState
+from storage.db import Database, rows_matched
+from storage.models import ApprovalRequest
 
-__all__ = ["CLAIMED_STATES", "OPEN_STATES", "ApprovalRequests", "RequestKind", "RequestState"]
-
-
-def changed(result: Result[Any]) -> int:
-    """How many rows an UPDATE changed (the compare-and-set's verdict)."""
-    return int(cast("CursorResult[Any]", result).rowcount)
+__all__ = ["CLAIMED_STATES", "OPEN_STATES", "ApprovalRequests", "RequestKind", "RequestRow", "RequestState"]
 
 
 class ApprovalRequests:
@@ -41,21 +40,21 @@ class ApprovalRequests:
         self.votes = ApprovalVotes()
 
     # ---- reading -------------------------------------------------------------------------------------------
-    def locked(self, session: Session, request_id: int) -> ApprovalRequest | None:
-        return session.scalars(
-            select(ApprovalRequest).where(ApprovalRequest.id == request_id).with_for_update()
-        ).one_or_none()
+    def locked(self, session: Session, request_id: int) -> RequestRow | None:
+        """The request under its row lock (for the rest of the caller's transaction)."""
+        return read_row(session, select(ApprovalRequest).where(ApprovalRequest.id == request_id).with_for_update())
 
-    def get(self, session: Session, request_id: int) -> ApprovalRequest | None:
-        return session.get(ApprovalRequest, request_id)
+    def get(self, session: Session, request_id: int) -> RequestRow | None:
+        return read_row(session, select(ApprovalRequest).where(ApprovalRequest.id == request_id))
 
-    def open(self, session: Session, limit: int = 100) -> Sequence[ApprovalRequest]:
-        return session.scalars(
+    def open(self, session: Session, limit: int = 100) -> list[RequestRow]:
+        return read_rows(
+            session,
             select(ApprovalRequest)
             .where(ApprovalRequest.state.in_(OPEN_STATES))
             .order_by(ApprovalRequest.created_at.desc())
-            .limit(limit)
-        ).all()
+            .limit(limit),
+        )
 
     def snapshots_named_by_open_requests(self, session: Session, server_id: int) -> set[int]:
         """The snapshot ids every open request on this server names, however many there are (no page size)."""
@@ -67,69 +66,40 @@ class ApprovalRequests:
             ).all()
         )
 
-    def open_for_snapshot(self, session: Session, snapshot_id: int, limit: int = 20) -> Sequence[ApprovalRequest]:
+    def open_for_snapshot(self, session: Session, snapshot_id: int, limit: int = 20) -> list[RequestRow]:
         """Open requests (any kind) about one snapshot, oldest first: what deleting it would leave behind."""
-        return session.scalars(
+        return read_rows(
+            session,
             select(ApprovalRequest)
             .where(ApprovalRequest.snapshot_id == snapshot_id, ApprovalRequest.state.in_(OPEN_STATES))
             .order_by(ApprovalRequest.created_at, ApprovalRequest.id)
-            .limit(limit)
-        ).all()
+            .limit(limit),
+        )
 
-    def open_for_schedule(self, session: Session, schedule_id: int) -> ApprovalRequest | None:
+    def open_for_schedule(self, session: Session, schedule_id: int) -> RequestRow | None:
         """The waiting or claimed `schedule` request about this schedule, if any (one at a time per schedule)."""
-        return session.scalars(
+        return read_row(
+            session,
             select(ApprovalRequest)
             .where(
                 ApprovalRequest.kind == RequestKind.SCHEDULE,
                 ApprovalRequest.schedule_id == schedule_id,
                 ApprovalRequest.state.in_((RequestState.PENDING, *CLAIMED_STATES)),
             )
-            .order_by(ApprovalRequest.id.desc())
-            .limit(1)
-        ).first()
+            .order_by(ApprovalRequest.id.desc()),
+        )
 
     def in_the_way(
         self, session: Session, *, kind: str, server_id: int, snapshot_id: int, exclude_id: int | None = None
-    ) -> Sequence[ApprovalRequest]:
-        """Requests a new one of `kind` on this snapshot (and, for a restore, this server) would collide with, newest
-        first.
-
-        Waiting or claimed requests of the same kind on the same snapshot (a delete may be asked while a restore of
-        the snapshot waits: its confirmation warns, and the delete closes that request); for a restore also waiting or
-        claimed restores of the same server, and executed restores of it that are still being followed (the server is
-        being restored). Run it after `AuditLog.lock_chain` in the transaction that adds the new request, so two
-        requests asked at once cannot both miss each other.
-        """
-        still_restoring = and_(
-            ApprovalRequest.state == RequestState.EXECUTED,
-            exists().where(
-                TrackedOperation.request_id == ApprovalRequest.id,
-                TrackedOperation.kind == OperationKind.RESTORE,
-                TrackedOperation.state == OperationState.TRACKING,
-            ),
-        )
-        # `needs_check` is left out: nothing in the bot closes it, so it would block the server for good; a restore
-        # it may have started shows as `restoring` in VPS.org's server list instead.
-        waiting = (RequestState.PENDING, *CLAIMED_STATES)
-        same_snapshot = and_(
-            ApprovalRequest.kind == kind,
-            ApprovalRequest.snapshot_id == snapshot_id,
-            ApprovalRequest.state.in_(waiting),
-        )
-        matches = [same_snapshot]
-        if kind == RequestKind.RESTORE:
-            matches.append(
-                and_(
-                    ApprovalRequest.kind == RequestKind.RESTORE,
-                    ApprovalRequest.server_id == server_id,
-                    or_(ApprovalRequest.state.in_(waiting), still_restoring),
-                )
-            )
-        stmt = select(ApprovalRequest).where(or_(*matches))
+    ) -> list[RequestRow]:
+        """Requests a new one would collide with (storage.approval_collisions), newest first. Run it after
+        `AuditLog.lock_chain` in the transaction that adds the new request, so two asked at once see each other.
+        (A delete may be asked while a restore of the snapshot waits: its confirmation warns, and the delete closes
+        that request.)"""
+        stmt = in_the_way_of(kind, server_id, snapshot_id)
         if exclude_id is not None:
             stmt = stmt.where(ApprovalRequest.id != exclude_id)
-        return session.scalars(stmt.order_by(ApprovalRequest.id.desc()).limit(5)).all()
+        return read_rows(session, stmt.order_by(ApprovalRequest.id.desc()).limit(5))
 
     def pending_restores_waiting_for_a_slot(self, session: Session, server_id: int) -> list[int]:
         """Ids of pending restores of this server whose card says it is full (no slot for a safety snapshot)."""
@@ -170,11 +140,11 @@ class ApprovalRequests:
             )
 
     # ---- writing -------------------------------------------------------------------------------------------
-    def add(self, session: Session, **fields: Any) -> ApprovalRequest:
+    def add(self, session: Session, **fields: Any) -> RequestRow:
         row = ApprovalRequest(state=RequestState.PENDING, **fields)
         session.add(row)
         session.flush()
-        return row
+        return self._reread(session, row.id)
 
     def attach_card(self, request_id: int, channel: str, ts: str) -> None:
         with self.db.session() as session:
@@ -182,46 +152,65 @@ class ApprovalRequests:
                 update(ApprovalRequest).where(ApprovalRequest.id == request_id).values(card_channel=channel, card_ts=ts)
             )
 
-    # ---- state changes on a row the caller holds (under its lock, in its transaction) -----------------------
-    def close(self, row: ApprovalRequest, state: str, *, decided_by: str, now: datetime, reason: str) -> None:
-        """A decision that ends the request without a call: rejected, cancelled, expired."""
-        row.state = state
-        row.decided_by = decided_by
-        row.decided_at = now
-        row.reason = reason
-        row.updated_at = now
+    # ---- state changes of a request the caller holds (under its lock, in its transaction) -------------------
+    # Each writes the change and hands back the request as it is now.
+    def close(
+        self, session: Session, request_id: int, state: str, *, decided_by: str, now: datetime, reason: str
+    ) -> RequestRow:
+        """A decision that ends the request without a call: rejected, cancelled, expired (or stale, unsent)."""
+        return self._write(
+            session, request_id, state=state, decided_by=decided_by, decided_at=now, reason=reason, updated_at=now
+        )
 
-    def back_to_pending(self, session: Session, row: ApprovalRequest, message: str, now: datetime) -> None:
+    def back_to_pending(self, session: Session, request_id: int, message: str, now: datetime) -> RequestRow:
         """Nothing was sent: release the claim and spend the votes (approving again is a fresh decision)."""
-        row.state = RequestState.PENDING
-        row.claim_token = None
-        row.claim_expires_at = None
-        row.decided_by = None
-        row.decided_at = None
-        row.result_message = message
-        row.updated_at = now
-        self.votes.clear(session, row.id)
+        self.votes.clear(session, request_id)
+        return self._write(
+            session,
+            request_id,
+            state=RequestState.PENDING,
+            claim_token=None,
+            claim_expires_at=None,
+            decided_by=None,
+            decided_at=None,
+            result_message=message,
+            updated_at=now,
+        )
 
-    def end_unsent(self, row: ApprovalRequest, state: str, message: str, now: datetime) -> None:
-        """Closed by its executor without a call (`failed` or `stale`)."""
-        row.state = state
-        row.result_message = message[:2000]
-        row.claim_expires_at = None
-        row.updated_at = now
+    def end_unsent(self, session: Session, request_id: int, state: str, message: str, now: datetime) -> RequestRow:
+        """Closed by its executor without a call (`failed` or `stale`; a schedule applied: `executed`)."""
+        return self._write(
+            session, request_id, state=state, result_message=message[:2000], claim_expires_at=None, updated_at=now
+        )
 
-    def flag_needs_check(self, row: ApprovalRequest, message: str, now: datetime) -> None:
+    def flag_needs_check(self, session: Session, request_id: int, message: str, now: datetime) -> RequestRow:
         """The call may have gone out and nobody recorded its answer: a human must check; never re-sent."""
-        row.state = RequestState.NEEDS_CHECK
-        row.updated_at = now
-        row.result_message = message
-        row.claim_expires_at = None
+        return self._write(
+            session,
+            request_id,
+            state=RequestState.NEEDS_CHECK,
+            updated_at=now,
+            result_message=message,
+            claim_expires_at=None,
+        )
 
-    def set_offer(self, row: ApprovalRequest, offer: str) -> None:
+    def record_offer(self, session: Session, request_id: int, offer: str) -> RequestRow:
         """What a pending restore's card offers about the safety snapshot, re-checked (the row locked by the caller)."""
-        row.safety_offer = offer
+        return self._write(session, request_id, safety_offer=offer)
 
-    def touch(self, row: ApprovalRequest, now: datetime) -> None:
-        row.updated_at = now
+    def touch(self, session: Session, request_id: int, now: datetime) -> RequestRow:
+        """A vote changed the request without deciding it: its time of change, and the request with its votes."""
+        return self._write(session, request_id, updated_at=now)
+
+    def _write(self, session: Session, request_id: int, **values: Any) -> RequestRow:
+        _update(session, (ApprovalRequest.id == request_id,), **values)
+        return self._reread(session, request_id)
+
+    @staticmethod
+    def _reread(session: Session, request_id: int) -> RequestRow:
+        row = read_row(session, select(ApprovalRequest).where(ApprovalRequest.id == request_id))
+        assert row is not None, f"request #{request_id} vanished inside its own transaction"
+        return row
 
     # ---- the claim -----------------------------------------------------------------------------------------
     def start_executing(
@@ -238,22 +227,17 @@ class ApprovalRequests:
         """The compare-and-set `pending` → `executing` that makes execution happen at most once; True if won.
 
         `safety_choice` records what the approver chose about the safety snapshot ("snapshot" | "none")."""
-        won = changed(
-            session.execute(
-                update(ApprovalRequest)
-                .where(ApprovalRequest.id == request_id, ApprovalRequest.state == RequestState.PENDING)
-                .values(
-                    state=RequestState.EXECUTING,
-                    decided_by=decided_by,
-                    decided_at=now,
-                    updated_at=now,
-                    claim_token=token,
-                    claim_expires_at=self.db.clock.now(claim_ttl),
-                    result_message="",
-                    safety_choice=safety_choice,
-                )
-                .execution_options(synchronize_session=False)
-            )
+        won = _update(
+            session,
+            (ApprovalRequest.id == request_id, ApprovalRequest.state == RequestState.PENDING),
+            state=RequestState.EXECUTING,
+            decided_by=decided_by,
+            decided_at=now,
+            updated_at=now,
+            claim_token=token,
+            claim_expires_at=self.db.clock.now(claim_ttl),
+            result_message="",
+            safety_choice=safety_choice,
         )
         return won == 1
 
@@ -265,37 +249,40 @@ class ApprovalRequests:
             ApprovalRequest.claim_expires_at > self.db.clock.now(),
         )
 
-    def held(self, session: Session, request_id: int, token: str) -> ApprovalRequest | None:
-        """The request, if it is still `executing` under this token's unexpired claim (else None)."""
-        return session.scalars(
-            select(ApprovalRequest).where(*self._held(request_id, token, RequestState.EXECUTING))
-        ).first()
+    def held_under_lock(self, session: Session, request_id: int, token: str) -> RequestRow | None:
+        """The request under its row lock, if it is still `executing` under this token's unexpired claim.
+
+        None when the claim was lost (or the request is gone): then the caller's transaction is rolled back here,
+        nothing of it kept and the lock let go at once, and the caller writes nothing in it."""
+        session.execute(select(ApprovalRequest.id).where(ApprovalRequest.id == request_id).with_for_update())
+        row = read_row(session, select(ApprovalRequest).where(*self._held(request_id, token, RequestState.EXECUTING)))
+        if row is None:
+            session.rollback()
+        return row
 
     def renew(self, request_id: int, token: str, claim_ttl: timedelta) -> bool:
         """Extend the claim (database clock) while it is still held; False: it lapsed or was taken over."""
         with self.db.session() as session:
-            renewed = changed(
-                session.execute(
-                    update(ApprovalRequest)
-                    .where(*self._held(request_id, token, RequestState.EXECUTING))
-                    .values(claim_expires_at=self.db.clock.now(claim_ttl))
-                    .execution_options(synchronize_session=False)
-                )
+            renewed = _update(
+                session,
+                self._held(request_id, token, RequestState.EXECUTING),
+                claim_expires_at=self.db.clock.now(claim_ttl),
             )
         return renewed == 1
 
     def set_safety(self, session: Session, request_id: int, token: str, **values: Any) -> bool:
-        """Record a step of the safety snapshot while this token's claim is unexpired (`executing`); False if lost."""
+        """Record a step of the safety snapshot while this token's claim is unexpired (`executing`). False if lost:
+        then the caller's transaction is rolled back here (nothing of it kept; the caller writes nothing more)."""
         allowed = {"safety_state", "safety_snapshot_id"}
         assert set(values) <= allowed, values
-        won = changed(
-            session.execute(
-                update(ApprovalRequest)
-                .where(*self._held(request_id, token, RequestState.EXECUTING))
-                .values(**values)
-                .execution_options(synchronize_session=False)
-            )
-        )
+        won = _update(session, self._held(request_id, token, RequestState.EXECUTING), **values)
+        return self._won_or_rolled_back(session, won)
+
+    @staticmethod
+    def _won_or_rolled_back(session: Session, won: int) -> bool:
+        """A compare-and-set that lost leaves nothing of the caller's transaction behind."""
+        if won != 1:
+            session.rollback()
         return won == 1
 
     def record_safety_outcome(self, session: Session, request_id: int, token: str, **values: Any) -> None:
@@ -309,39 +296,36 @@ class ApprovalRequests:
             & (ApprovalRequest.state == RequestState.PENDING)
             & (ApprovalRequest.safety_state == "creating")
         )
-        session.execute(
-            update(ApprovalRequest)
-            .where(ApprovalRequest.id == request_id, (ApprovalRequest.claim_token == token) | released)
-            .values(**values)
-            .execution_options(synchronize_session=False)
+        _update(
+            session, (ApprovalRequest.id == request_id, (ApprovalRequest.claim_token == token) | released), **values
         )
 
     def mark_sending(
         self, session: Session, request_id: int, token: str, *, stale_after: timedelta, now: datetime
     ) -> bool:
-        """The check-and-mark before any call: `executing` → `sending` only while this token's claim is unexpired."""
-        won = changed(
-            session.execute(
-                update(ApprovalRequest)
-                .where(*self._held(request_id, token, RequestState.EXECUTING))
-                .values(state=RequestState.SENDING, claim_expires_at=self.db.clock.now(stale_after), updated_at=now)
-                .execution_options(synchronize_session=False)
-            )
+        """The check-and-mark before any call: `executing` → `sending` only while this token's claim is unexpired.
+        False if lost: then the caller's transaction is rolled back here (nothing of it kept)."""
+        won = _update(
+            session,
+            self._held(request_id, token, RequestState.EXECUTING),
+            state=RequestState.SENDING,
+            claim_expires_at=self.db.clock.now(stale_after),
+            updated_at=now,
         )
-        return won == 1
+        return self._won_or_rolled_back(session, won)
 
-    def settle(self, session: Session, request_id: int, token: str, state: str, message: str, now: datetime) -> None:
-        """The final state after VPS.org answered: only while `sending` (or flagged since) under this token."""
-        session.execute(
-            update(ApprovalRequest)
-            .where(
-                ApprovalRequest.id == request_id,
-                ApprovalRequest.claim_token == token,
-                ApprovalRequest.state.in_((RequestState.SENDING, RequestState.NEEDS_CHECK)),
-            )
-            .values(state=state, result_message=message[:2000], claim_expires_at=None, updated_at=now)
-            .execution_options(synchronize_session=False)
+    def settle(
+        self, session: Session, request_id: int, token: str, state: str, message: str, now: datetime
+    ) -> RequestRow:
+        """The final state after VPS.org answered: only while `sending` (or flagged since) under this token. Returns
+        the request as it is now, settled or not (another token's outcome stands)."""
+        settling = (
+            ApprovalRequest.id == request_id,
+            ApprovalRequest.claim_token == token,
+            ApprovalRequest.state.in_((RequestState.SENDING, RequestState.NEEDS_CHECK)),
         )
+        _update(session, settling, state=state, result_message=message[:2000], claim_expires_at=None, updated_at=now)
+        return self._reread(session, request_id)
 
     def flag_unrecorded(self, request_id: int, token: str, message: str, now: datetime) -> None:
         """Last resort when the outcome could not be written: `needs_check` (own transaction), never `sending`."""
@@ -371,11 +355,12 @@ class ApprovalRequests:
         with self.db.session() as session:
             return list(session.scalars(select(ApprovalRequest.id).where(self._stale(legacy_before))).all())
 
-    def stale_claim(self, session: Session, request_id: int, legacy_before: datetime) -> ApprovalRequest | None:
-        """Re-read one under the caller's lock: the executor may have finished, or renewed, meanwhile."""
-        return session.scalars(
-            select(ApprovalRequest).where(ApprovalRequest.id == request_id, self._stale(legacy_before))
-        ).first()
+    def stale_claim(self, session: Session, request_id: int, legacy_before: datetime) -> RequestRow | None:
+        """Lock one and re-read it: the executor may have finished, or renewed, meanwhile (then None)."""
+        session.execute(select(ApprovalRequest.id).where(ApprovalRequest.id == request_id).with_for_update())
+        return read_row(
+            session, select(ApprovalRequest).where(ApprovalRequest.id == request_id, self._stale(legacy_before))
+        )
 
     def is_claimed(self, session: Session, request_id: int) -> bool:
         """Still under an executor's claim: its expiry, not the recovery sweep, decides when it is flagged."""
@@ -395,3 +380,12 @@ class ApprovalRequests:
             .values(state=RequestState.NEEDS_CHECK, result_message=message, updated_at=now)
             .execution_options(synchronize_session=False)
         )
+
+
+def _update(session: Session, where: tuple[Any, ...], **values: Any) -> int:
+    """UPDATE the requests `where` matches (bypassing the session: reads re-read, see approval_rows); how many."""
+    return rows_matched(
+        session.execute(
+            update(ApprovalRequest).where(*where).values(**values).execution_options(synchronize_session=False)
+        )
+    )

@@ -28,7 +28,7 @@ from sqlalchemy.orm import Session
 from sqlalchemy.pool import StaticPool
 
 from storage.dbclock import DbClock
-from storage.errors import StorageError
+from storage.errors import NotADatabaseUrl, StorageError, UnsupportedDatabase
 from storage.writer_queue import WriterQueue
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
@@ -72,8 +72,22 @@ def schema_state_of(current: set[str], heads: set[str], known: frozenset[str]) -
 
 
 # What a use case holds while its state change and audit row share one transaction: it only passes it on to
-# storage (repositories, AuditLog), never builds SQL with it.
+# storage (repositories, AuditLog, and the two verbs below), never builds SQL with it nor flushes, refreshes,
+# commits or rolls it back itself.
 Transaction = Session
+
+
+def commit_now(session: Transaction) -> None:
+    """Keep what the transaction wrote so far, now, though the caller then raises (a refusal is recorded even when
+    the decision it refuses is not); the session goes on in a new transaction."""
+    session.commit()
+
+
+def abandon(session: Transaction) -> None:
+    """Keep nothing of the transaction and let every lock it took go at once (the rate count's, the chain head's,
+    a row's), before the caller does anything slower or records a refusal in a transaction of its own; the session
+    goes on in a new transaction."""
+    session.rollback()
 
 
 def rows_matched(result: sa.Result[Any]) -> int:
@@ -256,15 +270,22 @@ class Database:
     """The engine plus transaction helpers; share one instance per process."""
 
     def __init__(self, url: str) -> None:
-        parsed = normalize_url(url)
+        """Opens no connection. A URL it cannot use raises `NotADatabaseUrl` or `UnsupportedDatabase` (SQLAlchemy's
+        error as the cause), or `ValueError` for a backend the bot does not support."""
         self.url = url
         self._memory = False
-        if parsed.get_backend_name() == "sqlite":
-            self.engine, self._memory = _sqlite_engine(parsed)
-        elif parsed.get_backend_name() == "postgresql":
-            self.engine = _postgres_engine(parsed)
-        else:
-            raise ValueError(f"unsupported database {parsed.get_backend_name()!r}: use sqlite:/// or postgresql://")
+        try:
+            parsed = normalize_url(url)
+            if parsed.get_backend_name() == "sqlite":
+                self.engine, self._memory = _sqlite_engine(parsed)
+            elif parsed.get_backend_name() == "postgresql":
+                self.engine = _postgres_engine(parsed)
+            else:
+                raise ValueError(f"unsupported database {parsed.get_backend_name()!r}: use sqlite:/// or postgresql://")
+        except sa.exc.NoSuchModuleError as error:
+            raise UnsupportedDatabase("no SQLAlchemy dialect for this URL's database or driver") from error
+        except sa.exc.ArgumentError as error:
+            raise NotADatabaseUrl("not a database URL") from error
         self.dialect: str = self.engine.dialect.name
         self.clock = DbClock(self.engine)  # the database's own time, for deadlines shared by replicas
         self._readonly_engine = self.engine.execution_options(**{READONLY_OPTION: True})
@@ -383,6 +404,11 @@ class Database:
             command.upgrade(self._alembic_config(conn), "head")
 
     # ---- health ----------------------------------------------------------------------------------------
+    def connect_once(self) -> None:
+        """Connect and run SELECT 1 (start-up's check); a failure raises `StorageError` with the driver's as cause."""
+        with self.begin(readonly=True) as conn:
+            conn.exec_driver_sql("SELECT 1").scalar()
+
     def ping(self) -> bool:
         """SELECT 1, for /healthz. Never raises."""
         try:

@@ -8,6 +8,8 @@ Rules kept here:
   the database but a conflict, and passes through as it is: the repository that expects one answers it (a
   delivery already recorded, a slot another replica claimed); one no repository expects is a bug, not an outage.
 - The message says what failed, never the URL (a password may be in it) nor the statement's parameters.
+- A URL `Database()` cannot use fails as one of the two subtypes below (start-up and the operator CLI word each its
+  own way), its cause SQLAlchemy's error.
 """
 
 from __future__ import annotations
@@ -19,3 +21,11 @@ class StorageError(Exception):
     @classmethod
     def from_error(cls, error: BaseException) -> StorageError:
         return cls(f"the database failed: {type(error).__name__}")
+
+
+class UnsupportedDatabase(StorageError):
+    """The URL names a database (or driver) SQLAlchemy has no dialect for."""
+
+
+class NotADatabaseUrl(StorageError):
+    """The text is not a database URL at all."""

@@ -23,6 +23,7 @@ from sqlalchemy import or_, select, update
 from sqlalchemy.orm import Session
 
 from storage.db import Database, rows_matched
+from storage.frozen import frozen
 from storage.models import TrackedOperation
 
 
@@ -61,26 +62,8 @@ class Operation:
     finished_at: datetime | None
 
 
-def frozen(row: TrackedOperation) -> Operation:
-    return Operation(
-        id=row.id,
-        kind=OperationKind(row.kind),
-        state=OperationState(row.state),
-        server_id=row.server_id,
-        server_name=row.server_name or "",
-        snapshot_id=row.snapshot_id,
-        snapshot_name=row.snapshot_name or "",
-        actor_id=row.actor_id,
-        team_id=row.team_id,
-        channel_id=row.channel_id,
-        message_ts=row.message_ts,
-        request_id=row.request_id,
-        last_status=row.last_status or "",
-        started_at=row.started_at,
-        deadline=row.deadline,
-        lease_owner=row.lease_owner,
-        finished_at=row.finished_at,
-    )
+def as_operation(row: TrackedOperation) -> Operation:
+    return frozen(Operation, row)
 
 
 class TrackedOperations:
@@ -99,13 +82,13 @@ class TrackedOperations:
                 select(TrackedOperation).where(TrackedOperation.kind == kind, key).limit(1)
             ).first()
             if existing is not None:
-                return frozen(existing)
+                return as_operation(existing)
             row = TrackedOperation(
                 kind=kind, state=OperationState.TRACKING, started_at=now, deadline=deadline, **fields
             )
             session.add(row)
             session.flush()
-            return frozen(row)
+            return as_operation(row)
 
     def claim(self, owner: str, now: datetime, lease: timedelta, limit: int) -> list[Operation]:
         """Lease to `owner` every operation still tracked whose lease is free, its own, or expired."""
@@ -132,7 +115,7 @@ class TrackedOperations:
                 row.lease_owner = owner
                 row.lease_expires_at = now + lease
             session.flush()
-            return [frozen(row) for row in rows]
+            return [as_operation(row) for row in rows]
 
     def update_status(self, session: Session, operation_id: int, seen: str, status: str) -> bool:
         """Record a new API status, only if it is still tracked and still shows the status the poller saw."""
@@ -164,7 +147,9 @@ class TrackedOperations:
             stmt = select(TrackedOperation).where(TrackedOperation.state == OperationState.TRACKING)
             if actor_id is not None:
                 stmt = stmt.where(TrackedOperation.actor_id == actor_id)
-            return [frozen(row) for row in session.scalars(stmt.order_by(TrackedOperation.id.desc()).limit(limit))]
+            return [
+                as_operation(row) for row in session.scalars(stmt.order_by(TrackedOperation.id.desc()).limit(limit))
+            ]
 
     def of_request(self, request_id: int) -> Operation | None:
         """The restore followed for an approval request (the newest, should there ever be more than one)."""
@@ -175,12 +160,12 @@ class TrackedOperations:
                 .order_by(TrackedOperation.id.desc())
                 .limit(1)
             ).first()
-            return frozen(row) if row is not None else None
+            return as_operation(row) if row is not None else None
 
     def get(self, operation_id: int) -> Operation | None:
         with self.db.session(readonly=True) as session:
             row = session.get(TrackedOperation, operation_id)
-            return frozen(row) if row is not None else None
+            return as_operation(row) if row is not None else None
 
     def release(self, owner: str) -> int:
         """Give up `owner`'s leases (graceful shutdown), so another replica or a restart resumes at once."""

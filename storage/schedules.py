@@ -26,6 +26,7 @@ from sqlalchemy.orm import Session
 
 from storage.approvals import OPEN_STATES
 from storage.db import Database, as_utc, rows_matched
+from storage.frozen import frozen
 from storage.models import ApprovalRequest, Schedule, ScheduleSlot
 
 
@@ -245,34 +246,8 @@ class Schedules:
 
 
 def _schedule(row: Schedule) -> ScheduleRow:
-    return ScheduleRow(
-        id=row.id,
-        server_id=row.server_id,
-        server_name=row.server_name or "",
-        when_spec=row.when_spec,
-        keep=row.keep,
-        on_full=row.on_full,
-        created_by=row.created_by,
-        channel_id=row.channel_id,
-        created_at=row.created_at,
-        enabled=bool(row.enabled),
-        last_result=row.last_result or "",
-        last_run_at=row.last_run_at,
-        awaiting_approval=bool(row.awaiting_approval),
-        deletes_approved=bool(row.deletes_approved),
-        revision=int(row.revision or 0),
-        applied_at=row.applied_at,
-    )
+    return frozen(ScheduleRow, row)
 
 
 def _slot(row: ScheduleSlot) -> SlotRow:
-    return SlotRow(
-        id=row.id,
-        schedule_id=row.schedule_id,
-        slot_time=row.slot_time,
-        claimed_at=row.claimed_at,
-        state=row.state,
-        snapshot_id=row.snapshot_id,
-        snapshot_name=row.snapshot_name or "",
-        message=row.message or "",
-    )
+    return frozen(SlotRow, row)

@@ -16,7 +16,6 @@ from pathlib import Path
 from typing import TextIO
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
-from sqlalchemy.exc import SQLAlchemyError
 
 from bot.auditing import audit_log
 from bot.config import read_environment
@@ -111,7 +110,7 @@ def _run(
     except StorageError as error:  # what failed is in its cause, as the database driver said it
         print(f"error: database {shown}: {_first_line(error.__cause__ or error)}", file=sys.stderr)
         return 1
-    except (SQLAlchemyError, ValueError) as error:  # the URL itself (Database() opens no connection)
+    except ValueError as error:  # a backend the bot does not support (Database() opens no connection)
         print(f"error: database {shown}: {_first_line(error)}", file=sys.stderr)
         return 1
     finally:

@@ -2,8 +2,8 @@
 operator's policy and the clocks (closing, refusing and reading a request under its row lock: approval_ledger).
 
 Rules kept here:
-- No ORM row leaves the use cases: callers get `RequestView` / `DecisionResult` (kinds, states and the safety
-  snapshot's terms typed, from approval_terms).
+- No ORM row reaches the use cases (storage hands out frozen `RequestRow`s); callers get `RequestView` /
+  `DecisionResult` (kinds, states and the safety snapshot's terms typed, from approval_terms).
 - A request id is parsed once, where it comes in (`parse_request_id`); the parts take an `int`.
 - The approval is bound to `bound_digest`: exactly what the card showed (snapshot id, server id, name,
   created_at, the requester's reason).
@@ -28,8 +28,8 @@ from bot.usecases.errors import InvalidInput, NotFoundError
 from bot.usecases.schedule_plan import SchedulePlan
 from bot.usecases.validation import parse_id
 from bot.usecases.wording import Text, code, sentence
+from storage.approval_rows import RequestRow
 from storage.audit import APPROVAL_ACTIONS, Action, valid_utf8
-from storage.models import ApprovalRequest
 
 log = logging.getLogger("bot.usecases.approvals")
 
@@ -59,7 +59,7 @@ def bound_fields(
     }
 
 
-def snapshot_of(row: ApprovalRequest | RequestView) -> int | None:
+def snapshot_of(row: RequestRow | RequestView) -> int | None:
     """The snapshot an audit row of this request names: none for a `schedule` request (its column holds 0)."""
     return None if row.kind == RequestKind.SCHEDULE else row.snapshot_id
 
@@ -72,7 +72,8 @@ def action_for(kind: str, verb: str) -> Action:
 
 @dataclass(frozen=True)
 class RequestView:
-    """A request as it is now, for rendering (no ORM object leaves this module)."""
+    """A request as it is now, for rendering: its stored row (storage.approval_rows.RequestRow) with its terms typed
+    and what the policy adds (built by `RequestLedger.view`, the one way)."""
 
     id: int
     kind: RequestKind

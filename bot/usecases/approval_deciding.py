@@ -92,8 +92,7 @@ class Deciding:
                 session=session,
             )
             if votes < row.approvals_required:
-                self.requests.touch(row, now)
-                view = self.ledger.view(session, row)
+                view = self.ledger.view(self.requests.touch(session, rid, now))
                 return DecisionResult(
                     view,
                     DecisionOutcome.VOTE_RECORDED,

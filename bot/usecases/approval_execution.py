@@ -179,8 +179,7 @@ class SendingSteps:
             won = self.requests.mark_sending(
                 session, view.id, token, stale_after=self.ledger.policy.stale_after, now=self.ledger.now()
             )
-            if not won:
-                session.rollback()
+            if not won:  # storage rolled the transaction back: nothing of it is kept
                 return False
             # A delete writes its own intent (same operation id) just before its call.
             if view.kind == RequestKind.RESTORE:
@@ -209,7 +208,7 @@ class SendingSteps:
         with self.ledger.held(rid, token) as (session, row):
             if row is None:
                 return self.ledger.claim_lost(rid)
-            self.requests.end_unsent(row, state, str(message), self.ledger.now())
+            row = self.requests.end_unsent(session, rid, state, str(message), self.ledger.now())
             self.audit.append(
                 actor.entry(
                     action_for(row.kind, state),
@@ -221,8 +220,7 @@ class SendingSteps:
                 ),
                 session=session,
             )
-            view = self.ledger.view(session, row)
-        return DecisionResult(view, DecisionOutcome(state), message)
+        return DecisionResult(self.ledger.view(row), DecisionOutcome(state), message)
 
     def finish(
         self,
@@ -273,11 +271,10 @@ class SendingSteps:
         audited: bool,
     ) -> DecisionResult:
         with self.db.session() as session:
-            row = self.ledger.locked(session, rid)
+            self.ledger.locked(session, rid)
             # Ours while `sending`; a late answer also settles a request the flagger marked "outcome unknown".
             # VPS.org's words go into the request row too: the record form, made valid UTF-8.
-            self.requests.settle(session, rid, token, state, valid_utf8(str(message)), self.ledger.now())
-            session.refresh(row)
+            row = self.requests.settle(session, rid, token, state, valid_utf8(str(message)), self.ledger.now())
             if not audited and outcome is not None:
                 self.audit.append(
                     actor.entry(
@@ -291,5 +288,4 @@ class SendingSteps:
                     ),
                     session=session,
                 )
-            view = self.ledger.view(session, row)
-        return DecisionResult(view, DecisionOutcome(state), message)
+        return DecisionResult(self.ledger.view(row), DecisionOutcome(state), message)

@@ -68,8 +68,7 @@ class Housekeeping:
         flagged: list[DecisionResult] = []
         for rid in stale:
             with self.db.session() as session:
-                self.ledger.locked(session, rid)
-                # Re-read under the lock: the executor may have finished, or renewed, meanwhile.
+                # Locked and re-read: the executor may have finished, or renewed, meanwhile.
                 row = self.requests.stale_claim(session, rid, legacy_before)
                 if row is None:
                     continue
@@ -83,7 +82,7 @@ class Housekeeping:
                     flagged.append(DecisionResult(view, DecisionOutcome.NOT_SENT, message))
                     continue
                 message = SENT_UNKNOWN if row.state == RequestState.SENDING else LEGACY_UNKNOWN
-                self.requests.flag_needs_check(row, str(message), self.ledger.now())
+                row = self.requests.flag_needs_check(session, rid, str(message), self.ledger.now())
                 self.audit.append(
                     SYSTEM.entry(
                         action_for(row.kind, RequestState.NEEDS_CHECK),
@@ -99,14 +98,13 @@ class Housekeeping:
                     ),
                     session=session,
                 )
-                flagged.append(DecisionResult(self.ledger.view(session, row), DecisionOutcome.NEEDS_CHECK, message))
+                flagged.append(DecisionResult(self.ledger.view(row), DecisionOutcome.NEEDS_CHECK, message))
         return flagged
 
     def open_requests(self) -> list[RequestView]:
         with self.db.session(readonly=True) as session:
             rows = self.requests.open(session, limit=100)
-            approvers = self.requests.votes.approvers_of(session, [row.id for row in rows])
-            return [self.ledger.view(session, row, approvers[row.id]) for row in rows]
+        return [self.ledger.view(row) for row in rows]
 
     def open_counts(self) -> dict[str, int]:
         """How many requests are in each open state (every open state present, 0 when none)."""

@@ -3,7 +3,9 @@ the executor's claim. Every part of the approval service holds this one object (
 class), so each part takes only this plus what it uses itself.
 
 Rules kept here:
-- A request is read for a decision only under its row lock (`locked`); a view is built while the row is held.
+- A request is read for a decision only under its row lock (`locked`). Storage hands out frozen rows and owns
+  the unit of work (writing, re-reading, rolling back a lost claim); this never touches a session itself.
+- A view is the stored row plus what the policy says of it (`view`), built the one way rows are (storage.frozen).
 - A state change and its audit row share one transaction (`close`, `back_to_pending`); a refusal is recorded even
   though the caller then raises (`refuse` commits it on its own).
 - An executor acts only while its token holds an unexpired claim (`held`, `renew`); one that lost it changes
@@ -28,15 +30,15 @@ from bot.usecases.approval_base import (
     snapshot_of,
     state_words,
 )
-from bot.usecases.approval_terms import RequestKind, RequestState, SafetyMode, SafetyOffer, SafetyState, chosen
+from bot.usecases.approval_terms import RequestKind, RequestState, SafetyMode, chosen
 from bot.usecases.context import SYSTEM, Actor
 from bot.usecases.errors import NotFoundError, Refused
 from bot.usecases.schedule_plan import SchedulePlan
 from bot.usecases.wording import Text
-from storage.approvals import ApprovalRequests
+from storage.approvals import ApprovalRequests, RequestRow
 from storage.audit import Action, AuditLog, Outcome
-from storage.db import Database, Transaction
-from storage.models import ApprovalRequest
+from storage.db import Database, Transaction, commit_now
+from storage.frozen import frozen
 from storage.schedules import Schedules
 
 
@@ -55,54 +57,24 @@ class RequestLedger:
     def get(self, request_id: int) -> RequestView:
         with self.db.session(readonly=True) as session:
             row = self.requests.get(session, request_id)
-            if row is None:
-                raise NotFoundError(f"Request #{request_id} does not exist.")
-            return self.view(session, row)
+        if row is None:
+            raise NotFoundError(f"Request #{request_id} does not exist.")
+        return self.view(row)
 
-    def locked(self, session: Transaction, rid: int) -> ApprovalRequest:
+    def locked(self, session: Transaction, rid: int) -> RequestRow:
         row = self.requests.locked(session, rid)
         if row is None:
             raise NotFoundError(f"Request #{rid} does not exist.")
         return row
 
-    def view(self, session: Transaction, row: ApprovalRequest, approvers: tuple[str, ...] | None = None) -> RequestView:
-        """The request as the rest of the bot sees it; `approvers` when the caller fetched them for many rows."""
-        if approvers is None:
-            approvers = self.requests.votes.approvers(session, row.id)
+    def view(self, row: RequestRow) -> RequestView:
+        """The request as the rest of the bot sees it: the stored row, its terms typed, and what the policy adds."""
         kind = RequestKind(row.kind)
-        return RequestView(
-            id=row.id,
-            kind=kind,
-            state=RequestState(row.state),
-            requester_id=row.requester_id,
-            requester_name=row.requester_name,
-            channel_id=row.channel_id,
-            snapshot_id=row.snapshot_id,
-            snapshot_name=row.snapshot_name,
-            snapshot_status=row.snapshot_status,
-            snapshot_size_mb=row.snapshot_size_mb,
-            snapshot_created_at=row.snapshot_created_at,
-            snapshot_description=row.snapshot_description,
-            server_id=row.server_id,
-            server_name=row.server_name,
-            approvals_required=row.approvals_required,
-            approvers=approvers,
-            created_at=row.created_at,
-            expires_at=row.expires_at,
-            decided_by=row.decided_by,
-            decided_at=row.decided_at,
-            reason=row.reason,
-            result_message=row.result_message,
-            card_channel=row.card_channel,
-            card_ts=row.card_ts,
-            bound_digest=row.bound_digest,
-            request_reason=row.request_reason or "",
-            safety_offer=SafetyOffer(row.safety_offer or ""),
+        return frozen(
+            RequestView,
+            row,
             safety_choice=chosen(row.safety_choice),
-            safety_snapshot_id=row.safety_snapshot_id,
-            safety_state=SafetyState(row.safety_state or ""),
             safety_required=kind == RequestKind.RESTORE and self.policy.safety_mode == SafetyMode.ALWAYS,
-            schedule_id=row.schedule_id,
             proposal=SchedulePlan.from_json(row.proposal) if kind == RequestKind.SCHEDULE else None,
         )
 
@@ -110,14 +82,14 @@ class RequestLedger:
     def close(
         self,
         session: Transaction,
-        row: ApprovalRequest,
+        row: RequestRow,
         state: RequestState,
         actor: Actor,
         now: datetime,
         *,
         reason: str = "",
     ) -> RequestView:
-        self.requests.close(row, state, decided_by=actor.user_id, now=now, reason=reason)
+        row = self.requests.close(session, row.id, state, decided_by=actor.user_id, now=now, reason=reason)
         self.schedule_closed(session, row)
         self.audit.append(
             actor.entry(
@@ -130,21 +102,20 @@ class RequestLedger:
             ),
             session=session,
         )
-        session.flush()
-        return self.view(session, row)
+        return self.view(row)
 
-    def schedule_closed(self, session: Transaction, row: ApprovalRequest) -> None:
+    def schedule_closed(self, session: Transaction, row: RequestRow) -> None:
         """A `schedule` request closed unapproved: the schedule it proposed stays off for good (a change of an
         enabled schedule leaves it as it was)."""
         if row.kind == RequestKind.SCHEDULE and row.schedule_id is not None:
             Schedules(self.db).drop_proposal(session, row.schedule_id)
 
-    def require_pending(self, session: Transaction, actor: Actor, row: ApprovalRequest) -> None:
+    def require_pending(self, session: Transaction, actor: Actor, row: RequestRow) -> None:
         if row.state != RequestState.PENDING:
             self.refuse(session, actor, row, Action.REFUSED_NOT_PENDING, f"request is {row.state}")
             raise Refused(f"Request #{row.id} is already {state_words(RequestState(row.state))}; nothing was done.")
 
-    def refuse(self, session: Transaction, actor: Actor, row: ApprovalRequest, action: str, reason: str) -> None:
+    def refuse(self, session: Transaction, actor: Actor, row: RequestRow, action: str, reason: str) -> None:
         # A refusal is recorded even though the caller's transaction then raises: write it on its own.
         self.audit.append(
             actor.entry(
@@ -157,15 +128,15 @@ class RequestLedger:
             ),
             session=session,
         )
-        session.commit()
+        commit_now(session)
 
     def back_to_pending(
-        self, session: Transaction, row: ApprovalRequest, message: Text, *, reason: str, actor: Actor = SYSTEM
+        self, session: Transaction, row: RequestRow, message: Text, *, reason: str, actor: Actor = SYSTEM
     ) -> RequestView:
         approved_by = row.decided_by
         record = str(message)
         # The votes were spent on this attempt: approving again is a fresh decision on a fresh re-check.
-        self.requests.back_to_pending(session, row, record, self.now())
+        row = self.requests.back_to_pending(session, row.id, record, self.now())
         self.audit.append(
             actor.entry(
                 action_for(row.kind, DecisionOutcome.NOT_SENT),
@@ -177,20 +148,15 @@ class RequestLedger:
             ),
             session=session,
         )
-        session.flush()
-        return self.view(session, row)
+        return self.view(row)
 
     # ---- the executor's claim ------------------------------------------------------------------------------
     @contextmanager
-    def held(self, rid: int, token: str) -> Iterator[tuple[Transaction, ApprovalRequest | None]]:
+    def held(self, rid: int, token: str) -> Iterator[tuple[Transaction, RequestRow | None]]:
         """The request under its row lock while `token` still holds its claim; None when the claim was lost (then
-        nothing is written in this transaction: the caller answers with `claim_lost`)."""
+        storage has rolled the transaction back and nothing is written in it: the caller answers `claim_lost`)."""
         with self.db.session() as session:
-            self.locked(session, rid)
-            row = self.requests.held(session, rid, token)
-            if row is None:
-                session.rollback()
-            yield session, row
+            yield session, self.requests.held_under_lock(session, rid, token)
 
     def renew(self, rid: int, token: str) -> bool:
         """Extend the claim (database clock) while `token` still holds it; False: it lapsed or was taken over."""

@@ -31,7 +31,7 @@ from bot.usecases.snapshots import SnapshotService
 from bot.usecases.validation import parse_id
 from bot.usecases.wording import Text, code, command, plain
 from storage.audit import Action, Outcome, valid_utf8
-from storage.db import Transaction
+from storage.db import Transaction, abandon
 
 KINDS = (RequestKind.RESTORE, RequestKind.DELETE)  # what a person asks for by snapshot (schedules: schedule_requests)
 MAX_REASON = 200  # an incident reference and a few words; the card, the audit row and notifications carry it
@@ -167,9 +167,7 @@ class Requesting:
             # recorded after it commits after us and its closer then finds (and closes) this request.
             deleted = self.audit.snapshot_has(snapshot.id, Action.DELETE_SUCCEEDED, session=session)
             if deleted:
-                session.rollback()  # neither the request nor its audit row
-            else:
-                view = self.ledger.view(session, row)
+                abandon(session)  # neither the request nor its audit row
         if deleted:
             self.snapshots.record_invalid_command(actor, "snapshot was deleted meanwhile", operation=kind)
             raise NotFoundError(
@@ -177,7 +175,7 @@ class Requesting:
                     code(snapshot.name, 64), sid
                 )
             )
-        return view
+        return self.ledger.view(row)
 
     def _refuse_if_in_the_way(
         self, session: Transaction, actor: Actor, kind: RequestKind, snapshot_id: int, server_id: int
@@ -186,8 +184,8 @@ class Requesting:
         rows = self.requests.in_the_way(session, kind=kind, server_id=server_id, snapshot_id=snapshot_id)
         if not rows:
             return
-        existing = self.ledger.view(session, rows[0])
-        session.rollback()
+        existing = self.ledger.view(rows[0])
+        abandon(session)
         self._refuse_check(actor, kind, snapshot_id, server_id, f"request #{existing.id} is {existing.state}")
         raise conflict(existing, kind, snapshot_id, self.ledger.now())
 

@@ -129,7 +129,6 @@ class SafetyStep:
                     safety_snapshot_id=adopted.id,
                     safety_state=SafetyState.FOLLOWING,
                 ):
-                    session.rollback()
                     return LOST
             return self._follow(actor, view, token, adopted.id, name)
         if not existing.complete:
@@ -174,7 +173,6 @@ class SafetyStep:
             # The `creating` mark and the intent row commit together, only while the claim is ours.
             with self.db.session() as session:
                 if not self.requests.set_safety(session, view.id, token, safety_state=SafetyState.CREATING):
-                    session.rollback()
                     return False
                 self.audit.append(
                     self._entry(
@@ -318,7 +316,6 @@ class SafetyStep:
             if not self.requests.set_safety(
                 session, view.id, token, safety_state=SafetyState.COMPLETED, safety_snapshot_id=snapshot.id
             ):
-                session.rollback()
                 return LOST
             self.audit.append(
                 self._entry(

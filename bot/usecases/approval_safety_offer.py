@@ -130,8 +130,7 @@ class SafetyOffers:
             row = self.ledger.locked(session, request_id)
             if row.state != RequestState.PENDING:
                 return None
-            self.ledger.requests.set_offer(row, offer)
-            return self.ledger.view(session, row)
+            return self.ledger.view(self.ledger.requests.record_offer(session, request_id, offer))
 
     def refresh_offers_on_server(self, server_id: int) -> list[RequestView]:
         """After a delete on `server_id` succeeded: its pending restores whose card said "Server full", their offer
@@ -159,8 +158,7 @@ class SafetyOffers:
                 row = self.ledger.locked(session, rid)
                 if row.state != RequestState.PENDING or row.safety_offer == offer:
                     continue
-                self.ledger.requests.set_offer(row, offer)
-                changed.append(self.ledger.view(session, row))
+                changed.append(self.ledger.view(self.ledger.requests.record_offer(session, rid, offer)))
         return changed
 
     def recheck_deadline(self) -> float:

@@ -36,7 +36,7 @@ class SnapshotGone:
         """Open requests about this snapshot, oldest first (for the delete confirmation's warning)."""
         with self.ledger.db.session(readonly=True) as session:
             rows = self.ledger.requests.open_for_snapshot(session, snapshot_id)
-            return [self.ledger.view(session, row) for row in rows]
+        return [self.ledger.view(row) for row in rows]
 
     def close_for_deleted(
         self, actor: Actor, snapshot_id: int, *, except_request: int | None = None, gone_at_delete: bool = False

@@ -18,7 +18,7 @@ from bot.usecases.context import Actor
 from bot.usecases.errors import Refused
 from bot.usecases.ratelimit import RateLimiter
 from storage.audit import Action, AuditEntry, AuditLog, AuditRecord, Outcome
-from storage.db import Transaction, as_utc
+from storage.db import Transaction, abandon, as_utc
 from storage.limits import count_started
 
 # The actions a rate limit counts: the starts of state changes, including deletes sent to approval.
@@ -131,7 +131,7 @@ class Guard:
         )
         if started < self.limiter.limit_count:
             return
-        session.rollback()  # lets the lock go before anything slower (the retry-after lookup, the refusal row)
+        abandon(session)  # lets the lock go before anything slower (the retry-after lookup, the refusal row)
         rate = self.limiter.decide(actor.user_id, started)
         self._refuse_rate(actor, what, rate.retry_after_seconds, {"server_id": server_id, "snapshot_id": snapshot_id})
         raise Refused(rate.message)

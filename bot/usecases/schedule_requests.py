@@ -33,9 +33,9 @@ from bot.usecases.server_groups import server_and_snapshots
 from bot.usecases.wording import Text, code, plain, sentence
 from bot.vps.client import VpsClient
 from bot.vps.models import SNAPSHOTS_PER_SERVER
+from storage.approvals import RequestRow
 from storage.audit import Action, Outcome, valid_utf8
-from storage.db import Transaction
-from storage.models import ApprovalRequest
+from storage.db import Transaction, abandon
 from storage.schedules import ScheduleRow, Schedules
 
 SCHEDULE_REMOVED = "the schedule was removed"  # the close reason the card recognises
@@ -129,7 +129,7 @@ class ScheduleRequesting:
                 ),
                 session=session,
             )
-            return self.ledger.view(session, row)
+        return self.ledger.view(row)
 
     def close_for_removed(self, actor: Actor, schedule_id: int) -> list[DecisionResult]:
         """The change request still waiting on a schedule `actor` just removed can never be applied: closed as
@@ -154,8 +154,8 @@ class ScheduleRequesting:
         existing = self.requests.open_for_schedule(session, schedule_id)
         if existing is None:
             return
-        view = self.ledger.view(session, existing)
-        session.rollback()
+        view = self.ledger.view(existing)
+        abandon(session)
         self.audit.append(
             actor.entry(
                 Action.REFUSED_VALIDATION,
@@ -252,7 +252,7 @@ class ScheduleExecution:
                 plain(plan.on_full, 10),
                 sentence(shown),
             ) + Text(" Its older snapshots are deleted without a card each.")
-            self.requests.end_unsent(row, RequestState.EXECUTED, str(message), now)
+            row = self.requests.end_unsent(session, rid, RequestState.EXECUTED, str(message), now)
             self.audit.append(
                 actor.entry(
                     action_for(RequestKind.SCHEDULE, "executed"),
@@ -271,8 +271,7 @@ class ScheduleExecution:
                 ),
                 session=session,
             )
-            done = self.ledger.view(session, row)
-        return DecisionResult(done, DecisionOutcome.EXECUTED, message)
+        return DecisionResult(self.ledger.view(row), DecisionOutcome.EXECUTED, message)
 
     def _end_schedule_unapplied(
         self, actor: Actor, rid: int, token: str, state: RequestState, message: Text, details: dict[str, object]
@@ -286,13 +285,13 @@ class ScheduleExecution:
         self,
         session: Transaction,
         actor: Actor,
-        row: ApprovalRequest,
+        row: RequestRow,
         state: RequestState,
         message: Text,
         details: dict[str, object],
     ) -> DecisionResult:
         """Closed without applying (`stale` or `failed`): a new schedule stays off for good."""
-        self.requests.end_unsent(row, state, str(message), self.ledger.now())
+        row = self.requests.end_unsent(session, row.id, state, str(message), self.ledger.now())
         self.ledger.schedule_closed(session, row)
         self.audit.append(
             actor.entry(
@@ -304,7 +303,7 @@ class ScheduleExecution:
             ),
             session=session,
         )
-        return DecisionResult(self.ledger.view(session, row), DecisionOutcome(state), message)
+        return DecisionResult(self.ledger.view(row), DecisionOutcome(state), message)
 
 
 def _changed_meanwhile(schedule_id: int, plan: SchedulePlan, current: ScheduleRow | None) -> Text | None:

@@ -12,7 +12,6 @@ from collections.abc import Callable
 from datetime import timedelta
 
 from bot.usecases.context import Actor, utcnow
-from storage.approvals import RequestState
 from storage.audit import Action, Outcome
 from tests.app_fixtures import ALICE, BOB, CAROL, OPS, Harness
 
@@ -51,7 +50,7 @@ def seed_requests(h: Harness, pending: int, needs_check: int) -> None:
                 safety_offer="",
             )
             if i >= pending:
-                row.state = RequestState.NEEDS_CHECK
+                service.requests.flag_needs_check(session, row.id, "", now)
 
 
 def seed_unknown_outcomes(h: Harness, count: int) -> None:

@@ -43,7 +43,11 @@ def test_an_operator_command_imports_its_handlers_when_it_runs() -> None:
 
 BROKEN_INSTALL = """
 import sys
-sys.modules["sqlalchemy"] = None  # as if the install had lost it: importing it fails
+class Lost:  # as if the install had lost sqlalchemy: importing it fails as a missing package does
+    def find_spec(self, name, path=None, target=None):
+        if name.split(".")[0] == "sqlalchemy":
+            raise ModuleNotFoundError(f"No module named {name!r}", name=name)
+sys.meta_path.insert(0, Lost())
 from bot.__main__ import main
 try:
     main(["--help"])

@@ -6,8 +6,8 @@ storage (not even a type or an error: use cases re-export or translate what it n
 including those inside functions and under `if TYPE_CHECKING:` (a typing-only edge is still an edge).
 
 Outside storage nothing of the bot imports SQLAlchemy or storage's ORM models: repositories hand out frozen rows
-and own the unit of work, and a storage failure reaches the bot as storage's own error type. The modules that
-still do are listed by name in `NOT_YET_OUT_OF_STORAGE`; that list only shrinks (an entry no longer needed fails).
+and own the unit of work, and a storage failure reaches the bot as storage's own error type. `NOT_YET_OUT_OF_STORAGE`
+(the modules that still did, by name) is empty; it only ever shrank (an entry no longer needed fails).
 """
 
 from __future__ import annotations
@@ -33,16 +33,8 @@ BANNED: dict[str, tuple[str, ...]] = {
 # Banned everywhere in bot/ (the whole bot sits above storage's boundary).
 BANNED_OUTSIDE_STORAGE: tuple[str, ...] = ("storage.models", "sqlalchemy")
 
-# (module, banned prefix) pairs that still cross the boundary today; remove an entry when its import goes.
-NOT_YET_OUT_OF_STORAGE: frozenset[tuple[str, str]] = frozenset(
-    {
-        ("bot/__main__.py", "sqlalchemy"),
-        ("bot/cli/operator.py", "sqlalchemy"),
-        ("bot/usecases/approval_base.py", "storage.models"),
-        ("bot/usecases/approval_ledger.py", "storage.models"),
-        ("bot/usecases/schedule_requests.py", "storage.models"),
-    }
-)
+# (module, banned prefix) pairs that still cross the boundary: none is left, and none may be added.
+NOT_YET_OUT_OF_STORAGE: frozenset[tuple[str, str]] = frozenset()
 
 
 def crossings(directory: str, banned: tuple[str, ...], root: Path = ROOT) -> set[tuple[str, str]]:

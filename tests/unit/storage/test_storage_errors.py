@@ -11,7 +11,7 @@ import sqlalchemy as sa
 
 from storage.db import Database
 from storage.deliveries import DeliveryLog
-from storage.errors import StorageError
+from storage.errors import NotADatabaseUrl, StorageError, UnsupportedDatabase
 from storage.models import ProcessedDelivery
 
 
@@ -46,3 +46,28 @@ def test_a_conflict_stays_for_the_repository_that_expects_it(database: Database)
     assert deliveries.first_time("Ev01") is False  # the unique key's IntegrityError, answered by the repository
     with pytest.raises(sa.exc.IntegrityError), database.session() as session:
         session.add(ProcessedDelivery(key="Ev01", created_at=datetime.now(UTC)))
+
+
+@pytest.mark.parametrize(
+    ("url", "error"),
+    [
+        ("postgres//user:s3cret@nohost", NotADatabaseUrl),
+        ("postgresql+nodriver://user:s3cret@h/db", UnsupportedDatabase),
+    ],
+)
+def test_a_url_the_database_cannot_use_is_a_storage_error_of_its_own_kind(url: str, error: type[StorageError]) -> None:
+    """Start-up and the operator CLI word each kind their own way without importing SQLAlchemy; no password shows."""
+    with pytest.raises(error) as raised:
+        Database(url)
+    assert isinstance(raised.value.__cause__, sa.exc.ArgumentError)
+    assert "s3cret" not in str(raised.value)
+
+
+def test_start_ups_connection_check_fails_as_a_storage_error() -> None:
+    unreachable = Database("postgresql+psycopg://postgres@127.0.0.1:9/test?connect_timeout=2")
+    try:
+        with pytest.raises(StorageError) as raised:
+            unreachable.connect_once()
+        assert isinstance(raised.value.__cause__, sa.exc.OperationalError)
+    finally:
+        unreachable.dispose()
