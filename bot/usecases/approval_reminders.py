@@ -147,7 +147,7 @@ class Reminders:
                 return None
             if not self.nudges.claim_in(session, rid, kind, number, due_at=due_at, owner=self.owner, now=now):
                 return None
-            view = self.ledger.view(session, row)
+            view = self.ledger.view(row)
             acted = {view.requester_id, *view.approvers}
             named = tuple(user for user in named if user not in acted)  # someone may have approved meanwhile
             self.ledger.audit.append(
