@@ -17,11 +17,13 @@ from bot.slack import blocks as ui
 from bot.slack.listeners.answering import reply_to_click, reply_to_submission
 from bot.slack.listeners.common import actor_from_payload, first_action, run_for_user
 from bot.slack.listeners.forms import submitter, view_value
+from bot.slack.listeners.ids import audited_id
 from bot.slack.listeners.request_cards import start_request
 from bot.slack.replies import Reply
 from bot.slack.side import SlackSide
 from bot.slack.wording import render
 from bot.usecases.access import Permission
+from bot.usecases.approvals import RequestKind
 from bot.usecases.context import Actor
 from bot.usecases.errors import InvalidInput, UserFacingError
 
@@ -29,7 +31,8 @@ log = logging.getLogger(__name__)
 
 
 def request_restore(core: Core, slack: SlackSide, reply: Reply, actor: Actor, args: dict[str, str]) -> None:
-    start_request(core, slack, reply, actor, args["snapshot_id"], kind="restore", reason=args.get("reason", ""))
+    snapshot_id = audited_id(core, actor, args["snapshot_id"], "snapshot id", operation=RequestKind.RESTORE)
+    start_request(core, slack, reply, actor, snapshot_id, kind=RequestKind.RESTORE, reason=args.get("reason", ""))
 
 
 def open_restore_form(core: Core, reply: Reply, actor: Actor, trigger_id: str | None, *, snapshot_id: int) -> None:
@@ -74,7 +77,7 @@ def register(app: App, core: Core, slack: SlackSide) -> None:
             return
         reason = view_value(view, "reason")
         try:
-            core.approvals.check_reason("restore", reason)
+            core.approvals.check_reason(RequestKind.RESTORE, reason)
         except InvalidInput as error:
             ack(response_action="errors", errors={"reason": str(error)})
             return
