@@ -120,7 +120,9 @@ class SlackAnnouncer:
                 if result.outcome in _DETAILED
                 else Mrkdwn("")
             )
-            if result.outcome in ("rejected", "cancelled") and req.reason:  # the reason, as on the card
+            if (
+                result.outcome in (DecisionOutcome.REJECTED, DecisionOutcome.CANCELLED) and req.reason
+            ):  # the reason, as on the card
                 detail += Mrkdwn("\nReason: ") + quote(req.reason, 500)
             text, _ = outgoing(Mrkdwn("{} {}{}").format(ui.mention(req.requester_id), line, detail), None)
             try:

@@ -28,7 +28,7 @@ from bot.usecases.approval_base import RequestView
 from bot.usecases.context import Actor, utcnow
 from bot.usecases.errors import InvalidInput, NotFoundError, Refused
 from bot.usecases.guard import Guard
-from bot.usecases.schedule_fit import check_fits, count_words
+from bot.usecases.schedule_fit import OnFull, check_fits, count_words
 from bot.usecases.schedule_plan import SchedulePlan
 from bot.usecases.schedule_requests import AsksForSchedules
 from bot.usecases.schedule_when import When, parse_when
@@ -40,7 +40,7 @@ from bot.vps.models import SNAPSHOTS_PER_SERVER, Snapshot
 from storage.audit import Action, AuditLog, Outcome
 from storage.schedules import ScheduleRow, Schedules
 
-ON_FULL = ("skip", "rotate")
+ON_FULL = tuple(OnFull)
 
 
 @dataclass(frozen=True)
@@ -61,7 +61,7 @@ class ScheduleRequest:
     server_id: int
     when: When
     keep: int
-    on_full: str
+    on_full: OnFull
 
 
 class ScheduleService:
@@ -104,7 +104,7 @@ class ScheduleService:
                 ),
                 field="keep",
             )
-        mode = (on_full or "skip").strip().lower()
+        mode = (on_full or OnFull.SKIP).strip().lower()
         if mode not in ON_FULL:
             raise InvalidInput(
                 Text("{} is {} (the default) or {}.").format(code("on_full"), code("skip"), code("rotate")),
@@ -121,7 +121,7 @@ class ScheduleService:
                 ),
                 field="when",
             )
-        return ScheduleRequest(server_id, when, count, mode)
+        return ScheduleRequest(server_id, when, count, OnFull(mode))
 
     # ---- commands ------------------------------------------------------------------------------------------
     def create(

@@ -17,7 +17,7 @@ from bot.slack import blocks as ui
 from bot.slack.listeners.answering import reply_to_click, reply_to_submission
 from bot.slack.listeners.common import actor_from_payload, first_action, run_for_user
 from bot.slack.listeners.forms import submitter, view_value
-from bot.slack.listeners.ids import audited_id
+from bot.slack.listeners.ids import audited_id, parse_id
 from bot.slack.listeners.request_cards import start_request
 from bot.slack.replies import Reply
 from bot.slack.side import SlackSide
@@ -70,9 +70,9 @@ def register(app: App, core: Core, slack: SlackSide) -> None:
     @app.view(ui.RESTORE_VIEW)
     def restore_submitted(ack: Ack, body: dict[str, Any], view: dict[str, Any], client: WebClient) -> None:
         # The reason is checked in place, then the request goes the command's way.
-        try:
-            snapshot_id = int(json.loads(view.get("private_metadata") or "{}")["snapshot_id"])
-        except (ValueError, KeyError, TypeError):
+        try:  # our own form's metadata: anything else is not a form of ours, and is only acknowledged
+            snapshot_id = parse_id(json.loads(view.get("private_metadata") or "{}")["snapshot_id"], "snapshot id")
+        except (ValueError, KeyError, TypeError, InvalidInput):
             ack()
             return
         reason = view_value(view, "reason")

@@ -157,9 +157,10 @@ def register(app: App, core: Core, slack: SlackSide) -> None:
         args = {b: view_value(view, b) for b in ("when", "keep")}
         on_full = selected(view, "on_full") or "skip"
         try:
-            meta = json.loads(view.get("private_metadata") or "{}")
-            schedule_id, server_id = str(int(meta["schedule_id"])), str(int(meta["server_id"]))
-        except (ValueError, KeyError, TypeError):
+            meta = json.loads(view.get("private_metadata") or "{}")  # our own form's: anything else is only acked
+            schedule_id = str(parse_id(meta["schedule_id"], "schedule id"))
+            server_id = str(parse_id(meta["server_id"], "server id"))
+        except (ValueError, KeyError, TypeError, InvalidInput):
             ack()
             return
         command = {"schedule_id": schedule_id, "when": args["when"], "keep": args["keep"], "on_full": on_full}
