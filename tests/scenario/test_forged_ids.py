@@ -118,3 +118,15 @@ def test_a_forged_schedule_id_on_change_is_answered_in_words(h: Harness) -> None
         ":warning: The schedule id must be a whole number, like 12345 — got `１`."
     )
     assert h.slack.calls_to("views.open") == []
+
+
+def test_a_forged_id_in_the_audit_older_button_is_answered_in_words(h: Harness) -> None:
+    h.run("list 12345")  # a row about server 12345 in the trail
+    value = json.dumps({"f": {"server": "１２３４５"}, "b": 10**6})
+    click(h, "audit_more", value, ALICE)
+    assert h.last_ephemeral(ALICE).visible_text == (
+        ":warning: The server id must be a whole number, like 12345 — got `１２３４５`."
+    )
+    click(h, "audit_more", json.dumps({"f": {"server": "12345"}, "b": 10**6}), ALICE)  # the real id is read
+    shown = h.last_ephemeral(ALICE).visible_text
+    assert "server:12345" in shown and "No audit events match" not in shown
