@@ -27,7 +27,7 @@ from collections.abc import Sequence
 from dataclasses import replace
 from typing import Any
 
-from bot.config import DEFAULT_DATABASE_URL, ConfigError, Settings, load_settings, output_settings
+from bot.config import DEFAULT_DATABASE_URL, ConfigError, LogFormat, Settings, load_settings, output_settings
 from bot.logging_setup import configure_logging, startup_failure
 
 log = logging.getLogger("bot")
@@ -345,7 +345,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             level=level,
             error=error,
         )
-        if log_format == "text" and level == "DEBUG":
+        if log_format == LogFormat.TEXT and level == "DEBUG":
             traceback.print_exception(error, file=sys.stderr)
         return 1
 

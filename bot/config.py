@@ -17,13 +17,15 @@ from pathlib import Path
 from dotenv import dotenv_values
 
 from bot import config_values as value
-from bot.config_values import ConfigError, RateLimit, Secret
+from bot.config_values import ConfigError, LogFormat, RateLimit, SafetyMode, Secret
 from bot.slack_ids import CHANNEL_ID, GROUP_ID, USER_ID
 
 __all__ = [
     "DEFAULT_DATABASE_URL",
     "ConfigError",
+    "LogFormat",
     "RateLimit",
+    "SafetyMode",
     "Secret",
     "Settings",
     "load_settings",
@@ -55,9 +57,9 @@ class Settings:
     notify_channel: str | None = None
     restore_approval_ttl_minutes: int = 60
     restore_approvals_required: int = 1
-    approval_required_for: frozenset[str] = frozenset({"restore"})
+    approval_required_for: frozenset[str] = frozenset({"restore"})  # RequestKind names (config_values.approval_kinds)
     restore_reason_required: bool = False
-    restore_safety_snapshot: str = "auto"  # auto | always | off (bot/usecases/approval_safety.py)
+    restore_safety_snapshot: SafetyMode = SafetyMode.AUTO  # bot/usecases/approval_safety.py
     restore_safety_timeout_seconds: float = 900.0  # how long the safety snapshot may take to complete
     viewers: tuple[str, ...] = ()
     operators: tuple[str, ...] = ()
@@ -79,7 +81,7 @@ class Settings:
     # At shutdown (SIGTERM, a worker recycled, Ctrl-C in Socket Mode): how long post-ack work may still run.
     drain_seconds: float = 25.0
     log_level: str = "INFO"
-    log_format: str = "text"  # or "json": one JSON object per line, for log shippers
+    log_format: LogFormat = LogFormat.TEXT
     metrics_port: int | None = None  # Prometheus /metrics on its own listener; None = off
     health_port: int | None = None  # Socket Mode's /livez and /readyz listener; None = off (HTTP mode uses PORT)
     metrics_dir: str | None = None  # PROMETHEUS_MULTIPROC_DIR for gunicorn workers' values; None = a temporary one
@@ -137,14 +139,15 @@ def read_environment(
     return env
 
 
-def output_settings(environ: Mapping[str, str] | None = None) -> tuple[str, str]:
+def output_settings(environ: Mapping[str, str] | None = None) -> tuple[str, LogFormat]:
     """LOG_LEVEL and LOG_FORMAT, leniently (defaults for anything odd): how to say that the settings are wrong."""
     env = read_environment(environ)
     level = (value.text(env, "LOG_LEVEL") or "INFO").upper()
-    log_format = (value.text(env, "LOG_FORMAT") or "text").lower()
-    return (level if level in {"DEBUG", "INFO", "WARNING", "ERROR"} else "INFO"), (
-        log_format if log_format in {"text", "json"} else "text"
-    )
+    try:
+        log_format = value.log_format(env, "LOG_FORMAT")
+    except ConfigError:
+        log_format = LogFormat.TEXT
+    return (level if level in {"DEBUG", "INFO", "WARNING", "ERROR"} else "INFO"), log_format
 
 
 def load_settings(environ: Mapping[str, str] | None = None, dotenv_path: str | Path | None = ".env") -> Settings:
@@ -168,9 +171,7 @@ def load_settings(environ: Mapping[str, str] | None = None, dotenv_path: str | P
             f"SNAPSHOT_CLAIM_TTL_SECONDS is out of range: it must be longer than SNAPSHOT_RECHECK_DEADLINE_SECONDS "
             f"({recheck_deadline:g}), got {claim_ttl:g}"
         )
-    log_format = (value.text(env, "LOG_FORMAT") or "text").lower()
-    if log_format not in {"text", "json"}:
-        raise ConfigError(f"LOG_FORMAT is malformed: expected text or json, got {value.shown(env, log_format)}")
+    log_format = value.log_format(env, "LOG_FORMAT")
     metrics_port = value.whole_number(env, "METRICS_PORT", 0, 0, 65535) or None
     if metrics_port is not None and metrics_port == value.whole_number(env, "PORT", 3000, 1, 65535):
         raise ConfigError("METRICS_PORT is out of range: it must differ from PORT (metrics never share Slack's port)")

@@ -13,6 +13,7 @@ import os
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from enum import StrEnum
 from pathlib import Path
 from typing import TypeVar
 
@@ -153,14 +154,35 @@ def _bounded(
     return value
 
 
-SAFETY_MODES = ("auto", "always", "off")
+class SafetyMode(StrEnum):
+    """`RESTORE_SAFETY_SNAPSHOT`: whether an approved restore takes a safety snapshot of its server first."""
+
+    AUTO = "auto"  # offered, and on by default, when the server has a free slot
+    ALWAYS = "always"  # required: a full server blocks the restore until a slot is free
+    OFF = "off"
 
 
-def safety_mode(env: Mapping[str, str], name: str) -> str:
-    mode = (text(env, name) or "auto").lower()
-    if mode not in SAFETY_MODES:
-        raise ConfigError(f"{name} is malformed: expected auto, always or off, got {shown(env, mode)}")
-    return mode
+class LogFormat(StrEnum):
+    """`LOG_FORMAT`."""
+
+    TEXT = "text"
+    JSON = "json"  # one JSON object per line, for log shippers
+
+
+def safety_mode(env: Mapping[str, str], name: str) -> SafetyMode:
+    mode = (text(env, name) or SafetyMode.AUTO).lower()
+    try:
+        return SafetyMode(mode)
+    except ValueError:
+        raise ConfigError(f"{name} is malformed: expected auto, always or off, got {shown(env, mode)}") from None
+
+
+def log_format(env: Mapping[str, str], name: str) -> LogFormat:
+    raw = (text(env, name) or LogFormat.TEXT).lower()
+    try:
+        return LogFormat(raw)
+    except ValueError:
+        raise ConfigError(f"{name} is malformed: expected text or json, got {shown(env, raw)}") from None
 
 
 def boolean(env: Mapping[str, str], name: str, default: bool) -> bool:
@@ -208,6 +230,9 @@ def rate_limit(env: Mapping[str, str], name: str) -> RateLimit | None:
 
 
 def approval_kinds(env: Mapping[str, str], name: str) -> frozenset[str]:
+    """The kinds a person asks for that need a second person's approval: restores always, deletes when named.
+    Their names, as stored (`storage.approval_states.RequestKind` members equal them): settings are read without
+    importing storage (`--help` stays cheap); `ApprovalPolicy` holds them as members."""
     raw = text(env, name)
     if raw is None:
         return frozenset({"restore"})

@@ -20,6 +20,7 @@ from datetime import UTC, datetime
 from types import TracebackType
 from typing import TextIO, TypeAlias
 
+from bot.config_values import LogFormat
 from bot.redaction import redact, redact_value
 
 ExcInfo: TypeAlias = tuple[type[BaseException], BaseException, TracebackType | None] | tuple[None, None, None]
@@ -73,9 +74,9 @@ class JsonFormatter(RedactingFormatter):
         return json.dumps(redact_value(payload), default=lambda value: redact(str(value)), ensure_ascii=False)
 
 
-def make_formatter(log_format: str = "text") -> RedactingFormatter:
+def make_formatter(log_format: LogFormat = LogFormat.TEXT) -> RedactingFormatter:
     """The formatter for LOG_FORMAT: `json` or `text`."""
-    return JsonFormatter() if log_format == "json" else RedactingFormatter(LOG_FORMAT)
+    return JsonFormatter() if log_format == LogFormat.JSON else RedactingFormatter(LOG_FORMAT)
 
 
 class RedactingFilter(logging.Filter):
@@ -125,7 +126,7 @@ def _level_number(level: str) -> int:
     return number
 
 
-def configure_logging(level: str = "INFO", log_format: str = "text") -> None:
+def configure_logging(level: str = "INFO", log_format: LogFormat = LogFormat.TEXT) -> None:
     """Send all logging to stderr through a `RedactingFormatter` (`JsonFormatter` for `json`). Calling it again
     changes the level and the format."""
     number = _level_number(level)
@@ -141,7 +142,7 @@ def configure_logging(level: str = "INFO", log_format: str = "text") -> None:
         if other is not handler and not any(isinstance(f, RedactingFilter) for f in other.filters):
             other.addFilter(RedactingFilter())
     root.setLevel(number)
-    if log_format == "json":
+    if log_format == LogFormat.JSON:
         # Every line the process writes is then one JSON object: Python's warnings and a thread's uncaught
         # exception (which would print raw text) become log records too.
         logging.captureWarnings(True)
@@ -187,7 +188,7 @@ def log_to_file(path: str) -> Callable[[], None]:
 
 
 def startup_failure(
-    message: str, *, log_format: str = "text", level: str = "INFO", error: BaseException | None = None
+    message: str, *, log_format: LogFormat = LogFormat.TEXT, level: str = "INFO", error: BaseException | None = None
 ) -> None:
     """Say, on stderr, in one line, why the process cannot start and what to do about it.
 
@@ -196,7 +197,7 @@ def startup_failure(
     Redacted either way: the message may quote a setting.
     """
     message = " ".join(message.split())  # one line, whatever the error text held
-    if log_format == "json":
+    if log_format == LogFormat.JSON:
         record = logging.LogRecord("bot", logging.ERROR, __file__, 0, message, None, None)
         if error is not None and level.strip().upper() == "DEBUG":
             record.exc_info = (type(error), error, error.__traceback__)

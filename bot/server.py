@@ -17,7 +17,7 @@ import threading
 import time
 from typing import TYPE_CHECKING, Any
 
-from bot.config import Settings
+from bot.config import LogFormat, Settings
 from bot.memwatch import MemoryWatch, watch_from_settings
 from bot.metrics_server import prepare_multiprocess_dir, start_multiprocess_server, worker_exited
 
@@ -169,7 +169,7 @@ def serve(settings: Settings, *, workers: int | None = None, threads: int | None
 
         def load_config(self) -> None:
             cfg: dict[str, Any] = {**gunicorn_options(settings, workers, threads), "worker_exit": self._worker_exit}
-            if settings.log_format == "json":
+            if settings.log_format == LogFormat.JSON:
                 cfg["logger_class"] = _json_gunicorn_logger()
             if metrics_dir is not None:
                 cfg["when_ready"] = self._start_metrics  # in the master, once, before the first worker

@@ -31,7 +31,7 @@ from bot.slack.side import SlackSide
 from bot.slack.wsgi import create_wsgi_app
 from bot.usecases.access import AccessPolicy, GroupResolver
 from bot.usecases.approval_reminders import ReminderPolicy, Reminders
-from bot.usecases.approvals import ApprovalService
+from bot.usecases.approvals import ApprovalService, RequestKind
 from bot.usecases.audit_view import AuditReader
 from bot.usecases.create_help import CreateHelp
 from bot.usecases.guard import Guard, count_mutations, oldest_counted_mutation
@@ -152,7 +152,7 @@ def build_core(
         guard=guard,
         zone=settings.snapshot_timezone,
         min_interval=timedelta(minutes=settings.schedule_min_interval_minutes),
-        deletes_need_approval="delete" in settings.approval_required_for,
+        deletes_need_approval=RequestKind.DELETE in settings.approval_required_for,
         approvals=approvals,
     )
     schedule_runner = ScheduleRunner(
@@ -163,7 +163,7 @@ def build_core(
         tracking=tracking,
         zone=settings.snapshot_timezone,
         owner=tracking.owner,
-        deletes_need_approval="delete" in settings.approval_required_for,
+        deletes_need_approval=RequestKind.DELETE in settings.approval_required_for,
     )
     return Core(
         settings=settings,

@@ -137,7 +137,8 @@ class SlackAnnouncer:
             if result.outcome in _DETAILED
             else Mrkdwn("")
         )
-        if result.outcome in ("rejected", "cancelled") and req.reason:  # the reason, as on the card
+        # The reason, as on the card.
+        if result.outcome in (DecisionOutcome.REJECTED, DecisionOutcome.CANCELLED) and req.reason:
             detail += Mrkdwn("\nReason: ") + quote(req.reason, 500)
         self._observe_wait(req, result.outcome)
         tell_requester(self.client, req, result.outcome, line + detail)

@@ -44,6 +44,7 @@ from bot.slack.wording import render
 from bot.usecases.approval_safety import safety_name
 from bot.usecases.approval_terms import RequestKind
 from bot.usecases.home import HomeOverview, HomeQueries, PendingRequest
+from bot.usecases.tracking import OperationKind
 from bot.vps.models import SNAPSHOTS_PER_SERVER, Server, Snapshot
 
 if TYPE_CHECKING:
@@ -125,7 +126,7 @@ def _pending_blocks(item: PendingRequest, link: str | None, now: datetime) -> li
 
 
 def _following_line(op: Operation) -> Mrkdwn:
-    if op.kind == "create":
+    if op.kind == OperationKind.CREATE:
         what = Mrkdwn("snapshot {} of {}").format(snapshot_name(op.snapshot_name), server_name(op.server_name))
     else:
         what = Mrkdwn("restore of {} from {}").format(server_name(op.server_name), snapshot_name(op.snapshot_name))

@@ -4,7 +4,7 @@ operator's policy and the clocks (closing, refusing and reading a request under 
 Rules kept here:
 - No ORM row reaches the use cases (storage hands out frozen `RequestRow`s); callers get `RequestView` /
   `DecisionResult` (kinds, states and the safety snapshot's terms typed, from approval_terms).
-- A request id is parsed once, where it comes in (`parse_request_id`); the parts take an `int`.
+- A request id is parsed once, where it comes in (bot/slack/listeners/ids.py); the parts take an `int`.
 - The approval is bound to `bound_digest`: exactly what the card showed (snapshot id, server id, name,
   created_at, the requester's reason).
 - Audit action names come from the vocabulary in storage.audit (`action_for` is a lookup, never a format).
@@ -24,9 +24,7 @@ from typing import Any
 
 from bot.usecases.approval_terms import Chosen, RequestKind, RequestState, SafetyMode, SafetyOffer, SafetyState
 from bot.usecases.context import utcnow
-from bot.usecases.errors import InvalidInput, NotFoundError
 from bot.usecases.schedule_plan import SchedulePlan
-from bot.usecases.validation import parse_id
 from bot.usecases.wording import Text, code, sentence
 from storage.approval_rows import RequestRow
 from storage.audit import APPROVAL_ACTIONS, Action, valid_utf8
@@ -187,14 +185,6 @@ class Clocks:
     clock: Callable[[], datetime] = utcnow
     sleep: Callable[[float], None] = time.sleep
     monotonic: Callable[[], float] = time.monotonic
-
-
-def parse_request_id(raw: str | int) -> int:
-    """A request id as a click or a command carries it; one that cannot be an id names no request."""
-    try:
-        return parse_id(raw, "request id")
-    except InvalidInput:
-        raise NotFoundError("That approval request does not exist.") from None
 
 
 def state_words(state: RequestState) -> str:

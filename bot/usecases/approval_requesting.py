@@ -28,7 +28,6 @@ from bot.usecases.guard import Guard
 from bot.usecases.restore_checks import conflict, refusal, unchecked_note
 from bot.usecases.server_state import ServerStates
 from bot.usecases.snapshots import SnapshotService
-from bot.usecases.validation import parse_id
 from bot.usecases.wording import Text, code, command, plain
 from storage.audit import Action, Outcome, valid_utf8
 from storage.db import Transaction, abandon
@@ -58,7 +57,7 @@ class Requesting:
         self.offers = offers
 
     def request(
-        self, actor: Actor, snapshot_id: str | int | None, kind: RequestKind = RequestKind.RESTORE, reason: str = ""
+        self, actor: Actor, snapshot_id: int, kind: RequestKind = RequestKind.RESTORE, reason: str = ""
     ) -> RequestView:
         """Record a pending request (after checking the snapshot exists and is completed) and its audit event.
 
@@ -69,8 +68,8 @@ class Requesting:
             raise ValueError(kind)
         kind = RequestKind(kind)
         reason = valid_utf8(reason or "").strip()
+        sid = snapshot_id  # parsed where it came in (bot/slack/listeners/ids.py)
         try:
-            sid = parse_id(snapshot_id, "snapshot id")
             self._check_reason(kind, reason)
         except InvalidInput as error:
             self.snapshots.record_invalid_command(actor, str(error), operation=kind)

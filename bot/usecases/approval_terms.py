@@ -9,16 +9,9 @@ from __future__ import annotations
 from enum import StrEnum
 from typing import Literal
 
+from bot.config_values import SafetyMode  # a setting, parsed once where the settings are read
 from storage.approval_states import CLAIMED_STATES, OPEN_STATES, RequestKind, RequestState
 from storage.operations import OperationState  # an executed restore, followed: its card tells how it ended
-
-
-class SafetyMode(StrEnum):
-    """`RESTORE_SAFETY_SNAPSHOT`."""
-
-    AUTO = "auto"  # offered, and on by default, when the server has a free slot
-    ALWAYS = "always"  # required: a full server blocks the restore until a slot is free
-    OFF = "off"
 
 
 class SafetyChoice(StrEnum):

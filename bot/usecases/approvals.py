@@ -41,7 +41,6 @@ from bot.usecases.approval_base import (
     RequestView,
     action_for,
     bound_digest,
-    parse_request_id,
 )
 from bot.usecases.approval_deciding import Deciding
 from bot.usecases.approval_delete import DeleteExecution
@@ -93,7 +92,6 @@ __all__ = [
     "RequestView",
     "action_for",
     "bound_digest",
-    "parse_request_id",
 ]
 
 
@@ -173,7 +171,7 @@ class ApprovalService:
         self.clocks.monotonic = monotonic
 
     # ---- what the Slack side reads of the policy -----------------------------------------------------------
-    def required_for(self, kind: str) -> bool:
+    def required_for(self, kind: RequestKind) -> bool:
         return kind in self.policy.required_for
 
     @property
@@ -186,14 +184,12 @@ class ApprovalService:
 
     # ---- asking --------------------------------------------------------------------------------------------
     def request(
-        self, actor: Actor, snapshot_id: str | int | None, kind: str = RequestKind.RESTORE, reason: str = ""
+        self, actor: Actor, snapshot_id: int, kind: RequestKind = RequestKind.RESTORE, reason: str = ""
     ) -> RequestView:
-        if kind not in KINDS:
-            raise ValueError(kind)
-        return self.asking.request(actor, snapshot_id, RequestKind(kind), reason)
+        return self.asking.request(actor, snapshot_id, kind, reason)
 
-    def check_reason(self, kind: str, reason: str) -> None:
-        self.asking.check_reason(RequestKind(kind), reason)
+    def check_reason(self, kind: RequestKind, reason: str) -> None:
+        self.asking.check_reason(kind, reason)
 
     def attach_card(self, request_id: int, channel: str, ts: str) -> None:
         self.requests.attach_card(request_id, channel, ts)
@@ -211,24 +207,24 @@ class ApprovalService:
     def close_for_removed(self, actor: Actor, schedule_id: int) -> list[DecisionResult]:
         return self.schedules.close_for_removed(actor, schedule_id)
 
-    # ---- deciding (a click's request id is parsed here, once) ------------------------------------------------
+    # ---- deciding (a click's request id was parsed where it came in: bot/slack/listeners/ids.py) -------------
     def approve(
         self,
         actor: Actor,
-        request_id: str | int,
-        safety: str = SafetyChoice.DEFAULT,
+        request_id: int,
+        safety: SafetyChoice = SafetyChoice.DEFAULT,
         progress: Progress | None = None,
     ) -> DecisionResult:
-        return self.deciding.approve(actor, parse_request_id(request_id), SafetyChoice(safety), progress)
+        return self.deciding.approve(actor, request_id, safety, progress)
 
-    def reject(self, actor: Actor, request_id: str | int, reason: str = "") -> DecisionResult:
-        return self.deciding.reject(actor, parse_request_id(request_id), reason)
+    def reject(self, actor: Actor, request_id: int, reason: str = "") -> DecisionResult:
+        return self.deciding.reject(actor, request_id, reason)
 
-    def cancel(self, actor: Actor, request_id: str | int) -> DecisionResult:
-        return self.deciding.cancel(actor, parse_request_id(request_id))
+    def cancel(self, actor: Actor, request_id: int) -> DecisionResult:
+        return self.deciding.cancel(actor, request_id)
 
-    def oldest_to_free(self, actor: Actor, request_id: str | int) -> SlotToFree:
-        return self.offers.oldest_to_free(actor, parse_request_id(request_id))
+    def oldest_to_free(self, actor: Actor, request_id: int) -> SlotToFree:
+        return self.offers.oldest_to_free(actor, request_id)
 
     def refresh_offers_on_server(self, server_id: int) -> list[RequestView]:
         return self.offers.refresh_offers_on_server(server_id)

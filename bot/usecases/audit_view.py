@@ -1,4 +1,8 @@
-"""Reading the audit trail from Slack: admins see everyone's events, others only their own."""
+"""Reading the audit trail from Slack: admins see everyone's events, others only their own.
+
+The filters come as `AuditFilters`: their ids (and `limit`) parsed where they came in (bot/slack/listeners/audit.py,
+with `AuditFilters.parse`), their words kept as typed for the page's header and its "Older" button.
+"""
 
 from __future__ import annotations
 
@@ -34,6 +38,28 @@ def _refuse_unknown_action(typed: str) -> None:
 
 
 @dataclass(frozen=True)
+class AuditFilters:
+    """`/snapshot audit` filters: `words` as typed (`server`, `snapshot`, `user`, `action`, `limit`, in the order
+    given), the numbers among them parsed."""
+
+    words: dict[str, str]
+    server_id: int | None = None
+    snapshot_id: int | None = None
+    limit: int = DEFAULT_LIMIT
+
+    @staticmethod
+    def parse(words: dict[str, str]) -> AuditFilters:
+        """Raise `InvalidInput` naming the first malformed number (`limit`, then the ids)."""
+        limit = min(parse_id(words["limit"], "limit"), MAX_LIMIT) if "limit" in words else DEFAULT_LIMIT
+        return AuditFilters(
+            dict(words),
+            server_id=parse_id(words["server"], "server id") if "server" in words else None,
+            snapshot_id=parse_id(words["snapshot"], "snapshot id") if "snapshot" in words else None,
+            limit=limit,
+        )
+
+
+@dataclass(frozen=True)
 class AuditPage:
     records: list[AuditRecord]
     filters: dict[str, str]
@@ -45,9 +71,9 @@ class AuditReader:
         self.audit = audit
         self.guard = guard
 
-    def recent(self, actor: Actor, filters: dict[str, str], before_id: int | None = None) -> AuditPage:
+    def recent(self, actor: Actor, asked: AuditFilters, before_id: int | None = None) -> AuditPage:
         self.guard.require(actor, Permission.AUDIT_READ)
-        filters = dict(filters)
+        filters = dict(asked.words)
         sees_all = self.guard.access.check(actor.user_id, Permission.AUDIT_READ_ALL).allowed
         if not sees_all:
             if filters.get("user") not in (None, actor.user_id):
@@ -64,10 +90,10 @@ class AuditReader:
                     )
                 )
             filters["user"] = actor.user_id
-        limit = min(parse_id(filters["limit"], "limit"), MAX_LIMIT) if "limit" in filters else DEFAULT_LIMIT
+        limit = asked.limit
         records = self.audit.query(
-            server_id=parse_id(filters["server"], "server id") if "server" in filters else None,
-            snapshot_id=parse_id(filters["snapshot"], "snapshot id") if "snapshot" in filters else None,
+            server_id=asked.server_id,
+            snapshot_id=asked.snapshot_id,
             actor_id=filters.get("user"),
             action=filters.get("action"),
             limit=limit + 1,

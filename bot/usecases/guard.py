@@ -15,7 +15,7 @@ from datetime import datetime
 
 from bot.usecases.access import AccessPolicy, Permission
 from bot.usecases.context import Actor
-from bot.usecases.errors import Refused
+from bot.usecases.errors import InvalidInput, Refused
 from bot.usecases.ratelimit import RateLimiter
 from storage.audit import Action, AuditEntry, AuditLog, AuditRecord, Outcome
 from storage.db import Transaction, abandon, as_utc
@@ -92,6 +92,12 @@ class Guard:
             if not rate.allowed:
                 self._refuse_rate(actor, str(permission), rate.retry_after_seconds, targets)
                 raise Refused(rate.message)
+
+    def record_invalid(self, actor: Actor, operation: str, error: InvalidInput) -> None:
+        """Audit input refused before anything was looked up or sent (`refused.validation`): e.g. a malformed id
+        typed or clicked, refused where it came in (bot/slack/listeners/ids.py). The refusal itself is the caller's."""
+        details = {"operation": operation, "field": error.field, "error": str(error)[:500]}
+        self.audit.append(actor.entry(Action.REFUSED_VALIDATION, Outcome.REFUSED, details=details))
 
     def record_foreign_origin(self, actor: Actor, details: dict[str, str | None]) -> None:
         """Audit a request refused because it came from another workspace, org or app (`refused.team`).

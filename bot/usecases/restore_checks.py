@@ -15,12 +15,12 @@ from __future__ import annotations
 from datetime import datetime
 
 from bot.usecases.approval_base import RequestView
-from bot.usecases.approval_terms import RequestKind
+from bot.usecases.approval_terms import RequestKind, RequestState
 from bot.usecases.errors import Refused
 from bot.usecases.server_state import ServerState
 from bot.usecases.wording import Text, code, emphasis, mention, plain
 
-_APPROVED = ("executing", "sending", "executed")
+_APPROVED = (RequestState.EXECUTING, RequestState.SENDING, RequestState.EXECUTED)
 
 
 class RequestConflict(Refused):

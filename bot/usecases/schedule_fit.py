@@ -8,11 +8,20 @@ own snapshots are its own (not "no schedule's"), and only its new `keep` is rese
 
 from __future__ import annotations
 
+from enum import StrEnum
+
 from bot.usecases.errors import InvalidInput
 from bot.usecases.retention import Ownership
 from bot.usecases.wording import Text, code, sentence
 from bot.vps.models import Snapshot
 from storage.schedules import Schedules
+
+
+class OnFull(StrEnum):
+    """What a schedule does when its server is full at its time (`on_full=`); stored as its value."""
+
+    SKIP = "skip"  # the default: no snapshot this time, and it says so
+    ROTATE = "rotate"  # the schedule's own oldest deletable snapshot is deleted first
 
 
 def check_fits(
@@ -36,8 +45,8 @@ def check_fits(
         if Ownership(owner.id, store.own_snapshot_ids(owner.id), frozenset()).owns(s)
     }
     unscheduled = len([s for s in snapshots if s.id not in owned_by_schedules])
-    reserved = unscheduled + sum(o.keep + (1 if o.on_full == "skip" else 0) for o in others)
-    needed = keep + (1 if on_full == "skip" else 0)
+    reserved = unscheduled + sum(o.keep + (1 if o.on_full == OnFull.SKIP else 0) for o in others)
+    needed = keep + (1 if on_full == OnFull.SKIP else 0)
     if reserved + needed <= limit:
         return
     room = limit - reserved
@@ -50,13 +59,13 @@ def check_fits(
     )
     keep_words = code(f"keep {keep}")
     # Only what would fit is suggested: "a smaller keep" to someone at keep 1 sends them in a circle.
-    largest_keep = room - (1 if on_full == "skip" else 0)  # the keep that fits with this on_full, if >= 1
+    largest_keep = room - (1 if on_full == OnFull.SKIP else 0)  # the keep that fits with this on_full, if >= 1
     options: list[Text] = []
     if 1 <= largest_keep < keep:
         options.append(Text("{} or less").format(code(f"keep {largest_keep}")))
-    if on_full == "skip" and room >= 1:
+    if on_full == OnFull.SKIP and room >= 1:
         options.append(code("on_full=rotate"))
-    if on_full == "skip":
+    if on_full == OnFull.SKIP:
         need_words = Text(
             "{} with on_full=skip needs {} (the kept ones plus the new one, taken before the oldest is deleted)"
         ).format(keep_words, needed)

@@ -33,6 +33,7 @@ from zoneinfo import ZoneInfo
 from bot.usecases.context import Actor, utcnow
 from bot.usecases.errors import QuotaReached, UserFacingError
 from bot.usecases.retention import Ownership, delete_all, rotation_victim, surplus
+from bot.usecases.schedule_fit import OnFull
 from bot.usecases.schedule_when import parse_when
 from bot.usecases.snapshots import SnapshotService
 from bot.usecases.tracking import Tracker
@@ -164,12 +165,12 @@ class ScheduleRunner:
             return self._fail(schedule, claim, name, f"VPS.org could not list the server's snapshots: {error}")
         deleted: tuple[str, ...] = ()
         if len(existing) >= self.limit_per_server:
-            rotate = schedule.on_full == "rotate" and not self._deletes_paused(schedule)
+            rotate = schedule.on_full == OnFull.ROTATE and not self._deletes_paused(schedule)
             victim = rotation_victim(existing, self._ownership(schedule)) if rotate else None
             if victim is None:
                 why = (
                     "the server is full (on_full=skip)"
-                    if schedule.on_full != "rotate"
+                    if schedule.on_full != OnFull.ROTATE
                     else "the server is full and its deletes are paused (APPROVAL_REQUIRED_FOR includes delete and "
                     "this schedule was never approved: change it with reschedule to ask for approval), so nothing "
                     "is rotated"

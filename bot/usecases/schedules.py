@@ -28,7 +28,7 @@ from bot.usecases.approval_base import RequestView
 from bot.usecases.context import Actor, utcnow
 from bot.usecases.errors import InvalidInput, NotFoundError, Refused
 from bot.usecases.guard import Guard
-from bot.usecases.schedule_fit import check_fits, count_words
+from bot.usecases.schedule_fit import OnFull, check_fits, count_words
 from bot.usecases.schedule_plan import SchedulePlan
 from bot.usecases.schedule_requests import AsksForSchedules
 from bot.usecases.schedule_when import When, parse_when
@@ -40,7 +40,7 @@ from bot.vps.models import SNAPSHOTS_PER_SERVER, Snapshot
 from storage.audit import Action, AuditLog, Outcome
 from storage.schedules import ScheduleRow, Schedules
 
-ON_FULL = ("skip", "rotate")
+ON_FULL = tuple(OnFull)
 
 
 @dataclass(frozen=True)
@@ -61,7 +61,7 @@ class ScheduleRequest:
     server_id: int
     when: When
     keep: int
-    on_full: str
+    on_full: OnFull
 
 
 class ScheduleService:
@@ -92,10 +92,9 @@ class ScheduleService:
         self.limit_per_server = limit_per_server
 
     # ---- checks without side effects (also for the form's submit) --------------------------------------------
-    def validate(
-        self, server_id: str | None, when_text: str | None, keep: str | None, on_full: str | None
-    ) -> ScheduleRequest:
-        sid = parse_id(server_id, "server id")
+    def validate(self, server_id: int, when_text: str | None, keep: str | None, on_full: str | None) -> ScheduleRequest:
+        """The settings as typed (`<when>`, `keep`, `on_full`) checked for `server_id` (an id is parsed where it
+        comes in: bot/slack/listeners/ids.py)."""
         when = parse_when(when_text or "")
         count = parse_id(keep, "keep")
         if count > self.limit_per_server:
@@ -105,7 +104,7 @@ class ScheduleService:
                 ),
                 field="keep",
             )
-        mode = (on_full or "skip").strip().lower()
+        mode = (on_full or OnFull.SKIP).strip().lower()
         if mode not in ON_FULL:
             raise InvalidInput(
                 Text("{} is {} (the default) or {}.").format(code("on_full"), code("skip"), code("rotate")),
@@ -122,11 +121,11 @@ class ScheduleService:
                 ),
                 field="when",
             )
-        return ScheduleRequest(sid, when, count, mode)
+        return ScheduleRequest(server_id, when, count, OnFull(mode))
 
     # ---- commands ------------------------------------------------------------------------------------------
     def create(
-        self, actor: Actor, server_id: str | None, when_text: str | None, keep: str | None, on_full: str | None
+        self, actor: Actor, server_id: int, when_text: str | None, keep: str | None, on_full: str | None
     ) -> ScheduleView | RequestView:
         """A new schedule; while deletes need approval, a `schedule` request for it instead (the card's to post)."""
         try:
@@ -172,28 +171,25 @@ class ScheduleService:
         return self.view(row)
 
     def reschedule(
-        self, actor: Actor, schedule_id: str | None, when_text: str | None, keep: str | None, on_full: str | None
+        self, actor: Actor, schedule_id: int, when_text: str | None, keep: str | None, on_full: str | None
     ) -> ScheduleView | RequestView:
         """New settings for an enabled schedule, in place (same id: its snapshots stay its own). Applied at once, or,
         while deletes need approval, asked for as a `schedule` request (the schedule runs as it was meanwhile)."""
-        try:
-            sid = parse_id(schedule_id, "schedule id")
-        except InvalidInput as error:
-            self._refuse_validation(actor, error, error.field, operation="reschedule")
-            raise
         self.guard.require(actor, Permission.SCHEDULE, mutating=True)
-        current = self.store.get(sid)
+        current = self.store.get(schedule_id)
         if current is not None and current.awaiting_approval:
             raise Refused(
                 Text(
                     "Schedule #{} is still waiting for its approval; it can be changed once approved (or cancel its "
                     "request from the card and ask again). Nothing was changed."
-                ).format(sid)
+                ).format(schedule_id)
             )
         if current is None or not current.enabled:
-            raise NotFoundError(Text("There is no schedule #{}. {} lists them.").format(sid, command("schedules")))
+            raise NotFoundError(
+                Text("There is no schedule #{}. {} lists them.").format(schedule_id, command("schedules"))
+            )
         try:
-            request = self.validate(str(current.server_id), when_text, keep, on_full)
+            request = self.validate(current.server_id, when_text, keep, on_full)
         except InvalidInput as error:
             self._refuse_validation(actor, error, error.field, operation="reschedule", server_id=current.server_id)
             raise
@@ -217,7 +213,7 @@ class ScheduleService:
         if changed is None:
             raise Refused(
                 Text("Schedule #{} was changed or removed a moment ago; nothing was changed. {} shows it.").format(
-                    sid, command("schedules")
+                    schedule_id, command("schedules")
                 )
             )
         after = {"when": changed.when_spec, "keep": changed.keep, "on_full": changed.on_full}
@@ -239,16 +235,13 @@ class ScheduleService:
         """Every enabled schedule as shown, for a caller that has checked `list` itself (App Home: no channel)."""
         return [self.view(row) for row in self.store.enabled()]
 
-    def remove(self, actor: Actor, schedule_id: str | None) -> ScheduleView:
-        try:
-            sid = parse_id(schedule_id, "schedule id")
-        except InvalidInput as error:
-            self._refuse_validation(actor, error, error.field)
-            raise
+    def remove(self, actor: Actor, schedule_id: int) -> ScheduleView:
         self.guard.require(actor, Permission.SCHEDULE, mutating=True)
-        row = self.store.get(sid)
-        if row is None or not self.store.disable(sid):
-            raise NotFoundError(Text("There is no schedule #{}. {} lists them.").format(sid, command("schedules")))
+        row = self.store.get(schedule_id)
+        if row is None or not self.store.disable(schedule_id):
+            raise NotFoundError(
+                Text("There is no schedule #{}. {} lists them.").format(schedule_id, command("schedules"))
+            )
         self.audit.append(
             actor.entry(
                 Action.SCHEDULE_REMOVED,
@@ -259,13 +252,14 @@ class ScheduleService:
         )
         return ScheduleView(schedule=row, next_run=None, zone=self.zone_name)
 
-    def for_change(self, actor: Actor, schedule_id: str | None) -> ScheduleView:
+    def for_change(self, actor: Actor, schedule_id: int) -> ScheduleView:
         """An enabled schedule, for the Change form (needs the `schedule` permission, as changing it does)."""
-        sid = parse_id(schedule_id, "schedule id")
         self.guard.require(actor, Permission.SCHEDULE)
-        row = self.store.get(sid)
+        row = self.store.get(schedule_id)
         if row is None or not row.enabled:
-            raise NotFoundError(Text("There is no schedule #{}. {} lists them.").format(sid, command("schedules")))
+            raise NotFoundError(
+                Text("There is no schedule #{}. {} lists them.").format(schedule_id, command("schedules"))
+            )
         return self.view(row)
 
     def view(self, row: ScheduleRow) -> ScheduleView:

@@ -31,7 +31,7 @@ from bot.usecases.guard import Guard
 from bot.usecases.listing_cache import ListingCache
 from bot.usecases.read_limit import ReadLimited
 from bot.usecases.server_groups import ServerGroup, group_by_server, server_and_snapshots
-from bot.usecases.validation import parse_id, validate_description, validate_name
+from bot.usecases.validation import validate_description, validate_name
 from bot.usecases.wording import Text, code, command
 from bot.vps.client import SnapshotList, VpsClient
 from bot.vps.errors import DeadlineExceeded, NotFound, VpsError
@@ -193,17 +193,14 @@ class SnapshotService:
             return {}
 
     # ---- create --------------------------------------------------------------------------------------------
-    def validate_create(
-        self, server_id: str | int | None, name: str | None, description: str | None
-    ) -> tuple[int, str, str]:
+    def validate_create(self, name: str | None, description: str | None) -> tuple[str, str]:
         """Purely local checks (no API call): usable inside Slack's 3-second window, e.g. on modal submit."""
-        return parse_id(server_id, "server id"), validate_name(name), validate_description(description)
+        return validate_name(name), validate_description(description)
 
-    def create(
-        self, actor: Actor, server_id: str | int | None, name: str | None, description: str | None = ""
-    ) -> CreateResult:
+    def create(self, actor: Actor, server_id: int, name: str | None, description: str | None = "") -> CreateResult:
+        """A snapshot of `server_id` (parsed where it came in: bot/slack/listeners/ids.py)."""
         try:
-            sid, clean_name, clean_description = self.validate_create(server_id, name, description)
+            clean_name, clean_description = self.validate_create(name, description)
         except InvalidInput as error:
             self.audit.append(
                 actor.entry(
@@ -213,8 +210,8 @@ class SnapshotService:
                 )
             )
             raise
-        self.guard.require(actor, Permission.CREATE, mutating=True, server_id=sid)
-        return self.create_checked(actor, sid, clean_name, clean_description)
+        self.guard.require(actor, Permission.CREATE, mutating=True, server_id=server_id)
+        return self.create_checked(actor, server_id, clean_name, clean_description)
 
     def create_checked(
         self,
@@ -301,16 +298,14 @@ class SnapshotService:
         )
 
     # ---- delete --------------------------------------------------------------------------------------------
-    def prepare_delete(self, actor: Actor, snapshot_id: str | int | None) -> Snapshot:
+    def prepare_delete(self, actor: Actor, snapshot_id: int) -> Snapshot:
         """What a delete would remove, for the confirmation message. Checks permission; changes nothing."""
-        sid = self._parse_snapshot_id(actor, snapshot_id, "delete")
-        self.guard.require(actor, Permission.DELETE, snapshot_id=sid)
-        return self.find_snapshot(sid)
+        self.guard.require(actor, Permission.DELETE, snapshot_id=snapshot_id)
+        return self.find_snapshot(snapshot_id)
 
-    def delete(self, actor: Actor, snapshot_id: str | int | None) -> DeleteResult:
-        sid = self._parse_snapshot_id(actor, snapshot_id, "delete")
-        self.guard.require(actor, Permission.DELETE, mutating=True, snapshot_id=sid)
-        snapshot = self.find_snapshot(sid)
+    def delete(self, actor: Actor, snapshot_id: int) -> DeleteResult:
+        self.guard.require(actor, Permission.DELETE, mutating=True, snapshot_id=snapshot_id)
+        snapshot = self.find_snapshot(snapshot_id)
         return self.execute_delete(actor, snapshot)
 
     def execute_delete(
@@ -365,19 +360,6 @@ class SnapshotService:
         return audited_call(
             lambda: self.vps.delete_snapshot(snapshot.id), write_intent=write_intent, write_outcome=outcome
         )
-
-    def _parse_snapshot_id(self, actor: Actor, raw: str | int | None, operation: str) -> int:
-        try:
-            return parse_id(raw, "snapshot id")
-        except InvalidInput as error:
-            self.audit.append(
-                actor.entry(
-                    Action.REFUSED_VALIDATION,
-                    Outcome.REFUSED,
-                    details={"operation": operation, "field": error.field, "error": str(error)},
-                )
-            )
-            raise
 
 
 def quota_refusal(server: ServerRef, existing: list[Snapshot], limit: int) -> QuotaReached:

@@ -34,7 +34,8 @@ from bot.vps.models import Server, Snapshot
 from storage.audit import Action, AuditLog, Outcome
 from storage.db import Database, Transaction
 from storage.operations import Operation as Operation  # re-exported: the Slack side renders it
-from storage.operations import OperationKind, OperationState, TrackedOperations
+from storage.operations import OperationKind as OperationKind  # re-exported: the Slack side tells them apart
+from storage.operations import OperationState, TrackedOperations
 
 if TYPE_CHECKING:
     from bot.usecases.approvals import RequestView

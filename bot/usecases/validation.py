@@ -1,10 +1,15 @@
-"""Input rules checked before anything reaches VPS.org. Messages say exactly what is wrong."""
+"""Input rules checked before anything reaches VPS.org. Messages say exactly what is wrong.
+
+Ids are parsed where they come in (the Slack listeners: bot/slack/listeners/ids.py), with `parse_id` and
+`parse_request_id`; use cases take `int`s. Only ASCII digits make an id (an optional leading `#` aside): no
+full-width or other scripts' digits, no `1e3`, no sign.
+"""
 
 from __future__ import annotations
 
 import re
 
-from bot.usecases.errors import InvalidInput
+from bot.usecases.errors import InvalidInput, NotFoundError
 from bot.usecases.wording import Text, code, sentence
 
 NAME_PATTERN = re.compile(r"^[A-Za-z0-9_-]+$")
@@ -30,6 +35,14 @@ def parse_id(raw: str | int | None, what: str) -> int:
     if not 1 <= value <= MAX_ID:
         raise InvalidInput(f"The {what} must be a positive whole number.", field=what)
     return value
+
+
+def parse_request_id(raw: str | int | None) -> int:
+    """A request id as a click or a form carries it; one that cannot be an id names no request."""
+    try:
+        return parse_id(raw, "request id")
+    except InvalidInput:
+        raise NotFoundError("That approval request does not exist.") from None
 
 
 def validate_name(raw: str | None) -> str:

@@ -15,6 +15,7 @@ from hypothesis import strategies as st
 
 from bot.slack.parsing import Command, UsageError, parse_command
 from bot.usecases.errors import InvalidInput
+from bot.usecases.validation import parse_id
 from devkit.slack_driver import SlackDriver, wsgi_sender
 from tests.app_fixtures import SIGNING_SECRET, Harness
 from tests.budgets import examples
@@ -73,7 +74,8 @@ def expected_create(text: str, harness: Harness) -> str | None:
         return None
     args = command.args
     try:
-        harness.bot.core.snapshots.validate_create(args["server_id"], args["name"], args["description"])
+        parse_id(args["server_id"], "server id")  # as the listener does, before the use case
+        harness.bot.core.snapshots.validate_create(args["name"], args["description"])
     except InvalidInput:
         return None
     return args["name"]

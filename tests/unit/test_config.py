@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from bot.config import ConfigError, RateLimit, load_settings
+from bot.config import ConfigError, LogFormat, RateLimit, SafetyMode, load_settings
+from storage.approval_states import RequestKind
 
 
 def test_defaults_without_anything() -> None:
@@ -47,12 +48,28 @@ def test_environment_wins_over_dotenv(tmp_path: Path) -> None:
         ({"APPROVAL_REQUIRED_FOR": "delete"}, "APPROVAL_REQUIRED_FOR"),
         ({"RESTORE_REASON_REQUIRED": "maybe"}, "RESTORE_REASON_REQUIRED"),
         ({"LOG_LEVEL": "loud"}, "LOG_LEVEL"),
+        ({"LOG_FORMAT": "xml"}, "LOG_FORMAT"),
+        ({"RESTORE_SAFETY_SNAPSHOT": "sometimes"}, "RESTORE_SAFETY_SNAPSHOT"),
     ],
 )
 def test_malformed_values_name_the_variable(env: dict[str, str], names: str) -> None:
     with pytest.raises(ConfigError) as raised:
         load_settings(env, dotenv_path=None)
     assert str(raised.value).startswith(names)
+
+
+def test_modes_and_kinds_are_parsed_once_into_their_enums() -> None:
+    """What the bot compares later is a member, never the text as typed (case and all)."""
+    settings = load_settings(
+        {"RESTORE_SAFETY_SNAPSHOT": "Always", "LOG_FORMAT": "JSON", "APPROVAL_REQUIRED_FOR": "Restore, DELETE"},
+        dotenv_path=None,
+    )
+    assert settings.restore_safety_snapshot is SafetyMode.ALWAYS
+    assert settings.log_format is LogFormat.JSON
+    assert settings.approval_required_for == {RequestKind.RESTORE, RequestKind.DELETE}
+    defaults = load_settings({}, dotenv_path=None)
+    assert defaults.restore_safety_snapshot is SafetyMode.AUTO
+    assert defaults.log_format is LogFormat.TEXT
 
 
 def test_restore_reason_required_is_off_unless_set() -> None:

@@ -28,7 +28,7 @@ from bot.slack.blocks.common import (
 )
 from bot.slack.blocks.schedule_requests import request_subject
 from bot.usecases.approval_base import RequestView
-from bot.usecases.approval_terms import RequestKind, RequestState
+from bot.usecases.approval_terms import RequestKind, RequestState, SafetyChoice, SafetyState
 
 MAX_PENDING_SHOWN = 40  # requests listed in one `/snapshot pending` answer, whatever room is left
 MAX_UNKNOWN_SHOWN = 8  # operations with an unknown outcome listed in it (one section of at most 3000 characters)
@@ -106,15 +106,15 @@ def _pending_entry(req: RequestView, links: dict[int, str], now: datetime) -> Se
     link = links.get(req.id)
     label = link_to(link, number) if link else number
     states = {
-        "pending": Mrkdwn("waiting for approval ({} of {}), expires {}").format(
+        RequestState.PENDING: Mrkdwn("waiting for approval ({} of {}), expires {}").format(
             len(req.approvers), req.approvals_required, format_time(req.expires_at)
         ),
         # The card's words for the same moment: a restore taking its safety snapshot is not re-checking yet.
-        "executing": Mrkdwn("approved; taking the safety snapshot first, the restore is not sent yet")
-        if getattr(req, "safety_choice", "") == "snapshot" and getattr(req, "safety_state", "") != "completed"
+        RequestState.EXECUTING: Mrkdwn("approved; taking the safety snapshot first, the restore is not sent yet")
+        if req.safety_choice == SafetyChoice.SNAPSHOT and req.safety_state != SafetyState.COMPLETED
         else Mrkdwn("approved; re-checking before sending"),
-        "sending": Mrkdwn("sent to VPS.org; waiting for its answer"),
-        "needs_check": Mrkdwn(":warning: *needs a human check* — outcome unknown; check the server"),
+        RequestState.SENDING: Mrkdwn("sent to VPS.org; waiting for its answer"),
+        RequestState.NEEDS_CHECK: Mrkdwn(":warning: *needs a human check* — outcome unknown; check the server"),
     }
     state = states.get(req.state) or code(req.state, 40)
     return SectionBlock(

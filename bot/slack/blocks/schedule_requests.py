@@ -55,15 +55,23 @@ def consequence(req: RequestView) -> Mrkdwn:
 
 
 _DONE = {
-    "executed": Mrkdwn(":white_check_mark: Approved by {who} {when} — applied."),  # + what it is now
-    "executing": Mrkdwn(":hourglass_flowing_sand: Approved by {who} {when} — checking it still fits; not applied yet…"),
-    "stale": Mrkdwn(":no_entry: Approved by {who} {when} — *not applied*."),
-    "failed": Mrkdwn(":x: Approved by {who} {when} — *not applied*."),
-    "rejected": Mrkdwn(":no_entry_sign: Rejected by {who} {when}."),
-    "cancelled": Mrkdwn(":leftwards_arrow_with_hook: Cancelled by {who} {when}."),
-    "expired": Mrkdwn(":alarm_clock: Expired {when} without enough approvals."),
+    RequestState.EXECUTED: Mrkdwn(":white_check_mark: Approved by {who} {when} — applied."),  # + what it is now
+    RequestState.EXECUTING: Mrkdwn(
+        ":hourglass_flowing_sand: Approved by {who} {when} — checking it still fits; not applied yet…"
+    ),
+    RequestState.STALE: Mrkdwn(":no_entry: Approved by {who} {when} — *not applied*."),
+    RequestState.FAILED: Mrkdwn(":x: Approved by {who} {when} — *not applied*."),
+    RequestState.REJECTED: Mrkdwn(":no_entry_sign: Rejected by {who} {when}."),
+    RequestState.CANCELLED: Mrkdwn(":leftwards_arrow_with_hook: Cancelled by {who} {when}."),
+    RequestState.EXPIRED: Mrkdwn(":alarm_clock: Expired {when} without enough approvals."),
 }
-_UNAPPLIED = ("stale", "failed", "rejected", "cancelled", "expired")
+_UNAPPLIED = (
+    RequestState.STALE,
+    RequestState.FAILED,
+    RequestState.REJECTED,
+    RequestState.CANCELLED,
+    RequestState.EXPIRED,
+)
 
 
 def schedule_card(req: RequestView, now: datetime, buttons: Block | None) -> tuple[Mrkdwn, list[Block]]:

@@ -26,6 +26,7 @@ from slack_sdk.models.views import View
 from bot.mrkdwn import Mrkdwn, code, mention, plain, sentence
 from bot.slack.blocks.common import MAX_BLOCKS, as_dicts, md, server_name, snapshot_name
 from bot.slack.blocks.snapshots import server_pick
+from bot.usecases.schedule_fit import OnFull
 from bot.usecases.schedule_runner import RunKind, ScheduleEvent
 from bot.usecases.schedules import ScheduleView
 
@@ -148,11 +149,11 @@ def event_line(event: ScheduleEvent) -> Mrkdwn | None:
 def schedule_modal(*, channel_id: str, change: ScheduleView | None = None) -> dict[str, Any]:
     """The schedule form; with `change`, prefilled with that schedule's settings, submitted as a `reschedule`."""
     on_full = [
-        Option(value="skip", text="Skip the slot and say so"),
-        Option(value="rotate", text="Delete this schedule's oldest first"),
+        Option(value=OnFull.SKIP, text="Skip the slot and say so"),
+        Option(value=OnFull.ROTATE, text="Delete this schedule's oldest first"),
     ]
     s = change.schedule if change is not None else None
-    chosen = on_full[1] if s is not None and s.on_full == "rotate" else on_full[0]
+    chosen = on_full[1] if s is not None and s.on_full == OnFull.ROTATE else on_full[0]
     first: Block = (
         SectionBlock(text=md(Mrkdwn("Schedule {}").format(_describe(change))))
         if change is not None

@@ -22,6 +22,7 @@ from bot.slack import blocks as ui
 from bot.slack.announcer import recovered_words
 from bot.slack.listeners.answering import from_app_home, refresh_home, reply_to_click, reply_to_submission
 from bot.slack.listeners.common import actor_from_payload, first_action, run_for_user
+from bot.slack.listeners.ids import parse_request_id
 from bot.slack.listeners.request_cards import card_link
 from bot.slack.replies import Reply
 from bot.slack.side import SlackSide
@@ -30,7 +31,7 @@ from bot.usecases.access import Permission
 from bot.usecases.approval_safety import SafetyChoice
 from bot.usecases.approvals import DecisionOutcome
 from bot.usecases.context import Actor, utcnow
-from bot.usecases.errors import UserFacingError
+from bot.usecases.errors import NotFoundError, UserFacingError
 
 log = logging.getLogger(__name__)
 
@@ -59,8 +60,11 @@ def show_pending(core: Core, slack: SlackSide, reply: Reply, actor: Actor, args:
 
 
 def register(app: App, core: Core, slack: SlackSide) -> None:
-    def decide(ack: Ack, body: dict[str, Any], respond: Respond, client: WebClient, how: str) -> None:
-        # The same click from the card, from `/snapshot pending` or from App Home: one path, the same rules.
+    def decide(
+        ack: Ack, body: dict[str, Any], respond: Respond, client: WebClient, safety: SafetyChoice | None
+    ) -> None:
+        """Approve with `safety`, or (None) the requester's Cancel. The same click from the card, from
+        `/snapshot pending` or from App Home: one path, the same rules."""
         actor = actor_from_payload(body)
         from_home = from_app_home(body)
         reply = reply_to_click(body, respond, client)
@@ -69,11 +73,11 @@ def register(app: App, core: Core, slack: SlackSide) -> None:
         def job() -> None:
             approvals = core.approvals
             try:
-                if how == "cancel":
-                    result = approvals.cancel(actor, value)
+                request_id = parse_request_id(value)  # a forged value names no request: "does not exist"
+                if safety is None:
+                    result = approvals.cancel(actor, request_id)
                 else:
-                    safety = SafetyChoice.NONE if how == "approve_no_safety" else SafetyChoice.DEFAULT
-                    result = approvals.approve(actor, value, safety, progress=slack.announcer.refresh_card)
+                    result = approvals.approve(actor, request_id, safety, progress=slack.announcer.refresh_card)
                 if result.outcome == DecisionOutcome.VOTE_RECORDED:
                     reply.ephemeral(Mrkdwn(":ballot_box_with_check: ") + render(result.message))
                 elif result.outcome == DecisionOutcome.CLAIM_LOST:
@@ -87,25 +91,26 @@ def register(app: App, core: Core, slack: SlackSide) -> None:
 
     @app.action(ui.APPROVE)
     def approve(ack: Ack, body: dict[str, Any], respond: Respond, client: WebClient) -> None:
-        decide(ack, body, respond, client, "approve")
+        decide(ack, body, respond, client, SafetyChoice.DEFAULT)
 
     @app.action(ui.APPROVE_NO_SAFETY)
     def approve_without_safety(ack: Ack, body: dict[str, Any], respond: Respond, client: WebClient) -> None:
-        decide(ack, body, respond, client, "approve_no_safety")
+        decide(ack, body, respond, client, SafetyChoice.NONE)
 
     @app.action(ui.CANCEL)
     def cancel(ack: Ack, body: dict[str, Any], respond: Respond, client: WebClient) -> None:
-        decide(ack, body, respond, client, "cancel")
+        decide(ack, body, respond, client, None)
 
     @app.action(ui.REJECT)
     def reject(ack: Ack, body: dict[str, Any], respond: Respond, client: WebClient) -> None:
         ack()
-        value = str(first_action(body).get("value") or "")
-        if not (value.isascii() and value.isdigit()) or len(value) > 15:
+        try:
+            request_id = parse_request_id(first_action(body).get("value"))
+        except NotFoundError:  # not a button of ours: no form for it
             return
         actor = actor_from_payload(body)
         try:  # refuse before the form, not after someone has typed a reason
-            core.guard.require(actor, Permission.APPROVE, request_id=int(value))
+            core.guard.require(actor, Permission.APPROVE, request_id=request_id)
         except UserFacingError as error:
             reply_to_click(body, respond, client).ephemeral(Mrkdwn(":warning: ") + render(error.message))
             return
@@ -114,7 +119,7 @@ def register(app: App, core: Core, slack: SlackSide) -> None:
         try:
             client.views_open(
                 trigger_id=body.get("trigger_id", ""),
-                view=ui.reject_modal(int(value), container.get("channel_id"), message.get("ts")),
+                view=ui.reject_modal(request_id, container.get("channel_id"), message.get("ts")),
             )
         except SlackApiError as error:
             log.warning("views.open for reject failed: %s", error.response.get("error"))
@@ -124,8 +129,8 @@ def register(app: App, core: Core, slack: SlackSide) -> None:
         actor = actor_from_payload(body)
         try:
             meta = json.loads(view.get("private_metadata") or "{}")
-            request_id = int(meta["request_id"])
-        except (ValueError, KeyError, TypeError):
+            request_id = parse_request_id(meta["request_id"])
+        except (ValueError, KeyError, TypeError, NotFoundError):
             ack()
             return
         channel = meta.get("channel") if isinstance(meta.get("channel"), str) else None

@@ -1,4 +1,5 @@
-"""`/snapshot audit …` and its "Older" button."""
+"""`/snapshot audit …` and its "Older" button; the filters' numbers are parsed here (`AuditFilters.parse`), in the
+work after the ack, so a bad one is answered like any other refusal."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from bot.slack.listeners.answering import reply_to_click
 from bot.slack.listeners.common import actor_from_payload, first_action, run_for_user
 from bot.slack.replies import Reply
 from bot.slack.side import SlackSide
+from bot.usecases.audit_view import AuditFilters
 from bot.usecases.context import Actor, utcnow
 
 
@@ -23,7 +25,7 @@ def show_audit(core: Core, slack: SlackSide, reply: Reply, actor: Actor, args: d
 
 
 def show(core: Core, reply: Reply, actor: Actor, filters: dict[str, str], before_id: int | None = None) -> None:
-    page = core.audit_reader.recent(actor, filters, before_id)
+    page = core.audit_reader.recent(actor, AuditFilters.parse(filters), before_id)
     more = json.dumps({"f": page.filters, "b": page.next_before_id}) if page.next_before_id else None
     if more and len(more) > 2000:
         more = None

@@ -16,6 +16,7 @@ from bot.slack import blocks as ui
 from bot.slack.listeners.answering import notify_elsewhere, reply_to_click, reply_to_submission
 from bot.slack.listeners.common import actor_from_payload, first_action, run_for_user
 from bot.slack.listeners.forms import submitter, view_value
+from bot.slack.listeners.ids import audited_id, parse_id
 from bot.slack.replies import Reply
 from bot.slack.side import SlackSide
 from bot.slack.wording import render
@@ -33,7 +34,8 @@ _FIELD_TO_BLOCK = {"server id": "server", "name": "name", "description": "descri
 
 
 def create(core: Core, slack: SlackSide, reply: Reply, actor: Actor, args: dict[str, str]) -> None:
-    result = core.snapshots.create(actor, args.get("server_id"), args.get("name"), args.get("description", ""))
+    server_id = audited_id(core, actor, args.get("server_id"), "server id", operation="create")
+    result = core.snapshots.create(actor, server_id, args.get("name"), args.get("description", ""))
     text, blocks = ui.create_started(result, actor.user_id)
     posted = reply.to_channel(text, blocks)
     if posted is None:
@@ -120,7 +122,8 @@ def register(app: App, core: Core, slack: SlackSide) -> None:
     def create_submitted(ack: Ack, body: dict[str, Any], view: dict[str, Any], client: WebClient) -> None:
         server_id, name, description = (view_value(view, b) for b in ("server", "name", "description"))
         try:
-            core.snapshots.validate_create(server_id, name, description)
+            parse_id(server_id, "server id")  # the id first, as `create` reads them
+            core.snapshots.validate_create(name, description)
         except InvalidInput as error:
             block = _FIELD_TO_BLOCK.get(error.field or "", "name")
             ack(response_action="errors", errors={block: ui.plain_text_error(str(error))})

@@ -17,26 +17,35 @@ from bot.runtime import Core
 from bot.slack import blocks as ui
 from bot.slack.listeners.answering import notify_elsewhere, reply_to_click
 from bot.slack.listeners.common import Handler, actor_from_payload, first_action, run_for_user
+from bot.slack.listeners.ids import audited_id, parse_request_id
 from bot.slack.listeners.request_cards import start_request
 from bot.slack.replies import Reply
 from bot.slack.side import SlackSide
+from bot.usecases.approvals import RequestKind
 from bot.usecases.context import Actor, utcnow
 from bot.usecases.errors import AlreadyGone
 
 
 def ask_delete(core: Core, slack: SlackSide, reply: Reply, actor: Actor, args: dict[str, str]) -> None:
-    snapshot = core.snapshots.prepare_delete(actor, args["snapshot_id"])
+    snapshot_id = audited_id(core, actor, args["snapshot_id"], "snapshot id", operation="delete")
+    snapshot = core.snapshots.prepare_delete(actor, snapshot_id)
     waiting = core.approvals.open_for_snapshot(snapshot.id)  # the confirmation names what the delete would close
     text, blocks = ui.delete_confirmation(snapshot, utcnow(), open_requests=waiting)
     reply.ephemeral(text, blocks)
 
 
 def confirm_delete(core: Core, slack: SlackSide, reply: Reply, actor: Actor, args: dict[str, str]) -> None:
-    if core.approvals.required_for("delete"):
-        start_request(core, slack, reply, actor, args["snapshot_id"], kind="delete", reason=args.get("reason", ""))
+    snapshot_id = audited_id(core, actor, args["snapshot_id"], "snapshot id", operation="delete")
+    delete_or_ask(core, slack, reply, actor, snapshot_id)
+
+
+def delete_or_ask(core: Core, slack: SlackSide, reply: Reply, actor: Actor, snapshot_id: int) -> None:
+    """The delete itself, or, when deletes need approval, a request for it (with its card)."""
+    if core.approvals.required_for(RequestKind.DELETE):
+        start_request(core, slack, reply, actor, snapshot_id, kind=RequestKind.DELETE)
         return
     try:
-        result = core.snapshots.delete(actor, args["snapshot_id"])
+        result = core.snapshots.delete(actor, snapshot_id)
     except AlreadyGone as gone:  # VPS.org's 404 to our DELETE: its open requests can never be carried out
         for closed in core.approvals.close_for_deleted(actor, gone.snapshot_id, gone_at_delete=True):
             slack.announcer.decided(closed)  # its card: "VPS.org reported the snapshot gone when … tried"
@@ -54,9 +63,9 @@ def confirm_delete(core: Core, slack: SlackSide, reply: Reply, actor: Actor, arg
 def free_oldest_slot(core: Core, slack: SlackSide, reply: Reply, actor: Actor, args: dict[str, str]) -> None:
     """A full server's restore card: delete its oldest snapshot through the normal delete path (its own approval
     when deletes need one), so the safety snapshot has a slot; the card offers it once the delete is done."""
-    target = core.approvals.oldest_to_free(actor, args["request_id"])
+    target = core.approvals.oldest_to_free(actor, parse_request_id(args["request_id"]))
     # A delete that succeeds redraws the restore cards of its server (their offer re-checked), this one among them.
-    confirm_delete(core, slack, reply, actor, {"snapshot_id": str(target.id)})
+    delete_or_ask(core, slack, reply, actor, target.id)
 
 
 def register(app: App, core: Core, slack: SlackSide) -> None:

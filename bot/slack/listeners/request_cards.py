@@ -21,7 +21,7 @@ from bot.slack import blocks as ui
 from bot.slack.replies import Reply
 from bot.slack.side import SlackSide
 from bot.slack.wording import render
-from bot.usecases.approvals import RequestView
+from bot.usecases.approvals import RequestKind, RequestState, RequestView
 from bot.usecases.context import Actor, utcnow
 from bot.usecases.restore_checks import RequestConflict
 
@@ -29,7 +29,7 @@ log = logging.getLogger(__name__)
 
 
 def start_request(
-    core: Core, slack: SlackSide, reply: Reply, actor: Actor, snapshot_id: str, *, kind: str, reason: str = ""
+    core: Core, slack: SlackSide, reply: Reply, actor: Actor, snapshot_id: int, *, kind: RequestKind, reason: str = ""
 ) -> None:
     """Store the request, then post its card; a request whose card can't be posted is cancelled at once.
 
@@ -80,7 +80,7 @@ def post_request_card(core: Core, slack: SlackSide, reply: Reply, actor: Actor, 
     approvals.attach_card(request.id, channel, ts)
     # Decided from `/snapshot pending` while the card was on its way: the card shows that, not stale buttons.
     current = approvals.get(request.id)
-    if current.state != "pending":
+    if current.state != RequestState.PENDING:
         slack.announcer.refresh_card(current)
     where = Mrkdwn(" in {}").format(channel_link(channel)) if channel != actor.channel_id else Mrkdwn("")
     note = Mrkdwn("\n:warning: ") + plain(request.result_message, 500) if request.result_message else Mrkdwn("")

@@ -17,11 +17,13 @@ from bot.slack import blocks as ui
 from bot.slack.listeners.answering import reply_to_click, reply_to_submission
 from bot.slack.listeners.common import actor_from_payload, first_action, run_for_user
 from bot.slack.listeners.forms import submitter, view_value
+from bot.slack.listeners.ids import audited_id, parse_id
 from bot.slack.listeners.request_cards import start_request
 from bot.slack.replies import Reply
 from bot.slack.side import SlackSide
 from bot.slack.wording import render
 from bot.usecases.access import Permission
+from bot.usecases.approvals import RequestKind
 from bot.usecases.context import Actor
 from bot.usecases.errors import InvalidInput, UserFacingError
 
@@ -29,7 +31,8 @@ log = logging.getLogger(__name__)
 
 
 def request_restore(core: Core, slack: SlackSide, reply: Reply, actor: Actor, args: dict[str, str]) -> None:
-    start_request(core, slack, reply, actor, args["snapshot_id"], kind="restore", reason=args.get("reason", ""))
+    snapshot_id = audited_id(core, actor, args["snapshot_id"], "snapshot id", operation=RequestKind.RESTORE)
+    start_request(core, slack, reply, actor, snapshot_id, kind=RequestKind.RESTORE, reason=args.get("reason", ""))
 
 
 def open_restore_form(core: Core, reply: Reply, actor: Actor, trigger_id: str | None, *, snapshot_id: int) -> None:
@@ -67,14 +70,14 @@ def register(app: App, core: Core, slack: SlackSide) -> None:
     @app.view(ui.RESTORE_VIEW)
     def restore_submitted(ack: Ack, body: dict[str, Any], view: dict[str, Any], client: WebClient) -> None:
         # The reason is checked in place, then the request goes the command's way.
-        try:
-            snapshot_id = int(json.loads(view.get("private_metadata") or "{}")["snapshot_id"])
-        except (ValueError, KeyError, TypeError):
+        try:  # our own form's metadata: anything else is not a form of ours, and is only acknowledged
+            snapshot_id = parse_id(json.loads(view.get("private_metadata") or "{}")["snapshot_id"], "snapshot id")
+        except (ValueError, KeyError, TypeError, InvalidInput):
             ack()
             return
         reason = view_value(view, "reason")
         try:
-            core.approvals.check_reason("restore", reason)
+            core.approvals.check_reason(RequestKind.RESTORE, reason)
         except InvalidInput as error:
             ack(response_action="errors", errors={"reason": str(error)})
             return

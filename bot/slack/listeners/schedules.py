@@ -21,6 +21,7 @@ from bot.slack.blocks import schedules as ui
 from bot.slack.listeners.answering import notify_elsewhere, reply_to_click, reply_to_submission
 from bot.slack.listeners.common import Handler, actor_from_payload, first_action, run_for_user
 from bot.slack.listeners.forms import selected, submitter, view_value
+from bot.slack.listeners.ids import audited_id, parse_id
 from bot.slack.listeners.request_cards import point_to_conflict, post_request_card
 from bot.slack.replies import Reply
 from bot.slack.side import SlackSide
@@ -43,7 +44,8 @@ def _announce(core: Core, slack: SlackSide, reply: Reply, actor: Actor, text: Mr
 
 
 def add(core: Core, slack: SlackSide, reply: Reply, actor: Actor, args: dict[str, str]) -> None:
-    made = core.schedules.create(actor, args.get("server_id"), args.get("when"), args.get("keep"), args.get("on_full"))
+    server_id = audited_id(core, actor, args.get("server_id"), "server id", operation="schedule")
+    made = core.schedules.create(actor, server_id, args.get("when"), args.get("keep"), args.get("on_full"))
     if isinstance(made, RequestView):  # deletes need approval: a `schedule` request, with its card
         post_request_card(core, slack, reply, actor, made)
         return
@@ -52,10 +54,9 @@ def add(core: Core, slack: SlackSide, reply: Reply, actor: Actor, args: dict[str
 
 def change(core: Core, slack: SlackSide, reply: Reply, actor: Actor, args: dict[str, str]) -> None:
     """`/snapshot reschedule <id> <when> keep <n> [on_full=…]` (and the Change form's submit)."""
+    schedule_id = audited_id(core, actor, args.get("schedule_id"), "schedule id", operation="reschedule")
     try:
-        changed = core.schedules.reschedule(
-            actor, args.get("schedule_id"), args.get("when"), args.get("keep"), args.get("on_full")
-        )
+        changed = core.schedules.reschedule(actor, schedule_id, args.get("when"), args.get("keep"), args.get("on_full"))
     except RequestConflict as error:  # a request for this schedule already waits: point to its card
         point_to_conflict(slack, reply, error)
         return
@@ -71,7 +72,9 @@ def show(core: Core, slack: SlackSide, reply: Reply, actor: Actor, args: dict[st
 
 
 def remove(core: Core, slack: SlackSide, reply: Reply, actor: Actor, args: dict[str, str]) -> None:
-    view = core.schedules.remove(actor, args.get("schedule_id"))
+    # Audited as a refused `schedule` operation, as it always was (the audit's wire format).
+    schedule_id = audited_id(core, actor, args.get("schedule_id"), "schedule id", operation="schedule")
+    view = core.schedules.remove(actor, schedule_id)
     _announce(core, slack, reply, actor, ui.unscheduled(view, actor.user_id))
     for closed in core.approvals.close_for_removed(actor, view.schedule.id):
         slack.announcer.decided(closed)  # its card: "the schedule was removed by …"; its requester told
@@ -100,7 +103,7 @@ def open_change_form(core: Core, reply: Reply, actor: Actor, schedule_id: str, t
     fallback = Mrkdwn(
         "Use `/snapshot reschedule &lt;schedule_id&gt; &lt;when&gt; keep &lt;n&gt; [on_full=skip|rotate]`."
     )
-    view = core.schedules.for_change(actor, schedule_id)
+    view = core.schedules.for_change(actor, parse_id(schedule_id, "schedule id"))
     if not trigger_id:
         reply.ephemeral(Mrkdwn("Slack did not send what is needed to open a form. ") + fallback)
         return
@@ -126,7 +129,8 @@ def register(app: App, core: Core, slack: SlackSide) -> None:
         """A schedule form's submit: its fields checked in place (errors shown on the form), then `flow` after the
         ack, for the person who submitted it, answering in the channel the form was opened from."""
         try:  # local checks only: the answer must reach Slack within 3 seconds
-            core.schedules.validate(server_id, command["when"], command["keep"], command["on_full"])
+            sid = parse_id(server_id, "server id")
+            core.schedules.validate(sid, command["when"], command["keep"], command["on_full"])
         except InvalidInput as error:
             ack(response_action="errors", errors={_FIELD_TO_BLOCK.get(error.field or "", "when"): str(error)})
             return
@@ -153,9 +157,10 @@ def register(app: App, core: Core, slack: SlackSide) -> None:
         args = {b: view_value(view, b) for b in ("when", "keep")}
         on_full = selected(view, "on_full") or "skip"
         try:
-            meta = json.loads(view.get("private_metadata") or "{}")
-            schedule_id, server_id = str(int(meta["schedule_id"])), str(int(meta["server_id"]))
-        except (ValueError, KeyError, TypeError):
+            meta = json.loads(view.get("private_metadata") or "{}")  # our own form's: anything else is only acked
+            schedule_id = str(parse_id(meta["schedule_id"], "schedule id"))
+            server_id = str(parse_id(meta["server_id"], "server id"))
+        except (ValueError, KeyError, TypeError, InvalidInput):
             ack()
             return
         command = {"schedule_id": schedule_id, "when": args["when"], "keep": args["keep"], "on_full": on_full}

@@ -19,7 +19,7 @@ def restores(core: Core) -> list[tuple[str, tuple[object, ...]]]:
 
 
 def test_request_records_a_pending_request_and_sends_nothing(core: Core) -> None:
-    view = core.approvals.request(ALICE, "801")
+    view = core.approvals.request(ALICE, 801)
     assert (view.state, view.snapshot_id, view.server_id, view.requester_id) == ("pending", 801, 1, ALICE.user_id)
     assert view.expires_at == core.clock.now + timedelta(minutes=60)
     assert core.vps.mutating_calls() == []

@@ -28,7 +28,7 @@ def samples(metrics: Metrics) -> dict[tuple[str, tuple[tuple[str, str], ...]], f
 
 def test_last_success_is_the_newest_completed_slot_and_starts_when_the_schedule_does(core: Core) -> None:
     parts = build_schedules(core)
-    schedule = parts.service.create(ALICE, "2", "hourly", "3", None).schedule
+    schedule = parts.service.create(ALICE, 2, "hourly", "3", None).schedule
     [fresh] = parts.runner.health()
     assert fresh.schedule_id == schedule.id and fresh.longest_gap == HOUR
     assert fresh.last_success == schedule.created_at  # none yet: the alert's clock starts with the schedule

@@ -55,7 +55,7 @@ def test_two_replicas_ticking_together_take_one_snapshot_per_slot(
     replicas: tuple[Core, ScheduleParts, ScheduleParts],
 ) -> None:
     core, a, b = replicas
-    sid = a.service.create(ALICE, "2", "hourly", "2", "rotate").schedule.id
+    sid = a.service.create(ALICE, 2, "hourly", "2", "rotate").schedule.id
     started: list[str] = []
     retained = 0
     for _ in range(6):
@@ -78,7 +78,7 @@ def test_a_restart_after_the_claim_takes_no_second_snapshot_and_catches_up_once(
     replicas: tuple[Core, ScheduleParts, ScheduleParts], database_url: str
 ) -> None:
     core, a, _ = replicas
-    sid = a.service.create(ALICE, "2", "every 2h", "3", None).schedule.id
+    sid = a.service.create(ALICE, 2, "every 2h", "3", None).schedule.id
     core.clock.advance(timedelta(hours=2))
     assert [e.kind for e in a.runner.run_due()] == [RunKind.STARTED]
     restarted_db = Database(database_url)  # the process restarts: a new connection, a new owner

@@ -34,7 +34,7 @@ def creates(core: Core) -> list[tuple[object, ...]]:
 def test_a_due_slot_takes_one_snapshot_named_for_its_slot_audited_as_the_system_for_the_creator(
     core: Core, parts: ScheduleParts
 ) -> None:
-    view = parts.service.create(ALICE, "2", "hourly", "2", None)
+    view = parts.service.create(ALICE, 2, "hourly", "2", None)
     assert parts.runner.run_due() == []  # created at 09:00: the 09:00 slot is not its own
     core.clock.advance(HOUR)
     events = parts.runner.run_due()
@@ -50,7 +50,7 @@ def test_a_due_slot_takes_one_snapshot_named_for_its_slot_audited_as_the_system_
 
 
 def test_a_restarted_process_does_not_take_the_slot_again(core: Core, parts: ScheduleParts) -> None:
-    parts.service.create(ALICE, "2", "hourly", "3", None)
+    parts.service.create(ALICE, 2, "hourly", "3", None)
     core.clock.advance(HOUR)
     assert len(parts.runner.run_due()) == 1
     restarted = build_schedules(core, owner="replica-after-restart", db=Database(str(core.db.engine.url)))
@@ -59,7 +59,7 @@ def test_a_restarted_process_does_not_take_the_slot_again(core: Core, parts: Sch
 
 
 def test_downtime_gives_one_catch_up_run_for_the_newest_missed_slot(core: Core, parts: ScheduleParts) -> None:
-    view = parts.service.create(ALICE, "2", "hourly", "3", None)
+    view = parts.service.create(ALICE, 2, "hourly", "3", None)
     core.clock.advance(10 * HOUR + timedelta(minutes=25))  # ten slots missed
     events = parts.runner.run_due()
     assert [e.snapshot_name for e in events] == [f"auto-{view.schedule.id}-20260201-1900"]
@@ -70,7 +70,7 @@ def test_downtime_gives_one_catch_up_run_for_the_newest_missed_slot(core: Core, 
 def test_retention_keeps_the_newest_n_own_and_never_a_manual_one_named_like_ours(
     core: Core, parts: ScheduleParts
 ) -> None:
-    sid = parts.service.create(ALICE, "2", "hourly", "2", "rotate").schedule.id
+    sid = parts.service.create(ALICE, 2, "hourly", "2", "rotate").schedule.id
     # A manual snapshot with a name in the schedule's own pattern: not its claim's, so never touched.
     core.vps.add_snapshot(700, 2, f"auto-{sid}-20200101-0000")
     taken = []
@@ -87,7 +87,7 @@ def test_retention_keeps_the_newest_n_own_and_never_a_manual_one_named_like_ours
 
 
 def test_a_full_server_with_skip_skips_the_slot_and_says_why(core: Core, parts: ScheduleParts) -> None:
-    parts.service.create(ALICE, "2", "hourly", "1", "skip")
+    parts.service.create(ALICE, 2, "hourly", "1", "skip")
     for n in range(5):
         core.vps.add_snapshot(710 + n, 2, f"manual-{n}")
     core.clock.advance(HOUR)
@@ -99,7 +99,7 @@ def test_a_full_server_with_skip_skips_the_slot_and_says_why(core: Core, parts: 
 
 
 def test_a_full_server_with_rotate_deletes_the_schedules_own_oldest_first(core: Core, parts: ScheduleParts) -> None:
-    sid = parts.service.create(ALICE, "2", "hourly", "2", "rotate").schedule.id
+    sid = parts.service.create(ALICE, 2, "hourly", "2", "rotate").schedule.id
     for _ in range(2):
         core.clock.advance(HOUR)
         parts.runner.run_due()
@@ -115,7 +115,7 @@ def test_a_full_server_with_rotate_deletes_the_schedules_own_oldest_first(core: 
 
 
 def test_a_failed_create_is_reported_and_the_slot_is_not_retried(core: Core, parts: ScheduleParts) -> None:
-    parts.service.create(ALICE, "2", "hourly", "2", None)
+    parts.service.create(ALICE, 2, "hourly", "2", None)
     core.clock.advance(HOUR)
     core.vps.fail_next("create_snapshot", Unavailable("VPS.org is down", status_code=503))
     [event] = parts.runner.run_due()
@@ -125,7 +125,7 @@ def test_a_failed_create_is_reported_and_the_slot_is_not_retried(core: Core, par
 
 
 def test_a_snapshot_named_by_an_open_restore_request_is_kept(core: Core, parts: ScheduleParts) -> None:
-    sid = parts.service.create(ALICE, "2", "hourly", "1", "rotate").schedule.id
+    sid = parts.service.create(ALICE, 2, "hourly", "1", "rotate").schedule.id
     core.clock.advance(HOUR)
     parts.runner.run_due()
     complete_all(core)
@@ -142,12 +142,12 @@ def test_a_snapshot_named_by_an_open_restore_request_is_kept(core: Core, parts: 
 
 def test_creation_refuses_what_runs_too_often_or_cannot_fit(core: Core, parts: ScheduleParts) -> None:
     with pytest.raises(InvalidInput, match="at most every 1 hour"):
-        parts.service.create(ALICE, "2", "cron */10 * * * *", "2", None)
+        parts.service.create(ALICE, 2, "cron */10 * * * *", "2", None)
     for n in range(3):
         core.vps.add_snapshot(730 + n, 2, f"manual-{n}")
     with pytest.raises(InvalidInput, match="3 snapshots no schedule owns"):
-        parts.service.create(ALICE, "2", "daily 02:00", "2", "skip")  # 3 + 2 + 1 > 5
-    assert parts.service.create(ALICE, "2", "daily 02:00", "2", "rotate").schedule.keep == 2  # 3 + 2 = 5
+        parts.service.create(ALICE, 2, "daily 02:00", "2", "skip")  # 3 + 2 + 1 > 5
+    assert parts.service.create(ALICE, 2, "daily 02:00", "2", "rotate").schedule.keep == 2  # 3 + 2 = 5
     assert parts.store.enabled()[0].on_full == "rotate"
     assert [r.details["operation"] for r in core.audit.query(action="refused.validation")] == ["schedule"] * 2
 
@@ -155,13 +155,13 @@ def test_creation_refuses_what_runs_too_often_or_cannot_fit(core: Core, parts: S
 def test_a_schedule_needing_approval_is_refused_when_no_approvals_are_wired(core: Core) -> None:
     parts = build_schedules(core, deletes_need_approval=True)  # the bot always wires them (tests/scenario/…)
     with pytest.raises(Refused, match="approvals are not set up"):
-        parts.service.create(ALICE, "2", "daily 02:00", "2", None)
+        parts.service.create(ALICE, 2, "daily 02:00", "2", None)
     assert parts.store.enabled() == []
 
 
 def test_unscheduled_schedules_stop_running(core: Core, parts: ScheduleParts) -> None:
-    view = parts.service.create(ALICE, "2", "hourly", "2", None)
-    parts.service.remove(ALICE, str(view.schedule.id))
+    view = parts.service.create(ALICE, 2, "hourly", "2", None)
+    parts.service.remove(ALICE, view.schedule.id)
     core.clock.advance(3 * HOUR)
     assert parts.runner.run_due() == []
     assert "schedule.removed" in core.actions()
@@ -169,7 +169,7 @@ def test_unscheduled_schedules_stop_running(core: Core, parts: ScheduleParts) ->
 
 def test_a_schedule_made_before_deletes_needed_approval_deletes_nothing_after(core: Core) -> None:
     before = build_schedules(core)
-    before.service.create(ALICE, "2", "hourly", "1", "rotate")
+    before.service.create(ALICE, 2, "hourly", "1", "rotate")
     core.clock.advance(HOUR)
     before.runner.run_due()
     complete_all(core)
