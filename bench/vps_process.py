@@ -7,7 +7,9 @@ bot's rounds were timed under a load the bare app's rounds never had (issue 19 Â
 from another process, as VPS.org would.
 
 Protocol: prints `ready <base url>` on stdout once listening; then reads lines on stdin, `latency <seconds>`
-(answered `ok`), until stdin closes, and exits.
+(answered `ok`), until stdin closes, and exits. By default it holds the simulator's sample account; given an
+account size (`python -m bench.vps_process TOKEN DELAY SERVERS PER_SERVER`, row 2) it holds that many servers
+with that many snapshots each instead (`seed_account`).
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from __future__ import annotations
 import subprocess
 import sys
 import threading
+from datetime import UTC, datetime, timedelta
 from types import TracebackType
 
 from bench.procs import stop_piped
@@ -26,9 +29,10 @@ from devkit.simulator.server import make_server
 class VpsProcess:
     """The simulator child process, seen from the bench: its URL, and its per-call latency knob."""
 
-    def __init__(self, token: str, *, completion_delay: float = 5.0) -> None:
+    def __init__(self, token: str, *, completion_delay: float = 5.0, account: tuple[int, int] | None = None) -> None:
+        size = [str(account[0]), str(account[1])] if account is not None else []
         self._proc = subprocess.Popen(
-            [sys.executable, "-m", "bench.vps_process", token, str(completion_delay)],
+            [sys.executable, "-m", "bench.vps_process", token, str(completion_delay), *size],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             text=True,
@@ -62,9 +66,28 @@ class VpsProcess:
         self.stop()
 
 
+def seed_account(sim: VpsSimulator, servers: int, per_server: int) -> VpsSimulator:
+    """`servers` servers with `per_server` snapshots each (names, sizes, dates and descriptions of nightlies)."""
+    start = datetime(2025, 1, 1, tzinfo=UTC)
+    for s in range(servers):
+        server_id = 10_000 + s
+        sim.add_server(server_id, f"server-{s:03d}", status="active" if s % 7 else "stopped")
+        for n in range(per_server):
+            sim.add_snapshot(
+                server_id,
+                f"nightly-{s:03d}-{n}",
+                created_at=start + timedelta(days=n, minutes=s),
+                size_mb=2048 + n,
+                description=f"Nightly snapshot {n} of server {s}",
+            )
+    return sim
+
+
 def main(argv: list[str]) -> int:
     token, completion_delay = argv[0], float(argv[1])
-    sim = VpsSimulator(token, completion_delay=completion_delay)
+    sim = VpsSimulator(token, completion_delay=completion_delay, seed=len(argv) < 4)
+    if len(argv) >= 4:
+        seed_account(sim, int(argv[2]), int(argv[3]))
     server = make_server(sim)
     threading.Thread(target=server.serve_forever, name="vps-simulator", daemon=True).start()
     host, port = server.server_address[:2]
