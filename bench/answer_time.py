@@ -81,56 +81,63 @@ def _serve(stack: contextlib.ExitStack, env: dict[str, str], workdir: Path, fake
     return server.url
 
 
-def measure(servers: int, per_server: int, iterations: int, scale: Scale) -> tuple[list[float], list[float], str]:
-    """(answer times, fetch times, the answer's summary line) for `iterations` interleaved rounds."""
-    arrivals = _Arrivals()
-    with (
-        VpsProcess(VPS_TOKEN, completion_delay=0, account=(servers, per_server)) as vps,
-        FakeSlack() as fake,
-        tempfile.TemporaryDirectory(prefix="bench-answer-") as tmp,
-        contextlib.ExitStack() as stack,
-    ):
-        workdir = Path(tmp)
-        fake.on_call = arrivals
+class _Rig:
+    """One `serve`, one simulator process and one sender for both rows (each start-up costs seconds)."""
+
+    def __init__(self, stack: contextlib.ExitStack, scale: Scale) -> None:
+        self.vps = stack.enter_context(VpsProcess(VPS_TOKEN, completion_delay=0))
+        self.fake = stack.enter_context(FakeSlack())
+        workdir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="bench-answer-")))
+        self.arrivals = _Arrivals()
+        self.fake.on_call = self.arrivals
         env = {
-            **local_env(fake, vps, f"sqlite:///{workdir / 'bot.db'}", vps_url=vps.url, signing_secret=SIGNING_SECRET),
+            **local_env(
+                self.fake,
+                self.vps,
+                f"sqlite:///{workdir / 'bot.db'}",
+                vps_url=self.vps.url,
+                signing_secret=SIGNING_SECRET,
+            ),
             "LOG_LEVEL": "WARNING",
             # Every answer fetches, as a first list does: the listing cache would serve the rounds after the first.
             "SNAPSHOT_READ_CACHE_SECONDS": "0",
             "SNAPSHOT_READ_LIMIT": "1000/minute",
         }
-        url = _serve(stack, env, workdir, fake, scale)
         job = {
-            "url": url,
+            "url": _serve(stack, env, workdir, self.fake, scale),
             "signing_secret": SIGNING_SECRET,
-            "team_id": fake.team_id,
-            "api_app_id": fake.api_app_id,
+            "team_id": self.fake.team_id,
+            "api_app_id": self.fake.api_app_id,
             "text": "list",
             "channel": CHANNEL,
         }
-        sender = OneAtATime(job, workdir)
-        stack.callback(sender.close)
-        client = VpsClient(vps.url, VPS_TOKEN)
-        stack.callback(client.close)
+        self.sender = OneAtATime(job, workdir)
+        stack.callback(self.sender.close)
+        self.client = VpsClient(self.vps.url, VPS_TOKEN)
+        stack.callback(self.client.close)
+
+    def measure(self, servers: int, per_server: int, iterations: int) -> tuple[list[float], list[float], str]:
+        """(answer times, fetch times, the answer's summary line) for `iterations` interleaved rounds."""
+        self.vps.set_account(servers, per_server)
         answers: list[float] = []
         fetches: list[float] = []
+        response_url = ""
         for round_no in range(WARMUP + iterations):
             started = now()
-            client.list_servers()
-            client.list_snapshots()
+            self.client.list_servers()
+            self.client.list_snapshots()
             fetch = now() - started
 
-            response_url = fake.new_response_url(channel=CHANNEL, user_id=USER)
-            sent, status = sender.send(USER, response_url)
+            response_url = self.fake.new_response_url(channel=CHANNEL, user_id=USER)
+            sent, status = self.sender.send(USER, response_url)
             if status != 200:
                 raise RuntimeError(f"the bot answered the command with HTTP {status}")
-            answer = arrivals.wait(response_url, ANSWER_TIMEOUT) - sent
+            answer = self.arrivals.wait(response_url, ANSWER_TIMEOUT) - sent
             if round_no >= WARMUP:
                 fetches.append(fetch)
                 answers.append(answer)
-        shown = [e for e in fake.ephemerals_for(USER) if e.response_url == response_url]
-        summary = shown[-1].text if shown else "(no answer text)"
-    return answers, fetches, summary
+        shown = [e for e in self.fake.ephemerals_for(USER) if e.response_url == response_url]
+        return answers, fetches, shown[-1].text if shown else "(no answer text)"
 
 
 def _row(what: str, load: str, answers: list[float], fetches: list[float], summary: str) -> Row:
@@ -154,21 +161,31 @@ def _row(what: str, load: str, answers: list[float], fetches: list[float], summa
 
 
 def run(scale: Scale) -> list[Row]:
-    rows = []
     servers, per_server = scale.answer_large
-    for what, (n_servers, n_snapshots) in (
+    cases = (
         ("2a. time to answer, small account", (1, 2)),
         ("2b. time to answer, large account (paged)", (servers, per_server)),
-    ):
-        load = (
+    )
+    loads = {
+        what: (
             f"{n_servers} server(s) × {n_snapshots} snapshots = {n_servers * n_snapshots}, VPS.org 0 s in its own "
             f"process, `serve` {scale.workers}×{scale.threads} gthread, commands one at a time from their own "
             f"process, median of {scale.answer_iterations}{scale.label}"
         )
+        for what, (n_servers, n_snapshots) in cases
+    }
+    rows = []
+    with contextlib.ExitStack() as stack:
         try:
-            answers, fetches, summary = measure(n_servers, n_snapshots, scale.answer_iterations, scale)
-            rows.append(_row(what, load, answers, fetches, summary))
+            rig = _Rig(stack, scale)
         except Exception as error:
-            log.exception("%s failed", what)
-            rows.append(error_row(what, load, error))
+            log.exception("row 2 could not start")
+            return [error_row(what, loads[what], error) for what, _ in cases]
+        for what, (n_servers, n_snapshots) in cases:
+            try:
+                answers, fetches, summary = rig.measure(n_servers, n_snapshots, scale.answer_iterations)
+                rows.append(_row(what, loads[what], answers, fetches, summary))
+            except Exception as error:
+                log.exception("%s failed", what)
+                rows.append(error_row(what, loads[what], error))
     return rows

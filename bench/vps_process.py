@@ -7,9 +7,9 @@ bot's rounds were timed under a load the bare app's rounds never had (issue 19 Â
 from another process, as VPS.org would.
 
 Protocol: prints `ready <base url>` on stdout once listening; then reads lines on stdin, `latency <seconds>`
-(answered `ok`), until stdin closes, and exits. By default it holds the simulator's sample account; given an
-account size (`python -m bench.vps_process TOKEN DELAY SERVERS PER_SERVER`, row 2) it holds that many servers
-with that many snapshots each instead (`seed_account`).
+or `account <servers> <per server>` (answered `ok`: from then on it serves a fresh account of that many servers
+with that many snapshots each, `seed_account`; row 2), until stdin closes, and exits. Until told otherwise it
+holds the simulator's sample account.
 """
 
 from __future__ import annotations
@@ -29,10 +29,9 @@ from devkit.simulator.server import make_server
 class VpsProcess:
     """The simulator child process, seen from the bench: its URL, and its per-call latency knob."""
 
-    def __init__(self, token: str, *, completion_delay: float = 5.0, account: tuple[int, int] | None = None) -> None:
-        size = [str(account[0]), str(account[1])] if account is not None else []
+    def __init__(self, token: str, *, completion_delay: float = 5.0) -> None:
         self._proc = subprocess.Popen(
-            [sys.executable, "-m", "bench.vps_process", token, str(completion_delay), *size],
+            [sys.executable, "-m", "bench.vps_process", token, str(completion_delay)],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             text=True,
@@ -52,6 +51,12 @@ class VpsProcess:
     def set_latency(self, seconds: float) -> None:
         assert self._proc.stdin is not None
         self._proc.stdin.write(f"latency {seconds}\n")
+        self._answer("ok")
+
+    def set_account(self, servers: int, per_server: int) -> None:
+        """Serve a fresh account of `servers` Ã— `per_server` snapshots from now on."""
+        assert self._proc.stdin is not None
+        self._proc.stdin.write(f"account {servers} {per_server}\n")
         self._answer("ok")
 
     def stop(self) -> None:
@@ -85,9 +90,7 @@ def seed_account(sim: VpsSimulator, servers: int, per_server: int) -> VpsSimulat
 
 def main(argv: list[str]) -> int:
     token, completion_delay = argv[0], float(argv[1])
-    sim = VpsSimulator(token, completion_delay=completion_delay, seed=len(argv) < 4)
-    if len(argv) >= 4:
-        seed_account(sim, int(argv[2]), int(argv[3]))
+    sim = VpsSimulator(token, completion_delay=completion_delay)
     server = make_server(sim)
     threading.Thread(target=server.serve_forever, name="vps-simulator", daemon=True).start()
     host, port = server.server_address[:2]
@@ -96,6 +99,13 @@ def main(argv: list[str]) -> int:
         command, _, value = line.strip().partition(" ")
         if command == "latency":
             sim.faults.latency = float(value)
+            print("ok", flush=True)
+        elif command == "account":
+            servers, per_server = (int(n) for n in value.split())
+            latency = sim.faults.latency
+            sim = seed_account(VpsSimulator(token, completion_delay=completion_delay, seed=False), servers, per_server)
+            sim.faults.latency = latency
+            server.set_app(sim)
             print("ok", flush=True)
     server.shutdown()
     server.server_close()
