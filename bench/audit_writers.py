@@ -8,8 +8,10 @@ its connection between rounds, and appends entries shaped like real ones for a f
 the two paths and alternate which goes first, and each figure is the median of the rounds.
 
 While the 4-writer rounds run, the parent samples `pg_stat_activity` for the writers' wait events (what a
-bigger machine would remove shows up here), and the unsealed backlog. After the rounds each chain is sealed and
-verified: every appended row must be in it.
+bigger machine would remove shows up here), the unsealed backlog, and counts the WAL flushes of the round
+(`pg_stat_wal.wal_sync`, cluster-wide: other databases' commits count too) per append: about 1 means every
+append paid a flush of its own, well under 1 that commits shared flushes (group commit). After the rounds each
+chain is sealed and verified: every appended row must be in it.
 
 PostgreSQL only (TEST_DATABASE_URL); SQLite has one writer at a time by design.
 """
@@ -113,16 +115,23 @@ class Sampler:
         self.waits: Counter[str] = Counter()
         self.samples = 0
         self.backlog = 0
+        self.wal_syncs = 0
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
 
+    def _wal_syncs(self) -> int:
+        with self.db.begin(readonly=True) as conn:
+            return int(conn.execute(sa.text("SELECT wal_sync FROM pg_stat_wal")).scalar() or 0)
+
     def __enter__(self) -> Sampler:
+        self.wal_syncs = -self._wal_syncs()
         self._thread.start()
         return self
 
     def __exit__(self, *exc: object) -> None:
         self._stop.set()
         self._thread.join()
+        self.wal_syncs += self._wal_syncs()
         self.db.dispose()
         if self.sealed is not None:
             self.sealed.dispose()
@@ -143,11 +152,12 @@ class Sampler:
                 with self.sealed.begin(readonly=True) as conn:
                     self.backlog = max(self.backlog, int(conn.execute(backlog).scalar() or 0))
 
-    def summary(self) -> str:
+    def summary(self, appends: int) -> str:
         total = sum(self.waits.values()) or 1
         top = ", ".join(f"{name} {count / total:.0%}" for name, count in self.waits.most_common(4))
         backlog = f"; unsealed backlog at most {self.backlog} rows" if self.backlog else ""
-        return f"writers' waits in pg_stat_activity: {top or 'none seen'}{backlog}"
+        flushes = f"; WAL flushes per append {self.wal_syncs / appends:.2f} (cluster-wide)" if appends else ""
+        return f"writers' waits in pg_stat_activity: {top or 'none seen'}{backlog}{flushes}"
 
 
 def _verify(url: str, appended: int) -> str:
@@ -187,7 +197,7 @@ def measure(base_url: str, scale: Scale) -> list[Row]:
                         if n == max(writers) and number == rounds - 1:
                             with Sampler(base_url, urls[mode] if mode == "sealed" else None) as sampler:
                                 rate, latencies = _round(pools[mode][:n], seconds)
-                            states[mode] = sampler.summary()
+                            states[mode] = sampler.summary(len(latencies))
                         else:
                             rate, latencies = _round(pools[mode][:n], seconds)
                         tallies[mode, n].rates.append(rate)

@@ -7,7 +7,9 @@ bot's rounds were timed under a load the bare app's rounds never had (issue 19 Â
 from another process, as VPS.org would.
 
 Protocol: prints `ready <base url>` on stdout once listening; then reads lines on stdin, `latency <seconds>`
-(answered `ok`), until stdin closes, and exits.
+or `account <servers> <per server>` (answered `ok`: from then on it serves a fresh account of that many servers
+with that many snapshots each, `seed_account`; row 2), until stdin closes, and exits. Until told otherwise it
+holds the simulator's sample account.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from __future__ import annotations
 import subprocess
 import sys
 import threading
+from datetime import UTC, datetime, timedelta
 from types import TracebackType
 
 from bench.procs import stop_piped
@@ -50,6 +53,12 @@ class VpsProcess:
         self._proc.stdin.write(f"latency {seconds}\n")
         self._answer("ok")
 
+    def set_account(self, servers: int, per_server: int) -> None:
+        """Serve a fresh account of `servers` Ã— `per_server` snapshots from now on."""
+        assert self._proc.stdin is not None
+        self._proc.stdin.write(f"account {servers} {per_server}\n")
+        self._answer("ok")
+
     def stop(self) -> None:
         stop_piped(self._proc)
 
@@ -60,6 +69,23 @@ class VpsProcess:
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
         self.stop()
+
+
+def seed_account(sim: VpsSimulator, servers: int, per_server: int) -> VpsSimulator:
+    """`servers` servers with `per_server` snapshots each (names, sizes, dates and descriptions of nightlies)."""
+    start = datetime(2025, 1, 1, tzinfo=UTC)
+    for s in range(servers):
+        server_id = 10_000 + s
+        sim.add_server(server_id, f"server-{s:03d}", status="active" if s % 7 else "stopped")
+        for n in range(per_server):
+            sim.add_snapshot(
+                server_id,
+                f"nightly-{s:03d}-{n}",
+                created_at=start + timedelta(days=n, minutes=s),
+                size_mb=2048 + n,
+                description=f"Nightly snapshot {n} of server {s}",
+            )
+    return sim
 
 
 def main(argv: list[str]) -> int:
@@ -73,6 +99,13 @@ def main(argv: list[str]) -> int:
         command, _, value = line.strip().partition(" ")
         if command == "latency":
             sim.faults.latency = float(value)
+            print("ok", flush=True)
+        elif command == "account":
+            servers, per_server = (int(n) for n in value.split())
+            latency = sim.faults.latency
+            sim = seed_account(VpsSimulator(token, completion_delay=completion_delay, seed=False), servers, per_server)
+            sim.faults.latency = latency
+            server.set_app(sim)
             print("ok", flush=True)
     server.shutdown()
     server.server_close()

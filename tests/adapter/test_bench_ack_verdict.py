@@ -11,11 +11,18 @@ from collections import Counter
 
 import pytest
 
-from bench.ack_load import LoadResult, ServerRun, _ack_row, round_ratios
+from bench.ack_load import (
+    ACK_CPU_REGRESSION,
+    RECORDED_ACK_CPU_SECONDS,
+    LoadResult,
+    ServerRun,
+    _ack_row,
+    round_ratios,
+)
 
 
 def _round(
-    p99_ms: float, *, slowest_ms: float | None = None, failed: int = 0, cpu_per_command_ms: float = 12.0
+    p99_ms: float, *, slowest_ms: float | None = None, failed: int = 0, cpu_per_command_ms: float = 8.0
 ) -> LoadResult:
     """100 acks: 97 at 50 ms, then three at `p99_ms` (the nearest-rank p99 of 100 is the 99th sample)."""
     latencies = [0.050] * 97 + [p99_ms / 1000] * 2 + [(slowest_ms or p99_ms) / 1000]
@@ -61,6 +68,7 @@ def test_a_slow_maximum_or_any_non_200_fails_whatever_the_ratio() -> None:
 
 
 def test_workers_cpu_per_command_past_the_regression_line_fails_even_when_the_ratio_holds() -> None:
-    """The regression line: 2× the workers' CPU per command until answered, as recorded (12 ms)."""
-    assert _verdict([100, 100, 100], cpu_per_command_ms=23.0)[0] == "pass"
-    assert _verdict([100, 100, 100], cpu_per_command_ms=25.0)[0] == "FAIL"
+    """The regression line: 2× the workers' CPU per command until answered, as recorded."""
+    line_ms = ACK_CPU_REGRESSION * RECORDED_ACK_CPU_SECONDS * 1000
+    assert _verdict([100, 100, 100], cpu_per_command_ms=line_ms - 1)[0] == "pass"
+    assert _verdict([100, 100, 100], cpu_per_command_ms=line_ms + 1)[0] == "FAIL"

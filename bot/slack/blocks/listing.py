@@ -1,4 +1,8 @@
-"""`/snapshot help` and `/snapshot list` (paged to Block Kit's block limit, with its buttons)."""
+"""`/snapshot help` and `/snapshot list` (paged to Block Kit's block limit, with its buttons).
+
+The list's pages are built as plain dicts (`bot.slack.blocks.kit`): a list is what commands under load render,
+and slack_sdk's objects cost most of its CPU (issue 27 §6). `help` keeps the objects.
+"""
 
 from __future__ import annotations
 
@@ -6,25 +10,17 @@ import json
 from datetime import datetime
 from typing import Any
 
-from slack_sdk.models.blocks import (
-    ActionsBlock,
-    Block,
-    ButtonElement,
-    ContextBlock,
-    DividerBlock,
-    SectionBlock,
-)
+from slack_sdk.models.blocks import Block, ContextBlock, SectionBlock
 
+import bot.slack.blocks.kit as kit
 from bot.mrkdwn import Mrkdwn, plain, quote, sentence
 from bot.slack.blocks.common import (
     ASK_DELETE,
     ASK_RESTORE,
     LIST_MORE,
     MAX_BLOCKS,
-    MAX_BUTTON_TEXT,
     OPEN_CREATE,
     as_dicts,
-    clip,
     context_md,
     fallback_text,
     format_age,
@@ -68,7 +64,7 @@ def help_blocks(
 
 
 # ---- list ------------------------------------------------------------------------------------------------
-def _server_blocks(group: ServerGroup, now: datetime, complete: bool = True) -> list[Block]:
+def _server_blocks(group: ServerGroup, now: datetime, complete: bool = True) -> list[kit.Block]:
     """A server's heading and its snapshots. From an incomplete listing no per-server claim is drawn: neither
     "N of 5" nor "No snapshots yet" (its snapshots may be on the pages VPS.org did not send)."""
     server = group.server
@@ -79,26 +75,22 @@ def _server_blocks(group: ServerGroup, now: datetime, complete: bool = True) -> 
         quota = Mrkdwn("{} shown — VPS.org's list was incomplete, so it may have more").format(group.quota_used)
     if group.at_limit:
         quota += Mrkdwn(" — limit reached")
-    blocks: list[Block] = [
-        SectionBlock(
-            text=md(Mrkdwn("{} (id {}){}\n{}").format(server_name(server.name), server.id, state, quota)),
-            accessory=ButtonElement(
-                text="Create snapshot",
-                action_id=OPEN_CREATE,
-                value=str(server.id),
-            ),
+    blocks = [
+        kit.section(
+            Mrkdwn("{} (id {}){}\n{}").format(server_name(server.name), server.id, state, quota),
+            accessory=kit.button("Create snapshot", OPEN_CREATE, str(server.id)),
         )
     ]
     if not group.snapshots:
         none = Mrkdwn("No snapshots yet.") if complete else Mrkdwn("None of its snapshots were in what VPS.org sent.")
-        blocks.append(ContextBlock(elements=[context_md(none)]))
+        blocks.append(kit.context(none))
     for snap in group.snapshots:
         blocks.extend(_snapshot_blocks(snap, now))
-    blocks.append(DividerBlock())
+    blocks.append(kit.divider())
     return blocks
 
 
-def _snapshot_blocks(snap: Snapshot, now: datetime) -> list[Block]:
+def _snapshot_blocks(snap: Snapshot, now: datetime) -> list[kit.Block]:
     line = Mrkdwn("{} · #{} · {} · {} · {}").format(
         snapshot_name(snap.name),
         snap.id,
@@ -108,14 +100,12 @@ def _snapshot_blocks(snap: Snapshot, now: datetime) -> list[Block]:
     )
     if snap.description:
         line += Mrkdwn("\n") + quote(snap.description, 300)
-    blocks: list[Block] = [SectionBlock(text=md(line))]
+    blocks = [kit.section(line)]
     if snap.is_completed:
         blocks.append(
-            ActionsBlock(
-                elements=[
-                    ButtonElement(text="Restore", action_id=ASK_RESTORE, value=str(snap.id)),
-                    ButtonElement(text="Delete", action_id=ASK_DELETE, value=str(snap.id), style="danger"),
-                ]
+            kit.actions(
+                kit.button("Restore", ASK_RESTORE, str(snap.id)),
+                kit.button("Delete", ASK_DELETE, str(snap.id), danger=True),
             )
         )
     return blocks
@@ -155,14 +145,14 @@ def _page_plan(overview: Overview, max_blocks: int = MAX_BLOCKS) -> list[list[tu
     return pages
 
 
-def _render_page(overview: Overview, now: datetime, plan: list[tuple[int, int, int]]) -> list[Block]:
-    blocks: list[Block] = []
+def _render_page(overview: Overview, now: datetime, plan: list[tuple[int, int, int]]) -> list[kit.Block]:
+    blocks: list[kit.Block] = []
     for index, start, end in plan:
         blocks.extend(_server_blocks(overview.groups[index], now, overview.complete)[start:end])
     return blocks
 
 
-def list_pages(overview: Overview, now: datetime, *, max_blocks: int = MAX_BLOCKS) -> list[list[Block]]:
+def list_pages(overview: Overview, now: datetime, *, max_blocks: int = MAX_BLOCKS) -> list[list[kit.Block]]:
     """Every page of the list, rendered (list_message renders only the one it shows)."""
     return [_render_page(overview, now, plan) for plan in _page_plan(overview, max_blocks)]
 
@@ -190,24 +180,13 @@ def list_message(overview: Overview, now: datetime, page: int = 0) -> tuple[Mrkd
         summary += Mrkdwn(" — listed {} ago").format(_age(overview.age_seconds))
     if len(plans) > 1:
         summary += Mrkdwn(" — page {} of {}").format(page + 1, len(plans))
-    blocks: list[Block] = [ContextBlock(elements=[context_md(summary)]), *_render_page(overview, now, plans[page])]
+    blocks = [kit.context(summary), *_render_page(overview, now, plans[page])]
     if not overview.groups:
-        blocks.append(SectionBlock(text=md(Mrkdwn("No servers found."))))
+        blocks.append(kit.section(Mrkdwn("No servers found.")))
     if page + 1 < len(plans):
-        blocks.append(
-            ActionsBlock(
-                elements=[
-                    ButtonElement(
-                        text=clip(f"Show more ({page + 2} of {len(plans)})", MAX_BUTTON_TEXT),
-                        action_id=LIST_MORE,
-                        value=json.dumps(
-                            {"server_id": overview.server_id, "page": page + 1, "session": overview.session}
-                        ),
-                    )
-                ]
-            )
-        )
-    return fallback_text(summary), as_dicts(blocks)
+        more = json.dumps({"server_id": overview.server_id, "page": page + 1, "session": overview.session})
+        blocks.append(kit.actions(kit.button(f"Show more ({page + 2} of {len(plans)})", LIST_MORE, more)))
+    return fallback_text(summary), blocks
 
 
 SHOW_AGE_AFTER_SECONDS = 5.0  # a listing from the cache older than this says how old it is
