@@ -16,6 +16,7 @@ from pathlib import Path
 
 from dotenv import dotenv_values
 
+from bot import config_step_up as step_up
 from bot import config_values as value
 from bot.config_values import ConfigError, RateLimit, Secret
 from bot.slack_ids import CHANNEL_ID, GROUP_ID, USER_ID
@@ -100,6 +101,11 @@ class Settings:
     # Schedules (issue 18): the zone their wall-clock times are in, and the most often one may run.
     snapshot_timezone: str = "UTC"
     schedule_min_interval_minutes: int = 60
+    # Step-up before approving (issue 28 §2; bot/usecases/step_up.py): off | typed | totp, and for which kinds.
+    approval_step_up: str = "off"
+    approval_step_up_for: frozenset[str] = frozenset({"restore"})
+    mfa_encryption_key: Secret | None = None  # the path of the key file sealing TOTP secrets (bot/secret_box.py)
+    mfa_enrolment_approval: str = "admin"  # admin | self: who makes an enrolment active
 
     @property
     def access_control_enabled(self) -> bool:
@@ -163,6 +169,7 @@ def load_settings(environ: Mapping[str, str] | None = None, dotenv_path: str | P
             f"SNAPSHOT_CLAIM_TTL_SECONDS is out of range: it must be longer than SNAPSHOT_RECHECK_DEADLINE_SECONDS "
             f"({recheck_deadline:g}), got {claim_ttl:g}"
         )
+    step_up_mode = step_up.step_up_mode(env)
     log_format = (value.text(env, "LOG_FORMAT") or "text").lower()
     if log_format not in {"text", "json"}:
         raise ConfigError(f"LOG_FORMAT is malformed: expected text or json, got {value.shown(env, log_format)}")
@@ -238,4 +245,8 @@ def load_settings(environ: Mapping[str, str] | None = None, dotenv_path: str | P
         schedule_min_interval_minutes=value.whole_number(
             env, "SNAPSHOT_SCHEDULE_MIN_INTERVAL_MINUTES", 60, 1, 7 * 24 * 60
         ),
+        approval_step_up=step_up_mode,
+        approval_step_up_for=step_up.step_up_kinds(env),
+        mfa_encryption_key=step_up.mfa_key(env, step_up_mode),
+        mfa_enrolment_approval=step_up.enrolment_approval(env),
     )
