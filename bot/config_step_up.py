@@ -30,8 +30,9 @@ def step_up_kinds(env: Mapping[str, str], name: str = "APPROVAL_STEP_UP_FOR") ->
         return frozenset({"restore"})
     kinds = frozenset(k.strip().lower() for k in raw.split(",") if k.strip())
     if not kinds or kinds - set(STEP_UP_KINDS):
-        raise ConfigError(f"{name} is malformed: expected restore, delete and/or schedule (comma-separated), got "
-                          f"{shown(env, raw)}")
+        raise ConfigError(
+            f"{name} is malformed: expected restore, delete and/or schedule (comma-separated), got {shown(env, raw)}"
+        )
     return kinds
 
 

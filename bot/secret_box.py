@@ -40,7 +40,9 @@ def read_key_file(path_text: str, name: str = "MFA_ENCRYPTION_KEY") -> bytes:
     except FileNotFoundError:
         raise KeyFileError(f"{name}: the file {path} does not exist; {KEYGEN_HINT}") from None
     except OSError as error:
-        raise KeyFileError(f"{name}: cannot read {path} ({error.strerror}); make it readable by the bot's user") from None
+        raise KeyFileError(
+            f"{name}: cannot read {path} ({error.strerror}); make it readable by the bot's user"
+        ) from None
     try:
         key = base64.b64decode(raw.strip(), validate=True)
     except (binascii.Error, ValueError):

@@ -18,7 +18,7 @@ from enum import StrEnum
 from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
 
-from storage.db import as_utc
+from storage.db import as_utc, rows_matched
 from storage.models import MfaEnrolment
 
 table = MfaEnrolment.__table__
@@ -135,4 +135,4 @@ class MfaEnrolments:
         return failures, None
 
     def remove(self, session: Session, user_id: str) -> bool:
-        return session.execute(delete(table).where(table.c.user_id == user_id)).rowcount > 0
+        return rows_matched(session.execute(delete(table).where(table.c.user_id == user_id))) > 0

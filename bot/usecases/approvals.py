@@ -66,6 +66,7 @@ from bot.usecases.schedule_plan import SchedulePlan
 from bot.usecases.schedule_requests import ScheduleExecution, ScheduleRequesting
 from bot.usecases.server_state import ServerStates
 from bot.usecases.snapshots import SnapshotService
+from bot.usecases.step_up_terms import StepUpProof
 from bot.vps.client import VpsClient
 from storage.approvals import ApprovalRequests
 from storage.audit import AuditLog
@@ -218,8 +219,9 @@ class ApprovalService:
         request_id: str | int,
         safety: str = SafetyChoice.DEFAULT,
         progress: Progress | None = None,
+        step_up: StepUpProof | None = None,
     ) -> DecisionResult:
-        return self.deciding.approve(actor, parse_request_id(request_id), SafetyChoice(safety), progress)
+        return self.deciding.approve(actor, parse_request_id(request_id), SafetyChoice(safety), progress, step_up)
 
     def reject(self, actor: Actor, request_id: str | int, reason: str = "") -> DecisionResult:
         return self.deciding.reject(actor, parse_request_id(request_id), reason)
