@@ -118,12 +118,8 @@ class StepUp:
         if request.state != RequestState.PENDING or request.bound_digest != digest:
             self._refused(actor, request, "stale form")
             if request.state != RequestState.PENDING:
-                raise StaleForm(
-                    Text("Request #{} is already {}; nothing was recorded.").format(
-                        request_id, state_words(request.state)
-                    ),
-                    field="answer",
-                )
+                words = state_words(request.state)
+                raise StaleForm(f"Request #{request_id} is already {words}; nothing was recorded.", field="answer")
             raise StaleForm(
                 Text("Request #{} changed since this form opened; nothing was recorded.").format(request_id),
                 field="answer",
