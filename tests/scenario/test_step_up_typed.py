@@ -148,7 +148,7 @@ def test_a_forged_binding_approves_nothing(typed: Harness) -> None:
     h.sim.add_server(50002, "other-box")
     other = h.sim.add_snapshot(50002, "other-snap")
     h.run(f"restore {other}", user=ALICE)
-    first = h.slack.message(APPROVALS, [m for m in h.channel(APPROVALS) if "request #1" in m.visible_text][0].ts)
+    first = h.slack.message(APPROVALS, next(m for m in h.channel(APPROVALS) if "request #1" in m.visible_text).ts)
     view = open_form(h, first)
 
     sealed = json.loads(view["private_metadata"])
