@@ -114,7 +114,7 @@ class MfaService:
             if row is not None and row.state == MfaState.ACTIVE:
                 raise Refused(
                     Text("You already have an active authenticator. To replace it, ask an admin to run {}.").format(
-                        command("mfa", "reset", f"<@{actor.user_id}>")
+                        command("mfa", "reset", "@you")
                     )
                 )
             self.enrolments.start(session, actor.user_id, box.seal(secret, actor.user_id), self.clock())
@@ -258,7 +258,7 @@ class MfaService:
         if row.state == MfaState.CONFIRMED:
             raise NotEnrolled(
                 Text("Your authenticator is confirmed but not approved yet: an admin runs {}.").format(
-                    command("mfa", "approve", f"<@{row.user_id}>")
+                    command("mfa", "approve", "@you")
                 )
             )
 

@@ -90,7 +90,7 @@ def enrolment_answer(enrolment: Enrolment) -> Mrkdwn:
             "you make from it on your own machine). It is shown *only this once* and only to you:\n"
         )
         + code(enrolment.uri, URI_LIMIT)
-        + Mrkdwn("\nThen prove you hold it with `/snapshot mfa confirm <6-digit code>`, ")
+        + Mrkdwn("\nThen prove you hold it with `/snapshot mfa confirm &lt;6-digit code&gt;`, ")
         + then
     )
 
@@ -107,7 +107,9 @@ def confirm_answer(state: MfaState) -> Mrkdwn:
 def status_answer(status: MfaStatus, method: StepUpMethod, now: datetime) -> Mrkdwn:
     words = {
         None: Mrkdwn("You have no authenticator enrolled (`/snapshot mfa enrol`)."),
-        MfaState.PENDING: Mrkdwn("Your authenticator is enrolled but not confirmed (`/snapshot mfa confirm <code>`)."),
+        MfaState.PENDING: Mrkdwn(
+            "Your authenticator is enrolled but not confirmed (`/snapshot mfa confirm &lt;code&gt;`)."
+        ),
         MfaState.CONFIRMED: Mrkdwn("Your authenticator is confirmed and waits for an admin's approval."),
         MfaState.ACTIVE: Mrkdwn("Your authenticator is active."),
     }
