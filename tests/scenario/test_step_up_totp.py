@@ -9,6 +9,7 @@ import json
 import logging
 import re
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -251,3 +252,47 @@ def test_a_sealed_secret_moved_to_another_person_does_not_open(totp: Harness, cl
     view: dict[str, Any] = open_form(h, h.card(), user=CAROL)
     assert "does not open" in inline_error(submit(h, view, "123456", user=CAROL))
     assert h.restore_calls() == []
+
+
+def test_two_replicas_share_the_replay_rule_and_the_lock(
+    database_url: str, make_harness: Callable[..., Harness], key_file: Path, clock: SettableClock
+) -> None:
+    env = {
+        "SNAPSHOT_APPROVAL_CHANNEL": APPROVALS,
+        "APPROVAL_STEP_UP": "totp",
+        "MFA_ENCRYPTION_KEY": str(key_file),
+        "SNAPSHOT_OPERATORS": ALICE,
+        "SNAPSHOT_APPROVERS": BOB,
+        "SNAPSHOT_ADMINS": CAROL,
+    }
+    a = make_harness(database_url=database_url, **env)
+    b = make_harness(database_url=database_url, sim=a.sim, **env)
+    for replica in (a, b):
+        replica.bot.core.approvals.clock = clock
+    secret = enrolled(a, clock)
+    a.sim.add_server(50004, "db-03")
+    other = a.sim.add_snapshot(50004, "db-snap")
+    a.run("restore 801", user=ALICE)
+    on_a = open_form(a, a.card())
+    b.run(f"restore {other}", user=ALICE)
+    on_b = open_form(b, b.card())
+
+    # The same code sent to both replicas at the same moment: one vote, one restore.
+    code = code_at(secret, clock.now)
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        answers = list(pool.map(lambda pair: submit(pair[0], pair[1], code), ((a, on_a), (b, on_b))))
+    refused = [inline_error(answer) for answer in answers if json.loads(answer.body or "{}")]
+    assert len(refused) == 1 and "already used" in refused[0]
+    a.settle()
+    b.settle()
+    assert len(a.restore_calls()) == 1 and len(a.audit(action="restore.approved")) == 1
+
+    # Wrong codes counted on either replica lock Bob out on both.
+    left = on_b if "801" in a.restore_calls()[0] else on_a
+    wrong = "000000" if code_at(secret, clock.now + timedelta(seconds=30)) != "000000" else "111111"
+    for replica in (a, b, a, b):
+        assert "not right" in inline_error(submit(replica, left, wrong))
+    assert "locked" in inline_error(submit(a, left, wrong))
+    clock.now += timedelta(seconds=30)
+    assert "locked" in inline_error(submit(b, left, code_at(secret, clock.now)))
+    assert len(a.restore_calls()) == 1

@@ -179,3 +179,17 @@ def test_step_up_only_for_the_kinds_configured(make_harness: Callable[..., Harne
     assert len(h.slack.calls_to("views.open")) == opened  # a restore decides at once here
     assert h.restore_calls() == ["/api/v1/snapshots/801/restore/"]
     assert "step_up" not in h.audit(action="restore.approved")[0].details
+
+
+def test_approve_without_safety_snapshot_keeps_its_choice_through_the_form(
+    make_harness: Callable[..., Harness],
+) -> None:
+    h = make_harness(SNAPSHOT_APPROVAL_CHANNEL=APPROVALS, APPROVAL_STEP_UP="typed", RESTORE_SAFETY_SNAPSHOT="auto")
+    h.run("restore 801", user=ALICE)
+    view = open_form(h, h.card(), label="Approve without safety snapshot")
+    assert "No safety snapshot" in json.dumps(view)
+    submit(h, view, "web-server-01")
+    approved = h.audit(action="restore.approved")
+    assert approved[0].details["safety_snapshot"] == "none" and approved[0].details["step_up"] == "typed"
+    assert h.restore_calls() == ["/api/v1/snapshots/801/restore/"]
+    assert not [r for r in h.sim.requests if r.method == "POST" and r.path.endswith("/snapshots/")]
