@@ -8,8 +8,8 @@ Rules kept here:
 - The secret is sealed before it is stored (bot/secret_box.py, bound to the user id) and shown once, in the
   enrolment answer; no secret and no code is ever logged, audited, stored in the clear or echoed.
 - A code is RFC 6238 (pyotp), six digits, 30-second steps, one step of drift either way. It is accepted once per
-  person: a code whose step is not later than the last accepted one is refused, even for another request.
-  Five wrong codes in a row lock that person's approvals for 15 minutes. The person's row is locked while a code
+  person: a code whose step is not later than the last accepted one is refused, even for another request (audited,
+  not counted as a wrong code). Five wrong codes in a row lock that person's approvals for 15 minutes. The person's row is locked while a code
   is checked, so replicas take turns and the count is exact; a wrong code's count is committed before the answer.
 - Every change is audited in the transaction that makes it (who, whose enrolment, never the secret).
 """
@@ -220,16 +220,22 @@ class MfaService:
             if step is not None and step > row.last_step:
                 self.enrolments.accept(session, actor.user_id, step)
                 return
-            replayed = step is not None
-            locked = self._count_failure(
-                session,
-                actor,
-                row,
-                now,
-                details={"method": "totp", "replayed": replayed},
-                request_id=request_id,
-            )
-        self._raise_wrong(locked, replayed=replayed)
+            if step is not None:  # a right code already spent: refused and audited, not counted as a wrong one
+                self.audit.append(
+                    actor.entry(
+                        Action.STEP_UP_FAILED,
+                        Outcome.REFUSED,
+                        request_id=request_id,
+                        details={"method": "totp", "replayed": True},
+                    ),
+                    session=session,
+                )
+                locked = None
+            else:
+                locked = self._count_failure(
+                    session, actor, row, now, details={"method": "totp", "replayed": False}, request_id=request_id
+                )
+        self._raise_wrong(locked, replayed=step is not None)
 
     # ---- the parts ---------------------------------------------------------------------------------------------
     def _matching_step(self, row: MfaRow, code: str, now: datetime) -> int | None:
