@@ -9,8 +9,9 @@ Rules kept here:
   enrolment answer; no secret and no code is ever logged, audited, stored in the clear or echoed.
 - A code is RFC 6238 (pyotp), six digits, 30-second steps, one step of drift either way. It is accepted once per
   person: a code whose step is not later than the last accepted one is refused, even for another request (audited,
-  not counted as a wrong code). Five wrong codes in a row lock that person's approvals for 15 minutes. The person's row is locked while a code
-  is checked, so replicas take turns and the count is exact; a wrong code's count is committed before the answer.
+  not counted as a wrong code). Five wrong codes in a row lock that person's approvals for 15 minutes. The
+  person's row is locked while a code is checked, so replicas take turns and the count is exact; a wrong code's
+  count is committed before the answer.
 - Every change is audited in the transaction that makes it (who, whose enrolment, never the secret).
 """
 
