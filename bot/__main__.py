@@ -25,6 +25,7 @@ import time
 import traceback
 from collections.abc import Sequence
 from dataclasses import replace
+from pathlib import Path
 from typing import Any
 
 from bot.config import DEFAULT_DATABASE_URL, ConfigError, LogFormat, Settings, load_settings, output_settings
@@ -315,6 +316,11 @@ def build_parser() -> argparse.ArgumentParser:
     sim.add_argument("--token", default="vps_simulator_token")
     sim.add_argument("--completion-delay", type=float, default=5.0, help="seconds until a new snapshot completes")
     sim.set_defaults(func=cmd_simulate_vps)
+    mfa = sub.add_parser("mfa", help="authenticators for the step-up before approving (APPROVAL_STEP_UP=totp)")
+    mfa_commands = mfa.add_subparsers(dest="mfa_command", required=True, metavar="COMMAND")
+    mfa_keygen = mfa_commands.add_parser("keygen", help="write a new MFA_ENCRYPTION_KEY file (32 bytes, base64)")
+    mfa_keygen.add_argument("--out", metavar="FILE", required=True, help="where to write the key (mode 0600)")
+    mfa_keygen.set_defaults(func=cmd_mfa_keygen)
     from bot.cli import add_commands  # only the parser: the handlers import storage when they run
 
     audit_commands = add_commands(sub)
@@ -326,6 +332,24 @@ def build_parser() -> argparse.ArgumentParser:
     collect.add_argument("--channel", help="default: AUDIT_CHECKPOINT_CHANNEL")
     collect.set_defaults(func=cmd_checkpoints_from_slack)
     return parser
+
+
+def cmd_mfa_keygen(args: argparse.Namespace) -> int:
+    from bot.secret_box import keygen
+
+    path = Path(args.out).expanduser()
+    try:
+        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        keygen(path)
+    except FileExistsError:
+        print(f"error: {path} exists; keygen never overwrites a key (choose another --out)", file=sys.stderr)
+        return 2
+    except OSError as error:
+        print(f"error: cannot write {path}: {error.strerror}", file=sys.stderr)
+        return 2
+    print(f"key written to {path} (mode 0600); keep it out of the database and its backups")
+    print(f"set:\n  MFA_ENCRYPTION_KEY={path.resolve()}")
+    return 0
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -16,6 +16,7 @@ from pathlib import Path
 
 from dotenv import dotenv_values
 
+from bot import config_step_up as step_up
 from bot import config_values as value
 from bot.config_values import ConfigError, LogFormat, RateLimit, SafetyMode, Secret
 from bot.slack_ids import CHANNEL_ID, GROUP_ID, USER_ID
@@ -107,6 +108,11 @@ class Settings:
     approval_remind_max: int = 3
     approval_escalate_seconds: float = 1800.0  # 0 = no escalation
     approval_escalate_to: tuple[str, ...] = ()
+    # Step-up before approving (issue 28 §2; bot/usecases/step_up.py): off | typed | totp, and for which kinds.
+    approval_step_up: step_up.StepUpMode = step_up.StepUpMode.OFF
+    approval_step_up_for: frozenset[str] = frozenset({"restore"})
+    mfa_encryption_key: Secret | None = None  # the path of the key file sealing TOTP secrets (bot/secret_box.py)
+    mfa_enrolment_approval: step_up.EnrolmentApproval = step_up.EnrolmentApproval.ADMIN  # who makes one active
 
     @property
     def access_control_enabled(self) -> bool:
@@ -171,6 +177,7 @@ def load_settings(environ: Mapping[str, str] | None = None, dotenv_path: str | P
             f"SNAPSHOT_CLAIM_TTL_SECONDS is out of range: it must be longer than SNAPSHOT_RECHECK_DEADLINE_SECONDS "
             f"({recheck_deadline:g}), got {claim_ttl:g}"
         )
+    step_up_mode = step_up.step_up_mode(env)
     log_format = value.log_format(env, "LOG_FORMAT")
     metrics_port = value.whole_number(env, "METRICS_PORT", 0, 0, 65535) or None
     if metrics_port is not None and metrics_port == value.whole_number(env, "PORT", 3000, 1, 65535):
@@ -253,6 +260,10 @@ def load_settings(environ: Mapping[str, str] | None = None, dotenv_path: str | P
         approval_remind_max=value.whole_number(env, "APPROVAL_REMIND_MAX", 3, 1, 100),
         approval_escalate_seconds=value.number(env, "APPROVAL_ESCALATE_SECONDS", 1800.0, 0.0, 7 * 24 * 3600.0),
         approval_escalate_to=escalate_to,
+        approval_step_up=step_up_mode,
+        approval_step_up_for=step_up.step_up_kinds(env),
+        mfa_encryption_key=step_up.mfa_key(env, step_up_mode),
+        mfa_enrolment_approval=step_up.enrolment_approval(env),
     )
 
 

@@ -21,7 +21,7 @@ from types import TracebackType
 from typing import TextIO, TypeAlias
 
 from bot.config_values import LogFormat
-from bot.redaction import redact, redact_value
+from bot.redaction import redact_for_logs, redact_value
 
 ExcInfo: TypeAlias = tuple[type[BaseException], BaseException, TracebackType | None] | tuple[None, None, None]
 
@@ -36,15 +36,15 @@ class RedactingFormatter(logging.Formatter):
     """A `logging.Formatter` whose every output has been passed through `redact`."""
 
     def format(self, record: logging.LogRecord) -> str:
-        return redact(super().format(record))
+        return redact_for_logs(super().format(record))
 
     # These two are overridden too because `logging.Formatter` caches the traceback text on the record
     # (`record.exc_text`): another handler formatting the same record later reuses it, masked.
     def formatException(self, ei: ExcInfo) -> str:
-        return redact(super().formatException(ei))
+        return redact_for_logs(super().formatException(ei))
 
     def formatStack(self, stack_info: str) -> str:
-        return redact(super().formatStack(stack_info))
+        return redact_for_logs(super().formatStack(stack_info))
 
 
 # Attributes every LogRecord has; anything else on a record came from `extra={...}` and is shipped as a field.
@@ -71,7 +71,10 @@ class JsonFormatter(RedactingFormatter):
             if key not in _STANDARD_ATTRS and key not in payload and not key.startswith("_"):
                 payload[key] = value
         # Non-JSON values (an exception, a path) become their text, redacted like the rest.
-        return json.dumps(redact_value(payload), default=lambda value: redact(str(value)), ensure_ascii=False)
+        dumped = json.dumps(
+            redact_value(payload), default=lambda value: redact_for_logs(str(value)), ensure_ascii=False
+        )
+        return redact_for_logs(dumped)
 
 
 def make_formatter(log_format: LogFormat = LogFormat.TEXT) -> RedactingFormatter:
@@ -93,14 +96,14 @@ class RedactingFilter(logging.Filter):
             message = record.getMessage()
         except Exception:  # a broken format string: let the handler report it, but not with raw args
             message = f"{record.msg!s} (unformattable args)"
-        record.msg = redact(message)
+        record.msg = redact_for_logs(message)
         record.args = None
         if record.exc_info and not record.exc_text:
             record.exc_text = self._formatter.formatException(record.exc_info)
         if record.exc_text:
-            record.exc_text = redact(record.exc_text)
+            record.exc_text = redact_for_logs(record.exc_text)
         if record.stack_info:
-            record.stack_info = redact(record.stack_info)
+            record.stack_info = redact_for_logs(record.stack_info)
         return True
 
 
@@ -203,5 +206,5 @@ def startup_failure(
             record.exc_info = (type(error), error, error.__traceback__)
         line = JsonFormatter().format(record)
     else:
-        line = redact(f"snapshot-bot: {message}")
+        line = redact_for_logs(f"snapshot-bot: {message}")
     print(line, file=sys.stderr, flush=True)

@@ -186,3 +186,16 @@ def redact_value(obj: Any) -> Any:
     if isinstance(obj, set):
         return {redact_value(item) for item in obj}
     return obj
+
+
+# An authenticator's secret in an otpauth:// URI (the TOTP step-up's enrolment answer). Its owner must see it once,
+# so messages to Slack keep it; logs never do (bot/logging_setup.py masks every line with `redact_for_logs`).
+_ONE_TIME_SECRET = re.compile(r"(?P<head>[?&](?i:secret)=)[A-Za-z0-9%=]+", re.ASCII)
+
+
+def redact_for_logs(text: str) -> str:
+    """`redact`, and the one-time secrets only a person may see (an otpauth URI's `secret=`) masked too."""
+    text = redact(text)
+    if "secret=" not in text.lower():
+        return text
+    return _ONE_TIME_SECRET.sub(lambda match: match.group("head") + MASK, text)

@@ -26,11 +26,13 @@ from bot.usecases.create_help import CreateHelp
 from bot.usecases.deliveries import Deliveries
 from bot.usecases.guard import Guard
 from bot.usecases.home import HomeQueries
+from bot.usecases.mfa import MfaService
 from bot.usecases.pending import PendingQueries
 from bot.usecases.recovery import Recovery
 from bot.usecases.schedule_runner import ScheduleRunner
 from bot.usecases.schedules import ScheduleService
 from bot.usecases.snapshots import SnapshotService
+from bot.usecases.step_up import StepUp
 from bot.usecases.tracking import Tracker
 from bot.vps.client import VpsClient
 from storage.audit import AuditLog
@@ -173,6 +175,8 @@ class Core:
     schedules: ScheduleService  # /snapshot schedule, schedules, unschedule
     schedule_runner: ScheduleRunner  # the ticker runs due slots and retention through it
     reminders: Reminders  # the ticker reminds and escalates waiting requests through it
+    mfa: MfaService  # authenticators for the TOTP step-up (/snapshot mfa …)
+    step_up: StepUp  # the step-up before approving (APPROVAL_STEP_UP)
     # Bolt's listener executor: listeners only parse, queue work and ack, so it never waits on VPS.org.
     listeners: TrackedPool = field(default_factory=lambda: TrackedPool(32, "listener"))
 

@@ -29,6 +29,7 @@ from bot.slack.notify import Notifier
 from bot.slack.progress import ProgressTracker
 from bot.slack.side import SlackSide
 from bot.slack.wsgi import create_wsgi_app
+from bot.step_up_wiring import build_step_up, step_up_kinds
 from bot.usecases.access import AccessPolicy, GroupResolver
 from bot.usecases.approval_reminders import ReminderPolicy, Reminders
 from bot.usecases.approvals import ApprovalService, RequestKind
@@ -135,7 +136,9 @@ def build_core(
         safety_mode=settings.restore_safety_snapshot,
         safety_timeout=timedelta(seconds=settings.restore_safety_timeout_seconds),
         safety_poll_seconds=settings.poll_seconds,
+        step_up_for=step_up_kinds(settings),
     )
+    mfa, step_up = build_step_up(settings, db=db, audit=audit, guard=guard, approvals=approvals)
     tracking = Tracker(
         db=db,
         audit=audit,
@@ -208,6 +211,8 @@ def build_core(
             ),
             owner=tracking.owner,
         ),
+        mfa=mfa,
+        step_up=step_up,
     )
 
 

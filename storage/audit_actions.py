@@ -88,6 +88,13 @@ class Action(StrEnum):
     REFUSED_CHANNEL = "refused.channel"
     REFUSED_TEAM = "refused.team"
     REFUSED_NOT_PENDING = "refused.not_pending"
+    # The step-up before approving (issue 28 §2): no code, secret or typed answer is ever in these rows.
+    STEP_UP_FAILED = "step_up.failed"  # a wrong answer in the step-up form; nothing was recorded
+    STEP_UP_LOCKED = "step_up.locked"  # five wrong codes: that person's approvals are locked for a while
+    MFA_ENROL_STARTED = "mfa.enrol_started"
+    MFA_CONFIRMED = "mfa.confirmed"  # the person proved they hold the authenticator (a right code)
+    MFA_ACTIVATED = "mfa.activated"  # an admin (or, with MFA_ENROLMENT_APPROVAL=self, the person) made it active
+    MFA_RESET = "mfa.reset"
 
 
 # The action of each step of an approval request, by (request kind, step). A delete's outcome after the call is

@@ -281,3 +281,22 @@ class ApprovalNudge(Base):
     due_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     claimed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     claimed_by: Mapped[str] = mapped_column(String(64))  # the replica (hostname-pid-random)
+
+
+class MfaEnrolment(Base):
+    """One person's authenticator for the TOTP step-up (storage/mfa.py): its secret sealed with a key kept outside
+    the database (never in the clear here), how far it got (pending → confirmed → active), the last time step a
+    code was accepted for (a replay is refused), and the wrong codes that lock that person's approvals."""
+
+    __tablename__ = "mfa_enrolments"
+
+    user_id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    sealed_secret: Mapped[str] = mapped_column(Text)
+    state: Mapped[str] = mapped_column(String(16))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    confirmed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    approved_by: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    approved_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    last_step: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
+    failures: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    locked_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)

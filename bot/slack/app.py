@@ -15,7 +15,18 @@ from slack_sdk.errors import SlackApiError
 from bot.config import Settings
 from bot.runtime import Core
 from bot.slack import middleware
-from bot.slack.listeners import approvals, audit, commands, creating, deleting, home, listing, restores, schedules
+from bot.slack.listeners import (
+    approvals,
+    audit,
+    commands,
+    creating,
+    deleting,
+    home,
+    listing,
+    restores,
+    schedules,
+    step_up_form,
+)
 from bot.slack.middleware.ack_timing import AckReport
 from bot.slack.observed_errors import ErrorReport, SlackErrorObserver
 from bot.slack.retry import retry_handlers
@@ -108,6 +119,7 @@ def create_app(settings: Settings, core: Core, slack: SlackSide, *, on_ack: AckR
     deleting.register(app, core, slack)
     restores.register(app, core, slack)
     approvals.register(app, core, slack)
+    step_up_form.register(app, core, slack)
     schedules.register(app, core, slack)
     audit.register(app, core)
     home.register(app, core, slack)

@@ -28,6 +28,8 @@ USAGE = {
     "reschedule": "`/snapshot reschedule <schedule_id> <when> keep <n> [on_full=skip|rotate]` — change a schedule "
     "in place (same id; its snapshots stay its own)",
     "unschedule": "`/snapshot unschedule <schedule_id>` — stop a schedule (its snapshots stay)",
+    "mfa": "`/snapshot mfa enrol | confirm <code> | status` — your authenticator for approving; admins: "
+    "`mfa approve @someone`, `mfa reset @someone`",
     "audit": "`/snapshot audit [server:<id>] [snapshot:<id>] [user:@someone] [action:<name>] [limit:<n>]` — "
     "who did what",
 }
@@ -54,7 +56,7 @@ def parse_command(text: str | None) -> Command:
     head = decode_command_text(raw_head)
     name = head.lower()
     # `audit user:@someone` needs the mentioned user's id, not the name shown after it.
-    rest = decode_command_text(raw_rest, mentions="ids" if name == "audit" else "names").strip()
+    rest = decode_command_text(raw_rest, mentions="ids" if name in ("audit", "mfa") else "names").strip()
     length = len(head) + (len(rest) + 1 if rest else 0)
     if length > MAX_COMMAND_TEXT:
         raise UsageError(
@@ -96,6 +98,8 @@ def parse_command(text: str | None) -> Command:
         return Command("pending")
     if name == "audit":
         return Command("audit", _audit_filters(words))
+    if name == "mfa":
+        return Command("mfa", _mfa_args(words))
     if name == "schedule":
         return Command("schedule", _schedule_args(words))
     if name == "schedules":
@@ -144,6 +148,24 @@ def _audit_filters(words: list[str]) -> dict[str, str]:
             value = match.group(1)
         filters[key] = value
     return filters
+
+
+def _mfa_args(words: list[str]) -> dict[str, str]:
+    """`enrol`, `confirm <code>`, `status`, `approve @user`, `reset @user` (a code is never shown back)."""
+    action = words[0].lower() if words else "status"
+    action = "enrol" if action == "enroll" else action
+    if action in ("enrol", "status") and len(words) <= 1:
+        return {"action": action}
+    if action == "confirm":
+        if len(words) < 2 or len(words) > 3:
+            raise UsageError("`mfa confirm` needs the 6-digit code your app shows. " + usage_for("mfa"))
+        return {"action": action, "code": " ".join(words[1:])}
+    if action in ("approve", "reset") and len(words) == 2:
+        match = USER_MENTION.match(words[1]) or TYPED_USER_ID.match(words[1])
+        if match:
+            return {"action": action, "user": match.group(1)}
+        raise UsageError(f"`mfa {action}` takes a mention like `@alice`. " + usage_for("mfa"))
+    raise UsageError("I don't understand that `mfa` command. " + usage_for("mfa"))
 
 
 def _schedule_args(words: list[str], *, command: str = "schedule", what: str = "server id") -> dict[str, str]:

@@ -51,6 +51,7 @@ class Permission(StrEnum):
     REQUEST_RESTORE = "restore.request"
     APPROVE = "approve"  # rejecting a request needs the same permission
     SCHEDULE = "schedule"  # add or remove a snapshot schedule (its runs then need no one's permission)
+    MFA_ADMIN = "mfa.admin"  # approve or reset someone's authenticator enrolment (the TOTP step-up)
 
 
 REQUIRED_ROLE: dict[Permission, Role] = {
@@ -62,6 +63,7 @@ REQUIRED_ROLE: dict[Permission, Role] = {
     Permission.SCHEDULE: Role.OPERATOR,
     Permission.APPROVE: Role.APPROVER,
     Permission.AUDIT_READ_ALL: Role.ADMIN,
+    Permission.MFA_ADMIN: Role.ADMIN,
 }
 
 # How a refusal names the action, completing "You need the *x* role to ...".
@@ -74,6 +76,7 @@ _ACTION_WORDS: dict[Permission, str] = {
     Permission.REQUEST_RESTORE: "request a restore",
     Permission.SCHEDULE: "add or remove snapshot schedules",
     Permission.APPROVE: "approve or reject requests",
+    Permission.MFA_ADMIN: "approve or reset authenticator enrolments",
 }
 
 

@@ -169,9 +169,11 @@ class ApprovalPolicy:
     safety_mode: SafetyMode = SafetyMode.OFF  # RESTORE_SAFETY_SNAPSHOT
     safety_timeout: timedelta = timedelta(minutes=15)  # how long the safety snapshot may take to complete
     safety_poll_seconds: float = 30.0  # the longest wait between polls of the safety snapshot
+    step_up_for: frozenset[RequestKind] = frozenset()  # APPROVAL_STEP_UP_FOR when APPROVAL_STEP_UP is on
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "required_for", frozenset(RequestKind(kind) for kind in self.required_for))
+        object.__setattr__(self, "step_up_for", frozenset(RequestKind(kind) for kind in self.step_up_for))
         object.__setattr__(self, "safety_mode", SafetyMode(self.safety_mode))
         object.__setattr__(self, "claim_ttl", max(self.claim_ttl, self.recheck_deadline + timedelta(seconds=1)))
 

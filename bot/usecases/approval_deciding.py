@@ -5,6 +5,9 @@ Rules kept here:
   approver votes once; only the requester cancels, approvers reject.
 - With several approvals required, the safety snapshot is taken when any approver of the round chose it (the
   safe side), not only when the last one did; each vote keeps its approver's choice, and so does its audit row.
+- With a step-up on for its kind (APPROVAL_STEP_UP_FOR), a vote counts only with the proof that its approver
+  passed it (bot/usecases/step_up.py), for the request as the form showed it (its digest); the vote's audit row
+  names the method.
 - A request leaves `pending` only through a compare-and-set on its state, so double clicks, simultaneous
   approvers, retries and several replicas lead to at most one executor; the winner holds the claim (a fencing
   token and a deadline by the database's clock) and hands it to `Executing.execute` (its kind's strategy).
@@ -23,6 +26,7 @@ from bot.usecases.approval_terms import Chosen, RequestKind, RequestState, Safet
 from bot.usecases.context import SYSTEM, Actor
 from bot.usecases.errors import Refused
 from bot.usecases.guard import Guard
+from bot.usecases.step_up_terms import StepUpProof
 from bot.usecases.wording import Text, emphasis
 from storage.audit import Action, Outcome
 
@@ -30,6 +34,22 @@ from storage.audit import Action, Outcome
 def safest(choices: list[SafetyChoice]) -> SafetyChoice:
     """The round's safety-snapshot choice: a snapshot when any approver asked for one, else none."""
     return SafetyChoice.SNAPSHOT if SafetyChoice.SNAPSHOT in choices else SafetyChoice.NONE
+
+
+def step_up_refusal(
+    kind: RequestKind, digest: str | None, proof: StepUpProof | None, needed_for: frozenset[RequestKind]
+) -> tuple[Action, str, str] | None:
+    """Why this vote cannot count as far as the step-up goes (audit action, recorded reason, what the approver
+    reads with `{}` for the request id), or None."""
+    if proof is None and kind in needed_for:
+        return Action.REFUSED_VALIDATION, "step-up required", "Approving request #{} needs its confirmation form."
+    if proof is not None and proof.digest != digest:
+        return (
+            Action.REFUSED_NOT_PENDING,
+            "changed since the form opened",
+            "Request #{} changed since the form opened; nothing was recorded.",
+        )
+    return None
 
 
 class Deciding:
@@ -43,10 +63,16 @@ class Deciding:
         self.executing = executing
 
     def approve(
-        self, actor: Actor, rid: int, safety: SafetyChoice = SafetyChoice.DEFAULT, progress: Progress | None = None
+        self,
+        actor: Actor,
+        rid: int,
+        safety: SafetyChoice = SafetyChoice.DEFAULT,
+        progress: Progress | None = None,
+        step_up: StepUpProof | None = None,
     ) -> DecisionResult:
         """`safety`: what the clicked button asks about the safety snapshot (approval_terms.SafetyChoice);
-        `progress` is shown the request when a long step (the safety snapshot) starts."""
+        `progress` is shown the request when a long step (the safety snapshot) starts; `step_up`: the step-up
+        this vote passed (required for the kinds in the policy's `step_up_for`)."""
         self.guard.require(actor, Permission.APPROVE, request_id=rid)
         now = self.ledger.now()
         with self.db.session() as session:
@@ -66,6 +92,11 @@ class Deciding:
                 return DecisionResult(
                     expired, DecisionOutcome.EXPIRED, Text("Request #{} expired before it was approved.").format(rid)
                 )
+            step_up_refused = step_up_refusal(kind, row.bound_digest, step_up, self.ledger.policy.step_up_for)
+            if step_up_refused is not None:
+                action, why, message = step_up_refused
+                self.ledger.refuse(session, actor, row, action, why)
+                raise Refused(message.format(rid))
             try:
                 choice = self.offers.safety_choice(kind, offer, safety)
             except Refused as refusal:
@@ -87,6 +118,7 @@ class Deciding:
                         "required": row.approvals_required,
                         "digest": row.bound_digest,
                         **({"safety_snapshot": choice} if kind == RequestKind.RESTORE else {}),
+                        **({"step_up": str(step_up.method)} if step_up is not None else {}),
                     },
                 ),
                 session=session,

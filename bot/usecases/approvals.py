@@ -65,6 +65,7 @@ from bot.usecases.schedule_plan import SchedulePlan
 from bot.usecases.schedule_requests import ScheduleExecution, ScheduleRequesting
 from bot.usecases.server_state import ServerStates
 from bot.usecases.snapshots import SnapshotService
+from bot.usecases.step_up_terms import StepUpProof
 from bot.vps.client import VpsClient
 from storage.approvals import ApprovalRequests
 from storage.audit import AuditLog
@@ -214,8 +215,9 @@ class ApprovalService:
         request_id: int,
         safety: SafetyChoice = SafetyChoice.DEFAULT,
         progress: Progress | None = None,
+        step_up: StepUpProof | None = None,
     ) -> DecisionResult:
-        return self.deciding.approve(actor, request_id, safety, progress)
+        return self.deciding.approve(actor, request_id, safety, progress, step_up)
 
     def reject(self, actor: Actor, request_id: int, reason: str = "") -> DecisionResult:
         return self.deciding.reject(actor, request_id, reason)

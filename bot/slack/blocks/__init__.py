@@ -88,6 +88,13 @@ from bot.slack.blocks.snapshots import (
     quota_reached,
     server_options,
 )
+from bot.slack.blocks.step_up import (
+    STEP_UP_VIEW,
+    confirm_answer,
+    enrolment_answer,
+    status_answer,
+    step_up_modal,
+)
 
 __all__ = [
     "APPROVE",
@@ -121,6 +128,7 @@ __all__ = [
     "RUNNING_SERVER_WARNING",
     "SERVER_LIMIT",
     "SERVER_PICK",
+    "STEP_UP_VIEW",
     "Mrkdwn",
     "_page_plan",
     "_server_block_count",
@@ -131,6 +139,7 @@ __all__ = [
     "audit_targets",
     "clip",
     "code",
+    "confirm_answer",
     "context",
     "context_md",
     "create_modal",
@@ -138,6 +147,7 @@ __all__ = [
     "decision_actions",
     "delete_confirmation",
     "deleted_announcement",
+    "enrolment_answer",
     "format_age",
     "format_size",
     "format_time",
@@ -163,5 +173,7 @@ __all__ = [
     "server_name",
     "server_options",
     "snapshot_name",
+    "status_answer",
     "status_label",
+    "step_up_modal",
 ]

@@ -24,12 +24,12 @@ from bot.slack.listeners.answering import from_app_home, refresh_home, reply_to_
 from bot.slack.listeners.common import actor_from_payload, first_action, run_for_user
 from bot.slack.listeners.ids import parse_request_id
 from bot.slack.listeners.request_cards import card_link
+from bot.slack.listeners.step_up_form import open_step_up, tell_decision
 from bot.slack.replies import Reply
 from bot.slack.side import SlackSide
 from bot.slack.wording import render
 from bot.usecases.access import Permission
 from bot.usecases.approval_safety import SafetyChoice
-from bot.usecases.approvals import DecisionOutcome
 from bot.usecases.context import Actor, utcnow
 from bot.usecases.errors import NotFoundError, UserFacingError
 
@@ -70,6 +70,9 @@ def register(app: App, core: Core, slack: SlackSide) -> None:
         reply = reply_to_click(body, respond, client)
         value = str(first_action(body).get("value") or "")
 
+        if safety is not None and open_step_up(core, ack, body, respond, client, safety):
+            return  # APPROVAL_STEP_UP: the vote waits for the form's right answer (step_up_form.py)
+
         def job() -> None:
             approvals = core.approvals
             try:
@@ -78,11 +81,7 @@ def register(app: App, core: Core, slack: SlackSide) -> None:
                     result = approvals.cancel(actor, request_id)
                 else:
                     result = approvals.approve(actor, request_id, safety, progress=slack.announcer.refresh_card)
-                if result.outcome == DecisionOutcome.VOTE_RECORDED:
-                    reply.ephemeral(Mrkdwn(":ballot_box_with_check: ") + render(result.message))
-                elif result.outcome == DecisionOutcome.CLAIM_LOST:
-                    reply.ephemeral(Mrkdwn(":warning: ") + render(result.message))
-                slack.announcer.decided(result)
+                tell_decision(slack, reply, result)
             finally:
                 if from_home:  # the tab shows the request's new state (and no stale buttons)
                     refresh_home(slack, client, actor.user_id, actor.team_id)

@@ -14,7 +14,7 @@ from slack_sdk import WebClient
 from bot.mrkdwn import Mrkdwn, sentence
 from bot.runtime import Core
 from bot.slack import blocks as ui
-from bot.slack.listeners import approvals, audit, creating, deleting, listing, restores, schedules
+from bot.slack.listeners import approvals, audit, creating, deleting, listing, mfa, restores, schedules
 from bot.slack.listeners.common import Handler, actor_from_command, run_for_user
 from bot.slack.parsing import UsageError, parse_command
 from bot.slack.replies import Reply
@@ -32,6 +32,7 @@ COMMANDS: dict[str, Handler] = {
     "schedules": schedules.show,
     "reschedule": schedules.change,
     "unschedule": schedules.remove,
+    "mfa": mfa.run_mfa,
 }
 
 

@@ -32,11 +32,14 @@ from bot.slack.home import home_view
 from bot.slack.progress import create_message, create_sentence, restore_sentence
 from bot.slack.wording import render
 from bot.usecases.approval_reminders import Nudge, NudgeKind
-from bot.usecases.approval_terms import RequestKind, RequestState
+from bot.usecases.approval_terms import RequestKind, RequestState, SafetyChoice
 from bot.usecases.approvals import RequestView
 from bot.usecases.errors import doing_with, explain_vps_error
 from bot.usecases.home import HomeOverview, PendingRequest
+from bot.usecases.mfa import Enrolment, MfaState, MfaStatus
 from bot.usecases.snapshots import CreateResult, Overview, ServerGroup, quota_message
+from bot.usecases.step_up import Challenge, typed_phrase
+from bot.usecases.step_up_terms import StepUpMethod
 from bot.usecases.tracking import EventKind, Operation, TrackingEvent
 from bot.usecases.wording import Text, emphasis
 from bot.vps.errors import NotFound, Rejected, Unavailable
@@ -288,6 +291,32 @@ def every_message(world: dict[str, Any]) -> list[tuple[str, str, Any, Any]]:
             ),
         )
     )
+    out += step_up_messages(world)
+    return out
+
+
+def step_up_messages(world: dict[str, Any]) -> list[tuple[str, str, Any, Any]]:
+    """The step-up form (issue 28 §2) for every kind and method, and the answers of `/snapshot mfa …`."""
+    out: list[tuple[str, str, Any, Any]] = []
+    for kind in ("restore", "delete"):
+        request = _request(world, "pending", kind)
+        for method in (StepUpMethod.TYPED, StepUpMethod.TOTP):
+            phrase = typed_phrase(request.server_name, request.server_id) if method == StepUpMethod.TYPED else ""
+            for safety in (SafetyChoice.DEFAULT, SafetyChoice.NONE):
+                challenge = Challenge(request=request, method=method, phrase=phrase, safety=safety)
+                form = ui.step_up_modal(challenge, '{"b": "{}", "t": "0"}')
+                out.append((f"step-up form {kind} {method} {safety}", "view", None, form))
+    uri = f"otpauth://totp/snapshot-bot:U0BOB?secret={'A' * 32}&issuer=snapshot-bot"
+    for needed in (True, False):
+        answer = ui.enrolment_answer(Enrolment(uri=uri, approval_needed=needed))
+        out.append(("mfa enrol", "message", answer, ui.notice(answer)))
+    for state in (MfaState.CONFIRMED, MfaState.ACTIVE):
+        answer = ui.confirm_answer(state)
+        out.append(("mfa confirm", "message", answer, ui.notice(answer)))
+    for method in StepUpMethod:
+        status = MfaStatus(MfaState.ACTIVE, "U0CAROL", NOW + timedelta(minutes=3), ("U0BOB", "U0DAVE"))
+        answer = ui.status_answer(status, method, NOW)
+        out.append(("mfa status", "message", answer, ui.notice(answer)))
     return out
 
 

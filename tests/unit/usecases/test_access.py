@@ -27,6 +27,7 @@ EXPECTED_REQUIRED_ROLE = {
     Permission.SCHEDULE: Role.OPERATOR,  # issue 18: adding and removing schedules
     Permission.APPROVE: Role.APPROVER,
     Permission.AUDIT_READ_ALL: Role.ADMIN,
+    Permission.MFA_ADMIN: Role.ADMIN,  # issue 28 §2: approving and resetting authenticator enrolments
 }
 ROLE_SETTING = {
     Role.VIEWER: "SNAPSHOT_VIEWERS",
