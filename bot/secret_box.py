@@ -16,8 +16,6 @@ import binascii
 import os
 from pathlib import Path
 
-from cryptography.exceptions import InvalidTag
-from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 KEY_BYTES = 32
 NONCE_BYTES = 12
@@ -69,6 +67,9 @@ class SecretBox:
     def __init__(self, key: bytes) -> None:
         if len(key) != KEY_BYTES:
             raise ValueError("the key must be 32 bytes")
+        # Imported here, not at the top: settings read key files through this module, and `--help` stays cheap.
+        from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
         self._aead = AESGCM(key)
 
     def __repr__(self) -> str:
@@ -80,6 +81,8 @@ class SecretBox:
         return SEALED_PREFIX + base64.b64encode(nonce + sealed).decode("ascii")
 
     def open(self, sealed: str, owner: str) -> str:
+        from cryptography.exceptions import InvalidTag
+
         if not sealed.startswith(SEALED_PREFIX):
             raise SealBroken("not a sealed secret")
         try:

@@ -209,8 +209,13 @@ def test_a_secret_forgotten_on_a_thread_holding_the_lock_neither_hangs_it_nor_le
     threading.Thread(target=remember_then_drop_the_owner_under_the_lock, daemon=True).start()
     assert finished.wait(10), "forgetting a secret under the lock hung its thread"
     assert masked_while_held == [f"x {MASK} y"]  # still masked until the lock is free: too much, never too little
-    remember_secret("another secret, later")  # the next update applies the queued forget
+    # The next update applies the queued forget. Its own value is owned and forgotten too, and shaped like no
+    # word: remembered for the worker's life, "another secret" once masked "another host" in a later test's log.
+    later = _Owner()
+    remember_secret("q7v3z-later-update", later)
     assert redact(f"x {secret} y") == f"x {secret} y"
+    del later
+    assert redact("x q7v3z-later-update y") == "x q7v3z-later-update y"
 
 
 # -- logging ----------------------------------------------------------------------------------------------
