@@ -16,7 +16,6 @@ import binascii
 import os
 from pathlib import Path
 
-
 KEY_BYTES = 32
 NONCE_BYTES = 12
 SEALED_PREFIX = "v1:"
