@@ -245,9 +245,14 @@ def build_bot(
         client=client,
         notifier=notifier,
         cards=cards,
-        home=AppHome(core.home),
+        home=AppHome(core.home, step_up_kinds=core.step_up.kinds),
         announcer=SlackAnnouncer(
-            client=client, notifier=notifier, cards=cards, approvals=approvals, on_decided=metrics.approval_decided
+            client=client,
+            notifier=notifier,
+            cards=cards,
+            approvals=approvals,
+            on_decided=metrics.approval_decided,
+            step_up_kinds=core.step_up.kinds,
         ),
     )
     witness = Witness.from_settings(core.db, settings, notifier, on_failure=metrics.witness_failed)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import logging
 from collections.abc import Sequence
+from collections.abc import Set as AbstractSet
 from typing import TYPE_CHECKING
 
 from slack_sdk import WebClient
@@ -68,6 +69,7 @@ class SlackAnnouncer:
         cards: ProgressTracker,
         approvals: ApprovalService,
         on_decided: Callable[[str, float], None] | None = None,
+        step_up_kinds: AbstractSet[RequestKind] = frozenset(),
     ) -> None:
         self.client = client
         self.notifier = notifier
@@ -76,6 +78,7 @@ class SlackAnnouncer:
         self.nudger = SlackNudger(client)
         # (how the request stopped waiting, seconds it waited): the metrics' approval_wait_seconds
         self.on_decided = on_decided
+        self.step_up_kinds = step_up_kinds  # a redrawn card's Approve opens the step-up form for these kinds
 
     def nudge(self, nudge: Nudge) -> NudgeDelivery:
         """A reminder or escalation the ticker claimed: a reply in the card's thread (and DMs, for an escalation)."""
@@ -196,7 +199,7 @@ class SlackAnnouncer:
             else None
         )
         try:
-            text, blocks = outgoing(*ui.approval_card(req, utcnow(), restore))
+            text, blocks = outgoing(*ui.approval_card(req, utcnow(), restore, step_up_kinds=self.step_up_kinds))
         except Exception:  # the outcome is stored and audited; a card that can't be drawn must not hide it
             log.exception("could not build the card of request #%s", req.id)
             return

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
+from collections.abc import Set as AbstractSet
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
@@ -103,7 +104,9 @@ def _snapshot_line(snap: Snapshot, now: datetime) -> Mrkdwn:
     )
 
 
-def _pending_blocks(item: PendingRequest, link: str | None, now: datetime) -> list[Block]:
+def _pending_blocks(
+    item: PendingRequest, link: str | None, now: datetime, step_up_kinds: AbstractSet[RequestKind]
+) -> list[Block]:
     """The request, and the buttons the viewer may press on it: the same ones, and listeners, as on its card."""
     req = item.request
     what = Mrkdwn("*{} #{}*: {} → {} · asked by {} · waiting {} · expires {}").format(
@@ -121,7 +124,9 @@ def _pending_blocks(item: PendingRequest, link: str | None, now: datetime) -> li
         else Mrkdwn("Approve or reject it here or on the card.")
     )
     open_card = ButtonElement(text="Open card", action_id=HOME_OPEN_CARD, url=link, value=str(req.id)) if link else None
-    buttons = decision_actions(req, f"home:{req.id}", approve=not item.yours, cancel=item.yours)
+    buttons = decision_actions(
+        req, f"home:{req.id}", approve=not item.yours, cancel=item.yours, step_up_kinds=step_up_kinds
+    )
     return [section(what + reason_line(req) + Mrkdwn("\n") + hint, accessory=open_card), buttons]
 
 
@@ -196,8 +201,14 @@ def _seconds(seconds: float) -> Mrkdwn:
     return Mrkdwn("{} min").format(round(seconds / 60))
 
 
-def home_view(data: HomeOverview, links: Mapping[int, str] | None = None) -> dict[str, Any]:
-    """The Home tab as a `views.publish` view (type "home"); `links`: request id → permalink of its card."""
+def home_view(
+    data: HomeOverview,
+    links: Mapping[int, str] | None = None,
+    *,
+    step_up_kinds: AbstractSet[RequestKind] = frozenset(),
+) -> dict[str, Any]:
+    """The Home tab as a `views.publish` view (type "home"); `links`: request id → permalink of its card;
+    `step_up_kinds`: the kinds whose Approve opens the step-up form (no confirm dialog on it)."""
     blocks: list[Block] = [
         header("Snapshots"),
         ActionsBlock(elements=[ButtonElement(text="Refresh", action_id=HOME_REFRESH, value="refresh")]),
@@ -248,7 +259,7 @@ def home_view(data: HomeOverview, links: Mapping[int, str] | None = None) -> dic
         # Every request shown keeps its buttons: only whole requests fit, the rest are counted, never cut in two.
         room = max(0, (MAX_HOME_BLOCKS - len(blocks) - len(tail) - 1) // 2)
         for item in data.pending[:room]:
-            blocks.extend(_pending_blocks(item, (links or {}).get(item.request.id), data.now))
+            blocks.extend(_pending_blocks(item, (links or {}).get(item.request.id), data.now, step_up_kinds))
         if len(data.pending) > room:
             blocks.append(
                 context(
@@ -270,8 +281,9 @@ def _view(blocks: list[Block]) -> dict[str, Any]:
 class AppHome:
     """Publishes the Home tab: the overview from the use case, links to the approval cards, the view."""
 
-    def __init__(self, queries: HomeQueries) -> None:
+    def __init__(self, queries: HomeQueries, *, step_up_kinds: AbstractSet[RequestKind] = frozenset()) -> None:
         self.queries = queries
+        self.step_up_kinds = step_up_kinds  # APPROVAL_STEP_UP_FOR when the step-up is on
 
     def gather(
         self, client: WebClient, user_id: str, team_id: str | None = None
@@ -284,7 +296,8 @@ class AppHome:
     def publish(self, client: WebClient, user_id: str, team_id: str | None = None) -> None:
         if not user_id:
             return
-        view = redact_message(home_view(*self.gather(client, user_id, team_id)))
+        overview, links = self.gather(client, user_id, team_id)
+        view = redact_message(home_view(overview, links, step_up_kinds=self.step_up_kinds))
         try:
             client.views_publish(user_id=user_id, view=view)
         except SlackApiError as error:

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Set as AbstractSet
 from datetime import datetime
 from typing import Any
 
@@ -11,6 +12,7 @@ from slack_sdk.models.blocks import (
     ActionsBlock,
     Block,
     ButtonElement,
+    ConfirmObject,
     ContextBlock,
     HeaderBlock,
     InputBlock,
@@ -44,7 +46,7 @@ from bot.slack.blocks.common import (
     server_name,
     snapshot_name,
 )
-from bot.slack.blocks.schedule_requests import consequence as schedule_consequence
+from bot.slack.blocks.consequences import approve_consequence
 from bot.slack.blocks.schedule_requests import schedule_card
 from bot.usecases.approval_base import RequestView
 from bot.usecases.approval_snapshot_gone import SNAPSHOT_DELETED, SNAPSHOT_GONE_AT_DELETE
@@ -130,18 +132,23 @@ def _kind_title(kind: RequestKind) -> str:
 
 
 def approval_card(
-    req: RequestView, now: datetime, restore: Operation | None = None
+    req: RequestView,
+    now: datetime,
+    restore: Operation | None = None,
+    *,
+    step_up_kinds: AbstractSet[RequestKind] = frozenset(),
 ) -> tuple[Mrkdwn, list[dict[str, Any]]]:
     """The card approvers see. Buttons only while the request is pending.
 
     `restore`: the tracked operation (bot.usecases.tracking.Operation) of an executed restore, so the card tells
-    the end of the story: being restored (for how long), finished, server gone, timed out.
+    the end of the story: being restored (for how long), finished, server gone, timed out. `step_up_kinds`: the
+    kinds whose Approve opens the step-up form (see `decision_actions`).
 
     Every line of the facts section starts with one of the card's own labels: the values are code spans or
     quoted plain text on the same line, so a description or a name cannot add or imitate a line.
     """
     if req.kind == RequestKind.SCHEDULE:
-        actions = decision_actions(req, f"approval:{req.id}", approve=True, cancel=True)
+        actions = decision_actions(req, f"approval:{req.id}", approve=True, cancel=True, step_up_kinds=step_up_kinds)
         text, schedule_blocks = schedule_card(req, now, actions if req.state == RequestState.PENDING else None)
         approvals = _approvals_line(req)
         if approvals is not None:
@@ -200,7 +207,9 @@ def approval_card(
         note = req.result_message  # an earlier approval that sent nothing (VPS.org too slow, …)
         if note:
             blocks.append(SectionBlock(text=md(Mrkdwn(":warning: ") + plain(note, 1500))))
-        blocks.append(decision_actions(req, f"approval:{req.id}", approve=True, cancel=True))
+        blocks.append(
+            decision_actions(req, f"approval:{req.id}", approve=True, cancel=True, step_up_kinds=step_up_kinds)
+        )
     else:
         who = mention(req.decided_by) if req.decided_by and req.decided_by != "system" else Mrkdwn("the bot")
         template = _STATE_LINE.get(req.state)
@@ -290,25 +299,24 @@ def safety_line(req: RequestView) -> Mrkdwn | None:
     return line
 
 
-def decision_actions(req: RequestView, block_id: str, *, approve: bool, cancel: bool) -> ActionsBlock:
+def decision_actions(
+    req: RequestView,
+    block_id: str,
+    *,
+    approve: bool,
+    cancel: bool,
+    step_up_kinds: AbstractSet[RequestKind] = frozenset(),
+) -> ActionsBlock:
     """The buttons that decide a pending request, wherever it is shown (card, `/snapshot pending`, App Home).
 
     Same action ids everywhere, so every click goes through the same listeners and the same exactly-once rules.
     `approve`: Approve and Reject; `cancel`: Cancel (the requester's). The card shows all three to everyone.
+    `step_up_kinds`: the kinds whose Approve opens the step-up form (APPROVAL_STEP_UP_FOR, none when it is off):
+    that form says what approving does, so their Approve buttons carry no confirm dialog as well.
     """
     elements: list[ButtonElement] = []
     if approve:
-        snapshot = snapshot_name(req.snapshot_name)
-        if req.kind == RequestKind.SCHEDULE:
-            consequence = schedule_consequence(req)
-        elif req.kind == RequestKind.RESTORE:
-            consequence = Mrkdwn(
-                "{} (#{}) will be restored onto {}. All current data there is overwritten. This cannot be undone."
-            ).format(snapshot, req.snapshot_id, server_name(req.server_name, req.server_id))
-        else:
-            consequence = Mrkdwn("{} (#{}) will be deleted permanently.").format(snapshot, req.snapshot_id)
-        title = _kind_title(req.kind)
-        elements += _approve_buttons(req, title, consequence)
+        elements += _approve_buttons(req, confirm=req.kind not in step_up_kinds)
         elements.append(ButtonElement(text="Reject", action_id=REJECT, value=str(req.id), style="danger"))
     if cancel:
         elements.append(
@@ -317,10 +325,15 @@ def decision_actions(req: RequestView, block_id: str, *, approve: bool, cancel: 
     return ActionsBlock(block_id=block_id, elements=elements)
 
 
-def _approve_buttons(req: RequestView, title: str, consequence: Mrkdwn) -> list[ButtonElement]:
-    """Approve, in the variants the safety snapshot offers (one action id each: Slack wants them unique)."""
+def _approve_buttons(req: RequestView, *, confirm: bool) -> list[ButtonElement]:
+    """Approve, in the variants the safety snapshot offers (one action id each: Slack wants them unique), each
+    with a confirm dialog saying what it does unless `confirm` is off (the step-up form says it instead)."""
     offer = req.safety_offer if req.kind == RequestKind.RESTORE else SafetyOffer.NONE
-    question = f"Approve this {title.lower()}?"
+    question = f"Approve this {_kind_title(req.kind).lower()}?"
+
+    def dialog(safety: SafetyChoice) -> ConfirmObject | None:
+        return confirm_dialog(question, approve_consequence(req, safety), "Approve", "Not yet") if confirm else None
+
     if not offer:
         return [
             ButtonElement(
@@ -328,32 +341,24 @@ def _approve_buttons(req: RequestView, title: str, consequence: Mrkdwn) -> list[
                 action_id=APPROVE,
                 value=str(req.id),
                 style="primary",
-                confirm=confirm_dialog(question, consequence, "Approve", "Not yet"),
+                confirm=dialog(SafetyChoice.DEFAULT),
             )
         ]
-    with_safety = Mrkdwn(
-        "A safety snapshot {} of the server is taken first; once VPS.org says it is completed, {} (#{}) is "
-        "restored onto {}, overwriting all current data there. Restoring the safety snapshot undoes it."
-    ).format(
-        code(f"pre-restore-{req.id}"),
-        snapshot_name(req.snapshot_name),
-        req.snapshot_id,
-        server_name(req.server_name, req.server_id),
-    )
+    # The card's default (APPROVE) takes the safety snapshot on a free slot, or on a full one when it is required.
     safe = ButtonElement(
         text="Approve (safety snapshot first)",
         action_id=APPROVE,
         value=str(req.id),
         style="primary",
-        confirm=confirm_dialog(question, with_safety, "Approve", "Not yet"),
+        confirm=dialog(SafetyChoice.DEFAULT),
     )
     unsafe = ButtonElement(
         text="Approve without safety snapshot",
         action_id=APPROVE_NO_SAFETY if offer == SafetyOffer.FREE else APPROVE,
         value=str(req.id),
-        confirm=confirm_dialog(question, consequence + Mrkdwn(" No safety snapshot: no undo."), "Approve", "Not yet"),
+        confirm=dialog(SafetyChoice.NONE if offer == SafetyOffer.FREE else SafetyChoice.DEFAULT),
     )
-    free = ButtonElement(
+    free = ButtonElement(  # not an approval: it deletes a snapshot, so it keeps its dialog
         text="Free oldest snapshot first",
         action_id=FREE_OLDEST,
         value=str(req.id),

@@ -8,6 +8,7 @@ request, and what does not fit is counted in a last line saying where to see it.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from collections.abc import Set as AbstractSet
 from datetime import datetime
 from typing import Any
 
@@ -45,6 +46,7 @@ def pending_list(
     unknown: Sequence[Mrkdwn] = (),
     unknown_more: bool = False,
     approvals_channel: str | None = None,
+    step_up_kinds: AbstractSet[RequestKind] = frozenset(),
 ) -> tuple[Mrkdwn, list[dict[str, Any]]]:
     """Open requests, each pending one with the buttons `viewer` may press: Approve/Reject for an approver who
     is not the requester and has not approved it yet, Cancel for the requester.
@@ -52,7 +54,8 @@ def pending_list(
     `total`: how many requests are open (`requests` may be only the newest of them); `unknown`: one line per
     operation whose outcome is unknown, shown after them (`unknown_more`: there are older ones than these). Never
     more than Slack's 50 blocks a message, whatever
-    the mix: the requests that do not fit are counted in a last line saying where to see them.
+    the mix: the requests that do not fit are counted in a last line saying where to see them. `step_up_kinds`:
+    the kinds whose Approve opens the step-up form (no confirm dialog on it; see `decision_actions`).
     """
     total = max(total if total is not None else len(requests), len(requests))
     if not requests and not unknown:
@@ -68,7 +71,7 @@ def pending_list(
     tail = 1 + (1 if unknown else 0)  # room kept for the "…and N more" line and the unknown-outcome notice
     shown = 0
     for req in requests:
-        actions = _pending_actions(req, viewer, viewer_can_approve)
+        actions = _pending_actions(req, viewer, viewer_can_approve, step_up_kinds)
         if shown >= MAX_PENDING_SHOWN or len(blocks) + 1 + (actions is not None) + tail > MAX_BLOCKS:
             break
         shown += 1
@@ -136,7 +139,9 @@ def _pending_entry(req: RequestView, links: dict[int, str], now: datetime) -> Se
     )
 
 
-def _pending_actions(req: RequestView, viewer: str | None, viewer_can_approve: bool) -> ActionsBlock | None:
+def _pending_actions(
+    req: RequestView, viewer: str | None, viewer_can_approve: bool, step_up_kinds: AbstractSet[RequestKind]
+) -> ActionsBlock | None:
     """The buttons `viewer` may press on a pending request in the list, or None."""
     if req.state != RequestState.PENDING or viewer is None:
         return None
@@ -144,4 +149,4 @@ def _pending_actions(req: RequestView, viewer: str | None, viewer_can_approve: b
     approve = viewer_can_approve and not yours and viewer not in req.approvers
     if not (approve or yours):
         return None
-    return decision_actions(req, f"pending:{req.id}", approve=approve, cancel=yours)
+    return decision_actions(req, f"pending:{req.id}", approve=approve, cancel=yours, step_up_kinds=step_up_kinds)

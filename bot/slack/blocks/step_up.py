@@ -3,7 +3,9 @@
 Rules kept here: the name to type is shown whole in a code span, exactly as it must be typed (the use case only
 asks for a name that code() shows unchanged, else the server id: bot/usecases/step_up.py); the form carries its
 binding in `private_metadata`, sealed by the caller; the enrolment URI is shown once, in a code span (no preview,
-no link unfurled), to its owner only; no other answer ever contains a secret or a code.
+no link unfurled), to its owner only; no other answer ever contains a secret or a code. The form says what
+approving does, in the words of the confirm dialog it replaces (bot/slack/blocks/consequences.py): the Approve
+buttons of a kind with the step-up carry no dialog of their own.
 """
 
 from __future__ import annotations
@@ -14,9 +16,9 @@ from typing import Any
 from slack_sdk.models.blocks import InputBlock, PlainTextInputElement, PlainTextObject, SectionBlock
 from slack_sdk.models.views import View
 
-from bot.mrkdwn import Mrkdwn, code, mention
-from bot.slack.blocks.common import MAX_MODAL_TITLE, clip, format_time, md, server_name, snapshot_name
-from bot.usecases.approval_terms import RequestKind, SafetyChoice
+from bot.mrkdwn import Mrkdwn, code, mention, plain
+from bot.slack.blocks.common import MAX_MODAL_TITLE, clip, format_time, md
+from bot.slack.blocks.consequences import approve_consequence
 from bot.usecases.mfa import Enrolment, MfaState, MfaStatus
 from bot.usecases.step_up import TYPED_NAME_LIMIT, Challenge
 from bot.usecases.step_up_terms import StepUpMethod
@@ -27,20 +29,10 @@ URI_LIMIT = 400
 
 
 def _what(challenge: Challenge) -> Mrkdwn:
+    """What approving does, as the Approve button's confirm dialog would say it (the form replaces that dialog)."""
     req = challenge.request
-    server = server_name(req.server_name, req.server_id)
-    if req.kind == RequestKind.RESTORE:
-        what = Mrkdwn("{} (#{}) is restored onto {} (id {}), overwriting all current data there.").format(
-            snapshot_name(req.snapshot_name), req.snapshot_id, server, req.server_id
-        )
-        if challenge.safety == SafetyChoice.NONE:
-            what += Mrkdwn(" *No safety snapshot*: no undo.")
-        return what
-    if req.kind == RequestKind.DELETE:
-        return Mrkdwn("{} (#{}) on {} is deleted permanently.").format(
-            snapshot_name(req.snapshot_name), req.snapshot_id, server
-        )
-    return Mrkdwn("The schedule on {} (id {}) is applied as its card shows.").format(server, req.server_id)
+    question = Mrkdwn("*Approve this {}?* ").format(plain(str(req.kind).lower(), 20))
+    return question + approve_consequence(req, challenge.safety)
 
 
 def step_up_modal(challenge: Challenge, metadata: str) -> dict[str, Any]:

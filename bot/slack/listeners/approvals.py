@@ -55,6 +55,7 @@ def show_pending(core: Core, slack: SlackSide, reply: Reply, actor: Actor, args:
         unknown=[recovered_words(item) for item in overview.unresolved],
         unknown_more=overview.unresolved_more,
         approvals_channel=core.settings.approval_channel,
+        step_up_kinds=core.step_up.kinds,
     )
     reply.ephemeral(text, blocks)
 

@@ -58,7 +58,7 @@ def post_request_card(core: Core, slack: SlackSide, reply: Reply, actor: Actor, 
     approvals = core.approvals
     kind = request.kind
     try:
-        text, blocks = ui.approval_card(request, utcnow())
+        text, blocks = ui.approval_card(request, utcnow(), step_up_kinds=core.step_up.kinds)
     except Exception:
         log.exception("could not build the approval card of request #%s", request.id)
         _withdraw(core, slack.client, reply, request, "its approval card could not be built", [])
