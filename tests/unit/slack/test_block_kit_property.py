@@ -306,6 +306,9 @@ def step_up_messages(world: dict[str, Any]) -> list[tuple[str, str, Any, Any]]:
                 challenge = Challenge(request=request, method=method, phrase=phrase, safety=safety)
                 form = ui.step_up_modal(challenge, '{"b": "{}", "t": "0"}')
                 out.append((f"step-up form {kind} {method} {safety}", "view", None, form))
+        # the card with the step-up on for its kind: the same buttons, without their confirm dialogs
+        stepped = ui.approval_card(request, NOW, step_up_kinds={request.kind})
+        out.append((f"card {kind} pending (step-up)", "message", *stepped))
     uri = f"otpauth://totp/snapshot-bot:U0BOB?secret={'A' * 32}&issuer=snapshot-bot"
     for needed in (True, False):
         answer = ui.enrolment_answer(Enrolment(uri=uri, approval_needed=needed))
