@@ -3,6 +3,7 @@ Web API answered by FakeSlack, VPS.org answered by the simulator (in-process tra
 
 from __future__ import annotations
 
+import shutil
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -22,6 +23,7 @@ from devkit.simulator import RecordedRequest, VpsSimulator
 from devkit.slack_driver import DriverResponse, SlackDriver, http_sender
 from devkit.wsgi_server import RunningServer, start_wsgi_in_thread
 from storage.audit import AuditRecord
+from storage.db import Database
 
 SIGNING_SECRET = LOCAL_SIGNING_SECRET
 ALICE = "U0ALICE"
@@ -125,8 +127,31 @@ class SkippingClock:
             self.slept.append(seconds)
 
 
+@pytest.fixture(scope="session")
+def migrated_sqlite(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """An empty SQLite database at the newest migration, made once per test process: a harness on a new SQLite
+    file starts from a copy of it instead of running every migration again (~0.05 s of CPU per test)."""
+    path = tmp_path_factory.mktemp("migrated") / "template.db"
+    db = Database(f"sqlite:///{path}")
+    try:
+        db.upgrade()
+    finally:
+        db.dispose()
+    return path
+
+
+def start_from_migrated(url: str, template: Path) -> None:
+    """Copy `template` to `url` when it names a SQLite file that does not exist yet; the bot still checks the
+    schema at start-up (it finds it at head). Any other database is left to the bot to migrate."""
+    prefix = "sqlite:///"
+    if url.startswith(prefix) and "?" not in url:
+        target = Path(url.removeprefix(prefix))
+        if not target.exists():
+            shutil.copyfile(template, target)
+
+
 @pytest.fixture
-def make_harness(tmp_path: Path, fake_slack: FakeSlack) -> Iterator[Callable[..., Harness]]:
+def make_harness(tmp_path: Path, fake_slack: FakeSlack, migrated_sqlite: Path) -> Iterator[Callable[..., Harness]]:
     harnesses: list[Harness] = []
 
     def factory(
@@ -143,6 +168,7 @@ def make_harness(tmp_path: Path, fake_slack: FakeSlack) -> Iterator[Callable[...
         # keep the restore path they were written for unless they ask for it.
         env.setdefault("RESTORE_SAFETY_SNAPSHOT", "off")
         url = database_url or f"sqlite:///{tmp_path / 'bot.db'}"
+        start_from_migrated(url, migrated_sqlite)
         settings = load_settings(local_env(fake_slack, simulator, url, **env), dotenv_path=None)
         bot = build_bot(settings, vps_transport=vps_transport or simulator.transport())
         if not real_pacing:
