@@ -3,7 +3,6 @@ Web API answered by FakeSlack, VPS.org answered by the simulator (in-process tra
 
 from __future__ import annotations
 
-import shutil
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -23,7 +22,7 @@ from devkit.simulator import RecordedRequest, VpsSimulator
 from devkit.slack_driver import DriverResponse, SlackDriver, http_sender
 from devkit.wsgi_server import RunningServer, start_wsgi_in_thread
 from storage.audit import AuditRecord
-from storage.db import Database
+from tests.db_fixtures import start_from_migrated
 
 SIGNING_SECRET = LOCAL_SIGNING_SECRET
 ALICE = "U0ALICE"
@@ -125,29 +124,6 @@ class SkippingClock:
         with self._lock:
             self._skipped += max(0.0, seconds)
             self.slept.append(seconds)
-
-
-@pytest.fixture(scope="session")
-def migrated_sqlite(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """An empty SQLite database at the newest migration, made once per test process: a harness on a new SQLite
-    file starts from a copy of it instead of running every migration again (~0.05 s of CPU per test)."""
-    path = tmp_path_factory.mktemp("migrated") / "template.db"
-    db = Database(f"sqlite:///{path}")
-    try:
-        db.upgrade()
-    finally:
-        db.dispose()
-    return path
-
-
-def start_from_migrated(url: str, template: Path) -> None:
-    """Copy `template` to `url` when it names a SQLite file that does not exist yet; the bot still checks the
-    schema at start-up (it finds it at head). Any other database is left to the bot to migrate."""
-    prefix = "sqlite:///"
-    if url.startswith(prefix) and "?" not in url:
-        target = Path(url.removeprefix(prefix))
-        if not target.exists():
-            shutil.copyfile(template, target)
 
 
 @pytest.fixture
