@@ -21,6 +21,7 @@ from collections.abc import Iterator
 import sqlalchemy as sa
 
 from bench.audit_mix import ACTION_MIX
+from bench.scale import warm_up_queries
 from bench.table import Row, ms, percentile, verdict
 from storage.audit import AuditEntry, AuditLog
 from storage.db import Database
@@ -116,7 +117,7 @@ def rows_for(
     audit = AuditLog(db)
     found = []
     for combo in combos:
-        query_times(audit, 5, combo, rows, limit)  # warm the connection pool, statement cache and index pages
+        query_times(audit, warm_up_queries(queries), combo, rows, limit)  # warm the pool, statement cache, index
         times = query_times(audit, queries, combo, rows, limit)
         p99 = percentile(times, 99)
         found.append(

@@ -26,6 +26,7 @@ import tempfile
 import time
 import uuid
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -35,7 +36,7 @@ import sqlalchemy as sa
 from bench import audit_correlated
 from bench.audit_mix import ACTION_MIX
 from bench.procs import child_env, python, run_with_peak_rss
-from bench.scale import Scale
+from bench.scale import Scale, warm_up_queries
 from bench.table import Row, error_row, ms, percentile, ratio, verdict
 from bot.auditing import audit_log
 from devkit.pg_schemas import temporary_schemas
@@ -298,6 +299,16 @@ def export_run(url: str, workdir: Path, *, empty: bool) -> tuple[float, int]:
     return seconds, peak_kb
 
 
+def export_runs(url: str, workdir: Path, *, together: bool) -> tuple[tuple[float, int], tuple[float, int]]:
+    """The empty export, then the full one; `together` runs both at once (smoke: only that they run counts, and
+    each is mostly interpreter start-up), which skews their times against each other, so never when measuring."""
+    if not together:
+        return export_run(url, workdir, empty=True), export_run(url, workdir, empty=False)
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        empty, full = (pool.submit(export_run, url, workdir, empty=empty) for empty in (True, False))
+        return empty.result(), full.result()
+
+
 # ---- the rows ----------------------------------------------------------------------------------------------
 def measure(backend: Backend, scale: Scale, workdir: Path) -> list[Row]:
     n = scale.audit_rows
@@ -336,7 +347,7 @@ def measure(backend: Backend, scale: Scale, workdir: Path) -> list[Row]:
                 conn.exec_driver_sql("ANALYZE audit_events")
         regression_line = QUERY_REGRESSION_LINE[backend.name]
         for combo in combinations():
-            query_times(audit, 5, combo, n)  # warm the connection pool, statement cache and index pages
+            query_times(audit, warm_up_queries(scale.audit_queries), combo, n)  # warm the pool, statement cache, index
             times = query_times(audit, scale.audit_queries, combo, n)
             p99 = percentile(times, 99)
             rows.append(
@@ -368,8 +379,9 @@ def measure(backend: Backend, scale: Scale, workdir: Path) -> list[Row]:
         finally:
             correlated_db.dispose()
         read_seconds = plain_read_seconds(bot_db)
-        empty_seconds, empty_peak = export_run(backend.bot_url, workdir, empty=True)
-        export_seconds, export_peak = export_run(backend.bot_url, workdir, empty=False)
+        (empty_seconds, empty_peak), (export_seconds, export_peak) = export_runs(
+            backend.bot_url, workdir, together=scale.name == "smoke"
+        )
         growth = export_peak - empty_peak
         net_seconds = max(export_seconds - empty_seconds, 1e-6)  # without interpreter start-up and connect
         rows.append(

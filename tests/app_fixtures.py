@@ -22,6 +22,7 @@ from devkit.simulator import RecordedRequest, VpsSimulator
 from devkit.slack_driver import DriverResponse, SlackDriver, http_sender
 from devkit.wsgi_server import RunningServer, start_wsgi_in_thread
 from storage.audit import AuditRecord
+from tests.db_fixtures import start_from_migrated
 
 SIGNING_SECRET = LOCAL_SIGNING_SECRET
 ALICE = "U0ALICE"
@@ -126,7 +127,7 @@ class SkippingClock:
 
 
 @pytest.fixture
-def make_harness(tmp_path: Path, fake_slack: FakeSlack) -> Iterator[Callable[..., Harness]]:
+def make_harness(tmp_path: Path, fake_slack: FakeSlack, migrated_sqlite: Path) -> Iterator[Callable[..., Harness]]:
     harnesses: list[Harness] = []
 
     def factory(
@@ -143,6 +144,7 @@ def make_harness(tmp_path: Path, fake_slack: FakeSlack) -> Iterator[Callable[...
         # keep the restore path they were written for unless they ask for it.
         env.setdefault("RESTORE_SAFETY_SNAPSHOT", "off")
         url = database_url or f"sqlite:///{tmp_path / 'bot.db'}"
+        start_from_migrated(url, migrated_sqlite)
         settings = load_settings(local_env(fake_slack, simulator, url, **env), dotenv_path=None)
         bot = build_bot(settings, vps_transport=vps_transport or simulator.transport())
         if not real_pacing:

@@ -3,12 +3,13 @@
 PostgreSQL comes from TEST_DATABASE_URL (e.g. postgresql+psycopg://postgres@127.0.0.1:5432/test) and
 is skipped when that is unset, unless REQUIRE_POSTGRES=1 (CI), which turns the skip into a failure.
 Each PostgreSQL test gets a schema of its own, selected through the connection's search_path and dropped
-afterwards.
+afterwards. A new SQLite file starts as a copy of one migrated once per test process (`migrated_sqlite`).
 """
 
 from __future__ import annotations
 
 import os
+import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -29,6 +30,29 @@ def _postgres_base_url() -> str:
     return url
 
 
+@pytest.fixture(scope="session")
+def migrated_sqlite(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """An empty SQLite database at the newest migration, made once per test process: a harness on a new SQLite
+    file starts from a copy of it instead of running every migration again (~0.05 s of CPU per test)."""
+    path = tmp_path_factory.mktemp("migrated") / "template.db"
+    db = Database(f"sqlite:///{path}")
+    try:
+        db.upgrade()
+    finally:
+        db.dispose()
+    return path
+
+
+def start_from_migrated(url: str, template: Path) -> None:
+    """Copy `template` to `url` when it names a SQLite file that does not exist yet; the bot still checks the
+    schema at start-up (it finds it at head). Any other database is left to the bot to migrate."""
+    prefix = "sqlite:///"
+    if url.startswith(prefix) and "?" not in url:
+        target = Path(url.removeprefix(prefix))
+        if not target.exists():
+            shutil.copyfile(template, target)
+
+
 @pytest.fixture
 def postgres_schema_url() -> Iterator[str]:
     """A URL whose connections live in a fresh, empty schema (dropped after the test)."""
@@ -44,7 +68,8 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
 
 
 @pytest.fixture
-def database(database_url: str) -> Iterator[Database]:
+def database(database_url: str, migrated_sqlite: Path) -> Iterator[Database]:
+    start_from_migrated(database_url, migrated_sqlite)
     db = Database(database_url)
     db.upgrade()
     yield db
@@ -57,7 +82,8 @@ def audit_log(database: Database) -> AuditLog:
 
 
 @pytest.fixture
-def sqlite_database(tmp_path: Path) -> Iterator[Database]:
+def sqlite_database(tmp_path: Path, migrated_sqlite: Path) -> Iterator[Database]:
+    start_from_migrated(f"sqlite:///{tmp_path / 'bot.db'}", migrated_sqlite)
     db = Database(f"sqlite:///{tmp_path / 'bot.db'}")
     db.upgrade()
     yield db

@@ -15,6 +15,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
@@ -139,8 +140,9 @@ class World:
             db.dispose()
 
 
-@pytest.fixture
-def world(tmp_path: Path, fake_slack: FakeSlack) -> Iterator[World]:
+@contextmanager
+def world_in(tmp_path: Path, fake_slack: FakeSlack) -> Iterator[World]:
+    """A World in `tmp_path`; every bot process it started is killed on leaving."""
     holder = HoldingSimulator(VpsSimulator(completion_delay=3600))  # snapshots complete when the test says so
     url = f"sqlite:///{tmp_path / 'bot.db'}"
     env = {
@@ -163,12 +165,20 @@ def world(tmp_path: Path, fake_slack: FakeSlack) -> Iterator[World]:
         "RESTORE_SAFETY_SNAPSHOT": "off",
     }
     w = World(tmp_path, fake_slack, holder, url, env, [])
-    yield w
-    for bot in w.procs:
-        if bot.proc.poll() is None:
-            os.killpg(bot.proc.pid, signal.SIGKILL)
-            bot.proc.wait(timeout=10)
-    holder.stop()
+    try:
+        yield w
+    finally:
+        for bot in w.procs:
+            if bot.proc.poll() is None:
+                os.killpg(bot.proc.pid, signal.SIGKILL)
+                bot.proc.wait(timeout=10)
+        holder.stop()
+
+
+@pytest.fixture
+def world(tmp_path: Path, fake_slack: FakeSlack) -> Iterator[World]:
+    with world_in(tmp_path, fake_slack) as w:
+        yield w
 
 
 def command(driver: SlackDriver, text: str, user: str = ALICE) -> None:
