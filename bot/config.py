@@ -62,6 +62,7 @@ class Settings:
     restore_reason_required: bool = False
     restore_safety_snapshot: SafetyMode = SafetyMode.AUTO  # bot/usecases/approval_safety.py
     restore_safety_timeout_seconds: float = 900.0  # how long the safety snapshot may take to complete
+    snapshot_reserve_undo_slot: bool = True  # schedules leave a server's last slot for a restore's safety snapshot
     viewers: tuple[str, ...] = ()
     operators: tuple[str, ...] = ()
     approvers: tuple[str, ...] = ()
@@ -113,6 +114,11 @@ class Settings:
     approval_step_up_for: frozenset[str] = frozenset({"restore"})
     mfa_encryption_key: Secret | None = None  # the path of the key file sealing TOTP secrets (bot/secret_box.py)
     mfa_enrolment_approval: step_up.EnrolmentApproval = step_up.EnrolmentApproval.ADMIN  # who makes one active
+
+    @property
+    def undo_slots_reserved(self) -> int:
+        """Slots per server that schedules leave free for a restore's safety snapshot: none when there is none."""
+        return 1 if self.snapshot_reserve_undo_slot and self.restore_safety_snapshot != SafetyMode.OFF else 0
 
     @property
     def access_control_enabled(self) -> bool:
@@ -215,6 +221,7 @@ def load_settings(environ: Mapping[str, str] | None = None, dotenv_path: str | P
         restore_reason_required=value.boolean(env, "RESTORE_REASON_REQUIRED", False),
         restore_safety_snapshot=value.safety_mode(env, "RESTORE_SAFETY_SNAPSHOT"),
         restore_safety_timeout_seconds=value.number(env, "RESTORE_SAFETY_TIMEOUT_SECONDS", 900.0, 1.0, 24 * 3600.0),
+        snapshot_reserve_undo_slot=value.boolean(env, "SNAPSHOT_RESERVE_UNDO_SLOT", True),
         viewers=value.id_list(env, "SNAPSHOT_VIEWERS", USER_ID, GROUP_ID, what="a user (U…/W…) or group (S…) id"),
         operators=value.id_list(env, "SNAPSHOT_OPERATORS", USER_ID, GROUP_ID, what="a user (U…/W…) or group (S…) id"),
         approvers=approvers,

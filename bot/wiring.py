@@ -117,7 +117,9 @@ def build_core(
     # writes make it stale at once.
     listings = ListingCache(ttl=settings.read_cache_seconds, limit=ReadLimit(settings.read_limit))
     vps.on_write(listings.invalidate)
-    snapshots = SnapshotService(vps=vps, audit=audit, guard=guard, listings=listings)
+    snapshots = SnapshotService(
+        vps=vps, audit=audit, guard=guard, listings=listings, warn_last_slot=settings.undo_slots_reserved > 0
+    )
     stale_after = stale_after_for(settings.vps_timeout_seconds, settings.recovery_after_seconds)
     approvals = ApprovalService(
         db=db,
@@ -136,6 +138,7 @@ def build_core(
         safety_mode=settings.restore_safety_snapshot,
         safety_timeout=timedelta(seconds=settings.restore_safety_timeout_seconds),
         safety_poll_seconds=settings.poll_seconds,
+        undo_slots_reserved=settings.undo_slots_reserved,
         step_up_for=step_up_kinds(settings),
     )
     mfa, step_up = build_step_up(settings, db=db, audit=audit, guard=guard, approvals=approvals)
@@ -157,6 +160,7 @@ def build_core(
         min_interval=timedelta(minutes=settings.schedule_min_interval_minutes),
         deletes_need_approval=RequestKind.DELETE in settings.approval_required_for,
         approvals=approvals,
+        reserved_slots=settings.undo_slots_reserved,
     )
     schedule_runner = ScheduleRunner(
         store=schedule_store,
@@ -167,6 +171,7 @@ def build_core(
         zone=settings.snapshot_timezone,
         owner=tracking.owner,
         deletes_need_approval=RequestKind.DELETE in settings.approval_required_for,
+        reserved_slots=settings.undo_slots_reserved,
     )
     return Core(
         settings=settings,

@@ -169,6 +169,7 @@ class ApprovalPolicy:
     safety_mode: SafetyMode = SafetyMode.OFF  # RESTORE_SAFETY_SNAPSHOT
     safety_timeout: timedelta = timedelta(minutes=15)  # how long the safety snapshot may take to complete
     safety_poll_seconds: float = 30.0  # the longest wait between polls of the safety snapshot
+    undo_slots_reserved: int = 0  # SNAPSHOT_RESERVE_UNDO_SLOT: slots an approved schedule must leave free
     step_up_for: frozenset[RequestKind] = frozenset()  # APPROVAL_STEP_UP_FOR when APPROVAL_STEP_UP is on
 
     def __post_init__(self) -> None:

@@ -210,6 +210,7 @@ class ScheduleExecution:
                 on_full=plan.on_full,
                 limit=self.limit_per_server,
                 changing=view.schedule_id if plan.change else None,
+                reserved=self.ledger.policy.undo_slots_reserved,  # an approved plan must still leave the undo slot
             )
         except InvalidInput as error:
             message = Text("Not applied: the schedule no longer fits on the server. {}").format(error.message)

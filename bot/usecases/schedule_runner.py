@@ -18,6 +18,9 @@ Rules this module keeps:
 - While APPROVAL_REQUIRED_FOR includes `delete`, a schedule whose settings nobody approved (made or changed while
   it was off) deletes nothing: no rotation (the slot is skipped) and no retention (reported). One approved through
   a `schedule` request (`deletes_approved`) deletes without a card each: that approval covered them.
+- The undo slot (SNAPSHOT_RESERVE_UNDO_SLOT, `reserved_slots`): a run never takes a server's last free slot, so
+  a restore's safety snapshot always fits; on that slot it rotates (on_full=rotate) or skips, as on a full server.
+  A schedule that no longer fits beside everything else keeps running and says so in its result and event.
 - Only the injected clock is read. Nothing here knows Slack: `run_due()` returns `ScheduleEvent`s.
 """
 
@@ -33,7 +36,7 @@ from zoneinfo import ZoneInfo
 from bot.usecases.context import Actor, utcnow
 from bot.usecases.errors import QuotaReached, UserFacingError
 from bot.usecases.retention import Ownership, delete_all, rotation_victim, surplus
-from bot.usecases.schedule_fit import OnFull
+from bot.usecases.schedule_fit import OnFull, misfit_summary
 from bot.usecases.schedule_when import parse_when
 from bot.usecases.snapshots import SnapshotService
 from bot.usecases.tracking import Tracker
@@ -64,6 +67,7 @@ class ScheduleEvent:
     snapshot_name: str
     message: str = ""  # plain words (may quote VPS.org): the renderer escapes it
     deleted: tuple[str, ...] = field(default_factory=tuple)  # names deleted by retention or rotation
+    misfit: str = ""  # plain words: the schedule no longer fits on its server (it keeps running)
 
 
 @dataclass(frozen=True)
@@ -96,7 +100,9 @@ class ScheduleRunner:
         deletes_need_approval: bool = False,
         clock: Callable[[], datetime] = utcnow,
         limit_per_server: int = SNAPSHOTS_PER_SERVER,
+        reserved_slots: int = 0,
     ) -> None:
+        self.reserved_slots = reserved_slots
         self.deletes_need_approval = deletes_need_approval
         self.store = store
         self.snapshots = snapshots
@@ -164,20 +170,26 @@ class ScheduleRunner:
         except VpsError as error:
             return self._fail(schedule, claim, name, f"VPS.org could not list the server's snapshots: {error}")
         deleted: tuple[str, ...] = ()
-        if len(existing) >= self.limit_per_server:
+        misfit = self._misfit(schedule, existing)
+        full = (
+            "the server is full"
+            if len(existing) >= self.limit_per_server
+            else "the server's last free slot is kept for a restore's safety snapshot (SNAPSHOT_RESERVE_UNDO_SLOT)"
+        )
+        if len(existing) >= self.limit_per_server - self.reserved_slots:
             rotate = schedule.on_full == OnFull.ROTATE and not self._deletes_paused(schedule)
             victim = rotation_victim(existing, self._ownership(schedule)) if rotate else None
             if victim is None:
                 why = (
-                    "the server is full (on_full=skip)"
+                    f"{full} (on_full=skip)"
                     if schedule.on_full != OnFull.ROTATE
-                    else "the server is full and its deletes are paused (APPROVAL_REQUIRED_FOR includes delete and "
+                    else f"{full} and its deletes are paused (APPROVAL_REQUIRED_FOR includes delete and "
                     "this schedule was never approved: change it with reschedule to ask for approval), so nothing "
                     "is rotated"
                     if self._deletes_paused(schedule)
-                    else "the server is full and none of this schedule's own snapshots can be rotated"
+                    else f"{full} and none of this schedule's own snapshots can be rotated"
                 )
-                return self._skip(schedule, claim, name, why, len(existing))
+                return self._skip(schedule, claim, name, why, len(existing), misfit)
             outcome = delete_all(self.snapshots, actor, [victim], {**details, "reason": "rotate"})[0]
             if outcome.error:
                 return self._fail(schedule, claim, name, f"rotating out {victim.name} failed: {outcome.error}")
@@ -187,18 +199,20 @@ class ScheduleRunner:
                 actor, schedule.server_id, name, f"schedule #{schedule.id}", scheduled=details
             )
         except QuotaReached:
-            return self._skip(schedule, claim, name, "the server filled up just before the snapshot", None)
+            return self._skip(schedule, claim, name, "the server filled up just before the snapshot", None, misfit)
         except UserFacingError as error:  # create.failed is already audited by the create path
             return self._fail(schedule, claim, name, str(error), audited=True)
         self.store.advance(
             claim.id, SlotState.CLAIMED, SlotState.CREATED, snapshot_id=result.snapshot.id, snapshot_name=name
         )
-        self.store.record_result(schedule.id, f"started {name}", self.clock())
+        self.store.record_result(schedule.id, _with_misfit(f"started {name}", misfit), self.clock())
         # No message to update: tracking tells the notification channel (else the schedule's) when it completes.
         self.tracking.track_create(actor, result, message_channel=None, message_ts=None)
-        return ScheduleEvent(RunKind.STARTED, schedule, claim.slot_time, name, deleted=deleted)
+        return ScheduleEvent(RunKind.STARTED, schedule, claim.slot_time, name, deleted=deleted, misfit=misfit)
 
-    def _skip(self, schedule: ScheduleRow, claim: SlotRow, name: str, why: str, count: int | None) -> ScheduleEvent:
+    def _skip(
+        self, schedule: ScheduleRow, claim: SlotRow, name: str, why: str, count: int | None, misfit: str = ""
+    ) -> ScheduleEvent:
         self.store.advance(claim.id, SlotState.CLAIMED, SlotState.SKIPPED, message=why)
         self.audit.append(
             _actor(schedule).entry(
@@ -208,8 +222,8 @@ class ScheduleRunner:
                 details={**_details(schedule, claim), "name": name, "reason": why, "count": count},
             )
         )
-        self.store.record_result(schedule.id, f"skipped {name}: {why}", self.clock())
-        return ScheduleEvent(RunKind.SKIPPED, schedule, claim.slot_time, name, why)
+        self.store.record_result(schedule.id, _with_misfit(f"skipped {name}: {why}", misfit), self.clock())
+        return ScheduleEvent(RunKind.SKIPPED, schedule, claim.slot_time, name, why, misfit=misfit)
 
     def _fail(
         self, schedule: ScheduleRow, claim: SlotRow, name: str, why: str, *, audited: bool = False, seen: str = ""
@@ -260,25 +274,40 @@ class ScheduleRunner:
             return ScheduleEvent(RunKind.RETAINED, schedule, slot.slot_time, slot.snapshot_name)
         on_server = [s for s in listed if s.server.id == schedule.server_id]
         victims = surplus(on_server, self._ownership(schedule), schedule.keep)
+        misfit = self._misfit(schedule, on_server)  # kept in the result, which the list and App Home show
         if victims and self._deletes_paused(schedule):
             why = (
                 "older snapshots were not deleted: deletes paused (APPROVAL_REQUIRED_FOR includes delete and this "
                 "schedule was never approved) — change it with reschedule to ask for approval"
             )
             self.store.advance(slot.id, SlotState.RETAINING, SlotState.KEPT, message=why)
-            self.store.record_result(schedule.id, f"completed {slot.snapshot_name}; {why}", self.clock())
+            self.store.record_result(
+                schedule.id, _with_misfit(f"completed {slot.snapshot_name}; {why}", misfit), self.clock()
+            )
             return ScheduleEvent(RunKind.RETENTION_FAILED, schedule, slot.slot_time, slot.snapshot_name, why)
         outcomes = delete_all(self.snapshots, _actor(schedule), victims, {**_details(schedule, slot), "reason": "keep"})
         deleted = tuple(o.snapshot.name for o in outcomes if not o.error)
         errors = [f"{o.snapshot.name}: {o.error}" for o in outcomes if o.error]
         self.store.advance(slot.id, SlotState.RETAINING, SlotState.KEPT, message="; ".join(errors)[:1000])
         result = f"completed {slot.snapshot_name}" + (f", deleted {len(deleted)} older" if deleted else "")
-        self.store.record_result(schedule.id, result, self.clock())
+        self.store.record_result(schedule.id, _with_misfit(result, misfit), self.clock())
         if errors:
             return ScheduleEvent(
                 RunKind.RETENTION_FAILED, schedule, slot.slot_time, slot.snapshot_name, "; ".join(errors), deleted
             )
         return ScheduleEvent(RunKind.RETAINED, schedule, slot.slot_time, slot.snapshot_name, deleted=deleted)
+
+    def _misfit(self, schedule: ScheduleRow, on_server: list[Snapshot]) -> str:
+        return misfit_summary(
+            self.store,
+            on_server,
+            schedule.id,
+            server_id=schedule.server_id,
+            keep=schedule.keep,
+            on_full=schedule.on_full,
+            limit=self.limit_per_server,
+            reserved=self.reserved_slots,
+        )
 
     def _deletes_paused(self, schedule: ScheduleRow) -> bool:
         """Deletes need approval and nobody approved this schedule's settings: it deletes nothing (an approved one
@@ -291,6 +320,11 @@ class ScheduleRunner:
             claimed_ids=self.store.own_snapshot_ids(schedule.id),
             protected_ids=self.store.snapshots_in_open_requests(),
         )
+
+
+def _with_misfit(result: str, misfit: str) -> str:
+    """The misfit first: the list shortens long results, and that note must survive it."""
+    return f"{misfit[:1].upper()}{misfit[1:]}. {result}" if misfit else result
 
 
 def _actor(schedule: ScheduleRow) -> Actor:

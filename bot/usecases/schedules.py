@@ -78,7 +78,9 @@ class ScheduleService:
         approvals: AsksForSchedules | None = None,
         clock: Callable[[], datetime] = utcnow,
         limit_per_server: int = SNAPSHOTS_PER_SERVER,
+        reserved_slots: int = 0,
     ) -> None:
+        self.reserved_slots = reserved_slots  # the undo slot a schedule must leave free (SNAPSHOT_RESERVE_UNDO_SLOT)
         self.approvals = approvals  # where a schedule goes when deletes need approval
         self.store = store
         self.vps = vps
@@ -280,6 +282,7 @@ class ScheduleService:
                 on_full=request.on_full,
                 limit=self.limit_per_server,
                 changing=changing,
+                reserved=self.reserved_slots,
             )
         except InvalidInput as error:
             operation = "reschedule" if changing is not None else "schedule"

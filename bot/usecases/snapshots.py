@@ -4,6 +4,8 @@ Absence is concluded only from a complete listing: when VPS.org's `count` says i
 (after following every page), a snapshot that is not among them "could not be confirmed", never "does not exist".
 `/snapshot list` reads through the workspace's listing cache (bot/usecases/listing_cache.py): its "Show more" pages
 come from the listing its first page came from; the checks before a create or delete never read the cache.
+A manual create that takes a server's last free slot says so when restores keep an undo slot
+(`warn_last_slot`, SNAPSHOT_RESERVE_UNDO_SLOT): the next restore must then free one for its safety snapshot.
 """
 
 from __future__ import annotations
@@ -66,6 +68,7 @@ class CreateResult:
     api_message: str
     operation_id: str
     server_status: str = ""  # as `GET /servers/` listed it just before the create ("active": it was running)
+    took_last_slot: bool = False  # a manual create filled the server while restores want a slot for their undo
 
 
 @dataclass(frozen=True)
@@ -82,6 +85,7 @@ class SnapshotService:
     clock: Callable[[], datetime] = utcnow
     limit_per_server: int = SNAPSHOTS_PER_SERVER
     listings: ListingCache = field(default_factory=ListingCache)
+    warn_last_slot: bool = False  # SNAPSHOT_RESERVE_UNDO_SLOT with safety snapshots on
 
     def record_invalid_command(self, actor: Actor, error: str, operation: str = "command") -> None:
         """A command that could not be understood is a validation refusal: audited, nothing else happens."""
@@ -288,6 +292,7 @@ class SnapshotService:
                 api_message=created.message,
                 operation_id=operation_id,
                 server_status=listed.status,
+                took_last_slot=self.warn_last_slot and not scheduled and len(existing) + 1 >= self.limit_per_server,
             )
 
         # Intent first, committed: if this write fails, VPS.org is never called. Counted under the rate limit's lock.

@@ -127,9 +127,14 @@ def event_line(event: ScheduleEvent) -> Mrkdwn | None:
         if event.deleted
         else Mrkdwn("")
     )
+    misfit = Mrkdwn(" :warning: This schedule {}.").format(plain(event.misfit, 400)) if event.misfit else Mrkdwn("")
     if event.kind is RunKind.SKIPPED:
-        return Mrkdwn(":double_vertical_bar: {} skipped {}: {}.").format(
-            who, snapshot_name(event.snapshot_name), plain(event.message, 300)
+        return Mrkdwn(":double_vertical_bar: {} skipped {}: {}.{}").format(
+            who, snapshot_name(event.snapshot_name), plain(event.message, 300), misfit
+        )
+    if event.kind is RunKind.STARTED and event.misfit:
+        return Mrkdwn(":warning: {} started {}. This schedule {}.").format(
+            who, snapshot_name(event.snapshot_name), plain(event.misfit, 400)
         )
     if event.kind is RunKind.FAILED:
         return Mrkdwn(":x: {} could not take {}: {}").format(

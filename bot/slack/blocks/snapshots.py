@@ -156,6 +156,17 @@ def create_started(result: CreateResult, actor_id: str) -> tuple[Mrkdwn, list[di
                 )
             )
         )
+    if result.took_last_slot:
+        blocks.append(
+            SectionBlock(
+                text=md(
+                    Mrkdwn(
+                        ":warning: This takes the last free snapshot slot of {}: the next restore of it will have "
+                        "to free one first, for its safety snapshot (the undo). Schedules leave that slot free."
+                    ).format(server_name(result.server.name, result.server.id))
+                )
+            )
+        )
     words = plain(result.api_message, 500)
     if words:
         blocks.append(ContextBlock(elements=[context_md(words)]))
