@@ -11,7 +11,7 @@ from datetime import timedelta
 import pytest
 
 from bot.background import Ticker
-from tests.app_fixtures import ALICE, OPS, Harness
+from tests.app_fixtures import ALICE, BOB, OPS, Harness
 from tests.app_fixtures import SettableClock as Clock
 from tests.scenario.test_home import open_home, text_of
 
@@ -146,3 +146,19 @@ def test_a_schedule_that_no_longer_fits_keeps_running_and_says_so(
     listed = h.last_ephemeral().visible_text
     assert "Does not fit any more" in listed and "completed auto-1-20261130-1000" in listed
     assert "Does not fit any more" in text_of(open_home(h, ALICE))
+
+
+def test_an_approved_schedule_must_still_leave_the_undo_slot(
+    make_harness: Callable[..., Harness], clock: Clock
+) -> None:
+    h = harness(make_harness, clock, APPROVAL_REQUIRED_FOR="restore,delete", SNAPSHOT_APPROVAL_CHANNEL="C0APPROVE")
+    h.bot.core.approvals.clock = clock
+    h.run(f"schedule {CACHE} hourly keep 3")  # 3 + the new one + the undo slot = 5: may be asked for
+    h.sim.add_snapshot(CACHE, "by-hand")  # 1 + 4 + 1 = 6 by the time it is approved
+    h.click(h.card(), "Approve", user=BOB)
+    h.settle()
+    text = h.card().visible_text
+    assert "not applied" in text and "no longer fits" in text and "kept free for a restore's safety snapshot" in text
+    clock.now += timedelta(hours=2)
+    tick(h)
+    assert creates(h) == []
