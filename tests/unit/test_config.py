@@ -50,6 +50,7 @@ def test_environment_wins_over_dotenv(tmp_path: Path) -> None:
         ({"LOG_LEVEL": "loud"}, "LOG_LEVEL"),
         ({"LOG_FORMAT": "xml"}, "LOG_FORMAT"),
         ({"RESTORE_SAFETY_SNAPSHOT": "sometimes"}, "RESTORE_SAFETY_SNAPSHOT"),
+        ({"SNAPSHOT_RESERVE_UNDO_SLOT": "perhaps"}, "SNAPSHOT_RESERVE_UNDO_SLOT"),
     ],
 )
 def test_malformed_values_name_the_variable(env: dict[str, str], names: str) -> None:
@@ -70,6 +71,13 @@ def test_modes_and_kinds_are_parsed_once_into_their_enums() -> None:
     defaults = load_settings({}, dotenv_path=None)
     assert defaults.restore_safety_snapshot is SafetyMode.AUTO
     assert defaults.log_format is LogFormat.TEXT
+
+
+def test_the_undo_slot_is_reserved_by_default_and_only_with_safety_snapshots() -> None:
+    assert load_settings({}, dotenv_path=None).undo_slots_reserved == 1
+    assert load_settings({"RESTORE_SAFETY_SNAPSHOT": "always"}, dotenv_path=None).undo_slots_reserved == 1
+    assert load_settings({"SNAPSHOT_RESERVE_UNDO_SLOT": "false"}, dotenv_path=None).undo_slots_reserved == 0
+    assert load_settings({"RESTORE_SAFETY_SNAPSHOT": "off"}, dotenv_path=None).undo_slots_reserved == 0
 
 
 def test_restore_reason_required_is_off_unless_set() -> None:
