@@ -162,3 +162,21 @@ def test_an_approved_schedule_must_still_leave_the_undo_slot(
     clock.now += timedelta(hours=2)
     tick(h)
     assert creates(h) == []
+
+
+def test_a_skip_schedule_skips_rather_than_take_the_last_slot(
+    make_harness: Callable[..., Harness], clock: Clock
+) -> None:
+    h = harness(make_harness, clock)
+    h.run(f"schedule {CACHE} hourly keep 2")  # 2 + the new one + the undo slot = 4: fits
+    for n in range(3):
+        h.sim.add_snapshot(CACHE, f"by-hand-{n}")
+    run_hours(h, clock, 2)
+    assert creates(h) == ["auto-1-20261130-1000"]  # the second slot would have filled the server
+    assert len(h.sim.snapshot_ids(CACHE)) == 4
+    lines = [m.visible_text for m in h.channel(NOTIFY)]
+    skipped = [t for t in lines if "skipped `auto-1-20261130-1100`" in t]
+    assert skipped and "last free slot is kept for a restore's safety snapshot" in skipped[0]
+    assert "does not fit any more" in skipped[0]
+    [row] = h.audit(action="schedule.skipped")
+    assert row.details["count"] == 4
