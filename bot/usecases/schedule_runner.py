@@ -32,7 +32,7 @@ from zoneinfo import ZoneInfo
 
 from bot.usecases.context import Actor, utcnow
 from bot.usecases.errors import QuotaReached, UserFacingError
-from bot.usecases.retention import Ownership, delete_all, rotation_victim, surplus
+from bot.usecases.retention import Ownership, delete_all, name_prefix, rotation_victim, surplus
 from bot.usecases.schedule_fit import OnFull
 from bot.usecases.schedule_when import parse_when
 from bot.usecases.snapshots import SnapshotService
@@ -79,7 +79,7 @@ GAP_SAMPLE = 64  # slots looked at for the longest gap: covers a week of hourly 
 
 
 def snapshot_name(schedule_id: int, slot: datetime) -> str:
-    return f"auto-{schedule_id}-{slot:%Y%m%d-%H%M}"
+    return f"{name_prefix(schedule_id)}{slot:%Y%m%d-%H%M}"
 
 
 class ScheduleRunner:
