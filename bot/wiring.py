@@ -167,6 +167,7 @@ def build_core(
         zone=settings.snapshot_timezone,
         owner=tracking.owner,
         deletes_need_approval=RequestKind.DELETE in settings.approval_required_for,
+        after_delete=approvals,
     )
     return Core(
         settings=settings,

@@ -18,6 +18,10 @@ Rules this module keeps:
 - While APPROVAL_REQUIRED_FOR includes `delete`, a schedule whose settings nobody approved (made or changed while
   it was off) deletes nothing: no rotation (the slot is skipped) and no retention (reported). One approved through
   a `schedule` request (`deletes_approved`) deletes without a card each: that approval covered them.
+- A delete by retention or rotation leaves what a manual delete leaves (issue 29 §7): the pending requests on the
+  deleted snapshot closed as `stale` and, after retention (a slot is free), the server's "Server full" restore cards
+  re-checked, through the same ApprovalService calls (`AfterDelete`); the events carry them for the announcer.
+  Rotation redraws nothing: its slot is taken again by the slot's snapshot at once.
 - Only the injected clock is read. Nothing here knows Slack: `run_due()` returns `ScheduleEvent`s.
 """
 
@@ -25,14 +29,16 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from enum import StrEnum
+from typing import Protocol
 from zoneinfo import ZoneInfo
 
+from bot.usecases.approval_base import DecisionResult, RequestView
 from bot.usecases.context import Actor, utcnow
 from bot.usecases.errors import QuotaReached, UserFacingError
-from bot.usecases.retention import Ownership, delete_all, name_prefix, rotation_victim, surplus
+from bot.usecases.retention import Deletion, Ownership, delete_all, name_prefix, rotation_victim, surplus
 from bot.usecases.schedule_fit import OnFull
 from bot.usecases.schedule_when import parse_when
 from bot.usecases.snapshots import SnapshotService
@@ -64,6 +70,16 @@ class ScheduleEvent:
     snapshot_name: str
     message: str = ""  # plain words (may quote VPS.org): the renderer escapes it
     deleted: tuple[str, ...] = field(default_factory=tuple)  # names deleted by retention or rotation
+    closed: tuple[DecisionResult, ...] = ()  # pending requests on a deleted snapshot, closed as `stale`
+    redrawn: tuple[RequestView, ...] = ()  # restores whose "Server full" offer changed: a slot is free
+
+
+class AfterDelete(Protocol):
+    """What a manual delete does on the approval side after it (ApprovalService), done for a schedule's too."""
+
+    def close_for_deleted(self, actor: Actor, snapshot_id: int) -> list[DecisionResult]: ...
+
+    def refresh_offers_on_server(self, server_id: int) -> list[RequestView]: ...
 
 
 @dataclass(frozen=True)
@@ -96,7 +112,9 @@ class ScheduleRunner:
         deletes_need_approval: bool = False,
         clock: Callable[[], datetime] = utcnow,
         limit_per_server: int = SNAPSHOTS_PER_SERVER,
+        after_delete: AfterDelete | None = None,
     ) -> None:
+        self.after_delete = after_delete
         self.deletes_need_approval = deletes_need_approval
         self.store = store
         self.snapshots = snapshots
@@ -164,6 +182,7 @@ class ScheduleRunner:
         except VpsError as error:
             return self._fail(schedule, claim, name, f"VPS.org could not list the server's snapshots: {error}")
         deleted: tuple[str, ...] = ()
+        closed: tuple[DecisionResult, ...] = ()
         if len(existing) >= self.limit_per_server:
             rotate = schedule.on_full == OnFull.ROTATE and not self._deletes_paused(schedule)
             victim = rotation_victim(existing, self._ownership(schedule)) if rotate else None
@@ -182,6 +201,12 @@ class ScheduleRunner:
             if outcome.error:
                 return self._fail(schedule, claim, name, f"rotating out {victim.name} failed: {outcome.error}")
             deleted = (victim.name,)
+            closed = self._close_requests(actor, [outcome])
+        return replace(self._create_slot(schedule, claim, name, deleted), closed=closed)
+
+    def _create_slot(self, schedule: ScheduleRow, claim: SlotRow, name: str, deleted: tuple[str, ...]) -> ScheduleEvent:
+        actor = _actor(schedule)
+        details = _details(schedule, claim)
         try:
             result = self.snapshots.create_checked(
                 actor, schedule.server_id, name, f"schedule #{schedule.id}", scheduled=details
@@ -268,17 +293,46 @@ class ScheduleRunner:
             self.store.advance(slot.id, SlotState.RETAINING, SlotState.KEPT, message=why)
             self.store.record_result(schedule.id, f"completed {slot.snapshot_name}; {why}", self.clock())
             return ScheduleEvent(RunKind.RETENTION_FAILED, schedule, slot.slot_time, slot.snapshot_name, why)
-        outcomes = delete_all(self.snapshots, _actor(schedule), victims, {**_details(schedule, slot), "reason": "keep"})
+        actor = _actor(schedule)
+        outcomes = delete_all(self.snapshots, actor, victims, {**_details(schedule, slot), "reason": "keep"})
         deleted = tuple(o.snapshot.name for o in outcomes if not o.error)
+        closed = self._close_requests(actor, outcomes)
+        redrawn = self._redraw_full_cards(schedule.server_id) if deleted else ()
         errors = [f"{o.snapshot.name}: {o.error}" for o in outcomes if o.error]
         self.store.advance(slot.id, SlotState.RETAINING, SlotState.KEPT, message="; ".join(errors)[:1000])
         result = f"completed {slot.snapshot_name}" + (f", deleted {len(deleted)} older" if deleted else "")
         self.store.record_result(schedule.id, result, self.clock())
         if errors:
             return ScheduleEvent(
-                RunKind.RETENTION_FAILED, schedule, slot.slot_time, slot.snapshot_name, "; ".join(errors), deleted
+                RunKind.RETENTION_FAILED,
+                schedule,
+                slot.slot_time,
+                slot.snapshot_name,
+                "; ".join(errors),
+                deleted,
+                closed,
+                redrawn,
             )
-        return ScheduleEvent(RunKind.RETAINED, schedule, slot.slot_time, slot.snapshot_name, deleted=deleted)
+        return ScheduleEvent(
+            RunKind.RETAINED,
+            schedule,
+            slot.slot_time,
+            slot.snapshot_name,
+            deleted=deleted,
+            closed=closed,
+            redrawn=redrawn,
+        )
+
+    def _close_requests(self, actor: Actor, outcomes: list[Deletion]) -> tuple[DecisionResult, ...]:
+        """The pending requests on each snapshot deleted, closed as a manual delete closes them (never raises)."""
+        if self.after_delete is None:
+            return ()
+        after = self.after_delete
+        return tuple(c for o in outcomes if not o.error for c in after.close_for_deleted(actor, o.snapshot.id))
+
+    def _redraw_full_cards(self, server_id: int) -> tuple[RequestView, ...]:
+        """A slot is free: the server's "Server full" restore cards re-checked, as after a manual delete."""
+        return tuple(self.after_delete.refresh_offers_on_server(server_id)) if self.after_delete else ()
 
     def _deletes_paused(self, schedule: ScheduleRow) -> bool:
         """Deletes need approval and nobody approved this schedule's settings: it deletes nothing (an approved one
