@@ -172,6 +172,7 @@ def build_core(
         owner=tracking.owner,
         deletes_need_approval=RequestKind.DELETE in settings.approval_required_for,
         reserved_slots=settings.undo_slots_reserved,
+        after_delete=approvals,
     )
     return Core(
         settings=settings,

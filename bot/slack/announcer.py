@@ -183,11 +183,16 @@ class SlackAnnouncer:
 
     def scheduled(self, events: list[ScheduleEvent]) -> None:
         """What schedules did: a skipped or failed slot, and every retention delete, to the notification channel
-        (a started snapshot is told by tracking when it completes)."""
+        (a started snapshot is told by tracking when it completes); requests its deletes closed and cards they
+        freed a slot for, as after a manual delete."""
         for event in events:  # without a notification channel, the channel where the schedule was made hears it
             line = schedule_ui.event_line(event)
             if line is not None:
                 self.notifier.line(line, fallback_channel=event.schedule.channel_id)
+            for closed in event.closed:  # as after a manual delete: each card and requester told
+                self.decided(closed)
+            for changed in event.redrawn:  # a slot is free: "Server full" becomes the safety snapshot offer
+                self.refresh_card(changed)
 
     def refresh_card(self, req: RequestView) -> None:
         if not (req.card_channel and req.card_ts):

@@ -50,7 +50,8 @@ class Permission(StrEnum):
     DELETE = "delete"
     REQUEST_RESTORE = "restore.request"
     APPROVE = "approve"  # rejecting a request needs the same permission
-    SCHEDULE = "schedule"  # add or remove a snapshot schedule (its runs then need no one's permission)
+    SCHEDULE = "schedule"  # add a schedule, change or remove one's own (its runs then need no one's permission)
+    SCHEDULE_OTHERS = "schedule.others"  # change or remove a schedule someone else made
     MFA_ADMIN = "mfa.admin"  # approve or reset someone's authenticator enrolment (the TOTP step-up)
 
 
@@ -64,6 +65,7 @@ REQUIRED_ROLE: dict[Permission, Role] = {
     Permission.APPROVE: Role.APPROVER,
     Permission.AUDIT_READ_ALL: Role.ADMIN,
     Permission.MFA_ADMIN: Role.ADMIN,
+    Permission.SCHEDULE_OTHERS: Role.ADMIN,
 }
 
 # How a refusal names the action, completing "You need the *x* role to ...".
@@ -77,6 +79,7 @@ _ACTION_WORDS: dict[Permission, str] = {
     Permission.SCHEDULE: "add or remove snapshot schedules",
     Permission.APPROVE: "approve or reject requests",
     Permission.MFA_ADMIN: "approve or reset authenticator enrolments",
+    Permission.SCHEDULE_OTHERS: "change or remove schedules other people made",
 }
 
 

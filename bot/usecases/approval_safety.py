@@ -44,6 +44,7 @@ from bot.usecases.approval_safety_offer import (  # re-exported: one import for 
 from bot.usecases.approval_safety_outcome import LOST, READY, SafetyOutcome, unsafe
 from bot.usecases.approval_terms import RequestState, SafetyState
 from bot.usecases.audited_call import CallResult, audited_call
+from bot.usecases.bot_names import SAFETY_PREFIX
 from bot.usecases.context import Actor
 from bot.usecases.errors import doing_with, explain_vps_error
 from bot.usecases.snapshots import SnapshotService
@@ -53,7 +54,6 @@ from bot.vps.errors import DeadlineExceeded, VpsError
 from bot.vps.models import CreatedSnapshot, Snapshot
 from storage.audit import Action, AuditEntry, Outcome
 
-SAFETY_PREFIX = "pre-restore-"
 # Issue 27 §2: the restore goes out within 2 s of the safety snapshot completing. The poll that sees it completed
 # starts at most SAFETY_POLL_CAP after it did; what remains of the 2 s is that listing, the re-check and the POST.
 FIRST_SAFETY_POLL = 0.25

@@ -18,6 +18,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+from bot.usecases.bot_names import SCHEDULE_PREFIX
 from bot.usecases.context import Actor
 from bot.usecases.errors import UserFacingError
 from bot.usecases.snapshots import SnapshotService
@@ -27,7 +28,7 @@ _OLDEST = datetime.min.replace(tzinfo=UTC)
 
 
 def name_prefix(schedule_id: int) -> str:
-    return f"auto-{schedule_id}-"
+    return f"{SCHEDULE_PREFIX}{schedule_id}-"
 
 
 @dataclass(frozen=True)

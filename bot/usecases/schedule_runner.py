@@ -21,6 +21,10 @@ Rules this module keeps:
 - The undo slot (SNAPSHOT_RESERVE_UNDO_SLOT, `reserved_slots`): a run never takes a server's last free slot, so
   a restore's safety snapshot always fits; on that slot it rotates (on_full=rotate) or skips, as on a full server.
   A schedule that no longer fits beside everything else keeps running and says so in its result and event.
+- A delete by retention or rotation leaves what a manual delete leaves (issue 29 §7): the pending requests on the
+  deleted snapshot closed as `stale` and, after retention (a slot is free), the server's "Server full" restore cards
+  re-checked, through the same ApprovalService calls (`AfterDelete`); the events carry them for the announcer.
+  Rotation redraws nothing: its slot is taken again by the slot's snapshot at once.
 - Only the injected clock is read. Nothing here knows Slack: `run_due()` returns `ScheduleEvent`s.
 """
 
@@ -28,14 +32,16 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from enum import StrEnum
+from typing import Protocol
 from zoneinfo import ZoneInfo
 
+from bot.usecases.approval_base import DecisionResult, RequestView
 from bot.usecases.context import Actor, utcnow
 from bot.usecases.errors import QuotaReached, UserFacingError
-from bot.usecases.retention import Ownership, delete_all, rotation_victim, surplus
+from bot.usecases.retention import Deletion, Ownership, delete_all, name_prefix, rotation_victim, surplus
 from bot.usecases.schedule_fit import OnFull, misfit_summary
 from bot.usecases.schedule_when import parse_when
 from bot.usecases.snapshots import SnapshotService
@@ -68,6 +74,16 @@ class ScheduleEvent:
     message: str = ""  # plain words (may quote VPS.org): the renderer escapes it
     deleted: tuple[str, ...] = field(default_factory=tuple)  # names deleted by retention or rotation
     misfit: str = ""  # plain words: the schedule no longer fits on its server (it keeps running)
+    closed: tuple[DecisionResult, ...] = ()  # pending requests on a deleted snapshot, closed as `stale`
+    redrawn: tuple[RequestView, ...] = ()  # restores whose "Server full" offer changed: a slot is free
+
+
+class AfterDelete(Protocol):
+    """What a manual delete does on the approval side after it (ApprovalService), done for a schedule's too."""
+
+    def close_for_deleted(self, actor: Actor, snapshot_id: int) -> list[DecisionResult]: ...
+
+    def refresh_offers_on_server(self, server_id: int) -> list[RequestView]: ...
 
 
 @dataclass(frozen=True)
@@ -83,7 +99,7 @@ GAP_SAMPLE = 64  # slots looked at for the longest gap: covers a week of hourly 
 
 
 def snapshot_name(schedule_id: int, slot: datetime) -> str:
-    return f"auto-{schedule_id}-{slot:%Y%m%d-%H%M}"
+    return f"{name_prefix(schedule_id)}{slot:%Y%m%d-%H%M}"
 
 
 class ScheduleRunner:
@@ -101,8 +117,10 @@ class ScheduleRunner:
         clock: Callable[[], datetime] = utcnow,
         limit_per_server: int = SNAPSHOTS_PER_SERVER,
         reserved_slots: int = 0,
+        after_delete: AfterDelete | None = None,
     ) -> None:
         self.reserved_slots = reserved_slots
+        self.after_delete = after_delete
         self.deletes_need_approval = deletes_need_approval
         self.store = store
         self.snapshots = snapshots
@@ -176,6 +194,7 @@ class ScheduleRunner:
             if len(existing) >= self.limit_per_server
             else "the server's last free slot is kept for a restore's safety snapshot (SNAPSHOT_RESERVE_UNDO_SLOT)"
         )
+        closed: tuple[DecisionResult, ...] = ()
         if len(existing) >= self.limit_per_server - self.reserved_slots:
             rotate = schedule.on_full == OnFull.ROTATE and not self._deletes_paused(schedule)
             victim = rotation_victim(existing, self._ownership(schedule)) if rotate else None
@@ -194,6 +213,14 @@ class ScheduleRunner:
             if outcome.error:
                 return self._fail(schedule, claim, name, f"rotating out {victim.name} failed: {outcome.error}")
             deleted = (victim.name,)
+            closed = self._close_requests(actor, [outcome])
+        return replace(self._create_slot(schedule, claim, name, deleted, misfit), closed=closed)
+
+    def _create_slot(
+        self, schedule: ScheduleRow, claim: SlotRow, name: str, deleted: tuple[str, ...], misfit: str
+    ) -> ScheduleEvent:
+        actor = _actor(schedule)
+        details = _details(schedule, claim)
         try:
             result = self.snapshots.create_checked(
                 actor, schedule.server_id, name, f"schedule #{schedule.id}", scheduled=details
@@ -285,17 +312,46 @@ class ScheduleRunner:
                 schedule.id, _with_misfit(f"completed {slot.snapshot_name}; {why}", misfit), self.clock()
             )
             return ScheduleEvent(RunKind.RETENTION_FAILED, schedule, slot.slot_time, slot.snapshot_name, why)
-        outcomes = delete_all(self.snapshots, _actor(schedule), victims, {**_details(schedule, slot), "reason": "keep"})
+        actor = _actor(schedule)
+        outcomes = delete_all(self.snapshots, actor, victims, {**_details(schedule, slot), "reason": "keep"})
         deleted = tuple(o.snapshot.name for o in outcomes if not o.error)
+        closed = self._close_requests(actor, outcomes)
+        redrawn = self._redraw_full_cards(schedule.server_id) if deleted else ()
         errors = [f"{o.snapshot.name}: {o.error}" for o in outcomes if o.error]
         self.store.advance(slot.id, SlotState.RETAINING, SlotState.KEPT, message="; ".join(errors)[:1000])
         result = f"completed {slot.snapshot_name}" + (f", deleted {len(deleted)} older" if deleted else "")
         self.store.record_result(schedule.id, _with_misfit(result, misfit), self.clock())
         if errors:
             return ScheduleEvent(
-                RunKind.RETENTION_FAILED, schedule, slot.slot_time, slot.snapshot_name, "; ".join(errors), deleted
+                RunKind.RETENTION_FAILED,
+                schedule,
+                slot.slot_time,
+                slot.snapshot_name,
+                "; ".join(errors),
+                deleted,
+                closed=closed,
+                redrawn=redrawn,
             )
-        return ScheduleEvent(RunKind.RETAINED, schedule, slot.slot_time, slot.snapshot_name, deleted=deleted)
+        return ScheduleEvent(
+            RunKind.RETAINED,
+            schedule,
+            slot.slot_time,
+            slot.snapshot_name,
+            deleted=deleted,
+            closed=closed,
+            redrawn=redrawn,
+        )
+
+    def _close_requests(self, actor: Actor, outcomes: list[Deletion]) -> tuple[DecisionResult, ...]:
+        """The pending requests on each snapshot deleted, closed as a manual delete closes them (never raises)."""
+        if self.after_delete is None:
+            return ()
+        after = self.after_delete
+        return tuple(c for o in outcomes if not o.error for c in after.close_for_deleted(actor, o.snapshot.id))
+
+    def _redraw_full_cards(self, server_id: int) -> tuple[RequestView, ...]:
+        """A slot is free: the server's "Server full" restore cards re-checked, as after a manual delete."""
+        return tuple(self.after_delete.refresh_offers_on_server(server_id)) if self.after_delete else ()
 
     def _misfit(self, schedule: ScheduleRow, on_server: list[Snapshot]) -> str:
         return misfit_summary(

@@ -1,8 +1,10 @@
 """Adding, listing and removing snapshot schedules (`/snapshot schedule`, `schedules`, `unschedule`).
 
 Rules this module keeps:
-- Adding or removing a schedule needs the `schedule` permission (operators by default); listing needs `list`.
-  Every change, and every refusal, is audited with the Slack user id of who asked.
+- Adding a schedule needs the `schedule` permission (operators by default); listing needs `list`. Changing or
+  removing one (or opening its Change form) needs `schedule` AND being its creator, or `schedule.others` (admins):
+  an operator may not rewrite or end someone else's backups. Every change, and every refusal, is audited with the
+  Slack user id of who asked.
 - Bad input changes nothing and says why (audited as a validation refusal): the `<when>` spelling, a schedule
   running more often than SNAPSHOT_SCHEDULE_MIN_INTERVAL_MINUTES (checked over its next slots, cron included), a
   `keep` that cannot fit next to the server's other snapshots (5 per server on VPS.org).
@@ -34,7 +36,7 @@ from bot.usecases.schedule_requests import AsksForSchedules
 from bot.usecases.schedule_when import When, parse_when
 from bot.usecases.server_groups import server_and_snapshots
 from bot.usecases.validation import parse_id
-from bot.usecases.wording import Text, code, command, sentence
+from bot.usecases.wording import Text, code, command, mention, sentence
 from bot.vps.client import VpsClient
 from bot.vps.models import SNAPSHOTS_PER_SERVER, Snapshot
 from storage.audit import Action, AuditLog, Outcome
@@ -179,6 +181,8 @@ class ScheduleService:
         while deletes need approval, asked for as a `schedule` request (the schedule runs as it was meanwhile)."""
         self.guard.require(actor, Permission.SCHEDULE, mutating=True)
         current = self.store.get(schedule_id)
+        if current is not None and current.enabled:
+            self._require_owner_or_admin(actor, current, "reschedule")
         if current is not None and current.awaiting_approval:
             raise Refused(
                 Text(
@@ -240,6 +244,8 @@ class ScheduleService:
     def remove(self, actor: Actor, schedule_id: int) -> ScheduleView:
         self.guard.require(actor, Permission.SCHEDULE, mutating=True)
         row = self.store.get(schedule_id)
+        if row is not None and row.enabled:
+            self._require_owner_or_admin(actor, row, "unschedule")
         if row is None or not self.store.disable(schedule_id):
             raise NotFoundError(
                 Text("There is no schedule #{}. {} lists them.").format(schedule_id, command("schedules"))
@@ -262,6 +268,7 @@ class ScheduleService:
             raise NotFoundError(
                 Text("There is no schedule #{}. {} lists them.").format(schedule_id, command("schedules"))
             )
+        self._require_owner_or_admin(actor, row, "reschedule")
         return self.view(row)
 
     def view(self, row: ScheduleRow) -> ScheduleView:
@@ -270,6 +277,35 @@ class ScheduleService:
         return ScheduleView(schedule=row, next_run=next_run, zone=self.zone_name, deletes_paused=paused)
 
     # ---- helpers -------------------------------------------------------------------------------------------
+    def _require_owner_or_admin(self, actor: Actor, row: ScheduleRow, operation: str) -> None:
+        """Its creator may change or remove a schedule; anyone else needs `schedule.others` (admins). A refusal is
+        audited as a permission refusal naming the schedule and its creator."""
+        if actor.user_id == row.created_by:
+            return
+        decision = self.guard.access.check(actor.user_id, Permission.SCHEDULE_OTHERS)
+        if decision.allowed:
+            return
+        self.audit.append(
+            actor.entry(
+                Action.REFUSED_PERMISSION,
+                Outcome.REFUSED,
+                server_id=row.server_id,
+                details={
+                    "permission": str(Permission.SCHEDULE_OTHERS),
+                    "operation": operation,
+                    "schedule_id": row.id,
+                    "created_by": row.created_by,
+                    "required_role": "admin",
+                    "resolution_error": decision.error,
+                },
+            )
+        )
+        raise Refused(
+            Text(
+                "Schedule #{} was made by {}: only they or an admin can change or remove it. Nothing was changed."
+            ).format(row.id, mention(row.created_by))
+        )
+
     def _fits_or_refuse(
         self, actor: Actor, request: ScheduleRequest, snapshots: list[Snapshot], *, changing: int | None = None
     ) -> None:

@@ -201,18 +201,22 @@ class SnapshotService:
         """Purely local checks (no API call): usable inside Slack's 3-second window, e.g. on modal submit."""
         return validate_name(name), validate_description(description)
 
+    def record_invalid_create(self, actor: Actor, error: InvalidInput) -> None:
+        """A create refused by `validate_create` (typed or from the form) is a validation refusal: audited."""
+        self.audit.append(
+            actor.entry(
+                Action.REFUSED_VALIDATION,
+                Outcome.REFUSED,
+                details={"operation": "create", "field": error.field, "error": str(error)},
+            )
+        )
+
     def create(self, actor: Actor, server_id: int, name: str | None, description: str | None = "") -> CreateResult:
         """A snapshot of `server_id` (parsed where it came in: bot/slack/listeners/ids.py)."""
         try:
             clean_name, clean_description = self.validate_create(name, description)
         except InvalidInput as error:
-            self.audit.append(
-                actor.entry(
-                    Action.REFUSED_VALIDATION,
-                    Outcome.REFUSED,
-                    details={"operation": "create", "field": error.field, "error": str(error)},
-                )
-            )
+            self.record_invalid_create(actor, error)
             raise
         self.guard.require(actor, Permission.CREATE, mutating=True, server_id=server_id)
         return self.create_checked(actor, server_id, clean_name, clean_description)

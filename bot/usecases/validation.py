@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 
+from bot.usecases.bot_names import reserved_prefix
 from bot.usecases.errors import InvalidInput, NotFoundError
 from bot.usecases.wording import Text, code, sentence
 
@@ -56,6 +57,15 @@ def validate_name(raw: str | None) -> str:
             Text("The snapshot name may contain only letters, digits, hyphens and underscores (e.g. {}).").format(
                 code("before-update_2025")
             ),
+            field="name",
+        )
+    taken = reserved_prefix(name)
+    if taken is not None:
+        raise InvalidInput(
+            Text(
+                "Snapshot names starting with {} are the bot's own (restore undos and schedules use them), so a "
+                "snapshot made by hand cannot look like one. Choose another name."
+            ).format(code(taken)),
             field="name",
         )
     return name

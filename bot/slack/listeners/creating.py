@@ -125,6 +125,8 @@ def register(app: App, core: Core, slack: SlackSide) -> None:
             parse_id(server_id, "server id")  # the id first, as `create` reads them
             core.snapshots.validate_create(name, description)
         except InvalidInput as error:
+            if error.field == "name":  # a name the form refuses is audited as a typed create's is
+                core.snapshots.record_invalid_create(submitter(body, view), error)
             block = _FIELD_TO_BLOCK.get(error.field or "", "name")
             ack(response_action="errors", errors={block: ui.plain_text_error(str(error))})
             return

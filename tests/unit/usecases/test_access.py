@@ -28,6 +28,7 @@ EXPECTED_REQUIRED_ROLE = {
     Permission.APPROVE: Role.APPROVER,
     Permission.AUDIT_READ_ALL: Role.ADMIN,
     Permission.MFA_ADMIN: Role.ADMIN,  # issue 28 §2: approving and resetting authenticator enrolments
+    Permission.SCHEDULE_OTHERS: Role.ADMIN,  # issue 29 §7: someone else's schedule, changed or removed
 }
 ROLE_SETTING = {
     Role.VIEWER: "SNAPSHOT_VIEWERS",
