@@ -39,6 +39,7 @@ from bot.usecases.guard import Guard, count_mutations, oldest_counted_mutation
 from bot.usecases.home import HomeQueries
 from bot.usecases.listing_cache import ListingCache
 from bot.usecases.pending import PendingQueries
+from bot.usecases.pins import PinService
 from bot.usecases.ratelimit import RateLimiter
 from bot.usecases.read_limit import ReadLimit
 from bot.usecases.recovery import Recovery, stale_after_for
@@ -53,6 +54,7 @@ from bot.vps.proxy import environment_proxy
 from storage.approval_reminders import ApprovalNudges
 from storage.db import Database
 from storage.deliveries import DeliveryLog
+from storage.pins import Pins
 from storage.schedules import Schedules
 
 
@@ -117,7 +119,7 @@ def build_core(
     # writes make it stale at once.
     listings = ListingCache(ttl=settings.read_cache_seconds, limit=ReadLimit(settings.read_limit))
     vps.on_write(listings.invalidate)
-    snapshots = SnapshotService(vps=vps, audit=audit, guard=guard, listings=listings)
+    snapshots = SnapshotService(vps=vps, audit=audit, guard=guard, listings=listings, pins=Pins(db))
     stale_after = stale_after_for(settings.vps_timeout_seconds, settings.recovery_after_seconds)
     approvals = ApprovalService(
         db=db,
@@ -213,6 +215,7 @@ def build_core(
         ),
         mfa=mfa,
         step_up=step_up,
+        pins=PinService(store=snapshots.pins or Pins(db), snapshots=snapshots, audit=audit, guard=guard),
     )
 
 

@@ -51,6 +51,7 @@ class Permission(StrEnum):
     REQUEST_RESTORE = "restore.request"
     APPROVE = "approve"  # rejecting a request needs the same permission
     SCHEDULE = "schedule"  # add or remove a snapshot schedule (its runs then need no one's permission)
+    PIN = "pin"  # pin or unpin a snapshot (protects it from retention and deletes)
     MFA_ADMIN = "mfa.admin"  # approve or reset someone's authenticator enrolment (the TOTP step-up)
 
 
@@ -61,6 +62,7 @@ REQUIRED_ROLE: dict[Permission, Role] = {
     Permission.DELETE: Role.OPERATOR,
     Permission.REQUEST_RESTORE: Role.OPERATOR,
     Permission.SCHEDULE: Role.OPERATOR,
+    Permission.PIN: Role.OPERATOR,
     Permission.APPROVE: Role.APPROVER,
     Permission.AUDIT_READ_ALL: Role.ADMIN,
     Permission.MFA_ADMIN: Role.ADMIN,
@@ -75,6 +77,7 @@ _ACTION_WORDS: dict[Permission, str] = {
     Permission.DELETE: "delete snapshots",
     Permission.REQUEST_RESTORE: "request a restore",
     Permission.SCHEDULE: "add or remove snapshot schedules",
+    Permission.PIN: "pin or unpin snapshots",
     Permission.APPROVE: "approve or reject requests",
     Permission.MFA_ADMIN: "approve or reset authenticator enrolments",
 }
