@@ -189,6 +189,7 @@ def build_core(
             tracking=tracking,
             schedules=schedules,
             listings=listings,
+            pinned=snapshots.pinned,
         ),
         pending=PendingQueries(guard=guard, access=access, approvals=approvals, recovery=recovery),
         create_help=CreateHelp(vps=vps, guard=guard, listings=listings),

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from bot.usecases.errors import Refused
 from bot.usecases.wording import Text, code, command, mention, quote
-from storage.pins import PinRow
+from storage.pins import PinRow as PinRow  # re-exported: the Slack side shows pins, never imports storage
 
 MAX_PIN_REASON = 200  # a few words and a reference; the list, App Home and the audit row carry it
 

@@ -52,6 +52,7 @@ class Overview:
     session: str | None = None  # names the listing shown, so "Show more" pages the same one
     age_seconds: float = 0.0  # how old the listing is (served from the cache)
     fresh: bool = True  # False: an older listing shown because the reader is past SNAPSHOT_READ_LIMIT
+    pins: dict[int, PinRow] = field(default_factory=dict)  # the pins on the snapshots listed, by snapshot id
 
     @property
     def complete(self) -> bool:
@@ -170,7 +171,9 @@ class SnapshotService:
                     },
                 )
             )
+        listed_ids = {s.id for g in groups for s in g.snapshots}
         return Overview(
+            pins={i: p for i, p in self.pinned().items() if i in listed_ids},
             groups=groups,
             fetched_at=snapshots.fetched_at,
             server_id=server_id,

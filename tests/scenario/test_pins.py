@@ -7,6 +7,7 @@ import json
 from collections.abc import Callable
 
 from tests.app_fixtures import ALICE, BOB, OPS, Harness
+from tests.scenario.test_home import open_home, text_of
 
 
 def test_pin_and_unpin_are_stored_audited_and_answered(harness: Harness) -> None:
@@ -99,3 +100,34 @@ def test_help_lists_pin_and_unpin(harness: Harness) -> None:
     help_text = json.loads(harness.command("help").body)["blocks"][0]["text"]["text"]
     assert "`/snapshot pin &lt;snapshot_id&gt; [reason…]` — protect a snapshot" in help_text
     assert "`/snapshot unpin &lt;snapshot_id&gt;` — remove a pin" in help_text
+
+
+def test_the_list_shows_the_pin_and_offers_no_delete(harness: Harness) -> None:
+    harness.run("pin 798 keep for the auditors @carol")
+    harness.run("list 12345", user=BOB)
+    listing = harness.last_ephemeral(BOB)
+    text = listing.visible_text
+    assert ":pushpin: pinned by <@U0ALICE>: “keep for the auditors " in text
+    assert "<@U0CAROL" not in text  # the reason's mention is shown, never made (nobody is pinged by it)
+    assert text.count(":pushpin:") == 1  # 801 is not pinned
+    deletes = [
+        e["value"] for b in listing.blocks for e in b.get("elements", []) if e.get("action_id") == "snapshot_delete"
+    ]
+    assert deletes == ["801"]
+    harness.run("unpin 798")
+    harness.run("list 12345", user=BOB)
+    assert ":pushpin:" not in harness.last_ephemeral(BOB).visible_text
+
+
+def test_app_home_shows_pins_and_forgets_a_snapshot_vps_no_longer_lists(harness: Harness) -> None:
+    harness.run("pin 801 before the migration *really*")
+    text = text_of(open_home(harness, BOB))
+    assert "Pinned snapshots" in text
+    assert "`pre-migration-snapshot` · #801 · `web-server-01` — :pushpin: pinned by <@U0ALICE>" in text
+    assert "“before the migration " in text and "*really*" not in text  # the reason formats nothing
+    assert "• :pushpin: `pre-migration-snapshot` · #801" in text  # marked among the recent snapshots too
+    # Gone from VPS.org (deleted elsewhere): the stale pin is harmless and not shown.
+    harness.sim.remove_snapshot(801)
+    harness.bot.core.snapshots.listings.invalidate()
+    text = text_of(open_home(harness, BOB))
+    assert "Pinned snapshots" not in text and ":pushpin:" not in text
