@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 
-from tests.app_fixtures import ALICE, BOB, OPS, Harness
+from tests.app_fixtures import ALICE, BOB, CAROL, OPS, Harness
 from tests.scenario.test_home import open_home, text_of
 
 
@@ -131,3 +131,20 @@ def test_app_home_shows_pins_and_forgets_a_snapshot_vps_no_longer_lists(harness:
     harness.bot.core.snapshots.listings.invalidate()
     text = text_of(open_home(harness, BOB))
     assert "Pinned snapshots" not in text and ":pushpin:" not in text
+
+
+def test_a_delete_request_approved_after_the_pin_deletes_nothing(make_harness: Callable[..., Harness]) -> None:
+    h = make_harness(SNAPSHOT_APPROVAL_CHANNEL="C0APPROVE", APPROVAL_REQUIRED_FOR="restore,delete")
+    h.driver.block_action("snapshot_delete_confirm", "798", user_id=BOB, channel_id=OPS)
+    h.settle()
+    delete_card = h.card()
+    assert "Delete request #1" in delete_card.visible_text
+    h.run("pin 798 evidence for the auditors", user=ALICE)  # pinned while the request waits
+    h.click(delete_card, "Approve", user=CAROL)
+    h.settle()
+    assert h.api_calls("DELETE") == []
+    card_now = h.card().visible_text
+    assert "is pinned by U0ALICE" in card_now and "/snapshot unpin 798" in card_now  # the stored record form
+    failed = h.audit(action="delete.approval_failed")
+    assert len(failed) == 1 and failed[0].outcome == "refused" and failed[0].details["pinned_by"] == ALICE
+    assert h.audit(action="delete.requested") == []  # no intent: nothing was ever on its way to VPS.org
