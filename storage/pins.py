@@ -3,20 +3,19 @@
 Rules this repository keeps (bot/usecases/pins.py decides who may pin and what is audited):
 - One pin per snapshot id (the primary key): pinning twice keeps the first pin (who and why) and says so.
 - Unpinning deletes the row; the audit trail keeps the history.
-- A pin names a snapshot id only. One on a snapshot VPS.org no longer lists protects nothing and harms nothing;
-  `forget_except` drops those when a caller holds a complete listing of the server.
+- A pin names a snapshot id only. One on a snapshot VPS.org no longer lists protects nothing and harms nothing:
+  readers show only the pins of snapshots they listed, and it is left in place (`/snapshot unpin` removes it).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
 
-from storage.db import Database, as_utc, rows_matched
+from storage.db import Database, as_utc
 from storage.models import SnapshotPin
 
 
@@ -71,13 +70,6 @@ class Pins:
     def pinned_ids(self) -> frozenset[int]:
         with self.db.session(readonly=True) as session:
             return frozenset(session.scalars(select(SnapshotPin.snapshot_id)).all())
-
-    def forget_except(self, server_id: int, listed_ids: Iterable[int]) -> int:
-        """Drop the server's pins on snapshots not in `listed_ids` (a COMPLETE listing of that server only)."""
-        keep = list(listed_ids)
-        with self.db.session() as session:
-            stmt = delete(SnapshotPin).where(SnapshotPin.server_id == server_id, SnapshotPin.snapshot_id.not_in(keep))
-            return rows_matched(session.execute(stmt.execution_options(synchronize_session=False)))
 
 
 def _pin(row: SnapshotPin) -> PinRow:

@@ -1,4 +1,4 @@
-"""storage/pins.py on SQLite and PostgreSQL: one pin per snapshot (the first kept), unpin, stale pins dropped."""
+"""storage/pins.py on SQLite and PostgreSQL: one pin per snapshot (the first kept), unpin."""
 
 from __future__ import annotations
 
@@ -29,11 +29,3 @@ def test_unpin_removes_and_says_what_was_there(database: Database) -> None:
     assert pins.remove(798) == pin(798, reason="<!channel> *x*")  # stored as typed; rendering makes it inert
     assert pins.remove(798) is None
     assert pins.get(798) is None and pins.pinned_ids() == frozenset()
-
-
-def test_forget_except_drops_only_that_servers_unlisted_pins(database: Database) -> None:
-    pins = Pins(database)
-    for row in (pin(798), pin(801), pin(900, server_id=12347)):
-        pins.add(row)
-    assert pins.forget_except(12345, [801]) == 1
-    assert pins.pinned_ids() == frozenset({801, 900})
