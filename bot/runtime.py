@@ -28,6 +28,7 @@ from bot.usecases.guard import Guard
 from bot.usecases.home import HomeQueries
 from bot.usecases.mfa import MfaService
 from bot.usecases.pending import PendingQueries
+from bot.usecases.pins import PinService
 from bot.usecases.recovery import Recovery
 from bot.usecases.schedule_runner import ScheduleRunner
 from bot.usecases.schedules import ScheduleService
@@ -177,6 +178,7 @@ class Core:
     reminders: Reminders  # the ticker reminds and escalates waiting requests through it
     mfa: MfaService  # authenticators for the TOTP step-up (/snapshot mfa …)
     step_up: StepUp  # the step-up before approving (APPROVAL_STEP_UP)
+    pins: PinService  # /snapshot pin, unpin
     # Bolt's listener executor: listeners only parse, queue work and ack, so it never waits on VPS.org.
     listeners: TrackedPool = field(default_factory=lambda: TrackedPool(32, "listener"))
 

@@ -39,6 +39,7 @@ from bot.usecases.guard import Guard, count_mutations, oldest_counted_mutation
 from bot.usecases.home import HomeQueries
 from bot.usecases.listing_cache import ListingCache
 from bot.usecases.pending import PendingQueries
+from bot.usecases.pins import PinService
 from bot.usecases.ratelimit import RateLimiter
 from bot.usecases.read_limit import ReadLimit
 from bot.usecases.recovery import Recovery, stale_after_for
@@ -53,6 +54,7 @@ from bot.vps.proxy import environment_proxy
 from storage.approval_reminders import ApprovalNudges
 from storage.db import Database
 from storage.deliveries import DeliveryLog
+from storage.pins import Pins
 from storage.schedules import Schedules
 
 
@@ -118,7 +120,12 @@ def build_core(
     listings = ListingCache(ttl=settings.read_cache_seconds, limit=ReadLimit(settings.read_limit))
     vps.on_write(listings.invalidate)
     snapshots = SnapshotService(
-        vps=vps, audit=audit, guard=guard, listings=listings, warn_last_slot=settings.undo_slots_reserved > 0
+        vps=vps,
+        audit=audit,
+        guard=guard,
+        listings=listings,
+        warn_last_slot=settings.undo_slots_reserved > 0,
+        pins=Pins(db),
     )
     stale_after = stale_after_for(settings.vps_timeout_seconds, settings.recovery_after_seconds)
     approvals = ApprovalService(
@@ -193,6 +200,7 @@ def build_core(
             tracking=tracking,
             schedules=schedules,
             listings=listings,
+            pinned=snapshots.pinned,
         ),
         pending=PendingQueries(guard=guard, access=access, approvals=approvals, recovery=recovery),
         create_help=CreateHelp(vps=vps, guard=guard, listings=listings),
@@ -219,6 +227,7 @@ def build_core(
         ),
         mfa=mfa,
         step_up=step_up,
+        pins=PinService(store=snapshots.pins or Pins(db), snapshots=snapshots, audit=audit, guard=guard),
     )
 
 

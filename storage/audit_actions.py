@@ -95,6 +95,8 @@ class Action(StrEnum):
     MFA_CONFIRMED = "mfa.confirmed"  # the person proved they hold the authenticator (a right code)
     MFA_ACTIVATED = "mfa.activated"  # an admin (or, with MFA_ENROLMENT_APPROVAL=self, the person) made it active
     MFA_RESET = "mfa.reset"
+    SNAPSHOT_PINNED = "snapshot.pinned"  # protected from retention, "Free oldest" and deletes (intent → outcome)
+    SNAPSHOT_UNPINNED = "snapshot.unpinned"
 
 
 # The action of each step of an approval request, by (request kind, step). A delete's outcome after the call is

@@ -300,3 +300,17 @@ class MfaEnrolment(Base):
     last_step: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
     failures: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     locked_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+
+
+class SnapshotPin(Base):
+    """A snapshot someone protected (storage/pins.py): retention and "Free oldest" skip it, a delete is refused.
+    One row per snapshot id; unpinning deletes the row (the audit trail keeps the history)."""
+
+    __tablename__ = "snapshot_pins"
+
+    snapshot_id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    server_id: Mapped[int] = mapped_column(BigInteger)
+    snapshot_name: Mapped[str] = mapped_column(String(128))
+    pinned_by: Mapped[str] = mapped_column(String(32))
+    reason: Mapped[str] = mapped_column(String(400))
+    pinned_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))

@@ -40,6 +40,7 @@ from bot.slack.blocks import (
     snapshot_name,
     status_label,
 )
+from bot.slack.blocks.common import pin_note
 from bot.slack.blocks.schedules import schedule_entry
 from bot.slack.wording import render
 from bot.usecases.approval_safety import safety_name
@@ -93,14 +94,26 @@ def _server_line(server: Server, count: int, complete: bool = True) -> Mrkdwn:
     return Mrkdwn("• {} (id {}){} — {}").format(server_name(server.name), server.id, status, quota)
 
 
-def _snapshot_line(snap: Snapshot, now: datetime) -> Mrkdwn:
-    return Mrkdwn("• {} · #{} · {} · {} · {} · {}").format(
+def _snapshot_line(snap: Snapshot, now: datetime, pinned: bool = False) -> Mrkdwn:
+    return Mrkdwn("• {}{} · #{} · {} · {} · {} · {}").format(
+        Mrkdwn(":pushpin: ") if pinned else Mrkdwn(""),
         snapshot_name(snap.name),
         snap.id,
         server_name(snap.server.name, snap.server.id),
         status_label(snap.status),
         format_size(snap.size_mb),
         format_age(snap.created_at, now),
+    )
+
+
+def _pinned_line(snap: Snapshot, data: HomeOverview) -> Mrkdwn:
+    """A pinned snapshot: which, where, who pinned it and why (the reason quoted, inert)."""
+    pin = data.pins[snap.id]
+    return Mrkdwn("• {} · #{} · {} — {}").format(
+        snapshot_name(snap.name),
+        snap.id,
+        server_name(snap.server.name, snap.server.id),
+        pin_note(pin.pinned_by, pin.reason),
     )
 
 
@@ -238,9 +251,12 @@ def home_view(
     if data.vps_error is None:
         blocks.append(header("Recent snapshots"))
         if data.recent:
-            blocks.extend(_chunked([_snapshot_line(s, data.now) for s in data.recent]))
+            blocks.extend(_chunked([_snapshot_line(s, data.now, s.id in data.pins) for s in data.recent]))
         else:
             blocks.append(section(Mrkdwn("No snapshots yet.")))
+        if data.pinned:
+            blocks.append(header("Pinned snapshots"))
+            blocks.extend(_chunked([_pinned_line(s, data) for s in data.pinned]))
     blocks.extend(_schedule_blocks(data))  # from the bot's database: shown whether VPS.org answered or not
 
     tail: list[Block] = []

@@ -28,6 +28,9 @@ USAGE = {
     "reschedule": "`/snapshot reschedule <schedule_id> <when> keep <n> [on_full=skip|rotate]` — change a schedule "
     "in place (same id; its snapshots stay its own)",
     "unschedule": "`/snapshot unschedule <schedule_id>` — stop a schedule (its snapshots stay)",
+    "pin": '`/snapshot pin <snapshot_id> [reason…]` — protect a snapshot: schedules and "Free oldest" never '
+    "delete it, and deleting it by hand asks to unpin first",
+    "unpin": "`/snapshot unpin <snapshot_id>` — remove a pin",
     "mfa": "`/snapshot mfa enrol | confirm <code> | status` — your authenticator for approving; admins: "
     "`mfa approve @someone`, `mfa reset @someone`",
     "audit": "`/snapshot audit [server:<id>] [snapshot:<id>] [user:@someone] [action:<name>] [limit:<n>]` — "
@@ -87,6 +90,17 @@ def parse_command(text: str | None) -> Command:
         _require_id(words[0], "snapshot id", "restore")
         reason = rest.split(None, 1)[1].strip() if len(words) > 1 else ""
         return Command("restore", {"snapshot_id": words[0], "reason": reason})
+    if name == "pin":
+        if not words:
+            raise UsageError("`pin` needs a snapshot id. " + usage_for("pin"))
+        _require_id(words[0], "snapshot id", "pin")
+        reason = rest.split(None, 1)[1].strip() if len(words) > 1 else ""
+        return Command("pin", {"snapshot_id": words[0], "reason": reason})
+    if name == "unpin":
+        if len(words) != 1:
+            raise UsageError("`unpin` needs exactly one snapshot id. " + usage_for("unpin"))
+        _require_id(words[0], "snapshot id", "unpin")
+        return Command("unpin", {"snapshot_id": words[0]})
     if name == "delete":
         if len(words) != 1:
             raise UsageError(f"`{name}` needs exactly one snapshot id. " + usage_for(name))

@@ -52,6 +52,7 @@ class Permission(StrEnum):
     APPROVE = "approve"  # rejecting a request needs the same permission
     SCHEDULE = "schedule"  # add a schedule, change or remove one's own (its runs then need no one's permission)
     SCHEDULE_OTHERS = "schedule.others"  # change or remove a schedule someone else made
+    PIN = "pin"  # pin or unpin a snapshot (protects it from retention and deletes)
     MFA_ADMIN = "mfa.admin"  # approve or reset someone's authenticator enrolment (the TOTP step-up)
 
 
@@ -62,6 +63,7 @@ REQUIRED_ROLE: dict[Permission, Role] = {
     Permission.DELETE: Role.OPERATOR,
     Permission.REQUEST_RESTORE: Role.OPERATOR,
     Permission.SCHEDULE: Role.OPERATOR,
+    Permission.PIN: Role.OPERATOR,
     Permission.APPROVE: Role.APPROVER,
     Permission.AUDIT_READ_ALL: Role.ADMIN,
     Permission.MFA_ADMIN: Role.ADMIN,
@@ -77,6 +79,7 @@ _ACTION_WORDS: dict[Permission, str] = {
     Permission.DELETE: "delete snapshots",
     Permission.REQUEST_RESTORE: "request a restore",
     Permission.SCHEDULE: "add or remove snapshot schedules",
+    Permission.PIN: "pin or unpin snapshots",
     Permission.APPROVE: "approve or reject requests",
     Permission.MFA_ADMIN: "approve or reset authenticator enrolments",
     Permission.SCHEDULE_OTHERS: "change or remove schedules other people made",

@@ -18,9 +18,11 @@ from bot.usecases.approval_snapshot_gone import SnapshotGone
 from bot.usecases.approval_terms import RequestState
 from bot.usecases.context import Actor
 from bot.usecases.errors import AlreadyGone, UserFacingError
+from bot.usecases.pin_rules import PinnedSnapshot
 from bot.usecases.snapshots import SnapshotService
 from bot.usecases.wording import Text, code
 from bot.vps.models import Snapshot
+from storage.audit import Outcome
 
 
 class DeleteExecution:
@@ -50,6 +52,11 @@ class DeleteExecution:
             )
             closed = self.gone.close_for_deleted(actor, view.snapshot_id, except_request=view.id, gone_at_delete=True)
             return replace(result, closed=tuple(closed)) if closed else result
+        except PinnedSnapshot as pinned:  # pinned after the request was opened: refused before any intent or call
+            details: dict[str, object] = {"error": "pinned", "pinned_by": pinned.pin.pinned_by}
+            return self.steps.finish(
+                actor, view.id, token, RequestState.FAILED, pinned.message, Outcome.REFUSED, details
+            )
         except UserFacingError as error:
             state = RequestState.NEEDS_CHECK if getattr(error, "outcome_unknown", False) else RequestState.FAILED
             return self.steps.finish(actor, view.id, token, state, error.message, None, {}, audited=True)

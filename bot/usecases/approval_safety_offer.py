@@ -111,11 +111,12 @@ class SafetyOffers:
             protected = self.ledger.requests.snapshots_named_by_open_requests(session, view.server_id) | {
                 view.snapshot_id
             }
+        protected |= self.snapshots.pinned_ids()  # a pinned snapshot is never offered
         candidates = [s for s in on_server if s.id not in protected]
         if not candidates:
             raise Refused(
-                "No snapshot of this server can be freed: each one is the snapshot to restore or named by an open "
-                "request. Nothing was deleted."
+                "No snapshot of this server can be freed: each one is the snapshot to restore, pinned, or named by "
+                "an open request. Nothing was deleted."
             )
         oldest = min(candidates, key=lambda s: (s.created_at is None, s.created_at or view.created_at, s.id))
         return SlotToFree(rid, oldest.id, oldest.name)

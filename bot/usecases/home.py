@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import logging
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -41,6 +42,7 @@ from bot.vps.errors import VpsError
 from bot.vps.models import Server, Snapshot
 from storage.audit import Action, AuditLog
 from storage.audit import AuditRecord as AuditRecord  # re-exported: the Slack side types with it
+from storage.pins import PinRow
 
 log = logging.getLogger(__name__)
 
@@ -49,6 +51,7 @@ RECENT_ACTIONS = 10
 MAX_PENDING = 10
 MAX_FOLLOWING = 10
 MAX_SCHEDULES = 10
+MAX_PINNED = 10  # pinned snapshots listed on the tab (`/snapshot list` shows them all)
 # Reading actions are noise in "your recent actions": the Home tab itself is a read.
 QUIET_ACTIONS = frozenset({Action.LIST, Action.AUDIT_READ})
 
@@ -80,6 +83,9 @@ class HomeOverview:
     schedules: list[ScheduleView] = field(default_factory=list)
     more_schedules: int = 0  # enabled schedules not shown (past MAX_SCHEDULES)
     actions: list[AuditRecord] = field(default_factory=list)
+    # Pins on snapshots VPS.org listed (a pin on one it no longer lists is not shown), by snapshot id.
+    pins: dict[int, PinRow] = field(default_factory=dict)
+    pinned: list[Snapshot] = field(default_factory=list)  # those snapshots, oldest first, at most MAX_PINNED
 
 
 class HomeQueries:
@@ -93,7 +99,9 @@ class HomeQueries:
         tracking: Tracker,
         schedules: ScheduleService | None = None,
         listings: ListingCache | None = None,
+        pinned: Callable[[], dict[int, PinRow]] | None = None,
     ) -> None:
+        self.pinned = pinned or dict
         self.access = access
         self.vps = vps
         self.audit = audit
@@ -133,7 +141,12 @@ class HomeQueries:
         recent = sorted(snapshots, key=lambda s: (s.created_at is not None, s.created_at or now, s.id), reverse=True)[
             :RECENT_SNAPSHOTS
         ]
+        every_pin = self.pinned() if snapshots else {}
+        pins = {s.id: every_pin[s.id] for s in snapshots if s.id in every_pin}
+        pinned = sorted((s for s in snapshots if s.id in pins), key=lambda s: (s.created_at or now, s.id))
         return HomeOverview(
+            pins=pins,
+            pinned=pinned[:MAX_PINNED],
             user_id=user_id,
             now=now,
             servers=servers,

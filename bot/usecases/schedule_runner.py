@@ -374,7 +374,7 @@ class ScheduleRunner:
         return Ownership(
             schedule_id=schedule.id,
             claimed_ids=self.store.own_snapshot_ids(schedule.id),
-            protected_ids=self.store.snapshots_in_open_requests(),
+            protected_ids=self.store.snapshots_in_open_requests() | self.snapshots.pinned_ids(),
         )
 
 

@@ -2,6 +2,8 @@
 
 Absence is concluded only from a complete listing: when VPS.org's `count` says it has more snapshots than it sent
 (after following every page), a snapshot that is not among them "could not be confirmed", never "does not exist".
+A pinned snapshot (storage/pins.py) is never deleted: the delete path refuses it before any intent row or call,
+whoever asks (a person, an approved request, a schedule's retention).
 `/snapshot list` reads through the workspace's listing cache (bot/usecases/listing_cache.py): its "Show more" pages
 come from the listing its first page came from; the checks before a create or delete never read the cache.
 A manual create that takes a server's last free slot says so when restores keep an undo slot
@@ -31,6 +33,7 @@ from bot.usecases.errors import (
 )
 from bot.usecases.guard import Guard
 from bot.usecases.listing_cache import ListingCache
+from bot.usecases.pin_rules import PinnedSnapshot
 from bot.usecases.read_limit import ReadLimited
 from bot.usecases.server_groups import ServerGroup, group_by_server, server_and_snapshots
 from bot.usecases.validation import validate_description, validate_name
@@ -39,6 +42,7 @@ from bot.vps.client import SnapshotList, VpsClient
 from bot.vps.errors import DeadlineExceeded, NotFound, VpsError
 from bot.vps.models import SNAPSHOTS_PER_SERVER, CreatedSnapshot, Server, ServerRef, Snapshot
 from storage.audit import Action, AuditLog, Outcome
+from storage.pins import PinRow, Pins
 
 
 @dataclass(frozen=True)
@@ -50,6 +54,7 @@ class Overview:
     session: str | None = None  # names the listing shown, so "Show more" pages the same one
     age_seconds: float = 0.0  # how old the listing is (served from the cache)
     fresh: bool = True  # False: an older listing shown because the reader is past SNAPSHOT_READ_LIMIT
+    pins: dict[int, PinRow] = field(default_factory=dict)  # the pins on the snapshots listed, by snapshot id
 
     @property
     def complete(self) -> bool:
@@ -86,6 +91,7 @@ class SnapshotService:
     limit_per_server: int = SNAPSHOTS_PER_SERVER
     listings: ListingCache = field(default_factory=ListingCache)
     warn_last_slot: bool = False  # SNAPSHOT_RESERVE_UNDO_SLOT with safety snapshots on
+    pins: Pins | None = None  # None: nothing can be pinned (bare test set-ups)
 
     def record_invalid_command(self, actor: Actor, error: str, operation: str = "command") -> None:
         """A command that could not be understood is a validation refusal: audited, nothing else happens."""
@@ -96,6 +102,21 @@ class SnapshotService:
                 details={"operation": operation, "error": error[:500]},
             )
         )
+
+    # ---- pins ----------------------------------------------------------------------------------------------
+    def pinned(self) -> dict[int, PinRow]:
+        """Every pin, by snapshot id (for the list and App Home)."""
+        return self.pins.all() if self.pins is not None else {}
+
+    def pinned_ids(self) -> frozenset[int]:
+        """What retention and "Free oldest" must never pick."""
+        return self.pins.pinned_ids() if self.pins is not None else frozenset()
+
+    def refuse_if_pinned(self, snapshot_id: int) -> None:
+        """Raise `PinnedSnapshot` (who pinned it, why, how to unpin) when `snapshot_id` is pinned."""
+        held = self.pins.get(snapshot_id) if self.pins is not None else None
+        if held is not None:
+            raise PinnedSnapshot(held)
 
     # ---- reading -------------------------------------------------------------------------------------------
     def overview(self, actor: Actor, server_id: int | None = None, *, session: str | None = None) -> Overview:
@@ -154,7 +175,9 @@ class SnapshotService:
                     },
                 )
             )
+        listed_ids = {s.id for g in groups for s in g.snapshots}
         return Overview(
+            pins={i: p for i, p in self.pinned().items() if i in listed_ids},
             groups=groups,
             fetched_at=snapshots.fetched_at,
             server_id=server_id,
@@ -310,6 +333,7 @@ class SnapshotService:
     def prepare_delete(self, actor: Actor, snapshot_id: int) -> Snapshot:
         """What a delete would remove, for the confirmation message. Checks permission; changes nothing."""
         self.guard.require(actor, Permission.DELETE, snapshot_id=snapshot_id)
+        self.refuse_if_pinned(snapshot_id)
         return self.find_snapshot(snapshot_id)
 
     def delete(self, actor: Actor, snapshot_id: int) -> DeleteResult:
@@ -328,6 +352,7 @@ class SnapshotService:
     ) -> DeleteResult:
         """The delete itself, after every check (and, when configured, after approval, under its claim's token);
         a schedule's retention passes `scheduled` (its audit details), not counted towards the rate limit."""
+        self.refuse_if_pinned(snapshot.id)  # before the intent row: nothing is recorded as started, nothing sent
         operation_id = operation_id or new_operation_id()
         extra = scheduled or {}
         # Intent, failure and success rows name the same targets and operation.

@@ -24,7 +24,7 @@ from slack_sdk.models.blocks import (
 )
 from slack_sdk.models.views import View
 
-from bot.mrkdwn import Mrkdwn, code, require, slack_date
+from bot.mrkdwn import Mrkdwn, code, mention, quote, require, slack_date
 from bot.mrkdwn import clip as clip_mrkdwn
 
 # Limits: slack_sdk's own where its models have them; the rest from Block Kit's reference.
@@ -85,6 +85,15 @@ def server_name(name: str | None, server_id: int | None = None) -> Mrkdwn:
 
 def snapshot_name(name: str | None) -> Mrkdwn:
     return code(name, NAME_LIMIT)
+
+
+PIN_REASON_LIMIT = 200  # as bot/usecases/pin_rules.MAX_PIN_REASON: the stored reason is never longer
+
+
+def pin_note(pinned_by: str, reason: str) -> Mrkdwn:
+    """ ":pushpin: pinned by @x: “why”": the reason is the pinner's text, quoted and escaped (inert)."""
+    note = Mrkdwn(":pushpin: pinned by {}").format(mention(pinned_by))
+    return note + Mrkdwn(": {}").format(quote(reason, PIN_REASON_LIMIT)) if reason else note
 
 
 def format_size(size_mb: int | None) -> Mrkdwn:

@@ -7,6 +7,7 @@ and slack_sdk's objects cost most of its CPU (issue 27 §6). `help` keeps the ob
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
@@ -26,11 +27,13 @@ from bot.slack.blocks.common import (
     format_age,
     format_size,
     md,
+    pin_note,
     server_name,
     snapshot_name,
     status_label,
 )
 from bot.slack.parsing import USAGE
+from bot.usecases.pin_rules import PinRow
 from bot.usecases.server_groups import ServerGroup
 from bot.usecases.snapshots import Overview
 from bot.vps.models import SNAPSHOTS_PER_SERVER, Snapshot
@@ -64,9 +67,12 @@ def help_blocks(
 
 
 # ---- list ------------------------------------------------------------------------------------------------
-def _server_blocks(group: ServerGroup, now: datetime, complete: bool = True) -> list[kit.Block]:
+def _server_blocks(
+    group: ServerGroup, now: datetime, complete: bool = True, pins: Mapping[int, PinRow] | None = None
+) -> list[kit.Block]:
     """A server's heading and its snapshots. From an incomplete listing no per-server claim is drawn: neither
     "N of 5" nor "No snapshots yet" (its snapshots may be on the pages VPS.org did not send)."""
+    pins = pins or {}
     server = group.server
     state = Mrkdwn(" · server {}").format(plain(group.status, 40)) if group.status else Mrkdwn("")
     if complete:
@@ -85,12 +91,13 @@ def _server_blocks(group: ServerGroup, now: datetime, complete: bool = True) -> 
         none = Mrkdwn("No snapshots yet.") if complete else Mrkdwn("None of its snapshots were in what VPS.org sent.")
         blocks.append(kit.context(none))
     for snap in group.snapshots:
-        blocks.extend(_snapshot_blocks(snap, now))
+        blocks.extend(_snapshot_blocks(snap, now, pins.get(snap.id)))
     blocks.append(kit.divider())
     return blocks
 
 
-def _snapshot_blocks(snap: Snapshot, now: datetime) -> list[kit.Block]:
+def _snapshot_blocks(snap: Snapshot, now: datetime, pin: PinRow | None = None) -> list[kit.Block]:
+    """A snapshot's line; a pinned one says who pinned it and why, and offers no Delete button."""
     line = Mrkdwn("{} · #{} · {} · {} · {}").format(
         snapshot_name(snap.name),
         snap.id,
@@ -100,14 +107,13 @@ def _snapshot_blocks(snap: Snapshot, now: datetime) -> list[kit.Block]:
     )
     if snap.description:
         line += Mrkdwn("\n") + quote(snap.description, 300)
+    if pin is not None:
+        line += Mrkdwn("\n") + pin_note(pin.pinned_by, pin.reason)
     blocks = [kit.section(line)]
     if snap.is_completed:
-        blocks.append(
-            kit.actions(
-                kit.button("Restore", ASK_RESTORE, str(snap.id)),
-                kit.button("Delete", ASK_DELETE, str(snap.id), danger=True),
-            )
-        )
+        restore = kit.button("Restore", ASK_RESTORE, str(snap.id))
+        delete = kit.button("Delete", ASK_DELETE, str(snap.id), danger=True)
+        blocks.append(kit.actions(restore) if pin is not None else kit.actions(restore, delete))
     return blocks
 
 
@@ -148,7 +154,7 @@ def _page_plan(overview: Overview, max_blocks: int = MAX_BLOCKS) -> list[list[tu
 def _render_page(overview: Overview, now: datetime, plan: list[tuple[int, int, int]]) -> list[kit.Block]:
     blocks: list[kit.Block] = []
     for index, start, end in plan:
-        blocks.extend(_server_blocks(overview.groups[index], now, overview.complete)[start:end])
+        blocks.extend(_server_blocks(overview.groups[index], now, overview.complete, overview.pins)[start:end])
     return blocks
 
 

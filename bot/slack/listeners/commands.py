@@ -1,7 +1,7 @@
 """`/snapshot …`: parse, acknowledge at once, hand the work to its feature in the background.
 
 The one router of the slash command: each sub-command's work lives in its feature's module (listing, creating,
-deleting, restores, approvals, audit, schedules), which never imports this one.
+deleting, restores, approvals, audit, schedules, pins), which never imports this one.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from slack_sdk import WebClient
 from bot.mrkdwn import Mrkdwn, sentence
 from bot.runtime import Core
 from bot.slack import blocks as ui
-from bot.slack.listeners import approvals, audit, creating, deleting, listing, mfa, restores, schedules
+from bot.slack.listeners import approvals, audit, creating, deleting, listing, mfa, pins, restores, schedules
 from bot.slack.listeners.common import Handler, actor_from_command, run_for_user
 from bot.slack.parsing import UsageError, parse_command
 from bot.slack.replies import Reply
@@ -33,6 +33,8 @@ COMMANDS: dict[str, Handler] = {
     "reschedule": schedules.change,
     "unschedule": schedules.remove,
     "mfa": mfa.run_mfa,
+    "pin": pins.pin,
+    "unpin": pins.unpin,
 }
 
 

@@ -40,7 +40,9 @@ def confirm_delete(core: Core, slack: SlackSide, reply: Reply, actor: Actor, arg
 
 
 def delete_or_ask(core: Core, slack: SlackSide, reply: Reply, actor: Actor, snapshot_id: int) -> None:
-    """The delete itself, or, when deletes need approval, a request for it (with its card)."""
+    """The delete itself, or, when deletes need approval, a request for it (with its card). A pinned snapshot is
+    refused first (no request is opened for it)."""
+    core.snapshots.refuse_if_pinned(snapshot_id)
     if core.approvals.required_for(RequestKind.DELETE):
         start_request(core, slack, reply, actor, snapshot_id, kind=RequestKind.DELETE)
         return

@@ -25,6 +25,7 @@ EXPECTED_REQUIRED_ROLE = {
     Permission.DELETE: Role.OPERATOR,
     Permission.REQUEST_RESTORE: Role.OPERATOR,
     Permission.SCHEDULE: Role.OPERATOR,  # issue 18: adding and removing schedules
+    Permission.PIN: Role.OPERATOR,  # issue 29 §3: pinning and unpinning snapshots
     Permission.APPROVE: Role.APPROVER,
     Permission.AUDIT_READ_ALL: Role.ADMIN,
     Permission.MFA_ADMIN: Role.ADMIN,  # issue 28 §2: approving and resetting authenticator enrolments
