@@ -16,9 +16,11 @@ from tests.app_fixtures import ALICE, BOB, CAROL, OPS, Harness
 from tests.waiting import eventually
 
 APPROVALS = "C0APPROVE"
-BUSY_SERVERS = range(20001, 20006)  # one create each: five notification lines queued for the approvals channel
+BUSY_SERVERS = range(20001, 20009)  # one create each: eight notification lines queued for the approvals channel
 WORKERS = "2"  # fewer threads after the ack than lines queued, so work held by pacing would show at once
-CLICK_TO_POST_LIMIT = 0.5  # seconds; the target is p99 < 100 ms, this leaves room for a busy machine
+# Seconds. The target (p99 < 100 ms) is the bench's (row 7); here a waiting restore is told apart from a
+# prompt one by the channel's own clock (below), and this bound only catches a restore behind every queued line.
+CLICK_TO_POST_LIMIT = 2.0
 
 
 def test_a_busy_approvals_channel_does_not_delay_the_restore(make_harness: Callable[..., Harness]) -> None:
@@ -56,7 +58,15 @@ def test_a_busy_approvals_channel_does_not_delay_the_restore(make_harness: Calla
     assert "being restored" in h.slack.message(APPROVALS, request.card_ts).visible_text
     lines = busy_lines(h)
     assert len(lines) == len(BUSY_SERVERS)
-    assert lines[-1] > clicked_on_slacks_clock, "the approvals channel was no longer busy when the restore was approved"
+    after_click = [at for at in lines if at > clicked_on_slacks_clock]
+    assert len(after_click) >= 2, "the approvals channel was no longer busy when the restore was approved"
+    # Measured against the channel, not a stopwatch (0.52 s once, in a full run on a loaded machine): a restore
+    # that waited for the channel's pacing would follow the lines queued before it; this one went out before the
+    # second line after the click, which pacing holds back at least 0.9 s.
+    restored_on_slacks_clock = clicked_on_slacks_clock + waited
+    assert restored_on_slacks_clock < after_click[1], (
+        f"the restore waited for the channel: {restored_on_slacks_clock - after_click[0]:.3f} s after its next line"
+    )
     gaps = [later - earlier for earlier, later in pairwise(lines)]
     assert min(gaps) >= 0.9, gaps
 
