@@ -127,7 +127,9 @@ class SkippingClock:
 
 
 @pytest.fixture
-def make_harness(tmp_path: Path, fake_slack: FakeSlack, migrated_sqlite: Path) -> Iterator[Callable[..., Harness]]:
+def make_harness(
+    tmp_path: Path, fake_slack: FakeSlack, migrated_sqlite: Path, request: pytest.FixtureRequest
+) -> Iterator[Callable[..., Harness]]:
     harnesses: list[Harness] = []
 
     def factory(
@@ -144,7 +146,7 @@ def make_harness(tmp_path: Path, fake_slack: FakeSlack, migrated_sqlite: Path) -
         # keep the restore path they were written for unless they ask for it.
         env.setdefault("RESTORE_SAFETY_SNAPSHOT", "off")
         url = database_url or f"sqlite:///{tmp_path / 'bot.db'}"
-        start_from_migrated(url, migrated_sqlite)
+        start_from_migrated(url, migrated_sqlite, request)
         settings = load_settings(local_env(fake_slack, simulator, url, **env), dotenv_path=None)
         bot = build_bot(settings, vps_transport=vps_transport or simulator.transport())
         if not real_pacing:

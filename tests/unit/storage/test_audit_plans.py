@@ -61,12 +61,40 @@ def filled_database(
         stack.callback(db.dispose)
         db.upgrade()
         clock = YearClock(rows)
+        filling = [row for start in range(0, rows, 5000) for row in plain_rows(batch(start), clock)]
         with db.begin() as conn:
-            for start in range(0, rows, 5000):
-                conn.execute(sa.insert(events), plain_rows(batch(start), clock))
+            insert_all_at_once(conn, filling)
             if db.engine.dialect.name == "postgresql":
                 conn.exec_driver_sql("ANALYZE audit_events")
         yield db
+
+
+def insert_all_at_once(conn: sa.Connection, rows: list[dict[str, Any]]) -> None:
+    """Insert `rows` (in order, ids rising with them) as one INSERT ... SELECT over a JSON array the database
+    unpacks itself: the same rows as one insert per row, without the per-row cost of the driver (10 s of setup
+    per module under load). Times are stored as the column's own type would bind them."""
+    columns = list(rows[0])
+    to_stored_time = events.c.created_at.type.dialect_impl(conn.dialect).bind_processor(conn.dialect)
+    document = json.dumps(
+        [
+            {**row, "created_at": to_stored_time(row["created_at"]) if to_stored_time else row["created_at"]}
+            for row in rows
+        ],
+        default=lambda value: value.isoformat(),
+    )
+    names = ", ".join(columns)
+    if conn.dialect.name == "postgresql":
+        result = conn.exec_driver_sql(
+            f"INSERT INTO audit_events ({names}) SELECT {names} FROM json_populate_recordset("
+            "NULL::audit_events, CAST(%(document)s AS json)) WITH ORDINALITY AS r ORDER BY ordinality",
+            {"document": document},
+        )
+    else:
+        picked = ", ".join(f"json_extract(value, '$.{name}')" for name in columns)
+        result = conn.exec_driver_sql(
+            f"INSERT INTO audit_events ({names}) SELECT {picked} FROM json_each(?) ORDER BY key", (document,)
+        )
+    assert result.rowcount == len(rows)
 
 
 @pytest.fixture(scope="module", params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
@@ -219,3 +247,16 @@ def test_the_checker_catches_the_old_prefix_filter(filled: Database) -> None:
     if filled.engine.dialect.name == "sqlite":
         parameters = tuple(compiled.params[name] for name in compiled.positiontup or ())
     assert plan_problems(filled, [(str(compiled), parameters)], filtered=True)
+
+
+def test_the_one_statement_fill_stores_what_row_by_row_inserts_store(database: Database) -> None:
+    rows = plain_rows(list(make_entries(300, 7, USERS, SERVERS)), YearClock(300))
+    with database.begin() as conn:
+        conn.execute(sa.insert(events), rows)
+        insert_all_at_once(conn, rows)
+        # As the driver returns them, so a time stored in another text form would differ too.
+        stored = conn.exec_driver_sql(f"SELECT {', '.join(rows[0])} FROM audit_events ORDER BY id").all()
+    by_row, at_once = stored[:300], stored[300:]
+    assert at_once == by_row
+    assert len({row.created_at for row in at_once}) == 300  # every time kept, to the microsecond
+    assert {row.server_id for row in at_once} > {None} and {row.snapshot_id for row in at_once} > {None}
