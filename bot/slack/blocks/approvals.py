@@ -49,6 +49,7 @@ from bot.slack.blocks.common import (
 from bot.slack.blocks.consequences import approve_consequence
 from bot.slack.blocks.schedule_requests import schedule_card
 from bot.usecases.approval_base import RequestView
+from bot.usecases.approval_safety import safety_name
 from bot.usecases.approval_snapshot_gone import SNAPSHOT_DELETED, SNAPSHOT_GONE_AT_DELETE
 from bot.usecases.approval_terms import (
     OperationState,
@@ -259,7 +260,7 @@ def reason_line(req: RequestView) -> Mrkdwn:
 
 def safety_line(req: RequestView) -> Mrkdwn | None:
     """What the card says about the safety snapshot (`pre-restore-<id>`), the undo of the restore."""
-    name = code(f"pre-restore-{req.id}")
+    name = code(safety_name(req.id))
     decided = req.state != RequestState.PENDING
     if decided and req.safety_choice == SafetyChoice.NONE:
         return Mrkdwn(

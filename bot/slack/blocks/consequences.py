@@ -13,6 +13,7 @@ from bot.mrkdwn import Mrkdwn, code
 from bot.slack.blocks.common import server_name, snapshot_name
 from bot.slack.blocks.schedule_requests import consequence as schedule_consequence
 from bot.usecases.approval_base import RequestView
+from bot.usecases.approval_safety import safety_name
 from bot.usecases.approval_terms import RequestKind, SafetyChoice, SafetyOffer
 
 
@@ -35,7 +36,7 @@ def approve_consequence(req: RequestView, safety: SafetyChoice = SafetyChoice.DE
         return Mrkdwn(
             "A safety snapshot {} of the server is taken first; once VPS.org says it is completed, {} (#{}) is "
             "restored onto {}, overwriting all current data there. Restoring the safety snapshot undoes it."
-        ).format(code(f"pre-restore-{req.id}"), snapshot, req.snapshot_id, server)
+        ).format(code(safety_name(req.id)), snapshot, req.snapshot_id, server)
     restored = Mrkdwn(
         "{} (#{}) will be restored onto {}. All current data there is overwritten. This cannot be undone."
     ).format(snapshot, req.snapshot_id, server)

@@ -26,6 +26,7 @@ from slack_sdk.models.views import View
 from bot.mrkdwn import Mrkdwn, code, mention, plain, sentence
 from bot.slack.blocks.common import MAX_BLOCKS, as_dicts, md, server_name, snapshot_name
 from bot.slack.blocks.snapshots import server_pick
+from bot.usecases.retention import name_prefix
 from bot.usecases.schedule_fit import OnFull
 from bot.usecases.schedule_runner import RunKind, ScheduleEvent
 from bot.usecases.schedules import ScheduleView
@@ -59,7 +60,7 @@ def schedule_created(view: ScheduleView) -> Mrkdwn:
     return Mrkdwn(":calendar: Schedule {}\nNext run: {}. Snapshots are named {} (UTC); by {}.").format(
         _describe(view),
         local_time(view.next_run, view.zone),
-        code(f"auto-{view.schedule.id}-yyyymmdd-hhmm", 60),
+        code(f"{name_prefix(view.schedule.id)}yyyymmdd-hhmm", 60),
         mention(view.schedule.created_by),
     )
 
